@@ -1,0 +1,34 @@
+# EVER — the two commands: `make report` (main job) and `make test` (install + tests).
+# Both create .venv if missing and install the package into it first.
+PY         ?= python3
+VENV       ?= .venv
+VENV_FLAGS ?=
+# PyTorch is installed once, before the package, and only if `import torch` fails in the venv.
+# The default is the CPU wheel; with a GPU, e.g. TORCH_SPEC="torch --index-url <your CUDA index>",
+# or VENV_FLAGS=--system-site-packages to reuse the CUDA build you already have.
+TORCH_SPEC ?= torch==2.13.0
+REPORT_ARGS ?=
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.ever-installed
+
+.PHONY: install test report data clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+report: $(STAMP)
+	$(BIN)/ever report $(REPORT_ARGS)
+
+data: $(STAMP)
+	$(BIN)/ever data generate ever-synth
+
+clean:
+	rm -rf _build book/generated runs

