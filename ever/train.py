@@ -1,0 +1,265 @@
+"""Training by the contrastive random walk: ``ever train CONFIG.yaml [--set k=v] [--resume]``.
+
+One loop for CPU, one GPU, or many GPUs (``torchrun --nproc_per_node=G -m ever.cli train ...``,
+PyTorch DDP; gloo on CPU, nccl on CUDA). Everything random is a function of (seed, step, sample):
+
+- sample ``i = step * global_batch + rank * local_batch + b`` is always the same clip
+  (``ClipDataset`` draws its crop and offset from ``(seed, i)``);
+- edge-dropout noise for step s is drawn for the *global* batch from ``(seed, s)`` and sliced by rank,
+
+so a resumed run continues bit-for-bit and a DDP run matches single-process training with the same
+global batch (except the reference patch extractor's crop jitter, which is drawn per rank).
+
+A run folder ``runs/<name>/`` holds ``config.yaml``, ``env.json``, ``metrics.jsonl``,
+``checkpoint.pt`` (atomic: temp file + rename; model, optimiser, scheduler, step, RNG states, config)
+and ``ledger.json`` (cost).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ever.config import Config, save_config
+from ever.errors import EverError
+from ever.models.crw import CRW
+from ever.utils import atomic_torch_save, atomic_write_json, atomic_write_text, environment, seed_everything, select_device
+
+CHECKPOINT = "checkpoint.pt"
+
+
+# ----------------------------------------------------------------------------- distributed
+
+def _dist_setup(cfg: Config) -> tuple[int, int, torch.device]:
+    """(rank, world_size, device). DDP when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = select_device(cfg.train.device)
+        if device.type == "cuda":
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return dist.get_rank(), world, device
+    return 0, 1, select_device(cfg.train.device)
+
+
+# ----------------------------------------------------------------------------- data
+
+class _StepBatches(torch.utils.data.Sampler):
+    """Yields, for each step from ``start`` to ``steps``, this rank's list of global sample indices."""
+
+    def __init__(self, start: int, steps: int, global_batch: int, rank: int, world: int):
+        self.start, self.steps, self.gb, self.rank, self.lb = start, steps, global_batch, rank, global_batch // world
+
+    def __iter__(self):
+        for s in range(self.start, self.steps):
+            base = s * self.gb + self.rank * self.lb
+            yield list(range(base, base + self.lb))
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+
+def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.device, extractor):
+    from ever.data.clips import ClipDataset
+
+    d = cfg.data
+    ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac)
+    if extractor.needs_segments:
+        from ever.objects import SegmentedClips
+
+        ds = SegmentedClips(ds, cfg.nodes)
+    sampler = _StepBatches(start, cfg.train.steps, cfg.train.batch_size, rank, world)
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_sampler=sampler,
+        num_workers=d.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=2 if d.num_workers > 0 else None,
+    )
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+def build_optimizer(cfg: Config, model: torch.nn.Module):
+    """Adam/AdamW; weight decay on weight matrices and kernels only (not norms or biases)."""
+    o = cfg.optim
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opt_cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    opt = opt_cls(groups, lr=o.lr)
+    total, warm = cfg.train.steps, o.warmup_steps
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if o.schedule == "constant":
+            return 1.0
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _edge_noise(cfg: Config, step: int, shape: tuple[int, ...], rank: int, world: int) -> torch.Tensor:
+    """Uniform noise (local B, T-1, 2, N, N) for edge dropout, drawn for the global batch from (seed, step)."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    B, T, N = shape
+    full = torch.rand((B * world, T - 1, 2, N, N), generator=g)
+    return full[rank * B:(rank + 1) * B]
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) -> None:
+    state = {
+        "model": crw.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "step": step,
+        "rng": _rng_state(),
+        "config": cfg.to_dict(),
+    }
+    atomic_torch_save(state, path)
+
+
+def _trim_metrics(path: Path, upto: int) -> None:
+    """Keep only the metric lines of steps <= upto (a resumed run rewrites what came after)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= upto]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint."""
+    rank, world, device = _dist_setup(cfg)
+    if cfg.train.batch_size % world:
+        raise EverError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} DDP processes")
+    run_dir = cfg.run_dir
+    ckpt_path = run_dir / CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
+    seed_everything(cfg.seed)
+    crw = CRW(cfg).to(device)
+    cuda = device.type == "cuda"
+    if cuda and cfg.train.channels_last:
+        crw = crw.to(memory_format=torch.channels_last)
+    opt, sched = build_optimizer(cfg, crw)
+    start = 0
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        crw.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        start = ckpt["step"]
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        atomic_write_json(run_dir / "env.json", environment())
+        _trim_metrics(run_dir / "metrics.jsonl", start)
+    if start >= cfg.train.steps:
+        return run_dir
+
+    if cfg.train.compile:
+        crw.encode = torch.compile(crw.model.dense)
+    net = crw
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(crw, device_ids=[device.index] if cuda else None)
+    loader = build_loader(cfg, start, rank, world, device, crw.nodes)
+    local_b = cfg.train.batch_size // world
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.train.amp)
+
+    from ever.ledger import Ledger
+
+    with Ledger(run_dir, phase="train", country=cfg.ledger.country, device=device,
+                enabled=cfg.ledger.enabled and rank == 0) as ledger:
+        bar = tqdm(total=cfg.train.steps, initial=start, disable=rank != 0, desc=cfg.name, dynamic_ncols=True)
+        metrics = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None
+        t0, last_t, step = time.perf_counter(), time.perf_counter(), start
+        try:
+            for batch in loader:
+                frames, segments = (batch, None) if torch.is_tensor(batch) else batch
+                frames = frames.to(device, non_blocking=True).float().div_(255)
+                if segments is not None:
+                    segments = segments.to(device, non_blocking=True)
+                def step_fn(module):
+                    gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step * world + rank)
+                    noise_fn = lambda shape: _edge_noise(cfg, step, shape, rank, world)  # noqa: E731
+                    with amp:
+                        out = module(frames, segments, gen, noise_fn)
+                    out.loss.backward()
+                    return out
+
+                if step == start and rank == 0:  # FLOPs of one step, counted once (no DDP sync)
+                    ledger.count_flops(lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)))
+                out = step_fn(net)
+                loss = out.loss.detach()
+                if not torch.isfinite(loss):
+                    raise EverError(
+                        f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
+                        f"The last good checkpoint is kept: {ckpt_path}"
+                    )
+                gnorm = torch.nn.utils.clip_grad_norm_(crw.parameters(), cfg.optim.grad_clip or float("inf"))
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                sched.step()
+                step += 1
+                ledger.add(steps=1, clips=cfg.train.batch_size, frames=cfg.train.batch_size * frames.shape[1])
+                bar.update(1)
+                if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
+                    now = time.perf_counter()
+                    clips_s = cfg.train.log_every * cfg.train.batch_size / max(now - last_t, 1e-9)
+                    last_t = now
+                    rec = {
+                        "step": step,
+                        "loss": round(loss.item(), 5),
+                        "acc": round(out.acc_by_len.mean().item(), 4),
+                        "loss_by_len": [round(v, 4) for v in out.loss_by_len.tolist()],
+                        "lr": sched.get_last_lr()[0],
+                        "grad_norm": round(float(gnorm), 4),
+                        "clips_per_s": round(clips_s, 3),
+                        "elapsed_s": round(now - t0, 2),
+                    }
+                    metrics.write(json.dumps(rec) + "\n")
+                    metrics.flush()
+                    bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.2f}", clips_s=f"{clips_s:.1f}")
+                if rank == 0 and (step % cfg.train.ckpt_every == 0 or step == cfg.train.steps):
+                    save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)
+        finally:
+            bar.close()
+            if metrics is not None:
+                metrics.close()
+    if world > 1:
+        dist.barrier()
+    return run_dir

@@ -1,0 +1,120 @@
+"""The contrastive random walk on a palindrome (Jabri, Owens & Efros, NeurIPS 2020).
+
+Nodes of frame t are embeddings ``x_t`` (N, D), L2-normalised. Between neighbouring frames the walker
+moves with row-stochastic transitions
+
+    A_t = softmax(x_t x_{t+1}^T / tau)      (forward, t -> t+1)
+    B_t = softmax(x_{t+1} x_t^T / tau)      (backward, t+1 -> t)
+
+For every cycle length k = 1 .. T-1 hops each way, the round trip over the palindrome
+x_0 .. x_k .. x_0 is ``P_k = A_0 ... A_{k-1} B_{k-1} ... B_0`` and the loss asks each walk to come
+home: cross-entropy of ``P_k`` against the identity, averaged over valid start nodes, then over k.
+Edge dropout (rate p) removes random edges *before* the softmax, never a whole row. Padded nodes
+(``valid == False``) can neither be visited nor start a walk, so they do not change the loss.
+
+The walk is computed in float32 even under bf16/fp16 autocast: its cost is tiny next to the encoder
+and products of stochastic matrices need the range. Only batched matmuls; the one Python loop runs
+over time (T is small).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+_NEG = -1e9  # logit of a removed edge (finite: a row of -inf would give NaN)
+
+
+@dataclass
+class WalkOutput:
+    loss: torch.Tensor  # scalar
+    loss_by_len: torch.Tensor  # (T-1,) cross-entropy of each cycle length (detached)
+    acc_by_len: torch.Tensor  # (T-1,) fraction of walks whose most likely end is their start
+
+
+def _logits(x: torch.Tensor, y: torch.Tensor, y_valid: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    """(B, N, D) x (B, M, D) -> (B, N, M) affinity logits; invalid targets removed."""
+    a = torch.bmm(x, y.transpose(1, 2)) / temperature
+    if y_valid is not None:
+        a = a.masked_fill(~y_valid[:, None, :], _NEG)
+    return a
+
+
+def drop_edges(logits: torch.Tensor, rate: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Edge dropout on logits (B, N, M): each edge removed with probability ``rate``.
+
+    A row whose every remaining edge would be dropped keeps its edges (a walker is never stranded).
+    ``noise`` (uniform in [0, 1), same shape) makes the choice reproducible across DDP splits.
+    """
+    if rate <= 0:
+        return logits
+    if noise is None:
+        noise = torch.rand_like(logits)
+    drop = (noise < rate) & (logits > _NEG / 2)
+    alive = (logits > _NEG / 2) & ~drop
+    stranded = ~alive.any(dim=-1, keepdim=True)
+    drop = drop & ~stranded
+    return logits.masked_fill(drop, _NEG)
+
+
+def transition_matrices(
+    emb: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    temperature: float = 0.07,
+    edge_dropout: float = 0.0,
+    noise: torch.Tensor | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Forward and backward transitions of a clip.
+
+    emb: (B, T, N, D) L2-normalised; valid: (B, T, N) bool; noise: (B, T-1, 2, N, N) uniform or None.
+    Returns ([A_0 .. A_{T-2}], [B_0 .. B_{T-2}]), each (B, N, N), rows summing to 1.
+    """
+    emb = emb.float()
+    T = emb.shape[1]
+    fwd, bwd = [], []
+    for t in range(T - 1):
+        vt = None if valid is None else valid[:, t]
+        vn = None if valid is None else valid[:, t + 1]
+        lf = _logits(emb[:, t], emb[:, t + 1], vn, temperature)
+        lb = _logits(emb[:, t + 1], emb[:, t], vt, temperature)
+        nf = None if noise is None else noise[:, t, 0]
+        nb = None if noise is None else noise[:, t, 1]
+        fwd.append(F.softmax(drop_edges(lf, edge_dropout, nf), dim=-1))
+        bwd.append(F.softmax(drop_edges(lb, edge_dropout, nb), dim=-1))
+    return fwd, bwd
+
+
+def walk_loss(
+    emb: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    temperature: float = 0.07,
+    edge_dropout: float = 0.0,
+    noise: torch.Tensor | None = None,
+) -> WalkOutput:
+    """Cycle-consistency loss of palindrome walks of every length.
+
+    emb: (B, T, N, D) node embeddings (L2-normalised); valid: (B, T, N) bool or None (all valid);
+    noise: optional (B, T-1, 2, N, N) uniforms for edge dropout (see :func:`drop_edges`).
+    """
+    B, T, N, _ = emb.shape
+    if T < 2:
+        raise ValueError(f"a walk needs at least 2 frames, got T={T}")
+    with torch.autocast(device_type=emb.device.type, enabled=False):
+        fwd, bwd = transition_matrices(emb, valid, temperature, edge_dropout, noise)
+        start = torch.ones(B, N, dtype=torch.bool, device=emb.device) if valid is None else valid[:, 0]
+        target = torch.arange(N, device=emb.device).expand(B, N)
+        n_start = start.sum().clamp_min(1)
+        chain_f = chain_b = None
+        losses, accs = [], []
+        for k in range(T - 1):
+            chain_f = fwd[k] if chain_f is None else torch.bmm(chain_f, fwd[k])  # A_0 .. A_k
+            chain_b = bwd[k] if chain_b is None else torch.bmm(bwd[k], chain_b)  # B_k .. B_0
+            cycle = torch.bmm(chain_f, chain_b)  # (B, N, N), rows sum to 1
+            logp = torch.log(cycle.clamp_min(1e-20))
+            ce = F.nll_loss(logp.reshape(B * N, N), target.reshape(-1), reduction="none").view(B, N)
+            losses.append((ce * start).sum() / n_start)
+            hit = (cycle.argmax(dim=-1) == target) & start
+            accs.append(hit.sum() / n_start)
+        loss_by_len = torch.stack(losses)
+    return WalkOutput(loss_by_len.mean(), loss_by_len.detach(), torch.stack(accs).detach())

@@ -1,0 +1,118 @@
+"""The palindrome walk loss: hand-computed values, limits, dropout, masking, gradients."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ever.config import load_config
+from ever.models.crw import CRW
+from ever.walk import drop_edges, transition_matrices, walk_loss
+
+
+def _softmax_rows(a):
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_hand_computed_three_nodes_three_frames():
+    # 3 nodes in 2-D, 3 frames; loss written out with plain numpy, node by node.
+    x = np.array(
+        [
+            [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]],
+            [[0.8, 0.6], [0.0, 1.0], [1.0, 0.0]],
+            [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]],
+        ]
+    )
+    tau = 0.5
+    A = [_softmax_rows(x[t] @ x[t + 1].T / tau) for t in range(2)]
+    Bk = [_softmax_rows(x[t + 1] @ x[t].T / tau) for t in range(2)]
+    cyc1 = A[0] @ Bk[0]
+    cyc2 = A[0] @ A[1] @ Bk[1] @ Bk[0]
+    expect = np.mean([-np.mean([np.log(c[i, i]) for i in range(3)]) for c in (cyc1, cyc2)])
+    out = walk_loss(torch.tensor(x[None], dtype=torch.float32), temperature=tau)
+    assert out.loss.item() == pytest.approx(expect, rel=1e-5)
+    assert out.loss_by_len.shape == (2,)
+    assert out.loss_by_len[0].item() == pytest.approx(-np.mean(np.log(np.diag(cyc1))), rel=1e-5)
+
+
+def test_identical_tracks_give_zero_loss_and_uninformative_give_log_n():
+    N, T, D = 6, 5, 8
+    base = F.normalize(torch.eye(N, D), dim=-1)  # orthogonal node embeddings
+    perm = [torch.randperm(N) for _ in range(T)]
+    tracks = torch.stack([base[p] for p in perm])[None]  # same nodes, shuffled order per frame
+    assert walk_loss(tracks, temperature=0.01).loss.item() < 1e-4
+    same = F.normalize(torch.ones(1, T, N, D), dim=-1)  # every node identical: walk is uniform
+    assert walk_loss(same, temperature=0.07).loss.item() == pytest.approx(math.log(N), rel=1e-5)
+
+
+def test_transitions_are_row_stochastic():
+    emb = F.normalize(torch.randn(2, 4, 7, 5), dim=-1)
+    fwd, bwd = transition_matrices(emb, temperature=0.1, edge_dropout=0.5)
+    for a in fwd + bwd:
+        assert torch.allclose(a.sum(-1), torch.ones(2, 7), atol=1e-5)
+
+
+def test_edge_dropout_never_drops_a_whole_row():
+    logits = torch.randn(3, 5, 5)
+    noise = torch.rand(3, 5, 5)
+    noise[0, 2] = 0.0  # this row would lose every edge
+    out = drop_edges(logits, 0.5, noise)
+    alive = out > -1e8
+    assert alive.any(-1).all()
+    assert torch.equal(out[0, 2], logits[0, 2])  # the stranded row keeps its edges
+    dropped = ~alive
+    assert dropped[noise >= 0.5].sum() == 0 and dropped.sum() > 0
+    # rate ~ p on average
+    big = drop_edges(torch.zeros(1, 200, 200), 0.3)
+    assert abs((big < -1e8).float().mean().item() - 0.3) < 0.02
+
+
+def test_padded_nodes_do_not_change_the_loss():
+    torch.manual_seed(0)
+    emb = F.normalize(torch.randn(2, 4, 5, 8), dim=-1)
+    ref = walk_loss(emb, temperature=0.1).loss
+    pad = F.normalize(torch.randn(2, 4, 3, 8), dim=-1)
+    padded = torch.cat([emb, pad], dim=2)
+    valid = torch.zeros(2, 4, 8, dtype=torch.bool)
+    valid[:, :, :5] = True
+    got = walk_loss(padded, valid, temperature=0.1).loss
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5)
+    # and padding in the middle, at a different place in every frame
+    idx = torch.stack([torch.randperm(8) for _ in range(4)])
+    shuf = torch.stack([padded[:, t, idx[t]] for t in range(4)], 1)
+    vshuf = torch.stack([valid[:, t, idx[t]] for t in range(4)], 1)
+    assert walk_loss(shuf, vshuf, temperature=0.1).loss.item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_bf16_autocast_is_finite():
+    emb = F.normalize(torch.randn(2, 6, 49, 16), dim=-1).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = walk_loss(emb, temperature=0.01, edge_dropout=0.1)
+    assert torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("kind", ["patch_pool", "patch_crop"])
+def test_gradient_reaches_the_encoder(kind):
+    cfg = load_config(None, ["model.width=8", "nodes.patch_size=32", "nodes.patch_stride=16", f"nodes.kind={kind}"])
+    crw = CRW(cfg)
+    out = crw(torch.rand(2, 3, 3, 64, 64), generator=torch.Generator().manual_seed(0))
+    out.loss.backward()
+    g = crw.model.encoder.stem[0].weight.grad
+    assert g is not None and g.abs().sum() > 0
+    assert crw.model.head.weight.grad.abs().sum() > 0
+
+
+def test_patch_extractors_agree_on_grid_and_shapes():
+    cfg = load_config(None, ["model.width=8", "nodes.patch_size=32", "nodes.patch_stride=16"])
+    crw = CRW(cfg)
+    frames = torch.rand(2, 3, 3, 64, 96)
+    emb, valid = crw.embed(frames)
+    assert emb.shape == (2, 3, 3 * 5, cfg.model.proj_dim) and valid.all()
+    assert torch.allclose(emb.norm(dim=-1), torch.ones(2, 3, 15), atol=1e-5)
+    cfg.nodes.kind = "patch_crop"
+    crop = CRW(cfg)
+    crop.load_state_dict(crw.state_dict())
+    emb2, _ = crop.embed(frames)  # no generator: no jitter, same grid
+    assert emb2.shape == emb.shape
