@@ -261,5 +261,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if metrics is not None:
                 metrics.close()
     if world > 1:
-        dist.barrier()
+        _check_ranks_agree(crw, run_dir, rank, world)
     return run_dir
+
+
+def _check_ranks_agree(crw: CRW, run_dir: Path, rank: int, world: int) -> None:
+    """DDP sanity check at the end of a run: every rank must hold the same parameters."""
+    flat = torch.cat([p.detach().float().flatten() for p in crw.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    diff = max((g - gathered[0]).abs().max().item() for g in gathered)
+    if rank == 0:
+        atomic_write_text(run_dir / "ddp_check.txt",
+                          f"world={world}: ranks hold identical parameters (max |diff| = {diff:.3g})\n"
+                          if diff == 0 else f"world={world}: ranks DIFFER (max |diff| = {diff:.3g})\n")
+    dist.barrier()
+    if diff != 0:
+        raise EverError(f"DDP ranks ended with different parameters (max |diff| = {diff:.3g}); see {run_dir}")

@@ -1,0 +1,146 @@
+"""Training: config handling, learning on tiny data, exact resume after SIGKILL, DDP on CPU."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ever.config import ConfigError, load_config
+from ever.models import load_checkpoint
+from ever.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_videos(tmp_path_factory):
+    """A few short synthetic training videos (mp4), written by the ever-synth generator."""
+    from ever.data.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, SynthConfig(num_train=3, num_eval=1, frames_train=12, frames_eval=6, height=64, width=96))
+    return root / "videos" / "train"
+
+
+def _cfg(tmp_path, videos, *extra):
+    return load_config(
+        REPO / "configs" / "crw-patch-cpu.yaml",
+        [
+            f"data.roots=[{videos}]",
+            "data.size=64",
+            "data.num_workers=0",
+            "model.width=8",
+            "model.proj_dim=16",
+            "train.batch_size=4",
+            "train.log_every=1",
+            "train.ckpt_every=2",
+            f"out_dir={tmp_path}",
+            "ledger.enabled=false",
+            *extra,
+        ],
+    )
+
+
+def _params(path):
+    model, _ = load_checkpoint(path)
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_unknown_and_bad_keys_are_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  widht: 16\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: model: unknown key 'widht'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="walk.temperature must be > 0"):
+        load_config(None, ["walk.temperature=0"])
+    with pytest.raises(ConfigError, match="train.steps: expected int"):
+        load_config(None, ["train.steps=many"])
+
+
+def test_training_writes_run_and_loss_falls(tmp_path, tiny_videos):
+    cfg = _cfg(tmp_path, tiny_videos, "train.steps=30", "name=learn", "optim.lr=0.003", "walk.edge_dropout=0")
+    run = train(cfg)
+    for f in ("config.yaml", "env.json", "metrics.jsonl", "checkpoint.pt"):
+        assert (run / f).exists(), f
+    import json
+
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
+    assert last < first - 0.05, (first, last)
+    model, saved = load_checkpoint(run / "checkpoint.pt")
+    assert saved.model.width == 8
+    assert model.features(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
+    with pytest.raises(Exception, match="pass --resume"):
+        train(cfg)
+
+
+def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_videos):
+    steps = 12
+    args = [f"train.steps={steps}", "walk.edge_dropout=0.2"]
+    ref = train(_cfg(tmp_path / "a", tiny_videos, *args, "name=ref"))
+    overrides = [f"--set={a}" for a in (*args, "name=killed", "data.roots=[" + str(tiny_videos) + "]")]
+    base = [
+        "data.size=64", "data.num_workers=0", "model.width=8", "model.proj_dim=16", "train.batch_size=4",
+        "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path / 'b'}", "ledger.enabled=false",
+    ]
+    cmd = [sys.executable, "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")]
+    cmd += [f"--set={b}" for b in base] + overrides
+    ckpt = tmp_path / "b" / "killed" / "checkpoint.pt"
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "no checkpoint before the kill"
+    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    assert killed_at < steps, "the run finished before it could be killed"
+    done = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert torch.equal(_params(ref / "checkpoint.pt"), _params(ckpt))
+    steps_logged = [int(ln.split('"step": ')[1].split(",")[0]) for ln in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
+    assert steps_logged == list(range(1, steps + 1))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_videos, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_videos, "train.steps=6", "name=nan")
+    import ever.walk as walk
+
+    real = walk.walk_loss
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        out = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] > 4:  # one FLOP-counting call, then steps 1-3 fine, step 4 NaN
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr("ever.models.crw.walk_loss", poisoned)
+    with pytest.raises(Exception, match="non-finite loss .* at step 4"):
+        train(cfg)
+    assert torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
+    args = ["train.steps=4", "walk.edge_dropout=0.1"]
+    single = train(_cfg(tmp_path / "single", tiny_videos, *args, "name=single"))
+    base = [
+        f"data.roots=[{tiny_videos}]", "data.size=64", "data.num_workers=0", "model.width=8", "model.proj_dim=16",
+        "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path / 'ddp'}",
+        "ledger.enabled=false", "name=ddp", *args,
+    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")] + [f"--set={b}" for b in base]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ranks hold identical parameters" in (tmp_path / "ddp" / "ddp" / "ddp_check.txt").read_text()
+    a, b = _params(single / "checkpoint.pt"), _params(tmp_path / "ddp" / "ddp" / "checkpoint.pt")
+    assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
