@@ -20,9 +20,9 @@ class CRW(nn.Module):
         self.nodes = build_extractor(cfg.nodes)
         self.gcn = None
         if cfg.gcn.enabled:
-            from ever.gcn import build_gcn
+            from ever.gcn import build_gcn, graph_size
 
-            self.gcn = build_gcn(cfg.gcn, cfg.model.proj_dim, cfg.walk.temperature)
+            self.gcn = build_gcn(cfg.gcn, cfg.model.proj_dim, cfg.walk.temperature, *graph_size(cfg))
         self.encode = self.model.dense  # replaced by a torch.compile'd version when train.compile
         self.temperature = cfg.walk.temperature
         self.edge_dropout = cfg.walk.edge_dropout

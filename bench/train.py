@@ -1,0 +1,265 @@
+"""Training throughput of the node types side by side: patch_crop, patch_pool, object nodes (+ GCN).
+
+    python bench/train.py [--size 128 --width 16 --batch 8 --clip-len 4 --k 8] [--steps 5] [--threads 1] \
+        [--json runs/bench/train.json]
+    python bench/train.py --size 256 --width 64 --batch 32 --proj-dim 128     # GPU-size setting
+
+For each variant, on the device it finds: the training step (forward + backward + grad clip + Adam
+step; bf16 autocast and channels_last on CUDA, as ``ever.train``) — median of ``--steps`` after
+``--warmup`` untimed steps — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
+peak memory, nodes per frame (mean valid), the walk loss's share of the step (its own forward +
+backward on the step's embeddings), the GCN's share when on, and for felzenszwalb/slic the
+segmentation time per clip (CPU, as in a DataLoader worker) and its share of a step if one worker did
+it serially (divide by ``data.num_workers`` for the training loader). Ratios are against patch_crop.
+
+Frames: real clips from ``data/ever-synth/videos/train`` when it exists, else clips rendered in
+memory by the ever-synth generator (``--random`` for uniform noise: felzenszwalb then over-segments
+and its time is pessimistic). Peak memory: CUDA allocator peak; on CPU the process's peak RSS
+(VmHWM, reset per variant through /proc/self/clear_refs where Linux allows it, else ever-growing).
+On a shared or small CPU pass ``--threads 1``: with more intra-op threads than free cores, OpenMP
+barriers spin and tiny ops (the walk) get 100x slower. Prints figures only; nothing asserts times.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    count_flops, device_info, peak_memory, pick_device, reset_peak, sync, time_stats, write_json,
+)
+
+from ever.config import config_from_dict  # noqa: E402
+from ever.models.crw import CRW  # noqa: E402
+from ever.objects import segment_frames  # noqa: E402
+from ever.walk import walk_loss  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# name -> (nodes overrides, gcn enabled)
+VARIANTS = {
+    "patch_crop": ({"kind": "patch_crop"}, False),
+    "patch_pool": ({"kind": "patch_pool"}, False),
+    "obj_felz": ({"kind": "object", "segmenter": "felzenszwalb"}, False),
+    "obj_slic": ({"kind": "object", "segmenter": "slic"}, False),
+    "obj_kmeans": ({"kind": "object", "segmenter": "kmeans"}, False),
+    "patch_pool+gcn": ({"kind": "patch_pool"}, True),
+    "obj_felz+gcn": ({"kind": "object", "segmenter": "felzenszwalb"}, True),
+}
+
+
+def load_clips(B: int, T: int, size: int, random: bool, seed: int = 0) -> tuple[torch.Tensor, str]:
+    """uint8 (B, T, 3, size, size) and where they came from."""
+    g = torch.Generator().manual_seed(seed)
+    if not random:
+        root = REPO / "data" / "ever-synth" / "videos" / "train"
+        if root.is_dir():
+            try:
+                from ever.data.clips import ClipDataset
+
+                ds = ClipDataset([str(root)], T, 2, 0.0, size, seed=seed)
+                return torch.stack([torch.as_tensor(ds[i]) for i in range(B)]), f"ClipDataset({root})"
+            except Exception as e:  # noqa: BLE001 - fall back to rendering
+                print(f"(could not read {root}: {type(e).__name__}: {e}; rendering clips instead)")
+        from ever.data.synth import SynthConfig, render_sequence
+
+        n_seq = min(B, 4)
+        cfg = SynthConfig(height=size, width=size, frames_train=T)
+        seqs = [torch.from_numpy(render_sequence(cfg, "train", i)[0]).permute(0, 3, 1, 2) for i in range(n_seq)]
+        return torch.stack([seqs[i % n_seq] for i in range(B)]), f"ever-synth render_sequence x{n_seq} (in memory)"
+    return torch.randint(0, 256, (B, T, 3, size, size), dtype=torch.uint8, generator=g), "uniform random"
+
+
+def _cpu_peak_reset() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _cpu_peak() -> int:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_memory("cpu")
+
+
+def make_cfg(args, nodes: dict, gcn: bool):
+    return config_from_dict({
+        "data": {"size": args.size, "clip_len": args.clip_len},
+        "model": {"width": args.width, "proj_dim": args.proj_dim},
+        "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
+                  "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
+        "gcn": {"enabled": gcn},
+        "train": {"batch_size": args.batch},
+    }, "bench/train.py")
+
+
+def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device) -> dict:
+    nodes, gcn = VARIANTS[name]
+    cfg = make_cfg(args, nodes, gcn)
+    torch.manual_seed(0)
+    crw = CRW(cfg).to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        crw = crw.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(crw.parameters(), lr=1e-4)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
+    B = clips_u8.shape[0]
+    obj = cfg.nodes.kind == "object"
+    row: dict = {"variant": name, "nodes": cfg.nodes.kind, "segmenter": cfg.nodes.segmenter if obj else None,
+                 "k": cfg.nodes.k if obj else None, "gcn": gcn}
+
+    segments = None
+    if crw.nodes.needs_segments:  # as in a DataLoader worker: CPU, one clip at a time
+        segment_frames(clips_u8[0, :1], cfg.nodes)  # import / first-call cost
+        per, segs = [], []
+        for c in clips_u8:
+            t0 = time.perf_counter()
+            segs.append(segment_frames(c, cfg.nodes))
+            per.append(time.perf_counter() - t0)
+        segments = torch.from_numpy(np.stack(segs)).to(device)
+        row["seg_ms_per_clip"] = 1e3 * statistics.median(per)
+    frames = clips_u8.to(device).float().div_(255)
+    gen = torch.Generator().manual_seed(0)
+
+    def fwd_bwd():
+        with amp:
+            out = crw(frames, segments, gen)
+        out.loss.backward()
+        return out
+
+    def step():
+        fwd_bwd()
+        torch.nn.utils.clip_grad_norm_(crw.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()  # first step (optimizer state, allocator) before the peak-memory window: steady state is measured
+    if cuda:
+        reset_peak(device)
+    elif not _cpu_peak_reset():
+        row["peak_note"] = "process peak RSS since start (could not reset)"
+    st = time_stats(step, device, reps=args.steps, warmup=args.warmup)
+    row["peak_mb"] = (peak_memory(device) if cuda else _cpu_peak()) / 2**20
+    row["step_ms"] = 1e3 * st["median_s"]
+    row["step_ms_std"] = 1e3 * st["std_s"]
+    row["clips_per_s"] = B / st["median_s"]
+    row["gflops_per_clip"] = count_flops(fwd_bwd) / 1e9 / B
+    opt.zero_grad(set_to_none=True)
+
+    # the walk's own cost on this step's embeddings (and the GCN's)
+    with torch.no_grad(), amp:
+        feats, valid = crw.nodes(crw.encode, frames, segments, None)
+        head = crw.model.head(feats)
+        emb = F.normalize((crw.gcn(head, valid) if crw.gcn is not None else head).float(), dim=-1)
+    row["nodes_per_frame"] = float(valid.float().sum(-1).mean())
+    row["n_max"] = int(valid.shape[-1])
+    e = emb.detach().requires_grad_(True)
+    def walk_call():
+        walk_loss(e, valid, cfg.walk.temperature, cfg.walk.edge_dropout).loss.backward()
+
+    row["walk_ms"] = 1e3 * time_stats(walk_call, device, reps=max(3, args.steps), warmup=1)["median_s"]
+    row["walk_share"] = row["walk_ms"] / row["step_ms"]
+    if crw.gcn is not None:
+        hd = head.detach().float().requires_grad_(True)
+
+        def gcn_call():
+            with amp:
+                y = crw.gcn(hd, valid)
+            y.float().sum().backward()
+
+        row["gcn_ms"] = 1e3 * time_stats(gcn_call, device, reps=max(3, args.steps), warmup=1)["median_s"]
+        row["gcn_share"] = row["gcn_ms"] / row["step_ms"]
+        row["gcn_params"] = sum(p.numel() for p in crw.gcn.parameters())
+    if "seg_ms_per_clip" in row:
+        row["seg_share_1worker"] = row["seg_ms_per_clip"] * B / row["step_ms"]
+    del crw, opt
+    if cuda:
+        torch.cuda.empty_cache()
+    sync(device)
+    return row
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows: list[dict], ref: dict | None) -> None:
+    hdr = (f"{'variant':16} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
+           f"{'walk %':>7} {'gcn %':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        sp = ref["step_ms"] / r["step_ms"] if ref else None
+        fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
+        print(f"{r['variant']:16} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
+              f"{r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
+              f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
+              f"{_fmt(r.get('seg_ms_per_clip'), '11.1f'):>11} "
+              f"{_fmt(100 * r['seg_share_1worker'] if 'seg_share_1worker' in r else None, '8.1f'):>8}% "
+              f"{_fmt(sp, '8.2f'):>8} {_fmt(fl, '8.3f'):>8}")
+    print("N = mean valid nodes per frame; walk/gcn % = share of the step time; seg %(1w) = segmentation of a "
+          "batch by one worker / step time; x speed = patch_crop step time / this; x FLOPs = this / patch_crop.")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--proj-dim", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--clip-len", type=int, default=4)
+    ap.add_argument("--k", type=int, default=8, help="object nodes per frame")
+    ap.add_argument("--seg-scale", type=float, default=40.0, help="felzenszwalb scale at 128 px (scaled by area)")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per variant (median)")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--random", action="store_true", help="uniform random frames instead of ever-synth")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad:
+        ap.error(f"unknown variant(s) {bad}; known: {list(VARIANTS)}")
+    clips, source = load_clips(args.batch, args.clip_len, args.size, args.random)
+    info = device_info(device)
+    print(f"device {info['device']} ({info['gpu'] or info['cpu_model']}, {torch.get_num_threads()} threads), "
+          f"frames: {source}; B={args.batch} T={args.clip_len} {args.size}px width={args.width} "
+          f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}")
+    rows = []
+    for n in names:
+        rows.append(bench_variant(n, args, clips, device))
+        print(f"  {n}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+    ref = next((r for r in rows if r["variant"] == "patch_crop"), None)
+    for r in rows:
+        if ref:
+            r["speedup_vs_patch_crop"] = ref["step_ms"] / r["step_ms"]
+            r["flops_ratio_vs_patch_crop"] = r["gflops_per_clip"] / ref["gflops_per_clip"]
+    print()
+    print_table(rows, ref)
+    result = {"bench": "train", "info": info, "frames": source, "args": vars(args), "rows": rows}
+    if args.json:
+        write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
