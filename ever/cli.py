@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -78,8 +79,13 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(args.cmd)
 
 
+def _sigterm(signum, frame):  # turn `kill`/timeout into an exception so runs close their files cleanly
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
     from ever.config import ConfigError
     from ever.errors import EverError
 

@@ -256,6 +256,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.2f}", clips_s=f"{clips_s:.1f}")
                 if rank == 0 and (step % cfg.train.ckpt_every == 0 or step == cfg.train.steps):
                     save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)
+                    ledger.flush()  # the cost so far survives a kill; a resume appends a new segment
         finally:
             bar.close()
             if metrics is not None:

@@ -1,0 +1,662 @@
+"""``ever report``: data -> training -> evaluation -> baselines -> notebooks -> book, from one grid file.
+
+A *grid* (``configs/report.yaml``, ``configs/report-tiny.yaml``, ``configs/report-gpu.yaml``) says
+which data to generate, which runs to train (a config file plus ``key=value`` overrides, each with a
+name), which baselines to evaluate, on which split, and the parameters handed to the notebooks.
+
+Every step is incremental and isolated:
+
+- data: generated only if ``ever.data.synth.is_generated`` says the folder does not already hold it;
+- a run is trained in its own ``ever train`` subprocess, and skipped when ``runs/<name>/`` already
+  holds a finished training of *the same* config (``config.yaml`` compared field by field, except the
+  fields in :data:`IGNORED_KEYS` that do not change what is learnt); a finished run of another
+  config is deleted and retrained from scratch; an unfinished one of the same config is resumed;
+- evaluation (``ever eval``) is skipped when its ``summary.json`` is newer than the checkpoint;
+- baselines (copy, lab, random) are evaluated once into ``runs/baselines/<kind>/eval/<split>/``;
+- papermill executes ``book/NN_*.ipynb`` into ``book/generated/`` with the grid's parameters
+  injected into each notebook's ``parameters`` cell;
+- ``jupyter-book build`` renders the executed copies into ``_build/html`` (``index.html``), with
+  warnings as errors.
+
+A failing step names the run and raises :class:`ReportError`; the steps before it keep their files.
+A timing summary is printed at the end and written to ``<runs>/report.json``.
+
+The second half of this module holds the small read-only helpers that the book's notebooks use to
+load run files (tables of summaries, configs, metrics, ledgers) and to say when a file is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ever.errors import EverError
+
+#: Config fields that may differ between the saved and the requested config of a finished run
+#: without retraining it (where it ran, how many loader workers, how often it logged).
+IGNORED_KEYS = ("train.device", "data.num_workers", "train.log_every", "train.ckpt_every")
+
+BASELINES = ("copy", "lab", "random")
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+class ReportError(EverError):
+    """A step of the report failed (the message names the step and the run)."""
+
+
+# ------------------------------------------------------------------------------------------ the grid
+
+@dataclass
+class RunSpec:
+    name: str
+    config: str
+    set: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grid:
+    path: Path
+    data_name: str = "ever-synth"
+    data_root: Path = Path("data/ever-synth")
+    data_options: dict[str, Any] = field(default_factory=dict)
+    override_run_data: bool = True
+    runs_dir: Path = Path("runs")
+    book_root: Path = Path(".")
+    split: str = "val"
+    common_set: list[str] = field(default_factory=list)
+    eval_set: list[str] = field(default_factory=list)
+    runs: list[RunSpec] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    random_config: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    build: bool = True
+
+    @property
+    def generated_dir(self) -> Path:
+        return self.book_root / "book" / "generated"
+
+    @property
+    def html_dir(self) -> Path:
+        return self.book_root / "_build" / "html"
+
+
+_GRID_KEYS = {"data", "paths", "split", "common_set", "eval_set", "runs", "baselines", "notebooks", "build"}
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read and check a grid YAML file (unknown keys are errors, like in :mod:`ever.config`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: grid file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ReportError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ReportError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - _GRID_KEYS)
+    if unknown:
+        raise ReportError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_GRID_KEYS))})")
+    g = Grid(path=path)
+    data = raw.get("data") or {}
+    g.data_name = str(data.get("name", g.data_name))
+    g.data_root = Path(data.get("root", g.data_root))
+    g.data_options = dict(data.get("options") or {})
+    g.override_run_data = bool(data.get("override_run_data", True))
+    paths = raw.get("paths") or {}
+    g.runs_dir = Path(paths.get("runs", g.runs_dir))
+    g.book_root = Path(paths.get("book", g.book_root))
+    g.split = str(raw.get("split", g.split))
+    g.common_set = [str(s) for s in raw.get("common_set") or []]
+    g.eval_set = [str(s) for s in raw.get("eval_set") or []]
+    names = set()
+    for i, r in enumerate(raw.get("runs") or []):
+        if not isinstance(r, dict) or "name" not in r or "config" not in r:
+            raise ReportError(f"{path}: runs[{i}] needs 'name' and 'config'")
+        if r["name"] in names or r["name"] == "baselines" or "/" in str(r["name"]):
+            raise ReportError(f"{path}: runs[{i}]: bad or duplicate run name {r['name']!r}")
+        names.add(r["name"])
+        g.runs.append(RunSpec(str(r["name"]), str(r["config"]), [str(s) for s in r.get("set") or []]))
+    base = raw.get("baselines", {}) or {}
+    if isinstance(base, list):
+        base = {"kinds": base}
+    g.baselines = [str(b) for b in base.get("kinds", list(BASELINES))]
+    bad = [b for b in g.baselines if b not in BASELINES]
+    if bad:
+        raise ReportError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")
+    g.random_config = base.get("random_config") or (g.runs[0].config if g.runs else None)
+    nb = raw.get("notebooks") or {}
+    g.parameters = dict(nb.get("parameters") or {})
+    g.build = bool(raw.get("build", True))
+    return g
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = IGNORED_KEYS) -> bool:
+    """True when two config dicts are equal on every field except ``ignore``."""
+    a = {k: v for k, v in _flat(saved).items() if k not in ignore}
+    b = {k: v for k, v in _flat(wanted).items() if k not in ignore}
+    return a == b
+
+
+def _show_path(p: Path) -> str:
+    """A path as the notebooks get it: relative to the working folder when inside it."""
+    p = Path(os.path.abspath(p))
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def _ever(*args: str, log: Path | None = None) -> None:
+    """Run ``python -m ever.cli ARGS`` in a subprocess; raise ReportError with its last lines on failure."""
+    cmd = [sys.executable, "-m", "ever.cli", *args]
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise ReportError(f"`ever {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, step: str, seconds: float, status: str) -> None:
+        self.rows.append({"step": step, "seconds": round(seconds, 2), "status": status})
+        print(f"[ever report] {step:<38s} {status:<10s} {seconds:8.1f} s", flush=True)
+
+    def summary(self) -> str:
+        total = sum(r["seconds"] for r in self.rows)
+        lines = ["", "ever report: timing summary", f"{'step':<40s}{'status':<12s}{'seconds':>10s}"]
+        lines += [f"{r['step']:<40s}{r['status']:<12s}{r['seconds']:>10.1f}" for r in self.rows]
+        lines.append(f"{'total':<52s}{total:>10.1f}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+def _step_data(g: Grid) -> str:
+    if g.data_name != "ever-synth":
+        if not g.data_root.is_dir():
+            raise ReportError(f"data: {g.data_root} not found (only ever-synth is generated by the report)")
+        return "given"
+    from ever.data import synth
+
+    items = [f"{k}={json.dumps(v)}" for k, v in g.data_options.items()]
+    cfg = synth.config_from_sets(items)
+    if synth.is_generated(g.data_root, cfg):
+        return "cached"
+    synth.generate(g.data_root, cfg)
+    return "generated"
+
+
+def run_config(g: Grid, spec: RunSpec, device: str | None = None):
+    """The full :class:`ever.config.Config` of one run of the grid."""
+    from ever.config import load_config
+
+    over = list(g.common_set) + list(spec.set)
+    over += [f"name={spec.name}", f"out_dir={g.runs_dir}"]
+    if g.override_run_data:
+        over += [f"data.roots={json.dumps([str(g.data_root / 'videos' / 'train')])}", f"eval.data={g.data_root}"]
+    over.append(f"eval.split={g.split}")
+    if device:
+        over.append(f"train.device={device}")
+    return load_config(spec.config, over)
+
+
+def _is_finished(run_dir: Path, steps: int) -> bool:
+    """A training is finished when its checkpoint was saved at the last step."""
+    ckpt = run_dir / "checkpoint.pt"
+    if not ckpt.is_file():
+        return False
+    import torch
+
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        return int(state.get("step", -1)) >= steps
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is not a finished run
+        return False
+
+
+def _step_train(g: Grid, spec: RunSpec, device: str | None, cfg_path: Path) -> str:
+    from ever.config import save_config
+
+    cfg = run_config(g, spec, device)
+    run_dir = g.runs_dir / spec.name
+    saved = run_dir / "config.yaml"
+    resume = False
+    if saved.is_file():
+        try:
+            old = yaml.safe_load(saved.read_text()) or {}
+        except yaml.YAMLError:
+            old = {}
+        same = configs_match(old, cfg.to_dict())
+        if same and _is_finished(run_dir, cfg.train.steps):
+            return "cached"
+        if same and (run_dir / "checkpoint.pt").is_file():
+            resume = True
+        else:
+            shutil.rmtree(run_dir)  # another config (or nothing to resume): from scratch
+    elif run_dir.exists():
+        shutil.rmtree(run_dir)
+    save_config(cfg, cfg_path)  # the exact config handed to `ever train`
+    args = ["train", str(cfg_path)] + (["--resume"] if resume else [])
+    _ever(*args, log=g.runs_dir / "logs" / f"train-{spec.name}.log")
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise ReportError(f"train {spec.name}: finished without writing {run_dir / 'checkpoint.pt'}")
+    return "resumed" if resume else "trained"
+
+
+def _fresh(summary: Path, *inputs: Path) -> bool:
+    if not summary.is_file():
+        return False
+    t = summary.stat().st_mtime
+    return all(not p.exists() or p.stat().st_mtime <= t for p in inputs)
+
+
+def _step_eval(g: Grid, spec: RunSpec) -> str:
+    run_dir = g.runs_dir / spec.name
+    ckpt = run_dir / "checkpoint.pt"
+    out = run_dir / "eval" / g.split
+    if _fresh(out / "summary.json", ckpt):
+        return "cached"
+    args = ["eval", str(ckpt), "--config", str(run_dir / "config.yaml"), "--data", str(g.data_root),
+            "--split", g.split, "--out", str(out)]
+    for s in g.eval_set:
+        args += ["--set", s]
+    _ever(*args, log=g.runs_dir / "logs" / f"eval-{spec.name}.log")
+    if not (out / "summary.json").is_file():
+        raise ReportError(f"eval {spec.name}: finished without writing {out / 'summary.json'}")
+    return "evaluated"
+
+
+def baseline_config(g: Grid):
+    """Config of the baselines: ``random_config`` with the grid's ``common_set`` (same architecture as the
+    runs) and eval settings; copy and lab use only its ``eval`` section."""
+    from ever.config import load_config
+
+    if not g.random_config:
+        raise ReportError("baselines: no config for the random encoder's architecture (baselines.random_config)")
+    return load_config(g.random_config, list(g.common_set) + ["name=baselines", f"out_dir={g.runs_dir}",
+                                                             f"eval.data={g.data_root}", f"eval.split={g.split}"])
+
+
+def _step_baseline(g: Grid, kind: str) -> str:
+    from ever.config import save_config
+
+    out = g.runs_dir / "baselines" / kind / "eval" / g.split
+    cfg = baseline_config(g)
+    cfg_path = g.runs_dir / "configs" / "baselines.yaml"
+    old = None
+    if cfg_path.is_file():
+        try:
+            old = yaml.safe_load(cfg_path.read_text())
+        except yaml.YAMLError:
+            old = None
+    if old is None or not configs_match(old, cfg.to_dict()):
+        save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
+    if _fresh(out / "summary.json", cfg_path):
+        return "cached"
+    args = ["eval", kind, "--config", str(cfg_path), "--data", str(g.data_root), "--split", g.split,
+            "--out", str(out)]
+    for s in g.eval_set:
+        args += ["--set", s]
+    _ever(*args, log=g.runs_dir / "logs" / f"eval-baseline-{kind}.log")
+    if not (out / "summary.json").is_file():
+        raise ReportError(f"baseline {kind}: finished without writing {out / 'summary.json'}")
+    return "evaluated"
+
+
+def notebook_parameters(g: Grid) -> dict[str, Any]:
+    """What papermill injects into every notebook's ``parameters`` cell."""
+    params = {
+        "runs_dir": _show_path(g.runs_dir),
+        "data_root": _show_path(g.data_root),
+        "split": g.split,
+        "run_names": [r.name for r in g.runs],
+        "grid_path": _show_path(g.path),
+        "bench_json": _show_path(g.runs_dir / "bench" / "walk.json"),
+    }
+    params.update(g.parameters)
+    return params
+
+
+def source_notebooks(book_root: Path) -> list[Path]:
+    return sorted((book_root / "book").glob(NOTEBOOK_GLOB))
+
+
+def _step_notebook(g: Grid, src: Path, params: dict[str, Any]) -> str:
+    import papermill as pm
+
+    out = g.generated_dir / src.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    try:
+        pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(Path.cwd()), kernel_name="python3",
+                            progress_bar=False, log_output=False, request_save_on_cell_execute=False)
+    except pm.PapermillExecutionError as e:
+        raise ReportError(f"notebook {src.name}: cell {e.exec_count} raised {e.ename}: {e.evalue} "
+                          f"(executed copy with the traceback: {out})") from None
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    _tidy_parameters(out)
+    return "executed"
+
+
+def _tidy_parameters(path: Path) -> None:
+    """In the executed copy: drop the default ``parameters`` cell from the page and fold the injected one."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+            cell.source = "# Parameters of this build (injected by ever report from the grid)\n" + cell.source
+    nbformat.write(nb, str(path))
+
+
+def jupyter_book_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    raise ReportError("jupyter-book not found: install the book extras (pip install -e '.[book]')")
+
+
+def build_book(book_root: str | Path) -> Path:
+    """``jupyter-book build`` with warnings as errors; returns ``<book_root>/_build/html/index.html``."""
+    book_root = Path(book_root)
+    cmd = jupyter_book_cmd() + ["build", str(book_root), "--path-output", str(book_root), "-W", "--keep-going"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = book_root / "_build" / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout)
+    index = book_root / "_build" / "html" / "index.html"
+    if proc.returncode != 0 or not index.is_file():
+        tail = "\n".join(proc.stdout.strip().splitlines()[-25:])
+        raise ReportError(f"jupyter-book build failed (exit {proc.returncode}, full log {log}):\n{tail}")
+    _titled_redirect(index)
+    return index
+
+
+def _titled_redirect(index: Path) -> None:
+    """Jupyter Book's top-level index.html is a bare redirect to the root page: give it a title and a link."""
+    import re
+
+    text = index.read_text(encoding="utf-8")
+    m = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', text)
+    if not m or "<title>" in text:
+        return
+    url = m.group(1)
+    index.write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>EVER</title>\n"
+        f"<meta http-equiv=\"Refresh\" content=\"0; url={url}\">\n</head>\n"
+        f"<body><p>The EVER book is at <a href=\"{url}\">{url}</a>.</p></body>\n</html>\n",
+        encoding="utf-8")
+
+
+def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None) -> Path:
+    """Run the whole pipeline of a grid; returns the built ``_build/html/index.html``."""
+    g = load_grid(grid_path)
+    timer = _Timer()
+    g.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    def step(name: str, fn, *args) -> None:
+        t0 = time.perf_counter()
+        try:
+            status = fn(*args)
+        except ReportError:
+            timer.add(name, time.perf_counter() - t0, "FAILED")
+            print(timer.summary(), flush=True)
+            raise
+        except Exception as e:  # noqa: BLE001 - name the step that failed
+            timer.add(name, time.perf_counter() - t0, "FAILED")
+            print(timer.summary(), flush=True)
+            raise ReportError(f"{name}: {type(e).__name__}: {e}") from e
+        timer.add(name, time.perf_counter() - t0, status)
+
+    step(f"data {g.data_name}", _step_data, g)
+    cfg_dir = g.runs_dir / "configs"
+    for spec in g.runs:
+        step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
+    for spec in g.runs:
+        step(f"eval {spec.name}", _step_eval, g, spec)
+    for kind in g.baselines:
+        step(f"baseline {kind}", _step_baseline, g, kind)
+    params = notebook_parameters(g)
+    for src in source_notebooks(g.book_root):
+        step(f"notebook {src.stem}", _step_notebook, g, src, params)
+    index = g.html_dir / "index.html"
+    if g.build:
+        step("jupyter-book build", lambda: (build_book(g.book_root), "built")[1])
+    print(timer.summary(), flush=True)
+    from ever.utils import atomic_write_json
+
+    atomic_write_json(g.runs_dir / "report.json", {"grid": str(g.path), "device": device, "steps": timer.rows,
+                                                  "index": str(index)})
+    if g.build:
+        print(f"ever report: book at {index}", flush=True)
+    return index
+
+
+def cli(args) -> int:
+    report(args.grid, device=getattr(args, "device", None))
+    return 0
+
+
+# ------------------------------------------------------------------ read-only helpers for the notebooks
+
+def note(text: str) -> None:
+    """Show a visible sentence in a notebook (used where a result file is absent)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Note.** {text}"))
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _scalars(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is None or isinstance(v, (str, int, float, bool))}
+
+
+def model_runs(runs_dir: str | Path, names: list[str] | None = None) -> list[Path]:
+    """Run folders (those with a ``config.yaml``), in the grid's order when ``names`` is given."""
+    runs_dir = Path(runs_dir)
+    if names:
+        return [runs_dir / n for n in names if (runs_dir / n / "config.yaml").is_file()]
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.yaml").is_file() and p.name != "baselines")
+
+
+def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
+    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings)."""
+    try:
+        raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {k: (str(v) if isinstance(v, list) else v) for k, v in _flat(raw).items()}
+
+
+def load_metrics(run_dir: str | Path):
+    """``metrics.jsonl`` as a DataFrame (empty when absent)."""
+    import pandas as pd
+
+    rows = []
+    try:
+        for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    except (OSError, ValueError):
+        pass
+    return pd.DataFrame(rows)
+
+
+def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, baselines: bool = True):
+    """One row per evaluated run and baseline: its summary.json plus ``run`` and ``kind`` columns."""
+    import pandas as pd
+
+    rows = []
+    for d in model_runs(runs_dir, names):
+        s = read_json(d / "eval" / split / "summary.json")
+        if s is not None:
+            rows.append({"run": d.name, "kind": "model", **_scalars(s)})
+    if baselines:
+        for b in BASELINES:
+            s = read_json(Path(runs_dir) / "baselines" / b / "eval" / split / "summary.json")
+            if s is not None:
+                rows.append({"run": f"baseline: {b}", "kind": "baseline", **_scalars(s)})
+    return pd.DataFrame(rows)
+
+
+def per_sequence(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """All ``per_sequence.csv`` files of runs and baselines stacked, with a ``run`` column."""
+    import pandas as pd
+
+    frames = []
+    dirs = [(d.name, d) for d in model_runs(runs_dir, names)]
+    dirs += [(f"baseline: {b}", Path(runs_dir) / "baselines" / b) for b in BASELINES]
+    for name, d in dirs:
+        f = d / "eval" / split / "per_sequence.csv"
+        if f.is_file():
+            df = pd.read_csv(f)
+            df.insert(0, "run", name)
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """One row per trained run: flat config, last logged metrics, eval summary, ledger totals."""
+    import pandas as pd
+
+    rows = []
+    for d in model_runs(runs_dir, names):
+        row: dict[str, Any] = {"run": d.name}
+        row.update(run_config_flat(d))
+        m = load_metrics(d)
+        if len(m):
+            last = m.iloc[-1]
+            for k in ("loss", "acc", "clips_per_s"):
+                if k in m:
+                    row[f"final_{k}"] = last[k]
+        s = read_json(d / "eval" / split / "summary.json") or {}
+        row.update({k: v for k, v in _scalars(s).items() if k not in ("method", "data", "split", "device")})
+        led = read_json(d / "ledger.json") or {}
+        tot = ((led.get("phases") or {}).get("train") or {}).get("totals") or {}
+        for k in ("seconds", "kwh", "co2_kg", "flops", "peak_mem_bytes", "estimate"):
+            if k in tot:
+                row[f"train_{k}"] = tot[k]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):
+    """Config columns whose value differs between the rows (what an ablation changed)."""
+    cols = []
+    for c in df.columns:
+        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in IGNORED_KEYS:
+            cols.append(c)
+    return cols
+
+
+def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_index: int = 0,
+                 num_frames: int = 4, stride: int = 1) -> dict[str, Any]:
+    """Transition matrices of a trained encoder on the first frames of an evaluation sequence.
+
+    Nodes are grid cells average-pooled from the encoder's dense map (``PatchPoolNodes`` with the
+    run's patch size and stride), embedded by its projection head and L2-normalised; the GCN (if any)
+    is not applied. Returns ``{"frames" (T, H, W, 3) uint8, "mask0" (H, W), "centers" (N, 2) as
+    (x, y) px, "grid" (gh, gw), "fwd" / "bwd" lists of (N, N) arrays, "temperature", "sequence"}``.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from ever.data.davis import DavisDataset
+    from ever.models import load_checkpoint
+    from ever.nodes import PatchPoolNodes
+    from ever.walk import transition_matrices
+
+    model, cfg = load_checkpoint(checkpoint)
+    ds = DavisDataset(str(data_root), split=split)
+    name = ds.sequences[seq_index % len(ds.sequences)]
+    seq = ds.sequence(name)
+    idx = [min(i * stride, len(seq) - 1) for i in range(num_frames)]
+    frames = np.stack([seq.frame(i) for i in idx])
+    mask0 = np.asarray(seq.first_mask())
+    H, W = (frames.shape[1] // 8) * 8, (frames.shape[2] // 8) * 8
+    frames, mask0 = frames[:, :H, :W], mask0[:H, :W]
+    p = max(8, (cfg.nodes.patch_size // 8) * 8)
+    s = max(8, (cfg.nodes.patch_stride // 8) * 8)
+    p = min(p, (min(H, W) // 8) * 8)
+    extractor = PatchPoolNodes(p, s)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]  # (1, T, 3, H, W)
+    with torch.no_grad():
+        feats, valid = extractor(model.dense, x)
+        emb = F.normalize(model.head(feats).float(), dim=-1)
+        fwd, bwd = transition_matrices(emb, valid, temperature=cfg.walk.temperature)
+    gh, gw = (H - p) // s + 1, (W - p) // s + 1
+    ys, xs = np.meshgrid(np.arange(gh) * s + p / 2, np.arange(gw) * s + p / 2, indexing="ij")
+    return {"frames": frames, "mask0": mask0, "centers": np.stack([xs.ravel(), ys.ravel()], 1),
+            "grid": (gh, gw), "fwd": [a[0].numpy() for a in fwd], "bwd": [b[0].numpy() for b in bwd],
+            "temperature": cfg.walk.temperature, "sequence": name, "patch": p, "stride": s}
+
+
+def walk_flops(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
+    """FLOPs of one palindrome walk loss (forward) for each node count, counted by PyTorch."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ever.walk import walk_loss
+
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for n in nodes:
+        emb = torch.nn.functional.normalize(torch.randn(1, T, n, dim, generator=g), dim=-1)
+        with FlopCounterMode(display=False) as fc:
+            walk_loss(emb, temperature=0.07)
+        rows.append({"nodes": n, "flops": int(fc.get_total_flops()), "T": T, "dim": dim})
+    return rows

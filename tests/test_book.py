@@ -1,0 +1,221 @@
+"""The book: `ever report` on the tiny grid, end to end, then checks of the built HTML in a browser.
+
+The slow test runs the real pipeline (ever-synth generation, `ever train`, `ever eval`, baselines,
+papermill, jupyter-book) on ``configs/report-tiny.yaml`` with every output in ``tmp_path``. It checks
+each chapter page, its figures and the absence of error output, then screenshots the index and the
+results page with headless Chromium. The screenshots are kept in ``_build/screenshots/`` for a human.
+Select it with ``pytest -m slow tests/test_book.py`` (or ``-k book``).
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+]
+
+
+# ----------------------------------------------------------------------------- fast checks of the grid
+
+def test_grid_files_load():
+    from ever.report import load_grid
+
+    for name in ("report.yaml", "report-tiny.yaml", "report-gpu.yaml"):
+        g = load_grid(ROOT / "configs" / name)
+        assert g.runs, name
+        assert set(g.baselines) <= {"copy", "lab", "random"}
+        assert len({r.name for r in g.runs}) == len(g.runs)
+
+
+def test_grid_rejects_unknown_key(tmp_path):
+    from ever.report import ReportError, load_grid
+
+    p = tmp_path / "g.yaml"
+    p.write_text("runs: []\nrunz: []\n")
+    with pytest.raises(ReportError, match="runz"):
+        load_grid(p)
+    p.write_text("runs: [{name: a, config: x.yaml}, {name: a, config: y.yaml}]\n")
+    with pytest.raises(ReportError, match="duplicate"):
+        load_grid(p)
+
+
+def test_configs_match_ignores_only_where_it_ran():
+    from ever.config import Config
+    from ever.report import configs_match
+
+    a = Config().to_dict()
+    b = Config().to_dict()
+    b["train"]["device"] = "cuda"
+    b["data"]["num_workers"] = 7
+    assert configs_match(a, b)
+    b["walk"]["temperature"] = 0.5
+    assert not configs_match(a, b)
+
+
+def test_run_config_points_runs_at_the_grid_paths(tmp_path):
+    from ever.report import RunSpec, load_grid, run_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("train: {steps: 5}\n")
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({
+        "data": {"root": str(tmp_path / "d")}, "paths": {"runs": str(tmp_path / "r")}, "split": "val",
+        "common_set": ["walk.temperature=0.2"], "runs": [{"name": "x", "config": str(cfg_file), "set": ["train.steps=2"]}],
+    }))
+    g = load_grid(grid)
+    cfg = run_config(g, g.runs[0], device="cpu")
+    assert cfg.name == "x" and cfg.train.steps == 2 and cfg.walk.temperature == 0.2
+    assert cfg.run_dir == tmp_path / "r" / "x"
+    assert cfg.data.roots == [str(tmp_path / "d" / "videos" / "train")]
+    assert cfg.eval.data == str(tmp_path / "d") and cfg.train.device == "cpu"
+    assert isinstance(g.runs[0], RunSpec)
+
+
+# ----------------------------------------------------------------------------- the book, end to end
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
+    return None
+
+
+def _ensure_chromium() -> str:
+    exe = _chromium()
+    if exe:
+        return exe
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("headless Chromium is not installed and cannot be installed here (not root or no apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", "chromium"]
+    try:
+        if subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=300)
+            subprocess.run(cmd, env=env, capture_output=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as e:
+        pytest.skip(f"could not install Chromium with apt-get: {e}")
+    exe = _chromium()
+    if not exe:
+        pytest.skip("`apt-get install chromium` did not provide a chromium executable")
+    return exe
+
+
+def _screenshot(exe: str, page: Path, out: Path, profile: Path) -> None:
+    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,900",
+           page.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.is_file(), f"chromium wrote no screenshot of {page} (exit {proc.returncode}): {proc.stderr[-800:]}"
+
+
+def _non_blank(png: Path) -> float:
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(png).convert("L"), dtype=np.float64)
+    return float(a.var())
+
+
+def _title(page: Path) -> str:
+    m = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S)
+    return html.unescape(m.group(1)).strip() if m else ""
+
+
+@pytest.mark.slow
+def test_book_builds_from_the_tiny_grid(tmp_path):
+    pytest.importorskip("papermill", reason="book extras not installed (pip install -e '.[book]')")
+    pytest.importorskip("jupyter_book", reason="book extras not installed (pip install -e '.[book]')")
+
+    # A copy of the book sources, so nothing is written into the working tree except the screenshots.
+    book = tmp_path / "book_root"
+    (book / "book").mkdir(parents=True)
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / f, book / f)
+    for f in sorted((ROOT / "book").iterdir()):
+        if f.is_file() and f.suffix in (".md", ".ipynb", ".bib"):
+            shutil.copy(f, book / "book" / f.name)
+    grid = yaml.safe_load((ROOT / "configs" / "report-tiny.yaml").read_text())
+    grid["data"]["root"] = str(tmp_path / "data" / "ever-synth-tiny")
+    grid["paths"] = {"runs": str(tmp_path / "runs"), "book": str(book)}
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(grid, sort_keys=False))
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "ever.cli", "report", "--grid", str(grid_file)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"ever report failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "timing summary" in proc.stdout
+
+    check_built_book(book, grid, tmp_path / "runs", tmp_path)
+
+
+def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:
+    """Every check of a book built by `ever report` (files, pages, figures, errors, browser)."""
+    for r in grid["runs"]:
+        assert (runs / r["name"] / "checkpoint.pt").is_file()
+        assert (runs / r["name"] / "eval" / grid["split"] / "summary.json").is_file()
+    for b in grid["baselines"]["kinds"]:
+        assert (runs / "baselines" / b / "eval" / grid["split"] / "summary.json").is_file()
+
+    html_dir = book / "_build" / "html"
+    index = html_dir / "index.html"
+    assert index.is_file()
+    chapters = sorted((book / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert len(chapters) == 7
+    pages = {c.stem: html_dir / "book" / "generated" / f"{c.stem}.html" for c in chapters}
+    for stem, page in pages.items():
+        assert page.is_file(), f"chapter {stem} missing from the built book"
+        text = page.read_text(encoding="utf-8")
+        assert "<h1>" in text, stem
+        # No error output of any kind in the rendered cells.
+        assert "Traceback (most recent call last)" not in text, f"{stem}: a traceback in the page"
+        assert 'class="output traceback' not in text and "ansi-red-fg" not in text, f"{stem}: an error output"
+        for block in re.findall(r'<div class="output stderr">(.*?)</div>', text, re.S):
+            assert "Error" not in block, f"{stem}: an error on stderr: {html.unescape(block)[:300]}"
+        # Figures: embedded PNGs written by the build and present on disk.
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', text)
+        if stem != "07_reproduce":
+            assert imgs, f"{stem}: no figure"
+        for src in imgs:
+            assert (page.parent / src).resolve().is_file(), f"{stem}: image {src} not in the build"
+    # The pages fed by the real pipeline show its results, not "file absent" notes.
+    walk = pages["03_walk"].read_text(encoding="utf-8")
+    results = pages["04_results"].read_text(encoding="utf-8")
+    notes = re.compile(r"<strong>Note\.</strong>\s*(.*?)</p>", re.S)
+    walk_notes, result_notes = notes.findall(walk), notes.findall(results)
+    assert not [n for n in walk_notes if "No trained run" in n or "could not be computed" in n], walk_notes
+    assert not [n for n in result_notes if "No evaluation summary" in n], result_notes
+    assert "J&amp;F-Mean" in results
+    for b in ("copy", "lab", "random"):
+        assert f"baseline: {b}" in results
+
+    # The built pages in a real browser.
+    exe = _ensure_chromium()
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    # index.html redirects to the root page (Jupyter Book's layout); the screenshot follows it.
+    assert "EVER" in _title(index), f"index.html title {_title(index)!r}"
+    m = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(encoding="utf-8"))
+    landing = (index.parent / m.group(1)) if m else index
+    assert landing.is_file(), f"index.html redirects to a missing page {landing}"
+    for label, page in (("index", landing), ("results", pages["04_results"])):
+        title = _title(page)
+        assert "EVER" in title, f"{label}: page title {title!r}"
+        png = tmp_path / f"{label}.png"
+        _screenshot(exe, page, png, tmp_path / f"chrome-profile-{label}")
+        var = _non_blank(png)
+        assert var > 20.0, f"{label}: the screenshot is blank (pixel variance {var:.1f})"
+        shutil.copy(png, shots / f"{label}.png")
