@@ -208,7 +208,7 @@ def test_notebook_runs_headless(tmp_path):
     for t, f in enumerate(square_video(T=5, H=64, W=96)):
         Image.fromarray(f).save(vid / f"{t:05d}.jpg")
     out = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(ROOT / "book" / "explore.ipynb"), str(out), cwd=str(ROOT), kernel_name="python3",
+    pm.execute_notebook(str(ROOT / "book" / "08_explore.ipynb"), str(out), cwd=str(ROOT), kernel_name="python3",
                         parameters={"video": str(vid), "checkpoint": "", "frame": 0, "point": [12, 12],
                                     "mode": "patches", "interactive": False, "length": 3, "steps": 2},
                         progress_bar=False)
