@@ -143,4 +143,11 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ranks hold identical parameters" in (tmp_path / "ddp" / "ddp" / "ddp_check.txt").read_text()
     a, b = _params(single / "checkpoint.pt"), _params(tmp_path / "ddp" / "ddp" / "checkpoint.pt")
-    assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+    diff = (a - b).abs()
+    # Same samples, same dropout noise, gradients averaged over ranks: only float summation order differs
+    # (Adam's first steps turn that into at most a few % of one lr-sized update on a few near-zero-gradient
+    # weights). A wrong split (ranks seeing the same clips, or unsynchronised gradients) moves ~all
+    # weights by O(lr) per step.
+    lr = 1e-3
+    print("ddp vs single: max", diff.max().item(), "mean", diff.mean().item())
+    assert diff.max() < 0.2 * lr and diff.mean() < 1e-3 * lr, (diff.max(), diff.mean())
