@@ -1,0 +1,273 @@
+"""Label propagation by feature affinities: the evaluation protocol of the contrastive random walk (CRW).
+
+Given the ground-truth labels of the first frame, the labels of every later frame ``t`` are predicted
+from a *context*: frame 0 (its ground-truth labels) and the ``n_context`` frames before ``t`` (their
+predicted *soft* labels). With L2-normalised features (over C) of the target frame as queries and those
+of the context as keys:
+
+1. affinity = dot product of a query cell with a key cell; keys of the preceding frames count only
+   within ``radius`` feature cells of the query (Euclidean distance < radius); all cells of frame 0 count;
+2. each query keeps its ``topk`` strongest keys over the whole context, weights = softmax(aff / temperature);
+3. the query's soft label (K,) = weighted sum of the keys' soft labels.
+
+Soft labels live at feature resolution (stride 8); predictions are upsampled (bilinear) to the
+frame's native resolution and arg-maxed. Frames are optionally resized so that their long side is
+``long_side`` and are always padded (edge replication, bottom/right) to a multiple of 8, so a feature
+function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
+
+Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
+time, and only the features and soft labels of frame 0 and of the last ``n_context`` frames are kept (a
+ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query cells
+(at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells against
+the window the radius allows. Frame 0 is not repeated among the preceding frames (they are frames
+max(1, t - n_context) .. t - 1).
+
+    for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
+        ...
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8)
+STRIDE = 8
+
+
+# ----------------------------------------------------------------------------- feature functions
+
+def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """sRGB (t, 3, H, W) in [0, 1] -> CIE Lab (D65): L in [0, 100], a and b in about [-128, 127]."""
+    lin = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+    m = x.new_tensor([[0.412453, 0.357580, 0.180423],
+                      [0.212671, 0.715160, 0.072169],
+                      [0.019334, 0.119193, 0.950227]])
+    white = x.new_tensor([0.95047, 1.0, 1.08883])
+    xyz = torch.einsum("ij,tjhw->tihw", m, lin) / white[None, :, None, None]
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    L = 116 * f[:, 1] - 16
+    a = 500 * (f[:, 0] - f[:, 1])
+    b = 200 * (f[:, 1] - f[:, 2])
+    return torch.stack([L, a, b], 1)
+
+
+def lab_features(frames: torch.Tensor) -> torch.Tensor:
+    """Raw-colour baseline: (t, 3, H, W) -> Lab averaged over 8x8 cells, (t, 3, ceil(H/8), ceil(W/8)).
+
+    Channels are scaled to similar ranges (L / 100, a / 128, b / 128); after the L2 normalisation of
+    the protocol only the direction remains. (Tried on davis2016-dev: centring L on mid-grey is worse.)
+    """
+    lab = rgb_to_lab(frames.float())
+    lab = lab / lab.new_tensor([100.0, 128.0, 128.0])[None, :, None, None]
+    return F.avg_pool2d(lab, STRIDE, ceil_mode=True)
+
+
+def model_features(model: torch.nn.Module, stage: str) -> FeatureFn:
+    """Feature function of an encoder with ``.features(x, stage) -> (B, C, H/8, W/8)`` (ever.models)."""
+    device = next(model.parameters()).device
+
+    def fn(frames: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model.features(frames.to(device), stage).float()
+
+    return fn
+
+
+# ----------------------------------------------------------------------------- geometry
+
+class Grid:
+    """Native frame (H, W) -> resized (Hr, Wr) -> padded (Hp, Wp), multiples of 8 -> cells (h, w)."""
+
+    def __init__(self, size: tuple[int, int], long_side: int = 0):
+        self.size = (int(size[0]), int(size[1]))
+        H, W = self.size
+        self.scale = long_side / max(H, W) if long_side > 0 else 1.0
+        self.resized = (max(1, round(H * self.scale)), max(1, round(W * self.scale)))
+        self.cells = tuple(math.ceil(s / STRIDE) for s in self.resized)
+        self.padded = tuple(c * STRIDE for c in self.cells)
+
+    def frames(self, rgb: list[np.ndarray], device: str | torch.device = "cpu") -> torch.Tensor:
+        """List of (H, W, 3) uint8 -> (t, 3, Hp, Wp) float in [0, 1]."""
+        x = torch.from_numpy(np.stack(rgb)).to(device).permute(0, 3, 1, 2).float() / 255
+        if self.resized != self.size:
+            x = F.interpolate(x, size=self.resized, mode="bilinear", align_corners=False, antialias=True)
+            x = x.clamp(0, 1)
+        return self._pad(x)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        ph, pw = self.padded[0] - x.shape[-2], self.padded[1] - x.shape[-1]
+        return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+    def down(self, labels: torch.Tensor) -> torch.Tensor:
+        """(K, H, W) float label maps at native resolution -> (K, h, w) (area average)."""
+        x = labels[None].float()
+        if self.resized != self.size:
+            x = F.interpolate(x, size=self.resized, mode="bilinear", align_corners=False, antialias=True)
+        return F.avg_pool2d(self._pad(x), STRIDE)[0]
+
+    def up(self, soft: torch.Tensor) -> torch.Tensor:
+        """(K, h, w) soft labels -> (K, H, W) at native resolution (bilinear)."""
+        x = F.interpolate(soft[None], size=self.padded, mode="bilinear", align_corners=False)
+        x = x[..., : self.resized[0], : self.resized[1]]
+        if self.resized != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        return x[0]
+
+
+# ----------------------------------------------------------------------------- propagation
+
+def encode(frames: Iterable[np.ndarray], grid: Grid, feature_fn: FeatureFn, device: str | torch.device = "cpu",
+           chunk: int = 8) -> Iterator[torch.Tensor]:
+    """Yield L2-normalised features (C, h, w) frame by frame, encoding ``chunk`` frames at a time."""
+    buf: list[np.ndarray] = []
+    for rgb in frames:
+        buf.append(rgb)
+        if len(buf) == chunk:
+            yield from _encode_chunk(buf, grid, feature_fn, device)
+            buf = []
+    if buf:
+        yield from _encode_chunk(buf, grid, feature_fn, device)
+
+
+def _encode_chunk(rgb: list[np.ndarray], grid: Grid, feature_fn: FeatureFn, device) -> Iterator[torch.Tensor]:
+    x = grid.frames(rgb, device)
+    with torch.inference_mode():
+        feats = feature_fn(x)
+    if feats.dim() != 4 or feats.shape[0] != len(rgb) or tuple(feats.shape[-2:]) != grid.cells:
+        raise ValueError(f"feature function returned {tuple(feats.shape)} for frames {tuple(x.shape)}; expected "
+                         f"({len(rgb)}, C, {grid.cells[0]}, {grid.cells[1]}) (stride {STRIDE})")
+    feats = F.normalize(feats.float().to(device), dim=1)
+    yield from feats.unbind(0)
+
+
+def _topk_first(q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int,
+                max_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K)."""
+    k = min(k, keys.shape[1])
+    step = max(1, max_elements // keys.shape[1])
+    vals, labs = [], []
+    for i in range(0, q.shape[0], step):
+        v, idx = (q[i:i + step] @ keys).topk(k, dim=1)
+        vals.append(v)
+        labs.append(labels[idx])
+    return torch.cat(vals), torch.cat(labs)
+
+
+@functools.lru_cache(maxsize=8)
+def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[tuple[slice, slice, slice, slice, torch.Tensor]]:
+    """Query tiles of a (h, w) grid: (query rows, query cols, key rows, key cols, far (T, R*S) bool)."""
+    reach = max(0, math.ceil(radius) - 1)  # |dy|, |dx| <= reach for every key at distance < radius
+    plan = []
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            ky0, ky1, kx0, kx1 = max(0, y0 - reach), min(h, y1 + reach), max(0, x0 - reach), min(w, x1 + reach)
+            qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
+            ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
+            d2 = (qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
+            plan.append((slice(y0, y1), slice(x0, x1), slice(ky0, ky1), slice(kx0, kx1),
+                         (d2 >= radius ** 2).to(device)))
+    return plan
+
+
+def _topk_local(query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float,
+                tile: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k affinities of each query cell to the cells of ``feats`` within ``radius`` (distance < radius).
+
+    query (C, h, w); feats (n, C, h, w); labels (n, K, h, w) -> values (h*w, k), labels (h*w, k, K).
+    Queries are taken in tiles of tile x tile cells; the keys of a tile are the cells of the window
+    grown by the radius, and keys farther than the radius get -inf.
+    """
+    C, h, w = query.shape
+    n, K = feats.shape[0], labels.shape[1]
+    vals = query.new_full((h, w, k), float("-inf"))
+    labs = query.new_zeros(h, w, k, K)
+    for qy, qx, ky, kx, far in _tiles(h, w, float(radius), tile, str(query.device)):
+        q = query[:, qy, qx].reshape(C, -1).T  # (T, C)
+        kf = feats[:, :, ky, kx].permute(1, 0, 2, 3).reshape(C, -1)  # (C, n*R*S)
+        kl = labels[:, :, ky, kx].permute(0, 2, 3, 1).reshape(-1, K)  # (n*R*S, K)
+        aff = (q @ kf).view(q.shape[0], n, -1).masked_fill_(far[:, None], float("-inf")).flatten(1)
+        kk = min(k, aff.shape[1])
+        v, idx = aff.topk(kk, dim=1)
+        ty, tx = qy.stop - qy.start, qx.stop - qx.start
+        vals[qy, qx, :kk] = v.view(ty, tx, kk)
+        labs[qy, qx, :kk] = kl[idx].view(ty, tx, kk, K)
+    return vals.reshape(h * w, k), labs.reshape(h * w, k, K)
+
+
+def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.Tensor, prev_feats: torch.Tensor,
+            prev_labels: torch.Tensor, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
+            max_elements: int = 2**25) -> torch.Tensor:
+    """Soft labels (K, h, w) of one frame.
+
+    query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
+    and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
+    is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
+    """
+    C, h, w = query.shape
+    K = first_labels.shape[0]
+    q = query.reshape(C, h * w).T  # (N, C)
+    vals, labs = _topk_first(q, first_feat.reshape(C, -1), first_labels.reshape(K, -1).T, topk, max_elements)
+    if prev_feats.shape[0] > 0:
+        v, lab = _topk_local(query, prev_feats, prev_labels, topk, radius)
+        vals, labs = torch.cat([vals, v], 1), torch.cat([labs, lab], 1)  # (N, 2k), (N, 2k, K)
+    v, idx = vals.topk(min(topk, vals.shape[1]), dim=1)
+    weights = torch.softmax(v / temperature, dim=1)  # (N, k); -inf keys get weight 0
+    labs = labs.gather(1, idx[..., None].expand(-1, -1, K))  # (N, k, K)
+    return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
+
+
+def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Grid, feature_fn: FeatureFn,
+              n_context: int = 20, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
+              device: str | torch.device = "cpu", chunk: int = 8) -> Iterator[torch.Tensor]:
+    """Yield soft labels (K, h, w) for each frame after the first.
+
+    frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
+    soft labels of that frame at feature resolution (see :meth:`Grid.down`).
+    """
+    feats = encode(frames, grid, feature_fn, device, chunk)
+    first_feat = next(feats)
+    first_labels = first_labels.to(device).float()
+    # Ring buffer of the last n_context frames: slot t % n_context. The order of keys does not matter.
+    ring_f = first_feat.new_zeros(n_context, *first_feat.shape)  # (n, C, h, w)
+    ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
+    count = 0
+    for feat in feats:
+        n = min(count, n_context)
+        soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature)
+        yield soft
+        if n_context > 0:
+            ring_f[count % n_context] = feat
+            ring_l[count % n_context] = soft
+        count += 1
+
+
+def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk: int = 10, radius: float = 12.0,
+                    temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
+                    chunk: int = 8) -> Iterator[np.ndarray]:
+    """Yield the predicted (H, W) int64 label map of every frame of ``seq`` (frame 0 = its ground truth).
+
+    ``seq`` is an :class:`ever.data.davis.Sequence` (anything with ``len``, ``frame(i)``, ``first_mask()``,
+    ``object_ids``, ``size``). ``feature_fn='copy'`` is the copy baseline: the first mask for every frame.
+    """
+    first = seq.first_mask()
+    yield first
+    if isinstance(feature_fn, str):
+        if feature_fn != "copy":
+            raise ValueError(f"unknown feature function {feature_fn!r} (a callable or 'copy')")
+        for _ in range(1, len(seq)):
+            yield first
+        return
+    ids = torch.tensor([0] + list(seq.object_ids))
+    onehot = (torch.from_numpy(first)[None] == ids[:, None, None]).float()  # (K, H, W)
+    grid = Grid(seq.size, long_side)
+    first_labels = grid.down(onehot)
+    del onehot
+    frames = (seq.frame(i) for i in range(len(seq)))
+    for soft in propagate(frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk):
+        yield ids[grid.up(soft.cpu()).argmax(0)].numpy()

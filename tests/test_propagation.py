@@ -1,0 +1,215 @@
+"""Label propagation (CRW protocol): exactness against a brute-force reference, bounded memory, baselines."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from skimage.color import rgb2lab
+
+from ever.data.davis import DavisDataset
+from ever.errors import DataError
+from ever.evaluate import keypoints as KP
+from ever.evaluate import propagation as P
+from ever.evaluate.metrics import j_measure
+from test_davis import make_davis, moving_squares
+
+
+class ArraySequence:
+    """In-memory stand-in for ever.data.davis.Sequence that counts frame reads."""
+
+    def __init__(self, frames, first_mask):
+        self.frames, self._first = frames, first_mask
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.frames)
+
+    @property
+    def size(self):
+        return self._first.shape
+
+    @property
+    def object_ids(self):
+        return [int(i) for i in np.unique(self._first) if i != 0]
+
+    def first_mask(self):
+        return self._first
+
+    def frame(self, i):
+        self.reads += 1
+        return self.frames[i]
+
+    def mask(self, i):
+        return None
+
+
+def cell_noise(seed=0, dim=32):
+    """Feature fn: a fixed random vector per 8x8 cell position (identical for every frame)."""
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(dim, 64, 64, generator=gen)
+
+    def fn(frames):
+        h, w = frames.shape[-2] // 8, frames.shape[-1] // 8
+        return table[:, :h, :w].expand(frames.shape[0], -1, -1, -1)
+
+    return fn
+
+
+def reference_predict(query, first_feat, first_labels, prev_feats, prev_labels, topk, radius, temperature):
+    """Brute force: all context affinities at once, out-of-radius keys of preceding frames masked."""
+    C, h, w = query.shape
+    K = first_labels.shape[0]
+    q = query.reshape(C, -1).T
+    keys = torch.cat([first_feat[None], prev_feats]).permute(1, 0, 2, 3).reshape(C, -1)
+    labels = torch.cat([first_labels[None], prev_labels]).permute(0, 2, 3, 1).reshape(-1, K)
+    aff = (q @ keys).view(h * w, -1, h * w)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    pos = torch.stack([yy.flatten(), xx.flatten()], 1).float()
+    far = torch.cdist(pos, pos) >= radius
+    aff[:, 1:][far[:, None].expand(-1, prev_feats.shape[0], -1)] = float("-inf")
+    v, idx = aff.reshape(h * w, -1).topk(topk, dim=1)
+    out = torch.einsum("nk,nkc->nc", torch.softmax(v / temperature, 1), labels[idx])
+    return out.T.reshape(K, h, w)
+
+
+def test_rgb_to_lab_matches_skimage():
+    rgb = np.random.default_rng(0).random((5, 7, 3))
+    ours = P.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(ours, rgb2lab(rgb), atol=0.05)
+
+
+def test_lab_features_shape_odd_sizes():
+    assert P.lab_features(torch.rand(2, 3, 37, 50)).shape == (2, 3, 5, 7)
+
+
+@pytest.mark.parametrize("size,long_side,cells", [((37, 50), 0, (5, 7)), ((480, 854), 0, (60, 107)),
+                                                  ((480, 854), 427, (30, 54))])
+def test_grid_shapes(size, long_side, cells):
+    g = P.Grid(size, long_side)
+    assert g.cells == cells and g.padded == (cells[0] * 8, cells[1] * 8)
+    x = g.frames([np.zeros((*size, 3), np.uint8)])
+    assert x.shape == (1, 3, *g.padded)
+    down = g.down(torch.ones(2, *size))
+    assert down.shape == (2, *cells) and torch.allclose(down, torch.ones_like(down))
+    assert g.up(down).shape == (2, *size)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_predict_matches_brute_force(n):
+    torch.manual_seed(0)
+    h, w, C, K = 13, 17, 6, 3
+    norm = lambda x: F.normalize(x, dim=-3)  # noqa: E731
+    args = (norm(torch.randn(C, h, w)), norm(torch.randn(C, h, w)), torch.rand(K, h, w),
+            norm(torch.randn(n, C, h, w)), torch.rand(n, K, h, w))
+    ours = P.predict(*args, topk=7, radius=3.5, temperature=0.1, max_elements=500)
+    ref = reference_predict(*args, topk=7, radius=3.5, temperature=0.1)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_static_video_is_exact_multi_object():
+    """Identical frames: every frame gets frame 0's labels as stride 8 represents them."""
+    frames, labels = moving_squares(6, 48, 63, n_objects=2, step=0)
+    seq = ArraySequence(frames, labels[0])
+    grid = P.Grid(labels[0].shape)
+    onehot = torch.from_numpy(labels[0][None] == np.arange(3)[:, None, None]).float()
+    expected = grid.up(grid.down(onehot)).argmax(0).numpy()  # corners rounded by the stride
+    preds = list(P.propagate_masks(seq, cell_noise(), n_context=3))
+    assert len(preds) == 6
+    np.testing.assert_array_equal(preds[0], labels[0])
+    for pred in preds[1:]:
+        np.testing.assert_array_equal(pred, expected)
+    assert j_measure(expected == 1, labels[0] == 1) > 0.5 and j_measure(expected == 2, labels[0] == 2) > 0.5
+
+
+def test_lab_tracks_moving_square_odd_size():
+    frames, labels = moving_squares(12, 69, 99, n_objects=1, step=3, size=32)
+    seq = ArraySequence(frames, labels[0])
+    for t, pred in enumerate(P.propagate_masks(seq, P.lab_features, n_context=4, topk=5, radius=4)):
+        assert pred.shape == (69, 99)
+        assert j_measure(pred == 1, labels[t] == 1) > 0.7, t
+
+
+def test_copy_baseline():
+    frames, labels = moving_squares(5, 32, 32, step=2)
+    seq = ArraySequence(frames, labels[0])
+    preds = list(P.propagate_masks(seq, "copy"))
+    assert len(preds) == 5 and all((p == labels[0]).all() for p in preds)
+    assert seq.reads == 0
+
+
+def test_long_video_is_incremental():
+    """500 frames: features are computed `chunk` frames at a time and frames are read just in time."""
+    T, chunk = 500, 8
+    frames, labels = moving_squares(1, 48, 48, step=0)
+    frames = np.broadcast_to(frames, (T, 48, 48, 3))  # one frame in memory, seen T times
+    seq = ArraySequence(frames, labels[0])
+    calls = []
+
+    def fn(x):
+        calls.append(x.shape[0])
+        return P.lab_features(x)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
+    try:
+        for t, pred in enumerate(P.propagate_masks(seq, fn, n_context=5, chunk=chunk)):
+            assert seq.reads <= t + chunk + 1  # never more than one chunk ahead of the output
+    finally:
+        torch.set_num_threads(threads)
+    assert t == T - 1 and max(calls) == chunk and sum(calls) == T
+
+
+def test_feature_fn_wrong_stride():
+    frames, labels = moving_squares(2, 32, 32)
+    with pytest.raises(ValueError, match="stride 8"):
+        list(P.propagate_masks(ArraySequence(frames, labels[0]), lambda x: torch.rand(x.shape[0], 4, 8, 8)))
+
+
+def test_model_features_contract():
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 8, stride=8)
+
+        def features(self, x, stage):
+            assert stage == "layer3"
+            return self.conv(x)
+
+    fn = P.model_features(Tiny(), "layer3")
+    frames, labels = moving_squares(4, 40, 56, step=0)
+    preds = list(P.propagate_masks(ArraySequence(frames, labels[0]), fn))
+    assert len(preds) == 4 and preds[-1].shape == (40, 56)
+
+
+# ------------------------------------------------------------------------------------------- keypoints
+
+def test_keypoints_static_video_and_reader(tmp_path):
+    make_davis(tmp_path, {"a": (6, 48, 64, 1)})
+    seq = DavisDataset(tmp_path, "val").sequence("a")
+    ann = {"annotated_frames": [
+        {"frame": "00001", "joints_xy_480p": [[11.5, 19.5], [0, 0]], "visible": [True, False]},
+        {"frame": "00004", "joints_xy_480p": [[13.5, 19.5], [5, 5]], "visible": [True, True]}]}
+    path = tmp_path / "kp.json"
+    path.write_text(json.dumps(ann))
+    kp = KP.read_keypoints(path, [seq.frame_stem(i) for i in range(len(seq))])
+    assert kp.frames == [1, 4] and kp.xy.shape == (2, 2, 2) and kp.visible.tolist() == [[True, False], [True, True]]
+    # copy: joint 0 given at x=11.5, target at x=13.5, object 16 px -> error 2 px: within 3.2 but not 1.6
+    res = KP.score_keypoints(seq, kp, "copy")
+    assert res["joints"] == 1 and res["PCK@0.1"] == 0.0 and res["PCK@0.2"] == 1.0
+    preds = list(KP.propagate_keypoints(seq, kp.xy[0], kp.visible[0], cell_noise(), start=1))
+    assert len(preds) == 5 and np.isnan(preds[0][1]).all()
+    for p in preds[1:]:  # identical features every frame -> the joint stays within its 8x8 cell
+        assert abs(p[0, 0] - 11.5) < 8 and abs(p[0, 1] - 19.5) < 8 and np.isnan(p[1]).all()
+
+
+def test_keypoints_reader_errors(tmp_path):
+    path = tmp_path / "kp.json"
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="kp.json: unreadable"):
+        KP.read_keypoints(path, ["00000"])
+    path.write_text(json.dumps({"annotated_frames": [{"frame": "00009", "joints_xy": [[1, 2]], "visible": [1]}]}))
+    with pytest.raises(DataError, match="00009"):
+        KP.read_keypoints(path, ["00000"])
