@@ -56,6 +56,7 @@ class ModelConfig:
 
     width: int = 64  # channels of the first stage (64 = ResNet-18; 16 trains on a CPU)
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    padding: str = "zeros"  # "zeros" | "circular" (no absolute position in features: see ever.models.encoder)
     proj_dim: int = 128  # embedding dimension of the walk
     proj: str = "linear"  # "linear" | "mlp"
     eval_stage: str = "layer4"  # stage whose features label propagation uses ("layer3" | "layer4")
@@ -64,6 +65,7 @@ class ModelConfig:
         _check(self.width >= 4, "model.width must be >= 4")
         _check(len(self.blocks) == 4 and all(b >= 1 for b in self.blocks), "model.blocks must be 4 positive ints")
         _check(self.proj in ("linear", "mlp"), "model.proj must be 'linear' or 'mlp'")
+        _check(self.padding in ("zeros", "circular"), "model.padding must be 'zeros' or 'circular'")
         _check(self.eval_stage in ("layer2", "layer3", "layer4"), "model.eval_stage must be layer2|layer3|layer4")
         _check(self.proj_dim >= 2, "model.proj_dim must be >= 2")
 
@@ -286,14 +288,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
-        path = Path(path)
+        from ever.utils import read_yaml
+
         source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        data = read_yaml(path, ConfigError, "config file") or {}
     apply_overrides(data, overrides or [])
     return config_from_dict(data, source)
 

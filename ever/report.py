@@ -93,13 +93,10 @@ _GRID_KEYS = {"data", "paths", "split", "common_set", "eval_set", "runs", "basel
 
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid YAML file (unknown keys are errors, like in :mod:`ever.config`)."""
+    from ever.utils import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise ReportError(f"{path}: grid file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ReportError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = read_yaml(path, ReportError, "grid file") or {}
     if not isinstance(raw, dict):
         raise ReportError(f"{path}: expected a mapping at the top level")
     unknown = sorted(set(raw) - _GRID_KEYS)

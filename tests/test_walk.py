@@ -116,3 +116,16 @@ def test_patch_extractors_agree_on_grid_and_shapes():
     crop.load_state_dict(crw.state_dict())
     emb2, _ = crop.embed(frames)  # no generator: no jitter, same grid
     assert emb2.shape == emb.shape
+
+
+def test_circular_padding_removes_absolute_position():
+    """With circular padding, shifting the frame by whole feature cells shifts the features exactly:
+    a pooled node cannot know where it is, so the positional shortcut of the dense walk is closed."""
+    from ever.models.encoder import ResNetEncoder
+
+    x = torch.rand(1, 3, 64, 64)
+    shifted = torch.roll(x, (16, 8), (2, 3))
+    circ = ResNetEncoder(8, padding="circular").eval()
+    assert torch.allclose(torch.roll(circ(x), (2, 1), (2, 3)), circ(shifted), atol=1e-4)
+    zeros = ResNetEncoder(8, padding="zeros").eval()
+    assert not torch.allclose(torch.roll(zeros(x), (2, 1), (2, 3)), zeros(shifted), atol=1e-2)

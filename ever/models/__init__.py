@@ -18,7 +18,7 @@ class EverModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ResNetEncoder(cfg.width, cfg.blocks)
+        self.encoder = ResNetEncoder(cfg.width, cfg.blocks, cfg.padding)
         self.head = projection_head(self.encoder.out_channels, cfg.proj_dim, cfg.proj)
 
     def dense(self, x: torch.Tensor) -> torch.Tensor:

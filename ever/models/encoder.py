@@ -1,7 +1,14 @@
 """ResNet-18-style encoder with dense output at 1/8 resolution (no torchvision).
 
 As in CRW, the strides of the last two stages are 1, so ``layer3`` and ``layer4`` keep the 1/8 map
-the walk and label propagation need. Normalisation is GroupNorm: a sample's features never depend on
+the walk and label propagation need.
+
+Padding: ``"zeros"`` is the standard ResNet. ``"circular"`` makes every layer equivariant to cyclic
+shifts (by multiples of the stride), so a feature carries no absolute position. This matters when the
+nodes are pooled from one dense map of the whole frame (``patch_pool``, objects): with zero padding
+the network can learn *where* a cell is, and "every node goes to the node at the same place" is a
+perfectly cycle-consistent walk that needs no appearance at all (a shortcut the reference CRW avoids
+by encoding each patch crop on its own). Normalisation is GroupNorm: a sample's features never depend on
 the other samples of its batch, so training is exact under any DDP split and eval = train behaviour.
 
     enc = ResNetEncoder(width=16)            # 16 -> 32 -> 64 -> 128 channels
@@ -23,11 +30,11 @@ def _norm(c: int) -> nn.GroupNorm:
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, padding: str = "zeros"):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False, padding_mode=padding)
         self.n1 = _norm(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False, padding_mode=padding)
         self.n2 = _norm(cout)
         self.down = None
         if stride != 1 or cin != cout:
@@ -42,17 +49,20 @@ class BasicBlock(nn.Module):
 class ResNetEncoder(nn.Module):
     """(B, 3, H, W) float in [0, 1] -> dense features (B, C, H/8, W/8) of a chosen stage."""
 
-    def __init__(self, width: int = 64, blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2)):
+    def __init__(self, width: int = 64, blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2), padding: str = "zeros"):
         super().__init__()
+        if padding not in ("zeros", "circular"):
+            raise ValueError(f"padding must be 'zeros' or 'circular', got {padding!r}")
         w = width
+        pool = nn.MaxPool2d(3, 2, 1) if padding == "zeros" else nn.Sequential(nn.CircularPad2d(1), nn.MaxPool2d(3, 2))
         self.stem = nn.Sequential(
-            nn.Conv2d(3, w, 7, 2, 3, bias=False), _norm(w), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+            nn.Conv2d(3, w, 7, 2, 3, bias=False, padding_mode=padding), _norm(w), nn.ReLU(inplace=True), pool
         )
         chans = (w, 2 * w, 4 * w, 8 * w)
         strides = (1, 2, 1, 1)  # stem /4, layer2 /8, layer3 and layer4 keep /8
         cin = w
         for name, c, s, n in zip(STAGES, chans, strides, blocks):
-            layers = [BasicBlock(cin, c, s)] + [BasicBlock(c, c, 1) for _ in range(n - 1)]
+            layers = [BasicBlock(cin, c, s, padding)] + [BasicBlock(c, c, 1, padding) for _ in range(n - 1)]
             setattr(self, name, nn.Sequential(*layers))
             cin = c
         self.channels = dict(zip(STAGES, chans))
