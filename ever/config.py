@@ -198,6 +198,12 @@ class Config:
 
     def validate(self) -> None:
         _check(bool(self.name) and "/" not in self.name, "name must be a non-empty string without '/'")
+        n = self.nodes
+        if n.kind in ("patch_pool", "patch_crop"):
+            _check(n.patch_size <= self.data.size, f"nodes.patch_size={n.patch_size} is larger than data.size={self.data.size}")
+        if n.kind == "patch_pool":
+            _check(n.patch_size % 8 == 0 and n.patch_stride % 8 == 0,
+                   "nodes.patch_size and nodes.patch_stride must be multiples of 8 for patch_pool (feature stride)")
         for f in fields(self):
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):

@@ -234,7 +234,7 @@ def kmeans_mass(
     at the cells nearest to a near-square grid of k points (deterministic); ``iters`` Lloyd steps;
     an empty cluster keeps its centroid (and becomes an invalid node)."""
     M, C, h, w = fmap.shape
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(fmap.device.type, enabled=False):
         dev = fmap.device
         f = F.normalize(fmap.detach().float().flatten(2).transpose(1, 2), dim=-1)  # (M, hw, C)
         yy, xx = torch.meshgrid(torch.linspace(0, 1, h, device=dev), torch.linspace(0, 1, w, device=dev), indexing="ij")

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ever.config import Config, save_config
-from ever.errors import EverError
+from ever.errors import CheckpointError, EverError
 from ever.models.crw import CRW
 from ever.utils import atomic_torch_save, atomic_write_json, atomic_write_text, environment, seed_everything, select_device
 
@@ -150,11 +150,43 @@ def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) ->
     atomic_torch_save(state, path)
 
 
+# Fields a resumed run may change: they do not alter what is computed.
+_RESUME_FREE = {"train.steps", "train.log_every", "train.ckpt_every", "train.device", "data.num_workers"}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _load_for_resume(path: Path, cfg: Config) -> dict:
+    """Load a checkpoint to resume (on the CPU: RNG states must stay CPU tensors) and check it fits ``cfg``."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        saved = _flat(ckpt["config"])
+    except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
+        raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(e).__name__})") from None
+    now = _flat(cfg.to_dict())
+    for key in sorted(set(saved) | set(now)):
+        if key not in _RESUME_FREE and saved.get(key) != now.get(key):
+            raise CheckpointError(f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now {now.get(key)!r}")
+    return ckpt
+
+
 def _trim_metrics(path: Path, upto: int) -> None:
-    """Keep only the metric lines of steps <= upto (a resumed run rewrites what came after)."""
+    """Keep only the metric lines of steps <= upto (a resumed run rewrites what came after; a line torn
+    by a kill is dropped)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= upto]
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            if json.loads(ln)["step"] <= upto:
+                keep.append(ln)
+        except (ValueError, KeyError, TypeError):
+            continue
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
@@ -177,7 +209,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     opt, sched = build_optimizer(cfg, crw)
     start = 0
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = _load_for_resume(ckpt_path, cfg)
         crw.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
@@ -207,6 +239,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         bar = tqdm(total=cfg.train.steps, initial=start, disable=rank != 0, desc=cfg.name, dynamic_ncols=True)
         metrics = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
+        last_step = start
         try:
             for batch in loader:
                 frames, segments = (batch, None) if torch.is_tensor(batch) else batch
@@ -225,7 +258,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     ledger.count_flops(lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)))
                 out = step_fn(net)
                 loss = out.loss.detach()
-                if not torch.isfinite(loss):
+                finite = torch.isfinite(loss).to(torch.int32)
+                if world > 1:  # every rank stops together (no rank left waiting in an all-reduce)
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                if not finite:
                     raise EverError(
                         f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
                         f"The last good checkpoint is kept: {ckpt_path}"
@@ -239,8 +275,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 bar.update(1)
                 if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                     now = time.perf_counter()
-                    clips_s = cfg.train.log_every * cfg.train.batch_size / max(now - last_t, 1e-9)
-                    last_t = now
+                    clips_s = (step - last_step) * cfg.train.batch_size / max(now - last_t, 1e-9)
+                    last_t, last_step = now, step
                     rec = {
                         "step": step,
                         "loss": round(loss.item(), 5),

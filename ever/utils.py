@@ -79,7 +79,9 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+        from ever.errors import EverError
+
+        raise EverError("train.device=cuda requested but no CUDA device is available (torch.cuda.is_available() is False)")
     return torch.device(name)
 
 

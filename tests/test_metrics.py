@@ -43,6 +43,9 @@ def test_f_empty_cases():
     assert M.f_measure(empty, empty)[0] == 1.0
     assert M.f_measure(empty, square(10, 10, 20))[0] == 0.0
     assert M.f_measure(square(10, 10, 20), empty)[0] == 0.0
+    # an empty prediction: nothing predicted is wrong (P = 1), nothing of the truth is found (R = 0)
+    assert M.f_measure(square(10, 10, 20), empty)[1:] == (1.0, 0.0)
+    assert M.f_measure(empty, square(10, 10, 20))[1:] == (0.0, 1.0)
 
 
 def test_f_by_hand_shifted_square():

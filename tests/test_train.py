@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ever.config import ConfigError, load_config
+from ever.errors import CheckpointError, EverError
 from ever.models import load_checkpoint
 from ever.train import train
 
@@ -75,7 +76,7 @@ def test_training_writes_run_and_loss_falls(tmp_path, tiny_videos):
     model, saved = load_checkpoint(run / "checkpoint.pt")
     assert saved.model.width == 8
     assert model.features(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
-    with pytest.raises(Exception, match="pass --resume"):
+    with pytest.raises(EverError, match="pass --resume"):
         train(cfg)
 
 
@@ -103,6 +104,9 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_videos):
     done = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert torch.equal(_params(ref / "checkpoint.pt"), _params(ckpt))
+    # resuming with a config that changes what is computed is refused, naming the key
+    changed = subprocess.run(cmd + ["--resume", "--set=train.batch_size=2"], cwd=REPO, capture_output=True, text=True)
+    assert changed.returncode == 2 and "train.batch_size was 4 and is now 2" in changed.stderr
     steps_logged = [int(ln.split('"step": ')[1].split(",")[0]) for ln in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
     assert steps_logged == list(range(1, steps + 1))
 
@@ -122,7 +126,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_videos, mo
         return out
 
     monkeypatch.setattr("ever.models.crw.walk_loss", poisoned)
-    with pytest.raises(Exception, match="non-finite loss .* at step 4"):
+    with pytest.raises(EverError, match="non-finite loss .* at step 4"):
         train(cfg)
     assert torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=False)["step"] == 2
 
@@ -136,7 +140,12 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
         "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path / 'ddp'}",
         "ledger.enabled=false", "name=ddp", *args,
     ]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")] + [f"--set={b}" for b in base]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)

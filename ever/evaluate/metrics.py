@@ -74,7 +74,7 @@ def f_measure(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> t
     if n_gt == 0 and n_pred == 0:
         return 1.0, 1.0, 1.0
     if n_gt == 0 or n_pred == 0:
-        return 0.0, float(n_gt == 0), float(n_pred == 0)
+        return 0.0, float(n_pred == 0), float(n_gt == 0)  # (F, precision, recall)
     gt_dil, pred_dil = dilate(gt_b, r), dilate(pred_b, r)
     precision = float((pred_b & gt_dil).sum() / n_pred)
     recall = float((gt_b & pred_dil).sum() / n_gt)

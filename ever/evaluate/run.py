@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ever.config import EvalConfig
+from ever.config import EvalConfig, LedgerConfig
 from ever.data.davis import DavisDataset
 from ever.errors import CheckpointError
 from ever.evaluate.keypoints import read_keypoints, score_keypoints
@@ -60,12 +60,30 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def ledger_dir(out_dir: Path) -> Path:
+    """Where an evaluation's cost goes: the run's own ledger for ``runs/<name>/eval/<split>``, else ``out_dir``."""
+    return out_dir.parent.parent if out_dir.parent.name == "eval" else out_dir
+
+
 def evaluate(method: FeatureFn | str, data_root: str | Path, split: str, out_dir: str | Path, cfg: EvalConfig,
-             name: str, device: str | torch.device | None = None) -> dict[str, Any]:
+             name: str, device: str | torch.device | None = None, ledger: LedgerConfig | None = None) -> dict[str, Any]:
     """Propagate the first-frame masks of every sequence with ``method`` (a feature function or 'copy'),
-    score them, write the results into ``out_dir`` and return the summary (see module docstring)."""
+    score them, write the results into ``out_dir`` and return the summary (see module docstring).
+    The cost (time, energy, memory) is added to the ledger of the run as phase "eval"."""
+    from ever.ledger import Ledger
+
     out_dir = Path(out_dir)
     device = select_device("auto") if device is None else torch.device(device)
+    ledger = ledger or LedgerConfig()
+    with Ledger(ledger_dir(out_dir), phase="eval", country=ledger.country, device=device,
+                enabled=ledger.enabled) as led:
+        summary = _evaluate(method, data_root, split, out_dir, cfg, name, device)
+        led.add(frames=summary["frames"])
+        led.set_metric("J&F-Mean", summary["J&F-Mean"])
+    return summary
+
+
+def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: str, device) -> dict[str, Any]:
     ds = DavisDataset(data_root, split)
     opts = dict(n_context=cfg.n_context, topk=cfg.topk, radius=cfg.radius, temperature=cfg.temperature,
                 long_side=cfg.long_side, device=device)
@@ -165,7 +183,7 @@ def cli(args) -> int:
     data = args.data or ecfg.data
     split = args.split or ecfg.split
     out = Path(args.out) if args.out else default_out / split
-    s = evaluate(method, data, split, out, ecfg, name, device=device)
+    s = evaluate(method, data, split, out, ecfg, name, device=device, ledger=cfg.ledger)
     line = (f"{name} on {data} [{split}]: J&F {s['J&F-Mean']:.4f}  J {s['J-Mean']:.4f}  F {s['F-Mean']:.4f}  "
             f"({s['frames']} frames, {s['frames_per_s']:.2f} frames/s)")
     if "PCK@0.1" in s:

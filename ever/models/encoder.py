@@ -16,6 +16,8 @@ the other samples of its batch, so training is exact under any DDP split and eva
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -26,7 +28,7 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
 def _norm(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=min(8, c), num_channels=c)
+    return nn.GroupNorm(num_groups=math.gcd(8, c), num_channels=c)
 
 
 class BasicBlock(nn.Module):
