@@ -72,7 +72,7 @@ def main() -> None:
     nodes = [int(n) for n in a.nodes.split(",")]
     rows = bench_walk(device, a.B, a.T, a.D, nodes)
     print(f"walk loss fwd+bwd on {device} (B={a.B}, T={a.T}, D={a.D}, all cycle lengths)")
-    print(f"{'N':>5} {'ms':>9} {'GFLOPs':>9} {'peak MB':>9}")
+    print(f"{'N':>5} {'ms':>9} {'GFLOPs':>9} {'peak MB':>9}   (peak MB: CUDA max allocated, or process peak RSS on CPU)")
     for r in rows:
         print(f"{r['nodes']:>5} {r['ms']:>9.2f} {r['gflops']:>9.3f} {r['peak_mb']:>9.1f}")
     big = [r for r in rows if r["nodes"] >= 32] or rows
