@@ -137,6 +137,19 @@ def device_info(device: torch.device) -> dict[str, Any]:
             "gpu": gpu, "torch": torch.__version__}
 
 
+# Dense bf16 / fp32 tensor-core peaks (TFLOP/s) from the vendors' data sheets, for model FLOPs utilisation.
+PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp32": 67.0}, "H200": {"bf16": 989.0, "fp32": 67.0},
+               "A100": {"bf16": 312.0, "fp32": 19.5}, "L4": {"bf16": 121.0, "fp32": 30.3}}
+
+
+def peak_tflops(device: torch.device, dtype: str) -> float | None:
+    """The device's peak TFLOP/s for ``dtype`` ("bf16" | "fp32") if known, else None (no MFU printed)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v[dtype] for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
 def write_json(path: str | Path, obj: dict[str, Any]) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (folders created)."""
     from ever.utils import atomic_write_json

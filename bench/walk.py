@@ -14,12 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import count_flops, fit_exponent, peak_memory, pick_device, reset_peak, time_fn, write_json  # noqa: E402
+from _common import (count_flops, fit_exponent, peak_memory, peak_tflops, pick_device, reset_peak,  # noqa: E402
+                     time_fn, write_json)
 
 from ever.config import load_config  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
@@ -43,18 +43,33 @@ def bench_walk(device, B: int, T: int, D: int, nodes: list[int]) -> list[dict]:
 
 
 def bench_extractors(device, steps: int) -> dict:
+    """Training step (fwd+bwd) of the two patch extractors; on CUDA also bf16 autocast and torch.compile
+    variants of the pooled one, with model FLOPs utilisation against the device's peak."""
     cfg = load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["train.batch_size=8"])
     x = torch.rand(cfg.train.batch_size, cfg.data.clip_len, 3, cfg.data.size, cfg.data.size, device=device)
+    variants = [("patch_crop", "fp32", False), ("patch_pool", "fp32", False)]
+    if device.type == "cuda":
+        variants += [("patch_pool", "bf16", False), ("patch_pool", "bf16", True)]
     out = {}
-    for kind in ("patch_crop", "patch_pool"):
+    for kind, dtype, compiled in variants:
         cfg.nodes.kind = kind
         crw = CRW(cfg).to(device)
+        if compiled:
+            crw.encode = torch.compile(crw.model.dense)
         gen = torch.Generator().manual_seed(0)
+        amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
 
         def step():
-            crw(x, generator=gen).loss.backward()
+            with amp:
+                loss = crw(x, generator=gen).loss
+            loss.backward()
 
-        out[kind] = {"ms": 1e3 * time_fn(step, device, reps=steps), "gflops": count_flops(step) / 1e9}
+        flops = count_flops(step)
+        secs = time_fn(step, device, reps=steps)
+        peak = peak_tflops(device, dtype)
+        key = kind if (dtype, compiled) == ("fp32", False) else f"{kind}+{dtype}{'+compile' if compiled else ''}"
+        out[key] = {"ms": 1e3 * secs, "gflops": flops / 1e9,
+                    "mfu": (flops / secs / 1e12 / peak) if peak else None}
     out["ratio_crop_over_pool"] = out["patch_crop"]["ms"] / out["patch_pool"]["ms"]
     return out
 
@@ -81,8 +96,10 @@ def main() -> None:
     print(f"fitted exponent: time ~ N^{exp_t:.2f} (N >= 32), FLOPs ~ N^{exp_f:.2f}")
     ext = bench_extractors(device, a.steps)
     print("\ntraining step (fwd+bwd) of configs/crw-patch-cpu.yaml, batch 8")
-    for k in ("patch_crop", "patch_pool"):
-        print(f"  {k:<11} {ext[k]['ms']:>9.1f} ms  {ext[k]['gflops']:>8.2f} GFLOPs")
+    for k, v in ext.items():
+        if isinstance(v, dict):
+            mfu = f"  MFU {100 * v['mfu']:.1f} %" if v["mfu"] is not None else ""
+            print(f"  {k:<26} {v['ms']:>9.1f} ms  {v['gflops']:>8.2f} GFLOPs{mfu}")
     print(f"  ratio crop / pool: {ext['ratio_crop_over_pool']:.2f}x time, "
           f"{ext['patch_crop']['gflops'] / ext['patch_pool']['gflops']:.2f}x FLOPs")
     if a.json:

@@ -283,13 +283,17 @@ def _step_eval(g: Grid, spec: RunSpec) -> str:
     out = run_dir / "eval" / g.split
     if _fresh(out / "summary.json", ckpt):
         return "cached"
-    args = ["eval", str(ckpt), "--config", str(run_dir / "config.yaml"), "--data", str(g.data_root),
-            "--split", g.split, "--out", str(out)]
+    return _run_eval(g, str(ckpt), run_dir / "config.yaml", out, f"eval {spec.name}", f"eval-{spec.name}")
+
+
+def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name: str) -> str:
+    """``ever eval WHAT --config CONFIG`` on the grid's data into ``out`` (a checkpoint or a baseline kind)."""
+    args = ["eval", what, "--config", str(config), "--data", str(g.data_root), "--split", g.split, "--out", str(out)]
     for s in g.eval_set:
         args += ["--set", s]
-    _ever(*args, log=g.runs_dir / "logs" / f"eval-{spec.name}.log")
+    _ever(*args, log=g.runs_dir / "logs" / f"{log_name}.log")
     if not (out / "summary.json").is_file():
-        raise ReportError(f"eval {spec.name}: finished without writing {out / 'summary.json'}")
+        raise ReportError(f"{label}: finished without writing {out / 'summary.json'}")
     return "evaluated"
 
 
@@ -320,14 +324,7 @@ def _step_baseline(g: Grid, kind: str) -> str:
         save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
     if _fresh(out / "summary.json", cfg_path):
         return "cached"
-    args = ["eval", kind, "--config", str(cfg_path), "--data", str(g.data_root), "--split", g.split,
-            "--out", str(out)]
-    for s in g.eval_set:
-        args += ["--set", s]
-    _ever(*args, log=g.runs_dir / "logs" / f"eval-baseline-{kind}.log")
-    if not (out / "summary.json").is_file():
-        raise ReportError(f"baseline {kind}: finished without writing {out / 'summary.json'}")
-    return "evaluated"
+    return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
 
 
 def notebook_parameters(g: Grid) -> dict[str, Any]:
