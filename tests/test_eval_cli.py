@@ -88,10 +88,13 @@ def test_cli_random_and_checkpoint(davis, tmp_path, capsys):
 
     ckpt = tmp_path / "run" / "ckpt.pt"
     ckpt.parent.mkdir()
-    _checkpoint(ckpt, SMALL_MODEL)
-    assert main(["eval", str(ckpt), "--data", str(davis), "--split", "val"]) == 0
-    assert (ckpt.parent / "eval" / "val" / "summary.json").is_file()  # default out: <ckpt dir>/eval/<split>
+    _checkpoint(ckpt, SMALL_MODEL + ["eval.topk=3"])
+    assert main(["eval", str(ckpt), "--data", str(davis), "--split", "val", "--set", "eval.n_context=2"]) == 0
+    summary = json.loads((ckpt.parent / "eval" / "val" / "summary.json").read_text())  # default out
+    assert summary["cfg"]["topk"] == 3  # the run's own eval settings, without --config
+    assert summary["cfg"]["n_context"] == 2  # with --set on top
     assert "J&F" in capsys.readouterr().out
+    assert (ckpt.parent / "ledger.json").is_file()  # the evaluation's cost joins the run's ledger
 
 
 def test_cli_checkpoint_errors(davis, tmp_path, capsys):

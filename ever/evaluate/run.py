@@ -175,6 +175,10 @@ def cli(args) -> int:
         if args.config and asdict(cfg.model) != asdict(ckpt_cfg.model):
             raise CheckpointError(f"{path}: made for model {asdict(ckpt_cfg.model)}, but {args.config} describes "
                                   f"model {asdict(cfg.model)}")
+        if not args.config:  # the run's own eval settings (its saved config), with --set on top
+            from ever.config import apply_overrides, config_from_dict
+
+            cfg = config_from_dict(apply_overrides(ckpt_cfg.to_dict(), list(args.set or [])), f"{path}:config")
         stage = _stage_override(list(args.set or [])) or ckpt_cfg.model.eval_stage
         method = model_features(model.to(device).eval(), stage)
         name = path.stem if path.parent.name in ("", ".") else f"{path.parent.name}/{path.stem}"
