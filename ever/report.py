@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from ever.config import flatten
 from ever.errors import EverError
 
 #: Config fields that may differ between the saved and the requested config of a finished run
@@ -138,21 +139,10 @@ def load_grid(path: str | Path) -> Grid:
 
 # ------------------------------------------------------------------------------------------ helpers
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = IGNORED_KEYS) -> bool:
     """True when two config dicts are equal on every field except ``ignore``."""
-    a = {k: v for k, v in _flat(saved).items() if k not in ignore}
-    b = {k: v for k, v in _flat(wanted).items() if k not in ignore}
+    a = {k: v for k, v in flatten(saved).items() if k not in ignore}
+    b = {k: v for k, v in flatten(wanted).items() if k not in ignore}
     return a == b
 
 
@@ -512,7 +502,7 @@ def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
         raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
-    return {k: (str(v) if isinstance(v, list) else v) for k, v in _flat(raw).items()}
+    return {k: (str(v) if isinstance(v, list) else v) for k, v in flatten(raw).items()}
 
 
 def load_metrics(run_dir: str | Path):

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ever.config import Config, save_config
+from ever.config import Config, flatten, save_config
 from ever.errors import CheckpointError, EverError
 from ever.models.crw import CRW
 from ever.utils import atomic_torch_save, atomic_write_json, atomic_write_text, environment, seed_everything, select_device
@@ -154,21 +154,14 @@ def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) ->
 _RESUME_FREE = {"train.steps", "train.log_every", "train.ckpt_every", "train.device", "data.num_workers"}
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def _load_for_resume(path: Path, cfg: Config) -> dict:
     """Load a checkpoint to resume (on the CPU: RNG states must stay CPU tensors) and check it fits ``cfg``."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        saved = _flat(ckpt["config"])
+        saved = flatten(ckpt["config"])
     except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
         raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(e).__name__})") from None
-    now = _flat(cfg.to_dict())
+    now = flatten(cfg.to_dict())
     for key in sorted(set(saved) | set(now)):
         if key not in _RESUME_FREE and saved.get(key) != now.get(key):
             raise CheckpointError(f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now {now.get(key)!r}")
@@ -229,7 +222,6 @@ def train(cfg: Config, resume: bool = False) -> Path:
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(crw, device_ids=[device.index] if cuda else None)
     loader = build_loader(cfg, start, rank, world, device, crw.nodes)
-    local_b = cfg.train.batch_size // world
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.train.amp)
 
     from ever.ledger import Ledger
