@@ -168,7 +168,8 @@ def gcn_cost(module: nn.Module, B: int, T: int, N: int, D: int) -> dict:
 
     p = next(module.parameters(), None)
     dev = p.device if p is not None else torch.device("cpu")
-    x = torch.randn(B, T, N, D, device=dev, requires_grad=True)
+    g = torch.Generator(device=dev).manual_seed(0)  # leaves the global RNG alone (exact resume)
+    x = torch.randn(B, T, N, D, device=dev, generator=g, requires_grad=True)
     valid = torch.ones(B, T, N, dtype=torch.bool, device=dev)
     with FlopCounterMode(display=False) as fc:
         y = module(x, valid)

@@ -183,6 +183,23 @@ def _trim_metrics(path: Path, upto: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
+def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> None:
+    """FLOPs of one training step (``run_step`` runs it), and the parts the ablation asks about: the walk
+    (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step."""
+    from ever.gcn import gcn_cost, graph_size
+    from ever.walk import walk_flops
+
+    total = max(1, ledger.count_flops(run_step))
+    T, N = graph_size(cfg)
+    walk = walk_flops(batch, T, N, cfg.model.proj_dim)
+    ledger.set_metric("walk_flops_per_step", walk)
+    ledger.set_metric("walk_flop_share", walk / total)
+    if crw.gcn is not None:
+        gcn = gcn_cost(crw.gcn, batch, T, N, cfg.model.proj_dim)["flops_fwd_bwd"]
+        ledger.set_metric("gcn_flops_per_step", gcn)
+        ledger.set_metric("gcn_flop_share", gcn / total)
+
+
 # ----------------------------------------------------------------------------- the loop
 
 def train(cfg: Config, resume: bool = False) -> Path:
@@ -247,7 +264,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     return out
 
                 if step == start and rank == 0:  # FLOPs of one step, counted once (no DDP sync)
-                    ledger.count_flops(lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)))
+                    _count_step_flops(ledger, cfg, crw, lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)),
+                                      frames.shape[0])
                 out = step_fn(net)
                 loss = out.loss.detach()
                 finite = torch.isfinite(loss).to(torch.int32)

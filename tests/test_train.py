@@ -73,6 +73,14 @@ def test_training_writes_run_and_loss_falls(tmp_path, tiny_videos):
     assert [r["step"] for r in rows] == list(range(1, 31))
     first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
     assert last < first - 0.05, (first, last)
+    # The ledger (energy off here) still counts a step's FLOPs and the walk's share of them.
+    from ever.walk import walk_flops
+
+    totals = json.loads((run / "ledger.json").read_text())["phases"]["train"]["totals"]
+    walk = walk_flops(4, 4, 9, 16)  # batch 4, clip 4, 3x3 patches of a 64 px frame, 16 dims
+    assert totals["metrics"]["walk_flops_per_step"] == walk
+    assert totals["metrics"]["walk_flop_share"] == pytest.approx(walk / (totals["flops"] / 30))
+    assert 0 < totals["metrics"]["walk_flop_share"] < 0.5
     model, saved = load_checkpoint(run / "checkpoint.pt")
     assert saved.model.width == 8
     assert model.features(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
