@@ -98,10 +98,15 @@ class WalkConfig:
 
     temperature: float = 0.07
     edge_dropout: float = 0.1
+    # Walks come home to a shifted copy of frame 0 (rolled by a random non-zero multiple of the node
+    # step, up to this many pixels each way) instead of frame 0 itself; 0 = the plain palindrome. It
+    # denies the dense walk its positional shortcut (see ever/walk.py). Training only.
+    home_shift: int = 0
 
     def validate(self) -> None:
         _check(self.temperature > 0, "walk.temperature must be > 0")
         _check(0 <= self.edge_dropout < 1, "walk.edge_dropout must be in [0, 1)")
+        _check(self.home_shift >= 0, "walk.home_shift must be >= 0 (pixels; 0 = off)")
 
 
 @dataclass
@@ -208,6 +213,13 @@ class Config:
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate()
+        if self.walk.home_shift:
+            step = 8 if n.kind == "object" else n.patch_stride
+            _check(n.kind != "object" or n.segmenter != "kmeans",
+                   "walk.home_shift needs patch nodes or felzenszwalb/slic objects (k-means clusters have no "
+                   "identity across views)")
+            _check(self.walk.home_shift >= step and self.walk.home_shift < self.data.size,
+                   f"walk.home_shift={self.walk.home_shift} must be >= the node step ({step} px) and < data.size")
 
     @property
     def run_dir(self) -> Path:

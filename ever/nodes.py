@@ -41,6 +41,14 @@ class NodeExtractor(abc.ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``encode``: (M, 3, h, w) -> dense (M, C, h/8, w/8), e.g. ``EverModel.dense``."""
 
+    #: Pixels between neighbouring node positions: shifts of the home view are multiples of it.
+    step: int = 8
+
+    def home_target(self, dy: int, dx: int, H: int, W: int) -> torch.Tensor:
+        """For a frame rolled by (dy, dx) px (multiples of ``step``): (N,) long, the node of the rolled
+        frame that shows node ``i`` of the original, or -1 where it left the frame (``walk.home_shift``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support walk.home_shift")
+
 
 def _grid(size: int, patch: int, stride: int) -> list[int]:
     if patch > size:
@@ -58,6 +66,14 @@ class PatchPoolNodes(NodeExtractor):
         if patch_size % 8 or stride % 8:
             raise ValueError(f"patch_pool needs patch_size and stride multiple of 8, got {patch_size}, {stride}")
         self.patch, self.stride = patch_size, stride
+        self.step = stride
+
+    def home_target(self, dy, dx, H, W):
+        ys, xs = _grid(H, self.patch, self.stride), _grid(W, self.patch, self.stride)
+        r = torch.arange(len(ys)).repeat_interleave(len(xs)) + dy // self.stride
+        c = torch.arange(len(xs)).repeat(len(ys)) + dx // self.stride
+        inside = (r >= 0) & (r < len(ys)) & (c >= 0) & (c < len(xs))
+        return torch.where(inside, r * len(xs) + c, torch.full_like(r, -1))
 
     def __call__(self, encode, frames, segments=None, generator=None):
         B, T, _, H, W = frames.shape
@@ -76,6 +92,9 @@ class PatchCropNodes(NodeExtractor):
 
     def __init__(self, patch_size: int = 64, stride: int = 32, jitter: float = 0.1):
         self.patch, self.stride, self.jitter = patch_size, stride, jitter
+        self.step = stride
+
+    home_target = PatchPoolNodes.home_target
 
     def __call__(self, encode, frames, segments=None, generator=None):
         B, T, C, H, W = frames.shape

@@ -273,6 +273,10 @@ class ObjectNodes(NodeExtractor):
         self.k = cfg.k
         self.needs_segments = cfg.segmenter in ("felzenszwalb", "slic")
 
+    def home_target(self, dy, dx, H, W):
+        """A rolled frame with its rolled segment map keeps every label: node i shows the same segment."""
+        return torch.arange(self.k)
+
     def segment(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, T, 3, H, W) float in [0, 1] -> segments (B, T, H, W) int64 (CPU segmenters)."""
         u8 = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()

@@ -12,6 +12,14 @@ home: cross-entropy of ``P_k`` against the identity, averaged over valid start n
 Edge dropout (rate p) removes random edges *before* the softmax, never a whole row. Padded nodes
 (``valid == False``) can neither be visited nor start a walk, so they do not change the loss.
 
+The shifted home (``walk.home_shift``). When the nodes are pooled from one dense feature map, an
+encoder with zero padding can tell *where* a node is, and "every walker stays at its place" is a
+perfectly cycle-consistent walk that learns nothing about appearance. With ``home`` given, the last
+hop goes from frame 1 not to frame 0 but to ``home``, a copy of frame 0 rolled by a known shift, and
+walker ``i`` must land on ``home_target[i]``, the node of ``home`` showing its start region: a walk
+by position ends one shift away from it. Walkers with no counterpart (``home_target == -1``, regions
+rolled out of the grid) do not count.
+
 The walk is computed in float32 even under bf16/fp16 autocast: its cost is tiny next to the encoder
 and products of stochastic matrices need the range. Only batched matmuls; the one Python loop runs
 over time (T is small).
@@ -64,20 +72,25 @@ def transition_matrices(
     temperature: float = 0.07,
     edge_dropout: float = 0.0,
     noise: torch.Tensor | None = None,
+    home: torch.Tensor | None = None,
+    home_valid: torch.Tensor | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward and backward transitions of a clip.
 
-    emb: (B, T, N, D) L2-normalised; valid: (B, T, N) bool; noise: (B, T-1, 2, N, N) uniform or None.
+    emb: (B, T, N, D) L2-normalised; valid: (B, T, N) bool; noise: (B, T-1, 2, N, N) uniform or None;
+    home: (B, N, D), the view of frame 0 that B_0 leads to instead of frame 0 (home_valid (B, N)).
     Returns ([A_0 .. A_{T-2}], [B_0 .. B_{T-2}]), each (B, N, N), rows summing to 1.
     """
     emb = emb.float()
     T = emb.shape[1]
     fwd, bwd = [], []
     for t in range(T - 1):
-        vt = None if valid is None else valid[:, t]
+        back, vt = emb[:, t], None if valid is None else valid[:, t]
+        if t == 0 and home is not None:
+            back, vt = home.float(), home_valid
         vn = None if valid is None else valid[:, t + 1]
         lf = _logits(emb[:, t], emb[:, t + 1], vn, temperature)
-        lb = _logits(emb[:, t + 1], emb[:, t], vt, temperature)
+        lb = _logits(emb[:, t + 1], back, vt, temperature)
         nf = None if noise is None else noise[:, t, 0]
         nb = None if noise is None else noise[:, t, 1]
         fwd.append(F.softmax(drop_edges(lf, edge_dropout, nf), dim=-1))
@@ -91,19 +104,31 @@ def walk_loss(
     temperature: float = 0.07,
     edge_dropout: float = 0.0,
     noise: torch.Tensor | None = None,
+    home: torch.Tensor | None = None,
+    home_valid: torch.Tensor | None = None,
+    home_target: torch.Tensor | None = None,
 ) -> WalkOutput:
     """Cycle-consistency loss of palindrome walks of every length.
 
     emb: (B, T, N, D) node embeddings (L2-normalised); valid: (B, T, N) bool or None (all valid);
     noise: optional (B, T-1, 2, N, N) uniforms for edge dropout (see :func:`drop_edges`).
+    home: optional (B, N, D) shifted view of frame 0 where walks end (home_valid (B, N) bool or None),
+    home_target: (B, N) long, the home node each walker must reach (-1: none); see the module doc.
     """
     B, T, N, _ = emb.shape
     if T < 2:
         raise ValueError(f"a walk needs at least 2 frames, got T={T}")
+    if (home is None) != (home_target is None):
+        raise ValueError("home and home_target go together")
     with torch.autocast(device_type=emb.device.type, enabled=False):
-        fwd, bwd = transition_matrices(emb, valid, temperature, edge_dropout, noise)
+        fwd, bwd = transition_matrices(emb, valid, temperature, edge_dropout, noise, home, home_valid)
         start = torch.ones(B, N, dtype=torch.bool, device=emb.device) if valid is None else valid[:, 0]
         target = torch.arange(N, device=emb.device).expand(B, N)
+        if home_target is not None:
+            start = start & (home_target >= 0)
+            target = home_target.clamp_min(0)
+            if home_valid is not None:
+                start = start & home_valid.gather(1, target)
         n_start = start.sum().clamp_min(1)
         chain_f = chain_b = None
         losses, accs = [], []
@@ -118,3 +143,19 @@ def walk_loss(
             accs.append(hit.sum() / n_start)
         loss_by_len = torch.stack(losses)
     return WalkOutput(loss_by_len.mean(), loss_by_len.detach(), torch.stack(accs).detach())
+
+
+def walk_flops(batch: int, frames: int, nodes: int, dim: int, backward: bool = True) -> int:
+    """FLOPs of one :func:`walk_loss` over embeddings (batch, frames, nodes, dim), forward and (by default)
+    backward, counted by PyTorch's ``FlopCounterMode`` on random unit vectors. Padding masks and edge
+    dropout do not change the count (the matmuls keep their size), so this is what a training step spends
+    in the walk."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    g = torch.Generator().manual_seed(0)
+    emb = F.normalize(torch.randn(batch, frames, nodes, dim, generator=g), dim=-1).requires_grad_(backward)
+    with FlopCounterMode(display=False) as counter:
+        out = walk_loss(emb)
+        if backward:
+            out.loss.backward()
+    return int(counter.get_total_flops())

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ever.config import load_config
 from ever.models.crw import CRW
-from ever.walk import drop_edges, transition_matrices, walk_loss
+from ever.walk import drop_edges, transition_matrices, walk_flops, walk_loss
 
 
 def _softmax_rows(a):
@@ -137,3 +137,17 @@ def test_circular_padding_removes_absolute_position():
     assert torch.allclose(torch.roll(circ(x), (2, 1), (2, 3)), circ(shifted), atol=1e-4)
     zeros = ResNetEncoder(8, padding="zeros").eval()
     assert not torch.allclose(torch.roll(zeros(x), (2, 1), (2, 3)), zeros(shifted), atol=1e-2)
+
+
+def test_walk_flops_count_the_matmuls_of_every_cycle_length():
+    # One clip of T frames, N nodes, D dims, forward: 2(T-1) affinities x_t x_{t+1}^T (2 N^2 D FLOPs each);
+    # per cycle length k one round-trip product, and from k=2 on one more product on each chain
+    # (N x N times N x N: 2 N^3 FLOPs each).
+    B, T, N, D = 2, 4, 8, 16
+    affinities = 2 * (T - 1) * 2 * N * N * D
+    products = ((T - 1) + 2 * (T - 2)) * 2 * N**3
+    assert walk_flops(B, T, N, D, backward=False) == B * (affinities + products)
+    both = walk_flops(B, T, N, D)
+    assert 2 * B * (affinities + products) <= both <= 3 * B * (affinities + products)  # bwd: 2 matmuls each
+    # Quadratic in nodes for the affinities, cubic for the products: doubling N multiplies by 4..8.
+    assert 4 < walk_flops(1, T, 2 * N, D) / walk_flops(1, T, N, D) < 8

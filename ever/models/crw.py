@@ -1,4 +1,5 @@
-"""The trainable whole: encoder -> nodes -> head -> (GCN) -> L2 norm -> palindrome walk loss."""
+"""The trainable whole: encoder -> nodes -> head -> (GCN) -> L2 norm -> palindrome walk loss
+(optionally coming home to a shifted view of frame 0, ``walk.home_shift``)."""
 from __future__ import annotations
 
 import torch
@@ -26,16 +27,20 @@ class CRW(nn.Module):
         self.encode = self.model.dense  # replaced by a torch.compile'd version when train.compile
         self.temperature = cfg.walk.temperature
         self.edge_dropout = cfg.walk.edge_dropout
+        self.home_shift = cfg.walk.home_shift
 
     def embed(
         self, frames: torch.Tensor, segments: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (B, T, 3, H, W) in [0, 1] -> (embeddings (B, T, N, D) unit-norm, valid (B, T, N))."""
-        feats, valid = self.nodes(self.encode, frames, segments, generator)
-        emb = self.model.head(feats)
+        emb, valid = self._project(frames, segments, generator)
         if self.gcn is not None:
             emb = self.gcn(emb, valid)
         return F.normalize(emb.float(), dim=-1), valid
+
+    def _project(self, frames, segments, generator):
+        feats, valid = self.nodes(self.encode, frames, segments, generator)
+        return self.model.head(feats), valid
 
     def forward(
         self,
@@ -45,9 +50,49 @@ class CRW(nn.Module):
         noise_fn=None,
     ) -> WalkOutput:
         """``noise_fn((B, T, N)) -> (B, T-1, 2, N, N)`` uniforms makes edge dropout reproducible."""
-        emb, valid = self.embed(frames, segments, generator)
+        home = home_valid = target = None
+        if self.training and self.home_shift:
+            emb, valid, home, home_valid, target = self._embed_with_home(frames, segments, generator)
+        else:
+            emb, valid = self.embed(frames, segments, generator)
         dropout = self.edge_dropout if self.training else 0.0
         noise = None
         if dropout > 0 and noise_fn is not None:
             noise = noise_fn(tuple(emb.shape[:3])).to(emb.device)
-        return walk_loss(emb, valid, self.temperature, dropout, noise)
+        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target)
+
+    def home_view(
+        self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """frame0 (B, 3, H, W), seg0 (B, H, W) or None -> each clip's frame 0 (and segment map) rolled by
+        a random non-zero multiple of the node step, at most ``walk.home_shift`` px each way, and the
+        target (B, N): the rolled node showing each original node (-1: none)."""
+        B, _, H, W = frame0.shape
+        step = self.nodes.step
+        m = self.home_shift // step
+        shifts = [(a * step, b * step) for a in range(-m, m + 1) for b in range(-m, m + 1) if a or b]
+        pick = torch.randint(len(shifts), (B,), generator=generator).tolist()
+        views, segs, targets = [], [], []
+        for b, i in enumerate(pick):
+            dy, dx = shifts[i]
+            views.append(torch.roll(frame0[b], (dy, dx), dims=(-2, -1)))
+            if seg0 is not None:
+                segs.append(torch.roll(seg0[b], (dy, dx), dims=(-2, -1)))
+            targets.append(self.nodes.home_target(dy, dx, H, W))
+        seg = torch.stack(segs) if seg0 is not None else None
+        return torch.stack(views), seg, torch.stack(targets).to(frame0.device)
+
+    def _embed_with_home(self, frames, segments, generator):
+        """Embed the clip and the home view of its frame 0 in one pass; the GCN sees the home view in
+        frame 0's place, with the clip's other frames as its context."""
+        T = frames.shape[1]
+        home, home_seg, target = self.home_view(frames[:, 0], None if segments is None else segments[:, 0], generator)
+        if segments is not None:
+            segments = torch.cat([segments, home_seg[:, None]], 1)
+        emb, valid = self._project(torch.cat([frames, home[:, None]], 1), segments, generator)
+        if self.gcn is not None:
+            order = [T, *range(1, T)]
+            home_emb = self.gcn(emb[:, order], valid[:, order])[:, 0]
+            emb = torch.cat([self.gcn(emb[:, :T], valid[:, :T]), home_emb[:, None]], 1)
+        emb = F.normalize(emb.float(), dim=-1)
+        return emb[:, :T], valid[:, :T], emb[:, T], valid[:, T], target
