@@ -26,6 +26,7 @@ load run files (tables of summaries, configs, metrics, ledgers) and to say when 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -243,7 +244,7 @@ def _step_train(g: Grid, spec: RunSpec, device: str | None, cfg_path: Path) -> s
             old = yaml.safe_load(saved.read_text()) or {}
         except yaml.YAMLError:
             old = {}
-        same = configs_match(old, cfg.to_dict())
+        same = configs_match(old, cfg.to_dict()) and _same_inputs(run_dir, _inputs(g, False))
         if same and _is_finished(run_dir, cfg.train.steps):
             return "cached"
         if same and (run_dir / "checkpoint.pt").is_file():
@@ -253,6 +254,7 @@ def _step_train(g: Grid, spec: RunSpec, device: str | None, cfg_path: Path) -> s
     elif run_dir.exists():
         shutil.rmtree(run_dir)
     save_config(cfg, cfg_path)  # the exact config handed to `ever train`
+    _write_inputs(run_dir, _inputs(g, False))  # first, so an interrupted run can resume
     args = ["train", str(cfg_path)] + (["--resume"] if resume else [])
     _ever(*args, log=g.runs_dir / "logs" / f"train-{spec.name}.log")
     if not (run_dir / "checkpoint.pt").is_file():
@@ -267,11 +269,36 @@ def _fresh(summary: Path, *inputs: Path) -> bool:
     return all(not p.exists() or p.stat().st_mtime <= t for p in inputs)
 
 
+INPUTS = "report_inputs.json"  # beside a run's checkpoint / an evaluation's summary: what it was made from
+
+
+def _inputs(g: Grid, evaluation: bool) -> dict[str, Any]:
+    """What a step's result depends on beyond its config: the data (the digest of its checksum list,
+    which regenerated or replaced data changes) and, for an evaluation, the split and ``eval_set``."""
+    sums = g.data_root / "checksums.sha256"
+    key: dict[str, Any] = {"data": str(g.data_root),
+                           "data_digest": hashlib.sha256(sums.read_bytes()).hexdigest() if sums.is_file() else None}
+    if evaluation:
+        key.update(split=g.split, eval_set=list(g.eval_set))
+    return key
+
+
+def _same_inputs(folder: Path, key: dict[str, Any]) -> bool:
+    return read_json(folder / INPUTS) == key
+
+
+def _write_inputs(folder: Path, key: dict[str, Any]) -> None:
+    from ever.utils import atomic_write_json  # (torch-importing module: load it only when a step runs)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / INPUTS, key)
+
+
 def _step_eval(g: Grid, spec: RunSpec) -> str:
     run_dir = g.runs_dir / spec.name
     ckpt = run_dir / "checkpoint.pt"
     out = run_dir / "eval" / g.split
-    if _fresh(out / "summary.json", ckpt):
+    if _fresh(out / "summary.json", ckpt) and _same_inputs(out, _inputs(g, True)):
         return "cached"
     return _run_eval(g, str(ckpt), run_dir / "config.yaml", out, f"eval {spec.name}", f"eval-{spec.name}")
 
@@ -284,6 +311,7 @@ def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name:
     _ever(*args, log=g.runs_dir / "logs" / f"{log_name}.log")
     if not (out / "summary.json").is_file():
         raise ReportError(f"{label}: finished without writing {out / 'summary.json'}")
+    _write_inputs(out, _inputs(g, True))
     return "evaluated"
 
 
@@ -312,7 +340,7 @@ def _step_baseline(g: Grid, kind: str) -> str:
             old = None
     if old is None or not configs_match(old, cfg.to_dict()):
         save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
-    if _fresh(out / "summary.json", cfg_path):
+    if _fresh(out / "summary.json", cfg_path) and _same_inputs(out, _inputs(g, True)):
         return "cached"
     return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
 
@@ -570,9 +598,14 @@ def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None)
         row.update({k: v for k, v in _scalars(s).items() if k not in ("method", "data", "split", "device")})
         led = read_json(d / "ledger.json") or {}
         tot = ((led.get("phases") or {}).get("train") or {}).get("totals") or {}
-        for k in ("seconds", "kwh", "co2_kg", "flops", "peak_mem_bytes", "estimate"):
+        for k in ("seconds", "steps", "kwh", "co2_kg", "flops", "flops_per_clip", "peak_mem_bytes", "estimate"):
             if k in tot:
                 row[f"train_{k}"] = tot[k]
+        if tot.get("seconds") is not None and tot.get("steps"):
+            row["train_s_per_step"] = tot["seconds"] / tot["steps"]
+        for k in ("walk_flop_share", "gcn_flop_share"):
+            if k in (tot.get("metrics") or {}):
+                row[k] = tot["metrics"][k]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -630,17 +663,69 @@ def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_
 
 
 def walk_flops(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
-    """FLOPs of one palindrome walk loss (forward) for each node count, counted by PyTorch."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one palindrome walk loss (forward, one clip) for each node count (:func:`ever.walk.walk_flops`)."""
+    from ever.walk import walk_flops as count
 
-    from ever.walk import walk_loss
+    return [{"nodes": n, "flops": count(1, T, n, dim, backward=False), "T": T, "dim": dim} for n in nodes]
 
+
+def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, and what a
+    run cost (training GFLOPs per clip, the walk's and the GCN's share of those FLOPs, seconds per step,
+    peak memory, kWh). Nodes per frame is the training graph's size (:func:`ever.gcn.graph_size`)."""
+    import pandas as pd
+
+    from ever.config import load_config
+    from ever.gcn import graph_size
+
+    T = runs_table(runs_dir, split, names)
     rows = []
-    g = torch.Generator().manual_seed(0)
-    for n in nodes:
-        emb = torch.nn.functional.normalize(torch.randn(1, T, n, dim, generator=g), dim=-1)
-        with FlopCounterMode(display=False) as fc:
-            walk_loss(emb, temperature=0.07)
-        rows.append({"nodes": n, "flops": int(fc.get_total_flops()), "T": T, "dim": dim})
-    return rows
+    for _, r in T.iterrows():
+        try:
+            cfg = load_config(Path(runs_dir) / r["run"] / "config.yaml")
+        except Exception:  # noqa: BLE001 - an unreadable config is left out of the table, not fatal
+            continue
+        rows.append({
+            "run": r["run"],
+            "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
+            "N/frame": graph_size(cfg)[1],
+            "GCN": bool(cfg.gcn.enabled),
+            "J&F": r.get("J&F-Mean"),
+            "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
+            "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
+            "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
+            "s/step": r.get("train_s_per_step"),
+            "peak MB": _div(r.get("train_peak_mem_bytes"), 2**20),
+            "kWh": r.get("train_kwh"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _div(v: Any, d: float) -> float | None:
+    return None if v is None or v != v else float(v) / d
+
+
+def green_claim(table, reference: str | None = None, factor: float = 5.0, tolerance: float = 0.02) -> dict[str, Any]:
+    """Test "object nodes reach the patch walk's accuracy at >= ``factor``x less compute" on an
+    :func:`ablation_table`: for every object run, its J&F gap to the ``reference`` patch run (default:
+    the first patch run without GCN) and its compute ratio (reference GFLOPs per clip / its own).
+    ``holds`` when some object run is within ``tolerance`` J&F of the reference (or above it) at a
+    ratio >= ``factor``; None when there is nothing to compare."""
+    if reference is None:
+        patch = table[~table["nodes"].str.startswith("object") & ~table["GCN"]] if len(table) else table
+        reference = str(patch["run"].iloc[0]) if len(patch) else ""
+    ref = table[table["run"] == reference] if len(table) else table
+    if ref.empty or ref["J&F"].isna().all():
+        return {"reference": reference, "holds": None, "rows": [], "why": f"no evaluated run {reference!r}"}
+    ref_jf, ref_fl = float(ref["J&F"].iloc[0]), ref["GFLOPs/clip"].iloc[0]
+    rows = []
+    for _, r in table[table["nodes"].str.startswith("object")].iterrows():
+        if r["J&F"] is None or r["J&F"] != r["J&F"]:
+            continue
+        ratio = None if ref_fl is None or not r["GFLOPs/clip"] else float(ref_fl) / float(r["GFLOPs/clip"])
+        gap = float(r["J&F"]) - ref_jf
+        rows.append({"run": r["run"], "J&F gap": gap, "compute ratio": ratio,
+                     "equal accuracy": gap >= -tolerance, "cheap enough": ratio is not None and ratio >= factor})
+    holds = any(x["equal accuracy"] and x["cheap enough"] for x in rows) if rows else None
+    return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
+            "holds": holds, "rows": rows}

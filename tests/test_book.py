@@ -219,3 +219,26 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
         var = _non_blank(png)
         assert var > 20.0, f"{label}: the screenshot is blank (pixel variance {var:.1f})"
         shutil.copy(png, shots / f"{label}.png")
+
+
+def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
+    from ever.report import _inputs, _same_inputs, _write_inputs, load_grid
+
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "checksums.sha256").write_text("aaa  x.jpg\n")
+    grid = tmp_path / "g.yaml"
+    spec = {"data": {"name": "other", "root": str(data)}, "paths": {"runs": str(tmp_path / "r")}, "split": "val",
+            "eval_set": ["eval.topk=5"], "runs": []}
+    grid.write_text(yaml.safe_dump(spec))
+    g = load_grid(grid)
+    out = tmp_path / "r" / "x" / "eval" / "val"
+    assert not _same_inputs(out, _inputs(g, True))  # nothing recorded yet: not reusable
+    _write_inputs(out, _inputs(g, True))
+    assert _same_inputs(out, _inputs(g, True))
+    spec["eval_set"] = ["eval.topk=7"]
+    grid.write_text(yaml.safe_dump(spec))
+    assert not _same_inputs(out, _inputs(load_grid(grid), True))  # other eval settings
+    (data / "checksums.sha256").write_text("bbb  x.jpg\n")
+    assert not _same_inputs(out, _inputs(g, True))  # regenerated data
+    assert _inputs(g, False).keys() == {"data", "data_digest"}  # training ignores the eval settings
