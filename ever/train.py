@@ -121,6 +121,12 @@ def _edge_noise(cfg: Config, step: int, shape: tuple[int, ...], rank: int, world
     return full[rank * B:(rank + 1) * B]
 
 
+def _home_picks(cfg: Config, step: int, B: int, n: int, rank: int, world: int) -> torch.Tensor:
+    """(local B,) indices in [0, n) choosing each clip's home-view shift, drawn for the global batch."""
+    g = torch.Generator().manual_seed(cfg.seed * 999_983 + step)
+    return torch.randint(n, (B * world,), generator=g)[rank * B:(rank + 1) * B]
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def _rng_state() -> dict:
@@ -258,8 +264,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 def step_fn(module):
                     gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step * world + rank)
                     noise_fn = lambda shape: _edge_noise(cfg, step, shape, rank, world)  # noqa: E731
+                    home_fn = lambda b, n: _home_picks(cfg, step, b, n, rank, world)  # noqa: E731
                     with amp:
-                        out = module(frames, segments, gen, noise_fn)
+                        out = module(frames, segments, gen, noise_fn, home_fn)
                     out.loss.backward()
                     return out
 

@@ -48,11 +48,13 @@ class CRW(nn.Module):
         segments: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         noise_fn=None,
+        home_fn=None,
     ) -> WalkOutput:
-        """``noise_fn((B, T, N)) -> (B, T-1, 2, N, N)`` uniforms makes edge dropout reproducible."""
+        """``noise_fn((B, T, N)) -> (B, T-1, 2, N, N)`` uniforms makes edge dropout reproducible;
+        ``home_fn(B, n) -> (B,)`` indices in [0, n) pick the home views' shifts (see :meth:`home_view`)."""
         home = home_valid = target = None
         if self.training and self.home_shift:
-            emb, valid, home, home_valid, target = self._embed_with_home(frames, segments, generator)
+            emb, valid, home, home_valid, target = self._embed_with_home(frames, segments, generator, home_fn)
         else:
             emb, valid = self.embed(frames, segments, generator)
         dropout = self.edge_dropout if self.training else 0.0
@@ -62,16 +64,21 @@ class CRW(nn.Module):
         return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target)
 
     def home_view(
-        self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None
+        self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None,
+        home_fn=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """frame0 (B, 3, H, W), seg0 (B, H, W) or None -> each clip's frame 0 (and segment map) rolled by
         a random non-zero multiple of the node step, at most ``walk.home_shift`` px each way, and the
-        target (B, N): the rolled node showing each original node (-1: none)."""
+        target (B, N): the rolled node showing each original node (-1: none). The shifts are drawn by
+        ``home_fn(B, n)`` (training draws them for the global batch, so DDP splits agree) or ``generator``."""
         B, _, H, W = frame0.shape
         step = self.nodes.step
         m = self.home_shift // step
         shifts = [(a * step, b * step) for a in range(-m, m + 1) for b in range(-m, m + 1) if a or b]
-        pick = torch.randint(len(shifts), (B,), generator=generator).tolist()
+        if home_fn is not None:
+            pick = home_fn(B, len(shifts)).tolist()
+        else:
+            pick = torch.randint(len(shifts), (B,), generator=generator).tolist()
         views, segs, targets = [], [], []
         for b, i in enumerate(pick):
             dy, dx = shifts[i]
@@ -82,11 +89,12 @@ class CRW(nn.Module):
         seg = torch.stack(segs) if seg0 is not None else None
         return torch.stack(views), seg, torch.stack(targets).to(frame0.device)
 
-    def _embed_with_home(self, frames, segments, generator):
+    def _embed_with_home(self, frames, segments, generator, home_fn):
         """Embed the clip and the home view of its frame 0 in one pass; the GCN sees the home view in
         frame 0's place, with the clip's other frames as its context."""
         T = frames.shape[1]
-        home, home_seg, target = self.home_view(frames[:, 0], None if segments is None else segments[:, 0], generator)
+        seg0 = None if segments is None else segments[:, 0]
+        home, home_seg, target = self.home_view(frames[:, 0], seg0, generator, home_fn)
         if segments is not None:
             segments = torch.cat([segments, home_seg[:, None]], 1)
         emb, valid = self._project(torch.cat([frames, home[:, None]], 1), segments, generator)
