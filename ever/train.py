@@ -71,7 +71,7 @@ class _StepBatches(torch.utils.data.Sampler):
 
 
 def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.device, extractor):
-    from ever.data.clips import ClipDataset
+    from ever.data.clips import ClipDataset, clip_loader
 
     d = cfg.data
     ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac)
@@ -80,14 +80,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
 
         ds = SegmentedClips(ds, cfg.nodes)
     sampler = _StepBatches(start, cfg.train.steps, cfg.train.batch_size, rank, world)
-    return torch.utils.data.DataLoader(
-        ds,
-        batch_sampler=sampler,
-        num_workers=d.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        prefetch_factor=2 if d.num_workers > 0 else None,
-    )
+    return clip_loader(ds, sampler, d.num_workers, pin_memory=device.type == "cuda")
 
 
 # ----------------------------------------------------------------------------- optimisation

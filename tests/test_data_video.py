@@ -231,9 +231,15 @@ def test_clip_dataset_with_frame_folders_and_fps(synth):
 
 
 def test_dataloader_workers_after_reading_in_parent(mp4s):
-    """Decoders opened in the parent must not hang or break forked DataLoader workers."""
+    """Decoders opened in the parent stay behind; spawned workers re-open theirs and read the same clips."""
+    import pickle
+
+    from ever.data.clips import clip_loader
+
     ds = ClipDataset([str(mp4s)], clip_len=4, size=32)
     ref = [ds[i] for i in range(6)]  # opens decoders in this process
-    dl = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, sampler=range(6), timeout=120)
+    assert ds._open and not pickle.loads(pickle.dumps(ds))._open
+    dl = clip_loader(ds, [[0, 1, 2], [3, 4, 5]], num_workers=2, timeout=120)
+    assert dl.multiprocessing_context.get_start_method() == "spawn"
     got = torch.cat(list(dl))
     assert torch.equal(got, torch.stack(ref))

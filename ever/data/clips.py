@@ -6,6 +6,11 @@
 The index is virtual and unbounded: all the randomness of ``ds[i]`` (temporal offset, crop, flip)
 comes from ``np.random.default_rng((seed, i))``, so the same (seed, i) gives the same clip in any
 process. Videos are probed once at construction; unusable ones are skipped with one warning.
+
+    dl = clip_loader(ds, batch_sampler, num_workers=2)   # DataLoader with *spawned* workers
+
+Workers are spawned, never forked: decord keeps decoder threads, and a fork taken while one of them
+holds a lock (any time after the parent has read a video) can leave a worker hung forever.
 """
 from __future__ import annotations
 
@@ -140,6 +145,11 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.videos)
 
+    def __getstate__(self) -> dict:  # sent to spawned workers: open decoders stay behind
+        state = self.__dict__.copy()
+        state["_open"], state["_pid"] = OrderedDict(), None
+        return state
+
     def _video(self, k: int) -> Video:
         """Open video ``k`` in this process (lazily; a few decoders are cached, none survive a fork)."""
         if self._pid != os.getpid():  # first use in this process (e.g. a DataLoader worker after fork)
@@ -180,3 +190,21 @@ class ClipDataset(torch.utils.data.Dataset):
         state = self.__dict__.copy()
         state["_open"], state["_pid"] = OrderedDict(), None
         return state
+
+
+def clip_loader(dataset, batch_sampler, num_workers: int, pin_memory: bool = False,
+                timeout: float = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader over ``dataset`` whose workers are started with ``spawn`` (see the module note).
+
+    ``batch_sampler`` yields lists of indices; each worker re-opens the decoders it needs.
+    """
+    workers = num_workers > 0
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        timeout=timeout,
+        multiprocessing_context="spawn" if workers else None,
+        prefetch_factor=2 if workers else None,
+    )

@@ -6,7 +6,8 @@
 
 Every failure (missing, empty, garbage or truncated file, unreadable JPEG, empty folder, a frame index
 past the end) raises :class:`ever.errors.DataError` naming the file. Decoders are opened lazily and
-re-opened after a fork, so a ``Video`` may be built in the main process and read in DataLoader workers.
+re-opened in a new process, so a ``Video`` may be built in the main process and read in DataLoader
+workers (ever's own loaders spawn them: :func:`ever.data.clips.clip_loader`).
 """
 from __future__ import annotations
 
