@@ -120,6 +120,20 @@ def _home_picks(cfg: Config, step: int, B: int, n: int, rank: int, world: int) -
     return torch.randint(n, (B * world,), generator=g)[rank * B:(rank + 1) * B]
 
 
+def _mean_count(world: int):
+    """``count_fn`` for :func:`ever.walk.walk_loss` under DDP: this rank's walker count -> the mean count
+    per rank, so that DDP's gradient average equals the gradient of the mean loss over all walkers."""
+    if world == 1:
+        return None
+
+    def count(n: torch.Tensor) -> torch.Tensor:
+        n = n.detach().to(torch.float32).clone()
+        dist.all_reduce(n)
+        return n / world
+
+    return count
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def _rng_state() -> dict:
@@ -238,6 +252,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(crw, device_ids=[device.index] if cuda else None)
     loader = build_loader(cfg, start, rank, world, device, crw.nodes)
+    count_fn = _mean_count(world)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.train.amp)
 
     from ever.ledger import Ledger
@@ -254,19 +269,19 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 frames = frames.to(device, non_blocking=True).float().div_(255)
                 if segments is not None:
                     segments = segments.to(device, non_blocking=True)
-                def step_fn(module):
+                def step_fn(module, count=None):
                     gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step * world + rank)
                     noise_fn = lambda shape: _edge_noise(cfg, step, shape, rank, world)  # noqa: E731
                     home_fn = lambda b, n: _home_picks(cfg, step, b, n, rank, world)  # noqa: E731
                     with amp:
-                        out = module(frames, segments, gen, noise_fn, home_fn)
+                        out = module(frames, segments, gen, noise_fn, home_fn, count)
                     out.loss.backward()
                     return out
 
                 if step == start and rank == 0:  # FLOPs of one step, counted once (no DDP sync)
                     _count_step_flops(ledger, cfg, crw, lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)),
                                       frames.shape[0])
-                out = step_fn(net)
+                out = step_fn(net, count_fn)
                 loss = out.loss.detach()
                 finite = torch.isfinite(loss).to(torch.int32)
                 if world > 1:  # every rank stops together (no rank left waiting in an all-reduce)

@@ -107,6 +107,7 @@ def walk_loss(
     home: torch.Tensor | None = None,
     home_valid: torch.Tensor | None = None,
     home_target: torch.Tensor | None = None,
+    count_fn=None,
 ) -> WalkOutput:
     """Cycle-consistency loss of palindrome walks of every length.
 
@@ -114,6 +115,10 @@ def walk_loss(
     noise: optional (B, T-1, 2, N, N) uniforms for edge dropout (see :func:`drop_edges`).
     home: optional (B, N, D) shifted view of frame 0 where walks end (home_valid (B, N) bool or None),
     home_target: (B, N) long, the home node each walker must reach (-1: none); see the module doc.
+    count_fn: optional map from this process's number of starting walkers (0-dim tensor) to the
+    divisor of the summed losses. Under DDP, whose gradients are averaged over W ranks, pass
+    ``global count / W`` so the loss is the mean over *all* walkers of the global batch even when
+    ranks hold different numbers of them (padded object nodes, walkers without a home counterpart).
     """
     B, T, N, _ = emb.shape
     if T < 2:
@@ -129,7 +134,8 @@ def walk_loss(
             target = home_target.clamp_min(0)
             if home_valid is not None:
                 start = start & home_valid.gather(1, target)
-        n_start = start.sum().clamp_min(1)
+        n_start = start.sum()
+        n_start = (n_start if count_fn is None else count_fn(n_start)).clamp_min(1)
         chain_f = chain_b = None
         losses, accs = [], []
         for k in range(T - 1):

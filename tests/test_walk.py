@@ -86,6 +86,25 @@ def test_padded_nodes_do_not_change_the_loss():
     assert walk_loss(shuf, vshuf, temperature=0.1).loss.item() == pytest.approx(ref.item(), rel=1e-5)
 
 
+def test_count_fn_makes_split_batches_average_to_the_whole_batch():
+    # Two "ranks" holding different numbers of valid start nodes: DDP averages their losses
+    # (gradients); with count_fn = global count / 2 that average is the whole batch's mean loss.
+    g = torch.Generator().manual_seed(3)
+    emb = F.normalize(torch.randn(4, 3, 6, 8, generator=g), dim=-1).requires_grad_(True)
+    valid = torch.ones(4, 3, 6, dtype=torch.bool)
+    valid[0, :, 4:] = False
+    valid[1, :, 1:] = False  # rank 0 holds 5 + 1 walkers, rank 1 holds 6 + 6
+    whole = walk_loss(emb, valid).loss
+    (g_whole,) = torch.autograd.grad(whole, emb)
+    total = valid[:, 0].sum().float()
+    parts = [walk_loss(emb[r], valid[r], count_fn=lambda n: total / 2).loss for r in (slice(0, 2), slice(2, 4))]
+    split = (parts[0] + parts[1]) / 2
+    (g_split,) = torch.autograd.grad(split, emb)
+    assert torch.allclose(split, whole, atol=1e-6) and torch.allclose(g_split, g_whole, atol=1e-7)
+    naive = (walk_loss(emb[:2], valid[:2]).loss + walk_loss(emb[2:], valid[2:]).loss) / 2
+    assert not torch.allclose(naive, whole, atol=1e-3)  # per-rank means weight rank 0's walkers 2x
+
+
 def test_bf16_autocast_matches_float32():
     emb = F.normalize(torch.randn(2, 6, 49, 16), dim=-1)
     noise = torch.rand(2, 5, 2, 49, 49)

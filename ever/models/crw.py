@@ -49,9 +49,11 @@ class CRW(nn.Module):
         generator: torch.Generator | None = None,
         noise_fn=None,
         home_fn=None,
+        count_fn=None,
     ) -> WalkOutput:
         """``noise_fn((B, T, N)) -> (B, T-1, 2, N, N)`` uniforms makes edge dropout reproducible;
-        ``home_fn(B, n) -> (B,)`` indices in [0, n) pick the home views' shifts (see :meth:`home_view`)."""
+        ``home_fn(B, n) -> (B,)`` indices in [0, n) pick the home views' shifts (see :meth:`home_view`);
+        ``count_fn`` normalises the loss over all DDP ranks (see :func:`ever.walk.walk_loss`)."""
         home = home_valid = target = None
         if self.training and self.home_shift:
             emb, valid, home, home_valid, target = self._embed_with_home(frames, segments, generator, home_fn)
@@ -61,7 +63,7 @@ class CRW(nn.Module):
         noise = None
         if dropout > 0 and noise_fn is not None:
             noise = noise_fn(tuple(emb.shape[:3])).to(emb.device)
-        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target)
+        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target, count_fn)
 
     def home_view(
         self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None,
