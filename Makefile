@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed
 
-.PHONY: install test report data clean
+.PHONY: install test report data davis-dev clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
@@ -29,6 +29,11 @@ report: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/ever data generate ever-synth
+
+# Real video (needs a DAVIS-layout folder; see configs/report-davis-dev.yaml): the synthetic-data run
+# trains on ever-synth, so that is generated first (cached when present).
+davis-dev: data
+	$(BIN)/ever report --grid configs/report-davis-dev.yaml $(REPORT_ARGS)
 
 clean:
 	rm -rf _build book/generated runs

@@ -79,6 +79,7 @@ class Grid:
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     random_config: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    execute: bool = True  # run the notebooks (false: a grid of runs and evaluations only, no book)
     build: bool = True
 
     @property
@@ -133,8 +134,12 @@ def load_grid(path: str | Path) -> Grid:
         raise ReportError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")
     g.random_config = base.get("random_config") or (g.runs[0].config if g.runs else None)
     nb = raw.get("notebooks") or {}
+    unknown = sorted(set(nb) - {"parameters", "execute"})
+    if unknown:
+        raise ReportError(f"{path}: unknown key notebooks.{unknown[0]} (known: execute, parameters)")
     g.parameters = dict(nb.get("parameters") or {})
-    g.build = bool(raw.get("build", True))
+    g.execute = bool(nb.get("execute", True))
+    g.build = bool(raw.get("build", True)) and g.execute
     return g
 
 
@@ -473,9 +478,10 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         step(f"eval {spec.name}", _step_eval, g, spec)
     for kind in g.baselines:
         step(f"baseline {kind}", _step_baseline, g, kind)
-    params = notebook_parameters(g)
-    for src in source_notebooks(g.book_root):
-        step(f"notebook {src.stem}", _step_notebook, g, src, params)
+    if g.execute:
+        params = notebook_parameters(g)
+        for src in source_notebooks(g.book_root):
+            step(f"notebook {src.stem}", _step_notebook, g, src, params)
     index = g.html_dir / "index.html"
     if g.build:
         step("jupyter-book build", lambda: (build_book(g.book_root), "built")[1])
@@ -486,7 +492,18 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
                                                   "index": str(index)})
     if g.build:
         print(f"ever report: book at {index}", flush=True)
+    if not g.execute:
+        print(results_text(g.runs_dir, g.split), flush=True)
     return index
+
+
+def results_text(runs_dir: str | Path, split: str) -> str:
+    """The scores of every evaluated run and baseline of ``runs_dir`` as a Markdown table."""
+    df = summaries(runs_dir, split)
+    if df.empty:
+        return f"(no evaluation under {runs_dir} for split {split!r})"
+    cols = [c for c in ("run", "J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "frames_per_s") if c in df]
+    return df[cols].to_markdown(index=False, floatfmt=".3f")
 
 
 def cli(args) -> int:

@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = [
 def test_grid_files_load():
     from ever.report import load_grid
 
-    for name in ("report.yaml", "report-tiny.yaml", "report-gpu.yaml"):
+    for name in ("report.yaml", "report-tiny.yaml", "report-gpu.yaml", "report-davis-dev.yaml"):
         g = load_grid(ROOT / "configs" / name)
         assert g.runs, name
         assert set(g.baselines) <= {"copy", "lab", "random"}
@@ -48,6 +48,29 @@ def test_grid_rejects_unknown_key(tmp_path):
     p.write_text("runs: [{name: a, config: x.yaml}, {name: a, config: y.yaml}]\n")
     with pytest.raises(ReportError, match="duplicate"):
         load_grid(p)
+
+
+def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path, capsys):
+    from ever.data.synth import SynthConfig, generate
+    from ever.report import ReportError, load_grid, report
+
+    data = tmp_path / "given"
+    generate(data, SynthConfig(num_train=1, num_eval=2, frames_train=4, frames_eval=5, height=48, width=64))
+    grid = tmp_path / "g.yaml"
+    body = {"data": {"name": "mine", "root": str(data)}, "paths": {"runs": str(tmp_path / "r"), "book": str(tmp_path)},
+            "runs": [], "baselines": {"kinds": ["copy"], "random_config": str(ROOT / "configs" / "crw-patch-cpu.yaml")}}
+    grid.write_text(yaml.safe_dump({**body, "notebooks": {"execute": False}}))
+    report(grid)
+    out = capsys.readouterr().out
+    assert (tmp_path / "r" / "baselines" / "copy" / "eval" / "val" / "summary.json").is_file()
+    assert "| baseline: copy" in out and "J&F-Mean" in out and "notebook" not in out
+    assert not (tmp_path / "book" / "generated").exists()
+    grid.write_text(yaml.safe_dump({**body, "notebooks": {"exec": False}}))
+    with pytest.raises(ReportError, match="notebooks.exec "):
+        load_grid(grid)
+    grid.write_text(yaml.safe_dump({**body, "data": {"name": "mine", "root": str(tmp_path / "nope")}}))
+    with pytest.raises(ReportError, match="nope not found"):
+        report(grid)
 
 
 def test_configs_match_ignores_only_where_it_ran():
