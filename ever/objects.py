@@ -191,7 +191,7 @@ class SegmentedClips(torch.utils.data.Dataset):
         return clip, torch.from_numpy(segment_frames(clip, self.cfg))
 
     def __getattr__(self, name):  # forward e.g. ``videos`` of the wrapped dataset
-        if name in ("dataset", "cfg"):
+        if name in ("dataset", "cfg") or name.startswith("__"):  # never the pickling protocol
             raise AttributeError(name)
         return getattr(self.dataset, name)
 

@@ -493,13 +493,13 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     if g.build:
         print(f"ever report: book at {index}", flush=True)
     if not g.execute:
-        print(results_text(g.runs_dir, g.split), flush=True)
+        print(results_text(g.runs_dir, g.split, [r.name for r in g.runs]), flush=True)
     return index
 
 
-def results_text(runs_dir: str | Path, split: str) -> str:
-    """The scores of every evaluated run and baseline of ``runs_dir`` as a Markdown table."""
-    df = summaries(runs_dir, split)
+def results_text(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str:
+    """The scores of the evaluated runs (``names``, default all) and baselines of ``runs_dir``, as Markdown."""
+    df = summaries(runs_dir, split, names)
     if df.empty:
         return f"(no evaluation under {runs_dir} for split {split!r})"
     cols = [c for c in ("run", "J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "frames_per_s") if c in df]

@@ -80,7 +80,9 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
 
         ds = SegmentedClips(ds, cfg.nodes)
     sampler = _StepBatches(start, cfg.train.steps, cfg.train.batch_size, rank, world)
-    return clip_loader(ds, sampler, d.num_workers, pin_memory=device.type == "cuda")
+    # a worker silent for 10 minutes is an error, not a hang: the run resumes from its last checkpoint
+    return clip_loader(ds, sampler, d.num_workers, pin_memory=device.type == "cuda",
+                       timeout=600 if d.num_workers > 0 else 0)
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -129,7 +131,7 @@ def _mean_count(world: int):
     def count(n: torch.Tensor) -> torch.Tensor:
         n = n.detach().to(torch.float32).clone()
         dist.all_reduce(n)
-        return n / world
+        return n.clamp_min(1) / world
 
     return count
 
@@ -283,10 +285,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                       frames.shape[0])
                 out = step_fn(net, count_fn)
                 loss = out.loss.detach()
-                finite = torch.isfinite(loss).to(torch.int32)
-                if world > 1:  # every rank stops together (no rank left waiting in an all-reduce)
-                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-                if not finite:
+                if world > 1:  # the global batch's mean loss; a NaN on any rank stops every rank together
+                    loss = loss.clone()
+                    dist.all_reduce(loss)
+                    loss /= world
+                if not torch.isfinite(loss):
                     raise EverError(
                         f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
                         f"The last good checkpoint is kept: {ckpt_path}"

@@ -117,8 +117,9 @@ def walk_loss(
     home_target: (B, N) long, the home node each walker must reach (-1: none); see the module doc.
     count_fn: optional map from this process's number of starting walkers (0-dim tensor) to the
     divisor of the summed losses. Under DDP, whose gradients are averaged over W ranks, pass
-    ``global count / W`` so the loss is the mean over *all* walkers of the global batch even when
-    ranks hold different numbers of them (padded object nodes, walkers without a home counterpart).
+    ``max(global count, 1) / W`` so the loss is the mean over *all* walkers of the global batch even
+    when ranks hold different numbers of them (padded object nodes, walkers without a home
+    counterpart). The accuracies stay fractions of this process's walkers.
     """
     B, T, N, _ = emb.shape
     if T < 2:
@@ -134,8 +135,8 @@ def walk_loss(
             target = home_target.clamp_min(0)
             if home_valid is not None:
                 start = start & home_valid.gather(1, target)
-        n_start = start.sum()
-        n_start = (n_start if count_fn is None else count_fn(n_start)).clamp_min(1)
+        n_local = start.sum().clamp_min(1)
+        n_start = n_local if count_fn is None else count_fn(start.sum())
         chain_f = chain_b = None
         losses, accs = [], []
         for k in range(T - 1):
@@ -146,7 +147,7 @@ def walk_loss(
             ce = F.nll_loss(logp.reshape(B * N, N), target.reshape(-1), reduction="none").view(B, N)
             losses.append((ce * start).sum() / n_start)
             hit = (cycle.argmax(dim=-1) == target) & start
-            accs.append(hit.sum() / n_start)
+            accs.append(hit.sum() / n_local)  # of this process's walkers
         loss_by_len = torch.stack(losses)
     return WalkOutput(loss_by_len.mean(), loss_by_len.detach(), torch.stack(accs).detach())
 

@@ -173,6 +173,7 @@ def test_book_builds_from_the_tiny_grid(tmp_path):
     grid = yaml.safe_load((ROOT / "configs" / "report-tiny.yaml").read_text())
     grid["data"]["root"] = str(tmp_path / "data" / "ever-synth-tiny")
     grid["paths"] = {"runs": str(tmp_path / "runs"), "book": str(book)}
+    grid["notebooks"]["parameters"]["real_grid"] = str(tmp_path / "none.yaml")  # not this checkout's real-video runs
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text(yaml.safe_dump(grid, sort_keys=False))
 

@@ -243,3 +243,20 @@ def test_dataloader_workers_after_reading_in_parent(mp4s):
     assert dl.multiprocessing_context.get_start_method() == "spawn"
     got = torch.cat(list(dl))
     assert torch.equal(got, torch.stack(ref))
+
+
+def test_segmented_clips_reach_spawned_workers_whole(mp4s):
+    """The object-node wrapper (which forwards attributes to its dataset) pickles with its own state."""
+    import pickle
+
+    from ever.config import NodeConfig
+    from ever.data.clips import clip_loader
+    from ever.objects import SegmentedClips
+
+    ds = SegmentedClips(ClipDataset([str(mp4s)], clip_len=3, size=32), NodeConfig(kind="object", k=4))
+    copy = pickle.loads(pickle.dumps(ds))
+    assert copy.cfg == ds.cfg and len(copy.videos) == len(ds.videos)
+    ref = [ds[i] for i in range(4)]
+    got = list(clip_loader(ds, [[0, 1], [2, 3]], num_workers=2, timeout=120))
+    assert torch.equal(torch.cat([g[0] for g in got]), torch.stack([r[0] for r in ref]))
+    assert torch.equal(torch.cat([g[1] for g in got]), torch.stack([r[1] for r in ref]))

@@ -1,4 +1,5 @@
 """Training: config handling, learning on tiny data, exact resume after SIGKILL, DDP on CPU."""
+import json
 import os
 import signal
 import subprocess
@@ -6,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +173,7 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     lr = 1e-3
     print("ddp vs single: max", diff.max().item(), "mean", diff.mean().item())
     assert diff.max() < 0.2 * lr and diff.mean() < 1e-3 * lr, (diff.max(), diff.mean())
+    # the logged loss is the global batch's mean under DDP too, step by step
+    logged = [[json.loads(ln)["loss"] for ln in (d / "metrics.jsonl").read_text().splitlines()]
+              for d in (single, tmp_path / "ddp" / "ddp")]
+    assert len(logged[0]) == 4 and np.allclose(logged[0], logged[1], atol=2e-4), logged

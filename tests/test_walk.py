@@ -93,7 +93,7 @@ def test_count_fn_makes_split_batches_average_to_the_whole_batch():
     emb = F.normalize(torch.randn(4, 3, 6, 8, generator=g), dim=-1).requires_grad_(True)
     valid = torch.ones(4, 3, 6, dtype=torch.bool)
     valid[0, :, 4:] = False
-    valid[1, :, 1:] = False  # rank 0 holds 5 + 1 walkers, rank 1 holds 6 + 6
+    valid[1, :, 1:] = False  # rank 0 holds 4 + 1 walkers, rank 1 holds 6 + 6
     whole = walk_loss(emb, valid).loss
     (g_whole,) = torch.autograd.grad(whole, emb)
     total = valid[:, 0].sum().float()

@@ -186,11 +186,6 @@ class ClipDataset(torch.utils.data.Dataset):
             return crop_resize_flip(frames, self.size, rng)
         raise DataError(f"every video under {', '.join(self.roots)} failed to read; last: {last}")
 
-    def __getstate__(self):  # open decoders stay behind when the dataset is sent to a worker
-        state = self.__dict__.copy()
-        state["_open"], state["_pid"] = OrderedDict(), None
-        return state
-
 
 def clip_loader(dataset, batch_sampler, num_workers: int, pin_memory: bool = False,
                 timeout: float = 0) -> torch.utils.data.DataLoader:
