@@ -1,6 +1,6 @@
 """Training throughput of the node types side by side: patch_crop, patch_pool, object nodes (+ GCN).
 
-    python bench/train.py [--size 128 --width 16 --batch 8 --clip-len 4 --k 8] [--steps 5] [--threads 1] \
+    python bench/train.py [--size 128 --width 16 --batch 8 --clip-len 4 --k 8 --home-shift 32] [--steps 5] \
         [--json runs/bench/train.json]
     python bench/train.py --size 256 --width 64 --batch 32 --proj-dim 128     # GPU-size setting
 
@@ -102,6 +102,8 @@ def make_cfg(args, nodes: dict, gcn: bool):
         "model": {"width": args.width, "proj_dim": args.proj_dim},
         "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
                   "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
+        # k-means clusters have no identity across views: that variant walks home to frame 0 itself
+        "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" else args.home_shift},
         "gcn": {"enabled": gcn},
         "train": {"batch_size": args.batch},
     }, "bench/train.py")
@@ -224,6 +226,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--clip-len", type=int, default=4)
     ap.add_argument("--k", type=int, default=8, help="object nodes per frame")
     ap.add_argument("--seg-scale", type=float, default=40.0, help="felzenszwalb scale at 128 px (scaled by area)")
+    ap.add_argument("--home-shift", type=int, default=32,
+                    help="walk.home_shift in px, as the CPU configs (0: walk home to frame 0 itself)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per variant (median)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
