@@ -368,6 +368,13 @@ def source_notebooks(book_root: Path) -> list[Path]:
     return sorted((book_root / "book").glob(NOTEBOOK_GLOB))
 
 
+def declared_parameters(src: Path) -> set[str]:
+    """Names a notebook declares in its ``parameters`` cell (what papermill may set)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(src)))
+
+
 def _step_notebook(g: Grid, src: Path, params: dict[str, Any]) -> str:
     import papermill as pm
 
@@ -453,6 +460,13 @@ def _titled_redirect(index: Path) -> None:
 def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None) -> Path:
     """Run the whole pipeline of a grid; returns the built ``_build/html/index.html``."""
     g = load_grid(grid_path)
+    if g.execute:  # before any work: a parameter no notebook declares would be silently ignored
+        sources = source_notebooks(g.book_root)
+        declared = {src: declared_parameters(src) for src in sources}
+        unused = sorted(set(g.parameters) - set().union(*declared.values()))
+        if unused:
+            raise ReportError(f"{g.path}: notebooks.parameters.{unused[0]} is declared by no notebook "
+                              f"under {g.book_root / 'book'}")
     timer = _Timer()
     g.runs_dir.mkdir(parents=True, exist_ok=True)
 
@@ -480,8 +494,8 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         step(f"baseline {kind}", _step_baseline, g, kind)
     if g.execute:
         params = notebook_parameters(g)
-        for src in source_notebooks(g.book_root):
-            step(f"notebook {src.stem}", _step_notebook, g, src, params)
+        for src in sources:  # each notebook gets the parameters it declares
+            step(f"notebook {src.stem}", _step_notebook, g, src, {k: v for k, v in params.items() if k in declared[src]})
     index = g.html_dir / "index.html"
     if g.build:
         step("jupyter-book build", lambda: (build_book(g.book_root), "built")[1])

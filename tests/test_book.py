@@ -73,6 +73,21 @@ def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path,
         report(grid)
 
 
+def test_notebook_parameters_must_be_declared_by_a_notebook(tmp_path):
+    pytest.importorskip("papermill", reason="book extras not installed (pip install -e '.[book]')")
+    from ever.report import ReportError, declared_parameters, report
+
+    assert {"overlay_seqs", "real_grid", "runs_dir"} <= declared_parameters(ROOT / "book" / "04_results.ipynb")
+    assert "long_side" in declared_parameters(ROOT / "book" / "08_explore.ipynb")
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"data": {"name": "x", "root": str(tmp_path / "none")}, "runs": [],
+                                    "paths": {"runs": str(tmp_path / "r"), "book": str(ROOT)},
+                                    "notebooks": {"parameters": {"overlay_seqz": 1}}}))
+    with pytest.raises(ReportError, match="notebooks.parameters.overlay_seqz is declared by no notebook"):
+        report(grid)
+    assert not (tmp_path / "r").exists()  # refused before any work
+
+
 def test_configs_match_ignores_only_where_it_ran():
     from ever.config import Config
     from ever.report import configs_match
