@@ -25,6 +25,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ever.utils import count_flops  # noqa: F401 - the one FLOP counter, re-exported for the bench scripts
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """CUDA when available (or asked for), else CPU; same rule as training (ever.utils.select_device)."""
@@ -67,16 +69,6 @@ def time_stats(fn: Callable[[], Any], device: torch.device | str = "cpu", reps: 
 def time_fn(fn: Callable[[], Any], device: torch.device | str = "cpu", reps: int = 10, warmup: int = 2) -> float:
     """Median seconds of one ``fn()`` call after ``warmup`` untimed calls (see :func:`time_stats`)."""
     return time_stats(fn, device, reps=reps, warmup=warmup)["median_s"]
-
-
-def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs of one ``fn()`` call (it is executed) by torch's FlopCounterMode: matmul / conv / attention
-    ops, 2 FLOPs per multiply-add; element-wise ops are not counted."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return int(counter.get_total_flops())
 
 
 def reset_peak(device: torch.device | str) -> None:

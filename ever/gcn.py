@@ -164,23 +164,19 @@ def graph_size(cfg: Config) -> tuple[int, int]:
 def gcn_cost(module: nn.Module, B: int, T: int, N: int, D: int) -> dict:
     """Parameters and FLOPs (``torch.utils.flop_counter``: matmuls/einsums/linears only) of one call
     on (B, T, N, D) all-valid nodes; forward and forward+backward."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ever.utils import count_flops
 
     p = next(module.parameters(), None)
     dev = p.device if p is not None else torch.device("cpu")
     g = torch.Generator(device=dev).manual_seed(0)  # leaves the global RNG alone (exact resume)
     x = torch.randn(B, T, N, D, device=dev, generator=g, requires_grad=True)
     valid = torch.ones(B, T, N, dtype=torch.bool, device=dev)
-    with FlopCounterMode(display=False) as fc:
-        y = module(x, valid)
-    fwd = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc:
-        y = module(x, valid)
-        y.square().sum().backward()
+    fwd = count_flops(module, x, valid)
+    fwd_bwd = count_flops(lambda: module(x, valid).square().sum().backward())
     module.zero_grad(set_to_none=True)
     return {
         "params": sum(q.numel() for q in module.parameters()),
-        "flops_fwd": int(fwd),
-        "flops_fwd_bwd": int(fc.get_total_flops()),
+        "flops_fwd": fwd,
+        "flops_fwd_bwd": fwd_bwd,
         "shape": [B, T, N, D],
     }

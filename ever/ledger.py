@@ -454,11 +454,9 @@ class Ledger:
         call as a step if it was one. torch's counter counts matmul / conv / attention ops (2 FLOPs per
         multiply-add); element-wise ops, norms and the optimiser are not counted.
         """
-        from torch.utils.flop_counter import FlopCounterMode
+        from ever.utils import count_flops
 
-        with FlopCounterMode(display=False) as counter:
-            fn(*args, **kwargs)
-        self.flops_per_step = int(counter.get_total_flops())
+        self.flops_per_step = count_flops(fn, *args, **kwargs)
         return self.flops_per_step
 
     def set_flops_per_step(self, n: int) -> None:

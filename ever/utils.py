@@ -74,6 +74,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def count_flops(fn, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of one ``fn(*args, **kwargs)`` call (it is really executed, backward included if it calls it),
+    counted by torch's ``FlopCounterMode``: matmul / conv / attention ops, 2 FLOPs per multiply-add;
+    element-wise ops, norms and optimiser updates are not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn(*args, **kwargs)
+    return int(counter.get_total_flops())
+
+
 def select_device(name: str = "auto") -> torch.device:
     """The one place the device is chosen: CUDA when available (or asked for), else CPU."""
     if name == "auto":

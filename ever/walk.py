@@ -135,8 +135,9 @@ def walk_loss(
             target = home_target.clamp_min(0)
             if home_valid is not None:
                 start = start & home_valid.gather(1, target)
-        n_local = start.sum().clamp_min(1)
-        n_start = n_local if count_fn is None else count_fn(start.sum())
+        n_walkers = start.sum()
+        n_local = n_walkers.clamp_min(1)
+        n_start = n_local if count_fn is None else count_fn(n_walkers)
         chain_f = chain_b = None
         losses, accs = [], []
         for k in range(T - 1):
@@ -157,12 +158,14 @@ def walk_flops(batch: int, frames: int, nodes: int, dim: int, backward: bool = T
     backward, counted by PyTorch's ``FlopCounterMode`` on random unit vectors. Padding masks and edge
     dropout do not change the count (the matmuls keep their size), so this is what a training step spends
     in the walk."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ever.utils import count_flops
 
     g = torch.Generator().manual_seed(0)
     emb = F.normalize(torch.randn(batch, frames, nodes, dim, generator=g), dim=-1).requires_grad_(backward)
-    with FlopCounterMode(display=False) as counter:
+
+    def run() -> None:
         out = walk_loss(emb)
         if backward:
             out.loss.backward()
-    return int(counter.get_total_flops())
+
+    return count_flops(run)
