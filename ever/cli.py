@@ -3,6 +3,8 @@
     ever data list | fetch NAME | verify NAME | generate [NAME]
     ever train CONFIG.yaml [--set key=value ...] [--resume]
     ever eval CHECKPOINT|copy|lab|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
+    ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR
+    ever models
     ever ledger runs/* [--csv FILE]
     ever report [--grid configs/report.yaml] [--device cuda]
 """
@@ -40,7 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None)
     e.add_argument("--split", default=None)
     e.add_argument("--out", default=None)
+    e.add_argument("--save-masks", default=None, metavar="DIR",
+                   help="also write the predictions: DIR/<seq>/<frame>.png (DAVIS submission layout), "
+                        "DIR/keypoints/<seq>.json")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="eval.* overrides")
+
+    pr = sub.add_parser("propagate", help="carry a first-frame mask (and points) through your own video")
+    pr.add_argument("video", help="a video file (mp4, avi, webm, mkv, ...) or a folder of JPEG/PNG frames")
+    pr.add_argument("--mask", required=True, help="first frame's mask: palette, grey/binary or RGB PNG")
+    pr.add_argument("--points", default=None, help='first frame\'s points: JSON {"points": [[x, y], ...]}')
+    pr.add_argument("--model", default=None, help="a shipped model (ever models) or a checkpoint .pt "
+                                                   "(default: the shipped default)")
+    pr.add_argument("--out", required=True, help="writes OUT/masks/<frame>.png, OUT/overlay.mp4, OUT/points.json")
+    pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="eval.* overrides, e.g. eval.long_side=427")
+    sub.add_parser("models", help="the models shipped with EVER")
 
     lg = sub.add_parser("ledger", help="table of the cost ledgers of runs")
     lg.add_argument("runs", nargs="+")
@@ -68,6 +84,14 @@ def _run(args: argparse.Namespace) -> int:
         from ever.evaluate.run import cli as eval_cli
 
         return eval_cli(args)
+    if args.cmd == "propagate":
+        from ever.own_video import cli as propagate_cli
+
+        return propagate_cli(args)
+    if args.cmd == "models":
+        from ever.models.pretrained import cli as models_cli
+
+        return models_cli(args)
     if args.cmd == "ledger":
         from ever.ledger import cli as ledger_cli
 
@@ -93,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except (EverError, ConfigError, FileNotFoundError) as e:
         print(f"ever: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a folder made read-only during a run: one line, what was written stays
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ever: error: {where}{e.strerror or e} (results and checkpoints written so far are kept)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ever: interrupted (checkpoints and results written so far are kept)", file=sys.stderr)

@@ -11,7 +11,9 @@ scalars and checked the same way.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -23,6 +25,11 @@ import yaml
 
 class ConfigError(ValueError):
     """A bad configuration file or value (message names the file/key and what is wrong)."""
+
+
+# Fields that say where and how a run executes, not what it computes: a resumed run may change them,
+# and the report treats runs that differ only in them as the same run.
+NEUTRAL_KEYS = ("train.device", "data.num_workers", "train.log_every", "train.ckpt_every")
 
 
 @dataclass
@@ -48,6 +55,7 @@ class DataConfig:
         _check(self.fps >= 0, "data.fps must be >= 0")
         _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
         _check(len(self.roots) > 0, "data.roots must name at least one folder")
+        _check(self.num_workers >= 0, "data.num_workers must be >= 0 (0 = read in the training process)")
 
 
 @dataclass
@@ -74,8 +82,8 @@ class ModelConfig:
 class NodeConfig:
     """How the nodes of each frame are made (see ``ever.nodes``)."""
 
-    kind: str = "patch_pool"  # "patch_crop" (reference) | "patch_pool" (efficient) | "object"
-    patch_size: int = 64  # px, patch extractors
+    kind: str = "patch_pool"  # "patch_crop" (reference) | "patch_pool" (efficient) | "object" | "object_crop"
+    patch_size: int = 64  # px, patch extractors; object_crop: the side each object's box is resized to
     patch_stride: int = 32  # px
     jitter: float = 0.1  # patch_crop: random shift of each crop, as a fraction of patch_size
     segmenter: str = "felzenszwalb"  # object: "felzenszwalb" | "slic" | "kmeans" (network features)
@@ -83,9 +91,14 @@ class NodeConfig:
     seg_scale: float = 100.0  # felzenszwalb scale
     seg_sigma: float = 0.8  # felzenszwalb / slic smoothing
     seg_compactness: float = 10.0  # slic compactness
+    crop_background: str = "keep"  # object_crop: "keep" | "mask" the other segments' pixels in a box
 
     def validate(self) -> None:
-        _check(self.kind in ("patch_crop", "patch_pool", "object"), "nodes.kind must be patch_crop|patch_pool|object")
+        _check(self.kind in ("patch_crop", "patch_pool", "object", "object_crop"),
+               "nodes.kind must be patch_crop|patch_pool|object|object_crop")
+        _check(self.crop_background in ("keep", "mask"), "nodes.crop_background must be keep|mask")
+        _check(self.kind != "object_crop" or self.segmenter in ("felzenszwalb", "slic"),
+               "nodes.kind=object_crop needs nodes.segmenter felzenszwalb|slic (pixel segments)")
         _check(self.patch_size >= 8 and self.patch_stride >= 1, "nodes.patch_size >= 8 and patch_stride >= 1")
         _check(0 <= self.jitter < 0.5, "nodes.jitter must be in [0, 0.5)")
         _check(self.segmenter in ("felzenszwalb", "slic", "kmeans"), "nodes.segmenter must be felzenszwalb|slic|kmeans")
@@ -102,9 +115,13 @@ class WalkConfig:
     # step, up to this many pixels each way) instead of frame 0 itself; 0 = the plain palindrome. It
     # denies the dense walk its positional shortcut (see ever/walk.py). Training only.
     home_shift: int = 0
+    # Shortest palindrome in the loss, in hops each way: 1 (EVER's default: cycles of 1 .. T-1 hops, the
+    # 1-hop cycle t0 -> t1 -> t0 included) or 2 (the reference, ajabri/videowalk code/model.py).
+    min_cycle: int = 1
 
     def validate(self) -> None:
         _check(self.temperature > 0, "walk.temperature must be > 0")
+        _check(self.min_cycle >= 1, "walk.min_cycle must be >= 1 (hops each way)")
         _check(0 <= self.edge_dropout < 1, "walk.edge_dropout must be in [0, 1)")
         _check(self.home_shift >= 0, "walk.home_shift must be >= 0 (pixels; 0 = off)")
 
@@ -116,12 +133,13 @@ class GCNConfig:
     enabled: bool = False
     layers: int = 1
     spatial: str = "attention"  # "attention" (within a frame) | "learned" (fixed-identity nodes)
-    temporal: str = "affinity"  # "affinity" (soft tracks from embeddings) | "learned"
+    temporal: str = "affinity"  # "affinity" (soft tracks from embeddings) | "learned" | "none" (spatial only)
+    gate: bool = False  # residual branch scaled by a learned scalar that starts at 0 (the GCN starts as identity)
 
     def validate(self) -> None:
         _check(self.layers >= 1, "gcn.layers must be >= 1")
         _check(self.spatial in ("attention", "learned"), "gcn.spatial must be attention|learned")
-        _check(self.temporal in ("affinity", "learned"), "gcn.temporal must be affinity|learned")
+        _check(self.temporal in ("affinity", "learned", "none"), "gcn.temporal must be affinity|learned|none")
 
 
 @dataclass
@@ -147,6 +165,7 @@ class TrainConfig:
     batch_size: int = 8  # global batch (split across DDP ranks)
     log_every: int = 10
     ckpt_every: int = 100
+    snapshot_every: int = 0  # also keep the weights every this many steps (runs/<name>/snapshots/); 0 = never
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     amp: bool = True  # bf16 autocast on CUDA (never on CPU)
     channels_last: bool = True  # on CUDA
@@ -155,6 +174,7 @@ class TrainConfig:
     def validate(self) -> None:
         _check(self.steps >= 1 and self.batch_size >= 1, "train.steps and train.batch_size must be >= 1")
         _check(self.log_every >= 1 and self.ckpt_every >= 1, "train.log_every and ckpt_every must be >= 1")
+        _check(self.snapshot_every >= 0, "train.snapshot_every must be >= 0 (0 = no snapshots)")
         _check(self.device in ("auto", "cpu", "cuda"), "train.device must be auto|cpu|cuda")
 
 
@@ -169,12 +189,18 @@ class EvalConfig:
     radius: float = 12.0  # in feature cells; not applied to the first frame
     temperature: float = 0.05
     long_side: int = 0  # resize frames so the long side is this; 0 = native resolution
+    # DAVIS protocol of CRW (ajabri/videowalk): "reference" = n_context copies of frame 0 in front of the
+    # video; "first_once" = frame 0 once (EVER before issue 12). See ever/evaluate/propagation.py.
+    context: str = "reference"
+    label_resize: str = "bilinear"  # first-frame labels to feature cells: "bilinear" (reference) | "area"
     overlays: bool = False  # write overlay PNGs of predictions
 
     def validate(self) -> None:
         _check(self.n_context >= 0 and self.topk >= 1, "eval.n_context >= 0 and eval.topk >= 1")
         _check(self.radius > 0 and self.temperature > 0, "eval.radius and eval.temperature must be > 0")
         _check(self.long_side >= 0, "eval.long_side must be >= 0")
+        _check(self.context in ("reference", "first_once"), "eval.context must be reference|first_once")
+        _check(self.label_resize in ("bilinear", "area"), "eval.label_resize must be bilinear|area")
 
 
 @dataclass
@@ -204,6 +230,8 @@ class Config:
     def validate(self) -> None:
         _check(bool(self.name) and "/" not in self.name, "name must be a non-empty string without '/'")
         n = self.nodes
+        if n.kind == "object_crop":
+            _check(n.patch_size % 8 == 0, "nodes.patch_size must be a multiple of 8 for object_crop (feature stride)")
         if n.kind in ("patch_pool", "patch_crop"):
             _check(n.patch_size <= self.data.size, f"nodes.patch_size={n.patch_size} is larger than data.size={self.data.size}")
         if n.kind == "patch_pool":
@@ -213,13 +241,25 @@ class Config:
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate()
+        _check(self.nodes_per_frame >= 2,
+               f"nodes: {self.nodes_per_frame} node per frame (nodes.patch_size={n.patch_size}, "
+               f"nodes.patch_stride={n.patch_stride} on data.size={self.data.size}); the walk needs at least 2")
         if self.walk.home_shift:
-            step = 8 if n.kind == "object" else n.patch_stride
+            step = 8 if n.kind.startswith("object") else n.patch_stride
             _check(n.kind != "object" or n.segmenter != "kmeans",
                    "walk.home_shift needs patch nodes or felzenszwalb/slic objects (k-means clusters have no "
                    "identity across views)")
             _check(self.walk.home_shift >= step and self.walk.home_shift < self.data.size,
                    f"walk.home_shift={self.walk.home_shift} must be >= the node step ({step} px) and < data.size")
+
+    @property
+    def nodes_per_frame(self) -> int:
+        """N, the nodes of each training frame: K objects, or the cells of the patch grid."""
+        n = self.nodes
+        if n.kind.startswith("object"):
+            return n.k
+        cells = (self.data.size - n.patch_size) // n.patch_stride + 1
+        return cells * cells
 
     @property
     def run_dir(self) -> Path:
@@ -234,8 +274,13 @@ def _check(ok: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+# YAML 1.1 (PyYAML) reads ``1e-4`` as a string: it wants ``1.0e-4``. Such strings are accepted as floats.
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Check ``value`` against a (simple) annotation; ints are accepted for floats."""
+    """Check ``value`` against a (simple) annotation; ints and exponent strings (``1e-4``) are accepted
+    for floats."""
     origin = typing.get_origin(typ)
     if origin in (typing.Union, types.UnionType):
         for t in typing.get_args(typ):
@@ -249,6 +294,8 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         (item,) = typing.get_args(typ)
         return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         return float(value)
     if typ is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
@@ -310,7 +357,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides.
+
+    The file must be valid on its own; an error that appears only with the overrides names them: the
+    override of the offending key when there is one (``--set optim.lr=abc: ...``), else all of them."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
@@ -318,8 +368,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
         source = str(path)
         data = read_yaml(path, ConfigError, "config file") or {}
-    apply_overrides(data, overrides or [])
-    return config_from_dict(data, source)
+    cfg = config_from_dict(copy.deepcopy(data), source)
+    if not overrides:
+        return cfg
+    try:
+        return config_from_dict(apply_overrides(data, overrides), source)
+    except ConfigError as e:
+        msg = str(e).removeprefix(f"{source}: ")
+        key = re.match(r"[\w.]*", msg).group(0)
+        blamed = [o for o in overrides if o.split("=", 1)[0].strip() == key] or overrides
+        raise ConfigError(f"{' '.join('--set ' + o for o in blamed)}: {msg}") from None
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -9,7 +9,7 @@ Every step is incremental and isolated:
 - data: generated only if ``ever.data.synth.is_generated`` says the folder does not already hold it;
 - a run is trained in its own ``ever train`` subprocess, and skipped when ``runs/<name>/`` already
   holds a finished training of *the same* config (``config.yaml`` compared field by field, except the
-  fields in :data:`IGNORED_KEYS` that do not change what is learnt); a finished run of another
+  fields in :data:`NEUTRAL_KEYS` that do not change what is learnt); a finished run of another
   config is deleted and retrained from scratch; an unfinished one of the same config is resumed;
 - evaluation (``ever eval``) is skipped when its ``summary.json`` is newer than the checkpoint;
 - baselines (copy, lab, random) are evaluated once into ``runs/baselines/<kind>/eval/<split>/``;
@@ -39,12 +39,11 @@ from typing import Any
 
 import yaml
 
-from ever.config import flatten
+from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
 
 #: Config fields that may differ between the saved and the requested config of a finished run
 #: without retraining it (where it ran, how many loader workers, how often it logged).
-IGNORED_KEYS = ("train.device", "data.num_workers", "train.log_every", "train.ckpt_every")
 
 BASELINES = ("copy", "lab", "random")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -145,7 +144,7 @@ def load_grid(path: str | Path) -> Grid:
 
 # ------------------------------------------------------------------------------------------ helpers
 
-def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = IGNORED_KEYS) -> bool:
+def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS) -> bool:
     """True when two config dicts are equal on every field except ``ignore``."""
     a = {k: v for k, v in flatten(saved).items() if k not in ignore}
     b = {k: v for k, v in flatten(wanted).items() if k not in ignore}
@@ -308,6 +307,57 @@ def _step_eval(g: Grid, spec: RunSpec) -> str:
     return _run_eval(g, str(ckpt), run_dir / "config.yaml", out, f"eval {spec.name}", f"eval-{spec.name}")
 
 
+def _step_curve(g: Grid, spec: RunSpec) -> str:
+    """Evaluate every snapshot of a run (``train.snapshot_every``) and write ``<run>/curve.csv``: accuracy
+    against training compute (:func:`training_curve`)."""
+    run_dir = g.runs_dir / spec.name
+    done = 0
+    for snap in sorted((run_dir / "snapshots").glob("step-*.pt")):
+        out = run_dir / "eval-curve" / snap.stem / g.split
+        if _fresh(out / "summary.json", snap) and _same_inputs(out, _inputs(g, True)):
+            continue
+        _run_eval(g, str(snap), run_dir / "config.yaml", out, f"curve {spec.name} {snap.stem}",
+                  f"curve-{spec.name}-{snap.stem}")
+        done += 1
+    from ever.utils import atomic_write_text
+
+    atomic_write_text(run_dir / "curve.csv", training_curve(run_dir, g.split).to_csv(index=False))
+    return f"{done} evaluated" if done else "cached"
+
+
+def training_curve(run_dir: str | Path, split: str):
+    """Accuracy against training compute for one run: a DataFrame with one row per evaluated snapshot and
+    the final checkpoint: step, train_gflops (the ledger's FLOPs per step x step: exact for a fixed
+    graph), train_kwh (the run's training energy x step / steps: an estimate that assumes a steady
+    rate), J&F-Mean, J-Mean, F-Mean (and PCK@0.1, PCK@0.2 when scored)."""
+    import pandas as pd
+
+    from ever.ledger import load_ledger
+
+    run_dir = Path(run_dir)
+    try:
+        train = (load_ledger(run_dir).get("phases") or {}).get("train") or {}
+    except FileNotFoundError:  # a run with ledger.enabled=false
+        train = {}
+    segs = train.get("segments") or []
+    per_step = next((s["flops_per_step"] for s in segs if s.get("flops_per_step")), None)
+    steps = int(run_config_flat(run_dir)["train.steps"])
+    kwh = (train.get("totals") or {}).get("kwh")
+    points = [(int(p.parent.parent.name.split("-")[1]), p)  # eval-curve/step-NNNNNN/<split>/summary.json
+              for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))]
+    final = run_dir / "eval" / split / "summary.json"
+    if final.is_file():
+        points.append((steps, final))
+    rows = []
+    for step, path in sorted(points):
+        s = read_json(path) or {}
+        rows.append({"step": step,
+                     "train_gflops": per_step * step / 1e9 if per_step else None,
+                     "train_kwh": kwh * step / steps if kwh is not None and steps else None,
+                     **{k: s[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2") if k in s}})
+    return pd.DataFrame(rows)
+
+
 def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name: str) -> str:
     """``ever eval WHAT --config CONFIG`` on the grid's data into ``out`` (a checkpoint or a baseline kind)."""
     args = ["eval", what, "--config", str(config), "--data", str(g.data_root), "--split", g.split, "--out", str(out)]
@@ -425,10 +475,36 @@ def jupyter_book_cmd() -> list[str]:
     raise ReportError("jupyter-book not found: install the book extras (pip install -e '.[book]')")
 
 
-def build_book(book_root: str | Path) -> Path:
-    """``jupyter-book build`` with warnings as errors; returns ``<book_root>/_build/html/index.html``."""
+def stage_book_sources(book_root: str | Path) -> Path:
+    """Copy the book's own files, and nothing else, into ``<book_root>/_build/src`` and return that folder.
+
+    The book is ``_config.yml``, ``_toc.yml`` and ``book/`` without the unexecuted source notebooks
+    (``book/NN_*.ipynb``; the ToC points at their executed copies in ``book/generated/``) and without
+    hidden files or folders. Sphinx reads every file under its source folder, so building from the
+    checkout itself would read whatever else lies there (``.pytest_cache/README.md``, a virtual
+    environment, run folders) and fail the ``-W`` build on it; an allow-list cannot be outgrown.
+    """
     book_root = Path(book_root)
-    cmd = jupyter_book_cmd() + ["build", str(book_root), "--path-output", str(book_root), "-W", "--keep-going"]
+    src = book_root / "_build" / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    (src / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(book_root / name, src / name)
+    top, sources = str(book_root / "book"), {p.name for p in source_notebooks(book_root)}
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n.startswith(".") or (folder == top and n in sources)]
+
+    shutil.copytree(book_root / "book", src / "book", dirs_exist_ok=True, ignore=ignore)
+    return src
+
+
+def build_book(book_root: str | Path) -> Path:
+    """``jupyter-book build`` of the staged book sources (:func:`stage_book_sources`) with warnings as
+    errors; returns ``<book_root>/_build/html/index.html``."""
+    book_root = Path(book_root)
+    src = stage_book_sources(book_root)
+    cmd = jupyter_book_cmd() + ["build", str(src), "--path-output", str(book_root), "-W", "--keep-going"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = book_root / "_build" / "build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -490,6 +566,8 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
     for spec in g.runs:
         step(f"eval {spec.name}", _step_eval, g, spec)
+        if (g.runs_dir / spec.name / "snapshots").is_dir():
+            step(f"curve {spec.name}", _step_curve, g, spec)
     for kind in g.baselines:
         step(f"baseline {kind}", _step_baseline, g, kind)
     if g.execute:
@@ -595,6 +673,31 @@ def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, 
     return pd.DataFrame(rows)
 
 
+def protocol_text(summary: dict[str, Any]) -> str:
+    """One sentence naming the label-propagation protocol an evaluation used (from its summary.json)."""
+    c = summary.get("cfg") or {}
+    context = {"reference": "the reference (CRW) context: frame 0 unrestricted plus the preceding frames, the "
+                            "video padded in front by copies of frame 0",
+               "first_once": "frame 0 once plus the preceding frames (EVER's earlier protocol)"}.get(
+        c.get("context"), f"context {c.get('context')!r}")
+    size = f"frames resized to a long side of {c['long_side']} px" if c.get("long_side") else "native resolution"
+    text = (f"Protocol: {context}; {c.get('n_context')} preceding frames, top-{c.get('topk')}, radius "
+            f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
+            f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
+            "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)")
+    if summary.get("pck_convention"):
+        text += f"; PCK by the {summary['pck_convention'].upper()} convention"
+    return text + "."
+
+
+def eval_protocol(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str | None:
+    """:func:`protocol_text` of the first evaluated run (or baseline) of ``runs_dir``; None when none is."""
+    dirs = model_runs(runs_dir, names) + [Path(runs_dir) / "baselines" / b for b in BASELINES]
+    found = (read_json(d / "eval" / split / "summary.json") for d in dirs)
+    first = next((s for s in found if s is not None), None)
+    return protocol_text(first) if first is not None else None
+
+
 def per_sequence(runs_dir: str | Path, split: str, names: list[str] | None = None):
     """All ``per_sequence.csv`` files of runs and baselines stacked, with a ``run`` column."""
     import pandas as pd
@@ -645,7 +748,7 @@ def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", 
     """Config columns whose value differs between the rows (what an ablation changed)."""
     cols = []
     for c in df.columns:
-        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in IGNORED_KEYS:
+        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in NEUTRAL_KEYS:
             cols.append(c)
     return cols
 

@@ -12,7 +12,16 @@ global batch (except the reference patch extractor's crop jitter, which is drawn
 
 A run folder ``runs/<name>/`` holds ``config.yaml``, ``env.json``, ``metrics.jsonl``,
 ``checkpoint.pt`` (atomic: temp file + rename; model, optimiser, scheduler, step, RNG states, config)
-and ``ledger.json`` (cost).
+and ``ledger.json`` (cost); with ``train.snapshot_every`` also ``snapshots/step-NNNNNN.pt`` (weights and
+config only, loadable like a checkpoint) for accuracy-against-compute curves (``ever report``).
+
+What stops a run, and what it leaves: a non-finite loss or an update that makes a weight non-finite
+stops it at once (a checkpoint never holds non-finite weights; the message names the last checkpoint,
+which is finite, or says there is none); training clips whose video fails to read are replaced by
+another video's, counted (``read_failures`` in ``metrics.jsonl``) and stop the run past
+``data.max_fail_frac`` of the reads; a gradient norm that stays at zero is warned about in the log,
+``metrics.jsonl`` and the ledger (the run learns nothing). Temp files of checkpoints torn by a kill are
+removed when the run starts again.
 """
 from __future__ import annotations
 
@@ -20,7 +29,9 @@ import json
 import math
 import os
 import random
+import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +39,11 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ever.config import Config, flatten, save_config
-from ever.errors import CheckpointError, EverError
+from ever.config import NEUTRAL_KEYS, Config, flatten, save_config
+from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW
-from ever.utils import atomic_torch_save, atomic_write_json, atomic_write_text, environment, seed_everything, select_device
+from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
+                        seed_everything, select_device, writable_dir)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -70,6 +82,24 @@ class _StepBatches(torch.utils.data.Sampler):
         return self.steps - self.start
 
 
+class _CountedReads(torch.utils.data.Dataset):
+    """Wraps the training dataset: ``ds[i]`` -> ``(*item, failed reads, first failure message or "")``,
+    so the training process learns of the reads that failed in its data workers."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        before = self.dataset.read_failures
+        item = self.dataset[i]
+        failed = self.dataset.read_failures - before
+        item = item if isinstance(item, tuple) else (item,)
+        return (*item, failed, self.dataset.last_failure if failed else "")
+
+
 def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.device, extractor):
     from ever.data.clips import ClipDataset, clip_loader
 
@@ -79,6 +109,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
         from ever.objects import SegmentedClips
 
         ds = SegmentedClips(ds, cfg.nodes)
+    ds = _CountedReads(ds)
     sampler = _StepBatches(start, cfg.train.steps, cfg.train.batch_size, rank, world)
     # a worker silent for 10 minutes is an error, not a hang: the run resumes from its last checkpoint
     return clip_loader(ds, sampler, d.num_workers, pin_memory=device.type == "cuda",
@@ -154,6 +185,9 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) -> None:
+    bad = finite_state(crw.state_dict())
+    if bad:  # the loop stops before this can happen; never write such weights
+        raise CheckpointError(f"{path}: not saved, {bad} weight tensors are not finite at step {step}")
     state = {
         "model": crw.state_dict(),
         "optimizer": opt.state_dict(),
@@ -165,8 +199,6 @@ def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) ->
     atomic_torch_save(state, path)
 
 
-# Fields a resumed run may change: they do not alter what is computed.
-_RESUME_FREE = {"train.steps", "train.log_every", "train.ckpt_every", "train.device", "data.num_workers"}
 
 
 def _load_for_resume(path: Path, cfg: Config) -> dict:
@@ -178,9 +210,70 @@ def _load_for_resume(path: Path, cfg: Config) -> dict:
         raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(e).__name__})") from None
     now = flatten(cfg.to_dict())
     for key in sorted(set(saved) | set(now)):
-        if key not in _RESUME_FREE and saved.get(key) != now.get(key):
-            raise CheckpointError(f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now {now.get(key)!r}")
+        if key not in NEUTRAL_KEYS and saved.get(key) != now.get(key):
+            why = (" (the learning-rate schedule is laid out over train.steps: train a new run with more steps)"
+                   if key == "train.steps" else "")
+            raise CheckpointError(f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now "
+                                  f"{now.get(key)!r}{why}")
     return ckpt
+
+
+def _last_checkpoint(path: Path, step: int | None) -> str:
+    """The end of a stop message: which checkpoint is left to resume from."""
+    if step is None:
+        return "No checkpoint was saved before it (none is ever written with non-finite weights)."
+    return f"The last checkpoint, step {step}, is finite and kept: {path}"
+
+
+class _ZeroGradWatch:
+    """Warns once when the gradient norm was (numerically) zero, below ``TINY``, in at least 80 % of
+    ``window`` consecutive steps: the walk is saturated (e.g. walk.temperature far too low, or optim.lr so high that the weights
+    blew up) and the run learns nothing, whatever its loss says."""
+
+    TINY = 1e-6
+
+    def __init__(self, window: int = 10):
+        self.norms: deque[float] = deque(maxlen=window)
+        self.warning = ""
+
+    def add(self, grad_norm: float, step: int) -> bool:
+        """Count one step; True the first time the window is mostly zeros."""
+        self.norms.append(grad_norm)
+        zeros = sum(g < self.TINY for g in self.norms)
+        if self.warning or len(self.norms) < self.norms.maxlen or zeros < 0.8 * self.norms.maxlen:
+            return False
+        self.warning = (f"warning: the gradient norm was < {self.TINY:g} in {zeros} of steps {step - len(self.norms) + 1}-{step}: "
+                        "this run is not learning")
+        return True
+
+
+def _remove_torn_checkpoints(run_dir: Path) -> None:
+    """Delete the temp files of checkpoint writes that a kill interrupted (``.checkpoint.pt.*.tmp``)."""
+    for tmp in run_dir.glob(f".{CHECKPOINT}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+class _ReadFailures:
+    """Training reads that failed (a clip replaced by another video's): counted across data workers,
+    reported, and fatal past ``max_fail_frac`` of the reads (start-up skips unusable videos; this
+    catches videos that fail later, e.g. a corrupt frame in the middle)."""
+
+    def __init__(self, max_fail_frac: float):
+        self.max_frac, self.reads, self.failed, self.first = max_fail_frac, 0, 0, ""
+
+    def add(self, failed: torch.Tensor, messages: list[str], step: int) -> str | None:
+        """Count one batch; returns a warning line when it had failures."""
+        n = int(failed.sum())
+        self.reads += int(failed.numel()) + n
+        if not n:
+            return None
+        self.failed += n
+        self.first = self.first or next(m for m in messages if m)
+        if self.failed / self.reads > self.max_frac:
+            raise DataError(f"{self.failed} of {self.reads} training reads failed by step {step} (> "
+                            f"data.max_fail_frac={self.max_frac}); first: {self.first}")
+        return (f"warning: step {step}: {n} clip read(s) failed and were replaced by another video's "
+                f"({self.failed} of {self.reads} so far): {next(m for m in messages if m)}")
 
 
 def _trim_metrics(path: Path, upto: int) -> None:
@@ -226,6 +319,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
+    if rank == 0:
+        writable_dir(run_dir, "the run folder")
+        _remove_torn_checkpoints(run_dir)
     seed_everything(cfg.seed)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
@@ -240,6 +336,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         sched.load_state_dict(ckpt["scheduler"])
         _set_rng_state(ckpt["rng"])
         start = ckpt["step"]
+        bad = finite_state(ckpt["model"])
+        if bad:
+            raise CheckpointError(f"{ckpt_path}: cannot resume, {bad} weight tensors are not finite")
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -265,9 +364,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
         metrics = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
         last_step = start
+        saved = start if start > 0 else None  # step of the checkpoint on disk (always finite)
+        reads = _ReadFailures(cfg.data.max_fail_frac)
+        zero_grad = _ZeroGradWatch(min(10, cfg.train.steps))
         try:
-            for batch in loader:
-                frames, segments = (batch, None) if torch.is_tensor(batch) else batch
+            for batch in one_line_errors(loader):
+                *data, failed, messages = batch
+                frames, segments = data[0], (data[1] if len(data) > 1 else None)
+                warning = reads.add(failed, messages, step + 1)
+                if warning and rank == 0:
+                    tqdm.write(warning, file=sys.stderr)
                 frames = frames.to(device, non_blocking=True).float().div_(255)
                 if segments is not None:
                     segments = segments.to(device, non_blocking=True)
@@ -290,15 +396,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     dist.all_reduce(loss)
                     loss /= world
                 if not torch.isfinite(loss):
-                    raise EverError(
-                        f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
-                        f"The last good checkpoint is kept: {ckpt_path}"
-                    )
+                    raise EverError(f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
+                                    + _last_checkpoint(ckpt_path, saved))
                 gnorm = torch.nn.utils.clip_grad_norm_(crw.parameters(), cfg.optim.grad_clip or float("inf"))
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 sched.step()
                 step += 1
+                bad = finite_state(crw.state_dict())
+                if bad:  # the update broke the weights: stop before anything saves them
+                    raise EverError(f"{bad} weight tensors became non-finite in the update of step {step} "
+                                    f"(optim.lr={cfg.optim.lr:g}); stopped. " + _last_checkpoint(ckpt_path, saved))
+                if zero_grad.add(float(gnorm), step) and rank == 0:  # once, when the streak is long enough
+                    tqdm.write(zero_grad.warning, file=sys.stderr)
+                    ledger.set_metric("warning", zero_grad.warning)
                 ledger.add(steps=1, clips=cfg.train.batch_size, frames=cfg.train.batch_size * frames.shape[1])
                 bar.update(1)
                 if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
@@ -311,16 +422,24 @@ def train(cfg: Config, resume: bool = False) -> Path:
                         "acc": round(out.acc_by_len.mean().item(), 4),
                         "loss_by_len": [round(v, 4) for v in out.loss_by_len.tolist()],
                         "lr": sched.get_last_lr()[0],
-                        "grad_norm": round(float(gnorm), 4),
+                        "grad_norm": round(float(gnorm), 6),
+                        "read_failures": reads.failed,
                         "clips_per_s": round(clips_s, 3),
                         "elapsed_s": round(now - t0, 2),
                     }
+                    if zero_grad.warning:
+                        rec["warning"] = zero_grad.warning
                     metrics.write(json.dumps(rec) + "\n")
                     metrics.flush()
                     bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.2f}", clips_s=f"{clips_s:.1f}")
                 if rank == 0 and (step % cfg.train.ckpt_every == 0 or step == cfg.train.steps):
                     save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)
+                    saved = step
                     ledger.flush()  # the cost so far survives a kill; a resume appends a new segment
+                if rank == 0 and cfg.train.snapshot_every and step % cfg.train.snapshot_every == 0 \
+                        and step < cfg.train.steps:  # the last step's weights are checkpoint.pt
+                    atomic_torch_save({"model": crw.state_dict(), "config": cfg.to_dict(), "step": step},
+                                      run_dir / "snapshots" / f"step-{step:06d}.pt")
         finally:
             bar.close()
             if metrics is not None:

@@ -32,6 +32,41 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def writable_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and check a file can be written in it, before any work is done there.
+    A file in the way, a read-only folder or a full disk raise a one-line ``EverError``."""
+    from ever.errors import EverError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".ever-write-check.")
+        os.close(fd)
+        os.unlink(tmp)
+    except FileExistsError:
+        raise EverError(f"{path}: cannot write {what} here: a file is in the way") from None
+    except OSError as e:
+        raise EverError(f"{path}: cannot write {what} here ({e.strerror or type(e).__name__})") from None
+    return path
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file's bytes (read in 1 MiB blocks), as hex."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def finite_state(state: dict[str, torch.Tensor]) -> int:
+    """Number of floating-point tensors of a state dict holding a NaN or an infinity (0 = all finite)."""
+    return sum(1 for v in state.values()
+               if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()))
+
+
 def read_yaml(path: str | Path, error: type[Exception], what: str = "file") -> Any:
     """Parse a YAML file; a missing or unparsable file raises ``error`` with a one-line message."""
     import yaml

@@ -172,33 +172,69 @@ def _title(page: Path) -> str:
     return html.unescape(m.group(1)).strip() if m else ""
 
 
+def _clone(dest: Path) -> Path:
+    """The files git tracks or would track (as they are in the working tree), copied to ``dest``: a fresh
+    clone, without this checkout's .venv, runs, caches or build."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, check=True).stdout
+    for rel in filter(None, out.decode().split("\0")):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+def _pytest_in(clone: Path, env: dict) -> None:
+    """What `make test` leaves behind in a checkout: a pytest run with its cache (.pytest_cache/README.md)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "cacheprovider", "tests/test_packaging.py"],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"pytest in the clone failed:\n{proc.stdout[-2000:]}"
+
+
 @pytest.mark.slow
-def test_book_builds_from_the_tiny_grid(tmp_path):
+def test_book_builds_from_the_tiny_grid_after_and_before_the_tests(tmp_path):
+    """The README's two commands in both orders, on the tiny grid, in a fresh clone: the tests, then the main
+    job (which must build the book though the tests left .pytest_cache/ behind), then the tests again
+    (which must not trip over the runs, data and book the main job wrote)."""
     pytest.importorskip("papermill", reason="book extras not installed (pip install -e '.[book]')")
     pytest.importorskip("jupyter_book", reason="book extras not installed (pip install -e '.[book]')")
 
-    # A copy of the book sources, so nothing is written into the working tree except the screenshots.
-    book = tmp_path / "book_root"
-    (book / "book").mkdir(parents=True)
-    for f in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / f, book / f)
-    for f in sorted((ROOT / "book").iterdir()):
-        if f.is_file() and f.suffix in (".md", ".ipynb", ".bib"):
-            shutil.copy(f, book / "book" / f.name)
-    grid = yaml.safe_load((ROOT / "configs" / "report-tiny.yaml").read_text())
-    grid["data"]["root"] = str(tmp_path / "data" / "ever-synth-tiny")
-    grid["paths"] = {"runs": str(tmp_path / "runs"), "book": str(book)}
-    grid["notebooks"]["parameters"]["real_grid"] = str(tmp_path / "none.yaml")  # not this checkout's real-video runs
-    grid_file = tmp_path / "grid.yaml"
-    grid_file.write_text(yaml.safe_dump(grid, sort_keys=False))
+    clone = _clone(tmp_path / "clone")
+    env = dict(os.environ, PYTHONPATH=str(clone) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    _pytest_in(clone, env)
+    assert (clone / ".pytest_cache" / "README.md").is_file()
+    (clone / ".venv" / "lib").mkdir(parents=True)  # more of what a checkout holds: a venv's stray Markdown
+    (clone / ".venv" / "lib" / "README.md").write_text("# not part of the book\n")
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "ever.cli", "report", "--grid", str(grid_file)], cwd=ROOT,
+    grid = yaml.safe_load((clone / "configs" / "report-tiny.yaml").read_text())
+    grid["notebooks"]["parameters"]["real_grid"] = str(tmp_path / "none.yaml")  # not this checkout's real-video runs
+    grid_file = clone / "configs" / "report-tiny.yaml"
+    grid_file.write_text(yaml.safe_dump(grid, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "ever.cli", "report", "--grid", str(grid_file)], cwd=clone,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"ever report failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "timing summary" in proc.stdout
+    _pytest_in(clone, env)
 
-    check_built_book(book, grid, tmp_path / "runs", tmp_path)
+    check_built_book(clone, grid, clone / grid["paths"]["runs"], tmp_path)
+
+
+def _check_curve(run: Path, split: str) -> None:
+    """The snapshots of a run with train.snapshot_every=1 (3 steps), evaluated into curve.csv."""
+    import pandas as pd
+
+    from ever.models import load_checkpoint
+    from ever.report import training_curve
+
+    snaps = sorted(p.name for p in (run / "snapshots").glob("*.pt"))
+    assert snaps == ["step-000001.pt", "step-000002.pt"]  # step 3 is checkpoint.pt
+    assert load_checkpoint(run / "snapshots" / snaps[0])[1].train.steps == 3
+    curve = pd.read_csv(run / "curve.csv")
+    assert curve["step"].tolist() == [1, 2, 3]
+    per_step = curve["train_gflops"] / curve["step"]
+    assert (per_step > 0).all() and per_step.round(9).nunique() == 1  # the same FLOPs per step, accumulated
+    assert curve["J&F-Mean"].between(0, 1).all()
+    assert training_curve(run, split).round(9).equals(curve.round(9))
 
 
 def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:
@@ -208,6 +244,7 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
         assert (runs / r["name"] / "eval" / grid["split"] / "summary.json").is_file()
     for b in grid["baselines"]["kinds"]:
         assert (runs / "baselines" / b / "eval" / grid["split"] / "summary.json").is_file()
+    _check_curve(runs / "tiny-patch", grid["split"])
 
     html_dir = book / "_build" / "html"
     index = html_dir / "index.html"
@@ -238,6 +275,7 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
     assert not [n for n in walk_notes if "No trained run" in n or "could not be computed" in n], walk_notes
     assert not [n for n in result_notes if "No evaluation summary" in n], result_notes
     assert "J&amp;F-Mean" in results
+    assert "Protocol: the reference (CRW) context" in results  # the book says which protocol was used
     for b in ("copy", "lab", "random"):
         assert f"baseline: {b}" in results
 
@@ -281,3 +319,19 @@ def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
     (data / "checksums.sha256").write_text("bbb  x.jpg\n")
     assert not _same_inputs(out, _inputs(g, True))  # regenerated data
     assert _inputs(g, False).keys() == {"data", "data_digest"}  # training ignores the eval settings
+
+
+def test_protocol_text_names_the_settings_of_an_evaluation():
+    from ever.config import EvalConfig
+    from ever.report import protocol_text
+
+    from dataclasses import asdict
+
+    s = {"cfg": asdict(EvalConfig(long_side=427)), "pck_convention": "badja"}
+    text = protocol_text(s)
+    assert "reference (CRW) context" in text and "20 preceding frames" in text and "top-10" in text
+    assert "bilinearly" in text and "long side of 427 px" in text and "BADJA convention" in text
+    s["cfg"].update(context="first_once", label_resize="area", long_side=0)
+    text = protocol_text({"cfg": s["cfg"]})
+    assert "earlier protocol" in text and "area averaging" in text and "native resolution" in text
+    assert "PCK" not in text

@@ -12,11 +12,11 @@ from ever.data.synth import (
     TRAIN_IMAGES,
     SynthConfig,
     config_from_sets,
-    davis_palette,
     generate,
     is_generated,
     render_sequence,
 )
+from ever.data.davis import davis_palette
 from ever.errors import DataError
 
 TINY = dict(num_train=2, num_eval=2, frames_train=8, frames_eval=6, height=64, width=96)

@@ -139,6 +139,7 @@ class ClipDataset(torch.utils.data.Dataset):
             warnings.warn(f"ClipDataset: skipped {len(self.skipped)} of {len(paths)} videos (unreadable or "
                           f"shorter than a clip): {names}{', ...' if len(self.skipped) > 3 else ''}", stacklevel=2)
         self.read_failures = 0  # reads that failed in __getitem__ (counted per process)
+        self.last_failure = ""  # the message of the last one
         self._open: OrderedDict[int, Video] = OrderedDict()
         self._pid: int | None = None
 
@@ -178,6 +179,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 frames = self._video(kk).get(idx)
             except DataError as e:
                 self.read_failures += 1
+                self.last_failure = str(e)
                 bad = self._open.pop(kk, None)
                 if bad is not None:
                     bad.close()

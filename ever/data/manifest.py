@@ -12,7 +12,6 @@ Each manifest names a dataset, where it comes from, its licence and citation, th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import tarfile
@@ -26,6 +25,7 @@ import yaml
 
 import ever
 from ever.errors import DataError
+from ever.utils import sha256_file
 
 TIMEOUT_S = 10.0
 
@@ -76,14 +76,6 @@ def default_root(name: str) -> Path:
     return Path("data") / name
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------ verify
 
 def verify(name: str, root: str | Path | None = None) -> list[str]:
@@ -109,6 +101,14 @@ def verify(name: str, root: str | Path | None = None) -> list[str]:
                     problems.append(f"{listing}:{n}: malformed line {line!r}")
                     continue
                 expected.append((parts[1].lstrip("*"), parts[0]))
+            # a complete list: any other file under a listed folder is a stray (an extra frame, a copy)
+            listed = {rel for rel, _ in expected}
+            folders = {str(Path(rel).parent) for rel in listed} - {"."}
+            for p in sorted(root.rglob("*")):
+                rel = p.relative_to(root).as_posix()
+                if (p.is_file() and rel not in listed and str(Path(rel).parent) in folders
+                        and not p.name.startswith(".")):
+                    problems.append(f"{p}: not in {ck['file']} (an extra file the dataset does not list)")
     elif ck.get("kind") == "archives":  # archives are optional once extracted; check the ones present
         expected = [(a["file"], a.get("sha256")) for a in ck.get("archives", []) if (root / a["file"]).is_file()]
     for rel, digest in expected:

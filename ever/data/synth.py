@@ -24,7 +24,6 @@ Same config -> byte-identical files (on the same software stack).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import shutil
@@ -39,7 +38,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from ever.data.davis import davis_palette
 from ever.errors import DataError
+from ever.utils import sha256_file
 
 GENERATOR_VERSION = 1
 
@@ -76,21 +77,6 @@ class SynthConfig:
         if not ok:
             raise DataError(f"invalid SynthConfig {asdict(self)} (sizes must be even and >= 32, counts >= 0, "
                             "1 <= min_objects <= max_objects, 1 <= jpeg_quality <= 100)")
-
-
-def davis_palette() -> list[int]:
-    """The DAVIS / PASCAL VOC palette as a flat list of 768 ints (id 1 = red, 2 = green, ...)."""
-    pal = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal += [r, g, b]
-    return pal
 
 
 def seq_names(cfg: SynthConfig, split: str) -> list[str]:
@@ -319,14 +305,6 @@ def _write_sequence(root: Path, cfg: SynthConfig, split: str, i: int, name: str,
         written += [jdir / f"{t:05d}.jpg", adir / f"{t:05d}.png"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _config_record(cfg: SynthConfig) -> dict[str, Any]:
     return {"generator_version": GENERATOR_VERSION, **asdict(cfg)}
 
@@ -368,6 +346,9 @@ def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = Fal
         files = [p for p in root.rglob("*") if p.is_file()]
         return {"root": str(root), "generated": False, "sequences": names, "num_files": len(files),
                 "bytes": sum(p.stat().st_size for p in files), "seconds": 0.0}
+    from ever.utils import writable_dir
+
+    writable_dir(root, "the generated dataset")
     t0 = time.perf_counter()
     for sub in ("JPEGImages", "Annotations", "ImageSets", "videos", "checksums.sha256", "synth_config.yaml"):
         p = root / sub
@@ -403,7 +384,7 @@ def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = Fal
     finally:
         if pool is not None:
             pool.shutdown()
-    lines = [f"{_sha256(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(written)]
+    lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(written)]
     atomic_write_text(root / "checksums.sha256", "".join(lines))
     atomic_write_text(root / "synth_config.yaml", yaml.safe_dump(_config_record(cfg), sort_keys=False))
     return {"root": str(root), "generated": True, "sequences": names, "num_files": len(written) + 2,

