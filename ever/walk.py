@@ -8,7 +8,9 @@ moves with row-stochastic transitions
 
 For every cycle length k = 1 .. T-1 hops each way, the round trip over the palindrome
 x_0 .. x_k .. x_0 is ``P_k = A_0 ... A_{k-1} B_{k-1} ... B_0`` and the loss asks each walk to come
-home: cross-entropy of ``P_k`` against the identity, averaged over valid start nodes, then over k.
+home: cross-entropy of ``P_k`` against the identity, averaged over valid start nodes, then over the
+lengths k = ``min_cycle`` .. T-1 (``walk.min_cycle``: 1 in EVER's configs; the reference,
+ajabri/videowalk ``code/model.py``, starts at 2 hops). Every length is still reported.
 Edge dropout (rate p) removes random edges *before* the softmax, never a whole row. Padded nodes
 (``valid == False``) can neither be visited nor start a walk, so they do not change the loss.
 
@@ -108,6 +110,7 @@ def walk_loss(
     home_valid: torch.Tensor | None = None,
     home_target: torch.Tensor | None = None,
     count_fn=None,
+    min_cycle: int = 1,
 ) -> WalkOutput:
     """Cycle-consistency loss of palindrome walks of every length.
 
@@ -120,10 +123,14 @@ def walk_loss(
     ``max(global count, 1) / W`` so the loss is the mean over *all* walkers of the global batch even
     when ranks hold different numbers of them (padded object nodes, walkers without a home
     counterpart). The accuracies stay fractions of this process's walkers.
+    min_cycle: the shortest cycle (hops each way) in the loss; ``loss_by_len`` and ``acc_by_len`` still
+    hold every length 1 .. T-1.
     """
     B, T, N, _ = emb.shape
     if T < 2:
         raise ValueError(f"a walk needs at least 2 frames, got T={T}")
+    if not 1 <= min_cycle <= T - 1:
+        raise ValueError(f"min_cycle={min_cycle} needs 1 <= min_cycle <= T-1 = {T - 1} (clip of T={T} frames)")
     if (home is None) != (home_target is None):
         raise ValueError("home and home_target go together")
     with torch.autocast(device_type=emb.device.type, enabled=False):
@@ -150,7 +157,7 @@ def walk_loss(
             hit = (cycle.argmax(dim=-1) == target) & start
             accs.append(hit.sum() / n_local)  # of this process's walkers
         loss_by_len = torch.stack(losses)
-    return WalkOutput(loss_by_len.mean(), loss_by_len.detach(), torch.stack(accs).detach())
+    return WalkOutput(loss_by_len[min_cycle - 1:].mean(), loss_by_len.detach(), torch.stack(accs).detach())
 
 
 def walk_flops(batch: int, frames: int, nodes: int, dim: int, backward: bool = True) -> int:

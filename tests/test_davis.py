@@ -134,6 +134,17 @@ def test_grayscale_binary_mask(tmp_path):
     assert set(np.unique(mask)) == {0, 1} and mask.sum() == 16
 
 
+def test_void_label_is_not_an_object(tmp_path):
+    make_davis(tmp_path, {"a": (2, 16, 16, 1)})
+    first = np.zeros((16, 16), np.uint8)
+    first[2:6, 2:6] = 1
+    first[0, :] = 255  # DAVIS-2017 void
+    save_mask(tmp_path / "Annotations" / "480p" / "a" / "00000.png", first)
+    seq = DavisDataset(tmp_path, "val").sequence("a")
+    assert set(np.unique(seq.first_mask())) == {0, 1, 255}  # the reader keeps void; it is not an object
+    assert seq.object_ids == [1]
+
+
 @pytest.mark.skipif(not DEV.is_dir(), reason="davis2016-dev not available")
 def test_real_davis2016_dev():
     ds = DavisDataset(DEV, "train")

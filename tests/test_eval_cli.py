@@ -4,11 +4,13 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from ever.cli import main
 from ever.config import EvalConfig, load_config
+from ever.errors import DataError
 from ever.evaluate.run import evaluate
 from test_davis import make_davis
 
@@ -122,3 +124,136 @@ def test_cli_checkpoint_errors(davis, tmp_path, capsys):
     assert main(["eval", str(good), "--config", str(cfg_file), "--data", str(davis)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "good.pt" in err and "wide.yaml" in err
+
+
+# ------------------------------------------------------------------ predictions out, results survive failure
+
+def test_save_masks_davis_layout_and_keypoints(davis, tmp_path, capsys):
+    from PIL import Image
+
+    masks = tmp_path / "pred"
+    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(tmp_path / "o"),
+                 "--save-masks", str(masks)]) == 0
+    assert "(badja)" in capsys.readouterr().out  # the PCK convention is named
+    assert sorted(p.name for p in masks.iterdir()) == ["keypoints", "one", "two"]
+    assert sorted(p.name for p in (masks / "two").iterdir()) == [f"{t:05d}.png" for t in range(4)]
+    gt_png = Image.open(davis / "Annotations" / "480p" / "two" / "00000.png")
+    for t in range(4):  # copy baseline: every predicted frame is the first mask, in its palette
+        im = Image.open(masks / "two" / f"{t:05d}.png")
+        assert im.mode == "P" and im.getpalette() == gt_png.getpalette()
+        assert (np.asarray(im) == np.asarray(gt_png)).all()
+    kp = json.loads((masks / "keypoints" / "one.json").read_text())
+    assert kp["pck_convention"] == "badja"
+    assert [f["frame"] for f in kp["annotated_frames"]] == ["00000", "00002", "00004"]
+    assert kp["annotated_frames"][1]["joints_xy_480p"] == [[8.0, 8.0], None]  # copied joint, invisible joint
+
+
+def _bad_mask(root, seq, t):
+    (root / "Annotations" / "480p" / seq / f"{t:05d}.png").write_bytes(b"not a png")
+
+
+def test_results_survive_an_error_and_resume_skips_done_sequences(davis, tmp_path, monkeypatch):
+    import ever.evaluate.run as R
+
+    out = tmp_path / "out"
+    _bad_mask(davis, "two", 2)
+    with pytest.raises(DataError, match=r"two/00002.png"):
+        evaluate("copy", davis, "val", out, EvalConfig(), "copy")
+    assert (out / "sequences" / "one.json").is_file()  # sequence 1 is kept ...
+    assert [r["sequence"] for r in csv.DictReader((out / "per_sequence.csv").open())] == ["one"]
+    assert not (out / "summary.json").exists()  # ... and no summary claims the set is done
+
+    make_davis(tmp_path / "fixed", {"two": (4, 48, 40, 2)})
+    src = tmp_path / "fixed" / "Annotations" / "480p" / "two" / "00002.png"
+    (davis / "Annotations" / "480p" / "two" / "00002.png").write_bytes(src.read_bytes())
+    done = []
+    real = R._evaluate_sequence
+    monkeypatch.setattr(R, "_evaluate_sequence", lambda ds, name, *a: done.append(name) or real(ds, name, *a))
+    s = evaluate("copy", davis, "val", out, EvalConfig(), "copy")
+    assert done == ["two"] and s["resumed_sequences"] == 1 and s["num_objects"] == 3
+    assert [r["sequence"] for r in csv.DictReader((out / "per_sequence.csv").open())] == ["one", "two", "two"]
+    fresh = evaluate("copy", davis, "val", tmp_path / "fresh", EvalConfig(), "copy")
+    assert s["J&F-Mean"] == pytest.approx(fresh["J&F-Mean"])  # the resumed score is the full score
+    # other settings (or another method) -> computed again
+    done.clear()
+    evaluate("copy", davis, "val", out, EvalConfig(topk=3), "copy")
+    assert done == ["one", "two"]
+    done.clear()
+    evaluate("copy", davis, "val", out, EvalConfig(topk=3), "copy", identity="another checkpoint")
+    assert done == ["one", "two"]
+
+
+@pytest.mark.parametrize("how", ["file", "readonly"])
+def test_unwritable_output_is_one_line_before_any_work(davis, tmp_path, capsys, how, monkeypatch):
+    import os
+
+    import ever.evaluate.run as R
+
+    if how == "file":
+        out = tmp_path / "taken"
+        out.write_text("a file in the way")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = ro / "out"
+        if os.geteuid() == 0:  # root writes into read-only folders: make the write fail as it would
+            import ever.utils
+
+            real = ever.utils.tempfile.mkstemp
+
+            def denied(*a, **k):
+                if str(k.get("dir", "")).startswith(str(ro)):
+                    raise PermissionError(13, "Permission denied")
+                return real(*a, **k)
+            monkeypatch.setattr(ever.utils.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(R, "DavisDataset", lambda *a: pytest.fail("work started"))
+    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err
+    # the same for --save-masks
+    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(tmp_path / "ok"),
+                 "--save-masks", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err
+
+
+def test_one_frame_sequence_is_warned_and_counted(tmp_path):
+    root = make_davis(tmp_path / "d", {"long": (5, 32, 32, 1), "single": (1, 32, 32, 1), "pair": (2, 32, 32, 1)})
+    with pytest.warns(UserWarning, match="sequence skipped, nothing to score") as caught:
+        s = evaluate("copy", root, "val", tmp_path / "o", EvalConfig(), "copy")
+    assert sorted(str(w.message).split(":")[0].rsplit("/", 1)[1] for w in caught) == ["pair", "single"]
+    assert [x["sequence"] for x in s["skipped_sequences"]] == ["single", "pair"]
+    assert s["num_sequences"] == 3 and s["num_objects"] == 1
+
+
+def test_void_label_is_no_object_and_saved_as_background(tmp_path):
+    from PIL import Image
+
+    from test_davis import save_mask
+
+    root = make_davis(tmp_path / "d", {"s": (4, 32, 32, 1)})
+    first = root / "Annotations" / "480p" / "s" / "00000.png"
+    m = np.asarray(Image.open(first)).astype(np.int64)
+    m[0:2, :] = 255  # a void band
+    save_mask(first, m)
+    s = evaluate("copy", root, "val", tmp_path / "o", EvalConfig(), "copy", save_masks=tmp_path / "p")
+    assert s["num_objects"] == 1
+    saved = np.asarray(Image.open(tmp_path / "p" / "s" / "00001.png"))
+    assert saved.max() == 1 and (saved[0:2] == 0).all()
+
+
+def test_pck_conventions_of_files(davis, tmp_path):
+    kp_file = davis / "keypoints" / "one.json"
+    ann = json.loads(kp_file.read_text())
+    ann["pck_convention"] = "jhmdb"
+    kp_file.write_text(json.dumps(ann))
+    s = evaluate("copy", davis, "val", tmp_path / "o", EvalConfig(), "copy")
+    assert s["pck_convention"] == "jhmdb" and s["keypoints"]["one"]["pck_convention"] == "jhmdb"
+    # one visible joint per frame: the JHMDB box is a point (0 px), so only exact positions count; the
+    # copy is exact on frame 0 only, which is not scored -> 0
+    assert s["PCK@0.2"] == 0.0
+    ann["pck_convention"] = "coco"
+    kp_file.write_text(json.dumps(ann))
+    with pytest.raises(DataError, match="one.json: pck_convention must be one of badja, jhmdb"):
+        evaluate("copy", davis, "val", tmp_path / "o2", EvalConfig(), "copy")

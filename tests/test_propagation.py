@@ -109,14 +109,119 @@ def test_predict_matches_brute_force(n):
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_static_video_is_exact_multi_object():
+def padded_reference(feats, labels0, n, topk, radius, temperature):
+    """ajabri/videowalk code/test.py written out, unbounded: the video (T, C, h, w) padded in front with n
+    copies of frame 0 (vos.py make_paths); target t (padded index n + t) has the keys of padded frame 0
+    (long memory, no radius) and of padded frames t .. t+n-1 (radius-limited by adding -1e10); the
+    copies and frame 0 carry its labels (K, h, w), later frames their predicted soft labels.
+    Returns the soft labels of frames 1 .. T-1."""
+    T, C, h, w = feats.shape
+    K = labels0.shape[0]
+    pf = torch.cat([feats[:1].expand(n, -1, -1, -1), feats])  # (n + T, C, h, w)
+    pl = torch.zeros(n + T, K, h, w)
+    pl[: n + 1] = labels0
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    pos = torch.stack([yy.flatten(), xx.flatten()], 1).float()
+    mask = torch.where(torch.cdist(pos, pos) < radius, 0.0, -1e10)  # (hw keys, hw queries)
+    out = []
+    for t in range(1, T):
+        idx = [0] + list(range(t, t + n))
+        keys = pf[idx].flatten(2)  # (1 + n, C, hw)
+        aff = torch.einsum("fcm,cq->fmq", keys, pf[n + t].flatten(1))  # (1 + n, hw, hw)
+        aff[1:] += mask
+        v, i = (aff.reshape(-1, h * w) / temperature).topk(topk, dim=0)  # (k, hw)
+        ctx = pl[idx].permute(1, 0, 2, 3).reshape(K, -1)  # (K, (1 + n) hw)
+        pl[n + t] = (ctx[:, i] * torch.softmax(v, 0)[None]).sum(1).reshape(K, h, w)
+        out.append(pl[n + t].clone())
+    return out
+
+
+def indexed_features(feats):
+    """Frames carry their index in pixel (0, 0); the feature fn returns feats[index]."""
+    def fn(frames):
+        return feats[(frames[:, 0, 0, 0] * 255).round().long()]
+
+    frames = [np.full((feats.shape[-2] * 8, feats.shape[-1] * 8, 3), i, np.uint8) for i in range(len(feats))]
+    return frames, fn
+
+
+@pytest.mark.parametrize("n,T", [(4, 11), (3, 4), (1, 5), (0, 3)])
+def test_reference_context_matches_padded_video(n, T):
+    """context='reference' (ring pre-filled with frame 0) = the reference's padded video, frame by frame."""
+    torch.manual_seed(n)
+    h, w, C, K = 7, 9, 5, 3
+    feats = F.normalize(torch.randn(T, C, h, w), dim=1)
+    labels0 = torch.softmax(torch.randn(K, h, w) * 3, 0)
+    frames, fn = indexed_features(feats)
+    grid = P.Grid((h * 8, w * 8))
+    ours = list(P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1,
+                            context="reference"))
+    ref = padded_reference(feats, labels0, n, topk=6, radius=2.5, temperature=0.1)
+    assert len(ours) == len(ref) == T - 1
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # first_once differs as soon as a copy of frame 0 enters the top-k (n > 1), and equals with n = 0
+    old = list(P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1,
+                           context="first_once"))
+    assert all(torch.allclose(a, b) for a, b in zip(old, ours)) == (n == 0)
+
+
+def test_first_once_context_matches_brute_force_per_frame():
+    """context='first_once' (EVER before issue 12): frame 0 once plus frames max(1, t-n) .. t-1."""
+    torch.manual_seed(1)
+    T, n, h, w, C, K = 7, 3, 6, 8, 4, 2
+    feats = F.normalize(torch.randn(T, C, h, w), dim=1)
+    labels0 = torch.softmax(torch.randn(K, h, w), 0)
+    frames, fn = indexed_features(feats)
+    ours = list(P.propagate(frames, labels0, P.Grid((h * 8, w * 8)), fn, n_context=n, topk=5, radius=3,
+                            temperature=0.1, context="first_once"))
+    soft = [labels0]
+    for t in range(1, T):
+        prev = list(range(max(1, t - n), t))
+        soft.append(reference_predict(feats[t], feats[0], labels0, feats[prev].reshape(-1, C, h, w),
+                                      torch.stack([soft[i] for i in prev]) if prev else torch.zeros(0, K, h, w),
+                                      topk=5, radius=3, temperature=0.1))
+        torch.testing.assert_close(ours[t - 1], soft[t], rtol=1e-5, atol=1e-6)
+
+
+def test_label_resize_bilinear_is_the_cell_centre():
+    """'bilinear' = cv2.resize(onehot, (w, h), INTER_LINEAR) of the reference when H, W are multiples of
+    8: the value at pixel 8j + 3.5, i.e. the mean of each cell's 4 central pixels; 'area' = the cell mean."""
+    x = torch.rand(3, 40, 56)
+    grid = P.Grid((40, 56))
+    centre = (x[:, 3::8, 3::8] + x[:, 4::8, 3::8] + x[:, 3::8, 4::8] + x[:, 4::8, 4::8]) / 4
+    torch.testing.assert_close(grid.down(x, "bilinear"), centre)
+    torch.testing.assert_close(grid.down(x, "area"), x.reshape(3, 5, 8, 7, 8).mean((2, 4)))
+    odd = P.Grid((37, 50), long_side=25)
+    assert odd.down(torch.ones(2, 37, 50), "bilinear").shape == (2, *odd.cells)
+    with pytest.raises(ValueError, match="label resize"):
+        grid.down(x, "nearest")
+
+
+def test_void_is_propagated_as_background():
+    frames, labels = moving_squares(4, 48, 64, n_objects=1, step=0)
+    first = labels[0].copy()
+    first[30:, :] = 255  # void (DAVIS-2017) over part of the background
+    seq = ArraySequence(frames, first)
+    seq_ids = [int(i) for i in np.unique(first) if i not in (0, 255)]
+    seq.__class__ = type("VoidSeq", (ArraySequence,), {"object_ids": property(lambda self: seq_ids)})
+    plain = ArraySequence(frames, labels[0])  # the same first mask with void as background
+    for method in ("copy", cell_noise()):
+        preds = list(P.propagate_masks(seq, method, n_context=2))
+        assert all(set(np.unique(p)) <= {0, 1} for p in preds)
+        for p, q in zip(preds, P.propagate_masks(plain, method, n_context=2)):
+            np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("context,label_resize", [("first_once", "area"), ("reference", "bilinear")])
+def test_static_video_is_exact_multi_object(context, label_resize):
     """Identical frames: every frame gets frame 0's labels as stride 8 represents them."""
     frames, labels = moving_squares(6, 48, 63, n_objects=2, step=0)
     seq = ArraySequence(frames, labels[0])
     grid = P.Grid(labels[0].shape)
     onehot = torch.from_numpy(labels[0][None] == np.arange(3)[:, None, None]).float()
-    expected = grid.up(grid.down(onehot)).argmax(0).numpy()  # corners rounded by the stride
-    preds = list(P.propagate_masks(seq, cell_noise(), n_context=3))
+    expected = grid.up(grid.down(onehot, label_resize)).argmax(0).numpy()  # corners rounded by the stride
+    preds = list(P.propagate_masks(seq, cell_noise(), n_context=3, context=context, label_resize=label_resize))
     assert len(preds) == 6
     np.testing.assert_array_equal(preds[0], labels[0])
     for pred in preds[1:]:

@@ -37,6 +37,29 @@ def test_hand_computed_three_nodes_three_frames():
     assert out.loss_by_len[0].item() == pytest.approx(-np.mean(np.log(np.diag(cyc1))), rel=1e-5)
 
 
+def test_min_cycle_drops_the_short_cycles_from_the_loss_only():
+    """walk.min_cycle=2 (the reference) averages the cycles of 2 .. T-1 hops; 1 (default) is unchanged."""
+    torch.manual_seed(0)
+    emb = F.normalize(torch.randn(2, 5, 7, 8), dim=-1)
+    one = walk_loss(emb, temperature=0.1)
+    assert torch.equal(one.loss, one.loss_by_len.mean())  # bit-identical to the loss before the option
+    assert torch.equal(walk_loss(emb, temperature=0.1, min_cycle=1).loss, one.loss)
+    two = walk_loss(emb, temperature=0.1, min_cycle=2)
+    assert torch.equal(two.loss_by_len, one.loss_by_len) and two.loss_by_len.shape == (4,)
+    assert two.loss.item() == pytest.approx(one.loss_by_len[1:].mean().item(), rel=1e-6)
+    with pytest.raises(ValueError, match="min_cycle"):
+        walk_loss(emb[:, :2], min_cycle=2)  # 2 frames: only the 1-hop cycle exists
+
+
+def test_reference_config_is_the_papers_setting():
+    cfg = load_config("configs/crw-reference.yaml")
+    assert cfg.walk.min_cycle == 2 and cfg.model.eval_stage == "layer3"
+    assert cfg.walk.temperature == cfg.eval.temperature == 0.05
+    assert (cfg.eval.n_context, cfg.eval.topk, cfg.eval.radius) == (20, 10, 12.0)
+    assert (cfg.eval.context, cfg.eval.label_resize) == ("reference", "bilinear")
+    assert load_config("configs/crw-patch-cpu.yaml").walk.min_cycle == 1
+
+
 def test_identical_tracks_give_zero_loss_and_uninformative_give_log_n():
     N, T, D = 6, 5, 8
     base = F.normalize(torch.eye(N, D), dim=-1)  # orthogonal node embeddings

@@ -3,7 +3,8 @@
 Layout::
 
     ROOT/JPEGImages/480p/<seq>/00000.jpg ...     RGB frames, sorted by file name
-    ROOT/Annotations/480p/<seq>/00000.png ...    indexed (palette) PNGs: 0 = background, 1..N = objects
+    ROOT/Annotations/480p/<seq>/00000.png ...    indexed (palette) PNGs: 0 = background, 1..N = objects,
+                                                 255 = void (DAVIS-2017: never an object)
     ROOT/ImageSets/2017/<split>.txt              one sequence name a line
         (or ImageSets/2016/<split>.txt, or ImageSets/<split>.txt)
 
@@ -30,6 +31,22 @@ from PIL import Image, UnidentifiedImageError
 from ever.errors import DataError
 
 RESOLUTION = "480p"
+VOID = 255  # DAVIS-2017 void label (object borders, unlabelled regions): never an object; background when scored
+
+
+def davis_palette() -> list[int]:
+    """The DAVIS / PASCAL VOC colour map (256 x RGB, flat): the bits of an id spread over R, G, B."""
+    pal = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal += [r, g, b]
+    return pal
 
 
 def _split_file(root: Path, split: str) -> Path:
@@ -74,9 +91,9 @@ class Sequence:
 
     @property
     def object_ids(self) -> list[int]:
-        """Object ids of the first mask, background 0 excluded (sorted)."""
+        """Object ids of the first mask, background 0 and void 255 excluded (sorted)."""
         if self._object_ids is None:
-            self._object_ids = [int(i) for i in np.unique(self.first_mask()) if i != 0]
+            self._object_ids = [int(i) for i in np.unique(self.first_mask()) if i not in (0, VOID)]
         return self._object_ids
 
     def frame_stem(self, i: int) -> str:

@@ -3,6 +3,7 @@
 Annotation format (``ROOT/keypoints/<seq>.json``, as in davis2016-dev's BADJA joints)::
 
     {"sequence": "bear",                      # optional
+     "pck_convention": "badja",               # optional: "badja" (the default) or "jhmdb", see below
      "annotated_frames": [                    # sparse: any subset of the frames, in any order
         {"frame": "00002",                    # stem of the frame's JPEG (an int index is accepted too)
          "joints_xy_480p": [[x, y], ...],     # (J, 2) pixels of the 480p frame ("joints_xy" is accepted too)
@@ -13,9 +14,19 @@ Protocol: propagation starts at the first annotated frame (its visible joints ar
 joint becomes a Gaussian heat map (one channel per joint, ``sigma`` in feature cells) that is propagated
 exactly like mask labels (:func:`ever.evaluate.propagation.propagate`); the predicted position is the
 arg-max of the channel upsampled to the native resolution. A joint is scored on a later annotated frame
-when it is visible there and was visible in the first annotated frame; the reference size of PCK is the
-longer side of the bounding box of the ground-truth mask of that frame (of the visible joints when the
-frame has no mask). The copy baseline keeps the joints where they were given.
+(the given frame never is) when it is visible there and was visible in the first annotated frame. The copy
+baseline keeps the joints where they were given.
+
+PCK convention (named ``pck_convention`` in every result; definitions in :mod:`ever.evaluate.metrics`):
+the file's ``"pck_convention"`` field, else ``"badja"``, since this format is the BADJA-on-DAVIS export:
+
+* ``badja``: threshold alpha x sqrt(area of the frame's ground-truth mask) (strict ``<``), PCK per frame,
+  averaged over frames (frames without a mask are not scored);
+* ``jhmdb``: threshold alpha x 0.6 x diagonal of the bounding box of the frame's visible ground-truth
+  joints (``<=``), PCK per joint over all scored frames, averaged over joints.
+
+Over a dataset (:func:`pool_pck`), the scored frames of all sequences are pooled before averaging (BADJA:
+every frame counts once; JHMDB: per joint over every frame of every video, as the CRW/UVC script).
 """
 from __future__ import annotations
 
@@ -28,17 +39,28 @@ import numpy as np
 import torch
 
 from ever.errors import DataError
-from ever.evaluate.metrics import pck
+from ever.evaluate.metrics import (PCK_CONVENTIONS, badja_threshold, jhmdb_threshold, joint_hits, pck, pck_badja,
+                                  pck_jhmdb)
 from ever.evaluate.propagation import STRIDE, FeatureFn, Grid, propagate
 
 
 @dataclass
 class Keypoints:
-    """Sparse joint annotations of one sequence: ``frames`` (A,) frame indices, xy (A, J, 2), visible (A, J)."""
+    """Sparse joint annotations of one sequence: ``frames`` (A,) frame indices, xy (A, J, 2), visible (A, J),
+    and the PCK convention ('badja' or 'jhmdb') of the file."""
 
     frames: list[int]
     xy: np.ndarray
     visible: np.ndarray
+    convention: str = "badja"
+
+
+def keypoint_convention(data: dict, path: str | Path) -> str:
+    """The PCK convention of a parsed keypoint file: its ``pck_convention`` field, else 'badja'."""
+    convention = data.get("pck_convention", "badja")
+    if convention not in PCK_CONVENTIONS:
+        raise DataError(f"{path}: pck_convention must be one of {', '.join(PCK_CONVENTIONS)}, got {convention!r}")
+    return convention
 
 
 def read_keypoints(path: str | Path, stems: list[str]) -> Keypoints:
@@ -47,6 +69,7 @@ def read_keypoints(path: str | Path, stems: list[str]) -> Keypoints:
     try:
         data = json.loads(path.read_text())
         entries = data["annotated_frames"]
+        convention = keypoint_convention(data, path)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable keypoint JSON ({e})") from None
     except (KeyError, TypeError):
@@ -71,7 +94,7 @@ def read_keypoints(path: str | Path, stems: list[str]) -> Keypoints:
     if len({r[1].shape[0] for r in rows}) != 1:
         raise DataError(f"{path}: annotated frames have different numbers of joints")
     rows.sort(key=lambda r: r[0])
-    return Keypoints([r[0] for r in rows], np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]))
+    return Keypoints([r[0] for r in rows], np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]), convention)
 
 
 def heatmaps(xy: np.ndarray, grid: Grid, sigma: float = 1.0) -> torch.Tensor:
@@ -87,9 +110,12 @@ def heatmaps(xy: np.ndarray, grid: Grid, sigma: float = 1.0) -> torch.Tensor:
 def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature_fn: FeatureFn | str,
                         start: int = 0, sigma: float = 1.0, n_context: int = 20, topk: int = 10,
                         radius: float = 12.0, temperature: float = 0.05, long_side: int = 0,
-                        device: str | torch.device = "cpu", chunk: int = 8) -> Iterator[np.ndarray]:
+                        device: str | torch.device = "cpu", chunk: int = 8,
+                        context: str = "reference") -> Iterator[np.ndarray]:
     """Yield predicted joints (J, 2) (x, y pixels; NaN for joints not visible at ``start``) for frames
-    ``start``, ``start + 1``, ..., ``len(seq) - 1``, given joints_xy (J, 2) and visible (J,) at ``start``."""
+    ``start``, ``start + 1``, ..., ``len(seq) - 1``, given joints_xy (J, 2) and visible (J,) at ``start``.
+    ``context``: see :mod:`ever.evaluate.propagation` (heat maps are made at feature resolution, so there
+    is no label resizing)."""
     joints_xy = np.asarray(joints_xy, np.float64)
     visible = np.asarray(visible, bool)
     given = np.where(visible[:, None], joints_xy, np.nan)
@@ -109,44 +135,81 @@ def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature
     H, W = seq.size
     frames = (seq.frame(i) for i in range(start, len(seq)))
     for soft in propagate(frames, heatmaps(joints_xy[sel], grid, sigma), grid, feature_fn, n_context, topk,
-                          radius, temperature, device, chunk):
+                          radius, temperature, device, chunk, context):
         flat = grid.up(soft.cpu()).reshape(len(sel), -1).argmax(1).numpy()  # (J',)
         pred = np.full_like(given, np.nan)
         pred[sel, 0], pred[sel, 1] = flat % W, flat // W
         yield pred
 
 
-def reference_size(mask: np.ndarray | None, xy: np.ndarray, visible: np.ndarray) -> float:
-    """Longer side of the bounding box of the object mask (> 0), or of the visible joints if no mask."""
-    if mask is not None and (mask > 0).any():
-        ys, xs = np.nonzero(mask > 0)
-        return float(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
-    pts = xy[visible]
-    if len(pts) == 0:
-        return float("nan")
-    return float((pts.max(0) - pts.min(0)).max())
-
-
 def score_keypoints(seq, kp: Keypoints, feature_fn: FeatureFn | str, alphas: tuple[float, ...] = (0.1, 0.2),
-                    **kwargs) -> dict[str, float]:
-    """Propagate from the first annotated frame and return {'PCK@0.1': ..., 'PCK@0.2': ..., 'frames', 'joints'}.
+                    **kwargs) -> dict:
+    """Propagate from the first annotated frame and score the later annotated frames.
 
-    ``kwargs`` go to :func:`propagate_keypoints` (n_context, topk, radius, temperature, long_side, device).
-    """
+    Returns {'pck_convention', 'frames' (scored), 'joints' (scored joint instances), 'PCK@0.1', 'PCK@0.2',
+    'hits': {'PCK@0.1': (F, J) 0/1 lists, ...}, 'visible': (F, J) 0/1 list (what :func:`pool_pck` pools),
+    'predictions': [{'frame': stem, 'joints_xy': (J, 2) list, None for joints not predicted}, ...]} (one
+    per annotated frame, the given one included). ``kwargs`` go to :func:`propagate_keypoints`."""
     start = kp.frames[0]
-    targets = {t: a for a, t in enumerate(kp.frames) if t > start}
-    preds, gts, vis, refs = [], [], [], []
+    targets = {t: a for a, t in enumerate(kp.frames)}
+    preds, gts, vis, refs, predictions = [], [], [], [], []
     for offset, pred in enumerate(propagate_keypoints(seq, kp.xy[0], kp.visible[0], feature_fn, start=start,
                                                       **kwargs)):
         t = start + offset
-        if t in targets:
-            a = targets[t]
-            preds.append(np.nan_to_num(pred))
-            gts.append(kp.xy[a])
-            vis.append(kp.visible[a] & kp.visible[0])
-            refs.append(reference_size(seq.mask(t), kp.xy[a], kp.visible[a]))
-    out: dict[str, float] = {"frames": len(preds), "joints": int(np.sum(vis)) if vis else 0}
+        if t not in targets:
+            continue
+        a = targets[t]
+        predictions.append({"frame": seq.frame_stem(t),
+                            "joints_xy": [None if np.isnan(p).any() else [float(p[0]), float(p[1])] for p in pred]})
+        if t == start:
+            continue
+        visible = kp.visible[a] & kp.visible[0]
+        if kp.convention == "badja":
+            mask = seq.mask(t)
+            if mask is None:
+                continue
+            ref = badja_threshold(mask)
+        else:
+            ref = jhmdb_threshold(kp.xy[a], kp.visible[a])
+        preds.append(np.nan_to_num(pred))
+        gts.append(kp.xy[a])
+        vis.append(visible)
+        refs.append(ref)
+    n_joints = kp.xy.shape[1]
+    visible = np.stack(vis) if vis else np.zeros((0, n_joints), bool)
+    out: dict = {"pck_convention": kp.convention, "frames": len(preds), "joints": int(visible.sum())}
+    hits = {}
     for alpha in alphas:
-        out[f"PCK@{alpha:g}"] = (pck(np.stack(preds), np.stack(gts), np.stack(vis), np.array(refs), alpha)
-                                 if preds else float("nan"))
+        key = f"PCK@{alpha:g}"
+        h = (joint_hits(np.stack(preds), np.stack(gts), np.array(refs), alpha, kp.convention)
+             if preds else np.zeros((0, n_joints), bool))
+        out[key] = pck(h, visible, kp.convention)
+        hits[key] = h.astype(int).tolist()
+    out.update(hits=hits, visible=visible.astype(int).tolist(), predictions=predictions)
+    return out
+
+
+def pool_pck(results: list[dict]) -> dict:
+    """Dataset PCK from :func:`score_keypoints` results of several sequences (one convention): the scored
+    frames of every sequence pooled, then averaged as the convention says. -> {'pck_convention',
+    'PCK@0.1', ...}"""
+    conventions = {r["pck_convention"] for r in results}
+    if len(conventions) != 1:
+        raise DataError(f"keypoint files mix PCK conventions ({', '.join(sorted(conventions))}); "
+                        f"score them separately")
+    convention = conventions.pop()
+    out: dict = {"pck_convention": convention}
+    used = [r for r in results if r["frames"]]
+    if convention == "jhmdb" and len({len(r["visible"][0]) for r in used}) > 1:
+        raise DataError("jhmdb PCK pools each joint over the videos: every keypoint file needs the same joints")
+    for key in results[0]["hits"]:
+        if convention == "badja":  # every frame counts once (files may have different joint lists)
+            per_frame = [pck_badja(np.asarray([h], bool), np.asarray([v], bool))
+                         for r in used for h, v in zip(r["hits"][key], r["visible"])]
+            per_frame = [p for p in per_frame if not np.isnan(p)]
+            out[key] = float(np.mean(per_frame)) if per_frame else float("nan")
+        else:  # every joint over every scored frame of every video
+            hits = [np.asarray(r["hits"][key], bool) for r in used]
+            vis = [np.asarray(r["visible"], bool) for r in used]
+            out[key] = pck_jhmdb(np.concatenate(hits), np.concatenate(vis)) if used else float("nan")
     return out

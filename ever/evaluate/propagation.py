@@ -1,7 +1,7 @@
 """Label propagation by feature affinities: the evaluation protocol of the contrastive random walk (CRW).
 
 Given the ground-truth labels of the first frame, the labels of every later frame ``t`` are predicted
-from a *context*: frame 0 (its ground-truth labels) and the ``n_context`` frames before ``t`` (their
+from a *context*: frame 0 (its ground-truth labels) and ``n_context`` preceding frames (their
 predicted *soft* labels). With L2-normalised features (over C) of the target frame as queries and those
 of the context as keys:
 
@@ -10,17 +10,34 @@ of the context as keys:
 2. each query keeps its ``topk`` strongest keys over the whole context, weights = softmax(aff / temperature);
 3. the query's soft label (K,) = weighted sum of the keys' soft labels.
 
+The context (``context``):
+
+- ``"reference"`` (the default; the DAVIS protocol of CRW, ajabri/videowalk ``code/test.py``): the
+  reference pads the video with ``n_context`` copies of frame 0 in front, so the preceding frames of
+  frame ``t`` are always ``n_context`` frames: frames ``max(1, t - n_context) .. t - 1`` and, for
+  ``t <= n_context``, ``n_context - t + 1`` copies of frame 0 with its ground-truth labels. An early
+  frame thus sees frame 0 once without the radius limit and several times within it, and each copy
+  can take a place in the top-k. Here the ring buffer of preceding frames starts filled with frame 0,
+  which is the same context without materialising the padded video;
+- ``"first_once"`` (EVER before issue 12): frame 0 once (unrestricted) and the preceding frames
+  ``max(1, t - n_context) .. t - 1`` only, so early frames have a smaller context.
+
+First-frame labels (``label_resize``): the one-hot label maps (K, H, W) go to feature resolution by
+``"bilinear"`` (the default, as the reference's ``cv2.resize(..., INTER_LINEAR)`` in ``data/vos.py``:
+each cell takes the bilinear interpolation of the labels at its centre, no antialiasing) or ``"area"``
+(the mean of the cell's 8x8 pixels, EVER before issue 12). The void label 255 of DAVIS-2017 masks is
+never an object: its first-frame pixels count as background (as the official evaluator reads void).
+
 Soft labels live at feature resolution (stride 8); predictions are upsampled (bilinear) to the
 frame's native resolution and arg-maxed. Frames are optionally resized so that their long side is
 ``long_side`` and are always padded (edge replication, bottom/right) to a multiple of 8, so a feature
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
-time, and only the features and soft labels of frame 0 and of the last ``n_context`` frames are kept (a
-ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query cells
-(at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells against
-the window the radius allows. Frame 0 is not repeated among the preceding frames (they are frames
-max(1, t - n_context) .. t - 1).
+time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
+(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
+cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
+against the window the radius allows.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -35,8 +52,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ever.data.davis import VOID
+
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8)
 STRIDE = 8
+CONTEXTS = ("reference", "first_once")  # see the module docstring
+LABEL_RESIZES = ("bilinear", "area")
 
 
 # ----------------------------------------------------------------------------- feature functions
@@ -103,12 +124,24 @@ class Grid:
         ph, pw = self.padded[0] - x.shape[-2], self.padded[1] - x.shape[-1]
         return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
-    def down(self, labels: torch.Tensor) -> torch.Tensor:
-        """(K, H, W) float label maps at native resolution -> (K, h, w) (area average)."""
+    def down(self, labels: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """(K, H, W) float label maps at native resolution -> (K, h, w).
+
+        ``"area"``: the mean over each cell's 8x8 pixels (after an antialiased resize to ``resized``);
+        ``"bilinear"``: the bilinear interpolation at each cell's centre (pixel 8j + 3.5 of the padded
+        frame, i.e. the mean of its 4 central pixels), no antialiasing at any step, as
+        ``cv2.resize(onehot, (w, h), INTER_LINEAR)`` does in the reference when H, W are multiples of 8.
+        """
+        if mode not in LABEL_RESIZES:
+            raise ValueError(f"label resize must be one of {LABEL_RESIZES}, got {mode!r}")
         x = labels[None].float()
+        area = mode == "area"
         if self.resized != self.size:
-            x = F.interpolate(x, size=self.resized, mode="bilinear", align_corners=False, antialias=True)
-        return F.avg_pool2d(self._pad(x), STRIDE)[0]
+            x = F.interpolate(x, size=self.resized, mode="bilinear", align_corners=False, antialias=area)
+        x = self._pad(x)
+        if area:
+            return F.avg_pool2d(x, STRIDE)[0]
+        return F.interpolate(x, size=self.cells, mode="bilinear", align_corners=False)[0]
 
     def up(self, soft: torch.Tensor) -> torch.Tensor:
         """(K, h, w) soft labels -> (K, H, W) at native resolution (bilinear)."""
@@ -224,21 +257,27 @@ def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.T
 
 def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Grid, feature_fn: FeatureFn,
               n_context: int = 20, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
-              device: str | torch.device = "cpu", chunk: int = 8) -> Iterator[torch.Tensor]:
+              device: str | torch.device = "cpu", chunk: int = 8, context: str = "reference") -> Iterator[torch.Tensor]:
     """Yield soft labels (K, h, w) for each frame after the first.
 
     frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
-    soft labels of that frame at feature resolution (see :meth:`Grid.down`).
+    soft labels of that frame at feature resolution (see :meth:`Grid.down`); context: see the module doc.
     """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
     feats = encode(frames, grid, feature_fn, device, chunk)
     first_feat = next(feats)
     first_labels = first_labels.to(device).float()
-    # Ring buffer of the last n_context frames: slot t % n_context. The order of keys does not matter.
+    # Ring buffer of n_context preceding frames: frame t goes to slot (t - 1) % n_context. The order of
+    # keys does not matter. "reference" starts it full of copies of frame 0 (the reference's padding).
+    reference = context == "reference"
     ring_f = first_feat.new_zeros(n_context, *first_feat.shape)  # (n, C, h, w)
     ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
+    if reference:
+        ring_f[:], ring_l[:] = first_feat, first_labels
     count = 0
     for feat in feats:
-        n = min(count, n_context)
+        n = n_context if reference else min(count, n_context)
         soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature)
         yield soft
         if n_context > 0:
@@ -249,13 +288,16 @@ def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Gr
 
 def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk: int = 10, radius: float = 12.0,
                     temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
-                    chunk: int = 8) -> Iterator[np.ndarray]:
-    """Yield the predicted (H, W) int64 label map of every frame of ``seq`` (frame 0 = its ground truth).
+                    chunk: int = 8, context: str = "reference", label_resize: str = "bilinear") -> Iterator[np.ndarray]:
+    """Yield the predicted (H, W) int64 label map of every frame of ``seq`` (frame 0 = its ground truth,
+    void pixels as background).
 
     ``seq`` is an :class:`ever.data.davis.Sequence` (anything with ``len``, ``frame(i)``, ``first_mask()``,
     ``object_ids``, ``size``). ``feature_fn='copy'`` is the copy baseline: the first mask for every frame.
+    ``context`` and ``label_resize``: see the module docstring.
     """
     first = seq.first_mask()
+    first = np.where(first == VOID, 0, first)  # void is never propagated as an object
     yield first
     if isinstance(feature_fn, str):
         if feature_fn != "copy":
@@ -266,8 +308,9 @@ def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk:
     ids = torch.tensor([0] + list(seq.object_ids))
     onehot = (torch.from_numpy(first)[None] == ids[:, None, None]).float()  # (K, H, W)
     grid = Grid(seq.size, long_side)
-    first_labels = grid.down(onehot)
+    first_labels = grid.down(onehot, label_resize)
     del onehot
     frames = (seq.frame(i) for i in range(len(seq)))
-    for soft in propagate(frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk):
+    for soft in propagate(frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk,
+                          context):
         yield ids[grid.up(soft.cpu()).argmax(0)].numpy()

@@ -28,6 +28,7 @@ class CRW(nn.Module):
         self.temperature = cfg.walk.temperature
         self.edge_dropout = cfg.walk.edge_dropout
         self.home_shift = cfg.walk.home_shift
+        self.min_cycle = cfg.walk.min_cycle
 
     def embed(
         self, frames: torch.Tensor, segments: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -63,7 +64,8 @@ class CRW(nn.Module):
         noise = None
         if dropout > 0 and noise_fn is not None:
             noise = noise_fn(tuple(emb.shape[:3])).to(emb.device)
-        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target, count_fn)
+        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target, count_fn,
+                         self.min_cycle)
 
     def home_view(
         self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None,
