@@ -42,6 +42,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not an EVER checkpoint (keys 'model' and 'config' missing)")
+    from ever.utils import finite_state
+
+    bad = finite_state(ckpt["model"]) if isinstance(ckpt["model"], dict) else 0
+    if bad:
+        raise CheckpointError(f"{path}: {bad} weight tensors hold NaN or infinite values (a diverged run); refused")
     cfg = config_from_dict(ckpt["config"], f"{path}:config")
     model = EverModel(cfg.model)
     state = {k[len("model."):]: v for k, v in ckpt["model"].items() if k.startswith("model.")}
@@ -51,3 +56,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise CheckpointError(f"{path}: weights do not fit the architecture in its config ({first})") from None
     return model.eval(), cfg
+
+
+def resolve_model(name_or_path: str | Path | None = None) -> tuple[EverModel, Config]:
+    """A shipped model's name (``ever models``; None = the default one) or a checkpoint path ->
+    (model in eval mode, its Config). A name that is neither raises a one-line ``CheckpointError``."""
+    from ever.models import pretrained
+
+    what = pretrained.DEFAULT if name_or_path is None else str(name_or_path)
+    if what in pretrained.names():
+        return pretrained.load(what)
+    if Path(what).exists() or what.endswith(".pt") or "/" in what:
+        return load_checkpoint(what)
+    raise CheckpointError(f"{what}: neither a checkpoint file nor a shipped model "
+                          f"(shipped: {', '.join(pretrained.names()) or 'none'})")
+
+
+def shipped_file(what: str | Path | None) -> Path | None:
+    """The weights file of the shipped model named ``what`` (see ``ever models``), None for anything else."""
+    from ever.models import pretrained
+
+    return pretrained.HERE / f"{what}.pt" if str(what) in pretrained.names() else None

@@ -1,0 +1,153 @@
+"""Models that ship inside the package: fp16 weights and a card, one pair of files per model.
+
+    ever models                                        # name, trained on, J&F on the dev data, size, energy
+    model, cfg = load("crw-w16-real")                  # EverModel in eval mode (fp32), its Config
+    python -m ever.models.pretrained runs/R/checkpoint.pt --name NAME --eval S.json [S2.json ...]
+
+Files in this folder, per model ``NAME``:
+
+* ``NAME.pt``: ``{"format": 1, "state_dict": {...}}``, the :class:`~ever.models.EverModel` weights in fp16
+  (no optimiser, no RNG state), read with ``torch.load(weights_only=True)``;
+* ``NAME.json``: the card, written by :func:`export` from the run's own files, never by hand: ``config``
+  (the run's), ``trained_on`` (its ``data.roots``), ``steps``, ``ledger`` (the training phase of the run's
+  ``ledger.json``: kWh, kg CO2eq, FLOPs, hours, whether estimated), ``evaluation`` (one entry per
+  ``ever eval`` ``summary.json`` given: the model itself, its fp32 checkpoint, baselines), ``sha256``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ever.errors import CheckpointError
+
+HERE = Path(__file__).parent
+DEFAULT = "crw-w16-real"  # what `ever propagate` and `ever.propagate` use without --model
+FORMAT = 1
+_FIGURES = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "pck_convention", "num_sequences", "frames",
+            "frames_per_s")
+
+
+def names() -> list[str]:
+    """Names of the shipped models (a ``.pt`` with its ``.json`` card), sorted."""
+    return sorted(p.stem for p in HERE.glob("*.pt") if p.with_suffix(".json").is_file())
+
+
+def card(name: str) -> dict[str, Any]:
+    """The card (``NAME.json``) of a shipped model."""
+    path = HERE / f"{name}.json"
+    if not path.is_file() or not (HERE / f"{name}.pt").is_file():
+        raise CheckpointError(f"{name}: no shipped model of that name (shipped: {', '.join(names()) or 'none'})")
+    return json.loads(path.read_text())
+
+
+def load(name: str) -> tuple[torch.nn.Module, Any]:
+    """Shipped model ``name`` -> (EverModel in eval mode, fp32 weights, its Config)."""
+    from ever.config import config_from_dict
+    from ever.models import EverModel
+
+    info = card(name)
+    path = HERE / f"{name}.pt"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means a damaged install
+        raise CheckpointError(f"{path}: unreadable shipped weights ({type(e).__name__}); reinstall ever") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a shipped EVER model (format {FORMAT} expected)")
+    cfg = config_from_dict(info["config"], f"{HERE / (name + '.json')}:config")
+    model = EverModel(cfg.model)
+    model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=True)
+    return model.eval(), cfg
+
+
+def _figures(summary: dict[str, Any]) -> dict[str, Any]:
+    out = {k: summary[k] for k in _FIGURES if k in summary}
+    out.update(data=summary.get("data"), split=summary.get("split"), protocol=summary.get("cfg"))
+    return out
+
+
+def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE) -> Path:
+    """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
+
+    The card's figures are read from the run's files: ``ledger.json`` next to the checkpoint, and each
+    ``summary.json`` of ``evals`` (as written by ``ever eval``; its ``method`` names the entry).
+    Returns the path of the ``.pt``.
+    """
+    from ever.ledger import load_ledger, phase_totals
+    from ever.models import load_checkpoint
+    from ever.utils import atomic_write_bytes, atomic_write_json
+
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    model, cfg = load_checkpoint(checkpoint)
+    step = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("step", -1))
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "state_dict": state}, buf)
+    weights = buf.getvalue()
+
+    train = phase_totals(load_ledger(checkpoint.parent)["phases"]["train"]["segments"])
+    evaluation = {}
+    for s in evals:
+        summary = json.loads(Path(s).read_text())
+        evaluation[summary["method"]] = _figures(summary)
+    info = {
+        "name": name,
+        "format": FORMAT,
+        "trained_on": list(cfg.data.roots),
+        "steps": step,
+        "source": str(checkpoint),
+        "config": cfg.to_dict(),
+        "ledger": {"kwh": train.get("kwh"), "co2_kg": train.get("co2_kg"), "flops": train.get("flops"),
+                   "hours": (train.get("seconds") or 0) / 3600, "steps_logged": train.get("steps"),
+                   "clips": train.get("clips"), "estimate": train.get("estimate"),
+                   "estimated": train.get("estimated")},
+        "evaluation": evaluation,
+        "bytes": len(weights),
+        "sha256": hashlib.sha256(weights).hexdigest(),
+    }
+    pt = out_dir / f"{name}.pt"
+    atomic_write_bytes(pt, weights)
+    atomic_write_json(out_dir / f"{name}.json", info)
+    return pt
+
+
+def _short(root: str) -> str:
+    """A data root as a dataset name: ``.../davis2016-dev/JPEGImages/480p`` -> ``davis2016-dev``."""
+    parts = Path(root).parts
+    return parts[parts.index("JPEGImages") - 1] if "JPEGImages" in parts[1:] else Path(root).name
+
+
+def table() -> list[dict[str, Any]]:
+    """One row per shipped model: name, trained_on, steps, J&F (dev), PCK@0.1, MB, kWh (what `ever models` prints)."""
+    rows = []
+    for name in names():
+        info = card(name)
+        own = info["evaluation"].get(name) or next(iter(info["evaluation"].values()), {})
+        rows.append({"name": name, "default": name == DEFAULT,
+                     "trained_on": ", ".join(_short(r) for r in info["trained_on"]),
+                     "steps": info["steps"], "J&F": own.get("J&F-Mean"), "PCK@0.1": own.get("PCK@0.1"),
+                     "eval_data": Path(own.get("data") or "?").name,
+                     "MB": info["bytes"] / 1e6, "kWh": info["ledger"]["kwh"]})
+    return rows
+
+
+def cli(args) -> int:
+    """``ever models``: print :func:`table`."""
+    rows = table()
+    if not rows:
+        print("no shipped models")
+        return 0
+    print(f"{'name':<16} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
+          f"{'train kWh':>9}")
+    for r in rows:
+        fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
+        print(f"{r['name'] + (' *' if r['default'] else ''):<16} {r['trained_on'][:46]:<46} {r['steps']:>6} "
+              f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
+              f"{r['MB']:>5.1f} {fmt(r['kWh'], '.2e'):>9}")
+    print("* default of `ever propagate`; J&F/PCK: the shipped (fp16) model on its evaluation data (card: "
+          f"{HERE}/NAME.json)")
+    return 0

