@@ -5,7 +5,8 @@ Node embeddings ``x`` (B, T, N, D) with validity ``valid`` (B, T, N). One layer 
     h = x * valid                         invalid (padded) nodes send nothing
     h = A_time  h                          temporal mixing, per node, across frames
     h = A_space h                          spatial mixing, per frame, across nodes
-    y = x + PReLU(LayerNorm(h W + b))      channel mixing, normalisation, nonlinearity, residual
+    y = x + g PReLU(LayerNorm(h W + b))    channel mixing, normalisation, nonlinearity, residual
+                                           (g = 1, or a learned scalar starting at 0 with ``gate``)
     y = where(valid, y, x)                 invalid nodes receive nothing (keep their input)
 
 The two mixings are applied one after the other (separable): cost O(T N^2 D + T^2 N D) per clip, not
@@ -27,6 +28,10 @@ Adjacencies (``GCNConfig``):
   valid nodes is skipped). The weights are **detached** (``detach_affinity=True``): the graph is read
   off the current embeddings like a fixed input, so the walk loss cannot be lowered by sharpening the
   GCN's own affinities (a shortcut around the encoder), and the backward pass is cheaper. Equivariant.
+
+- ``none`` (temporal): no mixing across frames, spatial mixing only. Temporal mixing lets a node of
+  frame t+1 carry frame t's features, which can close the walk's cycle without learning appearance;
+  this variant tests that explanation.
 
 Segments have no identity across frames, so object nodes should use attention/affinity (the default);
 ``learned`` fits patch grids.
@@ -62,9 +67,10 @@ class STSLayer(nn.Module):
         num_frames: int | None = None,
         num_nodes: int | None = None,
         detach_affinity: bool = True,
+        gate: bool = False,
     ):
         super().__init__()
-        if spatial not in ("attention", "learned") or temporal not in ("affinity", "learned"):
+        if spatial not in ("attention", "learned") or temporal not in ("affinity", "learned", "none"):
             raise ConfigError(f"gcn: unknown adjacency spatial={spatial!r} temporal={temporal!r}")
         if (spatial == "learned" or temporal == "learned") and not (num_frames and num_nodes):
             raise ConfigError("gcn: a 'learned' adjacency needs the number of frames and nodes at build time "
@@ -81,12 +87,15 @@ class STSLayer(nn.Module):
         self.lin = nn.Linear(dim, dim)
         self.norm = nn.LayerNorm(dim)
         self.act = nn.PReLU()
+        self.gate = nn.Parameter(torch.zeros(())) if gate else None
 
     def _check_size(self, T: int, N: int) -> None:
         if (self.spatial == "learned" or self.temporal == "learned") and (T, N) != (self.T, self.N):
             raise ValueError(f"gcn: learned adjacency built for T={self.T}, N={self.N}, got T={T}, N={N}")
 
     def mix_time(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if self.temporal == "none":
+            return h
         if self.temporal == "learned":
             return torch.einsum("nts,bsnd->btnd", self.adj_t.to(h.dtype), h)
         B, T, N, D = h.shape
@@ -118,7 +127,8 @@ class STSLayer(nn.Module):
         self._check_size(T, N)
         h = torch.where(valid[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         h = self.mix_space(self.mix_time(h, valid), valid)
-        y = x + self.act(self.norm(self.lin(h)))
+        branch = self.act(self.norm(self.lin(h)))
+        y = x + (branch if self.gate is None else self.gate.to(branch.dtype) * branch)
         return torch.where(valid[..., None], y, x)
 
 
@@ -148,17 +158,14 @@ def build_gcn(
 
     ``num_frames``/``num_nodes`` are required only by ``learned`` adjacencies (see :func:`graph_size`)."""
     return STSGCN([
-        STSLayer(dim, cfg.spatial, cfg.temporal, temperature, num_frames, num_nodes) for _ in range(cfg.layers)
+        STSLayer(dim, cfg.spatial, cfg.temporal, temperature, num_frames, num_nodes, gate=cfg.gate)
+        for _ in range(cfg.layers)
     ])
 
 
 def graph_size(cfg: Config) -> tuple[int, int]:
     """(T, N) of the training graph of a run: clip length and nodes per frame (patch grid or K)."""
-    n = cfg.nodes
-    if n.kind == "object":
-        return cfg.data.clip_len, n.k
-    cells = (cfg.data.size - n.patch_size) // n.patch_stride + 1
-    return cfg.data.clip_len, cells * cells
+    return cfg.data.clip_len, cfg.nodes_per_frame
 
 
 def gcn_cost(module: nn.Module, B: int, T: int, N: int, D: int) -> dict:

@@ -9,8 +9,9 @@ only has to say *which pixels form a node*.
   own, then average-pooled. Costly: every patch pays a full encoder pass.
 - :class:`PatchPoolNodes` (efficient): the frame is encoded once and the same grid cells are
   average-pooled from the dense 1/8 map.
-- Object nodes (unsupervised segments, mask-pooled) are added by :func:`build_extractor` for
-  ``nodes.kind == "object"``.
+- Object nodes (unsupervised segments) are added by :func:`build_extractor`: mask-pooled from the
+  dense map for ``nodes.kind == "object"``, or each segment's box cropped and encoded on its own
+  (as the reference encodes each patch) for ``"object_crop"``.
 
 To add an extractor: subclass :class:`NodeExtractor`, implement ``__call__``, register it in
 :func:`build_extractor`, and add its name to ``NodeConfig.kind``.
@@ -129,4 +130,8 @@ def build_extractor(cfg: NodeConfig) -> NodeExtractor:
         from ever.objects import ObjectNodes
 
         return ObjectNodes(cfg)
+    if cfg.kind == "object_crop":
+        from ever.objects import ObjectCropNodes
+
+        return ObjectCropNodes(cfg)
     raise ValueError(f"unknown node kind {cfg.kind!r}")

@@ -301,3 +301,85 @@ class ObjectNodes(NodeExtractor):
             mass = kmeans_mass(fmap, K)
         feats, valid = mask_pool(fmap, mass.to(fmap.device))
         return feats.unflatten(0, (B, T)), valid.unflatten(0, (B, T))
+
+
+# ----------------------------------------------------------------------------- object crops
+
+def segment_boxes(segments: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounding boxes of the labels of segment maps: (M, H, W) int in [0, k) -> (boxes (M, k, 4) float
+    as (y0, x0, y1, x1) in pixels, end exclusive; present (M, k) bool). Absent labels get an empty box."""
+    M, H, W = segments.shape
+    dev = segments.device
+    onehot = F.one_hot(segments.long(), k).bool()  # (M, H, W, k)
+    rows, cols = onehot.any(2), onehot.any(1)  # (M, H, k), (M, W, k)
+    present = rows.any(1)  # (M, k)
+    ys = torch.arange(H, device=dev)[None, :, None]
+    xs = torch.arange(W, device=dev)[None, :, None]
+    y0 = torch.where(rows, ys, H).amin(1)
+    y1 = torch.where(rows, ys + 1, 0).amax(1)
+    x0 = torch.where(cols, xs, W).amin(1)
+    x1 = torch.where(cols, xs + 1, 0).amax(1)
+    return torch.stack([y0, x0, y1, x1], -1).float(), present
+
+
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """Crop-and-resize: images (M, C, H, W), boxes (M, k, 4) as (y0, x0, y1, x1) px -> (M, k, C, size, size).
+
+    Sampling points are the centres of a size x size grid laid over each box (``F.grid_sample``,
+    ``align_corners=False``), clamped to the box's outer pixel centres: the same as cropping the box's
+    pixels and resizing them (``F.interpolate``, bilinear); a box equal to the whole image is a resize."""
+    M, C, H, W = images.shape
+    k = boxes.shape[1]
+    t = (torch.arange(size, device=images.device, dtype=images.dtype) + 0.5) / size  # (size,)
+    y0, x0, y1, x1 = boxes.to(images.dtype).unbind(-1)  # (M, k) each
+    # pixel coordinates, kept within the box's own pixel centres (a crop, then a resize: no bleeding)
+    py = torch.minimum(torch.maximum(y0[..., None] + (y1 - y0)[..., None] * t, y0[..., None] + 0.5), y1[..., None] - 0.5)
+    px = torch.minimum(torch.maximum(x0[..., None] + (x1 - x0)[..., None] * t, x0[..., None] + 0.5), x1[..., None] - 0.5)
+    gy = (2 * py / H - 1)[..., :, None].expand(M, k, size, size)  # normalised, align_corners=False
+    gx = (2 * px / W - 1)[..., None, :].expand(M, k, size, size)
+    grid = torch.stack([gx, gy], -1).flatten(1, 2)  # (M, k*size, size, 2)
+    out = F.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=False)
+    return out.view(M, C, k, size, size).transpose(1, 2)
+
+
+class ObjectCropNodes(ObjectNodes):
+    """Object nodes encoded one by one, as CRW encodes each patch: every segment's bounding box is cropped
+    from the frame, resized to ``patch_size`` x ``patch_size``, encoded alone and average-pooled.
+
+    ``nodes.crop_background``: ``"keep"`` the pixels of other segments inside the box, or ``"mask"`` them
+    (set to 0; the pooling then averages over the segment's own cells). Only present segments are
+    encoded, so the encoder's cost grows with the number of objects, K' <= K per frame, exactly as the
+    reference patch walk's grows with its 49 patches: patch crops and object crops differ only in where
+    the crops come from. (B, T, 3, H, W) -> (feats (B, T, K, C), valid (B, T, K)).
+    """
+
+    def __init__(self, cfg: NodeConfig):
+        if cfg.segmenter not in ("felzenszwalb", "slic"):
+            raise ConfigError(f"nodes.kind=object_crop needs pixel segments (felzenszwalb|slic), got {cfg.segmenter!r}")
+        super().__init__(cfg)
+        self.size, self.mask = cfg.patch_size, cfg.crop_background == "mask"
+
+    def __call__(self, encode, frames, segments=None, generator=None):
+        B, T, _, H, W = frames.shape
+        K, S = self.k, self.size
+        if segments is None:
+            segments = self.segment(frames)
+        if tuple(segments.shape) != (B, T, H, W):
+            raise ValueError(f"segments must be (B, T, H, W) = {(B, T, H, W)}, got {tuple(segments.shape)}")
+        segs = segments.flatten(0, 1)  # (M, H, W)
+        boxes, present = segment_boxes(segs, K)  # (M, K, 4), (M, K)
+        crops = crop_boxes(frames.flatten(0, 1), boxes, S)[present]  # (P, 3, S, S), P present segments
+        if self.mask:
+            own = F.one_hot(segs.long(), K).permute(0, 3, 1, 2).float()  # (M, K, H, W)
+            m = crop_boxes(own.flatten(0, 1)[:, None], boxes.flatten(0, 1)[:, None], S, "nearest")
+            m = m.view(*present.shape, 1, S, S)[present]  # (P, 1, S, S)
+            crops = crops * m
+        fmap = encode(crops.contiguous())  # (P, C, S/8, S/8)
+        if self.mask:
+            cell = F.adaptive_avg_pool2d(m, fmap.shape[-2:])  # (P, 1, S/8, S/8) share of each cell
+            feat = (fmap * cell).sum((2, 3)) / cell.sum((2, 3)).clamp_min(1e-6)
+        else:
+            feat = fmap.mean((2, 3))  # (P, C)
+        feats = feat.new_zeros(*present.shape, feat.shape[-1])
+        feats[present] = feat
+        return feats.unflatten(0, (B, T)), present.unflatten(0, (B, T))

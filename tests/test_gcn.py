@@ -104,3 +104,28 @@ def test_graph_size_and_cost():
     assert big["flops_fwd"] > 5 * small["flops_fwd"]
     learned = gcn_cost(_gcn("learned", "learned", layers=1), B, T, N, D)
     assert learned["params"] == D * D + D + 2 * D + 1 + N * T * T + T * N * N
+
+
+def test_spatial_only_variant_never_mixes_frames_and_gate_starts_as_identity():
+    from ever.config import GCNConfig
+    from ever.gcn import build_gcn
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 8)
+    valid = torch.ones(2, 4, 5, dtype=torch.bool)
+    spatial = build_gcn(GCNConfig(enabled=True, temporal="none"), 8, 0.07)
+    y = spatial(x, valid)
+    x2 = x.clone()
+    x2[:, 1:] = torch.randn_like(x2[:, 1:])  # other frames changed: frame 0's output must not move
+    assert torch.allclose(spatial(x2, valid)[:, 0], y[:, 0])
+    affinity = build_gcn(GCNConfig(enabled=True), 8, 0.07)
+    assert not torch.allclose(affinity(x2, valid)[:, 0], affinity(x, valid)[:, 0])  # the default mixes time
+
+    gated = build_gcn(GCNConfig(enabled=True, gate=True), 8, 0.07)
+    assert torch.equal(gated(x, valid), x)  # gate 0: identity at initialisation
+    gated(x, valid).square().sum().backward()
+    g = gated.layers[0].gate
+    assert g.grad is not None and g.grad.abs() > 0  # but the gate learns
+    with torch.no_grad():
+        g.fill_(0.5)
+    assert not torch.equal(gated(x, valid), x)
