@@ -241,6 +241,9 @@ class Config:
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate()
+        _check(self.walk.min_cycle <= self.data.clip_len - 1,
+               f"walk.min_cycle={self.walk.min_cycle} needs clips of at least {self.walk.min_cycle + 1} frames "
+               f"(data.clip_len={self.data.clip_len})")
         _check(self.nodes_per_frame >= 2,
                f"nodes: {self.nodes_per_frame} node per frame (nodes.patch_size={n.patch_size}, "
                f"nodes.patch_stride={n.patch_stride} on data.size={self.data.size}); the walk needs at least 2")
@@ -359,8 +362,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a YAML config (or the defaults when ``path`` is None) and apply overrides.
 
-    The file must be valid on its own; an error that appears only with the overrides names them: the
-    override of the offending key when there is one (``--set optim.lr=abc: ...``), else all of them."""
+    An error is blamed on the file when the file alone is invalid, else on the overrides: the override
+    of the offending key when there is one (``--set optim.lr=abc: ...``), else all of them."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
@@ -368,12 +371,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
         source = str(path)
         data = read_yaml(path, ConfigError, "config file") or {}
-    cfg = config_from_dict(copy.deepcopy(data), source)
     if not overrides:
-        return cfg
+        return config_from_dict(data, source)
     try:
-        return config_from_dict(apply_overrides(data, overrides), source)
+        return config_from_dict(apply_overrides(copy.deepcopy(data), overrides), source)
     except ConfigError as e:
+        config_from_dict(data, source)  # the file alone is invalid: that error, naming the file
         msg = str(e).removeprefix(f"{source}: ")
         key = re.match(r"[\w.]*", msg).group(0)
         blamed = [o for o in overrides if o.split("=", 1)[0].strip() == key] or overrides

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ever.data.davis import VOID
 from ever.data.video import FRAME_EXTS, FrameFolder, Video, open_video
@@ -50,6 +50,7 @@ from ever.errors import DataError
 
 IMAGE_EXTS = FRAME_EXTS + (".png",)
 CHUNK = 8  # frames read (and encoded) at a time
+MAX_GREY_LEVELS = 32  # more distinct grey values than this is not a mask of object ids
 
 
 def davis_palette() -> np.ndarray:
@@ -104,6 +105,9 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         if grey.max(initial=0) > 255:
             raise DataError(f"{path}: grey values up to {grey.max()}: use an 8-bit mask (values 0..255)")
         values = set(np.unique(grey).tolist()) - {0}
+        if len(values) > MAX_GREY_LEVELS:  # an anti-aliased or photographic mask, not object ids
+            raise DataError(f"{path}: grey mask with {len(values)} levels (anti-aliased?): save a palette PNG or a "
+                            f"binary 0/255 mask")
         labels = (grey == 255).astype(np.uint8) if values == {VOID} else grey.astype(np.uint8)
     return labels, palette
 
@@ -166,32 +170,6 @@ class Stream:
 
 
 # ----------------------------------------------------------------------------- outputs
-
-def _palette_png(labels: np.ndarray, palette: np.ndarray) -> bytes:
-    import io
-
-    im = Image.fromarray(labels.astype(np.uint8), mode="P")
-    im.putpalette(palette.reshape(-1).tolist())
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def draw(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, points: np.ndarray | None = None,
-         alpha: float = 0.5) -> np.ndarray:
-    """(H, W, 3) uint8 frame with labels (H, W) blended in (palette colours) and points (J, 2) drawn."""
-    fg = (labels > 0)[..., None]
-    out = np.where(fg, (1 - alpha) * rgb + alpha * palette[labels], rgb).astype(np.uint8)
-    if points is not None and len(points):
-        im = Image.fromarray(out)
-        pen, r = ImageDraw.Draw(im), max(2, min(rgb.shape[:2]) // 100)
-        for j, (x, y) in enumerate(points):
-            if np.isfinite(x) and np.isfinite(y):
-                colour = tuple(int(c) for c in davis_palette()[1 + j % 254])
-                pen.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255))
-        out = np.asarray(im)
-    return out
-
 
 class VideoWriter:
     """H.264 mp4 writer (imageio-ffmpeg), frames (H, W, 3) uint8 padded to even sides; written to a temp
@@ -258,8 +236,9 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
     from ever.config import apply_overrides, config_from_dict
     from ever.evaluate.keypoints import propagate_keypoints
     from ever.evaluate.propagation import model_features, propagate_masks
+    from ever.evaluate.run import overlay, save_prediction
     from ever.models import pretrained, resolve_model
-    from ever.utils import atomic_write_bytes, atomic_write_json, select_device, writable_dir
+    from ever.utils import atomic_write_json, select_device, writable_dir
 
     frames = open_frames(video)
     labels, palette = read_mask(mask)
@@ -302,8 +281,8 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
         bar = tqdm(total=n, desc="masks", unit="frame", disable=not progress, dynamic_ncols=True)
         t0 = time.perf_counter()
         for t, pred in enumerate(propagate_masks(seq, feature_fn, device=dev, chunk=CHUNK, **kw)):
-            atomic_write_bytes(masks_dir / f"{seq.frame_stem(t)}.png", _palette_png(pred, palette))
-            writer.write(draw(seq.frame(t), pred, palette, None if tracks is None else tracks[t]))
+            save_prediction(masks_dir / f"{seq.frame_stem(t)}.png", pred, palette.reshape(-1).tolist())
+            writer.write(overlay(seq.frame(t), pred, palette, None if tracks is None else tracks[t]))
             bar.update()
         seconds = time.perf_counter() - t0
         bar.close()

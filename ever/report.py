@@ -42,9 +42,6 @@ import yaml
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
 
-#: Config fields that may differ between the saved and the requested config of a finished run
-#: without retraining it (where it ran, how many loader workers, how often it logged).
-
 BASELINES = ("copy", "lab", "random")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -283,7 +280,9 @@ def _inputs(g: Grid, evaluation: bool) -> dict[str, Any]:
     key: dict[str, Any] = {"data": str(g.data_root),
                            "data_digest": hashlib.sha256(sums.read_bytes()).hexdigest() if sums.is_file() else None}
     if evaluation:
-        key.update(split=g.split, eval_set=list(g.eval_set))
+        from ever.evaluate.run import SCORING_VERSION
+
+        key.update(split=g.split, eval_set=list(g.eval_set), scoring=SCORING_VERSION)
     return key
 
 

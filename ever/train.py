@@ -254,26 +254,42 @@ def _remove_torn_checkpoints(run_dir: Path) -> None:
 
 
 class _ReadFailures:
-    """Training reads that failed (a clip replaced by another video's): counted across data workers,
-    reported, and fatal past ``max_fail_frac`` of the reads (start-up skips unusable videos; this
-    catches videos that fail later, e.g. a corrupt frame in the middle)."""
+    """Training reads that failed (a clip replaced by another video's): counted across data workers and
+    DDP ranks, reported, and fatal past ``max_fail_frac`` of the reads once ``min_reads`` were made
+    (start-up skips unusable videos; this catches videos that fail later, e.g. a corrupt frame)."""
 
-    def __init__(self, max_fail_frac: float):
-        self.max_frac, self.reads, self.failed, self.first = max_fail_frac, 0, 0, ""
+    def __init__(self, max_fail_frac: float, min_reads: int):
+        self.max_frac, self.min_reads = max_fail_frac, min_reads
+        self.reads, self.failed, self.first = 0, 0, ""
 
-    def add(self, failed: torch.Tensor, messages: list[str], step: int) -> str | None:
-        """Count one batch; returns a warning line when it had failures."""
-        n = int(failed.sum())
-        self.reads += int(failed.numel()) + n
-        if not n:
+    def add(self, failed: int, reads: int, messages: list[str], step: int) -> str | None:
+        """Count one global batch (``failed`` of ``reads``, summed over ranks); a warning line when it had
+        failures. Every rank gets the same counts, so every rank stops together."""
+        self.reads += reads
+        if not failed:
             return None
-        self.failed += n
-        self.first = self.first or next(m for m in messages if m)
-        if self.failed / self.reads > self.max_frac:
+        self.failed += failed
+        here = next((m for m in messages if m), "on another DDP rank")
+        self.first = self.first or here
+        if self.reads >= self.min_reads and self.failed / self.reads > self.max_frac:
             raise DataError(f"{self.failed} of {self.reads} training reads failed by step {step} (> "
                             f"data.max_fail_frac={self.max_frac}); first: {self.first}")
-        return (f"warning: step {step}: {n} clip read(s) failed and were replaced by another video's "
-                f"({self.failed} of {self.reads} so far): {next(m for m in messages if m)}")
+        return (f"warning: step {step}: {failed} clip read(s) failed and were replaced by another video's "
+                f"({self.failed} of {self.reads} so far): {here}")
+
+
+def _global_reads(failed: torch.Tensor, world: int) -> tuple[int, int]:
+    """(failed reads, reads) of this step's global batch: each sample is one good read plus its failures."""
+    counts = torch.tensor([int(failed.sum()), int(failed.numel() + failed.sum())], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(counts)
+    return int(counts[0]), int(counts[1])
+
+
+def _all_finite(module: torch.nn.Module) -> bool:
+    """Whether every parameter and floating buffer is finite (one device sync)."""
+    ts = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in ts]).all())
 
 
 def _trim_metrics(path: Path, upto: int) -> None:
@@ -319,8 +335,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
+    writable_dir(run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
     if rank == 0:
-        writable_dir(run_dir, "the run folder")
         _remove_torn_checkpoints(run_dir)
     seed_everything(cfg.seed)
     crw = CRW(cfg).to(device)
@@ -365,13 +381,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
         last_step = start
         saved = start if start > 0 else None  # step of the checkpoint on disk (always finite)
-        reads = _ReadFailures(cfg.data.max_fail_frac)
+        reads = _ReadFailures(cfg.data.max_fail_frac, min_reads=2 * cfg.train.batch_size)
         zero_grad = _ZeroGradWatch(min(10, cfg.train.steps))
         try:
             for batch in one_line_errors(loader):
                 *data, failed, messages = batch
                 frames, segments = data[0], (data[1] if len(data) > 1 else None)
-                warning = reads.add(failed, messages, step + 1)
+                warning = reads.add(*_global_reads(failed, world), messages, step + 1)
                 if warning and rank == 0:
                     tqdm.write(warning, file=sys.stderr)
                 frames = frames.to(device, non_blocking=True).float().div_(255)
@@ -403,8 +419,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 opt.zero_grad(set_to_none=True)
                 sched.step()
                 step += 1
-                bad = finite_state(crw.state_dict())
-                if bad:  # the update broke the weights: stop before anything saves them
+                if not _all_finite(crw):  # the update broke the weights: stop before anything saves them
+                    bad = finite_state(crw.state_dict())
                     raise EverError(f"{bad} weight tensors became non-finite in the update of step {step} "
                                     f"(optim.lr={cfg.optim.lr:g}); stopped. " + _last_checkpoint(ckpt_path, saved))
                 if zero_grad.add(float(gnorm), step) and rank == 0:  # once, when the streak is long enough

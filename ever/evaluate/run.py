@@ -56,17 +56,29 @@ from ever.utils import (atomic_write_bytes, atomic_write_json, atomic_write_text
                         writable_dir)
 
 CSV_FIELDS = ["sequence", "object", "frames", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
-PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60]], np.uint8)
 # Bump when scoring changes what a sequence's result is: saved results of another version are recomputed.
 SCORING_VERSION = "davis2017-semi/seg2bmap-1"
 
 
-def overlay(rgb: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """(H, W, 3) uint8 frame with (H, W) object ids blended in (background untouched)."""
-    colours = PALETTE[1:][(labels - 1) % (len(PALETTE) - 1)]
-    fg = (labels > 0)[..., None]
-    return np.where(fg, (1 - alpha) * rgb + alpha * colours, rgb).astype(np.uint8)
+def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray | None = None, points: np.ndarray | None = None,
+            alpha: float = 0.5) -> np.ndarray:
+    """(H, W, 3) uint8 frame with (H, W) object ids blended in (``palette`` (256, 3) colours, default the
+    DAVIS palette; background and void 255 untouched) and points (J, 2) as (x, y) drawn as dots."""
+    from PIL import ImageDraw
+
+    pal = np.asarray(davis_palette(), np.uint8).reshape(256, 3) if palette is None else palette
+    labels = np.asarray(labels)
+    fg = ((labels > 0) & (labels != VOID))[..., None]
+    out = np.where(fg, (1 - alpha) * rgb + alpha * pal[labels.astype(np.int64) % 256], rgb).astype(np.uint8)
+    if points is not None and len(points):
+        im = Image.fromarray(out)
+        pen, r = ImageDraw.Draw(im), max(2, min(rgb.shape[:2]) // 100)
+        for j, (x, y) in enumerate(points):
+            if np.isfinite(x) and np.isfinite(y):
+                pen.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(c) for c in pal[1 + j % 254]),
+                            outline=(255, 255, 255))
+        out = np.asarray(im)
+    return out
 
 
 def _save_png(path: Path, image: Image.Image | np.ndarray) -> None:
