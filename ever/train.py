@@ -286,12 +286,6 @@ def _global_reads(failed: torch.Tensor, world: int) -> tuple[int, int]:
     return int(counts[0]), int(counts[1])
 
 
-def _all_finite(module: torch.nn.Module) -> bool:
-    """Whether every parameter and floating buffer is finite (one device sync)."""
-    ts = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
-    return bool(torch.stack([torch.isfinite(t).all() for t in ts]).all())
-
-
 def _trim_metrics(path: Path, upto: int) -> None:
     """Keep only the metric lines of steps <= upto (a resumed run rewrites what came after; a line torn
     by a kill is dropped)."""
@@ -419,8 +413,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 opt.zero_grad(set_to_none=True)
                 sched.step()
                 step += 1
-                if not _all_finite(crw):  # the update broke the weights: stop before anything saves them
-                    bad = finite_state(crw.state_dict())
+                bad = finite_state(crw.state_dict())
+                if bad:  # the update broke the weights: stop before anything saves them
                     raise EverError(f"{bad} weight tensors became non-finite in the update of step {step} "
                                     f"(optim.lr={cfg.optim.lr:g}); stopped. " + _last_checkpoint(ckpt_path, saved))
                 if zero_grad.add(float(gnorm), step) and rank == 0:  # once, when the streak is long enough
