@@ -87,7 +87,7 @@ def peak_memory(device: torch.device | str) -> int:
     if device.type == "cuda":
         sync(device)
         return int(torch.cuda.max_memory_allocated(device))
-    from ever.ledger import peak_rss_bytes
+    from ever.energy import peak_rss_bytes
 
     return peak_rss_bytes() or 0
 
@@ -121,7 +121,7 @@ def fit_exponent(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> fl
 
 def device_info(device: torch.device) -> dict[str, Any]:
     """What the figures were measured on (printed with every bench result)."""
-    from ever.ledger import hardware_info
+    from ever.energy import hardware_info
 
     hw = hardware_info(device)
     gpu = hw["gpus"][device.index or 0]["name"] if device.type == "cuda" and hw["gpus"] else None

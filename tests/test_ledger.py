@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ever import energy
 from ever import ledger as L
 from ever.errors import EverError
 from ever.ledger import Ledger, kinetics_estimate, ledger_table, load_ledger
@@ -25,7 +26,7 @@ def _busy(n: int = 20) -> None:
 
 def _segment(run_dir: Path, phase: str = "train", steps: int = 2, clips: int = 8, **kw) -> dict:
     with Ledger(run_dir, phase=phase, country="FRA", device="cpu", **kw) as led:
-        led.set_flops_per_step(1000)
+        assert led.count_flops(torch.matmul, torch.randn(10, 10), torch.randn(10, 5)) == 1000  # as train.py does
         _busy()
         led.add(steps=steps, clips=clips, frames=clips * 4)
     return led.segment
@@ -86,7 +87,7 @@ def test_fallback_estimate_when_codecarbon_fails(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("no codecarbon")
 
-    monkeypatch.setattr(L, "_CodecarbonMeter", broken)
+    monkeypatch.setattr(energy, "_CodecarbonMeter", broken)
     seg = _segment(tmp_path)
     assert seg["method"]["tool"] == "ever-fallback"
     assert seg["method"]["cpu"]["estimate"] and "W per busy core" in seg["method"]["cpu"]["assumption"]
