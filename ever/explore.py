@@ -1,26 +1,30 @@
-"""Interactive exploration of the contrastive random walk: look inside the walk of one video.
+"""Look inside the contrastive random walk of one video: transition rows, palindrome walks, propagation.
 
-The logic behind the notebook ``book/explore.ipynb`` (which only wires widgets and plots). An
-:class:`Explorer` holds one video and one model; it encodes a frame the first time it is needed and
-keeps the dense 1/8 feature maps in a memory-bounded LRU cache, so moving a point or a node costs a
-few small matrix products, not an encoder pass.
+The logic behind the notebook ``book/08_explore.ipynb``; its figures are drawn by
+:mod:`ever.explore_plots`, its interactive controls by :mod:`ever.explore_widgets`, and its video and
+model are found by :mod:`ever.explore_io`. An :class:`Explorer` holds one video and one model; it encodes
+a frame the first time it is needed and keeps the dense 1/8 feature maps in a memory-bounded LRU cache,
+so moving a point or a node costs a few small matrix products, not an encoder pass.
 
     ex = Explorer("data/ever-synth/JPEGImages/480p/val000", checkpoint="runs/x/checkpoint.pt", mode="patches")
     node = ex.node_at(frame=0, x=200, y=120)
     heat = ex.heatmap(0, node)                     # (H, W): transition probabilities to frame 1
     w = ex.walk(0, node, length=4)                 # most likely palindrome walk, return probability
     prop = ex.propagate(0, node=node, steps=3)     # propagated point/mask, top-k matches per frame
-    fig = overview(ex, 0, node)                    # the three views as one matplotlib figure
 
-Node modes (:data:`MODES`):
+Node modes (:data:`MODES`), each made by the extractor that trains on it, run on the cached dense map:
 
-- ``cells``: every 1/8 feature cell is a node (dense; 6420 nodes at 854x480);
-- ``patches``: the grid of ``patch_size``/``patch_stride`` patches the walk was trained on, average-
-  pooled from the dense map (``PatchPoolNodes``);
-- ``objects``: unsupervised segments (``ever.objects``), mask-pooled from the dense map.
+- ``cells``: every 1/8 feature cell is a node (``PatchPoolNodes(8, 8)``; 6420 nodes at 854x480);
+- ``patches``: the grid of ``patch_size``/``patch_stride`` patches the walk was trained on
+  (``ever.nodes.PatchPoolNodes``);
+- ``objects``: unsupervised segments of the displayed frame (``ever.objects.segment_frames``),
+  mask-pooled by ``ever.objects.ObjectNodes``.
 
 Node embeddings are the walk's: encoder (``layer4``) -> projection head -> L2 norm, with the run's
-temperature, so the transition row of a node is exactly the row of ``ever.walk.transition_matrices``.
+temperature, and transitions are ``ever.walk``'s logits under a softmax, so a node's transition row is
+exactly the row of ``ever.walk.transition_matrices`` (tested). Not shown: a GCN (``gcn.enabled``) mixes
+the nodes of a whole clip, so the explorer uses the embeddings before it; the walk ends at frame 0
+itself, not at a shifted home view (``walk.home_shift``).
 
 The functions behind the views work on plain tensors and are tested without a display:
 :func:`transition_probs`, :func:`topk_matches`, :func:`palindrome_walk`, :func:`propagate_labels`.
@@ -30,33 +34,35 @@ mass left out is reported (``WalkResult.lost_mass``).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-STRIDE = 8
+from ever.evaluate.propagation import STRIDE, FeatureFn, CellGrid, topk_first
+from ever.explore_io import FrameSource, ModelChoice, choose_model
+from ever.nodes import PatchPoolNodes, grid_centers
+from ever.walk import affinity_logits
+
 MODES = ("cells", "patches", "objects")
 EXACT_NODES = 2500  # Explorer.walk is exact up to this many nodes per frame ...
 BEAM = 256  # ... else keeps a beam of this many nodes per frame
-_NEG = -1e9  # logit of an invalid target node (as in ever.walk)
-FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8)
 
 
-# ----------------------------------------------------------------------------- pure functions (tested)
+# ----------------------------------------------------------------------------- transitions, walks, propagation
 
 def _row_logp(src: torch.Tensor, dst: torch.Tensor, temperature: float,
               dst_valid: torch.Tensor | None = None) -> torch.Tensor:
-    """log of the transition rows: (S, D) x (M, D) -> (S, M) log-softmax of similarity / temperature."""
-    logits = src.float() @ dst.float().T / temperature
-    if dst_valid is not None and not bool(dst_valid.all()):
-        logits = logits.masked_fill(~dst_valid[None, :], _NEG)
-    return torch.log_softmax(logits, dim=-1)
+    """log of transition rows: src (S, D), dst (M, D), dst_valid (M,) -> (S, M), the log-softmax of
+    ``ever.walk``'s logits (similarity / temperature, invalid targets removed), in float32 as the walk."""
+    v = None if dst_valid is None else dst_valid[None]
+    return torch.log_softmax(affinity_logits(src.float()[None], dst.float()[None], v, temperature)[0], dim=-1)
 
 
 def transition_probs(src: torch.Tensor, dst: torch.Tensor, node: int, temperature: float,
@@ -171,12 +177,19 @@ def palindrome_walk(embs: Sequence[torch.Tensor], node: int, temperature: float,
 def propagate_labels(src_emb: torch.Tensor, src_labels: torch.Tensor, targets: Sequence[torch.Tensor],
                      temperature: float = 0.05, topk: int = 10, src_valid: torch.Tensor | None = None,
                      target_valids: Sequence[torch.Tensor | None] | None = None, use_previous: bool = True,
-                     chunk: int = 2048) -> list[torch.Tensor]:
-    """Label propagation in node space (the CRW protocol, context = source frame + previous frame).
+                     max_elements: int = 2**25) -> list[torch.Tensor]:
+    """Label propagation in node space: the steps of :func:`ever.evaluate.propagation.predict` on nodes.
 
-    src_emb (N, D) and src_labels (N, K) soft labels of the source frame; targets: list of (M_t, D).
-    Each target node takes the softmax(aff / temperature)-weighted labels of its ``topk`` most similar
-    context nodes. Returns one (M_t, K) soft-label tensor per target frame.
+    src_emb (N, D) and src_labels (N, K) soft labels of the source frame; targets: list of (M_t, D);
+    src_valid (N,) / target_valids (M_t,) bool or None. Each target node takes the
+    softmax(affinity / temperature)-weighted labels of its ``topk`` most similar context nodes (the
+    same top-k helper as the evaluation). Returns one (M_t, K) soft-label tensor per target frame
+    (invalid nodes: 0).
+
+    Not the evaluation protocol itself, on purpose: nodes may be patches or segments, which have no
+    cell grid, so there is no ``radius`` (every context node counts), and the context is the source
+    frame and the previous target frame (``use_previous``) instead of ``n_context`` frames. With dense
+    cells and the source frame only it equals ``predict`` without preceding frames (tested).
     """
     keys_f = src_emb.float() if src_valid is None else src_emb.float()[src_valid]
     keys_l = src_labels.float() if src_valid is None else src_labels.float()[src_valid]
@@ -186,13 +199,8 @@ def propagate_labels(src_emb: torch.Tensor, src_labels: torch.Tensor, targets: S
         kf, kl = keys_f, keys_l
         if use_previous and prev is not None:
             kf, kl = torch.cat([kf, prev[0]]), torch.cat([kl, prev[1]])
-        k = min(topk, kf.shape[0])
-        lab = []
-        for i in range(0, q.shape[0], chunk):
-            v, idx = (q[i:i + chunk].float() @ kf.T).topk(k, dim=1)
-            w = torch.softmax(v / temperature, dim=1)
-            lab.append(torch.einsum("nk,nkc->nc", w, kl[idx]))
-        soft = torch.cat(lab)
+        vals, labs = topk_first(q.float(), kf.T, kl, topk, max_elements)  # (M, k), (M, k, K)
+        soft = torch.einsum("nk,nkc->nc", torch.softmax(vals / temperature, dim=1), labs)
         if qv is not None:
             soft = soft * qv[:, None]
         out.append(soft)
@@ -201,126 +209,13 @@ def propagate_labels(src_emb: torch.Tensor, src_labels: torch.Tensor, targets: S
     return out
 
 
-# ----------------------------------------------------------------------------- videos, models
-
-class FrameSource:
-    """Frames of a video (file, JPEG folder, DAVIS sequence) or of an array, with DAVIS masks when present."""
-
-    def __init__(self, spec, name: str | None = None, folder_fps: float = 24.0):
-        self.path: Path | None = None
-        self._array: np.ndarray | None = None
-        self._video = None
-        self.mask_dir: Path | None = None
-        if isinstance(spec, np.ndarray):
-            if spec.ndim != 4 or spec.shape[-1] != 3:
-                raise ValueError(f"frames array must be (T, H, W, 3) uint8, got {spec.shape}")
-            self._array = spec.astype(np.uint8, copy=False)
-            self.name = name or "array"
-        else:
-            from ever.data.video import open_video
-
-            self.path = Path(spec)
-            self._video = open_video(self.path, folder_fps)
-            self.name = name or self.path.stem
-            if self.path.is_dir() and self.path.parent.parent.name == "JPEGImages":
-                md = self.path.parent.parent.parent / "Annotations" / self.path.parent.name / self.path.name
-                self.mask_dir = md if md.is_dir() else None
-
-    def __len__(self) -> int:
-        return len(self._array) if self._array is not None else len(self._video)
-
-    def frame(self, i: int) -> np.ndarray:
-        if not 0 <= i < len(self):
-            raise IndexError(f"{self.name}: frame {i} requested, the video has {len(self)} frames")
-        if self._array is not None:
-            return self._array[i]
-        return self._video.get([i])[0]
-
-    def mask(self, i: int) -> np.ndarray | None:
-        """DAVIS annotation (H, W) int64 of frame ``i`` (0 = background), or None."""
-        if self.mask_dir is None or not isinstance(getattr(self._video, "files", None), list):
-            return None
-        path = self.mask_dir / f"{self._video.files[i].stem}.png"
-        if not path.is_file():
-            return None
-        from PIL import Image
-
-        with Image.open(path) as im:
-            mode, arr = im.mode, np.asarray(im).astype(np.int64)
-        if mode == "1" or (mode == "L" and np.isin(arr, (0, 255)).all()):
-            arr = (arr > 0).astype(np.int64)
-        return arr
-
-    def __repr__(self) -> str:
-        return f"FrameSource({self.name!r}, frames={len(self)})"
-
-
-def default_roots(repo: str | Path | None = None) -> dict[str, Path]:
-    """Where videos are looked for: the embedded ever-synth data and the development DAVIS sequences."""
-    repo = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
-    return {"ever-synth": repo / "data" / "ever-synth",
-            "davis2016-dev": (repo.parent / "shared" / "data" / "davis2016-dev")}
-
-
-def list_videos(roots: dict[str, str | Path] | None = None) -> dict[str, str]:
-    """``{label: path}`` of the DAVIS-layout sequences (JPEGImages/480p/*) and video files (videos/**)
-    under each root that exists (missing roots are skipped)."""
-    from ever.data.video import VIDEO_EXTS
-
-    out: dict[str, str] = {}
-    for label, root in (roots or default_roots()).items():
-        root = Path(root)
-        jpeg = root / "JPEGImages" / "480p"
-        if jpeg.is_dir():
-            for d in sorted(p for p in jpeg.iterdir() if p.is_dir()):
-                out[f"{label}/{d.name}"] = str(d)
-        vids = root / "videos"
-        if vids.is_dir():
-            for f in sorted(vids.rglob("*")):
-                if f.suffix.lower() in VIDEO_EXTS:
-                    out[f"{label}/videos/{f.relative_to(vids)}"] = str(f)
-    return out
-
-
-def find_checkpoints(roots: Sequence[str | Path] = ("runs", "/tmp/runs")) -> list[str]:
-    """``checkpoint.pt`` files one level below each root (run folders)."""
-    found = []
-    for r in roots:
-        r = Path(r)
-        if r.is_dir():
-            found += sorted(str(p) for p in r.glob("*/checkpoint.pt"))
-    return found
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` or, when None/'auto', CUDA if available else CPU (chosen once per Explorer)."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def load_model(checkpoint: str | Path | None = None, width: int = 8, proj_dim: int = 32, seed: int = 0):
-    """(model in eval mode, Config) from a checkpoint, or a random-init tiny model when ``checkpoint``
-    is None or empty (for a dry run without a trained run)."""
-    from ever.config import Config
-    from ever.models import EverModel, load_checkpoint
-
-    if checkpoint:
-        return load_checkpoint(checkpoint)
-    cfg = Config()
-    cfg.model.width, cfg.model.proj_dim = width, proj_dim
-    cfg.nodes.patch_size, cfg.nodes.patch_stride = 32, 16
-    torch.manual_seed(seed)
-    return EverModel(cfg.model).eval(), cfg
-
-
 # ----------------------------------------------------------------------------- nodes of one frame
 
 @dataclass
 class NodeSet:
     """The nodes of one frame: embeddings, validity, centres, and how to paint them."""
 
-    kind: str
+    kind: str  # one of MODES
     emb: torch.Tensor  # (N, D) unit-norm
     valid: torch.Tensor  # (N,) bool
     centers: np.ndarray  # (N, 2) (x, y) pixels
@@ -333,7 +228,7 @@ class NodeSet:
     def __len__(self) -> int:
         return self.emb.shape[0]
 
-    def _pixel_index(self) -> np.ndarray:
+    def pixel_index(self) -> np.ndarray:
         """(H, W) node id of each pixel (nearest patch centre; the segment for objects)."""
         if self.labels is not None:
             return self.labels
@@ -348,7 +243,7 @@ class NodeSet:
         falls back to the valid node with the nearest centre."""
         H, W = self.size
         xi, yi = int(np.clip(round(x), 0, W - 1)), int(np.clip(round(y), 0, H - 1))
-        n = int(self._pixel_index()[yi, xi])
+        n = int(self.pixel_index()[yi, xi])
         if not bool(self.valid[n]):
             d = ((self.centers - [x, y]) ** 2).sum(1)
             d[~self.valid.cpu().numpy()] = np.inf
@@ -358,13 +253,20 @@ class NodeSet:
     def paint(self, values) -> np.ndarray:
         """Node values (N,) -> (H, W) image (each pixel takes the value of its node)."""
         v = np.asarray(values.detach().cpu() if torch.is_tensor(values) else values, dtype=np.float32)
-        return v[self._pixel_index()]
+        return v[self.pixel_index()]
+
+    def fractions(self, mask: np.ndarray) -> torch.Tensor:
+        """A label map (H, W) of ids 0..K-1 -> (N, K): the fraction of each node's pixels with each id."""
+        mask = np.asarray(mask).astype(np.int64)
+        N, K = len(self), int(mask.max()) + 1
+        cnt = np.bincount((self.pixel_index() * K + mask).ravel(), minlength=N * K).reshape(N, K)
+        return torch.from_numpy((cnt / np.maximum(cnt.sum(1, keepdims=True), 1)).astype(np.float32))
 
 
 # ----------------------------------------------------------------------------- the explorer
 
 class _LRU:
-    """A dict bounded in bytes (tensors / arrays); the least recently used entries are evicted."""
+    """A dict bounded in bytes (tensors / arrays / node sets); the least recently used entries are evicted."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.bytes, self.d = max_bytes, 0, OrderedDict()
@@ -406,7 +308,7 @@ class PropStep:
     point: tuple[float, float] | None  # (x, y) of the propagated point (point mode)
     track_node: int  # node followed by the chain of most likely transitions
     topk: np.ndarray  # (k,) top-k matches of the previous tracked node in this frame
-    topk_probs: np.ndarray
+    topk_probs: np.ndarray  # (k,)
     topk_xy: np.ndarray  # (k, 2) their centres
 
 
@@ -414,20 +316,28 @@ class Explorer:
     """One video + one model: cached features, nodes of each frame, and the views of the walk.
 
     source: a path (video file, JPEG folder, DAVIS sequence folder), an array (T, H, W, 3) uint8 or a
-    :class:`FrameSource`. model/cfg: an ``EverModel`` and its ``Config`` (or ``checkpoint=``; neither:
-    a random tiny model). ``feature_fn`` replaces the encoder ((t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8),
-    used without head; e.g. a colour feature for tests). ``long_side``: resize frames so that their long
-    side is this (0 = native). Features are cached up to ``max_cache_mb``.
+    :class:`~ever.explore_io.FrameSource`. model/cfg: an ``EverModel`` and its ``Config``, or a
+    :class:`~ever.explore_io.ModelChoice` (kept as ``model_choice``, which says which model it is); without
+    a model, ``checkpoint`` as :func:`ever.explore_io.choose_model` takes it (None: the shipped default
+    model; ``"random"``: a random-init tiny model, warned about). ``feature_fn`` replaces the encoder
+    ((t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8), used without head; e.g. a colour feature for tests).
+    ``long_side``: resize frames so that their long side is this (0 = native), as the evaluation does
+    (:class:`ever.evaluate.propagation.CellGrid`). Features are cached up to ``max_cache_mb``.
     """
 
     def __init__(self, source, model=None, cfg=None, *, checkpoint: str | Path | None = None, mode: str = "patches",
                  feature_fn: FeatureFn | None = None, temperature: float | None = None, patch_size: int | None = None,
                  patch_stride: int | None = None, objects_k: int | None = None, long_side: int = 0,
                  device: str | torch.device | None = None, max_cache_mb: float = 1024, use_head: bool = True):
+        from ever.utils import select_device
+
         self.source = source if isinstance(source, FrameSource) else FrameSource(source)
-        self.device = pick_device(device)
+        self.device = select_device(str(device or "auto"))
         if feature_fn is None and model is None:
-            model, cfg = load_model(checkpoint)
+            model = choose_model(checkpoint)
+        self.model_choice = model if isinstance(model, ModelChoice) else None  # what the reader is told
+        if self.model_choice is not None:
+            model, cfg = model.model, model.cfg
         if cfg is None:
             from ever.config import Config
 
@@ -440,47 +350,37 @@ class Explorer:
         self.patch = max(STRIDE, (patch_size or cfg.nodes.patch_size) // STRIDE * STRIDE)
         self.stride = max(STRIDE, (patch_stride or cfg.nodes.patch_stride) // STRIDE * STRIDE)
         self.objects_k = int(objects_k or cfg.nodes.k)
-        self.long_side = int(long_side)
+        self._resize = CellGrid(self.source.frame(0).shape[:2], long_side)  # native -> working resolution
+        self.size: tuple[int, int] = self._resize.resized  # (H, W) of the frames shown and encoded
+        self._pad = CellGrid(self.size)  # working resolution -> encoder input, edge-padded to multiples of 8
         self._feats = _LRU(int(max_cache_mb * 2**20))
         self._nodes = _LRU(int(max(16, max_cache_mb / 8) * 2**20))
         self._frames = _LRU(int(max(16, max_cache_mb / 8) * 2**20))
         self.mode = "patches"
         self.set_mode(mode)
 
-    # --- frames and features
     def __len__(self) -> int:
         return len(self.source)
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode == "objects":
-            try:
-                import ever.objects  # noqa: F401
-            except ImportError as e:
-                raise RuntimeError(f"object nodes need ever.objects (segment_frames, ObjectNodes): {e}") from None
         self.mode = mode
 
+    # --- frames and features
     def frame(self, i: int) -> np.ndarray:
-        """Frame ``i`` (H, W, 3) uint8 at the working resolution."""
+        """Frame ``i`` (H, W, 3) uint8 at the working resolution (resized as the evaluation resizes)."""
         f = self._frames.get(i)
         if f is None:
             f = self.source.frame(i)
-            if self.long_side and max(f.shape[:2]) != self.long_side:
-                s = self.long_side / max(f.shape[:2])
-                size = (max(1, round(f.shape[0] * s)), max(1, round(f.shape[1] * s)))
-                x = torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None].float()
-                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-                f = x[0].permute(1, 2, 0).clamp(0, 255).round().to(torch.uint8).numpy()
+            if self._resize.resized != self._resize.size:
+                x = self._resize.frames([f])[0, :, : self.size[0], : self.size[1]]
+                f = (x * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
             self._frames.put(i, f)
         return f
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return tuple(self.frame(0).shape[:2])
-
     def mask(self, i: int) -> np.ndarray | None:
-        """DAVIS annotation of frame ``i`` at the working resolution, or None."""
+        """DAVIS annotation (H, W) int64 of frame ``i`` at the working resolution (nearest), or None."""
         m = self.source.mask(i)
         if m is None:
             return None
@@ -491,24 +391,16 @@ class Explorer:
             m = m[yy[:, None], xx[None, :]]
         return m
 
-    def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 -> (1, 3, Hp, Wp) in [0, 1], padded (edge) to multiples of 8."""
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float() / 255
-        H, W = rgb.shape[:2]
-        ph, pw = -H % STRIDE, -W % STRIDE
-        return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
     def features(self, i: int) -> torch.Tensor:
         """Dense features (C, Hp/8, Wp/8) of frame ``i`` (computed once, cached)."""
         f = self._feats.get(i)
         if f is None:
-            x = self._tensor(self.frame(i))
+            x = self._pad.frames([self.frame(i)], self.device)  # (1, 3, Hp, Wp) in [0, 1]
             with torch.inference_mode():
                 f = (self.feature_fn(x) if self.feature_fn is not None else self.model.dense(x))[0].float()
-            exp = (x.shape[-2] // STRIDE, x.shape[-1] // STRIDE)
-            if tuple(f.shape[-2:]) != exp:
+            if tuple(f.shape[-2:]) != self._pad.cells:
                 raise ValueError(f"feature function returned {tuple(f.shape)} for a frame of {tuple(x.shape[-2:])}; "
-                                 f"expected (C, {exp[0]}, {exp[1]})")
+                                 f"expected (C, {self._pad.cells[0]}, {self._pad.cells[1]})")
             self._feats.put(i, f)
         return f
 
@@ -517,71 +409,69 @@ class Explorer:
         for i in indices:
             self.features(i)
 
-    def _embed(self, feats: torch.Tensor) -> torch.Tensor:
-        """(N, C) pooled features -> (N, D) unit-norm walk embeddings."""
-        with torch.inference_mode():
-            if self.use_head:
-                feats = self.model.head(feats)
-            return F.normalize(feats.float(), dim=-1)
-
+    # --- nodes
     def nodes(self, i: int, mode: str | None = None) -> NodeSet:
         """The nodes of frame ``i`` in ``mode`` (default: the current mode)."""
         mode = mode or self.mode
         key = (mode, i, self.patch, self.stride, self.objects_k)
         ns = self._nodes.get(key)
-        if ns is not None:
-            return ns
-        fmap = self.features(i)  # (C, h, w)
-        C, h, w = fmap.shape
-        H, W = self.size
-        if mode == "cells":
-            emb = self._embed(fmap.flatten(1).T)
-            ys, xs = np.meshgrid(np.arange(h) * STRIDE + STRIDE / 2, np.arange(w) * STRIDE + STRIDE / 2, indexing="ij")
-            ns = NodeSet("cells", emb, torch.ones(h * w, dtype=torch.bool, device=emb.device),
-                         np.stack([xs.ravel(), ys.ravel()], 1), (H, W), (h, w), STRIDE, STRIDE)
-        elif mode == "patches":
-            p = min(self.patch, h * STRIDE, w * STRIDE)
-            cells = F.avg_pool2d(fmap[None], p // STRIDE, self.stride // STRIDE)[0]  # (C, gh, gw)
-            gh, gw = cells.shape[-2:]
-            emb = self._embed(cells.flatten(1).T)
-            ys, xs = np.meshgrid(np.arange(gh) * self.stride + p / 2, np.arange(gw) * self.stride + p / 2, indexing="ij")
-            ns = NodeSet("patches", emb, torch.ones(gh * gw, dtype=torch.bool, device=emb.device),
-                         np.stack([xs.ravel(), ys.ravel()], 1), (H, W), (gh, gw), p, self.stride)
-        else:
-            ns = self._object_nodes(i, fmap)
-        self._nodes.put(key, ns)
+        if ns is None:
+            ns = self._object_nodes(i) if mode == "objects" else self._grid_nodes(i, mode)
+            self._nodes.put(key, ns)
         return ns
 
-    def _object_nodes(self, i: int, fmap: torch.Tensor) -> NodeSet:
-        try:
-            from ever.objects import mask_pool, segment_frames, segment_mass
-        except ImportError as e:
-            raise RuntimeError(f"object nodes need ever.objects (segment_frames, segment_mass, mask_pool): {e}") from None
-        import dataclasses
+    def _pool(self, extractor, fmap: torch.Tensor, segments: torch.Tensor | None = None):
+        """One frame's nodes by a real extractor (``ever.nodes`` / ``ever.objects``) on the cached dense map
+        fmap (C, h, w): its ``encode`` returns the cache, and of the frames it reads only the shape.
+        Returns (node features (N, C), valid (N,))."""
+        h, w = fmap.shape[-2:]
+        frames = fmap.new_zeros(()).expand(1, 1, 3, h * STRIDE, w * STRIDE)  # (B=1, T=1, 3, Hp, Wp), no memory
+        with torch.inference_mode():
+            feats, valid = extractor(lambda _: fmap[None], frames, segments)
+        return feats[0, 0], valid[0, 0]
 
-        ncfg = dataclasses.replace(self.cfg.nodes, k=self.objects_k)
+    def _embed(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, C) pooled features -> (N, D) unit-norm walk embeddings (projection head, as ``CRW.embed``)."""
+        with torch.inference_mode():
+            if self.use_head:
+                feats = self.model.head(feats)
+            return F.normalize(feats.float(), dim=-1)
+
+    def _grid_nodes(self, i: int, mode: str) -> NodeSet:
+        """Cells (8 px patches every 8 px) or the run's patch grid, by ``PatchPoolNodes``."""
+        fmap = self.features(i)
+        Hp, Wp = (s * STRIDE for s in fmap.shape[-2:])
+        p, s = (STRIDE, STRIDE) if mode == "cells" else (min(self.patch, Hp, Wp), self.stride)
+        feats, valid = self._pool(PatchPoolNodes(p, s), fmap)
+        centers, grid = grid_centers(Hp, Wp, p, s)
+        return NodeSet(mode, self._embed(feats), valid, centers, self.size, grid, p, s)
+
+    def _object_nodes(self, i: int) -> NodeSet:
+        """Segments of the displayed frame (felzenszwalb / slic; a ``kmeans`` config falls back to
+        felzenszwalb, whose segments can be painted), mask-pooled by ``ObjectNodes``."""
+        from ever.objects import ObjectNodes, segment_frames
+
+        ncfg = dataclasses.replace(self.cfg.nodes, kind="object", k=self.objects_k)
         if ncfg.segmenter not in ("felzenszwalb", "slic"):
             ncfg = dataclasses.replace(ncfg, segmenter="felzenszwalb")
         rgb = self.frame(i)
         H, W = rgb.shape[:2]
-        K = self.objects_k
         seg = segment_frames(rgb[None], ncfg)[0]  # (H, W) in [0, K)
+        fmap = self.features(i)
         h, w = fmap.shape[-2:]
-        padded = np.pad(seg, ((0, h * STRIDE - H), (0, w * STRIDE - W)), mode="edge")
-        mass = segment_mass(torch.from_numpy(padded)[None].to(fmap.device), K, h, w)
-        feats, valid = mask_pool(fmap[None], mass)
-        emb = self._embed(feats[0])
-        cnt = np.bincount(seg.ravel(), minlength=K).astype(np.float64)
+        padded = np.pad(seg, ((0, h * STRIDE - H), (0, w * STRIDE - W)), mode="edge")  # as the frame is padded
+        feats, valid = self._pool(ObjectNodes(ncfg), fmap, torch.from_numpy(padded)[None, None].to(fmap.device))
+        K = self.objects_k
+        cnt = np.maximum(np.bincount(seg.ravel(), minlength=K), 1)  # pixels per segment
         yy, xx = np.mgrid[:H, :W]
-        cx = np.bincount(seg.ravel(), xx.ravel(), K) / np.maximum(cnt, 1)
-        cy = np.bincount(seg.ravel(), yy.ravel(), K) / np.maximum(cnt, 1)
-        return NodeSet("objects", emb, valid[0].to(emb.device), np.stack([cx, cy], 1), (H, W), labels=seg)
+        flat = seg.ravel()
+        centers = np.stack([np.bincount(flat, xx.ravel(), K) / cnt, np.bincount(flat, yy.ravel(), K) / cnt], 1)
+        return NodeSet("objects", self._embed(feats), valid, centers, (H, W), labels=seg)
 
     # --- views
     def clip(self, frame: int, length: int = 4, stride: int = 1) -> list[int]:
         """Frame indices of the walk's clip starting at ``frame`` (truncated at the end of the video)."""
-        idx = [frame + t * stride for t in range(length)]
-        idx = [i for i in idx if i < len(self)]
+        idx = [i for i in (frame + t * stride for t in range(length)) if i < len(self)]
         if len(idx) < 2:
             raise ValueError(f"frame {frame}: a walk needs a next frame (the video has {len(self)} frames)")
         return idx
@@ -615,40 +505,29 @@ class Explorer:
         return palindrome_walk([n.emb for n in ns], node, self.temperature, [n.valid for n in ns], beam, idx)
 
     def topk(self, frame: int, node: int, k: int = 5, to: int | None = None):
-        """Top-k matches of ``node`` in frame ``to`` (default next): (indices, probabilities, centres (k, 2))."""
+        """Top-k matches of ``node`` in frame ``to`` (default next): (indices (k,), probabilities (k,),
+        centres (k, 2))."""
         to = frame + 1 if to is None else to
         idx, p = topk_matches(self.transition(frame, node, to), k, self.nodes(to).valid)
         return idx, p, self.nodes(to).centers[idx]
 
     def source_labels(self, frame: int, node: int | None = None, mask: np.ndarray | None = None) -> torch.Tensor:
-        """Soft labels (N, K) of the nodes of ``frame``: one-hot of ``node`` (K=1: the point / object), or a
-        label map (H, W) of ids 0..K-1 (fraction of each node's pixels with each id)."""
+        """Soft labels (N, K) of the nodes of ``frame``: one-hot of ``node`` (K=1: the point / object), or of
+        a label map ``mask`` (H, W) of ids 0..K-1 (the fraction of each node's pixels with each id)."""
         ns = self.nodes(frame)
-        if mask is None:
-            lab = torch.zeros(len(ns), 1, device=ns.emb.device)
-            lab[node, 0] = 1
-            return lab
-        mask = np.asarray(mask).astype(np.int64)
-        K = int(mask.max()) + 1
-        idx = ns._pixel_index() if ns.kind != "cells" else None
-        if ns.kind == "cells":
-            h, w = ns.grid
-            m = np.pad(mask, ((0, h * STRIDE - mask.shape[0]), (0, w * STRIDE - mask.shape[1])), mode="edge")
-            oh = torch.from_numpy(np.eye(K, dtype=np.float32)[m]).permute(2, 0, 1)[None]
-            lab = F.avg_pool2d(oh, STRIDE)[0].flatten(1).T
-        else:
-            N = len(ns)
-            cnt = np.zeros((N, K), np.float32)
-            np.add.at(cnt, (idx.ravel(), mask.ravel()), 1)
-            lab = torch.from_numpy(cnt / np.maximum(cnt.sum(1, keepdims=True), 1))
-        return lab.to(ns.emb.device)
+        if mask is not None:
+            return ns.fractions(mask).to(ns.emb.device)
+        lab = torch.zeros(len(ns), 1, device=ns.emb.device)
+        lab[node, 0] = 1
+        return lab
 
     def propagate(self, frame: int, node: int, steps: int = 3, k: int = 5, mask: np.ndarray | None = None,
                   topk_labels: int = 10, temperature: float | None = None) -> list[PropStep]:
-        """Propagate the point/node (or a label map ``mask``) to the next ``steps`` frames.
+        """Propagate the point/node (or a label map ``mask`` (H, W)) to the next ``steps`` frames.
 
-        Labels: node-space label propagation (:func:`propagate_labels`). Top-k: the chain of most likely
-        transitions from ``node`` (each frame shows the k best matches of the node tracked so far).
+        Labels: node-space label propagation (:func:`propagate_labels`, temperature ``eval.temperature``).
+        Top-k: the chain of most likely transitions from ``node`` (each frame shows the k best matches of
+        the node tracked so far).
         """
         targets = [i for i in range(frame + 1, frame + 1 + steps) if i < len(self)]
         src = self.nodes(frame)
@@ -663,129 +542,17 @@ class Explorer:
             idx, p, xy = self.topk(prev, cur, k, to=i)
             col = 1 if mask is not None and s.shape[1] > 1 else 0
             heat = ns.paint(s[:, col])
-            labels = ns.paint(s.argmax(1).float()).astype(np.int64) if mask is not None else (heat > 0.5).astype(np.int64)
+            labels = (ns.paint(s.argmax(1).float()) if mask is not None else heat > 0.5).astype(np.int64)
             point = None
             if mask is None:
                 j = int(s[:, 0].argmax())
                 point = (float(ns.centers[j, 0]), float(ns.centers[j, 1]))
-            out.append(PropStep(i, s.cpu().numpy(), heat, labels, point, int(idx[0]) if len(idx) else cur, idx, p, xy))
-            cur, prev = (int(idx[0]) if len(idx) else cur), i
+            track = int(idx[0]) if len(idx) else cur
+            out.append(PropStep(i, s.cpu().numpy(), heat, labels, point, track, idx, p, xy))
+            cur, prev = track, i
         return out
 
     def cache_info(self) -> dict:
         return {"frames_encoded": len(self._feats.d), "feature_mb": self._feats.bytes / 2**20,
-                "max_feature_mb": self._feats.max_bytes / 2**20, "node_sets": len(self._nodes.d), "device": str(self.device)}
-
-
-# ----------------------------------------------------------------------------- figures (matplotlib)
-
-def _show(ax, img: np.ndarray, max_side: int = 320, **kw):
-    """imshow subsampled to at most ``max_side`` px (fast to draw), in the frame's pixel coordinates."""
-    H, W = img.shape[:2]
-    f = max(1, math.ceil(max(H, W) / max_side))
-    return ax.imshow(img[::f, ::f], extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest", **kw)
-
-
-def _sub(a: np.ndarray, max_side: int = 320):
-    """(x, y, a) subsampled for contour plots, in pixel coordinates."""
-    f = max(1, math.ceil(max(a.shape) / max_side))
-    return np.arange(0, a.shape[1], f), np.arange(0, a.shape[0], f), a[::f, ::f].astype(np.float32)
-
-
-def _outline(ax, ns: NodeSet, node: int, color: str = "cyan") -> None:
-    """Draw the outline of a node (cell/patch square, or the segment's contour)."""
-    import matplotlib.patches as mp
-
-    if ns.labels is not None:
-        ax.contour(*_sub(ns.labels == node), levels=[0.5], colors=[color], linewidths=1.5)
-    else:
-        x, y = ns.centers[node]
-        half = ns.patch / 2
-        ax.add_patch(mp.Rectangle((x - half, y - half), ns.patch, ns.patch, fill=False, ec=color, lw=1.5))
-
-
-def _segments(ax, ns: NodeSet) -> None:
-    if ns.labels is not None:
-        ax.contour(*_sub(ns.labels), levels=np.arange(ns.labels.max()) + 0.5, colors=["white"], linewidths=0.5, alpha=0.7)
-
-
-def plot_transition(ex: Explorer, frame: int, node: int, axes=None):
-    """(1) The node on its frame and its transition probabilities to the next frame as a heat map."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    a, b = ex.nodes(frame), ex.nodes(frame + 1)
-    _show(axes[0], ex.frame(frame), 480)
-    _segments(axes[0], a)
-    _outline(axes[0], a, node)
-    axes[0].set_title(f"frame {frame}, node {node} ({a.kind}, {len(a)} nodes)", fontsize=9)
-    probs = ex.transition(frame, node)
-    _show(axes[1], ex.frame(frame + 1), 480)
-    im = _show(axes[1], b.paint(probs), 480, cmap="magma", alpha=0.65, vmin=0)
-    _segments(axes[1], b)
-    idx, p, xy = ex.topk(frame, node, 5)
-    axes[1].scatter(xy[:, 0], xy[:, 1], s=30, facecolors="none", edgecolors="cyan")
-    axes[1].set_title(f"P(node → frame {frame + 1}); max {float(probs.max()):.2f}", fontsize=9)
-    plt.colorbar(im, ax=axes[1], fraction=0.03)
-    for ax in axes:
-        ax.axis("off")
-    return axes[0].figure
-
-
-def plot_walk(ex: Explorer, w: WalkResult, axes=None):
-    """(2) The most likely palindrome walk, one panel per position, with the return probability."""
-    import matplotlib.pyplot as plt
-
-    n = len(w.frames)
-    if axes is None:
-        _, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.3), squeeze=False)
-        axes = axes[0]
-    for j, (f, v) in enumerate(zip(w.frames, w.path)):
-        ns = ex.nodes(f)
-        _show(axes[j], ex.frame(f), 240)
-        _outline(axes[j], ns, v, "lime" if v == w.start else "orange")
-        if j == 0 or j == n - 1:
-            _outline(axes[j], ns, w.start, "cyan")
-        title = f"t={f}" + ("" if j == 0 else f"  p={w.step_probs[j - 1]:.2f}")
-        axes[j].set_title(title, fontsize=8)
-        axes[j].axis("off")
-    home = "returns home" if w.returns_home else f"ends at node {w.path[-1]}"
-    axes[0].figure.suptitle(f"most likely walk (p={w.path_prob:.3g}, {home}); "
-                            f"P(return to node {w.start}) = {w.return_prob:.3f}", fontsize=10)
-    return axes[0].figure
-
-
-def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], axes=None, point=None):
-    """(3) The propagated point/mask over the next frames, with the top-k matches drawn."""
-    import matplotlib.pyplot as plt
-
-    n = len(steps) + 1
-    if axes is None:
-        _, axes = plt.subplots(1, n, figsize=(2.8 * n, 2.4), squeeze=False)
-        axes = axes[0]
-    _show(axes[0], ex.frame(frame))
-    if point is not None:
-        axes[0].scatter([point[0]], [point[1]], marker="+", s=80, c="cyan")
-    axes[0].set_title(f"source frame {frame}", fontsize=8)
-    for ax, s in zip(axes[1:], steps):
-        _show(ax, ex.frame(s.frame))
-        _show(ax, np.ma.masked_less(s.heat, 0.05), cmap="viridis", alpha=0.55, vmin=0, vmax=1)
-        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=40 * (1 + 4 * s.topk_probs), facecolors="none",
-                   edgecolors="orange")
-        if s.point is not None:
-            ax.scatter([s.point[0]], [s.point[1]], marker="+", s=80, c="cyan")
-        ax.set_title(f"frame {s.frame}: top-{len(s.topk)} p={s.topk_probs[0]:.2f}" if len(s.topk) else f"frame {s.frame}",
-                     fontsize=8)
-    for ax in axes:
-        ax.axis("off")
-    return axes[0].figure
-
-
-def overview(ex: Explorer, frame: int, node: int, length: int = 4, steps: int = 3, k: int = 5,
-             mask: np.ndarray | None = None):
-    """The three views of one choice, as three matplotlib figures (transition, walk, propagation)."""
-    f1 = plot_transition(ex, frame, node)
-    f2 = plot_walk(ex, ex.walk(frame, node, length))
-    f3 = plot_propagation(ex, frame, ex.propagate(frame, node, steps, k, mask=mask), point=tuple(ex.nodes(frame).centers[node]))
-    return f1, f2, f3
+                "max_feature_mb": self._feats.max_bytes / 2**20, "node_sets": len(self._nodes.d),
+                "device": str(self.device)}

@@ -25,7 +25,7 @@ Adjacencies (``GCNConfig``):
 - ``affinity`` (temporal): features flow along the walk's own soft tracks. Node i of frame t averages
   itself with ``sum_j softmax_j(x_t,i . x_s,j / tau) h_s,j`` for each neighbouring frame s = t-1, t+1
   (L2-normalised x, the walk's temperature tau, invalid targets masked; a neighbouring frame without
-  valid nodes is skipped). The weights are **detached** (``detach_affinity=True``): the graph is read
+  valid nodes is skipped). The weights are **detached**: the graph is read
   off the current embeddings like a fixed input, so the walk loss cannot be lowered by sharpening the
   GCN's own affinities (a shortcut around the encoder), and the backward pass is cheaper. Equivariant.
 
@@ -45,8 +45,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ever.config import Config, ConfigError, GCNConfig
+from ever.walk import _NEG
 
-_NEG = -1e9
 
 
 def _masked_softmax(logits: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,6 @@ class STSLayer(nn.Module):
         temperature: float = 0.07,
         num_frames: int | None = None,
         num_nodes: int | None = None,
-        detach_affinity: bool = True,
         gate: bool = False,
     ):
         super().__init__()
@@ -76,7 +75,7 @@ class STSLayer(nn.Module):
             raise ConfigError("gcn: a 'learned' adjacency needs the number of frames and nodes at build time "
                               "(build_gcn(..., num_frames=T, num_nodes=N), see ever.gcn.graph_size)")
         self.spatial, self.temporal = spatial, temporal
-        self.temperature, self.detach_affinity = temperature, detach_affinity
+        self.temperature = temperature
         self.T, self.N = num_frames, num_nodes
         if temporal == "learned":
             self.adj_t = nn.Parameter(torch.empty(num_nodes, num_frames, num_frames))
@@ -101,9 +100,7 @@ class STSLayer(nn.Module):
         B, T, N, D = h.shape
         if T < 2:
             return h
-        x = F.normalize(h.float(), dim=-1)
-        if self.detach_affinity:
-            x = x.detach()
+        x = F.normalize(h.float(), dim=-1).detach()  # the graph is read off the embeddings, not trained through
         sim = torch.einsum("btnd,btmd->btnm", x[:, :-1], x[:, 1:]) / self.temperature  # (B, T-1, N, N)
         w_next = _masked_softmax(sim, valid[:, 1:]).to(h.dtype)  # frame t reads frame t+1
         w_prev = _masked_softmax(sim.transpose(-1, -2), valid[:, :-1]).to(h.dtype)  # t+1 reads t

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from ever.config import NEUTRAL_KEYS, Config, flatten, save_config
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
-from ever.models.crw import CRW
+from ever.models.crw import CRW, StepDraws
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
                         seed_everything, select_device, writable_dir)
 
@@ -389,10 +389,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     segments = segments.to(device, non_blocking=True)
                 def step_fn(module, count=None):
                     gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step * world + rank)
-                    noise_fn = lambda shape: _edge_noise(cfg, step, shape, rank, world)  # noqa: E731
-                    home_fn = lambda b, n: _home_picks(cfg, step, b, n, rank, world)  # noqa: E731
+                    draws = StepDraws(noise=lambda shape: _edge_noise(cfg, step, shape, rank, world),
+                                      home=lambda b, n: _home_picks(cfg, step, b, n, rank, world), count=count)
                     with amp:
-                        out = module(frames, segments, gen, noise_fn, home_fn, count)
+                        out = module(frames, segments, gen, draws)
                     out.loss.backward()
                     return out
 

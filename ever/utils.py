@@ -128,7 +128,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         from ever.errors import EverError
 
-        raise EverError("train.device=cuda requested but no CUDA device is available (torch.cuda.is_available() is False)")
+        raise EverError("device 'cuda' requested but no CUDA device is available (torch.cuda.is_available() is False)")
     return torch.device(name)
 
 

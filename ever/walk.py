@@ -37,13 +37,21 @@ _NEG = -1e9  # logit of a removed edge (finite: a row of -inf would give NaN)
 
 
 @dataclass
+class Home:
+    """The shifted view of frame 0 that walks come home to (``walk.home_shift``; see the module doc)."""
+    emb: torch.Tensor  # (B, N, D) embeddings of the rolled frame 0 (B_0 leads here instead of frame 0)
+    target: torch.Tensor  # (B, N) long: the home node walker i must reach; -1: none (left out)
+    valid: torch.Tensor | None = None  # (B, N) bool, or None (all valid)
+
+
+@dataclass
 class WalkOutput:
     loss: torch.Tensor  # scalar
     loss_by_len: torch.Tensor  # (T-1,) cross-entropy of each cycle length (detached)
     acc_by_len: torch.Tensor  # (T-1,) fraction of walks whose most likely end is their start
 
 
-def _logits(x: torch.Tensor, y: torch.Tensor, y_valid: torch.Tensor | None, temperature: float) -> torch.Tensor:
+def affinity_logits(x: torch.Tensor, y: torch.Tensor, y_valid: torch.Tensor | None, temperature: float) -> torch.Tensor:
     """(B, N, D) x (B, M, D) -> (B, N, M) affinity logits; invalid targets removed."""
     a = torch.bmm(x, y.transpose(1, 2)) / temperature
     if y_valid is not None:
@@ -74,13 +82,12 @@ def transition_matrices(
     temperature: float = 0.07,
     edge_dropout: float = 0.0,
     noise: torch.Tensor | None = None,
-    home: torch.Tensor | None = None,
-    home_valid: torch.Tensor | None = None,
+    home: Home | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward and backward transitions of a clip.
 
     emb: (B, T, N, D) L2-normalised; valid: (B, T, N) bool; noise: (B, T-1, 2, N, N) uniform or None;
-    home: (B, N, D), the view of frame 0 that B_0 leads to instead of frame 0 (home_valid (B, N)).
+    home: the view of frame 0 that B_0 leads to instead of frame 0 (its ``target`` is not used here).
     Returns ([A_0 .. A_{T-2}], [B_0 .. B_{T-2}]), each (B, N, N), rows summing to 1.
     """
     emb = emb.float()
@@ -89,10 +96,10 @@ def transition_matrices(
     for t in range(T - 1):
         back, vt = emb[:, t], None if valid is None else valid[:, t]
         if t == 0 and home is not None:
-            back, vt = home.float(), home_valid
+            back, vt = home.emb.float(), home.valid
         vn = None if valid is None else valid[:, t + 1]
-        lf = _logits(emb[:, t], emb[:, t + 1], vn, temperature)
-        lb = _logits(emb[:, t + 1], back, vt, temperature)
+        lf = affinity_logits(emb[:, t], emb[:, t + 1], vn, temperature)
+        lb = affinity_logits(emb[:, t + 1], back, vt, temperature)
         nf = None if noise is None else noise[:, t, 0]
         nb = None if noise is None else noise[:, t, 1]
         fwd.append(F.softmax(drop_edges(lf, edge_dropout, nf), dim=-1))
@@ -106,9 +113,7 @@ def walk_loss(
     temperature: float = 0.07,
     edge_dropout: float = 0.0,
     noise: torch.Tensor | None = None,
-    home: torch.Tensor | None = None,
-    home_valid: torch.Tensor | None = None,
-    home_target: torch.Tensor | None = None,
+    home: Home | None = None,
     count_fn=None,
     min_cycle: int = 1,
 ) -> WalkOutput:
@@ -116,8 +121,7 @@ def walk_loss(
 
     emb: (B, T, N, D) node embeddings (L2-normalised); valid: (B, T, N) bool or None (all valid);
     noise: optional (B, T-1, 2, N, N) uniforms for edge dropout (see :func:`drop_edges`).
-    home: optional (B, N, D) shifted view of frame 0 where walks end (home_valid (B, N) bool or None),
-    home_target: (B, N) long, the home node each walker must reach (-1: none); see the module doc.
+    home: optional shifted view of frame 0 where walks end, and the node each walker must reach there.
     count_fn: optional map from this process's number of starting walkers (0-dim tensor) to the
     divisor of the summed losses. Under DDP, whose gradients are averaged over W ranks, pass
     ``max(global count, 1) / W`` so the loss is the mean over *all* walkers of the global batch even
@@ -131,17 +135,15 @@ def walk_loss(
         raise ValueError(f"a walk needs at least 2 frames, got T={T}")
     if not 1 <= min_cycle <= T - 1:
         raise ValueError(f"min_cycle={min_cycle} needs 1 <= min_cycle <= T-1 = {T - 1} (clip of T={T} frames)")
-    if (home is None) != (home_target is None):
-        raise ValueError("home and home_target go together")
     with torch.autocast(device_type=emb.device.type, enabled=False):
-        fwd, bwd = transition_matrices(emb, valid, temperature, edge_dropout, noise, home, home_valid)
+        fwd, bwd = transition_matrices(emb, valid, temperature, edge_dropout, noise, home)
         start = torch.ones(B, N, dtype=torch.bool, device=emb.device) if valid is None else valid[:, 0]
         target = torch.arange(N, device=emb.device).expand(B, N)
-        if home_target is not None:
-            start = start & (home_target >= 0)
-            target = home_target.clamp_min(0)
-            if home_valid is not None:
-                start = start & home_valid.gather(1, target)
+        if home is not None:
+            start = start & (home.target >= 0)
+            target = home.target.clamp_min(0)
+            if home.valid is not None:
+                start = start & home.valid.gather(1, target)
         n_walkers = start.sum()
         n_local = n_walkers.clamp_min(1)
         n_start = n_local if count_fn is None else count_fn(n_walkers)

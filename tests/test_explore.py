@@ -1,8 +1,10 @@
-"""ever.explore: the functions behind the exploration notebook, without a display; the notebook headless."""
+"""ever.explore*: the walk explorer against the training walk and the evaluation protocol; its model and
+path choices; the click that picks a point; the exploration notebook, headless."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import os
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ever.explore import (Explorer, palindrome_walk, propagate_labels, topk_matches, transition_probs)
+from ever import explore_io as XI
+from ever.explore import Explorer, palindrome_walk, propagate_labels, topk_matches, transition_probs
 from ever.walk import transition_matrices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +41,22 @@ def rand_emb(T: int, N: int, D: int = 8, seed: int = 0) -> torch.Tensor:
     return F.normalize(torch.randn(T, N, D, generator=g), dim=-1)
 
 
-# ----------------------------------------------------------------------------- transition heat map, top-k
+def write_davis(root: Path, frames: np.ndarray, masks: dict[int, np.ndarray], mode: str = "P") -> Path:
+    """A DAVIS-layout sequence ``root/JPEGImages/480p/sq`` with annotations of the frames in ``masks``."""
+    from PIL import Image
+
+    seq = root / "JPEGImages" / "480p" / "sq"
+    ann = root / "Annotations" / "480p" / "sq"
+    seq.mkdir(parents=True)
+    ann.mkdir(parents=True)
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(seq / f"{t:05d}.jpg", quality=95)
+    for t, m in masks.items():
+        Image.fromarray(m.astype(np.uint8), mode).save(ann / f"{t:05d}.png")
+    return seq
+
+
+# ----------------------------------------------------------------------------- transition rows, top-k
 
 def test_transition_probs_is_the_walk_row_and_sums_to_one():
     emb = rand_emb(2, 7)
@@ -55,6 +73,8 @@ def test_transition_probs_respects_invalid_targets():
     valid = torch.tensor([True, False, True, True, False, True])
     p = transition_probs(emb[0], emb[1], 2, 0.07, valid)
     assert float(p[~valid].sum()) < 1e-12 and abs(float(p.sum()) - 1) < 1e-5
+    fwd, _ = transition_matrices(emb[None], torch.stack([torch.ones(6, dtype=torch.bool), valid])[None], 0.07)
+    assert torch.allclose(p, fwd[0][0, 2], atol=1e-6)
 
 
 def test_topk_sorted_k_entries_valid_indices():
@@ -129,6 +149,78 @@ def test_walk_with_invalid_nodes_and_beam():
     assert wb.return_prob + wb.lost_mass >= w.return_prob - 1e-5
 
 
+# ----------------------------------------------------------------------------- the explorer is the training walk
+
+@pytest.mark.parametrize("mode", ["cells", "patches", "objects"])
+def test_explorer_nodes_and_rows_are_the_training_walks(mode):
+    """Nodes of every mode = CRW.embed's (the real extractor, head, L2 norm) for the same model, and a
+    node's transition row = the row of ever.walk.transition_matrices."""
+    from ever.models.crw import CRW
+
+    v = square_video(T=3, H=64, W=96)
+    model, cfg = XI.random_model()
+    nodes = {"cells": dict(kind="patch_pool", patch_size=8, patch_stride=8),
+             "patches": dict(kind="patch_pool", patch_size=32, patch_stride=16),
+             "objects": dict(kind="object", k=4)}[mode]
+    cfg.nodes = dataclasses.replace(cfg.nodes, **nodes)
+    crw = CRW(cfg).eval()
+    crw.model.load_state_dict(model.state_dict())
+    ex = Explorer(v, model, cfg, mode=mode, device="cpu", objects_k=4)
+    with torch.no_grad():
+        emb, valid = crw.embed(torch.from_numpy(v).permute(0, 3, 1, 2)[None].float() / 255)
+        fwd, _ = transition_matrices(emb, valid, cfg.walk.temperature)
+    for t in range(3):
+        ns = ex.nodes(t)
+        assert len(ns) == emb.shape[2] and torch.equal(ns.valid, valid[0, t])
+        assert torch.allclose(ns.emb[ns.valid], emb[0, t][valid[0, t]], atol=2e-4)  # conv batch 1 vs 3
+    for node in torch.nonzero(valid[0, 0]).squeeze(1).tolist():
+        assert torch.allclose(ex.transition(0, node), fwd[0][0, node], atol=1e-3)
+
+
+def test_patch_centres_are_the_extractor_grid():
+    ex = Explorer(square_video(), feature_fn=colour_features, mode="patches", patch_size=16, patch_stride=8,
+                  device="cpu")
+    ns = ex.nodes(0)  # 48x80 frame: patches of 16 px every 8 px -> 5 x 9
+    assert ns.grid == (5, 9) and len(ns) == 45
+    assert tuple(ns.centers[0]) == (8, 8) and tuple(ns.centers[10]) == (8 + 8, 8 + 8)
+    assert ex.node_at(0, *ns.centers[23]) == 23
+    fmap = colour_features(torch.from_numpy(square_video()[:1]).permute(0, 3, 1, 2).float() / 255)[0]
+    assert torch.allclose(ns.emb[10], F.normalize(fmap[:, 1:3, 1:3].mean((1, 2)), dim=0), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- propagation against the protocol
+
+def test_node_propagation_is_the_evaluation_prediction_on_cells():
+    """On dense cells, propagate_labels = ever.evaluate.propagation.predict (no radius limit reached)."""
+    from ever.evaluate.propagation import predict
+
+    g = torch.Generator().manual_seed(0)
+    C, h, w, K = 6, 5, 7, 3
+    first, q1, q2 = (F.normalize(torch.randn(C, h, w, generator=g), dim=0) for _ in range(3))
+    labels = torch.softmax(torch.randn(K, h, w, generator=g), 0)
+    flat = lambda x: x.reshape(x.shape[0], -1).T  # noqa: E731 - (C, h, w) -> (h*w, C)
+    ours = propagate_labels(flat(first), flat(labels), [flat(q1), flat(q2)], 0.05, 5)
+    ref1 = predict(q1, first, labels, first.new_zeros(0, C, h, w), labels.new_zeros(0, K, h, w), 5, temperature=0.05)
+    assert torch.allclose(ours[0], flat(ref1), atol=1e-5)
+    ref2 = predict(q2, first, labels, q1[None], ref1[None], 5, radius=100.0, temperature=0.05)
+    assert torch.allclose(ours[1], flat(ref2), atol=1e-5)
+    only_src = propagate_labels(flat(first), flat(labels), [flat(q1), flat(q2)], 0.05, 5, use_previous=False)
+    ref2_src = predict(q2, first, labels, first.new_zeros(0, C, h, w), labels.new_zeros(0, K, h, w), 5,
+                       temperature=0.05)
+    assert torch.allclose(only_src[1], flat(ref2_src), atol=1e-5)
+
+
+def test_mask_labels_are_pixel_fractions_of_each_node():
+    ex = Explorer(square_video(), feature_fn=colour_features, mode="cells", device="cpu")
+    m = np.zeros(ex.size, np.int64)
+    m[8:16, 8:16] = 1  # cell (1, 1) fully
+    m[8:16, 16:20] = 2  # half of cell (1, 2)
+    lab = ex.source_labels(0, mask=m)
+    gw = ex.nodes(0).grid[1]
+    assert lab.shape == (len(ex.nodes(0)), 3) and torch.allclose(lab.sum(1), torch.ones(len(lab)))
+    assert lab[gw + 1].tolist() == [0, 1, 0] and lab[gw + 2].tolist() == [0.5, 0, 0.5] and lab[0].tolist() == [1, 0, 0]
+
+
 # ----------------------------------------------------------------------------- on a synthetic video
 
 @pytest.mark.parametrize("mode", ["cells", "patches"])
@@ -142,9 +234,7 @@ def test_moving_square_top_match_is_the_moved_cell(mode):
     idx, p, xy = ex.topk(0, node, k=3)
     assert idx[0] == moved and len(idx) == 3 and np.all(np.diff(p) <= 0)
     heat = ex.heatmap(0, node)
-    assert heat.shape == v.shape[1:3]
-    probs = ex.transition(0, node)
-    assert probs.shape == (len(ex.nodes(1)),) and abs(float(probs.sum()) - 1) < 1e-5
+    assert heat.shape == v.shape[1:3] and heat[12 + SHIFT[0], 12 + SHIFT[1]] == heat.max()
     w = ex.walk(0, node, length=4)
     expect = [ex.node_at(t, 12 + t * SHIFT[1], 12 + t * SHIFT[0]) for t in range(4)]
     assert w.path == expect + expect[-2::-1] and w.returns_home and w.return_prob > 0.9
@@ -156,9 +246,11 @@ def test_moving_square_top_match_is_the_moved_cell(mode):
         assert s.heat.shape == v.shape[1:3]
 
 
-def test_explorer_random_model_and_cache_bound():
+def test_random_model_is_warned_about_and_cache_is_bounded():
     v = square_video(T=6)
-    ex = Explorer(v, mode="cells", device="cpu", max_cache_mb=0.001)  # random tiny model, cache of ~1 frame
+    with pytest.warns(UserWarning, match="UNTRAINED MODEL"):
+        ex = Explorer(v, checkpoint="random", mode="cells", device="cpu", max_cache_mb=0.001)  # cache of ~1 frame
+    assert ex.model_choice.untrained and ex.model_choice.markdown().startswith("**⚠ WARNING: UNTRAINED")
     w = ex.walk(0, 5, length=3)
     assert 0 <= w.return_prob <= 1 and len(w.path) == 5
     assert ex.cache_info()["frames_encoded"] <= 2
@@ -169,10 +261,6 @@ def test_explorer_random_model_and_cache_bound():
 
 
 def test_object_mode_segments_are_nodes():
-    pytest.importorskip("skimage")
-    objects = pytest.importorskip("ever.objects")
-    if not hasattr(objects, "segment_frames"):
-        pytest.skip("ever.objects.segment_frames missing")
     v = square_video(T=3, H=64, W=96)
     ex = Explorer(v, feature_fn=colour_features, temperature=0.05, mode="objects", objects_k=4, device="cpu")
     ns = ex.nodes(0)
@@ -181,25 +269,114 @@ def test_object_mode_segments_are_nodes():
     assert ns.labels[12, 12] == node
     p = ex.transition(0, node)
     assert abs(float(p.sum()) - 1) < 1e-5
-    nxt = ex.nodes(1)
-    assert nxt.labels[12 + SHIFT[0], 12 + SHIFT[1]] == int(p.argmax())
-    w = ex.walk(0, node, length=3)
-    assert 0 <= w.return_prob <= 1
+    assert ex.nodes(1).labels[12 + SHIFT[0], 12 + SHIFT[1]] == int(p.argmax())
 
 
-@pytest.mark.skipif(not DAVIS_DEV.is_dir(), reason="development DAVIS sequences absent")
-def test_davis_dev_sequence_with_masks():
-    seq = DAVIS_DEV / "JPEGImages" / "480p" / "bear"
-    ex = Explorer(str(seq), long_side=240, device="cpu")
-    m = ex.mask(0)
-    assert m is not None and m.shape == ex.size and m.max() >= 1
-    prop = ex.propagate(0, 0, steps=1, mask=m)
-    assert prop[0].labels.shape == ex.size
+def test_long_side_resizes_frames_as_the_evaluation_grid():
+    from ever.evaluate.propagation import CellGrid
+
+    v = square_video(T=2, H=48, W=80)
+    ex = Explorer(v, feature_fn=colour_features, long_side=40, device="cpu")
+    assert ex.size == CellGrid((48, 80), 40).resized == (24, 40) and ex.frame(0).shape == (24, 40, 3)
+    assert ex.features(0).shape == (3, 3, 5)  # 24x40 -> 3x5 cells
+
+
+# ----------------------------------------------------------------------------- frames, masks, models, paths
+
+def test_frame_source_reads_davis_masks(tmp_path):
+    v = square_video(T=3)
+    m = np.zeros(v.shape[1:3], np.uint8)
+    m[8:16, 8:16] = 255  # DAVIS-2016 style 0/255
+    seq = write_davis(tmp_path, v, {0: m, 2: m}, mode="L")
+    ex = Explorer(str(seq), feature_fn=colour_features, device="cpu")
+    assert len(ex) == 3 and ex.source.name == "sq"
+    assert np.array_equal(ex.mask(0), (m > 0).astype(np.int64)) and ex.mask(1) is None
+    assert XI.list_videos({"t": tmp_path}) == {"t/sq": str(seq)}
+    assert XI.FrameSource(str(write_davis(tmp_path / "no-ann", v, {}))).mask(0) is None
+
+
+def _checkpoint(path: Path) -> Path:
+    model, cfg = XI.random_model(seed=1)
+    path.parent.mkdir(parents=True)
+    torch.save({"model": {f"model.{k}": t for k, t in model.state_dict().items()}, "config": cfg.to_dict()}, path)
+    return path
+
+
+def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(tmp_path):
+    from ever.models import pretrained
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shipped = XI.choose_model("auto", runs)
+    assert shipped.kind == "shipped" and shipped.source == pretrained.DEFAULT and not shipped.untrained
+    assert "no trained checkpoint under" in shipped.notice and "shipped pretrained model" in shipped.notice
+    a = _checkpoint(runs / "a" / "checkpoint.pt")
+    b = _checkpoint(runs / "b" / "checkpoint.pt")
+    assert XI.choose_model("auto", runs).source == str(a)
+    got = XI.choose_model("auto", runs, run_names=["missing", "b"])
+    assert got.kind == "checkpoint" and got.source == str(b) and str(b) in got.notice
+    assert XI.choose_model(None).kind == "shipped" and "no trained checkpoint" not in XI.choose_model(None).notice
+    with pytest.warns(UserWarning, match="UNTRAINED"):
+        assert XI.choose_model("").untrained
+
+
+def test_relative_paths_resolve_from_the_repository_in_book(monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT / "book")  # where a live Jupyter kernel of the notebook starts
+    assert XI.repo_root() == ROOT
+    assert XI.resolve("runs") == ROOT / "runs" and XI.resolve("/abs/x") == Path("/abs/x")
+    assert XI.default_roots()["ever-synth"] == ROOT / "data" / "ever-synth"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert XI.resolve("runs") == Path("runs")  # what exists where the kernel runs (ever report) wins
+    assert XI.repo_root(tmp_path) is None
+
+
+# ----------------------------------------------------------------------------- the interactive app, headless
+
+def _click(fig, ax, x: float, y: float) -> None:
+    from matplotlib.backend_bases import MouseButton, MouseEvent
+
+    fig.draw_without_rendering()
+    px, py = ax.transData.transform((x, y))
+    fig.canvas.callbacks.process("button_press_event",
+                                 MouseEvent("button_press_event", fig.canvas, px, py, button=MouseButton.LEFT))
+
+
+def test_a_click_on_the_source_frame_picks_the_point():
+    pytest.importorskip("ipywidgets")
+    from ever.explore_widgets import ExploreApp
+
+    ex = Explorer(square_video(), feature_fn=colour_features, temperature=0.05, mode="cells", device="cpu")
+    app = ExploreApp(ex, 0, (60, 30), length=3, steps=2, click=True, videos={})
+    app.update()
+    assert app.walk.start == ex.node_at(0, 60, 30) and len(app.figs[1].axes) == 5
+    _click(app.figs[0], app.figs[0].axes[0], 12, 12)  # the square
+    assert app.point == pytest.approx((12, 12), abs=1) and app.walk.start == ex.node_at(0, 12, 12)
+    assert app.walk.returns_home and "P(return)" in app.w_info.value
+    _click(app.figs[0], app.figs[0].axes[1], 40, 30)  # the next frame's panel: not a pick
+    assert app.point == pytest.approx((12, 12), abs=1)
+
+
+def test_sliders_pick_the_point_without_click_and_load_warns(tmp_path):
+    pytest.importorskip("ipywidgets")
+    from ever.explore_widgets import ExploreApp
+
+    ex = Explorer(square_video(), feature_fn=colour_features, mode="cells", device="cpu")
+    app = ExploreApp(ex, 0, (60, 30), length=2, steps=1, click=False, videos={})
+    app.w_x.value, app.w_y.value = 12, 12
+    assert app.point == (12, 12) and app.walk.start == ex.node_at(0, 12, 12)
+    app.w_path.value = str(write_davis(tmp_path, square_video(T=3), {}))
+    app.w_model.value = "random"
+    with pytest.warns(UserWarning, match="UNTRAINED"):
+        app.load()
+    assert len(app.ex) == 3 and "UNTRAINED" in app.w_note.value and "color:#c00" in app.w_note.value
+    assert app.w_frame.max == 1 and app.walk is not None
 
 
 # ----------------------------------------------------------------------------- the notebook, headless
 
-def test_notebook_runs_headless(tmp_path):
+def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
+    """Run from book/ (as a live kernel is) with no trained run: the shipped model, said so; three views."""
     pm = pytest.importorskip("papermill")
     from PIL import Image
 
@@ -207,13 +384,16 @@ def test_notebook_runs_headless(tmp_path):
     vid.mkdir(parents=True)
     for t, f in enumerate(square_video(T=5, H=64, W=96)):
         Image.fromarray(f).save(vid / f"{t:05d}.jpg")
+    (tmp_path / "runs").mkdir()
     out = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(ROOT / "book" / "08_explore.ipynb"), str(out), cwd=str(ROOT), kernel_name="python3",
-                        parameters={"video": str(vid), "checkpoint": "", "frame": 0, "point": [12, 12],
-                                    "mode": "patches", "interactive": False, "length": 3, "steps": 2},
-                        progress_bar=False)
-    import json
-
+    pm.execute_notebook(str(ROOT / "book" / "08_explore.ipynb"), str(out), cwd=str(ROOT / "book"),
+                        kernel_name="python3", progress_bar=False,
+                        parameters={"video": str(vid), "checkpoint": "auto", "runs_dir": str(tmp_path / "runs"),
+                                    "frame": 0, "point": [12, 12], "mode": "patches", "interactive": False,
+                                    "length": 3, "steps": 2})
     nb = json.loads(out.read_text())
-    images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    text = " ".join("".join(o.get("data", {}).get("text/markdown", "")) + "".join(o.get("text", "")) for o in outputs)
     assert images >= 3
+    assert "shipped pretrained model" in text and "no trained checkpoint" in text and "UNTRAINED" not in text

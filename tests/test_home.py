@@ -7,7 +7,7 @@ from ever.config import ConfigError, NodeConfig, load_config
 from ever.models.crw import CRW
 from ever.nodes import PatchCropNodes, PatchPoolNodes
 from ever.objects import ObjectNodes
-from ever.walk import walk_loss
+from ever.walk import Home, walk_loss
 
 CPU_CFG = "configs/crw-patch-cpu.yaml"
 
@@ -53,19 +53,17 @@ def test_home_walk_rewards_appearance_and_punishes_position():
     emb = torch.eye(N).expand(B, T, N, D).clone()  # node i looks the same in every frame
     home = torch.zeros(B, N, D)
     home.scatter_(1, perm[..., None].expand(B, N, D), emb[:, 0])  # home[perm[i]] = frame 0's node i
-    by_look = walk_loss(emb, temperature=0.05, home=home, home_target=perm)
+    by_look = walk_loss(emb, temperature=0.05, home=Home(home, perm))
     assert by_look.loss < 0.01 and torch.all(by_look.acc_by_len == 1)
     # Embeddings that only encode *position* match index to index: home[i] = node i of frame 0.
-    by_place = walk_loss(emb, temperature=0.05, home=emb[:, 0].clone(), home_target=perm)
+    by_place = walk_loss(emb, temperature=0.05, home=Home(emb[:, 0].clone(), perm))
     moved = (perm != torch.arange(N)).float().mean()
     assert by_place.loss > 5 and torch.allclose(by_place.acc_by_len, 1 - moved)
     # Walkers without a counterpart (-1) and invalid home nodes are left out, like padded starts.
     cut = perm.clone()
     cut[:, :3] = -1
-    part = walk_loss(emb, temperature=0.05, home=home, home_target=cut)
+    part = walk_loss(emb, temperature=0.05, home=Home(home, cut))
     assert part.loss < 0.01
-    with pytest.raises(ValueError, match="go together"):
-        walk_loss(emb, home=home)
 
 
 @pytest.mark.parametrize("extra", [[], ["nodes.kind=object", "nodes.k=8", "gcn.enabled=true"]])

@@ -88,7 +88,7 @@ def test_lab_features_shape_odd_sizes():
 @pytest.mark.parametrize("size,long_side,cells", [((37, 50), 0, (5, 7)), ((480, 854), 0, (60, 107)),
                                                   ((480, 854), 427, (30, 54))])
 def test_grid_shapes(size, long_side, cells):
-    g = P.Grid(size, long_side)
+    g = P.CellGrid(size, long_side)
     assert g.cells == cells and g.padded == (cells[0] * 8, cells[1] * 8)
     x = g.frames([np.zeros((*size, 3), np.uint8)])
     assert x.shape == (1, 3, *g.padded)
@@ -153,7 +153,7 @@ def test_reference_context_matches_padded_video(n, T):
     feats = F.normalize(torch.randn(T, C, h, w), dim=1)
     labels0 = torch.softmax(torch.randn(K, h, w) * 3, 0)
     frames, fn = indexed_features(feats)
-    grid = P.Grid((h * 8, w * 8))
+    grid = P.CellGrid((h * 8, w * 8))
     ours = list(P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1,
                             context="reference"))
     ref = padded_reference(feats, labels0, n, topk=6, radius=2.5, temperature=0.1)
@@ -173,7 +173,7 @@ def test_first_once_context_matches_brute_force_per_frame():
     feats = F.normalize(torch.randn(T, C, h, w), dim=1)
     labels0 = torch.softmax(torch.randn(K, h, w), 0)
     frames, fn = indexed_features(feats)
-    ours = list(P.propagate(frames, labels0, P.Grid((h * 8, w * 8)), fn, n_context=n, topk=5, radius=3,
+    ours = list(P.propagate(frames, labels0, P.CellGrid((h * 8, w * 8)), fn, n_context=n, topk=5, radius=3,
                             temperature=0.1, context="first_once"))
     soft = [labels0]
     for t in range(1, T):
@@ -188,11 +188,11 @@ def test_label_resize_bilinear_is_the_cell_centre():
     """'bilinear' = cv2.resize(onehot, (w, h), INTER_LINEAR) of the reference when H, W are multiples of
     8: the value at pixel 8j + 3.5, i.e. the mean of each cell's 4 central pixels; 'area' = the cell mean."""
     x = torch.rand(3, 40, 56)
-    grid = P.Grid((40, 56))
+    grid = P.CellGrid((40, 56))
     centre = (x[:, 3::8, 3::8] + x[:, 4::8, 3::8] + x[:, 3::8, 4::8] + x[:, 4::8, 4::8]) / 4
     torch.testing.assert_close(grid.down(x, "bilinear"), centre)
     torch.testing.assert_close(grid.down(x, "area"), x.reshape(3, 5, 8, 7, 8).mean((2, 4)))
-    odd = P.Grid((37, 50), long_side=25)
+    odd = P.CellGrid((37, 50), long_side=25)
     assert odd.down(torch.ones(2, 37, 50), "bilinear").shape == (2, *odd.cells)
     with pytest.raises(ValueError, match="label resize"):
         grid.down(x, "nearest")
@@ -218,7 +218,7 @@ def test_static_video_is_exact_multi_object(context, label_resize):
     """Identical frames: every frame gets frame 0's labels as stride 8 represents them."""
     frames, labels = moving_squares(6, 48, 63, n_objects=2, step=0)
     seq = ArraySequence(frames, labels[0])
-    grid = P.Grid(labels[0].shape)
+    grid = P.CellGrid(labels[0].shape)
     onehot = torch.from_numpy(labels[0][None] == np.arange(3)[:, None, None]).float()
     expected = grid.up(grid.down(onehot, label_resize)).argmax(0).numpy()  # corners rounded by the stride
     preds = list(P.propagate_masks(seq, cell_noise(), n_context=3, context=context, label_resize=label_resize))

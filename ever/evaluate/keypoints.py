@@ -41,7 +41,7 @@ import torch
 from ever.errors import DataError
 from ever.evaluate.metrics import (PCK_CONVENTIONS, badja_threshold, jhmdb_threshold, joint_hits, pck, pck_badja,
                                   pck_jhmdb)
-from ever.evaluate.propagation import STRIDE, FeatureFn, Grid, propagate
+from ever.evaluate.propagation import STRIDE, FeatureFn, CellGrid, propagate
 
 
 @dataclass
@@ -97,7 +97,7 @@ def read_keypoints(path: str | Path, stems: list[str]) -> Keypoints:
     return Keypoints([r[0] for r in rows], np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]), convention)
 
 
-def heatmaps(xy: np.ndarray, grid: Grid, sigma: float = 1.0) -> torch.Tensor:
+def heatmaps(xy: np.ndarray, grid: CellGrid, sigma: float = 1.0) -> torch.Tensor:
     """Gaussian heat maps (J, h, w) at feature resolution of joints xy (J, 2) given in native pixels."""
     xr = (torch.as_tensor(xy, dtype=torch.float32) + 0.5) * grid.scale - 0.5  # resized pixels
     cells = (xr - (STRIDE - 1) / 2) / STRIDE  # cell (i, j) is centred on pixel 8 * j + 3.5
@@ -126,7 +126,7 @@ def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature
         for _ in range(start + 1, len(seq)):
             yield given
         return
-    grid = Grid(seq.size, long_side)
+    grid = CellGrid(seq.size, long_side)
     sel = np.flatnonzero(visible)
     if len(sel) == 0:
         for _ in range(start + 1, len(seq)):

@@ -101,7 +101,7 @@ def model_features(model: torch.nn.Module, stage: str) -> FeatureFn:
 
 # ----------------------------------------------------------------------------- geometry
 
-class Grid:
+class CellGrid:
     """Native frame (H, W) -> resized (Hr, Wr) -> padded (Hp, Wp), multiples of 8 -> cells (h, w)."""
 
     def __init__(self, size: tuple[int, int], long_side: int = 0):
@@ -154,7 +154,7 @@ class Grid:
 
 # ----------------------------------------------------------------------------- propagation
 
-def encode(frames: Iterable[np.ndarray], grid: Grid, feature_fn: FeatureFn, device: str | torch.device = "cpu",
+def encode(frames: Iterable[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, device: str | torch.device = "cpu",
            chunk: int = 8) -> Iterator[torch.Tensor]:
     """Yield L2-normalised features (C, h, w) frame by frame, encoding ``chunk`` frames at a time."""
     buf: list[np.ndarray] = []
@@ -167,7 +167,7 @@ def encode(frames: Iterable[np.ndarray], grid: Grid, feature_fn: FeatureFn, devi
         yield from _encode_chunk(buf, grid, feature_fn, device)
 
 
-def _encode_chunk(rgb: list[np.ndarray], grid: Grid, feature_fn: FeatureFn, device) -> Iterator[torch.Tensor]:
+def _encode_chunk(rgb: list[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, device) -> Iterator[torch.Tensor]:
     x = grid.frames(rgb, device)
     with torch.inference_mode():
         feats = feature_fn(x)
@@ -178,7 +178,7 @@ def _encode_chunk(rgb: list[np.ndarray], grid: Grid, feature_fn: FeatureFn, devi
     yield from feats.unbind(0)
 
 
-def _topk_first(q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int,
+def topk_first(q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int,
                 max_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K)."""
     k = min(k, keys.shape[1])
@@ -245,7 +245,7 @@ def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.T
     C, h, w = query.shape
     K = first_labels.shape[0]
     q = query.reshape(C, h * w).T  # (N, C)
-    vals, labs = _topk_first(q, first_feat.reshape(C, -1), first_labels.reshape(K, -1).T, topk, max_elements)
+    vals, labs = topk_first(q, first_feat.reshape(C, -1), first_labels.reshape(K, -1).T, topk, max_elements)
     if prev_feats.shape[0] > 0:
         v, lab = _topk_local(query, prev_feats, prev_labels, topk, radius)
         vals, labs = torch.cat([vals, v], 1), torch.cat([labs, lab], 1)  # (N, 2k), (N, 2k, K)
@@ -255,13 +255,13 @@ def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.T
     return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
 
 
-def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Grid, feature_fn: FeatureFn,
+def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: CellGrid, feature_fn: FeatureFn,
               n_context: int = 20, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
               device: str | torch.device = "cpu", chunk: int = 8, context: str = "reference") -> Iterator[torch.Tensor]:
     """Yield soft labels (K, h, w) for each frame after the first.
 
     frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
-    soft labels of that frame at feature resolution (see :meth:`Grid.down`); context: see the module doc.
+    soft labels of that frame at feature resolution (see :meth:`CellGrid.down`); context: see the module doc.
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -307,7 +307,7 @@ def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk:
         return
     ids = torch.tensor([0] + list(seq.object_ids))
     onehot = (torch.from_numpy(first)[None] == ids[:, None, None]).float()  # (K, H, W)
-    grid = Grid(seq.size, long_side)
+    grid = CellGrid(seq.size, long_side)
     first_labels = grid.down(onehot, label_resize)
     del onehot
     frames = (seq.frame(i) for i in range(len(seq)))

@@ -2,6 +2,9 @@
 (optionally coming home to a shifted view of frame 0, ``walk.home_shift``)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -9,7 +12,16 @@ import torch.nn.functional as F
 from ever.config import Config
 from ever.models import EverModel
 from ever.nodes import build_extractor
-from ever.walk import WalkOutput, walk_loss
+from ever.walk import Home, WalkOutput, walk_loss
+
+
+@dataclass
+class StepDraws:
+    """What a training step draws for its whole global batch, so that DDP splits agree with one process
+    (:mod:`ever.train` builds them from the step number); None: drawn locally / no DDP normalisation."""
+    noise: Callable[[tuple[int, int, int]], torch.Tensor] | None = None  # (B, T, N) -> (B, T-1, 2, N, N) uniforms: edge dropout
+    home: Callable[[int, int], torch.Tensor] | None = None  # (B, n) -> (B,) indices in [0, n): the home views' shifts
+    count: Callable[[torch.Tensor], torch.Tensor] | None = None  # walker count -> loss divisor (ever.walk.walk_loss count_fn)
 
 
 class CRW(nn.Module):
@@ -48,24 +60,20 @@ class CRW(nn.Module):
         frames: torch.Tensor,
         segments: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        noise_fn=None,
-        home_fn=None,
-        count_fn=None,
+        draws: StepDraws | None = None,
     ) -> WalkOutput:
-        """``noise_fn((B, T, N)) -> (B, T-1, 2, N, N)`` uniforms makes edge dropout reproducible;
-        ``home_fn(B, n) -> (B,)`` indices in [0, n) pick the home views' shifts (see :meth:`home_view`);
-        ``count_fn`` normalises the loss over all DDP ranks (see :func:`ever.walk.walk_loss`)."""
-        home = home_valid = target = None
+        """frames (B, T, 3, H, W) in [0, 1], segments (B, T, H, W) or None -> the walk's loss and stats."""
+        draws = draws or StepDraws()
+        home = None
         if self.training and self.home_shift:
-            emb, valid, home, home_valid, target = self._embed_with_home(frames, segments, generator, home_fn)
+            emb, valid, home = self._embed_with_home(frames, segments, generator, draws.home)
         else:
             emb, valid = self.embed(frames, segments, generator)
         dropout = self.edge_dropout if self.training else 0.0
         noise = None
-        if dropout > 0 and noise_fn is not None:
-            noise = noise_fn(tuple(emb.shape[:3])).to(emb.device)
-        return walk_loss(emb, valid, self.temperature, dropout, noise, home, home_valid, target, count_fn,
-                         self.min_cycle)
+        if dropout > 0 and draws.noise is not None:
+            noise = draws.noise(tuple(emb.shape[:3])).to(emb.device)
+        return walk_loss(emb, valid, self.temperature, dropout, noise, home, draws.count, self.min_cycle)
 
     def home_view(
         self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None,
@@ -107,4 +115,4 @@ class CRW(nn.Module):
             home_emb = self.gcn(emb[:, order], valid[:, order])[:, 0]
             emb = torch.cat([self.gcn(emb[:, :T], valid[:, :T]), home_emb[:, None]], 1)
         emb = F.normalize(emb.float(), dim=-1)
-        return emb[:, :T], valid[:, :T], emb[:, T], valid[:, T], target
+        return emb[:, :T], valid[:, :T], Home(emb[:, T], target, valid[:, T])

@@ -1,0 +1,132 @@
+"""The figures of the walk explorer (matplotlib): one function per view of ``book/08_explore.ipynb``.
+
+- :func:`plot_transition`: a node on its frame and its transition probabilities to the next frame;
+- :func:`plot_walk`: the most likely palindrome walk, one panel per position, and the return probability;
+- :func:`plot_propagation`: the propagated point / mask over the next frames, with the top-k matches.
+
+Each takes an :class:`ever.explore.Explorer` and returns its figure. ``fig=None`` makes a new pyplot
+figure (shown by the notebook's inline backend); a given figure is cleared and drawn again, which is how
+the interactive app (:mod:`ever.explore_widgets`) keeps one live figure per view. Images are drawn
+subsampled to a few hundred pixels (fast to redraw) in the frame's pixel coordinates, so a click's
+(xdata, ydata) is a pixel of the working-resolution frame.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ever.explore import Explorer, NodeSet, PropStep, WalkResult
+
+
+def _axes(fig, n: int, size: tuple[float, float]):
+    """``n`` side-by-side axes: on a new pyplot figure, or on ``fig`` cleared and resized."""
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size)
+    else:
+        fig.clf()
+        fig.set_size_inches(*size)
+    return list(fig.subplots(1, n, squeeze=False)[0])
+
+
+def _show(ax, img: np.ndarray, max_side: int = 320, **kw):
+    """imshow of (H, W[, 3]) subsampled to at most ``max_side`` px, in the frame's pixel coordinates."""
+    H, W = img.shape[:2]
+    f = max(1, math.ceil(max(H, W) / max_side))
+    return ax.imshow(img[::f, ::f], extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest", **kw)
+
+
+def _sub(a: np.ndarray, max_side: int = 320):
+    """(x (w,), y (h,), a (h, w)) of an (H, W) map subsampled for contour plots, in pixel coordinates."""
+    f = max(1, math.ceil(max(a.shape) / max_side))
+    return np.arange(0, a.shape[1], f), np.arange(0, a.shape[0], f), a[::f, ::f].astype(np.float32)
+
+
+def _outline(ax, ns: NodeSet, node: int, color: str = "cyan") -> None:
+    """Draw the outline of a node (cell/patch square, or the segment's contour)."""
+    import matplotlib.patches as mp
+
+    if ns.labels is not None:
+        ax.contour(*_sub(ns.labels == node), levels=[0.5], colors=[color], linewidths=1.5)
+    else:
+        x, y = ns.centers[node]
+        half = ns.patch / 2
+        ax.add_patch(mp.Rectangle((x - half, y - half), ns.patch, ns.patch, fill=False, ec=color, lw=1.5))
+
+
+def _segments(ax, ns: NodeSet) -> None:
+    """Thin white boundaries between the segments of object nodes (nothing for grids)."""
+    if ns.labels is not None:
+        ax.contour(*_sub(ns.labels), levels=np.arange(ns.labels.max()) + 0.5, colors=["white"], linewidths=0.5,
+                   alpha=0.7)
+
+
+def _point(ax, point) -> None:
+    if point is not None:
+        ax.scatter([point[0]], [point[1]], marker="+", s=80, c="cyan")
+
+
+def plot_transition(ex: Explorer, frame: int, node: int, point: tuple[float, float] | None = None, fig=None):
+    """(1) The node (and the picked ``point`` (x, y)) on its frame; its transition probabilities to the
+    next frame as a heat map, with the 5 most likely targets circled. The source frame is the first axes."""
+    axes = _axes(fig, 2, (10, 3.2))
+    a, b = ex.nodes(frame), ex.nodes(frame + 1)
+    _show(axes[0], ex.frame(frame), 480)
+    _segments(axes[0], a)
+    _outline(axes[0], a, node)
+    _point(axes[0], point)
+    axes[0].set_title(f"frame {frame}, node {node} ({a.kind}, {len(a)} nodes)", fontsize=9)
+    probs = ex.transition(frame, node)
+    _show(axes[1], ex.frame(frame + 1), 480)
+    im = _show(axes[1], b.paint(probs), 480, cmap="magma", alpha=0.65, vmin=0)
+    _segments(axes[1], b)
+    _, _, xy = ex.topk(frame, node, 5)
+    axes[1].scatter(xy[:, 0], xy[:, 1], s=30, facecolors="none", edgecolors="cyan")
+    axes[1].set_title(f"P(node → frame {frame + 1}); max {float(probs.max()):.2f}", fontsize=9)
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.03)
+    for ax in axes:
+        ax.axis("off")
+    return axes[0].figure
+
+
+def plot_walk(ex: Explorer, w: WalkResult, fig=None):
+    """(2) The most likely palindrome walk, one panel per position (start node cyan, the walk's node
+    lime when it is the start, orange otherwise), with the return probability in the title."""
+    n = len(w.frames)
+    axes = _axes(fig, n, (2.3 * n, 2.3))
+    for j, (f, v) in enumerate(zip(w.frames, w.path)):
+        ns = ex.nodes(f)
+        _show(axes[j], ex.frame(f), 240)
+        _outline(axes[j], ns, v, "lime" if v == w.start else "orange")
+        if j == 0 or j == n - 1:
+            _outline(axes[j], ns, w.start, "cyan")
+        axes[j].set_title(f"t={f}" + ("" if j == 0 else f"  p={w.step_probs[j - 1]:.2f}"), fontsize=8)
+        axes[j].axis("off")
+    home = "returns home" if w.returns_home else f"ends at node {w.path[-1]}"
+    axes[0].figure.suptitle(f"most likely walk (p={w.path_prob:.3g}, {home}); "
+                            f"P(return to node {w.start}) = {w.return_prob:.3f}", fontsize=10)
+    return axes[0].figure
+
+
+def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], point: tuple[float, float] | None = None,
+                     fig=None):
+    """(3) The source frame (and ``point``), then each propagated frame: the propagated label as a heat
+    map, the top-k matches of the tracked node (circles, larger = likelier) and the propagated point."""
+    n = len(steps) + 1
+    axes = _axes(fig, n, (2.8 * n, 2.4))
+    _show(axes[0], ex.frame(frame))
+    _point(axes[0], point)
+    axes[0].set_title(f"source frame {frame}", fontsize=8)
+    for ax, s in zip(axes[1:], steps):
+        _show(ax, ex.frame(s.frame))
+        _show(ax, np.ma.masked_less(s.heat, 0.05), cmap="viridis", alpha=0.55, vmin=0, vmax=1)
+        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=40 * (1 + 4 * s.topk_probs), facecolors="none",
+                   edgecolors="orange")
+        _point(ax, s.point)
+        best = f": top-{len(s.topk)} p={s.topk_probs[0]:.2f}" if len(s.topk) else ""
+        ax.set_title(f"frame {s.frame}{best}", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    return axes[0].figure
