@@ -1,9 +1,9 @@
-"""Small helpers shared by the bench scripts: device, timing, FLOPs, peak memory, JSON, power-law fits.
+"""Small helpers shared by the bench scripts: timing, FLOPs, peak memory, JSON, power-law fits.
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import count_flops, fit_exponent, peak_memory, pick_device, reset_peak, time_fn, write_json
+    from _common import count_flops, fit_exponent, peak_memory, reset_peak, time_fn, write_json
 
-    dev = pick_device()
+    dev = select_device()  # ever.utils: the rule training uses
     reset_peak(dev)
     secs = time_fn(step, dev, reps=10)                 # median seconds of one call, after warm-up
     rows.append({"n": n, "ms": 1e3 * secs, "gflops": count_flops(step) / 1e9, "peak_b": peak_memory(dev)})
@@ -26,13 +26,6 @@ import numpy as np
 import torch
 
 from ever.utils import count_flops  # noqa: F401 - the one FLOP counter, re-exported for the bench scripts
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """CUDA when available (or asked for), else CPU; same rule as training (ever.utils.select_device)."""
-    from ever.utils import select_device
-
-    return select_device(name)
 
 
 def sync(device: torch.device) -> None:

@@ -33,12 +33,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    count_flops, device_info, peak_memory, pick_device, reset_peak, sync, time_stats, write_json,
+    count_flops, device_info, peak_memory, reset_peak, sync, time_stats, write_json,
 )
 
 from ever.config import config_from_dict  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
 from ever.objects import segment_frames  # noqa: E402
+from ever.utils import select_device  # noqa: E402
 from ever.walk import walk_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -238,7 +239,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = select_device(args.device)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in names if v not in VARIANTS]
     if bad:

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (count_flops, fit_exponent, peak_memory, peak_tflops, pick_device, reset_peak,  # noqa: E402
+from _common import (count_flops, fit_exponent, peak_memory, peak_tflops, reset_peak,  # noqa: E402
                      time_fn, write_json)
 
 from ever.config import load_config  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
+from ever.utils import select_device  # noqa: E402
 from ever.walk import walk_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="timed training steps per extractor")
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    device = pick_device()
+    device = select_device()
     nodes = [int(n) for n in a.nodes.split(",")]
     rows = bench_walk(device, a.B, a.T, a.D, nodes)
     print(f"walk loss fwd+bwd on {device} (B={a.B}, T={a.T}, D={a.D}, all cycle lengths)")

@@ -194,6 +194,7 @@ class EvalConfig:
     context: str = "reference"
     label_resize: str = "bilinear"  # first-frame labels to feature cells: "bilinear" (reference) | "area"
     overlays: bool = False  # write overlay PNGs of predictions
+    sequences: list[str] = field(default_factory=list)  # only these sequences of the split (empty: all)
 
     def validate(self) -> None:
         _check(self.n_context >= 0 and self.topk >= 1, "eval.n_context >= 0 and eval.topk >= 1")
@@ -201,6 +202,7 @@ class EvalConfig:
         _check(self.long_side >= 0, "eval.long_side must be >= 0")
         _check(self.context in ("reference", "first_once"), "eval.context must be reference|first_once")
         _check(self.label_resize in ("bilinear", "area"), "eval.label_resize must be bilinear|area")
+        _check(len(set(self.sequences)) == len(self.sequences), "eval.sequences lists a sequence twice")
 
 
 @dataclass
@@ -284,7 +286,15 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 def _coerce(value: Any, typ: Any, where: str) -> Any:
     """Check ``value`` against a (simple) annotation; ints and exponent strings (``1e-4``) are accepted
     for floats."""
+    if typ is Any:
+        return value
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value if value is not None else {}, where)
     origin = typing.get_origin(typ)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
     if origin in (typing.Union, types.UnionType):
         for t in typing.get_args(typ):
             if t is type(None) and value is None:
@@ -308,6 +318,8 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """An instance of the dataclass ``cls`` from a dict; unknown keys and ill-typed values raise
+    :class:`ConfigError` naming the key (``where`` is the dotted path so far)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -319,10 +331,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for name, value in data.items():
         typ = hints[name]
         sub = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(typ):
-            kwargs[name] = _build(typ, value or {}, sub)
-        else:
-            kwargs[name] = _coerce(value, typ, sub)
+        kwargs[name] = _coerce(value, typ, sub)
     return cls(**kwargs)
 
 
@@ -332,6 +341,15 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     for k, v in d.items():
         out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
+
+
+def dataclass_from_dict(cls: type, data: dict[str, Any], source: str = "<dict>") -> Any:
+    """An instance of any (nested) dataclass from a dict, checked as configs are (unknown keys and
+    ill-typed values raise :class:`ConfigError` naming ``source`` and the key). Used by the report's grid."""
+    try:
+        return _build(cls, data or {}, "")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
@@ -359,18 +377,47 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top, section by section (a new dict; lists are replaced, not joined)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file as a dict, its ``base:`` chain resolved: ``base: ../crw-patch-cpu.yaml`` (relative to
+    the file) reads that config first and lays this file's keys on top, so a config is its difference."""
+    from ever.utils import read_yaml
+
+    path = Path(path)
+    data = read_yaml(path, ConfigError, "config file") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected the path of a config file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise ConfigError(f"{path}: base: {base} makes a cycle")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base: {base_path} not found")
+    return merge(read_config_file(base_path, _seen + (path.resolve(),)), data)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides.
+    """Load a YAML config (or the defaults when ``path`` is None; ``base:`` chains resolved) and apply
+    overrides.
 
     An error is blamed on the file when the file alone is invalid, else on the overrides: the override
     of the offending key when there is one (``--set optim.lr=abc: ...``), else all of them."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
-        from ever.utils import read_yaml
-
         source = str(path)
-        data = read_yaml(path, ConfigError, "config file") or {}
+        data = read_config_file(path)
     if not overrides:
         return config_from_dict(data, source)
     try:

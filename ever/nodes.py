@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,11 +58,9 @@ def _grid(size: int, patch: int, stride: int) -> list[int]:
     return list(range(0, size - patch + 1, stride))
 
 
-def grid_centers(H: int, W: int, patch: int, stride: int) -> tuple["np.ndarray", tuple[int, int]]:
+def grid_centers(H: int, W: int, patch: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Centres (N, 2) as (x, y) px of the patch grid on a (H, W) frame, row-major as the patch
     extractors' nodes, and the grid shape (gh, gw)."""
-    import numpy as np
-
     ys, xs = _grid(H, patch, stride), _grid(W, patch, stride)
     cy, cx = np.meshgrid(np.asarray(ys) + patch / 2, np.asarray(xs) + patch / 2, indexing="ij")
     return np.stack([cx.ravel(), cy.ravel()], 1), (len(ys), len(xs))

@@ -21,12 +21,10 @@ Every step is incremental and isolated:
 A failing step names the run and raises :class:`ReportError`; the steps before it keep their files.
 A timing summary is printed at the end and written to ``<runs>/report.json``.
 
-The second half of this module holds the small read-only helpers that the book's notebooks use to
-load run files (tables of summaries, configs, metrics, ledgers) and to say when a file is missing.
+What the notebooks read back from the run folders (tables, curves, verdicts) is :mod:`ever.results`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -41,8 +39,9 @@ import yaml
 
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
+from ever.evaluate import BASELINES
+from ever.results import read_json, results_text, training_curve
 
-BASELINES = ("copy", "lab", "random")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 
@@ -54,29 +53,69 @@ class ReportError(EverError):
 
 @dataclass
 class RunSpec:
-    name: str
-    config: str
+    """One run of the grid: ``runs/<name>/`` trained from ``config`` with ``set`` overrides. With
+    ``seeds: [0, 1, 2]`` the grid file's row stands for one run per seed, ``<name>-s<seed>``."""
+    name: str = ""
+    config: str = ""
     set: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class GridData:
+    name: str = "ever-synth"  # a dataset of data_manifest/ that ever.data.synth generates, or one given
+    root: str = "data/ever-synth"  # DAVIS-layout folder (generated when absent and name is ever-synth)
+    options: dict[str, Any] = field(default_factory=dict)  # SynthConfig fields
+    override_run_data: bool = True  # every run trains on <root>/videos/train and evaluates on <root>
+
+
+@dataclass
+class GridPaths:
+    runs: str = "runs"  # runs/<name>/, runs/baselines/<kind>/, runs/logs/, runs/report.json
+    book: str = "."  # the folder holding _config.yml, _toc.yml and book/
+
+
+@dataclass
+class GridBaselines:
+    kinds: list[str] = field(default_factory=lambda: list(BASELINES))
+    random_config: str | None = None  # architecture of the random-init baseline (default: the first run's)
+
+
+@dataclass
+class GridNotebooks:
+    parameters: dict[str, Any] = field(default_factory=dict)  # extra papermill parameters
+    execute: bool = True  # false: runs and evaluations only, no notebooks, no book
 
 
 @dataclass
 class Grid:
-    path: Path
-    data_name: str = "ever-synth"
-    data_root: Path = Path("data/ever-synth")
-    data_options: dict[str, Any] = field(default_factory=dict)
-    override_run_data: bool = True
-    runs_dir: Path = Path("runs")
-    book_root: Path = Path(".")
-    split: str = "val"
-    common_set: list[str] = field(default_factory=list)
-    eval_set: list[str] = field(default_factory=list)
+    """A grid file (``configs/report*.yaml``), typed and checked like a run config (:mod:`ever.config`)."""
+    data: GridData = field(default_factory=GridData)
+    paths: GridPaths = field(default_factory=GridPaths)
+    split: str = "val"  # evaluation split of the DAVIS-layout data
+    common_set: list[str] = field(default_factory=list)  # key=value overrides of every run
+    eval_set: list[str] = field(default_factory=list)  # eval.* overrides of every evaluation
     runs: list[RunSpec] = field(default_factory=list)
-    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    random_config: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    execute: bool = True  # run the notebooks (false: a grid of runs and evaluations only, no book)
-    build: bool = True
+    baselines: GridBaselines = field(default_factory=GridBaselines)
+    notebooks: GridNotebooks = field(default_factory=GridNotebooks)
+    build: bool = True  # false: stop after executing the notebooks
+    path: Path = Path("configs/report.yaml")  # the file it was read from (not a key of the file)
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.data.root)
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.paths.runs)
+
+    @property
+    def book_root(self) -> Path:
+        return Path(self.paths.book)
+
+    @property
+    def random_config(self) -> str | None:
+        return self.baselines.random_config or (self.runs[0].config if self.runs else None)
 
     @property
     def generated_dir(self) -> Path:
@@ -87,55 +126,36 @@ class Grid:
         return self.book_root / "_build" / "html"
 
 
-_GRID_KEYS = {"data", "paths", "split", "common_set", "eval_set", "runs", "baselines", "notebooks", "build"}
-
-
 def load_grid(path: str | Path) -> Grid:
-    """Read and check a grid YAML file (unknown keys are errors, like in :mod:`ever.config`)."""
+    """Read and check a grid YAML file (unknown keys and bad values are one-line errors naming the key)."""
+    from ever.config import ConfigError, dataclass_from_dict
     from ever.utils import read_yaml
 
     path = Path(path)
     raw = read_yaml(path, ReportError, "grid file") or {}
     if not isinstance(raw, dict):
         raise ReportError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(raw) - _GRID_KEYS)
-    if unknown:
-        raise ReportError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_GRID_KEYS))})")
-    g = Grid(path=path)
-    data = raw.get("data") or {}
-    g.data_name = str(data.get("name", g.data_name))
-    g.data_root = Path(data.get("root", g.data_root))
-    g.data_options = dict(data.get("options") or {})
-    g.override_run_data = bool(data.get("override_run_data", True))
-    paths = raw.get("paths") or {}
-    g.runs_dir = Path(paths.get("runs", g.runs_dir))
-    g.book_root = Path(paths.get("book", g.book_root))
-    g.split = str(raw.get("split", g.split))
-    g.common_set = [str(s) for s in raw.get("common_set") or []]
-    g.eval_set = [str(s) for s in raw.get("eval_set") or []]
-    names = set()
-    for i, r in enumerate(raw.get("runs") or []):
-        if not isinstance(r, dict) or "name" not in r or "config" not in r:
+    if "path" in raw:
+        raise ReportError(f"{path}: unknown key 'path'")
+    if isinstance(raw.get("baselines"), list):  # `baselines: [copy, lab]` is short for `baselines: {kinds: [...]}`
+        raw = {**raw, "baselines": {"kinds": raw["baselines"]}}
+    try:
+        g = dataclass_from_dict(Grid, raw, str(path))
+    except ConfigError as e:
+        raise ReportError(str(e)) from None
+    g.path = path
+    g.build = g.build and g.notebooks.execute  # no book without executed notebooks
+    g.runs = [x for r in g.runs  # a row with seeds: one run per seed
+              for x in ([RunSpec(f"{r.name}-s{s}", r.config, [*r.set, f"seed={s}"]) for s in r.seeds] or [r])]
+    names = [r.name for r in g.runs]
+    for i, r in enumerate(g.runs):
+        if not r.name or not r.config:
             raise ReportError(f"{path}: runs[{i}] needs 'name' and 'config'")
-        if r["name"] in names or r["name"] == "baselines" or "/" in str(r["name"]):
-            raise ReportError(f"{path}: runs[{i}]: bad or duplicate run name {r['name']!r}")
-        names.add(r["name"])
-        g.runs.append(RunSpec(str(r["name"]), str(r["config"]), [str(s) for s in r.get("set") or []]))
-    base = raw.get("baselines", {}) or {}
-    if isinstance(base, list):
-        base = {"kinds": base}
-    g.baselines = [str(b) for b in base.get("kinds", list(BASELINES))]
-    bad = [b for b in g.baselines if b not in BASELINES]
+        if names.count(r.name) > 1 or r.name == "baselines" or "/" in r.name:
+            raise ReportError(f"{path}: runs[{i}]: bad or duplicate run name {r.name!r}")
+    bad = [b for b in g.baselines.kinds if b not in BASELINES]
     if bad:
         raise ReportError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")
-    g.random_config = base.get("random_config") or (g.runs[0].config if g.runs else None)
-    nb = raw.get("notebooks") or {}
-    unknown = sorted(set(nb) - {"parameters", "execute"})
-    if unknown:
-        raise ReportError(f"{path}: unknown key notebooks.{unknown[0]} (known: execute, parameters)")
-    g.parameters = dict(nb.get("parameters") or {})
-    g.execute = bool(nb.get("execute", True))
-    g.build = bool(raw.get("build", True)) and g.execute
     return g
 
 
@@ -191,13 +211,13 @@ class _Timer:
 # ------------------------------------------------------------------------------------------ steps
 
 def _step_data(g: Grid) -> str:
-    if g.data_name != "ever-synth":
+    if g.data.name != "ever-synth":
         if not g.data_root.is_dir():
             raise ReportError(f"data: {g.data_root} not found (only ever-synth is generated by the report)")
         return "given"
     from ever.data import synth
 
-    items = [f"{k}={json.dumps(v)}" for k, v in g.data_options.items()]
+    items = [f"{k}={json.dumps(v)}" for k, v in g.data.options.items()]
     cfg = synth.config_from_sets(items)
     if synth.is_generated(g.data_root, cfg):
         return "cached"
@@ -211,7 +231,7 @@ def run_config(g: Grid, spec: RunSpec, device: str | None = None):
 
     over = list(g.common_set) + list(spec.set)
     over += [f"name={spec.name}", f"out_dir={g.runs_dir}"]
-    if g.override_run_data:
+    if g.data.override_run_data:
         over += [f"data.roots={json.dumps([str(g.data_root / 'videos' / 'train')])}", f"eval.data={g.data_root}"]
     over.append(f"eval.split={g.split}")
     if device:
@@ -277,8 +297,9 @@ def _inputs(g: Grid, evaluation: bool) -> dict[str, Any]:
     """What a step's result depends on beyond its config: the data (the digest of its checksum list,
     which regenerated or replaced data changes) and, for an evaluation, the split and ``eval_set``."""
     sums = g.data_root / "checksums.sha256"
-    key: dict[str, Any] = {"data": str(g.data_root),
-                           "data_digest": hashlib.sha256(sums.read_bytes()).hexdigest() if sums.is_file() else None}
+    from ever.utils import sha256_file
+
+    key: dict[str, Any] = {"data": str(g.data_root), "data_digest": sha256_file(sums) if sums.is_file() else None}
     if evaluation:
         from ever.evaluate.run import SCORING_VERSION
 
@@ -322,39 +343,6 @@ def _step_curve(g: Grid, spec: RunSpec) -> str:
 
     atomic_write_text(run_dir / "curve.csv", training_curve(run_dir, g.split).to_csv(index=False))
     return f"{done} evaluated" if done else "cached"
-
-
-def training_curve(run_dir: str | Path, split: str):
-    """Accuracy against training compute for one run: a DataFrame with one row per evaluated snapshot and
-    the final checkpoint: step, train_gflops (the ledger's FLOPs per step x step: exact for a fixed
-    graph), train_kwh (the run's training energy x step / steps: an estimate that assumes a steady
-    rate), J&F-Mean, J-Mean, F-Mean (and PCK@0.1, PCK@0.2 when scored)."""
-    import pandas as pd
-
-    from ever.ledger import load_ledger
-
-    run_dir = Path(run_dir)
-    try:
-        train = (load_ledger(run_dir).get("phases") or {}).get("train") or {}
-    except FileNotFoundError:  # a run with ledger.enabled=false
-        train = {}
-    segs = train.get("segments") or []
-    per_step = next((s["flops_per_step"] for s in segs if s.get("flops_per_step")), None)
-    steps = int(run_config_flat(run_dir)["train.steps"])
-    kwh = (train.get("totals") or {}).get("kwh")
-    points = [(int(p.parent.parent.name.split("-")[1]), p)  # eval-curve/step-NNNNNN/<split>/summary.json
-              for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))]
-    final = run_dir / "eval" / split / "summary.json"
-    if final.is_file():
-        points.append((steps, final))
-    rows = []
-    for step, path in sorted(points):
-        s = read_json(path) or {}
-        rows.append({"step": step,
-                     "train_gflops": per_step * step / 1e9 if per_step else None,
-                     "train_kwh": kwh * step / steps if kwh is not None and steps else None,
-                     **{k: s[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2") if k in s}})
-    return pd.DataFrame(rows)
 
 
 def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name: str) -> str:
@@ -409,7 +397,7 @@ def notebook_parameters(g: Grid) -> dict[str, Any]:
         "grid_path": _show_path(g.path),
         "bench_json": _show_path(g.runs_dir / "bench" / "walk.json"),
     }
-    params.update(g.parameters)
+    params.update(g.notebooks.parameters)
     return params
 
 
@@ -535,10 +523,10 @@ def _titled_redirect(index: Path) -> None:
 def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None) -> Path:
     """Run the whole pipeline of a grid; returns the built ``_build/html/index.html``."""
     g = load_grid(grid_path)
-    if g.execute:  # before any work: a parameter no notebook declares would be silently ignored
+    if g.notebooks.execute:  # before any work: a parameter no notebook declares would be silently ignored
         sources = source_notebooks(g.book_root)
         declared = {src: declared_parameters(src) for src in sources}
-        unused = sorted(set(g.parameters) - set().union(*declared.values()))
+        unused = sorted(set(g.notebooks.parameters) - set().union(*declared.values()))
         if unused:
             raise ReportError(f"{g.path}: notebooks.parameters.{unused[0]} is declared by no notebook "
                               f"under {g.book_root / 'book'}")
@@ -559,7 +547,7 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
             raise ReportError(f"{name}: {type(e).__name__}: {e}") from e
         timer.add(name, time.perf_counter() - t0, status)
 
-    step(f"data {g.data_name}", _step_data, g)
+    step(f"data {g.data.name}", _step_data, g)
     cfg_dir = g.runs_dir / "configs"
     for spec in g.runs:
         step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
@@ -567,9 +555,9 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         step(f"eval {spec.name}", _step_eval, g, spec)
         if (g.runs_dir / spec.name / "snapshots").is_dir():
             step(f"curve {spec.name}", _step_curve, g, spec)
-    for kind in g.baselines:
+    for kind in g.baselines.kinds:
         step(f"baseline {kind}", _step_baseline, g, kind)
-    if g.execute:
+    if g.notebooks.execute:
         params = notebook_parameters(g)
         for src in sources:  # each notebook gets the parameters it declares
             step(f"notebook {src.stem}", _step_notebook, g, src, {k: v for k, v in params.items() if k in declared[src]})
@@ -583,282 +571,11 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
                                                   "index": str(index)})
     if g.build:
         print(f"ever report: book at {index}", flush=True)
-    if not g.execute:
+    if not g.notebooks.execute:
         print(results_text(g.runs_dir, g.split, [r.name for r in g.runs]), flush=True)
     return index
-
-
-def results_text(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str:
-    """The scores of the evaluated runs (``names``, default all) and baselines of ``runs_dir``, as Markdown."""
-    df = summaries(runs_dir, split, names)
-    if df.empty:
-        return f"(no evaluation under {runs_dir} for split {split!r})"
-    cols = [c for c in ("run", "J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "frames_per_s") if c in df]
-    return df[cols].to_markdown(index=False, floatfmt=".3f")
 
 
 def cli(args) -> int:
     report(args.grid, device=getattr(args, "device", None))
     return 0
-
-
-# ------------------------------------------------------------------ read-only helpers for the notebooks
-
-def note(text: str) -> None:
-    """Show a visible sentence in a notebook (used where a result file is absent)."""
-    from IPython.display import Markdown, display
-
-    display(Markdown(f"> **Note.** {text}"))
-
-
-def read_json(path: str | Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _scalars(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is None or isinstance(v, (str, int, float, bool))}
-
-
-def model_runs(runs_dir: str | Path, names: list[str] | None = None) -> list[Path]:
-    """Run folders (those with a ``config.yaml``), in the grid's order when ``names`` is given."""
-    runs_dir = Path(runs_dir)
-    if names:
-        return [runs_dir / n for n in names if (runs_dir / n / "config.yaml").is_file()]
-    if not runs_dir.is_dir():
-        return []
-    return sorted(p for p in runs_dir.iterdir() if (p / "config.yaml").is_file() and p.name != "baselines")
-
-
-def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
-    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings)."""
-    try:
-        raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return {k: (str(v) if isinstance(v, list) else v) for k, v in flatten(raw).items()}
-
-
-def load_metrics(run_dir: str | Path):
-    """``metrics.jsonl`` as a DataFrame (empty when absent)."""
-    import pandas as pd
-
-    rows = []
-    try:
-        for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    except (OSError, ValueError):
-        pass
-    return pd.DataFrame(rows)
-
-
-def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, baselines: bool = True):
-    """One row per evaluated run and baseline: its summary.json plus ``run`` and ``kind`` columns."""
-    import pandas as pd
-
-    rows = []
-    for d in model_runs(runs_dir, names):
-        s = read_json(d / "eval" / split / "summary.json")
-        if s is not None:
-            rows.append({"run": d.name, "kind": "model", **_scalars(s)})
-    if baselines:
-        for b in BASELINES:
-            s = read_json(Path(runs_dir) / "baselines" / b / "eval" / split / "summary.json")
-            if s is not None:
-                rows.append({"run": f"baseline: {b}", "kind": "baseline", **_scalars(s)})
-    return pd.DataFrame(rows)
-
-
-def protocol_text(summary: dict[str, Any]) -> str:
-    """One sentence naming the label-propagation protocol an evaluation used (from its summary.json)."""
-    c = summary.get("cfg") or {}
-    context = {"reference": "the reference (CRW) context: frame 0 unrestricted plus the preceding frames, the "
-                            "video padded in front by copies of frame 0",
-               "first_once": "frame 0 once plus the preceding frames (EVER's earlier protocol)"}.get(
-        c.get("context"), f"context {c.get('context')!r}")
-    size = f"frames resized to a long side of {c['long_side']} px" if c.get("long_side") else "native resolution"
-    text = (f"Protocol: {context}; {c.get('n_context')} preceding frames, top-{c.get('topk')}, radius "
-            f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
-            f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
-            "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)")
-    if summary.get("pck_convention"):
-        text += f"; PCK by the {summary['pck_convention'].upper()} convention"
-    return text + "."
-
-
-def eval_protocol(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str | None:
-    """:func:`protocol_text` of the first evaluated run (or baseline) of ``runs_dir``; None when none is."""
-    dirs = model_runs(runs_dir, names) + [Path(runs_dir) / "baselines" / b for b in BASELINES]
-    found = (read_json(d / "eval" / split / "summary.json") for d in dirs)
-    first = next((s for s in found if s is not None), None)
-    return protocol_text(first) if first is not None else None
-
-
-def per_sequence(runs_dir: str | Path, split: str, names: list[str] | None = None):
-    """All ``per_sequence.csv`` files of runs and baselines stacked, with a ``run`` column."""
-    import pandas as pd
-
-    frames = []
-    dirs = [(d.name, d) for d in model_runs(runs_dir, names)]
-    dirs += [(f"baseline: {b}", Path(runs_dir) / "baselines" / b) for b in BASELINES]
-    for name, d in dirs:
-        f = d / "eval" / split / "per_sequence.csv"
-        if f.is_file():
-            df = pd.read_csv(f)
-            df.insert(0, "run", name)
-            frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
-    """One row per trained run: flat config, last logged metrics, eval summary, ledger totals."""
-    import pandas as pd
-
-    rows = []
-    for d in model_runs(runs_dir, names):
-        row: dict[str, Any] = {"run": d.name}
-        row.update(run_config_flat(d))
-        m = load_metrics(d)
-        if len(m):
-            last = m.iloc[-1]
-            for k in ("loss", "acc", "clips_per_s"):
-                if k in m:
-                    row[f"final_{k}"] = last[k]
-        s = read_json(d / "eval" / split / "summary.json") or {}
-        row.update({k: v for k, v in _scalars(s).items() if k not in ("method", "data", "split", "device")})
-        led = read_json(d / "ledger.json") or {}
-        tot = ((led.get("phases") or {}).get("train") or {}).get("totals") or {}
-        for k in ("seconds", "steps", "kwh", "co2_kg", "flops", "flops_per_clip", "peak_mem_bytes", "estimate"):
-            if k in tot:
-                row[f"train_{k}"] = tot[k]
-        if tot.get("seconds") is not None and tot.get("steps"):
-            row["train_s_per_step"] = tot["seconds"] / tot["steps"]
-        for k in ("walk_flop_share", "gcn_flop_share"):
-            if k in (tot.get("metrics") or {}):
-                row[k] = tot["metrics"][k]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):
-    """Config columns whose value differs between the rows (what an ablation changed)."""
-    cols = []
-    for c in df.columns:
-        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in NEUTRAL_KEYS:
-            cols.append(c)
-    return cols
-
-
-def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_index: int = 0,
-                 num_frames: int = 4, stride: int = 1) -> dict[str, Any]:
-    """Transition matrices of a trained encoder on the first frames of an evaluation sequence.
-
-    Nodes are grid cells average-pooled from the encoder's dense map (``PatchPoolNodes`` with the
-    run's patch size and stride), embedded by its projection head and L2-normalised; the GCN (if any)
-    is not applied. Returns ``{"frames" (T, H, W, 3) uint8, "mask0" (H, W), "centers" (N, 2) as
-    (x, y) px, "grid" (gh, gw), "fwd" / "bwd" lists of (N, N) arrays, "temperature", "sequence"}``.
-    """
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from ever.data.davis import DavisDataset
-    from ever.models import load_checkpoint
-    from ever.nodes import PatchPoolNodes
-    from ever.walk import transition_matrices
-
-    model, cfg = load_checkpoint(checkpoint)
-    ds = DavisDataset(str(data_root), split=split)
-    name = ds.sequences[seq_index % len(ds.sequences)]
-    seq = ds.sequence(name)
-    idx = [min(i * stride, len(seq) - 1) for i in range(num_frames)]
-    frames = np.stack([seq.frame(i) for i in idx])
-    mask0 = np.asarray(seq.first_mask())
-    H, W = (frames.shape[1] // 8) * 8, (frames.shape[2] // 8) * 8
-    frames, mask0 = frames[:, :H, :W], mask0[:H, :W]
-    p = max(8, (cfg.nodes.patch_size // 8) * 8)
-    s = max(8, (cfg.nodes.patch_stride // 8) * 8)
-    p = min(p, (min(H, W) // 8) * 8)
-    extractor = PatchPoolNodes(p, s)
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]  # (1, T, 3, H, W)
-    with torch.no_grad():
-        feats, valid = extractor(model.dense, x)
-        emb = F.normalize(model.head(feats).float(), dim=-1)
-        fwd, bwd = transition_matrices(emb, valid, temperature=cfg.walk.temperature)
-    gh, gw = (H - p) // s + 1, (W - p) // s + 1
-    ys, xs = np.meshgrid(np.arange(gh) * s + p / 2, np.arange(gw) * s + p / 2, indexing="ij")
-    return {"frames": frames, "mask0": mask0, "centers": np.stack([xs.ravel(), ys.ravel()], 1),
-            "grid": (gh, gw), "fwd": [a[0].numpy() for a in fwd], "bwd": [b[0].numpy() for b in bwd],
-            "temperature": cfg.walk.temperature, "sequence": name, "patch": p, "stride": s}
-
-
-def walk_flops(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
-    """FLOPs of one palindrome walk loss (forward, one clip) for each node count (:func:`ever.walk.walk_flops`)."""
-    from ever.walk import walk_flops as count
-
-    return [{"nodes": n, "flops": count(1, T, n, dim, backward=False), "T": T, "dim": dim} for n in nodes]
-
-
-def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
-    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, and what a
-    run cost (training GFLOPs per clip, the walk's and the GCN's share of those FLOPs, seconds per step,
-    peak memory, kWh). Nodes per frame is the training graph's size (:func:`ever.gcn.graph_size`)."""
-    import pandas as pd
-
-    from ever.config import load_config
-    from ever.gcn import graph_size
-
-    T = runs_table(runs_dir, split, names)
-    rows = []
-    for _, r in T.iterrows():
-        try:
-            cfg = load_config(Path(runs_dir) / r["run"] / "config.yaml")
-        except Exception:  # noqa: BLE001 - an unreadable config is left out of the table, not fatal
-            continue
-        rows.append({
-            "run": r["run"],
-            "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
-            "N/frame": graph_size(cfg)[1],
-            "GCN": bool(cfg.gcn.enabled),
-            "J&F": r.get("J&F-Mean"),
-            "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
-            "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
-            "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
-            "s/step": r.get("train_s_per_step"),
-            "peak MB": _div(r.get("train_peak_mem_bytes"), 2**20),
-            "kWh": r.get("train_kwh"),
-        })
-    return pd.DataFrame(rows)
-
-
-def _div(v: Any, d: float) -> float | None:
-    return None if v is None or v != v else float(v) / d
-
-
-def green_claim(table, reference: str | None = None, factor: float = 5.0, tolerance: float = 0.02) -> dict[str, Any]:
-    """Test "object nodes reach the patch walk's accuracy at >= ``factor``x less compute" on an
-    :func:`ablation_table`: for every object run, its J&F gap to the ``reference`` patch run (default:
-    the first patch run without GCN) and its compute ratio (reference GFLOPs per clip / its own).
-    ``holds`` when some object run is within ``tolerance`` J&F of the reference (or above it) at a
-    ratio >= ``factor``; None when there is nothing to compare."""
-    if reference is None:
-        patch = table[~table["nodes"].str.startswith("object") & ~table["GCN"]] if len(table) else table
-        reference = str(patch["run"].iloc[0]) if len(patch) else ""
-    ref = table[table["run"] == reference] if len(table) else table
-    if ref.empty or ref["J&F"].isna().all():
-        return {"reference": reference, "holds": None, "rows": [], "why": f"no evaluated run {reference!r}"}
-    ref_jf, ref_fl = float(ref["J&F"].iloc[0]), ref["GFLOPs/clip"].iloc[0]
-    rows = []
-    for _, r in table[table["nodes"].str.startswith("object")].iterrows():
-        if r["J&F"] is None or r["J&F"] != r["J&F"]:
-            continue
-        ratio = None if ref_fl is None or not r["GFLOPs/clip"] else float(ref_fl) / float(r["GFLOPs/clip"])
-        gap = float(r["J&F"]) - ref_jf
-        rows.append({"run": r["run"], "J&F gap": gap, "compute ratio": ratio,
-                     "equal accuracy": gap >= -tolerance, "cheap enough": ratio is not None and ratio >= factor})
-    holds = any(x["equal accuracy"] and x["cheap enough"] for x in rows) if rows else None
-    return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
-            "holds": holds, "rows": rows}

@@ -162,6 +162,23 @@ def walk_loss(
     return WalkOutput(loss_by_len[min_cycle - 1:].mean(), loss_by_len.detach(), torch.stack(accs).detach())
 
 
+def palindrome_distributions(fwd: list[torch.Tensor], bwd: list[torch.Tensor], start: int) -> list[tuple[int, torch.Tensor]]:
+    """Where one walker is along the palindrome 0 -> T-1 -> 0, started on node ``start`` of frame 0: the
+    list of (frame, distribution (N,)) after each hop, 2(T-1)+1 entries, from the transitions of one clip
+    (``fwd``/``bwd`` lists of (N, N), as :func:`transition_matrices` returns them for one batch item).
+    The last distribution's ``start`` entry is the round trip's return probability, P_{T-1}[start, start]."""
+    p = torch.zeros(fwd[0].shape[0], dtype=fwd[0].dtype)
+    p[start] = 1.0
+    out = [(0, p)]
+    for t, A in enumerate(fwd):
+        p = p @ A
+        out.append((t + 1, p))
+    for t in range(len(bwd) - 1, -1, -1):
+        p = p @ bwd[t]
+        out.append((t, p))
+    return out
+
+
 def walk_flops(batch: int, frames: int, nodes: int, dim: int, backward: bool = True) -> int:
     """FLOPs of one :func:`walk_loss` over embeddings (batch, frames, nodes, dim), forward and (by default)
     backward, counted by PyTorch's ``FlopCounterMode`` on random unit vectors. Padding masks and edge

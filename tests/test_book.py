@@ -32,10 +32,10 @@ CHROMIUM_FLAGS = [
 def test_grid_files_load():
     from ever.report import load_grid
 
-    for name in ("report.yaml", "report-tiny.yaml", "report-gpu.yaml", "report-davis-dev.yaml"):
+    for name in ("report.yaml", "report-tiny.yaml", "report-gpu.yaml", "report-davis-dev.yaml", "report-ship.yaml", "report-green.yaml"):
         g = load_grid(ROOT / "configs" / name)
         assert g.runs, name
-        assert set(g.baselines) <= {"copy", "lab", "random"}
+        assert set(g.baselines.kinds) <= {"copy", "lab", "random"}
         assert len({r.name for r in g.runs}) == len(g.runs)
 
 
@@ -67,7 +67,7 @@ def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path,
     assert "| baseline: copy" in out and "J&F-Mean" in out and "notebook" not in out
     assert not (tmp_path / "book" / "generated").exists()
     grid.write_text(yaml.safe_dump({**body, "notebooks": {"exec": False}}))
-    with pytest.raises(ReportError, match="notebooks.exec "):
+    with pytest.raises(ReportError, match="notebooks: unknown key 'exec'"):
         load_grid(grid)
     grid.write_text(yaml.safe_dump({**body, "data": {"name": "mine", "root": str(tmp_path / "nope")}}))
     with pytest.raises(ReportError, match="nope not found"):
@@ -226,7 +226,7 @@ def _check_curve(run: Path, split: str) -> None:
     import torch
 
     from ever.models import load_checkpoint
-    from ever.report import training_curve
+    from ever.results import training_curve
 
     snaps = sorted(p.name for p in (run / "snapshots").glob("*.pt"))
     assert snaps == ["step-000001.pt", "step-000002.pt"]  # step 3 is checkpoint.pt
@@ -330,7 +330,7 @@ def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
 
 def test_protocol_text_names_the_settings_of_an_evaluation():
     from ever.config import EvalConfig
-    from ever.report import protocol_text
+    from ever.results import protocol_text
 
     from dataclasses import asdict
 

@@ -257,3 +257,22 @@ def test_pck_conventions_of_files(davis, tmp_path):
     kp_file.write_text(json.dumps(ann))
     with pytest.raises(DataError, match="one.json: pck_convention must be one of badja, jhmdb"):
         evaluate("copy", davis, "val", tmp_path / "o2", EvalConfig(), "copy")
+
+
+def test_eval_stage_override_is_read_from_the_set_options():
+    from ever.evaluate.run import _stage_override
+
+    assert _stage_override(["eval.topk=5", "model.eval_stage=layer3"]) == "layer3"
+    assert _stage_override(["eval.topk=5"]) is None
+
+
+def test_eval_sequences_scores_a_subset_and_reuses_its_records(davis, tmp_path):
+    out = tmp_path / "sub"
+    s = evaluate("copy", davis, "val", out, EvalConfig(sequences=["two"]), "copy")
+    assert s["num_sequences"] == 1 and s["num_objects"] == 2 and "keypoints" not in s
+    rows = list(csv.DictReader((out / "per_sequence.csv").open()))
+    assert {r["sequence"] for r in rows} == {"two"}
+    full = evaluate("copy", davis, "val", out, EvalConfig(), "copy")  # the subset's record is reused
+    assert full["num_sequences"] == 2 and full["resumed_sequences"] == 1
+    with pytest.raises(DataError, match="no sequence 'three'"):
+        evaluate("copy", davis, "val", tmp_path / "x", EvalConfig(sequences=["three"]), "copy")

@@ -13,26 +13,12 @@ from ever.cli import main
 from ever.config import ConfigError, load_config
 from ever.errors import CheckpointError, DataError, EverError
 from ever.train import train
+from conftest import tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    """Three short synthetic training videos (mp4)."""
-    from ever.data.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, SynthConfig(num_train=3, num_eval=1, frames_train=12, frames_eval=6, height=64, width=96))
-    return root / "videos" / "train"
-
-
-def _cfg(tmp_path, roots, *extra):
-    roots = roots if isinstance(roots, list) else [roots]
-    return load_config(REPO / "configs" / "crw-patch-cpu.yaml", [
-        f"data.roots=[{', '.join(map(str, roots))}]", "data.size=64", "data.num_workers=0", "model.width=8",
-        "model.proj_dim=16", "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path}",
-        "ledger.enabled=false", "walk.home_shift=0", *extra])
+_cfg = tiny_cfg
 
 
 def _frame_folder(path: Path, n: int, size=(64, 96), corrupt: tuple[int, ...] = ()) -> Path:
@@ -72,15 +58,15 @@ def _all_finite(path: Path) -> bool:
     return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
-def test_an_update_to_non_finite_weights_is_never_saved(tmp_path, videos):
+def test_an_update_to_non_finite_weights_is_never_saved(tmp_path, tiny_videos):
     # lr = inf: the loss of step 1 is finite, its update is not. A checkpoint every step.
     with pytest.raises(EverError, match="non-finite in the update of step 1.*No checkpoint was saved") as e:
-        train(_cfg(tmp_path, videos, "name=inf", "train.steps=3", "train.ckpt_every=1", "optim.lr=.inf"))
+        train(_cfg(tmp_path, tiny_videos, "name=inf", "train.steps=3", "train.ckpt_every=1", "optim.lr=.inf"))
     assert "\n" not in str(e.value)
     assert not (tmp_path / "inf" / "checkpoint.pt").exists()
 
 
-def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, videos, monkeypatch):
+def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, tiny_videos, monkeypatch):
     import ever.train
 
     real = ever.train.build_optimizer
@@ -102,13 +88,13 @@ def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, vi
 
     monkeypatch.setattr(ever.train, "build_optimizer", breaks_at_step_3)
     with pytest.raises(EverError, match=r"update of step 3.*last checkpoint, step 2, is finite and kept: .*div/checkpoint.pt"):
-        train(_cfg(tmp_path, videos, "name=div", "train.steps=4", "train.ckpt_every=2"))
+        train(_cfg(tmp_path, tiny_videos, "name=div", "train.steps=4", "train.ckpt_every=2"))
     assert torch.load(tmp_path / "div" / "checkpoint.pt", weights_only=False)["step"] == 2
     assert _all_finite(tmp_path / "div" / "checkpoint.pt")
 
 
-def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, videos, capsys):
-    run = train(_cfg(tmp_path, videos, "name=ok", "train.steps=1"))
+def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, tiny_videos, capsys):
+    run = train(_cfg(tmp_path, tiny_videos, "name=ok", "train.steps=1"))
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
     key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
     ckpt["model"][key] = torch.full_like(ckpt["model"][key], float("nan"))
@@ -122,10 +108,10 @@ def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, videos, cap
 
 # ----------------------------------------------------------------------------- 3. unreadable training video
 
-def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, videos):
+def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, tiny_videos):
     # a frame folder whose frames 2.. are garbage: it passes the start-up probe, most of its reads fail
     bad = _frame_folder(tmp_path / "bad" / "clip", 12, corrupt=tuple(range(2, 12)))
-    roots = [videos, tmp_path / "bad"]
+    roots = [tiny_videos, tmp_path / "bad"]
     run = train(_cfg(tmp_path, roots, "name=tolerant", "train.steps=4", "data.max_fail_frac=1.0"))
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["read_failures"] > 0  # reported, not silent
@@ -150,10 +136,10 @@ def test_a_data_worker_error_is_one_line(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- 4. unwritable outputs
 
-def test_a_file_in_the_way_of_the_run_folder_is_one_line_before_any_work(tmp_path, videos):
+def test_a_file_in_the_way_of_the_run_folder_is_one_line_before_any_work(tmp_path, tiny_videos):
     (tmp_path / "blocked").write_text("a file, not a folder")
     with pytest.raises(EverError, match=r"blocked: cannot write the run folder here: a file is in the way"):
-        train(_cfg(tmp_path, videos, "name=blocked", "train.steps=1"))
+        train(_cfg(tmp_path, tiny_videos, "name=blocked", "train.steps=1"))
 
 
 def test_data_generate_into_a_file_is_one_line(tmp_path, capsys):
@@ -184,7 +170,7 @@ def test_impossible_node_settings_are_refused_at_config_time():
         load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["walk.min_cycle=5"])
 
 
-def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, videos, capsys):
+def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, tiny_videos, capsys):
     from ever.train import _ZeroGradWatch
 
     w = _ZeroGradWatch(5)
@@ -192,7 +178,7 @@ def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, 
     assert got == [False] * 8 + [True, False, False]  # steps 5-9: 4 zeros of 5 (80 %); said once
     assert "< 1e-06 in 4 of steps 5-9" in w.warning
     # a learning rate so high that the first update saturates the walk: zero gradients from then on
-    cfg = _cfg(tmp_path, videos, "name=frozen", "train.steps=12", "optim.lr=1e+6", "ledger.enabled=true")
+    cfg = _cfg(tmp_path, tiny_videos, "name=frozen", "train.steps=12", "optim.lr=1e+6", "ledger.enabled=true")
     run = train(cfg)
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(r["grad_norm"] < 1e-6 for r in rows[1:]) and "warning" not in rows[8]
@@ -231,23 +217,23 @@ def test_override_errors_name_the_override_and_num_workers_is_checked(tmp_path):
 
 # ----------------------------------------------------------------------------- 7. resume with other steps
 
-def test_resume_with_another_step_count_is_refused(tmp_path, videos):
-    train(_cfg(tmp_path, videos, "name=r", "train.steps=2"))
+def test_resume_with_another_step_count_is_refused(tmp_path, tiny_videos):
+    train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2"))
     with pytest.raises(CheckpointError, match="train.steps was 2 and is now 4 .*schedule is laid out over train.steps"):
-        train(_cfg(tmp_path, videos, "name=r", "train.steps=4"), resume=True)
-    train(_cfg(tmp_path, videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True)  # neutral keys may change
+        train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=4"), resume=True)
+    train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True)  # neutral keys may change
 
 
 # ----------------------------------------------------------------------------- 8. leftovers and gaps
 
-def test_torn_checkpoint_temp_files_are_removed_at_start(tmp_path, videos):
+def test_torn_checkpoint_temp_files_are_removed_at_start(tmp_path, tiny_videos):
     run = tmp_path / "torn"
     run.mkdir()
     torn = run / ".checkpoint.pt.abc123.tmp"
     torn.write_bytes(b"\0" * 1000)
     other = run / "notes.txt"
     other.write_text("mine")
-    train(_cfg(tmp_path, videos, "name=torn", "train.steps=1"))
+    train(_cfg(tmp_path, tiny_videos, "name=torn", "train.steps=1"))
     assert not torn.exists() and other.exists()
 
 

@@ -12,41 +12,15 @@ import pytest
 import torch
 
 from ever.config import ConfigError, load_config
-from ever.errors import CheckpointError, EverError
+from ever.errors import EverError
 from ever.models import load_checkpoint
 from ever.train import train
+from conftest import tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny_videos(tmp_path_factory):
-    """A few short synthetic training videos (mp4), written by the ever-synth generator."""
-    from ever.data.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, SynthConfig(num_train=3, num_eval=1, frames_train=12, frames_eval=6, height=64, width=96))
-    return root / "videos" / "train"
-
-
-def _cfg(tmp_path, videos, *extra):
-    return load_config(
-        REPO / "configs" / "crw-patch-cpu.yaml",
-        [
-            f"data.roots=[{videos}]",
-            "data.size=64",
-            "data.num_workers=0",
-            "model.width=8",
-            "model.proj_dim=16",
-            "train.batch_size=4",
-            "train.log_every=1",
-            "train.ckpt_every=2",
-            f"out_dir={tmp_path}",
-            "ledger.enabled=false",
-            "walk.home_shift=0",  # the plain palindrome: these tests are about the loop (home view: test_home.py)
-            *extra,
-        ],
-    )
+_cfg = tiny_cfg
 
 
 def _params(path):
@@ -177,3 +151,19 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     logged = [[json.loads(ln)["loss"] for ln in (d / "metrics.jsonl").read_text().splitlines()]
               for d in (single, tmp_path / "ddp" / "ddp")]
     assert len(logged[0]) == 4 and np.allclose(logged[0], logged[1], atol=2e-4), logged
+
+
+def test_adamw_decays_weights_not_norms_and_the_mlp_head_trains(tmp_path, tiny_videos):
+    from ever.models.crw import CRW
+    from ever.train import build_optimizer
+
+    cfg = _cfg(tmp_path, tiny_videos, "optim.name=adamw", "optim.weight_decay=0.05", "model.proj=mlp")
+    crw = CRW(cfg)
+    opt, _ = build_optimizer(cfg, crw)
+    assert isinstance(opt, torch.optim.AdamW)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.05 for p in g["params"]}
+    assert decayed and all(p.ndim >= 2 for p in crw.parameters() if id(p) in decayed)
+    assert len([m for m in crw.model.head.modules() if isinstance(m, torch.nn.Linear)]) == 2
+    run = train(_cfg(tmp_path, tiny_videos, "name=adamw", "train.steps=2", "optim.name=adamw",
+                     "optim.weight_decay=0.05", "model.proj=mlp"))
+    assert torch.isfinite(_params(run / "checkpoint.pt")).all()

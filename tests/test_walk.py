@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ever.config import load_config
 from ever.models.crw import CRW
-from ever.walk import drop_edges, transition_matrices, walk_flops, walk_loss
+from ever.walk import drop_edges, palindrome_distributions, transition_matrices, walk_flops, walk_loss
 
 
 def _softmax_rows(a):
@@ -193,3 +193,16 @@ def test_walk_flops_count_the_matmuls_of_every_cycle_length():
     assert 2 * B * (affinities + products) <= both <= 3 * B * (affinities + products)  # bwd: 2 matmuls each
     # Quadratic in nodes for the affinities, cubic for the products: doubling N multiplies by 4..8.
     assert 4 < walk_flops(1, T, 2 * N, D) / walk_flops(1, T, N, D) < 8
+
+
+def test_palindrome_distributions_end_on_the_cycle_matrix_diagonal():
+    g = torch.Generator().manual_seed(3)
+    emb = F.normalize(torch.randn(1, 4, 6, 8, generator=g), dim=-1)
+    fwd, bwd = transition_matrices(emb, temperature=0.2)
+    fwd, bwd = [a[0] for a in fwd], [b[0] for b in bwd]
+    cycle = torch.linalg.multi_dot(fwd + bwd[::-1])  # A_0 A_1 A_2 B_2 B_1 B_0
+    for start in range(6):
+        dists = palindrome_distributions(fwd, bwd, start)
+        assert [t for t, _ in dists] == [0, 1, 2, 3, 2, 1, 0]
+        assert all(torch.isclose(d.sum(), torch.tensor(1.0)) for _, d in dists)
+        torch.testing.assert_close(dists[-1][1], cycle[start])

@@ -12,6 +12,7 @@ Each manifest names a dataset, where it comes from, its licence and citation, th
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import shutil
 import tarfile
@@ -189,25 +190,36 @@ def fetch(name: str, root: str | Path | None = None) -> Path:
 
 # --------------------------------------------------------------------------------------------- cli
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+def datasets_table() -> list[dict[str, Any]]:
+    """One row per dataset of ``data_manifest/``: name, purpose, videos, frames, size, licence (its first
+    sentence), source (first URL), default root and whether it is present there (``ever data list``,
+    book chapter 2)."""
+    rows = []
+    for n in list_datasets():
+        m = load_manifest(n)
+        try:
+            r = default_root(n)
+        except DataError:
+            r = None
+        urls = (m.get("source") or {}).get("urls") or [] if isinstance(m.get("source"), dict) else []
+        licence = " ".join(str(m.get("licence") or "?").split())
+        rows.append({"name": n, "purpose": str(m["purpose"]), "videos": m.get("num_videos"),
+                     "frames": m.get("num_frames"), "size": m.get("size"),
+                     "licence": re.sub(r"\s*\([^)]*\)", "", re.split(r"(?<=\.)\s", licence)[0]).rstrip("."),
+                     "source": urls[0] if urls else "-", "default root": str(r) if r else "?",
+                     "present": bool(r and r.is_dir())})
+    return rows
 
 
 def cli(args: argparse.Namespace) -> int:
     """``ever data list | fetch NAME | verify NAME | generate [NAME] [--set key=value]``."""
     cmd = args.data_cmd
     if cmd == "list":
-        rows = [["name", "purpose", "videos", "size", "default root", "present"]]
-        for n in list_datasets():
-            m = load_manifest(n)
-            try:
-                r = default_root(n)
-            except DataError:
-                r = Path("?")
-            rows.append([n, str(m["purpose"]), str(m.get("num_videos") or "?"), str(m.get("size") or "?"),
-                         str(r), "yes" if r.is_dir() else "no"])
-        print(_table(rows))
+        cols = ["name", "purpose", "videos", "size", "default root", "present"]
+        rows = [cols] + [["?" if r[c] is None else ("yes" if r[c] is True else "no" if r[c] is False else str(r[c]))
+                          for c in cols] for r in datasets_table()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+        print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
         return 0
     root = Path(args.root) if getattr(args, "root", None) else None
     if cmd == "fetch":

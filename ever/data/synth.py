@@ -28,7 +28,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -392,20 +392,13 @@ def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = Fal
 
 
 def config_from_sets(items: list[str]) -> SynthConfig:
-    """A SynthConfig from ``key=value`` strings (values parsed as YAML); unknown keys are rejected."""
-    known = {f.name: f.type for f in fields(SynthConfig)}
-    kw: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise DataError(f"--set {item!r}: expected key=value")
-        key, raw = (s.strip() for s in item.split("=", 1))
-        if key not in known:
-            raise DataError(f"--set {item!r}: unknown generator option {key!r} (known: {', '.join(known)})")
-        val = yaml.safe_load(raw)
-        want = float if known[key] in (float, "float") else int
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or (want is int and not isinstance(val, int)):
-            raise DataError(f"--set {item!r}: {key} must be {'an int' if want is int else 'a number'}")
-        kw[key] = want(val)
-    cfg = SynthConfig(**kw)
+    """A SynthConfig from ``key=value`` strings (values parsed as YAML), checked as run configs are
+    (:func:`ever.config.apply_overrides`, :func:`ever.config.dataclass_from_dict`)."""
+    from ever.config import ConfigError, apply_overrides, dataclass_from_dict
+
+    try:
+        cfg = dataclass_from_dict(SynthConfig, apply_overrides({}, list(items)), "generator options")
+    except ConfigError as e:
+        raise DataError(str(e)) from None
     cfg.validate()
     return cfg

@@ -5,3 +5,5 @@
 * :mod:`ever.evaluate.keypoints`: keypoint annotations, heat-map propagation and PCK scoring;
 * :mod:`ever.evaluate.run`: ``evaluate(...)`` over a split (CSV + JSON), and the ``ever eval`` command.
 """
+
+BASELINES = ("copy", "lab", "random")  # ``ever eval copy|lab|random``: repeat mask 0, raw Lab colour, random-init encoder

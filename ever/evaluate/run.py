@@ -49,6 +49,7 @@ from tqdm import tqdm
 from ever.config import EvalConfig, LedgerConfig
 from ever.data.davis import DavisDataset, davis_palette
 from ever.errors import CheckpointError, DataError
+from ever.evaluate import BASELINES
 from ever.evaluate.keypoints import keypoint_convention, pool_pck, read_keypoints, score_keypoints
 from ever.evaluate.metrics import VOID, SequenceScorer, dataset_summary
 from ever.evaluate.propagation import FeatureFn, lab_features, model_features, propagate_masks
@@ -119,7 +120,7 @@ def ledger_dir(out_dir: Path) -> Path:
 def fingerprint(name: str, identity: str, data_root: str | Path, split: str, cfg: EvalConfig) -> str:
     """sha256 of what decides a sequence's result: method name and identity (e.g. the checkpoint's
     sha256), data folder, split, eval settings (``overlays`` aside) and :data:`SCORING_VERSION`."""
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("overlays", "data", "split")}
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("overlays", "data", "split", "sequences")}
     key = {"method": name, "identity": identity, "data": str(Path(data_root).resolve()), "split": split,
            "eval": settings, "scoring": SCORING_VERSION}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -179,10 +180,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: str, device,
               save_masks: Path | None, identity: str, on_frames=lambda n: None) -> dict[str, Any]:
     ds = DavisDataset(data_root, split)
+    for seq_name in cfg.sequences:  # a subset (eval.sequences): each must be in the split
+        ds.sequence(seq_name)
+    sequences = list(cfg.sequences) or ds.sequences
     opts = dict(n_context=cfg.n_context, topk=cfg.topk, radius=cfg.radius, temperature=cfg.temperature,
                 long_side=cfg.long_side, device=device, context=cfg.context, label_resize=cfg.label_resize)
     conventions = {}
-    for seq_name in ds.sequences:  # before any work: one PCK convention per evaluation
+    for seq_name in sequences:  # before any work: one PCK convention per evaluation
         kp_file = ds.keypoints_file(seq_name)
         if kp_file is not None:
             try:
@@ -196,7 +200,7 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
     (out_dir / "summary.json").unlink(missing_ok=True)  # present only when every sequence is done
     records: list[dict[str, Any]] = []
     resumed = 0
-    bar = tqdm(ds.sequences, desc=f"eval {name}", unit="seq", dynamic_ncols=True)
+    bar = tqdm(sequences, desc=f"eval {name}", unit="seq", dynamic_ncols=True)
     for seq_name in bar:
         path = _record_path(out_dir, seq_name)
         rec = _load_done(path, fp, save_masks, cfg.overlays)
@@ -219,7 +223,7 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
     seconds = sum(rec["seconds"] for rec in records)
     skipped = [{"sequence": rec["sequence"], "reason": rec["skipped"]} for rec in records if rec.get("skipped")]
     summary: dict[str, Any] = dataset_summary(rows)
-    summary.update(num_sequences=len(ds.sequences), num_objects=len(rows), frames=frames,
+    summary.update(num_sequences=len(sequences), num_objects=len(rows), frames=frames,
                    seconds=round(seconds, 3), frames_per_s=frames / seconds if seconds > 0 else float("nan"),
                    skipped_sequences=skipped, resumed_sequences=resumed,
                    method=name, data=str(data_root), split=split, device=str(device),
@@ -272,11 +276,10 @@ def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig,
 
 
 def _stage_override(overrides: list[str]) -> str | None:
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key.strip() == "model.eval_stage":
-            return value.strip()
-    return None
+    """``model.eval_stage`` when the ``--set`` overrides give it (the one model field eval may change)."""
+    from ever.config import apply_overrides
+
+    return (apply_overrides({}, list(overrides)).get("model") or {}).get("eval_stage")
 
 
 def cli(args) -> int:
@@ -288,7 +291,7 @@ def cli(args) -> int:
     what = args.checkpoint
     device = select_device("auto")
     identity = ""
-    if what in ("copy", "lab", "random"):
+    if what in BASELINES:
         name = what
         if what == "copy":
             method: FeatureFn | str = "copy"

@@ -1,7 +1,7 @@
 """Projection heads: pooled encoder features (..., C) -> walk embeddings (..., D).
 
 The head is used only by the walk; label propagation drops it and reads encoder features.
-L2 normalisation happens after the (optional) GCN, in ``ever.walk.CRW``.
+L2 normalisation happens after the (optional) GCN, in :class:`ever.models.crw.CRW`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,446 @@
+"""What the book reads: run folders turned into tables, curves and verdicts (read-only).
+
+``ever report`` (:mod:`ever.report`) writes run folders; the notebooks of ``book/`` read them through
+this module, so every number the book shows comes from a file and the analysis is tested here, not in
+a notebook. A run folder ``runs/<name>/`` holds ``config.yaml``, ``metrics.jsonl``, ``ledger.json``,
+``eval/<split>/summary.json`` and ``per_sequence.csv``, and with snapshots ``eval-curve/`` and
+``curve.csv``; baselines live in ``runs/baselines/<kind>/eval/<split>/``.
+
+Nothing here imports torch at module load; the few functions that need a model import it when called.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ever.config import NEUTRAL_KEYS, flatten
+from ever.evaluate import BASELINES
+
+
+def book_style() -> None:
+    """The notebooks' common display settings (one call at the top of each chapter)."""
+    import warnings
+
+    import pandas as pd
+    import seaborn as sns
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    sns.set_theme(context="notebook", style="whitegrid")
+    pd.set_option("display.precision", 4)
+
+
+def format_value(v: Any) -> str:
+    """One table cell as the book prints it: integers without a decimal point (also when pandas made them
+    floats), thousands separated, 3 decimals for scores, scientific only below 0.001, "–" for missing."""
+    import math
+    import numbers
+
+    import numpy as np
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, numbers.Integral):
+        return f"{int(v):,}"
+    if isinstance(v, numbers.Real):
+        v = float(v)
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        a = abs(v)
+        return f"{v:,.0f}" if a >= 100 else f"{v:.2f}" if a >= 10 else f"{v:.3f}" if a >= 1e-3 else f"{v:.1e}"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=str)[:80]
+    return str(v)
+
+
+def table(df, caption: str | None = None, gradient: bool = False) -> None:
+    """Show a DataFrame in a notebook: cells by :func:`format_value`, a horizontal scroll bar when wider
+    than the page (nothing cut off at the right edge), the index as the first column; ``gradient``
+    colours numeric cells by value (one scale for the whole table)."""
+    from IPython.display import HTML, display
+
+    styler = df.style.format(format_value, na_rep="–").format_index(format_value)
+    if gradient:
+        styler = styler.background_gradient(cmap="viridis", axis=None)
+    if caption:
+        styler = styler.set_caption(caption)
+    display(HTML(f'<div style="overflow-x:auto; max-width:100%">{styler.to_html()}</div>'))
+
+
+def results_text(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str:
+    """The scores of the evaluated runs (``names``, default all) and baselines of ``runs_dir``, as Markdown."""
+    df = summaries(runs_dir, split, names)
+    if df.empty:
+        return f"(no evaluation under {runs_dir} for split {split!r})"
+    cols = [c for c in ("run", "J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "frames_per_s") if c in df]
+    return df[cols].to_markdown(index=False, floatfmt=".3f")
+
+
+
+def training_curve(run_dir: str | Path, split: str):
+    """Accuracy against training compute for one run: a DataFrame with one row per evaluated snapshot and
+    the final checkpoint: step, train_gflops (the ledger's FLOPs per step x step: exact for a fixed
+    graph), train_kwh (the run's training energy x step / steps: an estimate that assumes a steady
+    rate), J&F-Mean, J-Mean, F-Mean (and PCK@0.1, PCK@0.2 when scored)."""
+    import pandas as pd
+
+    from ever.ledger import load_ledger
+
+    run_dir = Path(run_dir)
+    try:
+        train = (load_ledger(run_dir).get("phases") or {}).get("train") or {}
+    except FileNotFoundError:  # a run with ledger.enabled=false
+        train = {}
+    segs = train.get("segments") or []
+    per_step = next((s["flops_per_step"] for s in segs if s.get("flops_per_step")), None)
+    steps = int(run_config_flat(run_dir)["train.steps"])
+    kwh = (train.get("totals") or {}).get("kwh")
+    points = [(int(p.parent.parent.name.split("-")[1]), p)  # eval-curve/step-NNNNNN/<split>/summary.json
+              for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))]
+    final = run_dir / "eval" / split / "summary.json"
+    if final.is_file():
+        points.append((steps, final))
+    rows = []
+    for step, path in sorted(points):
+        s = read_json(path) or {}
+        rows.append({"step": step,
+                     "train_gflops": per_step * step / 1e9 if per_step else None,
+                     "train_kwh": kwh * step / steps if kwh is not None and steps else None,
+                     **{k: s[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2") if k in s}})
+    return pd.DataFrame(rows)
+
+
+
+def note(text: str) -> None:
+    """Show a visible sentence in a notebook (used where a result file is absent)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Note.** {text}"))
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _scalars(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is None or isinstance(v, (str, int, float, bool))}
+
+
+def model_runs(runs_dir: str | Path, names: list[str] | None = None) -> list[Path]:
+    """Run folders (those with a ``config.yaml``), in the grid's order when ``names`` is given."""
+    runs_dir = Path(runs_dir)
+    if names:
+        return [runs_dir / n for n in names if (runs_dir / n / "config.yaml").is_file()]
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.yaml").is_file() and p.name != "baselines")
+
+
+def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
+    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings)."""
+    try:
+        raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {k: (str(v) if isinstance(v, list) else v) for k, v in flatten(raw).items()}
+
+
+def load_metrics(run_dir: str | Path):
+    """``metrics.jsonl`` as a DataFrame (empty when absent)."""
+    import pandas as pd
+
+    rows = []
+    try:
+        for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    except (OSError, ValueError):
+        pass
+    return pd.DataFrame(rows)
+
+
+def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, baselines: bool = True):
+    """One row per evaluated run and baseline: its summary.json plus ``run`` and ``kind`` columns."""
+    import pandas as pd
+
+    rows = []
+    for d in model_runs(runs_dir, names):
+        s = read_json(d / "eval" / split / "summary.json")
+        if s is not None:
+            rows.append({"run": d.name, "kind": "model", **_scalars(s)})
+    if baselines:
+        for b in BASELINES:
+            s = read_json(Path(runs_dir) / "baselines" / b / "eval" / split / "summary.json")
+            if s is not None:
+                rows.append({"run": f"baseline: {b}", "kind": "baseline", **_scalars(s)})
+    return pd.DataFrame(rows)
+
+
+def over_seeds(df, scores: tuple[str, ...] = ("J&F-Mean", "PCK@0.1", "PCK@0.2")):
+    """Runs named ``<cell>-s<seed>`` (a grid row with ``seeds``) grouped by cell: for each score its mean,
+    sample standard deviation and the number of seeds, one row per cell (a run without a seed suffix is a
+    cell of one). ``df`` has a ``run`` column, e.g. :func:`summaries`."""
+    import re
+
+    import pandas as pd
+
+    d = df.assign(cell=[re.sub(r"-s\d+$", "", r) for r in df["run"]])
+    cols = [c for c in scores if c in d]
+    g = d.groupby("cell", sort=False)[cols]
+    out = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}, axis=1)
+    out.columns = [f"{c} {stat}" for stat, c in out.columns]
+    return out[[f"{c} {stat}" for c in cols for stat in ("mean", "sd", "n")]]
+
+
+def protocol_text(summary: dict[str, Any]) -> str:
+    """One sentence naming the label-propagation protocol an evaluation used (from its summary.json)."""
+    c = summary.get("cfg") or {}
+    context = {"reference": "the reference (CRW) context: frame 0 unrestricted plus the preceding frames, the "
+                            "video padded in front by copies of frame 0",
+               "first_once": "frame 0 once plus the preceding frames (EVER's earlier protocol)"}.get(
+        c.get("context"), f"context {c.get('context')!r}")
+    size = f"frames resized to a long side of {c['long_side']} px" if c.get("long_side") else "native resolution"
+    text = (f"Protocol: {context}; {c.get('n_context')} preceding frames, top-{c.get('topk')}, radius "
+            f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
+            f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
+            "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)")
+    if summary.get("pck_convention"):
+        text += f"; PCK by the {summary['pck_convention'].upper()} convention"
+    return text + "."
+
+
+def eval_protocol(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str | None:
+    """:func:`protocol_text` of the first evaluated run (or baseline) of ``runs_dir``; None when none is."""
+    dirs = model_runs(runs_dir, names) + [Path(runs_dir) / "baselines" / b for b in BASELINES]
+    found = (read_json(d / "eval" / split / "summary.json") for d in dirs)
+    first = next((s for s in found if s is not None), None)
+    return protocol_text(first) if first is not None else None
+
+
+def per_sequence(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """All ``per_sequence.csv`` files of runs and baselines stacked, with a ``run`` column."""
+    import pandas as pd
+
+    frames = []
+    dirs = [(d.name, d) for d in model_runs(runs_dir, names)]
+    dirs += [(f"baseline: {b}", Path(runs_dir) / "baselines" / b) for b in BASELINES]
+    for name, d in dirs:
+        f = d / "eval" / split / "per_sequence.csv"
+        if f.is_file():
+            df = pd.read_csv(f)
+            df.insert(0, "run", name)
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def sequence_scores(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """J&F of every sequence (rows) for every run and baseline (columns): the mean over a sequence's objects
+    of (J-Mean + F-Mean) / 2, from the ``per_sequence.csv`` files (schema ``ever.evaluate.run.CSV_FIELDS``).
+    Columns in the grid's order, baselines last; empty when nothing was evaluated."""
+    import pandas as pd
+
+    P = per_sequence(runs_dir, split, names)
+    if P.empty:
+        return pd.DataFrame()
+    P = P.assign(**{"J&F": (P["J-Mean"] + P["F-Mean"]) / 2})
+    table = P.pivot_table(index="sequence", columns="run", values="J&F", aggfunc="mean")
+    return table[list(dict.fromkeys(P["run"]))]
+
+
+def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """One row per trained run: flat config, last logged metrics, eval summary, ledger totals."""
+    import pandas as pd
+
+    rows = []
+    for d in model_runs(runs_dir, names):
+        row: dict[str, Any] = {"run": d.name}
+        row.update(run_config_flat(d))
+        m = load_metrics(d)
+        if len(m):
+            last = m.iloc[-1]
+            for k in ("loss", "acc", "clips_per_s"):
+                if k in m:
+                    row[f"final_{k}"] = last[k]
+        s = read_json(d / "eval" / split / "summary.json") or {}
+        row.update({k: v for k, v in _scalars(s).items() if k not in ("method", "data", "split", "device")})
+        led = read_json(d / "ledger.json") or {}
+        tot = ((led.get("phases") or {}).get("train") or {}).get("totals") or {}
+        for k in ("seconds", "steps", "kwh", "co2_kg", "flops", "flops_per_clip", "peak_mem_bytes", "estimate"):
+            if k in tot:
+                row[f"train_{k}"] = tot[k]
+        if tot.get("seconds") is not None and tot.get("steps"):
+            row["train_s_per_step"] = tot["seconds"] / tot["steps"]
+        for k in ("walk_flop_share", "gcn_flop_share"):
+            if k in (tot.get("metrics") or {}):
+                row[k] = tot["metrics"][k]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):
+    """Config columns whose value differs between the rows (what an ablation changed)."""
+    cols = []
+    for c in df.columns:
+        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in NEUTRAL_KEYS:
+            cols.append(c)
+    return cols
+
+
+def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_index: int = 0,
+                 num_frames: int = 4, stride: int = 1) -> dict[str, Any]:
+    """Transition matrices of a trained encoder on the first frames of an evaluation sequence.
+
+    Nodes are grid cells average-pooled from the encoder's dense map (``PatchPoolNodes`` with the
+    run's patch size and stride), embedded by its projection head and L2-normalised; the GCN (if any)
+    is not applied. Returns ``{"frames" (T, H, W, 3) uint8, "mask0" (H, W), "centers" (N, 2) as
+    (x, y) px, "grid" (gh, gw), "fwd" / "bwd" lists of (N, N) arrays, "temperature", "sequence"}``.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from ever.data.davis import DavisDataset
+    from ever.models import load_checkpoint
+    from ever.nodes import PatchPoolNodes, grid_centers
+    from ever.walk import transition_matrices
+
+    model, cfg = load_checkpoint(checkpoint)
+    ds = DavisDataset(str(data_root), split=split)
+    name = ds.sequences[seq_index % len(ds.sequences)]
+    seq = ds.sequence(name)
+    idx = [min(i * stride, len(seq) - 1) for i in range(num_frames)]
+    frames = np.stack([seq.frame(i) for i in idx])
+    mask0 = np.asarray(seq.first_mask())
+    H, W = (frames.shape[1] // 8) * 8, (frames.shape[2] // 8) * 8
+    frames, mask0 = frames[:, :H, :W], mask0[:H, :W]
+    p = max(8, (cfg.nodes.patch_size // 8) * 8)
+    s = max(8, (cfg.nodes.patch_stride // 8) * 8)
+    p = min(p, (min(H, W) // 8) * 8)
+    extractor = PatchPoolNodes(p, s)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]  # (1, T, 3, H, W)
+    with torch.no_grad():
+        feats, valid = extractor(model.dense, x)
+        emb = F.normalize(model.head(feats).float(), dim=-1)
+        fwd, bwd = transition_matrices(emb, valid, temperature=cfg.walk.temperature)
+    centers, grid = grid_centers(H, W, p, s)
+    return {"frames": frames, "mask0": mask0, "centers": centers, "grid": grid, "fwd": [a[0].numpy() for a in fwd], "bwd": [b[0].numpy() for b in bwd],
+            "temperature": cfg.walk.temperature, "sequence": name, "patch": p, "stride": s}
+
+
+def cost_table(runs_dir: str | Path, names: list[str] | None = None):
+    """The cost of every run and baseline of ``runs_dir`` from its ``ledger.json``, one row each (the
+    columns of ``ever ledger``, :data:`ever.ledger.TABLE_COLUMNS`), indexed by run; baselines are named
+    ``baseline: <kind>``. Empty when no ledger exists."""
+    import pandas as pd
+
+    from ever.ledger import LEDGER_FILE, TABLE_COLUMNS, ledger_row
+
+    runs_dir = Path(runs_dir)
+    dirs = model_runs(runs_dir, names) + [runs_dir / "baselines" / b for b in BASELINES]
+    rows = []
+    for d in dirs:
+        if (d / LEDGER_FILE).is_file():
+            row = ledger_row(d)
+            if d.parent == runs_dir / "baselines":
+                row["name"] = f"baseline: {d.name}"
+            rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).rename(columns=dict(TABLE_COLUMNS)).set_index("run")
+
+
+def pareto_front(points, cost: str, score: str) -> list:
+    """The rows of ``points`` (a DataFrame) that no other row beats on both ``cost`` (lower is better)
+    and ``score`` (higher is better), cheapest first; rows with a missing value are left out."""
+    front, best = [], float("-inf")
+    for name, r in points.dropna(subset=[cost, score]).sort_values([cost, score], ascending=[True, False]).iterrows():
+        if r[score] > best:
+            front.append(name)
+            best = r[score]
+    return front
+
+
+def walk_cost(bench_json: str | Path):
+    """The walk's cost against nodes per frame: ``(table, measured)``. ``table`` has columns nodes, ms,
+    gflops, peak_mb from ``bench/walk.py --json`` when that file exists (``measured`` True); otherwise
+    nodes and gflops counted by PyTorch for one forward walk (``measured`` False, no timing)."""
+    import pandas as pd
+
+    bench = read_json(bench_json)
+    if bench is not None and bench.get("walk"):
+        return pd.DataFrame(bench["walk"]), True
+    return pd.DataFrame(walk_flops_table([8, 16, 32, 49, 64, 128, 256], T=4, dim=64)).assign(
+        gflops=lambda d: d["flops"] / 1e9).drop(columns=["flops"]), False
+
+
+def walk_flops_table(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
+    """FLOPs of one palindrome walk loss (forward, one clip) for each node count (:func:`ever.walk.walk_flops`)."""
+    from ever.walk import walk_flops as count
+
+    return [{"nodes": n, "flops": count(1, T, n, dim, backward=False), "T": T, "dim": dim} for n in nodes]
+
+
+def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, and what a
+    run cost (training GFLOPs per clip, the walk's and the GCN's share of those FLOPs, seconds per step,
+    peak memory, kWh). Nodes per frame is the training graph's size (:func:`ever.gcn.graph_size`)."""
+    import pandas as pd
+
+    from ever.config import load_config
+    from ever.gcn import graph_size
+
+    T = runs_table(runs_dir, split, names)
+    rows = []
+    for _, r in T.iterrows():
+        cfg = load_config(Path(runs_dir) / r["run"] / "config.yaml")  # an unreadable config fails the book
+        rows.append({
+            "run": r["run"],
+            "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
+            "N/frame": graph_size(cfg)[1],
+            "GCN": bool(cfg.gcn.enabled),
+            "J&F": r.get("J&F-Mean"),
+            "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
+            "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
+            "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
+            "s/step": r.get("train_s_per_step"),
+            "peak MB": _div(r.get("train_peak_mem_bytes"), 2**20),
+            "kWh": r.get("train_kwh"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _div(v: Any, d: float) -> float | None:
+    return None if v is None or v != v else float(v) / d
+
+
+def green_claim(table, reference: str | None = None, factor: float = 5.0, tolerance: float = 0.02) -> dict[str, Any]:
+    """Test "object nodes reach the patch walk's accuracy at >= ``factor``x less compute" on an
+    :func:`ablation_table`: for every object run, its J&F gap to the ``reference`` patch run (default:
+    the first patch run without GCN) and its compute ratio (reference GFLOPs per clip / its own).
+    ``holds`` when some object run is within ``tolerance`` J&F of the reference (or above it) at a
+    ratio >= ``factor``; None when there is nothing to compare."""
+    if reference is None:
+        patch = table[~table["nodes"].str.startswith("object") & ~table["GCN"]] if len(table) else table
+        reference = str(patch["run"].iloc[0]) if len(patch) else ""
+    ref = table[table["run"] == reference] if len(table) else table
+    if ref.empty or ref["J&F"].isna().all():
+        return {"reference": reference, "holds": None, "rows": [], "why": f"no evaluated run {reference!r}"}
+    ref_jf, ref_fl = float(ref["J&F"].iloc[0]), ref["GFLOPs/clip"].iloc[0]
+    rows = []
+    for _, r in table[table["nodes"].str.startswith("object")].iterrows():
+        if r["J&F"] is None or r["J&F"] != r["J&F"]:
+            continue
+        ratio = None if ref_fl is None or not r["GFLOPs/clip"] else float(ref_fl) / float(r["GFLOPs/clip"])
+        gap = float(r["J&F"]) - ref_jf
+        rows.append({"run": r["run"], "J&F gap": gap, "compute ratio": ratio,
+                     "equal accuracy": gap >= -tolerance, "cheap enough": ratio is not None and ratio >= factor})
+    holds = any(x["equal accuracy"] and x["cheap enough"] for x in rows) if rows else None
+    return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
+            "holds": holds, "rows": rows}

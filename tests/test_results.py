@@ -1,0 +1,169 @@
+"""ever.results: the tables and verdicts the book shows, computed from run folders written here by hand."""
+import json
+
+import pandas as pd
+import pytest
+
+from ever import results as R
+from ever.config import config_from_dict, save_config
+from ever.gcn import graph_size
+
+
+def _run(root, name, nodes=None, gcn=False, jf=0.5, flops_per_clip=None, per_seq=None, seed=0):
+    """A run folder as `ever train` + `ever eval` leave it (config, summary, per-sequence scores, ledger)."""
+    d = root / name
+    (d / "eval" / "val").mkdir(parents=True)
+    cfg = config_from_dict({"name": name, "seed": seed, "nodes": nodes or {}, "gcn": {"enabled": gcn}})
+    save_config(cfg, d / "config.yaml")
+    (d / "eval" / "val" / "summary.json").write_text(json.dumps({"J&F-Mean": jf, "J-Mean": jf + 0.1,
+                                                                  "F-Mean": jf - 0.1, "cfg": {}}))
+    rows = per_seq or {"s1": jf, "s2": jf}
+    pd.DataFrame({"sequence": list(rows), "J-Mean": list(rows.values()),
+                  "F-Mean": list(rows.values())}).to_csv(d / "eval" / "val" / "per_sequence.csv", index=False)
+    if flops_per_clip is not None:
+        (d / "ledger.json").write_text(json.dumps({"phases": {"train": {"totals": {
+            "flops_per_clip": flops_per_clip, "seconds": 20.0, "steps": 10}}}}))
+    return cfg
+
+
+def test_summaries_and_per_sequence_follow_the_grid_order_and_label_baselines(tmp_path):
+    _run(tmp_path, "b", jf=0.3)
+    _run(tmp_path, "a", jf=0.6, per_seq={"s1": 0.7, "s2": 0.5})
+    base = tmp_path / "baselines" / "copy" / "eval" / "val"
+    base.mkdir(parents=True)
+    (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.2}))
+
+    S = R.summaries(tmp_path, "val", ["a", "b"])
+    assert list(S["run"]) == ["a", "b", "baseline: copy"]
+    assert list(S["kind"]) == ["model", "model", "baseline"]
+    assert S.set_index("run").loc["a", "J&F-Mean"] == 0.6
+    assert "cfg" not in S  # only scalar fields become columns
+
+    P = R.per_sequence(tmp_path, "val", ["a"])
+    assert set(P["run"]) == {"a"}  # the copy baseline has no per-sequence file here
+    assert P.set_index("sequence").loc["s1", "J-Mean"] == 0.7
+    assert R.summaries(tmp_path, "test").empty
+
+
+def test_ablation_table_counts_nodes_and_cost_from_each_runs_own_files(tmp_path):
+    patch = _run(tmp_path, "patch", jf=0.5, flops_per_clip=10e9)
+    obj = _run(tmp_path, "obj8", nodes={"kind": "object", "segmenter": "felzenszwalb", "k": 8}, gcn=True,
+               jf=0.45, flops_per_clip=2e9)
+    A = R.ablation_table(tmp_path, "val", ["patch", "obj8"]).set_index("run")
+    assert A.loc["patch", "N/frame"] == graph_size(patch)[1] > 8  # the default patch grid
+    assert A.loc["obj8", "N/frame"] == graph_size(obj)[1] == 8
+    assert A.loc["obj8", "nodes"] == "object (felzenszwalb)" and bool(A.loc["obj8", "GCN"])
+    assert A.loc["obj8", "GFLOPs/clip"] == pytest.approx(2.0)
+    assert A.loc["patch", "s/step"] == pytest.approx(2.0)
+
+
+def _table(obj_jf, obj_gflops):
+    return pd.DataFrame([{"run": "patch", "nodes": "patch_pool", "GCN": False, "J&F": 0.50, "GFLOPs/clip": 10.0},
+                         {"run": "obj", "nodes": "object (slic)", "GCN": False, "J&F": obj_jf,
+                          "GFLOPs/clip": obj_gflops}])
+
+
+@pytest.mark.parametrize("obj_jf, obj_gflops, holds", [
+    (0.49, 1.5, True),    # within 0.02 J&F at 6.7x less compute
+    (0.60, 1.5, True),    # more accurate and cheap
+    (0.49, 3.0, False),   # equal accuracy, only 3.3x cheaper
+    (0.40, 1.0, False),   # cheap, but 0.10 J&F below
+])
+def test_green_claim_needs_both_equal_accuracy_and_the_compute_factor(obj_jf, obj_gflops, holds):
+    c = R.green_claim(_table(obj_jf, obj_gflops))
+    assert c["reference"] == "patch"
+    assert c["holds"] is holds
+    (row,) = c["rows"]
+    assert row["compute ratio"] == pytest.approx(10.0 / obj_gflops)
+    assert row["J&F gap"] == pytest.approx(obj_jf - 0.50)
+
+
+def test_green_claim_says_why_when_there_is_nothing_to_compare():
+    c = R.green_claim(_table(0.4, 1.0), reference="missing")
+    assert c["holds"] is None and "missing" in c["why"]
+
+
+def test_varying_columns_name_what_an_ablation_changed_not_neutral_keys(tmp_path):
+    _run(tmp_path, "a", nodes={"kind": "object", "segmenter": "slic", "k": 8})
+    _run(tmp_path, "b", nodes={"kind": "object", "segmenter": "slic", "k": 16})
+    T = R.runs_table(tmp_path, "val")
+    assert R.varying_columns(T) == ["nodes.k"]  # `name` differs too, but is not an ablated field
+
+
+@pytest.mark.parametrize("value, shown", [
+    (0, "0"), (7.0, "7"), (4630.0, "4,630"), (0.4361, "0.436"), (5.78, "5.780"), (23.456, "23.46"),
+    (0.00031, "3.1e-04"), (float("nan"), "–"), (None, "–"), (True, "yes"), ({"a": 1}, '{"a": 1}'), ("x", "x"),
+])
+def test_table_cells_print_integers_as_integers_and_never_nan(value, shown):
+    assert R.format_value(value) == shown
+
+
+def test_table_scrolls_instead_of_cutting_wide_tables(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    R.table(pd.DataFrame({"seed": [0.0, 1.0], "J&F": [0.5, float("nan")]}, index=["a", "b"]), caption="c")
+    html = shown[0].data
+    assert 'overflow-x:auto' in html and ">0<" in html and "0.0" not in html and "–" in html and "nan" not in html
+
+
+def test_sequence_scores_average_objects_and_keep_the_grid_order(tmp_path):
+    _run(tmp_path, "b", per_seq={"s1": 0.2, "s2": 0.4})
+    _run(tmp_path, "a", per_seq={"s1": 0.6, "s2": 0.8})
+    d = tmp_path / "a" / "eval" / "val" / "per_sequence.csv"
+    pd.concat([pd.read_csv(d), pd.DataFrame({"sequence": ["s1"], "J-Mean": [0.0], "F-Mean": [0.0]})]).to_csv(d, index=False)
+    Q = R.sequence_scores(tmp_path, "val", ["b", "a"])
+    assert list(Q.columns) == ["b", "a"] and list(Q.index) == ["s1", "s2"]
+    assert Q.loc["s1", "a"] == pytest.approx(0.3)  # objects 0.6 and 0.0 of s1, each (J + F) / 2
+    assert Q.loc["s2", "b"] == pytest.approx(0.4)
+    assert R.sequence_scores(tmp_path, "test").empty
+
+
+def test_pareto_front_keeps_only_runs_nothing_beats_on_both_cost_and_score():
+    pts = pd.DataFrame({"kWh": [1.0, 2.0, 3.0, 2.5, 0.5], "J&F": [0.3, 0.5, 0.6, 0.4, None]},
+                       index=["a", "b", "c", "dominated", "no score"])
+    assert R.pareto_front(pts, "kWh", "J&F") == ["a", "b", "c"]
+
+
+def test_cost_table_reads_each_ledger_and_names_baselines(tmp_path):
+    from ever.ledger import Ledger
+
+    _run(tmp_path, "a")
+    base = tmp_path / "baselines" / "lab"
+    base.mkdir(parents=True)
+    for d, phase in ((tmp_path / "a", "train"), (base, "eval")):
+        with Ledger(d, phase=phase, country="FRA") as led:
+            led.add(steps=1, clips=4)
+    T = R.cost_table(tmp_path, ["a"])
+    assert list(T.index) == ["a", "baseline: lab"]
+    assert (T["kWh"] >= 0).all()
+    assert R.cost_table(tmp_path / "none").empty
+
+
+def test_walk_cost_reads_the_benchmark_or_counts_flops(tmp_path):
+    B, measured = R.walk_cost(tmp_path / "none.json")
+    assert not measured and list(B["nodes"]) == [8, 16, 32, 49, 64, 128, 256]
+    assert (B["gflops"].diff().dropna() > 0).all()  # more nodes, more FLOPs
+    (tmp_path / "walk.json").write_text(json.dumps({"walk": [{"nodes": 8, "ms": 1.0, "gflops": 0.1, "peak_mb": 5}]}))
+    B, measured = R.walk_cost(tmp_path / "walk.json")
+    assert measured and B.loc[0, "ms"] == 1.0
+
+
+def test_over_seeds_groups_seed_runs_into_cells_with_spread():
+    S = pd.DataFrame({"run": ["w-s0", "w-s1", "w-s2", "baseline: lab"], "J&F-Mean": [0.4, 0.5, 0.6, 0.41]})
+    T = R.over_seeds(S)
+    assert list(T.index) == ["w", "baseline: lab"]
+    assert T.loc["w", "J&F-Mean mean"] == pytest.approx(0.5) and T.loc["w", "J&F-Mean sd"] == pytest.approx(0.1)
+    assert T.loc["w", "J&F-Mean n"] == 3 and T.loc["baseline: lab", "J&F-Mean n"] == 1
+
+
+def test_grid_rows_with_seeds_become_one_run_per_seed(tmp_path):
+    import yaml
+
+    from ever.report import load_grid
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"runs": [{"name": "w", "config": "c.yaml", "set": ["train.steps=5"], "seeds": [0, 2]},
+                                             {"name": "x", "config": "c.yaml"}]}))
+    g = load_grid(grid)
+    assert [(r.name, r.set) for r in g.runs] == [("w-s0", ["train.steps=5", "seed=0"]),
+                                                 ("w-s2", ["train.steps=5", "seed=2"]), ("x", [])]
