@@ -302,6 +302,8 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         args = [t for t in typing.get_args(typ) if t is not type(None)]
         return _coerce(value, args[0], where)
     if origin is list:
+        if value is None:  # `key:` left empty in YAML
+            return []
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (item,) = typing.get_args(typ)
@@ -323,10 +325,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls) if not f.metadata.get("internal")}  # internal: set by code, not files
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     kwargs = {}
     for name, value in data.items():
         typ = hints[name]
@@ -378,11 +381,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` laid on top, section by section (a new dict; lists are replaced, not joined)."""
+    """``base`` with ``over`` laid on top, section by section (a new dict; lists are replaced, not joined;
+    an empty section, ``nodes:`` with nothing under it, changes nothing)."""
     out = copy.deepcopy(base)
     for k, v in over.items():
+        if v is None and isinstance(out.get(k), dict):
+            continue
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+def with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict with every field it lacks at today's default: a run saved before a field
+    existed ran with the behaviour that field's default keeps, so it compares equal to today's config."""
+    return merge(Config().to_dict(), saved or {})
 
 
 def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -404,7 +416,10 @@ def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
         raise ConfigError(f"{path}: base: {base} makes a cycle")
     if not base_path.is_file():
         raise ConfigError(f"{path}: base: {base_path} not found")
-    return merge(read_config_file(base_path, _seen + (path.resolve(),)), data)
+    try:
+        return merge(read_config_file(base_path, _seen + (path.resolve(),)), data)
+    except ConfigError as e:
+        raise ConfigError(f"{path} (base {base}): {e}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -45,13 +45,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ever.config import Config, ConfigError, GCNConfig
-from ever.walk import _NEG
+from ever.walk import NEG
 
 
 
 def _masked_softmax(logits: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dim with invalid keys removed; logits (..., N, M), key_valid (..., M)."""
-    logits = logits.float().masked_fill(~key_valid[..., None, :], _NEG)
+    logits = logits.float().masked_fill(~key_valid[..., None, :], NEG)
     return torch.softmax(logits, dim=-1)
 
 

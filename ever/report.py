@@ -1,6 +1,7 @@
 """``ever report``: data -> training -> evaluation -> baselines -> notebooks -> book, from one grid file.
 
-A *grid* (``configs/report.yaml``, ``configs/report-tiny.yaml``, ``configs/report-gpu.yaml``) says
+A *grid* (``configs/report*.yaml``: the default, ``-tiny`` for tests, ``-gpu``, ``-davis-dev``, ``-ship``,
+``-green``) says
 which data to generate, which runs to train (a config file plus ``key=value`` overrides, each with a
 name), which baselines to evaluate, on which split, and the parameters handed to the notebooks.
 
@@ -99,7 +100,8 @@ class Grid:
     baselines: GridBaselines = field(default_factory=GridBaselines)
     notebooks: GridNotebooks = field(default_factory=GridNotebooks)
     build: bool = True  # false: stop after executing the notebooks
-    path: Path = Path("configs/report.yaml")  # the file it was read from (not a key of the file)
+    bench: bool = True  # measure the walk's cost against nodes (bench/walk.py, small sizes) for chapter 6
+    path: Path = field(default=Path("configs/report.yaml"), metadata={"internal": True})  # the file it came from
 
     @property
     def data_root(self) -> Path:
@@ -135,8 +137,6 @@ def load_grid(path: str | Path) -> Grid:
     raw = read_yaml(path, ReportError, "grid file") or {}
     if not isinstance(raw, dict):
         raise ReportError(f"{path}: expected a mapping at the top level")
-    if "path" in raw:
-        raise ReportError(f"{path}: unknown key 'path'")
     if isinstance(raw.get("baselines"), list):  # `baselines: [copy, lab]` is short for `baselines: {kinds: [...]}`
         raw = {**raw, "baselines": {"kinds": raw["baselines"]}}
     try:
@@ -162,9 +162,12 @@ def load_grid(path: str | Path) -> Grid:
 # ------------------------------------------------------------------------------------------ helpers
 
 def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS) -> bool:
-    """True when two config dicts are equal on every field except ``ignore``."""
-    a = {k: v for k, v in flatten(saved).items() if k not in ignore}
-    b = {k: v for k, v in flatten(wanted).items() if k not in ignore}
+    """True when two config dicts are equal on every field except ``ignore`` (a field one of them lacks,
+    saved before it existed, counts at its default: :func:`ever.config.with_defaults`)."""
+    from ever.config import with_defaults
+
+    a = {k: v for k, v in flatten(with_defaults(saved)).items() if k not in ignore}
+    b = {k: v for k, v in flatten(with_defaults(wanted)).items() if k not in ignore}
     return a == b
 
 
@@ -179,7 +182,11 @@ def _show_path(p: Path) -> str:
 
 def _ever(*args: str, log: Path | None = None) -> None:
     """Run ``python -m ever.cli ARGS`` in a subprocess; raise ReportError with its last lines on failure."""
-    cmd = [sys.executable, "-m", "ever.cli", *args]
+    _run([sys.executable, "-m", "ever.cli", *args], log)
+
+
+def _run(cmd: list[str], log: Path | None = None) -> None:
+    """Run ``cmd`` with this checkout's ``ever`` importable; raise ReportError with its last lines on failure."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -189,7 +196,8 @@ def _ever(*args: str, log: Path | None = None) -> None:
         log.write_text(proc.stdout)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-        raise ReportError(f"`ever {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
+        shown = ["ever", *cmd[3:]] if cmd[1:3] == ["-m", "ever.cli"] else cmd[1:]
+        raise ReportError(f"`{' '.join(map(str, shown))}` failed (exit {proc.returncode}):\n{tail}")
 
 
 class _Timer:
@@ -387,6 +395,20 @@ def _step_baseline(g: Grid, kind: str) -> str:
     return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
 
 
+def _step_bench(g: Grid) -> str:
+    """The walk's cost against nodes per frame, measured by ``bench/walk.py`` at small sizes (chapter 6);
+    kept once written (delete ``runs/bench/walk.json`` to measure again)."""
+    out = g.runs_dir / "bench" / "walk.json"
+    script = g.book_root / "bench" / "walk.py"
+    if out.is_file():
+        return "cached"
+    if not script.is_file():
+        return "no bench/"
+    _run([sys.executable, str(script), "--nodes", "8,16,32,64,128", "--steps", "1", "--json", str(out)],
+         log=g.runs_dir / "logs" / "bench-walk.log")
+    return "measured"
+
+
 def notebook_parameters(g: Grid) -> dict[str, Any]:
     """What papermill injects into every notebook's ``parameters`` cell."""
     params = {
@@ -532,6 +554,12 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
                               f"under {g.book_root / 'book'}")
     timer = _Timer()
     g.runs_dir.mkdir(parents=True, exist_ok=True)
+    index = g.html_dir / "index.html"
+    from ever.utils import atomic_write_json
+
+    def log(status: str) -> None:  # runs/report.json after every step: chapter 7 shows this run's steps so far
+        atomic_write_json(g.runs_dir / "report.json", {"grid": str(g.path), "device": device, "status": status,
+                                                      "steps": timer.rows, "index": str(index)})
 
     def step(name: str, fn, *args) -> None:
         t0 = time.perf_counter()
@@ -539,13 +567,16 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
             status = fn(*args)
         except ReportError:
             timer.add(name, time.perf_counter() - t0, "FAILED")
+            log("failed")
             print(timer.summary(), flush=True)
             raise
         except Exception as e:  # noqa: BLE001 - name the step that failed
             timer.add(name, time.perf_counter() - t0, "FAILED")
+            log("failed")
             print(timer.summary(), flush=True)
             raise ReportError(f"{name}: {type(e).__name__}: {e}") from e
         timer.add(name, time.perf_counter() - t0, status)
+        log("running")
 
     step(f"data {g.data.name}", _step_data, g)
     cfg_dir = g.runs_dir / "configs"
@@ -557,18 +588,16 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
             step(f"curve {spec.name}", _step_curve, g, spec)
     for kind in g.baselines.kinds:
         step(f"baseline {kind}", _step_baseline, g, kind)
+    if g.bench and g.notebooks.execute:
+        step("bench walk", _step_bench, g)
     if g.notebooks.execute:
         params = notebook_parameters(g)
         for src in sources:  # each notebook gets the parameters it declares
             step(f"notebook {src.stem}", _step_notebook, g, src, {k: v for k, v in params.items() if k in declared[src]})
-    index = g.html_dir / "index.html"
     if g.build:
         step("jupyter-book build", lambda: (build_book(g.book_root), "built")[1])
     print(timer.summary(), flush=True)
-    from ever.utils import atomic_write_json
-
-    atomic_write_json(g.runs_dir / "report.json", {"grid": str(g.path), "device": device, "steps": timer.rows,
-                                                  "index": str(index)})
+    log("finished")
     if g.build:
         print(f"ever report: book at {index}", flush=True)
     if not g.notebooks.execute:

@@ -211,6 +211,8 @@ def protocol_text(summary: dict[str, Any]) -> str:
             f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
             f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
             "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)")
+    if c.get("sequences"):
+        text += f"; only the sequences {', '.join(c['sequences'])} of split {c.get('split')!r} (eval.sequences)"
     if summary.get("pck_convention"):
         text += f"; PCK by the {summary['pck_convention'].upper()} convention"
     return text + "."
@@ -252,6 +254,60 @@ def sequence_scores(runs_dir: str | Path, split: str, names: list[str] | None = 
     P = P.assign(**{"J&F": (P["J-Mean"] + P["F-Mean"]) / 2})
     table = P.pivot_table(index="sequence", columns="run", values="J&F", aggfunc="mean")
     return table[list(dict.fromkeys(P["run"]))]
+
+
+def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -> list[str]:
+    """What the evaluated runs of ``runs_dir`` show, as Markdown sentences computed from their files (the
+    book opens with them): the first run against the best baseline, overall and sequence by sequence; the
+    GCN's effect in every pair of runs whose configs differ only in ``gcn.*``; object runs below copying
+    the first mask; the green claim's verdict. Each says on how many sequences (and which seed) it rests."""
+    S = summaries(runs_dir, split, names)
+    if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
+        return []
+    jf = S.set_index("run")["J&F-Mean"]
+    models = list(S.loc[S["kind"] == "model", "run"])
+    base = S[S["kind"] == "baseline"].set_index("run")["J&F-Mean"]
+    n_seq = int(S["num_sequences"].max()) if "num_sequences" in S else None
+    on = f"on {n_seq} sequences" if n_seq else "on the evaluation split"
+    out = []
+    main = models[0]
+    cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
+    if len(base):
+        best = base.idxmax()
+        lead = jf[main] - base[best]
+        line = (f"**The main run `{main}` {'beats' if lead > 0 else 'does not beat'} the best baseline** "
+                f"(`{best}`): J&F {jf[main]:.3f} against {base[best]:.3f} ({lead:+.3f}) {on}, seed {cfgs[main].get('seed')}.")
+        Q = sequence_scores(runs_dir, split, names)
+        if not Q.empty and main in Q and best in Q:
+            d = (Q[main] - Q[best]).dropna()
+            top = d.idxmax()
+            rest = d.drop(top).mean() if len(d) > 1 else float("nan")
+            line += (f" Sequence by sequence it is ahead on {int((d > 0).sum())} of {len(d)}; its largest lead is "
+                     f"{d[top]:+.3f} on `{top}`" + (f", and without that sequence its mean lead is {rest:+.3f}."
+                                                    if rest == rest else "."))
+        out.append(line)
+
+    def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in NEUTRAL_KEYS}
+
+    pairs = [(r, g) for g in models if cfgs[g].get("gcn.enabled") for r in models  # same config, GCN off
+             if not cfgs[r].get("gcn.enabled") and without_gcn(cfgs[r]) == without_gcn(cfgs[g])]
+    if pairs:
+        diffs = [f"`{g}` {jf[g] - jf[r]:+.3f}" for r, g in pairs]
+        lower = sum(jf[g] < jf[r] for r, g in pairs)
+        out.append(f"**The GCN lowered J&F in {lower} of {len(pairs)} pairs** (run with GCN minus run without: "
+                   + ", ".join(diffs) + ").")
+    if "baseline: copy" in base:
+        objects = [r for r in models if str(cfgs[r].get("nodes.kind", "")).startswith("object")]
+        below = [r for r in objects if jf[r] < base["baseline: copy"]]
+        if objects:
+            out.append(f"**{len(below)} of {len(objects)} object-node runs score below copying the first mask** "
+                       f"(J&F {base['baseline: copy']:.3f}): " + ", ".join(f"`{r}` {jf[r]:.3f}" for r in objects) + ".")
+    claim = green_claim(ablation_table(runs_dir, split, names))
+    if claim["holds"] is not None:
+        out.append(f"**Object nodes at patch accuracy for ≥{claim['factor']:g}x less compute: "
+                   f"{'holds' if claim['holds'] else 'does not hold'} on this grid** (chapter 5).")
+    return out
 
 
 def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None):

@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ever.config import NEUTRAL_KEYS, Config, flatten, save_config
+from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, with_defaults
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
@@ -205,7 +205,7 @@ def _load_for_resume(path: Path, cfg: Config) -> dict:
     """Load a checkpoint to resume (on the CPU: RNG states must stay CPU tensors) and check it fits ``cfg``."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        saved = flatten(ckpt["config"])
+        saved = flatten(with_defaults(ckpt["config"]))  # fields added since it was saved: at their default
     except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint
         raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(e).__name__})") from None
     now = flatten(cfg.to_dict())

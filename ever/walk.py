@@ -18,9 +18,9 @@ The shifted home (``walk.home_shift``). When the nodes are pooled from one dense
 encoder with zero padding can tell *where* a node is, and "every walker stays at its place" is a
 perfectly cycle-consistent walk that learns nothing about appearance. With ``home`` given, the last
 hop goes from frame 1 not to frame 0 but to ``home``, a copy of frame 0 rolled by a known shift, and
-walker ``i`` must land on ``home_target[i]``, the node of ``home`` showing its start region: a walk
-by position ends one shift away from it. Walkers with no counterpart (``home_target == -1``, regions
-rolled out of the grid) do not count.
+walker ``i`` must land on ``home.target[i]``, the node of the home view showing its start region: a
+walk by position ends one shift away from it. Walkers with no counterpart (``home.target == -1``,
+regions rolled out of the grid) do not count (:class:`Home`).
 
 The walk is computed in float32 even under bf16/fp16 autocast: its cost is tiny next to the encoder
 and products of stochastic matrices need the range. Only batched matmuls; the one Python loop runs
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-_NEG = -1e9  # logit of a removed edge (finite: a row of -inf would give NaN)
+NEG = -1e9  # logit of a removed edge (finite: a row of -inf would give NaN)
 
 
 @dataclass
@@ -55,7 +55,7 @@ def affinity_logits(x: torch.Tensor, y: torch.Tensor, y_valid: torch.Tensor | No
     """(B, N, D) x (B, M, D) -> (B, N, M) affinity logits; invalid targets removed."""
     a = torch.bmm(x, y.transpose(1, 2)) / temperature
     if y_valid is not None:
-        a = a.masked_fill(~y_valid[:, None, :], _NEG)
+        a = a.masked_fill(~y_valid[:, None, :], NEG)
     return a
 
 
@@ -69,11 +69,11 @@ def drop_edges(logits: torch.Tensor, rate: float, noise: torch.Tensor | None = N
         return logits
     if noise is None:
         noise = torch.rand_like(logits)
-    drop = (noise < rate) & (logits > _NEG / 2)
-    alive = (logits > _NEG / 2) & ~drop
+    drop = (noise < rate) & (logits > NEG / 2)
+    alive = (logits > NEG / 2) & ~drop
     stranded = ~alive.any(dim=-1, keepdim=True)
     drop = drop & ~stranded
-    return logits.masked_fill(drop, _NEG)
+    return logits.masked_fill(drop, NEG)
 
 
 def transition_matrices(
@@ -167,7 +167,7 @@ def palindrome_distributions(fwd: list[torch.Tensor], bwd: list[torch.Tensor], s
     list of (frame, distribution (N,)) after each hop, 2(T-1)+1 entries, from the transitions of one clip
     (``fwd``/``bwd`` lists of (N, N), as :func:`transition_matrices` returns them for one batch item).
     The last distribution's ``start`` entry is the round trip's return probability, P_{T-1}[start, start]."""
-    p = torch.zeros(fwd[0].shape[0], dtype=fwd[0].dtype)
+    p = torch.zeros(fwd[0].shape[0], dtype=fwd[0].dtype, device=fwd[0].device)
     p[start] = 1.0
     out = [(0, p)]
     for t, A in enumerate(fwd):

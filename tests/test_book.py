@@ -66,6 +66,8 @@ def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path,
     assert (tmp_path / "r" / "baselines" / "copy" / "eval" / "val" / "summary.json").is_file()
     assert "| baseline: copy" in out and "J&F-Mean" in out and "notebook" not in out
     assert not (tmp_path / "book" / "generated").exists()
+    log = json.loads((tmp_path / "r" / "report.json").read_text())  # written after every step, then finished
+    assert log["status"] == "finished" and [s["step"] for s in log["steps"]] == ["data mine", "baseline copy"]
     grid.write_text(yaml.safe_dump({**body, "notebooks": {"exec": False}}))
     with pytest.raises(ReportError, match="notebooks: unknown key 'exec'"):
         load_grid(grid)
@@ -342,3 +344,37 @@ def test_protocol_text_names_the_settings_of_an_evaluation():
     text = protocol_text({"cfg": s["cfg"]})
     assert "earlier protocol" in text and "area averaging" in text and "native resolution" in text
     assert "PCK" not in text
+
+
+def test_bench_step_measures_once_and_keeps_the_file(tmp_path):
+    from ever.report import ReportError, _step_bench, load_grid
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"paths": {"runs": str(tmp_path / "r"), "book": str(tmp_path)}}))
+    g = load_grid(grid)
+    assert _step_bench(g) == "no bench/"
+    (tmp_path / "bench").mkdir()
+    script = tmp_path / "bench" / "walk.py"  # stands in for bench/walk.py: writes --json, records its arguments
+    script.write_text("import json, sys\na = sys.argv[1:]\nopen(a[a.index('--json') + 1], 'w').write(json.dumps("
+                      "{'walk': [], 'argv': a}))\n")
+    (tmp_path / "r" / "bench").mkdir(parents=True)
+    assert _step_bench(g) == "measured"
+    written = json.loads((tmp_path / "r" / "bench" / "walk.json").read_text())
+    assert written["argv"][:2] == ["--nodes", "8,16,32,64,128"]
+    assert _step_bench(g) == "cached"
+    (tmp_path / "r" / "bench" / "walk.json").unlink()
+    script.write_text("import sys\nprint('boom')\nsys.exit(3)\n")
+    with pytest.raises(ReportError, match=r"walk.py --nodes .* failed \(exit 3\):\nboom"):
+        _step_bench(g)
+
+
+def test_a_run_saved_before_a_config_field_existed_is_still_the_same_run():
+    from ever.config import Config
+    from ever.report import configs_match
+
+    old = Config().to_dict()
+    del old["eval"]["sequences"]  # saved before the field existed: it ran with today's default
+    assert configs_match(old, Config().to_dict())
+    new = Config().to_dict()
+    new["eval"]["sequences"] = ["bear"]
+    assert not configs_match(old, new)

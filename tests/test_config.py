@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ever.config import ConfigError, load_config
+from ever.config import ConfigError, flatten, load_config, with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,12 +27,23 @@ def test_base_lays_the_file_over_its_base_section_by_section(tmp_path):
     assert c.data.roots == ["z"]  # lists are replaced, not joined
 
 
-def test_the_ablation_cells_differ_from_the_main_config_only_where_they_say(tmp_path):
-    main = load_config(REPO / "configs" / "crw-patch-cpu.yaml").to_dict()
-    cell = load_config(REPO / "configs" / "ablation" / "obj8-gcn.yaml").to_dict()
-    changed = {s: {k for k in main[s] if main[s][k] != cell[s][k]} for s in main if isinstance(main[s], dict)}
-    assert {s: v for s, v in changed.items() if v} == {"nodes": {"kind", "seg_scale"},  # k=8, felzenszwalb: defaults
-                                                         "gcn": {"enabled"}}
+@pytest.mark.parametrize("cell", sorted(p.name for p in (REPO / "configs" / "ablation").glob("*.yaml")))
+def test_each_cpu_ablation_cell_is_the_main_config_but_its_nodes_and_gcn(cell):
+    main = flatten(load_config(REPO / "configs" / "crw-patch-cpu.yaml").to_dict())
+    got = flatten(load_config(REPO / "configs" / "ablation" / cell).to_dict())
+    changed = {k for k in main if main[k] != got[k]} - {"name"}
+    assert all(k.startswith(("nodes.", "gcn.")) for k in changed), changed
+    assert changed or cell == "patch49.yaml"  # patch49 is the main config under its ablation name
+    assert got["name"] == "abl-" + cell.removesuffix(".yaml")
+
+
+def test_an_empty_section_over_a_base_changes_nothing_and_saved_configs_gain_new_fields(tmp_path):
+    (tmp_path / "a.yaml").write_text("model: {width: 24}\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nmodel:\n")
+    assert load_config(tmp_path / "b.yaml").model.width == 24
+    saved = load_config(tmp_path / "a.yaml").to_dict()
+    del saved["eval"]["sequences"]  # a run saved before eval.sequences existed
+    assert with_defaults(saved) == load_config(tmp_path / "a.yaml").to_dict()
 
 
 @pytest.mark.parametrize("text, message", [

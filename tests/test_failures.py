@@ -222,6 +222,10 @@ def test_resume_with_another_step_count_is_refused(tmp_path, tiny_videos):
     with pytest.raises(CheckpointError, match="train.steps was 2 and is now 4 .*schedule is laid out over train.steps"):
         train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=4"), resume=True)
     train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True)  # neutral keys may change
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    del ckpt["config"]["eval"]["sequences"]  # a checkpoint saved before that field existed still resumes
+    torch.save(ckpt, tmp_path / "r" / "checkpoint.pt")
+    train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2"), resume=True)
 
 
 # ----------------------------------------------------------------------------- 8. leftovers and gaps

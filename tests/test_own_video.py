@@ -253,6 +253,13 @@ def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k
     assert pretrained.table()[0]["J&F"] == 0.5
+    snap = run / "snapshots" / "step-000001.pt"  # a snapshot: its share (1 of 3 steps) of the run's cost
+    snap.parent.mkdir(exist_ok=True)
+    torch.save({**torch.load(tiny, weights_only=False), "step": 1}, snap)
+    pretrained.export(snap, "tiny1", [tmp_path / "summary.json"], out_dir=tmp_path)
+    led = pretrained.card("tiny1")["ledger"]
+    assert pretrained.card("tiny1")["steps"] == 1 and led["share_of_run"] == pytest.approx(1 / 3)
+    assert led["flops"] == pytest.approx(41) and led["hours"] == pytest.approx(2 / 3)
 
 
 def test_eval_accepts_a_shipped_name(tmp_path):

@@ -73,8 +73,10 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
 def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE) -> Path:
     """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
 
-    The card's figures are read from the run's files: ``ledger.json`` next to the checkpoint, and each
-    ``summary.json`` of ``evals`` (as written by ``ever eval``; its ``method`` names the entry).
+    The card's figures are read from the run's files: ``ledger.json`` of the checkpoint's run (for a
+    snapshot, ``<run>/snapshots/step-N.pt``, the run's training totals x N / steps: FLOPs exactly, energy
+    and time assuming a steady rate; ``share_of_run`` says so), and each ``summary.json`` of ``evals``
+    (as written by ``ever eval``; its ``method`` names the entry).
     Returns the path of the ``.pt``.
     """
     from ever.ledger import load_ledger, phase_totals
@@ -89,7 +91,10 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
     torch.save({"format": FORMAT, "state_dict": state}, buf)
     weights = buf.getvalue()
 
-    train = phase_totals(load_ledger(checkpoint.parent)["phases"]["train"]["segments"])
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "snapshots" else checkpoint.parent
+    train = phase_totals(load_ledger(run_dir)["phases"]["train"]["segments"])
+    done = train.get("steps") or 0
+    share = step / done if 0 < step < done else 1.0  # a snapshot: its part of the run's training cost
     evaluation = {}
     for s in evals:
         summary = json.loads(Path(s).read_text())
@@ -101,10 +106,10 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
         "steps": step,
         "source": str(checkpoint),
         "config": cfg.to_dict(),
-        "ledger": {"kwh": train.get("kwh"), "co2_kg": train.get("co2_kg"), "flops": train.get("flops"),
-                   "hours": (train.get("seconds") or 0) / 3600, "steps_logged": train.get("steps"),
-                   "clips": train.get("clips"), "estimate": train.get("estimate"),
-                   "estimated": train.get("estimated")},
+        "ledger": {**{k: (None if train.get(k) is None else train[k] * share) for k in ("kwh", "co2_kg", "flops", "clips")},
+                   "hours": (train.get("seconds") or 0) * share / 3600, "steps_logged": train.get("steps"),
+                   "estimate": train.get("estimate"), "estimated": train.get("estimated"),
+                   "share_of_run": share},  # < 1: a snapshot; the run's totals x step / steps (steady rate)
         "evaluation": evaluation,
         "bytes": len(weights),
         "sha256": hashlib.sha256(weights).hexdigest(),
