@@ -248,6 +248,7 @@ def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     card = pretrained.card("tiny")
     assert card["steps"] == 3 and card["ledger"]["kwh"] == 0.01 and card["ledger"]["hours"] == 2.0
     assert card["evaluation"]["tiny"]["J&F-Mean"] == 0.5
+    assert card["exported"]["date"].startswith("20") and "trained_with" in card
     model, _ = pretrained.load("tiny")
     ref, _ = resolve_model(tiny)
     for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):

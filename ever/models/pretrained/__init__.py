@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,10 @@ def load(name: str) -> tuple[torch.nn.Module, Any]:
     return model.eval(), cfg
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     out = {k: summary[k] for k in _FIGURES if k in summary}
     out.update(data=summary.get("data"), split=summary.get("split"), protocol=summary.get("cfg"))
@@ -81,7 +87,7 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
     """
     from ever.ledger import load_ledger, phase_totals
     from ever.models import load_checkpoint
-    from ever.utils import atomic_write_bytes, atomic_write_json
+    from ever.utils import atomic_write_bytes, atomic_write_json, git_commit
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     model, cfg = load_checkpoint(checkpoint)
@@ -111,6 +117,10 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
                    "estimate": train.get("estimate"), "estimated": train.get("estimated"),
                    "share_of_run": share},  # < 1: a snapshot; the run's totals x step / steps (steady rate)
         "evaluation": evaluation,
+        "trained_with": _read_json(run_dir / "env.json"),  # the training run's environment (env.json: commit, torch, host)
+        "exported": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(),
+                     "command": " ".join(["python -m ever.models.pretrained", *map(str, sys.argv[1:])])
+                     if Path(sys.argv[0]).parent.name == "pretrained" else None},
         "bytes": len(weights),
         "sha256": hashlib.sha256(weights).hexdigest(),
     }
@@ -153,6 +163,7 @@ def cli(args) -> int:
         print(f"{r['name'] + (' *' if r['default'] else ''):<16} {r['trained_on'][:46]:<46} {r['steps']:>6} "
               f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
               f"{r['MB']:>5.1f} {fmt(r['kWh'], '.2e'):>9}")
-    print("* default of `ever propagate`; J&F/PCK: the shipped (fp16) model on its evaluation data (card: "
+    print("* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
+          "the card has one, else the checkpoint it was exported from (card: "
           f"{HERE}/NAME.json)")
     return 0
