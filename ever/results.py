@@ -143,6 +143,43 @@ def model_runs(runs_dir: str | Path, names: list[str] | None = None) -> list[Pat
     return sorted(p for p in runs_dir.iterdir() if (p / "config.yaml").is_file() and p.name != "baselines")
 
 
+def result_dirs(runs_dir: str | Path, names: list[str] | None = None) -> list[tuple[str, Path]]:
+    """(label, folder) of every run (:func:`model_runs`) then every baseline (``baseline: <kind>``), the
+    order every table of the book uses; baselines are listed whether or not they were evaluated."""
+    runs_dir = Path(runs_dir)
+    return ([(d.name, d) for d in model_runs(runs_dir, names)]
+            + [(f"baseline: {b}", runs_dir / "baselines" / b) for b in BASELINES])
+
+
+def training_curves(runs_dir: str | Path, names: list[str] | None = None):
+    """Every run's ``metrics.jsonl`` stacked, with a ``run`` column (empty when none was logged)."""
+    import pandas as pd
+
+    curves = [load_metrics(d).assign(run=d.name) for d in model_runs(runs_dir, names)]
+    curves = [m for m in curves if "step" in m]
+    return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+
+
+def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs: int = 1):
+    """Each run's measured per-clip training cost scaled to Kinetics-400 (:func:`ever.ledger.kinetics_estimate`):
+    ``(table, assumptions)``; runs without a ledger that counted clips are left out."""
+    import pandas as pd
+
+    from ever.ledger import kinetics_estimate
+
+    rows, assumptions = [], []
+    for d in model_runs(runs_dir, names):
+        try:
+            e = kinetics_estimate(d, epochs=epochs)
+        except (FileNotFoundError, ValueError):  # no ledger, or no clips counted
+            continue
+        assumptions = e["assumptions"]
+        rows.append({"run": d.name, "clips": e["clips"], "kWh": e["kwh"], "kg CO2eq": e["co2_kg"],
+                     "PFLOPs": None if e["flops"] is None else e["flops"] / 1e15, "hours": e["hours"],
+                     "measured on clips": e["measured_on"]["clips"]})
+    return (pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()), assumptions
+
+
 def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
     """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings)."""
     try:
@@ -171,15 +208,11 @@ def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, 
     import pandas as pd
 
     rows = []
-    for d in model_runs(runs_dir, names):
+    for label, d in result_dirs(runs_dir, names):
         s = read_json(d / "eval" / split / "summary.json")
-        if s is not None:
-            rows.append({"run": d.name, "kind": "model", **_scalars(s)})
-    if baselines:
-        for b in BASELINES:
-            s = read_json(Path(runs_dir) / "baselines" / b / "eval" / split / "summary.json")
-            if s is not None:
-                rows.append({"run": f"baseline: {b}", "kind": "baseline", **_scalars(s)})
+        kind = "baseline" if label.startswith("baseline: ") else "model"
+        if s is not None and (baselines or kind == "model"):
+            rows.append({"run": label, "kind": kind, **_scalars(s)})
     return pd.DataFrame(rows)
 
 
@@ -220,8 +253,7 @@ def protocol_text(summary: dict[str, Any]) -> str:
 
 def eval_protocol(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str | None:
     """:func:`protocol_text` of the first evaluated run (or baseline) of ``runs_dir``; None when none is."""
-    dirs = model_runs(runs_dir, names) + [Path(runs_dir) / "baselines" / b for b in BASELINES]
-    found = (read_json(d / "eval" / split / "summary.json") for d in dirs)
+    found = (read_json(d / "eval" / split / "summary.json") for _, d in result_dirs(runs_dir, names))
     first = next((s for s in found if s is not None), None)
     return protocol_text(first) if first is not None else None
 
@@ -231,9 +263,7 @@ def per_sequence(runs_dir: str | Path, split: str, names: list[str] | None = Non
     import pandas as pd
 
     frames = []
-    dirs = [(d.name, d) for d in model_runs(runs_dir, names)]
-    dirs += [(f"baseline: {b}", Path(runs_dir) / "baselines" / b) for b in BASELINES]
-    for name, d in dirs:
+    for name, d in result_dirs(runs_dir, names):
         f = d / "eval" / split / "per_sequence.csv"
         if f.is_file():
             df = pd.read_csv(f)
@@ -398,15 +428,10 @@ def cost_table(runs_dir: str | Path, names: list[str] | None = None):
 
     from ever.ledger import LEDGER_FILE, TABLE_COLUMNS, ledger_row
 
-    runs_dir = Path(runs_dir)
-    dirs = model_runs(runs_dir, names) + [runs_dir / "baselines" / b for b in BASELINES]
     rows = []
-    for d in dirs:
+    for label, d in result_dirs(runs_dir, names):
         if (d / LEDGER_FILE).is_file():
-            row = ledger_row(d)
-            if d.parent == runs_dir / "baselines":
-                row["name"] = f"baseline: {d.name}"
-            rows.append(row)
+            rows.append({**ledger_row(d), "name": label})
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).rename(columns=dict(TABLE_COLUMNS)).set_index("run")

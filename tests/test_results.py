@@ -187,3 +187,14 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     assert "lowered J&F in 1 of 2 pairs" in gcn and "`main-gcn` -0.100" in gcn and "`obj-gcn` +0.030" in gcn
     assert "1 of 2 object-node runs score below copying" in objects
     assert R.findings(tmp_path, "test") == []
+
+
+def test_training_curves_stack_every_runs_metrics_and_kinetics_skips_runs_without_ledger(tmp_path):
+    _run(tmp_path, "a")
+    _run(tmp_path, "b")
+    (tmp_path / "a" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    M = R.training_curves(tmp_path)
+    assert list(M["run"]) == ["a", "a"] and list(M["loss"]) == [2.0, 1.5]
+    assert R.training_curves(tmp_path / "none").empty
+    K, assumptions = R.kinetics_table(tmp_path)
+    assert K.empty and assumptions == []
