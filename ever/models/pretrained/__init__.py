@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,14 +75,16 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE) -> Path:
+def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE,
+           command: str | None = None) -> Path:
     """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
 
     The card's figures are read from the run's files: ``ledger.json`` of the checkpoint's run (for a
     snapshot, ``<run>/snapshots/step-N.pt``, the run's training totals x N / steps: FLOPs exactly, energy
     and time assuming a steady rate; ``share_of_run`` says so), and each ``summary.json`` of ``evals``
     (as written by ``ever eval``; its ``method`` names the entry).
-    Returns the path of the ``.pt``.
+    ``command`` (the command line that asked for the export) is recorded in the card. Returns the path
+    of the ``.pt``.
     """
     from ever.ledger import load_ledger, phase_totals
     from ever.models import load_checkpoint
@@ -118,9 +119,7 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
                    "share_of_run": share},  # < 1: a snapshot; the run's totals x step / steps (steady rate)
         "evaluation": evaluation,
         "trained_with": _read_json(run_dir / "env.json"),  # the training run's environment (env.json: commit, torch, host)
-        "exported": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(),
-                     "command": " ".join(["python -m ever.models.pretrained", *map(str, sys.argv[1:])])
-                     if Path(sys.argv[0]).parent.name == "pretrained" else None},
+        "exported": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(), "command": command},
         "bytes": len(weights),
         "sha256": hashlib.sha256(weights).hexdigest(),
     }

@@ -12,5 +12,6 @@ p.add_argument("--eval", nargs="+", default=[], metavar="SUMMARY.json",
                help="summary.json files of `ever eval` (the model, its fp32 checkpoint, baselines)")
 p.add_argument("--out-dir", default=str(HERE))
 a = p.parse_args()
-print(export(a.checkpoint, a.name, a.eval, a.out_dir))
+print(export(a.checkpoint, a.name, a.eval, a.out_dir,
+             command=" ".join(["python -m ever.models.pretrained", *sys.argv[1:]])))
 sys.exit(0)
