@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="train, evaluate, execute notebooks and build the book")
     r.add_argument("--grid", default="configs/report.yaml")
     r.add_argument("--device", default=None, help="override train.device for every run (cpu | cuda)")
+    r.add_argument("--snapshot", default=None, metavar="DIR",
+                   help="afterwards copy the small result files into DIR (a results snapshot to commit, e.g. results/report)")
     return p
 
 

@@ -25,8 +25,11 @@ NO_IPYMPL = ("ipympl is not installed: pick the point with the x / y sliders "
 
 def use_widget_backend() -> bool:
     """Switch the running IPython kernel to ipympl's ``widget`` backend; False when ipympl or IPython is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("ipympl") is None:
+        return False
     try:
-        import ipympl  # noqa: F401
         from IPython import get_ipython
     except ImportError:
         return False

@@ -605,6 +605,59 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     return index
 
 
+RUN_FILES = ("config.yaml", "ledger.json", "metrics.jsonl", "curve.csv", "env.json")
+EVAL_FILES = ("summary.json", "per_sequence.csv")
+
+
+def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, names: list[str] | None = None,
+             title: str = "", note: str = "") -> Path:
+    """Copy the small result files of a grid's runs into ``out``, a *results snapshot* meant to be committed
+    (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.results` reader works on it)
+    holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
+    (no checkpoints, masks or overlays), plus ``SNAPSHOT.json``: the command that made it, the commit of the
+    code that wrote the snapshot and (``trained_at``) those the runs recorded in their ``env.json``, the date, the machine, the split, ``title`` and ``note`` (shown by the README and the book). ``out`` is replaced as a whole, written beside it first."""
+    from datetime import datetime, timezone
+
+    from ever.energy import hardware_info
+    from ever.results import result_dirs
+    from ever.utils import atomic_write_json, git_commit
+
+    runs_dir, out = Path(runs_dir), Path(out)
+    pairs = [(label, d) for label, d in result_dirs(runs_dir, names)
+             if (d / "eval" / split / "summary.json").is_file()]
+    if not pairs:
+        raise ReportError(f"{runs_dir}: no evaluation summary (eval/{split}/summary.json) to snapshot")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for _, d in pairs:
+        dst = tmp / d.relative_to(runs_dir)
+        for f in RUN_FILES:
+            if (d / f).is_file():
+                dst.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(d / f, dst / f)
+        (dst / "eval" / split).mkdir(parents=True, exist_ok=True)
+        for f in EVAL_FILES:
+            if (d / "eval" / split / f).is_file():
+                shutil.copy2(d / "eval" / split / f, dst / "eval" / split / f)
+    hw = hardware_info("cpu")
+    trained_at = sorted({(read_json(d / "env.json") or {}).get("git_commit") for _, d in pairs} - {None})
+    atomic_write_json(tmp / "SNAPSHOT.json", {
+        "command": command, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "split": split,
+        "runs": [label for label, _ in pairs], "title": title, "note": note,
+        "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
+                    "gpus": [gpu["name"] for gpu in hw["gpus"]]}})
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
 def cli(args) -> int:
     report(args.grid, device=getattr(args, "device", None))
+    if getattr(args, "snapshot", None):
+        g = load_grid(args.grid)
+        cmd = f"ever report --grid {args.grid}" + (f" --device {args.device}" if args.device else "")
+        out = snapshot(g.runs_dir, args.snapshot, g.split, cmd, [r.name for r in g.runs],
+                       title=f"`{g.path.as_posix()}` on `{g.data.name}` (split `{g.split}`)")
+        print(f"ever report: results snapshot at {out}", flush=True)
     return 0

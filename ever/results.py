@@ -32,6 +32,23 @@ def book_style() -> None:
     pd.set_option("display.precision", 4)
 
 
+def label_points(ax, x, y, labels, log_x: bool = False) -> None:
+    """Write ``labels`` next to the points ``(x, y)`` of a scatter plot, stacking the labels of points that
+    are close enough for their labels to collide (within a fifth of the largest x, 4 % of the largest y), one
+    above the other, instead of printing them over each other."""
+    import numpy as np
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    px = np.log10(x) if log_x else x
+    dx, dy = 0.2 * max(np.ptp(px), abs(px).max(), 1e-12), 0.04 * max(np.ptp(y), abs(y).max(), 1e-12)
+    placed: list[tuple[float, float]] = []
+    for i in np.argsort(y, kind="stable"):
+        near = sum(abs(a - px[i]) < dx and abs(b - y[i]) < dy for a, b in placed)
+        placed.append((px[i], y[i]))
+        ax.annotate(str(labels[i]), (x[i], y[i]), textcoords="offset points", xytext=(7, 11 * near),
+                    fontsize=8, va="center")
+
+
 def format_value(v: Any) -> str:
     """One table cell as the book prints it: integers without a decimal point (also when pandas made them
     floats), thousands separated, 3 decimals for scores, scientific only below 0.001, "–" for missing."""
@@ -122,6 +139,98 @@ def note(text: str) -> None:
     display(Markdown(f"> **Note.** {text}"))
 
 
+def snapshot_info(path: str | Path) -> dict[str, Any] | None:
+    """``SNAPSHOT.json`` of a committed results snapshot (written by :func:`ever.report.snapshot`): command,
+    commit, date, machine, split, title; None when ``path`` is not a snapshot."""
+    return read_json(Path(path) / "SNAPSHOT.json")
+
+
+def provenance(path: str | Path, shown: str | None = None) -> str:
+    """One sentence saying where a snapshot's numbers come from: its command, commit, date and machine
+    (``shown``: the path as the reader should see it, default ``path``)."""
+    info = snapshot_info(path)
+    shown = shown or str(path)
+    if info is None:
+        raise FileNotFoundError(f"{path}: not a results snapshot (no SNAPSHOT.json)")
+    m = info.get("machine") or {}
+    hw = f"{m.get('cpu')}, {m.get('cpu_count')} cores, " + (", ".join(m["gpus"]) if m.get("gpus") else "no GPU")
+    cmd = info["command"]
+    how = (f"made by `{cmd}`" if "\n" not in cmd else f"made by the commands in `{shown}/SNAPSHOT.json`")
+    runs_at = info.get("trained_at") or []
+    at = (f"runs trained at commit{'s' if len(runs_at) > 1 else ''} " + ", ".join(f"`{c[:7]}`" for c in runs_at)
+          + f", snapshot taken at `{(info.get('commit') or '?')[:7]}`") if runs_at and runs_at != [info.get("commit")] \
+        else f"at commit `{(info.get('commit') or '?')[:7]}`"
+    return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw})."
+
+
+def snapshot_runs(info: dict[str, Any]) -> list[str]:
+    """The model runs of a snapshot, in its grid's order (baselines are found by :func:`result_dirs`)."""
+    return [r for r in info.get("runs", []) if not r.startswith("baseline: ")]
+
+
+def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
+    """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an
+    evaluation for ``split`` (a run of this machine), else ``(snapshot, None, info)`` when the committed
+    snapshot exists (``names``: :func:`snapshot_runs`), else ``(runs_dir, names, None)`` with nothing in it."""
+    if not summaries(runs_dir, split, names).empty:
+        return Path(runs_dir), names, None
+    info = snapshot_info(snapshot)
+    if info is not None and info.get("split") == split:
+        return Path(snapshot), snapshot_runs(info), info
+    return Path(runs_dir), names, None
+
+
+def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
+               scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2")):
+    """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
+    ``mean ± sd`` as text (the mean alone for a cell of one seed), in the grid's order."""
+    import pandas as pd
+
+    S = summaries(runs_dir, split, names)
+    if S.empty:
+        return pd.DataFrame()
+    cols = [c for c in scores if c in S and S[c].notna().any()]
+    O = over_seeds(S, cols)
+    rows = []
+    for cell, r in O.iterrows():
+        n = int(r[f"{cols[0]} n"])
+        row = {"run": cell, "seeds": n}
+        for c in cols:
+            mean, sd = r[f"{c} mean"], r[f"{c} sd"]
+            row[c] = "–" if mean != mean else f"{mean:.3f}" + (f" ± {sd:.3f}" if n > 1 and sd == sd else "")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def readme_results(root: str | Path = "results") -> str:
+    """The README's results section, generated from the committed snapshots under ``root`` (each
+    ``<study>/SNAPSHOT.json``, in name order): per study its title, :func:`provenance`, the :func:`seed_table`
+    and the :func:`findings`. ``tests/test_readme.py`` checks that the README holds exactly this text, so a
+    README number always comes from a committed result; ``python -m ever.results README.md`` rewrites it."""
+    parts = []
+    for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
+        d = f.parent
+        info = snapshot_info(d) or {}
+        parts.append(f"**{info.get('title') or d.name}.** {provenance(d, f'{Path(root).name}/{d.name}')}")
+        if info.get("note"):
+            parts.append(info["note"])
+        names = snapshot_runs(info)
+        parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True))
+        parts.append("\n".join(f"- {line}" for line in findings(d, info["split"], names)))
+    return "\n\n".join(p for p in parts if p)
+
+
+README_BEGIN = "<!-- results: generated from results/ by `python -m ever.results README.md`; do not edit by hand -->"
+README_END = "<!-- /results -->"
+
+
+def readme_section(readme_text: str) -> str:
+    """The generated part of the README (between :data:`README_BEGIN` and :data:`README_END`), stripped."""
+    if README_BEGIN not in readme_text or README_END not in readme_text:
+        raise ValueError("README has no generated results section (markers missing)")
+    return readme_text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
+
+
 def read_json(path: str | Path) -> dict[str, Any] | None:
     try:
         return json.loads(Path(path).read_text())
@@ -152,11 +261,29 @@ def result_dirs(runs_dir: str | Path, names: list[str] | None = None) -> list[tu
 
 
 def training_curves(runs_dir: str | Path, names: list[str] | None = None):
-    """Every run's ``metrics.jsonl`` stacked, with a ``run`` column (empty when none was logged)."""
+    """Every run's ``metrics.jsonl`` stacked, with a ``run`` column and, since runs with different numbers of
+    nodes per frame N have different chance levels, ``N`` (:func:`ever.gcn.graph_size`; an upper bound for
+    object nodes), ``loss / ln N`` (1 = the loss of a uniform walk) and ``acc × N`` (1 = chance accuracy).
+    Empty when no run logged a step."""
+    import math
+
     import pandas as pd
 
-    curves = [load_metrics(d).assign(run=d.name) for d in model_runs(runs_dir, names)]
-    curves = [m for m in curves if "step" in m]
+    from ever.config import load_config
+    from ever.gcn import graph_size
+
+    curves = []
+    for d in model_runs(runs_dir, names):
+        m = load_metrics(d)
+        if "step" not in m:
+            continue
+        n = graph_size(load_config(d / "config.yaml"))[1]
+        m = m.assign(run=d.name, N=n)
+        if "loss" in m:
+            m["loss / ln N"] = m["loss"] / math.log(n)
+        if "acc" in m:
+            m["acc × N"] = m["acc"] * n
+        curves.append(m)
     return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 
 
@@ -216,20 +343,45 @@ def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, 
     return pd.DataFrame(rows)
 
 
+def cell_of(run: str) -> str:
+    """The grid cell of a run: its name without the ``-s<seed>`` suffix a row with ``seeds`` adds."""
+    import re
+
+    return re.sub(r"-s\d+$", "", run)
+
+
 def over_seeds(df, scores: tuple[str, ...] = ("J&F-Mean", "PCK@0.1", "PCK@0.2")):
     """Runs named ``<cell>-s<seed>`` (a grid row with ``seeds``) grouped by cell: for each score its mean,
     sample standard deviation and the number of seeds, one row per cell (a run without a seed suffix is a
     cell of one). ``df`` has a ``run`` column, e.g. :func:`summaries`."""
-    import re
-
     import pandas as pd
 
-    d = df.assign(cell=[re.sub(r"-s\d+$", "", r) for r in df["run"]])
+    d = df.assign(cell=[cell_of(r) for r in df["run"]])
     cols = [c for c in scores if c in d]
     g = d.groupby("cell", sort=False)[cols]
     out = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}, axis=1)
     out.columns = [f"{c} {stat}" for stat, c in out.columns]
     return out[[f"{c} {stat}" for c in cols for stat in ("mean", "sd", "n")]]
+
+
+def cell_sequence_scores(Q):
+    """:func:`sequence_scores` with the seeds of a cell averaged: one column per cell, in order."""
+    return Q.T.groupby([cell_of(c) for c in Q.columns], sort=False).mean().T
+
+
+def compare(Q, a: str, b: str) -> dict[str, Any]:
+    """Column ``a`` against column ``b`` of a sequences x methods table (:func:`sequence_scores` or
+    :func:`cell_sequence_scores`), over the sequences both scored: ``n``, ``ahead`` (sequences where a > b),
+    ``lead`` (mean of a - b), ``top`` and ``top_lead`` (the sequence of a's largest lead), ``lead_without_top``
+    and ``p`` (two-sided paired t-test over the sequences; None with fewer than 3)."""
+    from scipy.stats import ttest_rel
+
+    both = Q[[a, b]].dropna()
+    d = both[a] - both[b]
+    top = d.idxmax()
+    return {"n": len(d), "ahead": int((d > 0).sum()), "lead": float(d.mean()), "top": top,
+            "top_lead": float(d[top]), "lead_without_top": float(d.drop(top).mean()) if len(d) > 1 else None,
+            "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and d.std() > 0 else None}
 
 
 def protocol_text(summary: dict[str, Any]) -> str:
@@ -300,21 +452,33 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     n_seq = int(S["num_sequences"].max()) if "num_sequences" in S else None
     on = f"on {n_seq} sequences" if n_seq else "on the evaluation split"
     out = []
-    main = models[0]
+    main = cell_of(models[0])
+    seeds = [r for r in models if cell_of(r) == main]
     cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
     if len(base):
         best = base.idxmax()
-        lead = jf[main] - base[best]
-        line = (f"**The main run `{main}` {'beats' if lead > 0 else 'does not beat'} the best baseline** "
-                f"(`{best}`): J&F {jf[main]:.3f} against {base[best]:.3f} ({lead:+.3f}) {on}, seed {cfgs[main].get('seed')}.")
+        m = jf[seeds].mean()
+        lead = m - base[best]
+        if len(seeds) == 1:
+            who, score = f"The main run `{main}`", f"J&F {m:.3f}"
+            spread = f", seed {cfgs[seeds[0]].get('seed')}."
+        else:
+            who, score = f"The main cell `{main}`", f"J&F {m:.3f} (mean of {len(seeds)} seeds)"
+            above = int((jf[seeds] > base[best]).sum())
+            spread = (f"; seeds {', '.join(f'{jf[r]:.3f}' for r in seeds)} (sd {jf[seeds].std(ddof=1):.3f}), "
+                      f"{above} of {len(seeds)} above that baseline.")
+        line = (f"**{who} {'beats' if lead > 0 else 'does not beat'} the best baseline** "
+                f"(`{best}`): {score} against {base[best]:.3f} ({lead:+.3f}) {on}{spread}")
         Q = sequence_scores(runs_dir, split, names)
-        if not Q.empty and main in Q and best in Q:
-            d = (Q[main] - Q[best]).dropna()
-            top = d.idxmax()
-            rest = d.drop(top).mean() if len(d) > 1 else float("nan")
-            line += (f" Sequence by sequence it is ahead on {int((d > 0).sum())} of {len(d)}; its largest lead is "
-                     f"{d[top]:+.3f} on `{top}`" + (f", and without that sequence its mean lead is {rest:+.3f}."
-                                                    if rest == rest else "."))
+        if not Q.empty and set(seeds) <= set(Q) and best in Q:
+            c = compare(cell_sequence_scores(Q), main, best)
+            line += (f" Sequence by sequence {'the seed mean' if len(seeds) > 1 else 'it'} is ahead on {c['ahead']} "
+                     f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`")
+            if c["lead_without_top"] is not None:
+                line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
+            if c["p"] is not None:
+                line += f" (paired t-test over the sequences: p = {c['p']:.2g})"
+            line += "."
         out.append(line)
 
     def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
@@ -525,3 +689,19 @@ def green_claim(table, reference: str | None = None, factor: float = 5.0, tolera
     holds = any(x["equal accuracy"] and x["cheap enough"] for x in rows) if rows else None
     return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
             "holds": holds, "rows": rows}
+
+
+def with_readme_results(readme_text: str, generated: str) -> str:
+    """``readme_text`` with its generated section (between the markers) replaced by ``generated``."""
+    readme_section(readme_text)  # the markers are there
+    head, rest = readme_text.split(README_BEGIN, 1)
+    return f"{head}{README_BEGIN}\n{generated}\n{README_END}{rest.split(README_END, 1)[1]}"
+
+
+if __name__ == "__main__":  # python -m ever.results README.md: regenerate the README's results section
+    import sys
+
+    from ever.utils import atomic_write_text
+
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    atomic_write_text(readme, with_readme_results(readme.read_text(), readme_results(readme.parent / "results")))

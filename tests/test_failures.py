@@ -110,7 +110,7 @@ def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, tiny_videos
 
 def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, tiny_videos):
     # a frame folder whose frames 2.. are garbage: it passes the start-up probe, most of its reads fail
-    bad = _frame_folder(tmp_path / "bad" / "clip", 12, corrupt=tuple(range(2, 12)))
+    _frame_folder(tmp_path / "bad" / "clip", 12, corrupt=tuple(range(2, 12)))
     roots = [tiny_videos, tmp_path / "bad"]
     run = train(_cfg(tmp_path, roots, "name=tolerant", "train.steps=4", "data.max_fail_frac=1.0"))
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,6 +1,7 @@
 """ever.results: the tables and verdicts the book shows, computed from run folders written here by hand."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -192,9 +193,96 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
 def test_training_curves_stack_every_runs_metrics_and_kinetics_skips_runs_without_ledger(tmp_path):
     _run(tmp_path, "a")
     _run(tmp_path, "b")
-    (tmp_path / "a" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    (tmp_path / "a" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0, "acc": 0.1}\n{"step": 2, "loss": 1.5, "acc": 0.2}\n')
     M = R.training_curves(tmp_path)
     assert list(M["run"]) == ["a", "a"] and list(M["loss"]) == [2.0, 1.5]
+    n = graph_size(config_from_dict({}))[1]  # the default patch grid: chance is 1/n, a uniform walk's loss ln n
+    assert (M["N"] == n).all() and M["loss / ln N"].tolist() == pytest.approx([2.0 / np.log(n), 1.5 / np.log(n)])
+    assert M["acc × N"].tolist() == pytest.approx([0.1 * n, 0.2 * n])
     assert R.training_curves(tmp_path / "none").empty
     K, assumptions = R.kinetics_table(tmp_path)
     assert K.empty and assumptions == []
+
+
+def _copy_baseline(root, per_seq):
+    base = root / "baselines" / "copy" / "eval" / "val"
+    base.mkdir(parents=True)
+    (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3, "num_sequences": len(per_seq)}))
+    pd.DataFrame({"sequence": list(per_seq), "J-Mean": list(per_seq.values()),
+                  "F-Mean": list(per_seq.values())}).to_csv(base / "per_sequence.csv", index=False)
+
+
+def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path):
+    for s, jf in enumerate((0.40, 0.50, 0.60)):
+        _run(tmp_path, f"w-s{s}", jf=jf, seed=s, per_seq={"a": jf + 0.1, "b": jf, "c": jf - 0.1, "d": jf})
+    _copy_baseline(tmp_path, {"a": 0.3, "b": 0.3, "c": 0.6, "d": 0.2})
+    lead = R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
+    assert "The main cell `w` beats the best baseline" in lead and "J&F 0.500 (mean of 3 seeds)" in lead
+    assert "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
+    assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and "p = " in lead  # seed-mean columns
+    Q = R.cell_sequence_scores(R.sequence_scores(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]))
+    assert list(Q.columns) == ["w", "baseline: copy"] and Q.loc["a", "w"] == pytest.approx(0.6)
+    c = R.compare(Q, "w", "baseline: copy")
+    assert (c["n"], c["ahead"], c["top"]) == (4, 3, "a") and c["lead"] == pytest.approx(0.15)
+    assert c["lead_without_top"] == pytest.approx(0.1) and 0 < c["p"] < 1
+    T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
+    assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
+    assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown
+
+
+def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_path):
+    from ever.report import snapshot
+
+    runs = tmp_path / "runs"
+    _run(runs, "main", jf=0.5, flops_per_clip=1e9, per_seq={"a": 0.6, "b": 0.4})
+    _run(runs, "other", jf=0.2)
+    _copy_baseline(runs, {"a": 0.3, "b": 0.3})
+    (runs / "main" / "checkpoint.pt").write_bytes(b"weights")
+    (runs / "main" / "env.json").write_text(json.dumps({"git_commit": "a" * 40}))
+    (runs / "main" / "eval" / "val" / "overlays").mkdir()
+    (runs / "unlisted" / "eval" / "val").mkdir(parents=True)
+    out = snapshot(runs, tmp_path / "results" / "study", "val", "ever report --grid g.yaml", ["main", "other"],
+                   title="A study", note="What it is.")
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["SNAPSHOT.json", "baselines/copy/eval/val/per_sequence.csv", "baselines/copy/eval/val/summary.json",
+                     "main/config.yaml", "main/env.json", "main/eval/val/per_sequence.csv", "main/eval/val/summary.json",
+                     "main/ledger.json", "other/config.yaml", "other/eval/val/per_sequence.csv",
+                     "other/eval/val/summary.json"]
+    info = R.snapshot_info(out)
+    assert info["command"] == "ever report --grid g.yaml" and info["split"] == "val" and len(info["date"]) == 10
+    assert R.snapshot_runs(info) == ["main", "other"] and info["machine"]["cpu_count"] >= 1
+    pd.testing.assert_frame_equal(R.summaries(out, "val", ["main", "other"]), R.summaries(runs, "val", ["main", "other"]))
+
+    # A chapter reads this machine's runs when there are any, else the snapshot, and says which.
+    assert R.live_or_snapshot(runs, out, "val", ["main"]) == (runs, ["main"], None)
+    src, names, seen = R.live_or_snapshot(tmp_path / "none", out, "val", ["x"])
+    assert (src, names, seen["title"]) == (out, ["main", "other"], "A study")
+    assert R.live_or_snapshot(tmp_path / "none", out, "test")[2] is None  # another split: not this study
+    assert info["trained_at"] == ["a" * 40]  # the commit the runs recorded, beside the snapshot's own
+    said = R.provenance(out, "results/study")
+    assert "`results/study`, made by `ever report --grid g.yaml`, runs trained at commit `aaaaaaa`" in said
+
+    # The README's generated section: provenance, note, table and findings of every snapshot, spliced
+    # between the markers without touching the rest.
+    text = R.readme_results(tmp_path / "results")
+    assert text.startswith("**A study.** From the committed results snapshot `results/study`")
+    assert "What it is." in text and "| main " in text and "`main` beats the best baseline" in text
+    readme = f"# T\n\nbefore\n{R.README_BEGIN}\nold numbers\n{R.README_END}\nafter\n"
+    new = R.with_readme_results(readme, text)
+    assert R.readme_section(new) == text and new.startswith("# T\n\nbefore\n") and new.endswith("\nafter\n")
+    with pytest.raises(ValueError, match="markers"):
+        R.readme_section("# no markers")
+
+
+def test_label_points_stacks_the_labels_of_points_that_coincide():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    R.label_points(ax, [5.77, 5.78, 5.78, 1.0], [0.229, 0.226, 0.235, 0.5], ["a", "b", "c", "far"])
+    offsets = {t.get_text(): t.xyann[1] for t in ax.texts}
+    plt.close(fig)
+    assert sorted(offsets[k] for k in "abc") == [0, 11, 22]  # three labels, three lines
+    assert offsets["far"] == 0

@@ -1,0 +1,22 @@
+"""The README's numbers come from the committed results snapshots, not from a keyboard."""
+from pathlib import Path
+
+from ever import results as R
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_results_are_generated_from_the_committed_snapshots():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert R.readme_section(readme) == R.readme_results(ROOT / "results"), (
+        "README.md's results section differs from results/: run `python -m ever.results README.md`")
+
+
+def test_every_committed_snapshot_says_how_when_and_where_it_was_made():
+    snapshots = sorted((ROOT / "results").glob("*/SNAPSHOT.json"))
+    assert snapshots, "no committed results snapshot under results/"
+    for f in snapshots:
+        info = R.snapshot_info(f.parent)
+        assert info["command"] and len(info["commit"] or "") == 40 and info["date"] and info["machine"]["cpu"], f
+        assert R.snapshot_runs(info), f"{f}: no run"
+        assert not list(f.parent.rglob("*.pt")), f"{f.parent}: checkpoints do not belong in a results snapshot"
