@@ -614,13 +614,8 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
     """Copy the small result files of a grid's runs into ``out``, a *results snapshot* meant to be committed
     (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.results` reader works on it)
     holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
-    (no checkpoints, masks or overlays), plus ``SNAPSHOT.json``: the command that made it, the commit of the
-    code that wrote the snapshot and (``trained_at``) those the runs recorded in their ``env.json``, the date, the machine, the split, ``title`` and ``note`` (shown by the README and the book). ``out`` is replaced as a whole, written beside it first."""
-    from datetime import datetime, timezone
-
-    from ever.energy import hardware_info
+    (no checkpoints, masks or overlays), plus ``SNAPSHOT.json`` (:func:`_write_snapshot`)."""
     from ever.results import result_dirs
-    from ever.utils import atomic_write_json, git_commit
 
     runs_dir, out = Path(runs_dir), Path(out)
     pairs = [(label, d) for label, d in result_dirs(runs_dir, names)
@@ -635,16 +630,47 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
             if (d / f).is_file():
                 dst.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(d / f, dst / f)
-        (dst / "eval" / split).mkdir(parents=True, exist_ok=True)
-        for f in EVAL_FILES:
-            if (d / "eval" / split / f).is_file():
-                shutil.copy2(d / "eval" / split / f, dst / "eval" / split / f)
+        _copy_eval(d / "eval" / split, dst / "eval" / split)
+    return _write_snapshot(tmp, out, {"kind": "runs", "command": command, "split": split, "title": title,
+                                      "note": note, "runs": [label for label, _ in pairs]}, [d for _, d in pairs])
+
+
+def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command: str, title: str = "",
+                         note: str = "") -> Path:
+    """A results snapshot of bare evaluations (``ever eval --out DIR`` folders, e.g. one method under several
+    protocols): ``out/<label>/`` holds each one's :data:`EVAL_FILES`; ``SNAPSHOT.json`` has kind
+    ``evaluations`` and the labels in order. ``ever.results.evaluation_table`` reads it."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for label, d in evals.items():
+        if not (Path(d) / "summary.json").is_file():
+            raise ReportError(f"{d}: no summary.json to snapshot")
+        _copy_eval(Path(d), tmp / label)
+    return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,
+                                      "evaluations": list(evals)}, [])
+
+
+def _copy_eval(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in EVAL_FILES:
+        if (src / f).is_file():
+            shutil.copy2(src / f, dst / f)
+
+
+def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[Path]) -> Path:
+    """Write ``tmp/SNAPSHOT.json`` (``info`` plus the commit of this code, the commits the runs recorded in
+    their ``env.json`` as ``trained_at``, the date and the machine), then put ``tmp`` in place of ``out``."""
+    from datetime import datetime, timezone
+
+    from ever.energy import hardware_info
+    from ever.utils import atomic_write_json, git_commit
+
     hw = hardware_info("cpu")
-    trained_at = sorted({(read_json(d / "env.json") or {}).get("git_commit") for _, d in pairs} - {None})
+    trained_at = sorted({(read_json(d / "env.json") or {}).get("git_commit") for d in run_dirs} - {None})
     atomic_write_json(tmp / "SNAPSHOT.json", {
-        "command": command, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "split": split,
-        "runs": [label for label, _ in pairs], "title": title, "note": note,
+        **info, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
                     "gpus": [gpu["name"] for gpu in hw["gpus"]]}})
     shutil.rmtree(out, ignore_errors=True)

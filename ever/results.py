@@ -168,6 +168,25 @@ def snapshot_runs(info: dict[str, Any]) -> list[str]:
     return [r for r in info.get("runs", []) if not r.startswith("baseline: ")]
 
 
+def evaluation_table(path: str | Path, score: str = "J&F-Mean"):
+    """A snapshot of bare evaluations (kind ``evaluations``, :func:`ever.report.snapshot_evaluations`) as a
+    table: one row per method (the label before ``--``), one column per protocol (the context and the label
+    resizing each evaluation's summary records), cells ``score``; rows and columns in the snapshot's order."""
+    import pandas as pd
+
+    info = snapshot_info(path) or {}
+    rows = []
+    for label in info.get("evaluations", []):
+        s = read_json(Path(path) / label / "summary.json") or {}
+        c = s.get("cfg") or {}
+        rows.append({"method": label.split("--")[0], score: s.get(score),
+                     "protocol": f"{c.get('context')} context, {c.get('label_resize')} labels"})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    return df.pivot_table(index="method", columns="protocol", values=score, sort=False)
+
+
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
     """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an
     evaluation for ``split`` (a run of this machine), else ``(snapshot, None, info)`` when the committed
@@ -175,7 +194,7 @@ def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, nam
     if not summaries(runs_dir, split, names).empty:
         return Path(runs_dir), names, None
     info = snapshot_info(snapshot)
-    if info is not None and info.get("split") == split:
+    if info is not None and info.get("kind", "runs") == "runs" and info.get("split") == split:
         return Path(snapshot), snapshot_runs(info), info
     return Path(runs_dir), names, None
 
@@ -214,6 +233,9 @@ def readme_results(root: str | Path = "results") -> str:
         parts.append(f"**{info.get('title') or d.name}.** {provenance(d, f'{Path(root).name}/{d.name}')}")
         if info.get("note"):
             parts.append(info["note"])
+        if info.get("kind") == "evaluations":
+            parts.append(evaluation_table(d).to_markdown(floatfmt=".3f"))
+            continue
         names = snapshot_runs(info)
         parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True))
         parts.append("\n".join(f"- {line}" for line in findings(d, info["split"], names)))
@@ -343,6 +365,13 @@ def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, 
     return pd.DataFrame(rows)
 
 
+def best_baseline(S, score: str = "J&F-Mean") -> str | None:
+    """The label (``baseline: <kind>``) of the best-scoring baseline of a :func:`summaries` table; None
+    when it holds no baseline with that score."""
+    base = S[S["kind"] == "baseline"].dropna(subset=[score]) if not S.empty and score in S else S
+    return None if base.empty else str(base.loc[base[score].idxmax(), "run"])
+
+
 def cell_of(run: str) -> str:
     """The grid cell of a run: its name without the ``-s<seed>`` suffix a row with ``seeds`` adds."""
     import re
@@ -456,7 +485,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     seeds = [r for r in models if cell_of(r) == main]
     cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
     if len(base):
-        best = base.idxmax()
+        best = best_baseline(S)
         m = jf[seeds].mean()
         lead = m - base[best]
         if len(seeds) == 1:

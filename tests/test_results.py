@@ -217,6 +217,8 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
         _run(tmp_path, f"w-s{s}", jf=jf, seed=s, per_seq={"a": jf + 0.1, "b": jf, "c": jf - 0.1, "d": jf})
     _copy_baseline(tmp_path, {"a": 0.3, "b": 0.3, "c": 0.6, "d": 0.2})
     lead = R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
+    assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"])) == "baseline: copy"
+    assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"], baselines=False)) is None
     assert "The main cell `w` beats the best baseline" in lead and "J&F 0.500 (mean of 3 seeds)" in lead
     assert "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
     assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and "p = " in lead  # seed-mean columns
@@ -286,3 +288,27 @@ def test_label_points_stacks_the_labels_of_points_that_coincide():
     plt.close(fig)
     assert sorted(offsets[k] for k in "abc") == [0, 11, 22]  # three labels, three lines
     assert offsets["far"] == 0
+
+
+def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
+    from ever.report import snapshot_evaluations
+
+    evals = {}
+    for label, context, resize, jf in (("lab--old", "first_once", "area", 0.3), ("lab--new", "reference", "bilinear", 0.4),
+                                       ("crw--new", "reference", "bilinear", 0.5)):
+        d = tmp_path / "ev" / label
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"J&F-Mean": jf, "cfg": {"context": context, "label_resize": resize}}))
+        (d / "sequences").mkdir()  # per-sequence state of an evaluation: not part of a snapshot
+        evals[label] = d
+    out = snapshot_evaluations(evals, tmp_path / "results" / "protocol", "ever eval ...", title="Protocols")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "SNAPSHOT.json", "crw--new", "crw--new/summary.json", "lab--new", "lab--new/summary.json", "lab--old",
+        "lab--old/summary.json"]
+    T = R.evaluation_table(out)
+    assert list(T.index) == ["lab", "crw"]
+    assert list(T.columns) == ["first_once context, area labels", "reference context, bilinear labels"]
+    assert T.loc["lab", "first_once context, area labels"] == 0.3 and T.loc["crw", "reference context, bilinear labels"] == 0.5
+    assert np.isnan(T.loc["crw", "first_once context, area labels"])
+    assert R.live_or_snapshot(tmp_path / "none", out, "val")[2] is None  # not a study of runs
+    assert "| lab " in R.readme_results(tmp_path / "results")
