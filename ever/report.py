@@ -641,6 +641,8 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
     protocols): ``out/<label>/`` holds each one's :data:`EVAL_FILES`; ``SNAPSHOT.json`` has kind
     ``evaluations`` and the labels in order. ``ever.results.evaluation_table`` reads it."""
     out = Path(out)
+    if not evals:
+        raise ReportError(f"{out}: no evaluation to snapshot")
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for label, d in evals.items():
@@ -660,7 +662,8 @@ def _copy_eval(src: Path, dst: Path) -> None:
 
 def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[Path]) -> Path:
     """Write ``tmp/SNAPSHOT.json`` (``info`` plus the commit of this code, the commits the runs recorded in
-    their ``env.json`` as ``trained_at``, the date and the machine), then put ``tmp`` in place of ``out``."""
+    their ``env.json`` as ``trained_at``, the date and the machine), then put ``tmp`` in place of ``out``: the
+    old snapshot is renamed aside first and deleted last, so ``out`` is always one whole snapshot."""
     from datetime import datetime, timezone
 
     from ever.energy import hardware_info
@@ -673,8 +676,12 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
                     "gpus": [gpu["name"] for gpu in hw["gpus"]]}})
-    shutil.rmtree(out, ignore_errors=True)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
     tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -682,8 +689,8 @@ def cli(args) -> int:
     report(args.grid, device=getattr(args, "device", None))
     if getattr(args, "snapshot", None):
         g = load_grid(args.grid)
-        cmd = f"ever report --grid {args.grid}" + (f" --device {args.device}" if args.device else "")
+        cmd = f"ever report --grid {_show_path(g.path)}" + (f" --device {args.device}" if args.device else "")
         out = snapshot(g.runs_dir, args.snapshot, g.split, cmd, [r.name for r in g.runs],
-                       title=f"`{g.path.as_posix()}` on `{g.data.name}` (split `{g.split}`)")
+                       title=f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)")
         print(f"ever report: results snapshot at {out}", flush=True)
     return 0

@@ -34,13 +34,14 @@ def book_style() -> None:
 
 def label_points(ax, x, y, labels, log_x: bool = False) -> None:
     """Write ``labels`` next to the points ``(x, y)`` of a scatter plot, stacking the labels of points that
-    are close enough for their labels to collide (within a fifth of the largest x, 4 % of the largest y), one
-    above the other, instead of printing them over each other."""
+    are close enough for their labels to collide (within a fifth of the x extent, in decades when ``log_x``,
+    and 4 % of the y extent), one above the other, instead of printing them over each other."""
     import numpy as np
 
     x, y = np.asarray(x, float), np.asarray(y, float)
     px = np.log10(x) if log_x else x
-    dx, dy = 0.2 * max(np.ptp(px), abs(px).max(), 1e-12), 0.04 * max(np.ptp(y), abs(y).max(), 1e-12)
+    dx = 0.2 * max(np.ptp(px) if log_x else abs(px).max(), 1e-12)  # linear axes here start at 0
+    dy = 0.04 * max(abs(y).max(), 1e-12)
     placed: list[tuple[float, float]] = []
     for i in np.argsort(y, kind="stable"):
         near = sum(abs(a - px[i]) < dx and abs(b - y[i]) < dy for a, b in placed)
@@ -157,9 +158,14 @@ def provenance(path: str | Path, shown: str | None = None) -> str:
     cmd = info["command"]
     how = (f"made by `{cmd}`" if "\n" not in cmd else f"made by the commands in `{shown}/SNAPSHOT.json`")
     runs_at = info.get("trained_at") or []
-    at = (f"runs trained at commit{'s' if len(runs_at) > 1 else ''} " + ", ".join(f"`{c[:7]}`" for c in runs_at)
-          + f", snapshot taken at `{(info.get('commit') or '?')[:7]}`") if runs_at and runs_at != [info.get("commit")] \
-        else f"at commit `{(info.get('commit') or '?')[:7]}`"
+    taken = f"snapshot taken at commit `{(info.get('commit') or '?')[:7]}`"
+    if runs_at == [info.get("commit")]:
+        at = f"at commit `{runs_at[0][:7]}`"
+    elif runs_at:
+        at = (f"runs trained at commit{'s' if len(runs_at) > 1 else ''} "
+              + ", ".join(f"`{c[:7]}`" for c in runs_at) + f", {taken}")
+    else:
+        at = taken
     return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw})."
 
 
@@ -183,15 +189,16 @@ def evaluation_table(path: str | Path, score: str = "J&F-Mean"):
                      "protocol": f"{c.get('context')} context, {c.get('label_resize')} labels"})
     if not rows:
         return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    return df.pivot_table(index="method", columns="protocol", values=score, sort=False)
+    df = pd.DataFrame(rows)  # pivot, not pivot_table: two evaluations of one cell are an error, not a mean
+    return (df.pivot(index="method", columns="protocol", values=score)
+            .reindex(index=list(dict.fromkeys(df["method"])), columns=list(dict.fromkeys(df["protocol"]))))
 
 
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
     """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an
-    evaluation for ``split`` (a run of this machine), else ``(snapshot, None, info)`` when the committed
+    evaluated model run for ``split`` (this machine ran the study; baselines alone do not count), else ``(snapshot, None, info)`` when the committed
     snapshot exists (``names``: :func:`snapshot_runs`), else ``(runs_dir, names, None)`` with nothing in it."""
-    if not summaries(runs_dir, split, names).empty:
+    if not summaries(runs_dir, split, names, baselines=False).empty:
         return Path(runs_dir), names, None
     info = snapshot_info(snapshot)
     if info is not None and info.get("kind", "runs") == "runs" and info.get("split") == split:
@@ -209,14 +216,17 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
     if S.empty:
         return pd.DataFrame()
     cols = [c for c in scores if c in S and S[c].notna().any()]
+    if not cols:
+        return pd.DataFrame()
     O = over_seeds(S, cols)
+    runs_per_cell = S.groupby([cell_of(r) for r in S["run"]], sort=False).size()
     rows = []
     for cell, r in O.iterrows():
-        n = int(r[f"{cols[0]} n"])
+        n = int(runs_per_cell[cell])  # seeds run; a score's mean and sd are over those that have it
         row = {"run": cell, "seeds": n}
         for c in cols:
             mean, sd = r[f"{c} mean"], r[f"{c} sd"]
-            row[c] = "–" if mean != mean else f"{mean:.3f}" + (f" ± {sd:.3f}" if n > 1 and sd == sd else "")
+            row[c] = "–" if mean != mean else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd == sd else "")
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
@@ -229,15 +239,17 @@ def readme_results(root: str | Path = "results") -> str:
     parts = []
     for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
         d = f.parent
+        if d.name.endswith((".tmp", ".old")):  # a snapshot being written or replaced
+            continue
         info = snapshot_info(d) or {}
         parts.append(f"**{info.get('title') or d.name}.** {provenance(d, f'{Path(root).name}/{d.name}')}")
         if info.get("note"):
             parts.append(info["note"])
         if info.get("kind") == "evaluations":
-            parts.append(evaluation_table(d).to_markdown(floatfmt=".3f"))
+            parts.append(evaluation_table(d).to_markdown(floatfmt=".3f", missingval="–"))
             continue
         names = snapshot_runs(info)
-        parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True))
+        parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–"))
         parts.append("\n".join(f"- {line}" for line in findings(d, info["split"], names)))
     return "\n\n".join(p for p in parts if p)
 
@@ -368,7 +380,9 @@ def summaries(runs_dir: str | Path, split: str, names: list[str] | None = None, 
 def best_baseline(S, score: str = "J&F-Mean") -> str | None:
     """The label (``baseline: <kind>``) of the best-scoring baseline of a :func:`summaries` table; None
     when it holds no baseline with that score."""
-    base = S[S["kind"] == "baseline"].dropna(subset=[score]) if not S.empty and score in S else S
+    if S.empty or score not in S:
+        return None
+    base = S[S["kind"] == "baseline"].dropna(subset=[score])
     return None if base.empty else str(base.loc[base[score].idxmax(), "run"])
 
 
@@ -405,12 +419,16 @@ def compare(Q, a: str, b: str) -> dict[str, Any]:
     and ``p`` (two-sided paired t-test over the sequences; None with fewer than 3)."""
     from scipy.stats import ttest_rel
 
+    import numpy as np
+
     both = Q[[a, b]].dropna()
     d = both[a] - both[b]
+    if d.empty:
+        raise ValueError(f"compare: `{a}` and `{b}` share no scored sequence")
     top = d.idxmax()
     return {"n": len(d), "ahead": int((d > 0).sum()), "lead": float(d.mean()), "top": top,
             "top_lead": float(d[top]), "lead_without_top": float(d.drop(top).mean()) if len(d) > 1 else None,
-            "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and d.std() > 0 else None}
+            "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and np.ptp(d) > 1e-9 else None}
 
 
 def protocol_text(summary: dict[str, Any]) -> str:
@@ -469,9 +487,11 @@ def sequence_scores(runs_dir: str | Path, split: str, names: list[str] | None = 
 
 def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -> list[str]:
     """What the evaluated runs of ``runs_dir`` show, as Markdown sentences computed from their files (the
-    book opens with them): the first run against the best baseline, overall and sequence by sequence; the
-    GCN's effect in every pair of runs whose configs differ only in ``gcn.*``; object runs below copying
-    the first mask; the green claim's verdict. Each says on how many sequences (and which seed) it rests."""
+    book opens with them): the first cell (the first run, its seeds averaged) against the best baseline,
+    overall and sequence by sequence, called a win only when a paired t-test over the sequences gives
+    p < 0.05 and every seed is above (else "above, but not clearly"); the GCN's effect in every pair of runs
+    whose configs differ only in ``gcn.*``; object runs below copying the first mask; the green claim's
+    verdict. Each says on how many sequences and seeds it rests."""
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
         return []
@@ -484,23 +504,30 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     main = cell_of(models[0])
     seeds = [r for r in models if cell_of(r) == main]
     cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
-    if len(base):
-        best = best_baseline(S)
+    best = best_baseline(S)
+    if best is not None and jf[seeds].notna().any():
         m = jf[seeds].mean()
         lead = m - base[best]
-        if len(seeds) == 1:
-            who, score = f"The main run `{main}`", f"J&F {m:.3f}"
-            spread = f", seed {cfgs[seeds[0]].get('seed')}."
+        above = int((jf[seeds] > base[best]).sum())
+        Q = sequence_scores(runs_dir, split, names)
+        c = (compare(cell_sequence_scores(Q), main, best)
+             if not Q.empty and set(seeds) <= set(Q) and best in Q else None)
+        clear = c is not None and c["p"] is not None and c["p"] < 0.05 and above == len(seeds)
+        who = f"The main run `{main}`" if len(seeds) == 1 else f"The main cell `{main}`"
+        if lead <= 0:
+            verdict = "does not beat the best baseline"
+        elif clear:
+            verdict = "beats the best baseline" + (" on this seed" if len(seeds) == 1 else "")
         else:
-            who, score = f"The main cell `{main}`", f"J&F {m:.3f} (mean of {len(seeds)} seeds)"
-            above = int((jf[seeds] > base[best]).sum())
+            verdict = "scores above the best baseline, but not clearly"
+        if len(seeds) == 1:
+            score, spread = f"J&F {m:.3f}", f", seed {cfgs[seeds[0]].get('seed')}."
+        else:
+            score = f"J&F {m:.3f} (mean of {len(seeds)} seeds)"
             spread = (f"; seeds {', '.join(f'{jf[r]:.3f}' for r in seeds)} (sd {jf[seeds].std(ddof=1):.3f}), "
                       f"{above} of {len(seeds)} above that baseline.")
-        line = (f"**{who} {'beats' if lead > 0 else 'does not beat'} the best baseline** "
-                f"(`{best}`): {score} against {base[best]:.3f} ({lead:+.3f}) {on}{spread}")
-        Q = sequence_scores(runs_dir, split, names)
-        if not Q.empty and set(seeds) <= set(Q) and best in Q:
-            c = compare(cell_sequence_scores(Q), main, best)
+        line = f"**{who} {verdict}** (`{best}`): {score} against {base[best]:.3f} ({lead:+.3f}) {on}{spread}"
+        if c is not None:
             line += (f" Sequence by sequence {'the seed mean' if len(seeds) > 1 else 'it'} is ahead on {c['ahead']} "
                      f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`")
             if c["lead_without_top"] is not None:

@@ -244,7 +244,7 @@ def _check_curve(run: Path, split: str) -> None:
     assert training_curve(run, split).round(9).equals(curve.round(9))
 
 
-PLACEHOLDER = re.compile(r"No [^<.]{0,60}?(yet|found|was found|were found)|is absent|TODO|placeholder", re.I)
+PLACEHOLDER = re.compile(r"No [^<.]{0,60}?(yet|found|was found|were found)|is (absent|missing)|TODO|placeholder", re.I)
 REPR = re.compile(r"&lt;(ever|matplotlib|pandas)\.[^&]*object at 0x|\{&#x27;|dtype: (float|int|object)|Name: [^<]*, dtype")
 SCROLLING = '<div style="overflow-x:auto; max-width:100%">'
 
@@ -255,6 +255,8 @@ def page_problems(stem: str, text: str) -> list[str]:
     the scrolling container of ``ever.results.table`` (a wide one would be cut off at the right edge).
     The exploration notebook is exempt from the placeholder rule (it says what to install or run)."""
     cells = text.split('<div class="cell ')[1:]  # each code cell (class "cell [tag_...] docutils container"): input, output
+    if not cells:
+        return ["no code cell found (has the page markup changed?)"]
     shown = "".join(c.split('<div class="cell_output docutils container">', 1)[1] for c in cells
                     if '<div class="cell_output docutils container">' in c)
     problems = []
@@ -267,6 +269,21 @@ def page_problems(stem: str, text: str) -> list[str]:
     if wrapped < tables:
         problems.append(f"{tables - wrapped} table(s) outside a scrolling container")
     return problems
+
+
+def test_page_problems_finds_placeholders_reprs_and_unscrolled_tables():
+    def page(*outputs: str) -> str:
+        return "".join(f'<div class="cell tag_hide-input docutils container"><div class="cell_input">x</div>'
+                       f'<div class="cell_output docutils container">{o}</div></div>' for o in outputs)
+
+    good = page('<p>J&amp;F 0.354</p>', f'{SCROLLING}<style></style><table></table></div>')
+    assert page_problems("04_results", good) == []
+    assert page_problems("04_results", page("<p><strong>Note.</strong> No real-video scores yet: run it</p>"))
+    assert page_problems("04_results", page("<p>`runs/report.json` is absent</p>"))
+    assert page_problems("06_green", page("<pre>{&#x27;a&#x27;: 1}</pre>"))
+    assert page_problems("05_ablations", page("<table></table>")) == ["1 table(s) outside a scrolling container"]
+    assert page_problems("08_explore", page("<p>No model found yet</p>")) == []  # it may say what to install
+    assert page_problems("01_intro", "<html>markup of another theme</html>")  # never silently checks nothing
 
 
 def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:

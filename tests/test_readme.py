@@ -18,5 +18,8 @@ def test_every_committed_snapshot_says_how_when_and_where_it_was_made():
     for f in snapshots:
         info = R.snapshot_info(f.parent)
         assert info["command"] and len(info["commit"] or "") == 40 and info["date"] and info["machine"]["cpu"], f
-        assert R.snapshot_runs(info), f"{f}: no run"
+        if info.get("kind") == "evaluations":
+            assert info["evaluations"] and not R.evaluation_table(f.parent).empty, f"{f}: no evaluation"
+        else:
+            assert R.snapshot_runs(info) and not R.seed_table(f.parent, info["split"]).empty, f"{f}: no run"
         assert not list(f.parent.rglob("*.pt")), f"{f.parent}: checkpoints do not belong in a results snapshot"

@@ -1,9 +1,11 @@
 """ever.results: the tables and verdicts the book shows, computed from run folders written here by hand."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ttest_rel
 
 from ever import results as R
 from ever.config import config_from_dict, save_config
@@ -183,7 +185,7 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
                   "F-Mean": [0.2, 0.3, 0.28]}).to_csv(base / "per_sequence.csv", index=False)
     text = R.findings(tmp_path, "val", ["main", "main-gcn", "obj", "obj-gcn"])
     lead, gcn, objects = text[0], text[1], text[2]
-    assert "`main` beats the best baseline" in lead and "0.400 against 0.260 (+0.140)" in lead
+    assert "`main` scores above the best baseline, but not clearly" in lead and "0.400 against 0.260 (+0.140)" in lead
     assert "ahead on 2 of 3" in lead and "+0.600 on `s1`" in lead and "mean lead is -0.090" in lead
     assert "lowered J&F in 1 of 2 pairs" in gcn and "`main-gcn` -0.100" in gcn and "`obj-gcn` +0.030" in gcn
     assert "1 of 2 object-node runs score below copying" in objects
@@ -219,17 +221,25 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     lead = R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"])) == "baseline: copy"
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"], baselines=False)) is None
-    assert "The main cell `w` beats the best baseline" in lead and "J&F 0.500 (mean of 3 seeds)" in lead
-    assert "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
-    assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and "p = " in lead  # seed-mean columns
+    assert "The main cell `w` scores above the best baseline, but not clearly" in lead  # one sequence against it
+    assert "J&F 0.500 (mean of 3 seeds)" in lead and "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
+    p = ttest_rel([0.6, 0.5, 0.4, 0.5], [0.3, 0.3, 0.6, 0.2]).pvalue  # over the seed means of each sequence
+    assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
     Q = R.cell_sequence_scores(R.sequence_scores(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]))
     assert list(Q.columns) == ["w", "baseline: copy"] and Q.loc["a", "w"] == pytest.approx(0.6)
     c = R.compare(Q, "w", "baseline: copy")
     assert (c["n"], c["ahead"], c["top"]) == (4, 3, "a") and c["lead"] == pytest.approx(0.15)
-    assert c["lead_without_top"] == pytest.approx(0.1) and 0 < c["p"] < 1
+    assert c["lead_without_top"] == pytest.approx(0.1) and c["p"] == pytest.approx(p)
     T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
     assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
     assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown
+
+    # Every sequence ahead, every seed above: now it is a win.
+    _copy_baseline(tmp_path / "clear", {"a": 0.3, "b": 0.3, "c": 0.25, "d": 0.2})
+    for s, jf in enumerate((0.40, 0.50, 0.60)):
+        _run(tmp_path / "clear", f"w-s{s}", jf=jf, seed=s, per_seq={"a": jf + 0.1, "b": jf, "c": jf - 0.05, "d": jf})
+    assert "**The main cell `w` beats the best baseline**" in R.findings(tmp_path / "clear", "val",
+                                                                          ["w-s0", "w-s1", "w-s2"])[0]
 
 
 def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_path):
@@ -268,12 +278,19 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     # between the markers without touching the rest.
     text = R.readme_results(tmp_path / "results")
     assert text.startswith("**A study.** From the committed results snapshot `results/study`")
-    assert "What it is." in text and "| main " in text and "`main` beats the best baseline" in text
+    assert "What it is." in text and "| main " in text and "`main` scores above the best baseline" in text
     readme = f"# T\n\nbefore\n{R.README_BEGIN}\nold numbers\n{R.README_END}\nafter\n"
     new = R.with_readme_results(readme, text)
     assert R.readme_section(new) == text and new.startswith("# T\n\nbefore\n") and new.endswith("\nafter\n")
     with pytest.raises(ValueError, match="markers"):
         R.readme_section("# no markers")
+
+    # A new snapshot of the same study replaces the old one whole: nothing of the old is left behind.
+    (out / "stale.txt").write_text("from an older snapshot")
+    shutil.rmtree(runs / "other")
+    out = snapshot(runs, out, "val", "again", ["main"])
+    assert not (out / "stale.txt").exists() and not (out / "other").exists() and (out / "main").is_dir()
+    assert R.snapshot_info(out)["command"] == "again" and not list(out.parent.glob("*.old")) + list(out.parent.glob("*.tmp"))
 
 
 def test_label_points_stacks_the_labels_of_points_that_coincide():
@@ -291,7 +308,7 @@ def test_label_points_stacks_the_labels_of_points_that_coincide():
 
 
 def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
-    from ever.report import snapshot_evaluations
+    from ever.report import ReportError, snapshot_evaluations
 
     evals = {}
     for label, context, resize, jf in (("lab--old", "first_once", "area", 0.3), ("lab--new", "reference", "bilinear", 0.4),
@@ -312,3 +329,5 @@ def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
     assert np.isnan(T.loc["crw", "first_once context, area labels"])
     assert R.live_or_snapshot(tmp_path / "none", out, "val")[2] is None  # not a study of runs
     assert "| lab " in R.readme_results(tmp_path / "results")
+    with pytest.raises(ReportError, match="no evaluation to snapshot"):
+        snapshot_evaluations({}, tmp_path / "results" / "none", "ever eval ...")
