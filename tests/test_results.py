@@ -331,3 +331,23 @@ def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
     assert "| lab " in R.readme_results(tmp_path / "results")
     with pytest.raises(ReportError, match="no evaluation to snapshot"):
         snapshot_evaluations({}, tmp_path / "results" / "none", "ever eval ...")
+
+
+def test_ever_report_snapshot_copies_the_grids_results_after_the_run(tmp_path, monkeypatch):
+    import argparse
+
+    import yaml
+
+    from ever import report
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump({"paths": {"runs": "r"}, "split": "val",
+                                                     "runs": [{"name": "main", "config": "c.yaml"}]}))
+    _run(tmp_path / "r", "main", jf=0.5)
+    ran = []
+    monkeypatch.setattr(report, "report", lambda grid, device=None: ran.append(grid))
+    args = argparse.Namespace(grid=str(tmp_path / "g.yaml"), device=None, snapshot="results/study")
+    assert report.cli(args) == 0 and ran == [str(tmp_path / "g.yaml")]
+    info = R.snapshot_info(tmp_path / "results" / "study")
+    assert info["command"] == "ever report --grid g.yaml" and info["runs"] == ["main"]  # relative, as typed here
+    assert info["title"] == "`g.yaml` on `ever-synth` (split `val`)"
