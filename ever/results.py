@@ -133,6 +133,51 @@ def training_curve(run_dir: str | Path, split: str):
 
 
 
+def curves(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """Accuracy against training compute of every run, stacked with ``run`` and ``cell`` (:func:`cell_of`)
+    columns: each run's ``curve.csv`` (written by ``ever report`` for runs with snapshots; the form a results
+    snapshot keeps) or else :func:`training_curve` of its folder. Empty when no run was evaluated."""
+    import pandas as pd
+
+    out = []
+    for d in model_runs(runs_dir, names):
+        c = pd.read_csv(d / "curve.csv") if (d / "curve.csv").is_file() else training_curve(d, split)
+        if not c.empty:
+            out.append(c.assign(run=d.name, cell=cell_of(d.name)))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def compute_to_reach(curve, target: float, cost: str = "train_gflops", score: str = "J&F-Mean") -> float | None:
+    """The training cost at which one run's curve (rows by increasing cost) first reaches ``target``: linear
+    interpolation between the last point below it and the first at or above it; the first point's cost when
+    that one already reaches it (no earlier point: an upper bound); None when the run never reaches it."""
+    pts = curve.dropna(subset=[cost, score]).sort_values(cost)
+    xs, ys = pts[cost].tolist(), pts[score].tolist()
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if y >= target:
+            if i == 0:
+                return float(x)
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return float(x0 + (target - y0) * (x - x0) / (y - y0))
+    return None
+
+
+def reach_table(C, target: float, cost: str = "train_gflops", score: str = "J&F-Mean"):
+    """Per cell of :func:`curves`: how many runs (seeds) reach ``target``, and the mean and sample sd of
+    their :func:`compute_to_reach`; a cell's mean is over the runs that reached it (``reached`` says how
+    many), so a cell where some seeds never reach the target is not made to look cheap silently."""
+    import pandas as pd
+
+    rows = []
+    for cell, g in C.groupby("cell", sort=False):
+        costs = [compute_to_reach(r, target, cost, score) for _, r in g.groupby("run", sort=False)]
+        hit = pd.Series([c for c in costs if c is not None], dtype=float)
+        rows.append({"cell": cell, "runs": len(costs), "reached": len(hit),
+                     f"{cost} to reach": hit.mean() if len(hit) else None,
+                     "sd": hit.std(ddof=1) if len(hit) > 1 else None})
+    return pd.DataFrame(rows).set_index("cell")
+
+
 def note(text: str) -> None:
     """Show a visible sentence in a notebook (used where a result file is absent)."""
     from IPython.display import Markdown, display

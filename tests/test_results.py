@@ -351,3 +351,22 @@ def test_ever_report_snapshot_copies_the_grids_results_after_the_run(tmp_path, m
     info = R.snapshot_info(tmp_path / "results" / "study")
     assert info["command"] == "ever report --grid g.yaml" and info["runs"] == ["main"]  # relative, as typed here
     assert info["title"] == "`g.yaml` on `ever-synth` (split `val`)"
+
+
+def test_compute_to_reach_interpolates_the_first_crossing_and_cells_keep_their_misses(tmp_path):
+    c = pd.DataFrame({"train_gflops": [100.0, 200.0, 300.0], "J&F-Mean": [0.2, 0.4, 0.35]})
+    assert R.compute_to_reach(c, 0.3) == pytest.approx(150.0)  # halfway from 0.2 to 0.4
+    assert R.compute_to_reach(c, 0.1) == 100.0  # already there at the first point: an upper bound
+    assert R.compute_to_reach(c, 0.5) is None
+    assert R.compute_to_reach(c.iloc[::-1], 0.3) == pytest.approx(150.0)  # rows in any order
+
+    for name, scores in (("a-s0", [0.2, 0.4]), ("a-s1", [0.3, 0.5]), ("b-s0", [0.1, 0.2]), ("b-s1", [0.2, 0.45])):
+        _run(tmp_path, name)
+        pd.DataFrame({"step": [1, 2], "train_gflops": [10.0, 20.0], "J&F-Mean": scores}).to_csv(
+            tmp_path / name / "curve.csv", index=False)
+    C = R.curves(tmp_path, "val")
+    assert set(C["cell"]) == {"a", "b"} and len(C) == 8
+    T = R.reach_table(C, 0.4)
+    assert T.loc["a", "reached"] == 2 and T.loc["a", "train_gflops to reach"] == pytest.approx(17.5)  # 20 and 15
+    assert T.loc["a", "sd"] == pytest.approx(np.std([20.0, 10.0 + 10 * 0.5], ddof=1))
+    assert (T.loc["b", "runs"], T.loc["b", "reached"]) == (2, 1) and T.loc["b", "train_gflops to reach"] == pytest.approx(18.0)
