@@ -249,16 +249,25 @@ REPR = re.compile(r"&lt;(ever|matplotlib|pandas)\.[^&]*object at 0x|\{&#x27;|dty
 SCROLLING = '<div style="overflow-x:auto; max-width:100%">'
 
 
+def _div_at(text: str, start: int) -> str:
+    """The whole ``<div ...>...</div>`` element opening at ``start`` (nested divs balanced)."""
+    depth = 0
+    for m in re.finditer(r"<div\b|</div>", text[start:]):
+        depth += 1 if m.group(0) == "<div" else -1
+        if depth == 0:
+            return text[start:start + m.end()]
+    return text[start:]
+
+
 def page_problems(stem: str, text: str) -> list[str]:
     """What a reader should never meet in a chapter's cell outputs: a placeholder sentence ("No ... yet",
     "... is absent"), a Python repr (an object address, a dict, a pandas Series footer), or a table outside
     the scrolling container of ``ever.results.table`` (a wide one would be cut off at the right edge).
     The exploration notebook is exempt from the placeholder rule (it says what to install or run)."""
-    cells = text.split('<div class="cell ')[1:]  # each code cell (class "cell [tag_...] docutils container"): input, output
-    if not cells:
+    marker = '<div class="cell_output docutils container">'
+    shown = "".join(_div_at(text, m.start()) for m in re.finditer(re.escape(marker), text))
+    if '<div class="cell ' not in text:
         return ["no code cell found (has the page markup changed?)"]
-    shown = "".join(c.split('<div class="cell_output docutils container">', 1)[1] for c in cells
-                    if '<div class="cell_output docutils container">' in c)
     problems = []
     if stem != "08_explore":
         problems += [f"placeholder {m.group(0)!r}" for m in PLACEHOLDER.finditer(re.sub(r"<[^>]+>", "", shown))]
@@ -284,6 +293,7 @@ def test_page_problems_finds_placeholders_reprs_and_unscrolled_tables():
     assert page_problems("05_ablations", page("<table></table>")) == ["1 table(s) outside a scrolling container"]
     assert page_problems("08_explore", page("<p>No model found yet</p>")) == []  # it may say what to install
     assert page_problems("01_intro", "<html>markup of another theme</html>")  # never silently checks nothing
+    assert page_problems("01_intro", good + "<p>Where a file is missing, the page says so.</p>") == []  # narrative
 
 
 def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:
