@@ -268,7 +268,7 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
     rows = []
     for cell, r in O.iterrows():
         n = int(runs_per_cell[cell])  # seeds run; a score's mean and sd are over those that have it
-        row = {"run": cell, "seeds": n}
+        row = {"run": cell, "seeds": "–" if cell in ("baseline: copy", "baseline: lab") else n}  # no seed to vary
         for c in cols:
             mean, sd = r[f"{c} mean"], r[f"{c} sd"]
             row[c] = "–" if mean != mean else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd == sd else "")

@@ -233,6 +233,7 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
     assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
     assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown
+    assert T.loc["baseline: copy", "seeds"] == "–"  # deterministic: it has no seed
 
     # Every sequence ahead, every seed above: now it is a win.
     _copy_baseline(tmp_path / "clear", {"a": 0.3, "b": 0.3, "c": 0.25, "d": 0.2})
