@@ -41,7 +41,7 @@ import yaml
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
 from ever.evaluate import BASELINES
-from ever.results import read_json, results_text, training_curve
+from ever.results import SCRATCH, read_json, results_text, training_curve
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -622,8 +622,7 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
              if (d / "eval" / split / "summary.json").is_file()]
     if not pairs:
         raise ReportError(f"{runs_dir}: no evaluation summary (eval/{split}/summary.json) to snapshot")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = _scratch(out)
     for _, d in pairs:
         dst = tmp / d.relative_to(runs_dir)
         for f in RUN_FILES:
@@ -643,14 +642,20 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
     out = Path(out)
     if not evals:
         raise ReportError(f"{out}: no evaluation to snapshot")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = _scratch(out)
     for label, d in evals.items():
         if not (Path(d) / "summary.json").is_file():
             raise ReportError(f"{d}: no summary.json to snapshot")
         _copy_eval(Path(d), tmp / label)
     return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,
                                       "evaluations": list(evals)}, [])
+
+
+def _scratch(out: Path) -> Path:
+    """An empty folder beside ``out`` to write a snapshot into before it replaces ``out``."""
+    tmp = out.with_name(out.name + SCRATCH[0])
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
 
 
 def _copy_eval(src: Path, dst: Path) -> None:
@@ -676,7 +681,7 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
                     "gpus": [gpu["name"] for gpu in hw["gpus"]]}})
-    old = out.with_name(out.name + ".old")
+    old = out.with_name(out.name + SCRATCH[1])
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
         out.rename(old)

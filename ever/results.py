@@ -251,6 +251,23 @@ def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, nam
     return Path(runs_dir), names, None
 
 
+def study_source(grid_path: str | Path, snapshot: str | Path) -> tuple[Path, list[str] | None, str, dict[str, Any] | None]:
+    """Where a chapter reads a study that has its own grid (the real-video or the green study):
+    ``(folder, run names, split, snapshot info or None)``. With the grid file present, :func:`live_or_snapshot`
+    of its runs; without it (the grid only locates local runs), the committed snapshot with its own split.
+    The folder holds nothing when neither exists."""
+    from ever.report import load_grid
+
+    if Path(grid_path).is_file():
+        g = load_grid(grid_path)
+        src, names, info = live_or_snapshot(g.runs_dir, snapshot, g.split, [r.name for r in g.runs])
+        return src, names, g.split, info
+    info = snapshot_info(snapshot)
+    if info is not None and info.get("kind", "runs") == "runs":
+        return Path(snapshot), snapshot_runs(info), info["split"], info
+    return Path(snapshot), None, "", None
+
+
 def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
                scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2")):
     """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
@@ -284,7 +301,7 @@ def readme_results(root: str | Path = "results") -> str:
     parts = []
     for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
         d = f.parent
-        if d.name.endswith((".tmp", ".old")):  # a snapshot being written or replaced
+        if d.name.endswith(SCRATCH):  # a snapshot being written or replaced
             continue
         info = snapshot_info(d) or {}
         parts.append(f"**{info.get('title') or d.name}.** {provenance(d, f'{Path(root).name}/{d.name}')}")
@@ -299,6 +316,7 @@ def readme_results(root: str | Path = "results") -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+SCRATCH = (".tmp", ".old")  # suffixes of a snapshot folder being written or replaced (ever.report._write_snapshot)
 README_BEGIN = "<!-- results: generated from results/ by `python -m ever.results README.md`; do not edit by hand -->"
 README_END = "<!-- /results -->"
 

@@ -371,3 +371,22 @@ def test_compute_to_reach_interpolates_the_first_crossing_and_cells_keep_their_m
     assert T.loc["a", "reached"] == 2 and T.loc["a", "train_gflops to reach"] == pytest.approx(17.5)  # 20 and 15
     assert T.loc["a", "sd"] == pytest.approx(np.std([20.0, 10.0 + 10 * 0.5], ddof=1))
     assert (T.loc["b", "runs"], T.loc["b", "reached"]) == (2, 1) and T.loc["b", "train_gflops to reach"] == pytest.approx(18.0)
+
+
+def test_study_source_reads_the_grids_local_runs_else_the_committed_snapshot(tmp_path, monkeypatch):
+    import yaml
+
+    from ever.report import snapshot
+
+    monkeypatch.chdir(tmp_path)
+    _run(tmp_path / "made", "main", jf=0.5)
+    snap = snapshot(tmp_path / "made", tmp_path / "results" / "study", "val", "ever report ...", ["main"])
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"paths": {"runs": "r"}, "split": "val", "runs": [{"name": "main", "config": "c.yaml"}]}))
+    assert R.study_source(tmp_path / "none.yaml", snap)[:3] == (snap, ["main"], "val")  # no grid: the snapshot's split
+    src, names, split, info = R.study_source(grid, snap)  # a grid, not run here: the snapshot
+    assert (src, names, split, info["command"]) == (snap, ["main"], "val", "ever report ...")
+    _run(tmp_path / "r", "main", jf=0.7)  # the grid has run here: its own runs, and no snapshot info
+    src, names, split, info = R.study_source(grid, snap)
+    assert (src.resolve(), names, split, info) == (tmp_path / "r", ["main"], "val", None)
+    assert R.study_source(tmp_path / "none.yaml", tmp_path / "results" / "absent")[2:] == ("", None)
