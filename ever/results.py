@@ -308,7 +308,8 @@ def readme_results(root: str | Path = "results") -> str:
         if info.get("note"):
             parts.append(info["note"])
         if info.get("kind") == "evaluations":
-            parts.append(evaluation_table(d).to_markdown(floatfmt=".3f", missingval="–"))
+            e = evaluation_table(d)  # NaN (a method not run under a protocol) -> None, which prints as "–"
+            parts.append(e.astype(object).where(e.notna(), None).to_markdown(floatfmt=".3f", missingval="–"))
             continue
         names = snapshot_runs(info)
         parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–"))

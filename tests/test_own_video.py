@@ -263,6 +263,17 @@ def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     led = pretrained.card("tiny1")["ledger"]
     assert pretrained.card("tiny1")["steps"] == 1 and led["share_of_run"] == pytest.approx(1 / 3)
     assert led["flops"] == pytest.approx(41) and led["hours"] == pytest.approx(2 / 3)
+    # --stage: the shipped model reads another stage; LABEL=PATH names entries (duplicates refused)
+    (tmp_path / "l3.json").write_text(json.dumps({"method": "tiny", "eval_stage": "layer3", "J&F-Mean": 0.6,
+                                                  "data": "/x/davis2016-dev", "split": "train", "cfg": {}}))
+    with pytest.raises(CheckpointError, match="second evaluation named 'tiny'"):
+        pretrained.export(tiny, "tiny3", [tmp_path / "summary.json", tmp_path / "l3.json"], out_dir=tmp_path)
+    assert not (tmp_path / "tiny3.pt").exists()  # refused before anything is written
+    pretrained.export(tiny, "tiny3", [f"tiny@layer4={tmp_path / 'summary.json'}", tmp_path / "l3.json"],
+                      out_dir=tmp_path, stage="layer3")
+    card3 = pretrained.card("tiny3")
+    assert card3["config"]["model"]["eval_stage"] == "layer3" and pretrained.load("tiny3")[1].model.eval_stage == "layer3"
+    assert card3["evaluation"]["tiny"]["eval_stage"] == "layer3" and card3["evaluation"]["tiny@layer4"]["J&F-Mean"] == 0.5
 
 
 def test_eval_accepts_a_shipped_name(tmp_path):
@@ -283,3 +294,4 @@ def test_eval_accepts_a_shipped_name(tmp_path):
     assert main(["eval", pretrained.DEFAULT, "--data", str(root), "--split", "val", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == pretrained.DEFAULT and summary["J&F-Mean"] > 0
+    assert summary["eval_stage"] == pretrained.card(pretrained.DEFAULT)["config"]["model"]["eval_stage"]

@@ -10,6 +10,8 @@ def test_readme_results_are_generated_from_the_committed_snapshots():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert R.readme_section(readme) == R.readme_results(ROOT / "results"), (
         "README.md's results section differs from results/: run `python -m ever.results README.md`")
+    import re
+    assert not re.search(r"\bnan\b|\bNone\b", R.readme_section(readme)), "a missing value printed as nan/None"
 
 
 def test_every_committed_snapshot_says_how_when_and_where_it_was_made():

@@ -15,7 +15,8 @@ one-line ``EverError``):
 * ``summary.json`` (only when every sequence is done): J&F-Mean, J-Mean, J-Recall, F-Mean, F-Recall (means
   over objects), decays, num_sequences, num_objects, frames, seconds, frames_per_s (propagation +
   scoring, summed over the runs that computed the sequences), ``skipped_sequences`` (sequences with nothing
-  to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, data, split, cfg, and, when
+  to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
+  stage read, null for copy and Lab), data, split, cfg, and, when
   the root has ``keypoints/<seq>.json`` files, ``pck_convention`` and PCK@0.1 / PCK@0.2 pooled over the
   sequences (:func:`ever.evaluate.keypoints.pool_pck`) with a per-sequence breakdown under ``keypoints``;
 * ``overlays/<seq>/<frame>.png`` when ``cfg.overlays``: frames blended with the predicted masks.
@@ -128,12 +129,14 @@ def fingerprint(name: str, identity: str, data_root: str | Path, split: str, cfg
 
 def evaluate(method: FeatureFn | str, data_root: str | Path, split: str, out_dir: str | Path, cfg: EvalConfig,
              name: str, device: str | torch.device | None = None, ledger: LedgerConfig | None = None,
-             save_masks: str | Path | None = None, identity: str = "") -> dict[str, Any]:
+             save_masks: str | Path | None = None, identity: str = "",
+             eval_stage: str | None = None) -> dict[str, Any]:
     """Propagate the first-frame masks of every sequence with ``method`` (a feature function or 'copy'),
     score them, write the results into ``out_dir`` and return the summary (see module docstring).
     ``identity`` tells apart methods of the same ``name`` (the checkpoint's sha256, the random encoder's
-    seed and architecture) for skipping sequences already done. The cost (time, energy, memory) is added
-    to the ledger of the run as phase "eval"."""
+    seed and architecture) for skipping sequences already done; ``eval_stage`` (the encoder stage a
+    model's features come from, None for copy and Lab) is recorded in the summary. The cost (time,
+    energy, memory) is added to the ledger of the run as phase "eval"."""
     from ever.ledger import Ledger
 
     out_dir = writable_dir(out_dir, "evaluation results")
@@ -144,7 +147,7 @@ def evaluate(method: FeatureFn | str, data_root: str | Path, split: str, out_dir
     with Ledger(ledger_dir(out_dir), phase="eval", country=ledger.country, device=device,
                 enabled=ledger.enabled) as led:
         summary = _evaluate(method, data_root, split, out_dir, cfg, name, device, save_masks, identity,
-                            on_frames=lambda n: led.add(frames=n))
+                            on_frames=lambda n: led.add(frames=n), eval_stage=eval_stage)
         led.set_metric("J&F-Mean", summary["J&F-Mean"])
     return summary
 
@@ -178,7 +181,8 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: str, device,
-              save_masks: Path | None, identity: str, on_frames=lambda n: None) -> dict[str, Any]:
+              save_masks: Path | None, identity: str, on_frames=lambda n: None,
+              eval_stage: str | None = None) -> dict[str, Any]:
     ds = DavisDataset(data_root, split)
     for seq_name in cfg.sequences:  # a subset (eval.sequences): each must be in the split
         ds.sequence(seq_name)
@@ -226,7 +230,7 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
     summary.update(num_sequences=len(sequences), num_objects=len(rows), frames=frames,
                    seconds=round(seconds, 3), frames_per_s=frames / seconds if seconds > 0 else float("nan"),
                    skipped_sequences=skipped, resumed_sequences=resumed,
-                   method=name, data=str(data_root), split=split, device=str(device),
+                   method=name, eval_stage=eval_stage, data=str(data_root), split=split, device=str(device),
                    cfg={**asdict(cfg), "data": str(data_root), "split": split})
     keypoints = {rec["sequence"]: rec["keypoints"] for rec in records if rec.get("keypoints")}
     if keypoints:
@@ -290,7 +294,7 @@ def cli(args) -> int:
     cfg = load_config(args.config or None, list(args.set or []))
     what = args.checkpoint
     device = select_device("auto")
-    identity = ""
+    identity, stage = "", None
     if what in BASELINES:
         name = what
         if what == "copy":
@@ -302,7 +306,8 @@ def cli(args) -> int:
 
             torch.manual_seed(cfg.seed)
             model = EverModel(cfg.model).to(device).eval()
-            method = model_features(model, cfg.model.eval_stage)
+            stage = cfg.model.eval_stage
+            method = model_features(model, stage)
             identity = json.dumps({"seed": cfg.seed, "model": asdict(cfg.model)}, sort_keys=True)
         default_out = Path("runs") / "baselines" / name / "eval"
     else:
@@ -333,7 +338,7 @@ def cli(args) -> int:
     split = args.split or ecfg.split
     out = Path(args.out) if args.out else default_out / split
     s = evaluate(method, data, split, out, ecfg, name, device=device, ledger=cfg.ledger,
-                 save_masks=getattr(args, "save_masks", None), identity=identity)
+                 save_masks=getattr(args, "save_masks", None), identity=identity, eval_stage=stage)
     line = (f"{name} on {data} [{split}]: J&F {s['J&F-Mean']:.4f}  J {s['J-Mean']:.4f}  F {s['F-Mean']:.4f}  "
             f"({s['frames']} frames, {s['frames_per_s']:.2f} frames/s)")
     if "PCK@0.1" in s:

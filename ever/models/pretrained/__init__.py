@@ -2,7 +2,7 @@
 
     ever models                                        # name, trained on, J&F on the dev data, size, energy
     model, cfg = load("crw-w16-real")                  # EverModel in eval mode (fp32), its Config
-    python -m ever.models.pretrained runs/R/checkpoint.pt --name NAME --eval S.json [S2.json ...]
+    python -m ever.models.pretrained runs/R/checkpoint.pt --name NAME [--stage layer3] --eval S.json [LABEL=S2.json ...]
 
 Files in this folder, per model ``NAME``:
 
@@ -11,7 +11,8 @@ Files in this folder, per model ``NAME``:
 * ``NAME.json``: the card, written by :func:`export` from the run's own files, never by hand: ``config``
   (the run's), ``trained_on`` (its ``data.roots``), ``steps``, ``ledger`` (the training phase of the run's
   ``ledger.json``: kWh, kg CO2eq, FLOPs, hours, whether estimated), ``evaluation`` (one entry per
-  ``ever eval`` ``summary.json`` given: the model itself, its fp32 checkpoint, baselines), ``sha256``.
+  ``ever eval`` ``summary.json`` given: the model itself, its fp32 checkpoint, baselines; each with the
+  encoder stage it read, ``eval_stage``), ``sha256``.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ HERE = Path(__file__).parent
 DEFAULT = "crw-w16-real"  # what `ever propagate` and `ever.propagate` use without --model
 FORMAT = 1
 _FIGURES = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "pck_convention", "num_sequences", "frames",
-            "frames_per_s")
+            "frames_per_s", "eval_stage")
 
 
 def names() -> list[str]:
@@ -75,16 +76,34 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _evaluations(evals: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """``[PATH | LABEL=PATH, ...]`` of ``ever eval`` summaries -> ``{label: figures}``; the label defaults
+    to the summary's ``method``. Two entries with one label are refused (label them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in map(str, evals):
+        label, _, path = e.rpartition("=") if "=" in e else ("", "", e)
+        try:
+            summary = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a readable evaluation summary ({type(err).__name__})") from None
+        label = label or summary["method"]
+        if label in out:
+            raise CheckpointError(f"{path}: a second evaluation named {label!r}; give it a label (LABEL=PATH)")
+        out[label] = _figures(summary)
+    return out
+
+
 def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE,
-           command: str | None = None) -> Path:
+           command: str | None = None, stage: str | None = None) -> Path:
     """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
 
     The card's figures are read from the run's files: ``ledger.json`` of the checkpoint's run (for a
     snapshot, ``<run>/snapshots/step-N.pt``, the run's training totals x N / steps: FLOPs exactly, energy
     and time assuming a steady rate; ``share_of_run`` says so), and each ``summary.json`` of ``evals``
-    (as written by ``ever eval``; its ``method`` names the entry).
-    ``command`` (the command line that asked for the export) is recorded in the card. Returns the path
-    of the ``.pt``.
+    (as written by ``ever eval``; ``LABEL=PATH`` names the entry, else the summary's ``method``).
+    ``stage`` sets the encoder stage the shipped model's features are read from (its config's
+    ``model.eval_stage``; default: the run's). ``command`` (the command line that asked for the export) is
+    recorded in the card. Returns the path of the ``.pt``.
     """
     from ever.ledger import load_ledger, phase_totals
     from ever.models import load_checkpoint
@@ -92,6 +111,12 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     model, cfg = load_checkpoint(checkpoint)
+    if stage is not None:
+        from ever.config import config_from_dict
+
+        cfg = config_from_dict({**cfg.to_dict(), "model": {**cfg.to_dict()["model"], "eval_stage": stage}},
+                               f"{checkpoint}:config (--stage {stage})")
+    evaluation = _evaluations(evals)  # read before anything is written
     step = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("step", -1))
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
@@ -102,10 +127,6 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
     train = phase_totals(load_ledger(run_dir)["phases"]["train"]["segments"])
     done = train.get("steps") or 0
     share = step / done if 0 < step < done else 1.0  # a snapshot: its part of the run's training cost
-    evaluation = {}
-    for s in evals:
-        summary = json.loads(Path(s).read_text())
-        evaluation[summary["method"]] = _figures(summary)
     info = {
         "name": name,
         "format": FORMAT,
