@@ -3,7 +3,8 @@
 The slow test runs the real pipeline (ever-synth generation, `ever train`, `ever eval`, baselines,
 papermill, jupyter-book) on ``configs/report-tiny.yaml`` with every output in ``tmp_path``. It checks
 each chapter page, its figures and the absence of error output, then screenshots the index and the
-results page with headless Chromium. The screenshots are kept in ``_build/screenshots/`` for a human.
+results page with headless Chromium, and reads every chapter there (placeholders, Python reprs, cut-off
+tables). The screenshots are kept in ``_build/screenshots/`` for a human.
 Select it with ``pytest -m slow tests/test_book.py`` (or ``-k book``).
 """
 from __future__ import annotations
@@ -244,56 +245,86 @@ def _check_curve(run: Path, split: str) -> None:
     assert training_curve(run, split).round(9).equals(curve.round(9))
 
 
-PLACEHOLDER = re.compile(r"No [^<.]{0,60}?(yet|found|was found|were found)|is (absent|missing)|TODO|placeholder", re.I)
-REPR = re.compile(r"&lt;(ever|matplotlib|pandas)\.[^&]*object at 0x|\{&#x27;|dtype: (float|int|object)|Name: [^<]*, dtype")
-SCROLLING = '<div style="overflow-x:auto; max-width:100%">'
+PLACEHOLDER = re.compile(r"No [^.\n]{0,60}?(yet|found|was found|were found)|is (absent|missing)|TODO|placeholder", re.I)
+REPR = re.compile(r"<(ever|matplotlib|pandas)\.[^>\n]*object at 0x|\{'|dtype: (float|int|object)|Name: [^\n]*, dtype")
+# Run in the page by Chromium after load: the text a reader sees in the cell outputs (innerText), and every
+# output table that reaches past the article's right edge with no horizontally scrolling box around it.
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var seen = {text: "", cut: [], outputs: 0, cells: document.querySelectorAll("div.cell").length};
+  var outputs = document.querySelectorAll("div.cell_output");
+  seen.outputs = outputs.length;
+  outputs.forEach(function (c) { seen.text += c.innerText + "\\n"; });
+  var article = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  var edge = article.getBoundingClientRect().right;
+  document.querySelectorAll("div.cell_output table").forEach(function (t, i) {
+    for (var el = t.parentElement; el && el !== document.body; el = el.parentElement) {
+      var ox = getComputedStyle(el).overflowX;
+      if (ox === "auto" || ox === "scroll") return;
+    }
+    var right = t.getBoundingClientRect().right;
+    if (right > edge + 1) seen.cut.push("table " + (i + 1) + " ends at " + Math.round(right) + " px, the page at " + Math.round(edge));
+  });
+  var pre = document.createElement("pre"); pre.id = "ever-seen"; pre.textContent = JSON.stringify(seen);
+  document.body.appendChild(pre);
+});
+</script>"""
 
 
-def _div_at(text: str, start: int) -> str:
-    """The whole ``<div ...>...</div>`` element opening at ``start`` (nested divs balanced)."""
-    depth = 0
-    for m in re.finditer(r"<div\b|</div>", text[start:]):
-        depth += 1 if m.group(0) == "<div" else -1
-        if depth == 0:
-            return text[start:start + m.end()]
-    return text[start:]
+def read_in_browser(exe: str, page: Path, profile: Path) -> dict:
+    """What Chromium renders of a built page at 1280x900: ``{"text": the cell outputs' visible text,
+    "cut": tables cut off at the right edge, "outputs": n, "cells": n}`` (via :data:`PROBE`, run in a copy
+    of the page beside it, so that its styles and scripts load as in the original)."""
+    probe = page.with_name(page.stem + ".ever-probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    try:
+        proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,900",
+                               "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        probe.unlink()
+    m = re.search(r'<pre id="ever-seen"[^>]*>(.*?)</pre>', proc.stdout, re.S)
+    assert m, f"chromium did not run the page check on {page} (exit {proc.returncode}): {proc.stderr[-800:]}"
+    return json.loads(html.unescape(m.group(1)))
 
 
-def page_problems(stem: str, text: str) -> list[str]:
-    """What a reader should never meet in a chapter's cell outputs: a placeholder sentence ("No ... yet",
-    "... is absent"), a Python repr (an object address, a dict, a pandas Series footer), or a table outside
-    the scrolling container of ``ever.results.table`` (a wide one would be cut off at the right edge).
-    The exploration notebook is exempt from the placeholder rule (it says what to install or run)."""
-    marker = '<div class="cell_output docutils container">'
-    shown = "".join(_div_at(text, m.start()) for m in re.finditer(re.escape(marker), text))
-    if '<div class="cell ' not in text:
+def page_problems(stem: str, seen: dict) -> list[str]:
+    """What a reader should never meet in a chapter's cell outputs as Chromium shows them
+    (:func:`read_in_browser`): a placeholder sentence ("No ... yet", "... is absent"), a Python repr (an
+    object address, a dict, a pandas Series footer), or a table cut off at the right edge. The exploration
+    notebook is exempt from the placeholder rule (it says what to install or run)."""
+    if not seen["cells"]:
         return ["no code cell found (has the page markup changed?)"]
     problems = []
     if stem != "08_explore":
-        problems += [f"placeholder {m.group(0)!r}" for m in PLACEHOLDER.finditer(re.sub(r"<[^>]+>", "", shown))]
-    problems += [f"python repr {m.group(0)!r}" for m in REPR.finditer(shown)]
-    tables = shown.count("<table")
-    wrapped = len(re.findall(re.escape(SCROLLING) + r"\s*<(style|table)", shown)) + \
-        shown.count('<div class="pst-scrollable-table-container"><table')  # Markdown tables: the theme scrolls them
-    if wrapped < tables:
-        problems.append(f"{tables - wrapped} table(s) outside a scrolling container")
-    return problems
+        problems += [f"placeholder {m.group(0)!r}" for m in PLACEHOLDER.finditer(seen["text"])]
+    problems += [f"python repr {m.group(0)!r}" for m in REPR.finditer(seen["text"])]
+    return problems + [f"cut off: {c}" for c in seen["cut"]]
 
 
-def test_page_problems_finds_placeholders_reprs_and_unscrolled_tables():
-    def page(*outputs: str) -> str:
-        return "".join(f'<div class="cell tag_hide-input docutils container"><div class="cell_input">x</div>'
-                       f'<div class="cell_output docutils container">{o}</div></div>' for o in outputs)
+def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
+    """The browser check on small pages: each kind of problem is found, a clean page has none."""
+    exe = _ensure_chromium()
 
-    good = page('<p>J&amp;F 0.354</p>', f'{SCROLLING}<style></style><table></table></div>')
-    assert page_problems("04_results", good) == []
-    assert page_problems("04_results", page("<p><strong>Note.</strong> No real-video scores yet: run it</p>"))
-    assert page_problems("04_results", page("<p>`runs/report.json` is absent</p>"))
-    assert page_problems("06_green", page("<pre>{&#x27;a&#x27;: 1}</pre>"))
-    assert page_problems("05_ablations", page("<table></table>")) == ["1 table(s) outside a scrolling container"]
-    assert page_problems("08_explore", page("<p>No model found yet</p>")) == []  # it may say what to install
-    assert page_problems("01_intro", "<html>markup of another theme</html>")  # never silently checks nothing
-    assert page_problems("01_intro", good + "<p>Where a file is missing, the page says so.</p>") == []  # narrative
+    def seen(*outputs: str, narrative: str = "") -> dict:
+        page = tmp_path / "p.html"
+        page.write_text("<html><body>" + narrative + "".join(
+            f'<div class="cell"><div class="cell_input">x</div><div class="cell_output">{o}</div></div>'
+            for o in outputs) + "</body></html>", encoding="utf-8")
+        return read_in_browser(exe, page, tmp_path / "profile")
+
+    wide = "<table><tr>" + "<td>0.354</td>" * 400 + "</tr></table>"
+    good = seen("<p>J&amp;F 0.354</p>", f'<div style="overflow-x:auto; max-width:100%">{wide}</div>')
+    assert page_problems("04_results", good) == [] and "J&F 0.354" in good["text"]
+    assert page_problems("04_results", seen("<p><strong>Note.</strong> No real-video scores yet: run it</p>"))
+    assert page_problems("04_results", seen("<p><code>runs/report.json</code> is absent</p>"))
+    assert page_problems("06_green", seen("<pre>{&#x27;a&#x27;: 1}</pre>"))
+    cut = page_problems("05_ablations", seen(wide))
+    assert len(cut) == 1 and cut[0].startswith("cut off: table 1"), cut
+    assert page_problems("05_ablations", seen("<table><tr><td>1</td></tr></table>")) == []  # narrow: fine
+    assert page_problems("08_explore", seen("<p>No model found yet</p>")) == []  # it may say what to install
+    assert page_problems("01_intro", {"cells": 0, "text": "", "cut": []})  # never silently checks nothing
+    assert page_problems("01_intro", seen("<p>J&amp;F 0.354</p>", narrative="<p>Where a file is missing</p>")) == []
 
 
 def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:
@@ -337,14 +368,14 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
     assert "Protocol: the reference (CRW) context" in results  # the book says which protocol was used
     # Real video, from the committed snapshot (a fresh clone has not run that study) and saying so.
     assert "From the committed results snapshot <code" in results and "results/davis-dev" in results
-    for stem, page in pages.items():
-        problems = page_problems(stem, page.read_text(encoding="utf-8"))
-        assert not problems, f"{stem}: {problems}"
     for b in ("copy", "lab", "random"):
         assert f"baseline: {b}" in results
 
-    # The built pages in a real browser.
+    # The built pages in a real browser: what a reader sees in every chapter, then screenshots.
     exe = _ensure_chromium()
+    for stem, page in pages.items():
+        problems = page_problems(stem, read_in_browser(exe, page, tmp_path / "chrome-profile-check"))
+        assert not problems, f"{stem}: {problems}"
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     # index.html redirects to the root page (Jupyter Book's layout); the screenshot follows it.
