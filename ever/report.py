@@ -635,20 +635,24 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
 
 
 def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command: str, title: str = "",
-                         note: str = "") -> Path:
+                         note: str = "", compare: list[tuple[str, str]] = ()) -> Path:
     """A results snapshot of bare evaluations (``ever eval --out DIR`` folders, e.g. one method under several
     protocols): ``out/<label>/`` holds each one's :data:`EVAL_FILES`; ``SNAPSHOT.json`` has kind
-    ``evaluations`` and the labels in order. ``ever.results.evaluation_table`` reads it."""
+    ``evaluations``, the labels in order and ``compare``, the pairs of labels to set against each other
+    sequence by sequence. ``ever.results.evaluation_table`` and ``evaluation_comparisons`` read it."""
     out = Path(out)
     if not evals:
         raise ReportError(f"{out}: no evaluation to snapshot")
+    for pair in compare:
+        if len(pair) != 2 or not set(pair) <= set(evals):
+            raise ReportError(f"{out}: compare {list(pair)} must name two of the evaluations ({', '.join(evals)})")
     tmp = _scratch(out)
     for label, d in evals.items():
         if not (Path(d) / "summary.json").is_file():
             raise ReportError(f"{d}: no summary.json to snapshot")
         _copy_eval(Path(d), tmp / label)
     return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,
-                                      "evaluations": list(evals)}, [])
+                                      "evaluations": list(evals), "compare": [list(p) for p in compare]}, [])
 
 
 def _scratch(out: Path) -> Path:

@@ -239,6 +239,37 @@ def evaluation_table(path: str | Path, score: str = "J&F-Mean"):
             .reindex(index=list(dict.fromkeys(df["method"])), columns=list(dict.fromkeys(df["protocol"]))))
 
 
+def evaluation_sequences(path: str | Path):
+    """J&F of every sequence (rows) for every evaluation (columns, by label) of a snapshot of bare
+    evaluations, from their ``per_sequence.csv`` (mean over a sequence's objects of (J + F) / 2)."""
+    import pandas as pd
+
+    cols = {}
+    for label in (snapshot_info(path) or {}).get("evaluations", []):
+        f = Path(path) / label / "per_sequence.csv"
+        if f.is_file():
+            P = pd.read_csv(f)
+            cols[label] = ((P["J-Mean"] + P["F-Mean"]) / 2).groupby(P["sequence"]).mean()
+    return pd.DataFrame(cols)
+
+
+def evaluation_comparisons(path: str | Path) -> list[str]:
+    """One sentence per pair ``[a, b]`` of the snapshot's ``compare`` list: a's J&F against b's, sequence by
+    sequence (:func:`compare`), with the number of sequences and the paired t-test."""
+    info = snapshot_info(path) or {}
+    Q = evaluation_sequences(path) if info.get("compare") else None
+    out = []
+    for a, b in info.get("compare", []):
+        c = compare(Q, a, b)
+        line = (f"**`{a}` against `{b}`**: J&F {Q[a].mean():.3f} against {Q[b].mean():.3f} ({c['lead']:+.3f}) on "
+                f"{c['n']} sequences, ahead on {c['ahead']} of {c['n']}; its largest lead is {c['top_lead']:+.3f} on "
+                f"`{c['top']}`")
+        if c["lead_without_top"] is not None:
+            line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
+        out.append(line + (f" (paired t-test over the sequences: p = {c['p']:.2g})." if c["p"] is not None else "."))
+    return out
+
+
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
     """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an
     evaluated model run for ``split`` (this machine ran the study; baselines alone do not count), else ``(snapshot, None, info)`` when the committed
@@ -310,6 +341,7 @@ def readme_results(root: str | Path = "results") -> str:
         if info.get("kind") == "evaluations":
             e = evaluation_table(d)  # NaN (a method not run under a protocol) -> None, which prints as "–"
             parts.append(e.astype(object).where(e.notna(), None).to_markdown(floatfmt=".3f", missingval="–"))
+            parts.append("\n".join(f"- {line}" for line in evaluation_comparisons(d)))
             continue
         names = snapshot_runs(info)
         parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–"))

@@ -317,12 +317,22 @@ def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
         d = tmp_path / "ev" / label
         d.mkdir(parents=True)
         (d / "summary.json").write_text(json.dumps({"J&F-Mean": jf, "cfg": {"context": context, "label_resize": resize}}))
+        (d / "per_sequence.csv").write_text("sequence,object,J-Mean,F-Mean\n" + "".join(
+            f"s{i},1,{jf + d_:.2f},{jf + d_:.2f}\n" for i, d_ in enumerate((0.0, 0.1, -0.05, 0.03))))
         (d / "sequences").mkdir()  # per-sequence state of an evaluation: not part of a snapshot
         evals[label] = d
-    out = snapshot_evaluations(evals, tmp_path / "results" / "protocol", "ever eval ...", title="Protocols")
+    with pytest.raises(ReportError, match="must name two of the evaluations"):
+        snapshot_evaluations(evals, tmp_path / "results" / "protocol", "ever eval ...", compare=[("crw--new", "x")])
+    out = snapshot_evaluations(evals, tmp_path / "results" / "protocol", "ever eval ...", title="Protocols",
+                               compare=[("crw--new", "lab--new")])
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
-        "SNAPSHOT.json", "crw--new", "crw--new/summary.json", "lab--new", "lab--new/summary.json", "lab--old",
+        "SNAPSHOT.json", "crw--new", "crw--new/per_sequence.csv", "crw--new/summary.json", "lab--new",
+        "lab--new/per_sequence.csv", "lab--new/summary.json", "lab--old", "lab--old/per_sequence.csv",
         "lab--old/summary.json"]
+    Q = R.evaluation_sequences(out)
+    assert list(Q.columns) == list(evals) and Q.loc["s1", "crw--new"] == pytest.approx(0.6)
+    (line,) = R.evaluation_comparisons(out)  # every sequence +0.1: ahead on 4 of 4, no spread -> no p
+    assert "J&F 0.520 against 0.420 (+0.100) on 4 sequences, ahead on 4 of 4" in line and "p =" not in line
     T = R.evaluation_table(out)
     assert list(T.index) == ["lab", "crw"]
     assert list(T.columns) == ["first_once context, area labels", "reference context, bilinear labels"]
