@@ -460,17 +460,21 @@ def _step_notebook(g: Grid, src: Path, params: dict[str, Any]) -> str:
 
 
 def _tidy_parameters(path: Path) -> None:
-    """In the executed copy: drop the default ``parameters`` cell from the page and fold the injected one."""
+    """In the executed copy: drop the default ``parameters`` cell from the page, fold the injected one, and
+    remove every code cell that shows nothing (no output: imports, parameters), which would otherwise
+    leave an empty "show code" toggle on the page."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
         if "injected-parameters" in tags and "hide-input" not in tags:
             tags.append("hide-input")
             cell.source = "# Parameters of this build (injected by ever report from the grid)\n" + cell.source
+        if cell.cell_type == "code" and not cell.get("outputs") and "remove-cell" not in tags:
+            tags.append("remove-cell")
     nbformat.write(nb, str(path))
 
 

@@ -340,7 +340,7 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
     index = html_dir / "index.html"
     assert index.is_file()
     chapters = sorted((book / "book").glob("[0-9][0-9]_*.ipynb"))
-    assert len(chapters) == 8  # 7 chapters + the exploration notebook
+    assert len(chapters) == 9  # the first page, 7 chapters and the exploration notebook
     pages = {c.stem: html_dir / "book" / "generated" / f"{c.stem}.html" for c in chapters}
     for stem, page in pages.items():
         assert page.is_file(), f"chapter {stem} missing from the built book"
@@ -353,10 +353,14 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
             assert "Error" not in block, f"{stem}: an error on stderr: {html.unescape(block)[:300]}"
         # Figures: embedded PNGs written by the build and present on disk.
         imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', text)
-        if stem not in ("07_reproduce",):
+        if stem not in ("00_index", "07_reproduce"):
             assert imgs, f"{stem}: no figure"
         for src in imgs:
             assert (page.parent / src).resolve().is_file(), f"{stem}: image {src} not in the build"
+    # The first page opens with what EVER found: the verdicts on real video and on this build's grid.
+    first = pages["00_index"].read_text(encoding="utf-8")
+    assert "What EVER found" in first and "On real video" in first and "On this build" in first, "first page"
+    assert "best baseline" in first and "Limitations" in first and "show code cell" not in first.lower()
     # The pages fed by the real pipeline show its results, not "file absent" notes.
     walk = pages["03_walk"].read_text(encoding="utf-8")
     results = pages["04_results"].read_text(encoding="utf-8")
@@ -391,6 +395,26 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
         var = _non_blank(png)
         assert var > 20.0, f"{label}: the screenshot is blank (pixel variance {var:.1f})"
         shutil.copy(png, shots / f"{label}.png")
+
+
+def test_executed_pages_drop_code_cells_that_show_nothing(tmp_path):
+    import nbformat
+
+    from ever.report import _tidy_parameters
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("import numpy", metadata={"tags": ["hide-input"]}),
+                nbformat.v4.new_code_cell("print(x)", metadata={"tags": ["hide-input"]},
+                                          outputs=[nbformat.v4.new_output("stream", text="2\n")]),
+                nbformat.v4.new_markdown_cell("text")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    _tidy_parameters(path)
+    cells = nbformat.read(str(path), as_version=4).cells
+    assert ["remove-cell" in c.metadata.get("tags", []) for c in cells] == [True, True, True, False, False]
+    assert cells[1].source.startswith("# Parameters of this build")
 
 
 def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
