@@ -626,7 +626,8 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
             return None
         m = jf[seeds].mean()
         above = int((jf[seeds] > base[best]).sum())
-        c = compare(CQ, cell, best) if not Q.empty and set(seeds) <= set(Q) and best in Q else None
+        shared = not Q.empty and set(seeds) <= set(Q) and best in Q and len(CQ[[cell, best]].dropna()) > 0
+        c = compare(CQ, cell, best) if shared else None
         clear = c is not None and c["p"] is not None and c["p"] < 0.05 and above == len(seeds)
         lead = m - base[best]
         verdict = ("does not beat the best baseline" if lead <= 0 else
@@ -855,10 +856,136 @@ def pareto_front(points, cost: str, score: str) -> list:
     return front
 
 
+def cost_spread(values) -> float | None:
+    """How far apart costs are: largest / smallest - 1 (0.01 = the costliest is 1 % above the cheapest);
+    missing and non-positive values are left out, None when fewer than two remain."""
+    vals = [float(v) for v in values if v is not None and v == v and float(v) > 0]
+    return max(vals) / min(vals) - 1 if len(vals) >= 2 else None
+
+
+def front_summary(points, cost: str, score: str, negligible: float = 0.01) -> dict[str, Any]:
+    """The Pareto front of ``points`` on ``cost`` and ``score`` (:func:`pareto_front`), or none at all when
+    the costs are too close to rank: ``{"spread"`` (:func:`cost_spread` of the cost), ``"negligible"``
+    (spread below ``negligible``: the runs cost the same, and a front would be decided by noise in the
+    last digits), ``"front"`` (empty when negligible), ``"best"`` (the row with the highest score)}."""
+    pts = points.dropna(subset=[cost, score])
+    spread = cost_spread(pts[cost])
+    tie = spread is not None and spread < negligible
+    return {"spread": spread, "negligible": tie, "front": [] if tie else pareto_front(pts, cost, score),
+            "best": pts[score].idxmax() if len(pts) else None}
+
+
+def load_confound(table, flops: str, wall: str, cores: str, negligible: float = 0.01) -> dict[str, Any]:
+    """Whether the time (and so the estimated energy) of the rows of ``table`` measures their method or the
+    machine's load: ``{"flops_spread"``, ``"wall_ratio"`` (slowest / fastest), ``"cores"`` (min, max of
+    CPU seconds / wall seconds), ``"confounded"``}. Confounded when the rows do the same work (FLOPs within
+    ``negligible``) yet differ in wall time by more than 10 %, or when they ran on different numbers of cores
+    (more than a quarter of a core apart): then a time or energy difference is not a method difference."""
+    t = table.dropna(subset=[wall])
+    walls = [float(v) for v in t[wall] if v and v > 0]
+    cs = [float(v) for v in t[cores] if v is not None and v == v]
+    spread = cost_spread(t[flops])
+    ratio = max(walls) / min(walls) if len(walls) >= 2 else None
+    span = (min(cs), max(cs)) if cs else None
+    confounded = bool((spread is not None and spread < negligible and ratio is not None and ratio > 1.1)
+                      or (span is not None and span[1] - span[0] > 0.25))
+    return {"flops_spread": spread, "wall_ratio": ratio, "cores": span, "confounded": confounded}
+
+
+def fixed(v: Any, decimals: int = 3) -> str:
+    """A small quantity (Wh, g CO2eq) as the book prints it: fixed decimals, never e-notation; below the
+    last decimal ``< 0.001``; "–" when missing."""
+    if v is None or v != v:
+        return "–"
+    step = 10.0 ** -decimals
+    return f"< {step:.{decimals}f}" if 0 < abs(float(v)) < step else f"{float(v):,.{decimals}f}"
+
+
+def percent(v: Any) -> str:
+    """A share already in percent as "0.18 %" (two significant digits, so 0.18 % never reads as 18 %)."""
+    if v is None or v != v:
+        return "–"
+    return f"{float(v):.2g} %" if abs(float(v)) < 100 else f"{float(v):.0f} %"
+
+
+def training_tail(runs_dir: str | Path, names: list[str] | None = None, last: int = 3):
+    """Each run's training metrics at the end, relative to chance (:func:`training_curves`): the mean of
+    ``loss / ln N`` (1 = a uniform walk) and ``acc × N`` (1 = chance) over its last ``last`` logged points,
+    not a single batch, with ``N``, ``first step`` and ``last step`` of those points and ``points`` (how many).
+    Indexed by run; empty when no run logged a loss."""
+    import pandas as pd
+
+    M = training_curves(runs_dir, names)
+    if M.empty or "loss" not in M:
+        return pd.DataFrame()
+    rows = []
+    for run, g in M.dropna(subset=["loss"]).groupby("run", sort=False):
+        t = g.sort_values("step").tail(last)
+        row = {"run": run, "N": int(t["N"].iloc[0]), "first step": int(t["step"].iloc[0]),
+               "last step": int(t["step"].iloc[-1]), "points": len(t), "loss / ln N": float(t["loss / ln N"].mean())}
+        if "acc × N" in t:
+            row["acc × N"] = float(t["acc × N"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def walk_growth(bench_json: str | Path) -> dict[str, Any]:
+    """What the walk-cost figure (:func:`walk_cost`) was measured with and how fast it grows: ``{"measured"``,
+    ``"B"`` clips, ``"T"`` frames, ``"D"`` embedding size, ``"backward"`` (forward and backward counted),
+    ``"exponent_flops"`` (FLOPs ~ N^k over all node counts), ``"exponent_time"`` (time ~ N^k over N >= 32,
+    the rule of ``bench/walk.py``; None without timings), ``"time_from"`` (32)}. Exponents are the bench
+    file's own when it stores them, so the book prints the numbers the bench printed."""
+    import numpy as np
+
+    B, measured = walk_cost(bench_json)
+    bench = (read_json(bench_json) or {}) if measured else {}
+
+    def fit(x, y) -> float | None:
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+        return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else None
+
+    exp_f = bench.get("exponent_flops")
+    exp_t = bench.get("exponent_time")
+    if exp_f is None:
+        exp_f = fit(B["nodes"], B["gflops"])
+    if exp_t is None and "ms" in B:
+        big = B[B["nodes"] >= 32] if (B["nodes"] >= 32).sum() >= 2 else B
+        exp_t = fit(big["nodes"], big["ms"])
+    if measured:
+        shape = {"B": bench.get("B"), "T": bench.get("T"), "D": bench.get("D"), "backward": True}
+    else:
+        shape = {"B": 1, "T": int(B["T"].iloc[0]), "D": int(B["dim"].iloc[0]), "backward": False}
+    return {"measured": measured, **shape, "exponent_flops": exp_f, "exponent_time": exp_t, "time_from": 32}
+
+
+def energy_method(runs_dir: str | Path, names: list[str] | None = None) -> list[str]:
+    """How the energy in the ledgers of ``runs_dir`` was obtained, one line per distinct method of each
+    component (``cpu``, ``gpu``, ``ram``, ``co2``) that is an estimate, e.g. ``"cpu (estimate): codecarbon
+    cpu_load mode: ... Assumption: power = TDP x (CPU time / wall time / logical cores) ..."``, read from
+    every segment's ``method``; empty when every figure was measured or no ledger records its method."""
+    from ever.ledger import LEDGER_FILE
+
+    seen: dict[str, None] = {}
+    for _, d in result_dirs(runs_dir, names):
+        led = read_json(d / LEDGER_FILE) or {}
+        for phase in (led.get("phases") or {}).values():
+            for seg in phase.get("segments") or []:
+                for comp, m in (seg.get("method") or {}).items():
+                    if isinstance(m, dict) and m.get("estimate"):
+                        line = f"{comp} (estimate): {m.get('how', '')}".rstrip(": ")
+                        if m.get("assumption"):
+                            line += f". Assumption: {m['assumption']}"
+                        seen.setdefault(line)
+    return list(seen)
+
+
 def walk_cost(bench_json: str | Path):
     """The walk's cost against nodes per frame: ``(table, measured)``. ``table`` has columns nodes, ms,
-    gflops, peak_mb from ``bench/walk.py --json`` when that file exists (``measured`` True); otherwise
-    nodes and gflops counted by PyTorch for one forward walk (``measured`` False, no timing)."""
+    gflops, peak_mb (MiB) from ``bench/walk.py --json`` when that file exists (``measured`` True: a batch of
+    B clips of T frames, D-dim embeddings, forward and backward; :func:`walk_growth` says which); otherwise
+    nodes and gflops counted by PyTorch for one forward walk of one clip, T = 4, D = 64, as in chapter 1
+    (``measured`` False, no timing)."""
     import pandas as pd
 
     bench = read_json(bench_json)
@@ -876,30 +1003,41 @@ def walk_flops_table(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[s
 
 
 def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
-    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, and what a
-    run cost (training GFLOPs per clip, the walk's and the GCN's share of those FLOPs, seconds per step,
-    peak memory, kWh). Nodes per frame is the training graph's size (:func:`ever.gcn.graph_size`)."""
+    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, the training
+    loss and accuracy relative to chance (``loss / ln N``, ``acc × N``: means over the last logged points,
+    :func:`training_tail`; runs with different N have different chance levels) and what a run cost: training
+    GFLOPs per clip, the walk's and the GCN's share of those FLOPs (in %), peak memory (``peak MiB``), and
+    the time of a step on this machine: ``s/step`` (wall), ``CPU s/step`` and ``cores busy`` (their ratio),
+    which follow the machine's load as much as the method (:func:`load_confound`). Nodes per frame is the
+    training graph's size (:func:`ever.gcn.graph_size`). No energy column: on a CPU it is an estimate made
+    from these times (chapter 6)."""
     import pandas as pd
 
     from ever.config import load_config
     from ever.gcn import graph_size
 
     T = runs_table(runs_dir, split, names)
+    tail = training_tail(runs_dir, names)
     rows = []
     for _, r in T.iterrows():
         cfg = load_config(Path(runs_dir) / r["run"] / "config.yaml")  # an unreadable config fails the book
+        t = tail.loc[r["run"]] if r["run"] in tail.index else {}
+        wall, cpu = r.get("train_s_per_step"), r.get("train_cpu_s_per_step")
         rows.append({
             "run": r["run"],
             "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
             "N/frame": graph_size(cfg)[1],
             "GCN": bool(cfg.gcn.enabled),
             "J&F": r.get("J&F-Mean"),
+            "loss / ln N": t.get("loss / ln N"),
+            "acc × N": t.get("acc × N"),
             "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
             "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
             "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
-            "s/step": r.get("train_s_per_step"),
-            "peak MB": _div(r.get("train_peak_mem_bytes"), 2**20),
-            "kWh": r.get("train_kwh"),
+            "peak MiB": _div(r.get("train_peak_mem_bytes"), 2**20),
+            "s/step": wall,
+            "CPU s/step": cpu,
+            "cores busy": cpu / wall if cpu is not None and cpu == cpu and wall else None,
         })
     return pd.DataFrame(rows)
 
