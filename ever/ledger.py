@@ -392,10 +392,9 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-TABLE_COLUMNS = [  # (key, header)
-    ("name", "run"), ("jf", "J&F"), ("pck", "PCK"), ("kwh", "kWh"), ("co2_kg", "kg CO2eq"),
-    ("gflops", "GFLOPs"), ("hours", "hours"), ("peak_mem_gb", "peak mem GB"),
-    ("wh_per_clip", "Wh/clip"), ("gflops_per_clip", "GFLOPs/clip"), ("jf_per_kwh", "J&F/kWh"),
+TABLE_COLUMNS = [  # (key, header): FLOPs first (the same on any machine); then time, CPU time, energy, CO2
+    ("name", "run"), ("jf", "J&F"), ("pck", "PCK"), ("gflops", "GFLOPs"), ("gflops_per_clip", "GFLOPs/clip"),
+    ("hours", "wall h"), ("cpu_hours", "CPU h"), ("wh", "Wh"), ("co2_g", "g CO2eq"), ("peak_mem_mib", "peak MiB"),
     ("estimate", "estimate"),
 ]
 
@@ -411,7 +410,7 @@ def ledger_row(run_dir: str | Path) -> dict[str, Any]:
         vals = [t.get(key) for t in tots if t.get(key) is not None]
         return sum(vals) if vals else None
 
-    kwh, co2, flops, secs = total("kwh"), total("co2_kg"), total("flops"), total("seconds")
+    kwh, co2, flops, secs, cpu = total("kwh"), total("co2_kg"), total("flops"), total("seconds"), total("cpu_seconds")
     peaks = [t["peak_mem_bytes"] for t in tots if t.get("peak_mem_bytes") is not None]
     train = phases.get("train", {}).get("totals") or {}
     jf, pck = _eval_metrics(run_dir, ledger)
@@ -426,14 +425,15 @@ def ledger_row(run_dir: str | Path) -> dict[str, Any]:
         "name": run_dir.name,
         "jf": jf,
         "pck": pck,
+        "gflops": None if flops is None else flops / 1e9,
+        "gflops_per_clip": None if train.get("flops_per_clip") is None else train["flops_per_clip"] / 1e9,
+        "hours": None if secs is None else secs / 3600,
+        "cpu_hours": None if cpu is None else cpu / 3600,  # CPU time / wall time: how many cores were busy
         "kwh": kwh,
         "co2_kg": co2,
-        "gflops": None if flops is None else flops / 1e9,
-        "hours": None if secs is None else secs / 3600,
-        "peak_mem_gb": max(peaks) / 1e9 if peaks else None,
-        "wh_per_clip": None if train.get("kwh_per_clip") is None else train["kwh_per_clip"] * 1000,
-        "gflops_per_clip": None if train.get("flops_per_clip") is None else train["flops_per_clip"] / 1e9,
-        "jf_per_kwh": jf / kwh if jf is not None and kwh else None,
+        "wh": None if kwh is None else kwh * 1000,
+        "co2_g": None if co2 is None else co2 * 1000,
+        "peak_mem_mib": max(peaks) / 2**20 if peaks else None,
         "estimate": " ".join(est) if est else "no",
     }
 

@@ -183,8 +183,9 @@ def test_cli_prints_one_row_per_run_and_writes_csv(tmp_path, capsys):
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["name"] for r in rows] == ["alpha", "beta"]
     assert float(rows[0]["jf"]) == 0.5 and rows[1]["jf"] == ""
-    assert float(rows[0]["jf_per_kwh"]) == pytest.approx(0.5 / float(rows[0]["kwh"]))
-    assert rows[1]["kwh"] == ""  # energy disabled: no number, not zero
+    assert float(rows[0]["wh"]) == pytest.approx(1000 * ledger_table([runs / "alpha"])[0]["kwh"]) and "jf_per_kwh" not in rows[0]
+    assert float(rows[0]["cpu_hours"]) >= 0 and lines[0].split()[3] == "GFLOPs"  # FLOPs first
+    assert rows[1]["wh"] == ""  # energy disabled: no number, not zero
     assert "train:" in rows[0]["estimate"] and rows[1]["estimate"] == "train:no-energy"
     assert ledger_table([runs / "alpha"])[0]["gflops"] == pytest.approx(2000 / 1e9)
 
