@@ -468,6 +468,17 @@ class Explorer:
         centers = np.stack([np.bincount(flat, xx.ravel(), K) / cnt, np.bincount(flat, yy.ravel(), K) / cnt], 1)
         return NodeSet("objects", self._embed(feats), valid, centers, (H, W), labels=seg)
 
+    def object_point(self, i: int) -> tuple[float, float]:
+        """(x, y) of frame ``i`` where book chapter 3 starts its walker: the centroid of the annotated
+        objects' pixels (all ids > 0) at the working resolution, or the frame's centre when the frame has
+        no annotation (or an empty one)."""
+        m = self.mask(i)
+        ys, xs = np.nonzero(m > 0) if m is not None else ((), ())
+        if len(xs):
+            return float(np.mean(xs)), float(np.mean(ys))
+        H, W = self.size
+        return W / 2, H / 2
+
     # --- views
     def clip(self, frame: int, length: int = 4, stride: int = 1) -> list[int]:
         """Frame indices of the walk's clip starting at ``frame`` (truncated at the end of the video)."""

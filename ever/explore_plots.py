@@ -113,20 +113,30 @@ def plot_walk(ex: Explorer, w: WalkResult, fig=None):
 def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], point: tuple[float, float] | None = None,
                      fig=None):
     """(3) The source frame (and ``point``), then each propagated frame: the propagated label as a heat
-    map, the top-k matches of the tracked node (circles, larger = likelier) and the propagated point."""
+    map (one colour scale for all frames, with a colour bar; below 2 % of its top the frame shows through),
+    the top-k matches of the tracked node (circles, larger = likelier) and the propagated point."""
+    from matplotlib.colors import Normalize
+
     n = len(steps) + 1
-    axes = _axes(fig, n, (2.8 * n, 2.4))
+    axes = _axes(fig, n, (2.8 * n + 0.6, 2.4))
     _show(axes[0], ex.frame(frame))
     _point(axes[0], point)
     axes[0].set_title(f"source frame {frame}", fontsize=8)
+    top = max([float(np.max(s.heat)) for s in steps] + [1e-6])
+    norm = Normalize(0, top)
+    im = None
     for ax, s in zip(axes[1:], steps):
         _show(ax, ex.frame(s.frame))
-        _show(ax, np.ma.masked_less(s.heat, 0.05), cmap="viridis", alpha=0.55, vmin=0, vmax=1)
-        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=40 * (1 + 4 * s.topk_probs), facecolors="none",
-                   edgecolors="orange")
+        im = _show(ax, np.ma.masked_less(s.heat, 0.02 * top), cmap="plasma", norm=norm, alpha=0.75)
+        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=25 * (1 + 4 * s.topk_probs), facecolors="none",
+                   edgecolors="white", linewidths=0.8)
         _point(ax, s.point)
         best = f": top-{len(s.topk)} p={s.topk_probs[0]:.2f}" if len(s.topk) else ""
         ax.set_title(f"frame {s.frame}{best}", fontsize=8)
     for ax in axes:
         ax.axis("off")
+    if im is not None:
+        cb = axes[0].figure.colorbar(im, ax=axes[1:], fraction=0.03, pad=0.02)
+        cb.set_label("propagated probability", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
     return axes[0].figure

@@ -82,7 +82,8 @@ def table(df, caption: str | None = None, gradient: bool = False) -> None:
     colours numeric cells by value (one scale for the whole table)."""
     from IPython.display import HTML, display
 
-    styler = df.style.format(format_value, na_rep="–").format_index(format_value)
+    styler = (df.style.format(format_value, na_rep="–").format_index(format_value)
+              .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False))
     if gradient:
         styler = styler.background_gradient(cmap="viridis", axis=None)
     if caption:
