@@ -225,8 +225,10 @@ def test_models_listing_and_resolution(capsys):
     assert pretrained.DEFAULT in pretrained.names()
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert pretrained.DEFAULT in out and "kWh" in out
+    assert pretrained.DEFAULT in out and "train Wh" in out
     card = pretrained.card(pretrained.DEFAULT)
+    own = card["evaluation"][pretrained.DEFAULT]  # the shipped weights' own evaluation, at the stage it ships with
+    assert own["eval_stage"] == card["config"]["model"]["eval_stage"] == resolve_model(None)[1].model.eval_stage
     assert (pretrained.HERE / f"{pretrained.DEFAULT}.pt").stat().st_size < 8e6 and card["steps"] > 0
     model, cfg = resolve_model(None)
     assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())

@@ -177,12 +177,12 @@ def cli(args) -> int:
         print("no shipped models")
         return 0
     print(f"{'name':<16} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
-          f"{'train kWh':>9}")
+          f"{'train Wh':>8}")
     for r in rows:
         fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
         print(f"{r['name'] + (' *' if r['default'] else ''):<16} {r['trained_on'][:46]:<46} {r['steps']:>6} "
               f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
-              f"{r['MB']:>5.1f} {fmt(r['kWh'], '.2e'):>9}")
+              f"{r['MB']:>5.1f} {fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}")
     print("* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
           "the card has one, else the checkpoint it was exported from (card: "
           f"{HERE}/NAME.json)")
