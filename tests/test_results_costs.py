@@ -135,6 +135,11 @@ def test_cost_spread_and_load_confound():
     assert lc["confounded"] and lc["wall_ratio"] == pytest.approx(400 / 102) and lc["cores"] == (1.0, 1.95)
     cheaper = pd.DataFrame({"F": [5.0, 1.0], "wall": [400.0, 80.0], "cores": [1.9, 1.95]})
     assert not R.load_confound(cheaper, "F", "wall", "cores")["confounded"]  # less work, less time: the method
+    assert not R.load_confound(cheaper, "F", "wall", "cores")["uncounted"]
+    hidden = same.assign(wall=[130.0, 102.0])  # same FLOPs, same cores, 27 % slower: work the counter misses
+    lc = R.load_confound(hidden, "F", "wall", "cores")
+    assert lc["uncounted"] and not lc["confounded"]
+    assert R.core_range((1.96, 2.01)) == "2.0" and R.core_range((1.0, 1.95)) == "1.0 to 1.9"
 
 
 @pytest.mark.parametrize("value, shown", [(2.3592, "2.359"), (0.0044, "0.004"), (0.00044, "< 0.001"),
