@@ -427,6 +427,8 @@ def ledger_row(run_dir: str | Path) -> dict[str, Any]:
         "pck": pck,
         "gflops": None if flops is None else flops / 1e9,
         "gflops_per_clip": None if train.get("flops_per_clip") is None else train["flops_per_clip"] / 1e9,
+        "seconds": secs,  # wall, all phases
+        "cpu_seconds": cpu,
         "hours": None if secs is None else secs / 3600,
         "cpu_hours": None if cpu is None else cpu / 3600,  # CPU time / wall time: how many cores were busy
         "kwh": kwh,

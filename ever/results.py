@@ -675,6 +675,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in NEUTRAL_KEYS}
 
+    A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
     pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
              if not cfgs[seeds_of[r][0]].get("gcn.enabled")
              and without_gcn(cfgs[seeds_of[r][0]]) == without_gcn(cfgs[seeds_of[g][0]])]
@@ -692,7 +693,6 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
         else:
             verdict = "is not shown to raise J&F"
             noise = "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint"
-        A = ablation_table(runs_dir, split, names)
         share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
         cost = (f" It adds {share.max():.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
                 "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
@@ -708,7 +708,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
         out.append(head + " (" + f"`{refs[0]}` {base[refs[0]]:.3f}" + "): "
                    + ", ".join(f"`{c}` {cell_jf[c]:.3f}" for c in objects)
                    + (": they learned little beyond what the architecture gives." if not learned else "."))
-    claim = green_claim(ablation_table(runs_dir, split, names))
+    claim = green_claim(A)
     ratios = [r["compute ratio"] for r in claim.get("rows", []) if r["compute ratio"] is not None]
     if claim["holds"] is not None and ratios and not claim["testable"]:
         out.append(f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) is not "
@@ -823,25 +823,17 @@ def cost_table(runs_dir: str | Path, names: list[str] | None = None):
     energy follows the load, and such a ratio would rank the cheapest baseline first."""
     import pandas as pd
 
-    from ever.ledger import LEDGER_FILE, ledger_row, load_ledger
+    from ever.ledger import LEDGER_FILE, ledger_row
 
     rows = []
     for label, d in result_dirs(runs_dir, names):
         if not (d / LEDGER_FILE).is_file():
             continue
-        r = ledger_row(d)
-        tots = [p.get("totals") or {} for p in (load_ledger(d).get("phases") or {}).values()]
-
-        def total(key: str) -> float | None:
-            vals = [t[key] for t in tots if t.get(key) is not None]
-            return float(sum(vals)) if vals else None
-
-        wall, cpu = total("seconds"), total("cpu_seconds")
-        peaks = [t["peak_mem_bytes"] for t in tots if t.get("peak_mem_bytes") is not None]
+        r = ledger_row(d)  # the ledger's phases summed once, as `ever ledger` prints them
+        wall, cpu = r["seconds"], r["cpu_seconds"]
         rows.append({"run": label, "J&F": r["jf"], "GFLOPs": r["gflops"], "GFLOPs/clip": r["gflops_per_clip"],
                      "wall s": wall, "CPU s": cpu, "cores busy": cpu / wall if cpu is not None and wall else None,
-                     "Wh": _div(r["kwh"], 1e-3), "g CO2eq": _div(r["co2_kg"], 1e-3),
-                     "peak MiB": max(peaks) / 2**20 if peaks else None,
+                     "Wh": r["wh"], "g CO2eq": r["co2_g"], "peak MiB": r["peak_mem_mib"],
                      "estimate": r["estimate"], "PCK": r["pck"], "kWh": r["kwh"]})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
