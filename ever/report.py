@@ -41,7 +41,7 @@ import yaml
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
 from ever.evaluate import BASELINES
-from ever.results import SCRATCH, read_json, results_text, training_curve
+from ever.results import SCRATCH, read_json, results_text, run_config_flat, training_curve
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -339,8 +339,11 @@ def _step_curve(g: Grid, spec: RunSpec) -> str:
     """Evaluate every snapshot of a run (``train.snapshot_every``) and write ``<run>/curve.csv``: accuracy
     against training compute (:func:`training_curve`)."""
     run_dir = g.runs_dir / spec.name
+    steps = int(run_config_flat(run_dir)["train.steps"])
     done = 0
     for snap in sorted((run_dir / "snapshots").glob("step-*.pt")):
+        if int(snap.stem.split("-")[1]) == steps:  # the final weights: the run's own evaluation scores them
+            continue
         out = run_dir / "eval-curve" / snap.stem / g.split
         if _fresh(out / "summary.json", snap) and _same_inputs(out, _inputs(g, True)):
             continue
