@@ -119,13 +119,13 @@ def training_curve(run_dir: str | Path, split: str):
     per_step = next((s["flops_per_step"] for s in segs if s.get("flops_per_step")), None)
     steps = int(run_config_flat(run_dir)["train.steps"])
     kwh = (train.get("totals") or {}).get("kwh")
-    points = [(int(p.parent.parent.name.split("-")[1]), p)  # eval-curve/step-NNNNNN/<split>/summary.json
-              for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))]
+    points = {int(p.parent.parent.name.split("-")[1]): p  # eval-curve/step-NNNNNN/<split>/summary.json
+              for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))}
     final = run_dir / "eval" / split / "summary.json"
-    if final.is_file():
-        points.append((steps, final))
+    if final.is_file():  # the final weights: one point, even where a snapshot of the last step was scored too
+        points[steps] = final
     rows = []
-    for step, path in sorted(points):
+    for step, path in sorted(points.items()):
         s = read_json(path) or {}
         rows.append({"step": step,
                      "train_gflops": per_step * step / 1e9 if per_step else None,
@@ -603,8 +603,10 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     * claim 2, the GCN: its effect in every pair of runs whose configs differ only in ``gcn.*``, whether
       that exceeds the spread over seeds (when the grid measures one) and its share of the training FLOPs;
     * object-node runs against the untrained encoder and against copying the first mask;
-    * claim 1, objects at patch accuracy for >= 5x less compute (:func:`green_claim`): its verdict, or that
-      the grid cannot test it when its object and patch cells cost the same FLOPs (pooled nodes)."""
+    * claim 1, objects at patch accuracy for >= 5x less compute: where the grid has patch-crop and
+      object-crop cells with curves, :func:`crop_claim` (compute to reach the patch walk's J&F, over seeds);
+      else :func:`green_claim`'s verdict, or that the grid cannot test it when its object and patch cells
+      cost the same FLOPs (pooled nodes)."""
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
         return []
@@ -673,7 +675,8 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
             out.append(f"**The other cells against the same baseline** ({base[best]:.3f}): " + "; ".join(others) + ".")
 
     def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in NEUTRAL_KEYS}
+        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in NEUTRAL_KEYS
+                and k != "train.snapshot_every"}  # keeping snapshots does not change what is learnt
 
     A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
     pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
@@ -708,6 +711,10 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
         out.append(head + " (" + f"`{refs[0]}` {base[refs[0]]:.3f}" + "): "
                    + ", ".join(f"`{c}` {cell_jf[c]:.3f}" for c in objects)
                    + (": they learned little beyond what the architecture gives." if not learned else "."))
+    crop = crop_claim(runs_dir, split, names)
+    if crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
+        out.append(crop_claim_line(crop))
+        return out
     claim = green_claim(A)
     ratios = [r["compute ratio"] for r in claim.get("rows", []) if r["compute ratio"] is not None]
     if claim["holds"] is not None and ratios and not claim["testable"]:
@@ -1074,6 +1081,95 @@ def green_claim(table, reference: str | None = None, factor: float = 5.0, tolera
     testable = bool(ratios) and max(max(ratios), 1 / min(ratios)) >= 1.5
     return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
             "holds": holds, "testable": testable, "rows": rows}
+
+
+def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = 5.0,
+               tolerance: float = 0.02) -> dict[str, Any] | None:
+    """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against
+    ``object_crop``, so the encoder's cost grows with the number of nodes). The target is the patch-crop
+    cell's final J&F (mean over its seeds); for every object-crop cell, each seed's training GFLOPs to reach
+    it (:func:`compute_to_reach` on :func:`curves`) and its final J&F. Per object cell:
+
+    * ``ratio``: the patch cell's mean GFLOPs to reach the target / this cell's (None unless every seed of
+      this cell reaches it); ``ratio_low``: the fastest patch seed against the slowest object seed, the
+      ratio's floor over the seeds, so "beyond the spread" means ``ratio_low >= factor``;
+    * ``gap``: its mean final J&F minus the patch cell's, and ``equal`` when that is >= -``tolerance``;
+    * ``clip_ratio``: the patch cell's training FLOPs per clip / this cell's (from the ledgers).
+
+    ``holds``: some object cell has every seed at the target with ``ratio >= factor`` and equal final
+    accuracy; ``clear``: the same with ``ratio_low >= factor``. None when there is no patch-crop cell with a
+    curve or no object-crop cell."""
+    C = curves(runs_dir, split, names)
+    if C.empty or "train_gflops" not in C:
+        return None
+    kinds = {c: run_config_flat(Path(runs_dir) / g["run"].iloc[0]).get("nodes.kind") for c, g in C.groupby("cell", sort=False)}
+    refs = [c for c, k in kinds.items() if k == "patch_crop"]
+    objects = [c for c, k in kinds.items() if k == "object_crop"]
+    if not refs or not objects:
+        return None
+
+    def per_seed(cell: str, target: float | None = None) -> tuple[list[float], list[float | None]]:
+        runs = [g.sort_values("train_gflops") for _, g in C[C["cell"] == cell].groupby("run", sort=False)]
+        final = [float(g["J&F-Mean"].iloc[-1]) for g in runs]
+        return final, [compute_to_reach(g, target) for g in runs] if target is not None else []
+
+    T = runs_table(runs_dir, split, names)
+    clip = ({c: T.loc[T["run"].map(cell_of) == c, "train_flops_per_clip"].mean() for c in [refs[0], *objects]}
+            if "train_flops_per_clip" in T else {})
+    ref_final, _ = per_seed(refs[0])
+    target = sum(ref_final) / len(ref_final)
+    _, ref_reach = per_seed(refs[0], target)
+    ref_hit = [x for x in ref_reach if x is not None]
+    rows = []
+    for cell in objects:
+        final, reach = per_seed(cell, target)
+        hit = [x for x in reach if x is not None]
+        every = len(hit) == len(reach)
+        mean = sum(final) / len(final)
+        rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": _sd(final), "gap": mean - target,
+                     "equal": mean - target >= -tolerance, "reached": len(hit),
+                     "reach": sum(hit) / len(hit) if hit else None, "reach_sd": _sd(hit),
+                     "ratio": (sum(ref_hit) / len(ref_hit)) / (sum(hit) / len(hit)) if every and ref_hit else None,
+                     "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
+                     "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None})
+    ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
+    return {"reference": refs[0], "target": target, "reference_seeds": len(ref_final), "reference_sd": _sd(ref_final),
+            "reference_reach": sum(ref_hit) / len(ref_hit) if ref_hit else None, "reference_reached": len(ref_hit),
+            "factor": factor, "tolerance": tolerance, "rows": rows, "holds": bool(ok),
+            "clear": any(r["ratio_low"] >= factor for r in ok)}
+
+
+def crop_claim_line(claim: dict[str, Any]) -> str:
+    """:func:`crop_claim` as one Markdown sentence for the findings."""
+    verdict = ("holds beyond the spread over seeds" if claim["clear"] else
+               "holds on the mean, not beyond the spread over seeds" if claim["holds"] else "does not hold")
+    n = claim["reference_seeds"]
+    ref = (f"the patch-crop walk `{claim['reference']}` (49 patches per frame, each encoded on its own) ends at J&F "
+           f"{claim['target']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)"))
+    if claim["reference_reach"] is not None:
+        ref += (f"; {claim['reference_reached']} of its {n} seeds reach that mean, after "
+                f"{claim['reference_reach']:.3g} training GFLOPs")
+    cells = []
+    for r in claim["rows"]:
+        t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
+             + f" ends at {r['final']:.3f}" + (f" ± {r['final_sd']:.3f}" if r["final_sd"] is not None else "")
+             + f" ({r['gap']:+.3f}); {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
+        if r["reach"] is not None:
+            t += f", after {r['reach']:.3g}" + (f" ± {r['reach_sd']:.2g}" if r["reach_sd"] is not None else "") + " GFLOPs"
+        if r["ratio"] is not None:
+            t += f": {r['ratio']:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r['ratio_low']:.1f}x)"
+        cells.append(t)
+    return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
+            f"each node is encoded on its own: {ref}. " + "; ".join(cells) + ". Equal accuracy means a final J&F "
+            f"at most {claim['tolerance']:g} below; a cell reaching the target at its first evaluation counts that "
+            "point's compute, so its ratio is a lower bound (chapter 5).")
+
+
+def _sd(xs: list[float]) -> float | None:
+    """Sample standard deviation; None for fewer than two values."""
+    import statistics
+
+    return statistics.stdev(xs) if len(xs) > 1 else None
 
 
 def with_readme_results(readme_text: str, generated: str) -> str:

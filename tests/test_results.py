@@ -420,3 +420,49 @@ def test_study_source_reads_the_grids_local_runs_else_the_committed_snapshot(tmp
     src, names, split, info = R.study_source(grid, snap)
     assert (src.resolve(), names, split, info) == (tmp_path / "r", ["main"], "val", None)
     assert R.study_source(tmp_path / "none.yaml", tmp_path / "results" / "absent")[2:] == ("", None)
+
+
+def _crop_run(root, name, kind, seed, gflops, scores):
+    """A run of the green grid: its config's node kind, its ledger's FLOPs per clip (patch crops 10x the
+    object crops') and its curve (J&F at cumulative training GFLOPs)."""
+    nodes = {"kind": kind} if kind == "patch_crop" else {"kind": kind, "segmenter": "felzenszwalb", "k": 8}
+    _run(root, name, nodes=nodes, jf=scores[-1], seed=seed, flops_per_clip=10e9 if kind == "patch_crop" else 1e9)
+    pd.DataFrame({"step": range(1, len(scores) + 1), "train_gflops": gflops, "J&F-Mean": scores}).to_csv(
+        root / name / "curve.csv", index=False)
+
+
+def test_crop_claim_is_the_compute_to_reach_the_patch_walks_accuracy_over_seeds(tmp_path):
+    # Patch crops: 100 GFLOPs per evaluation; both seeds end at 0.50 (target 0.50), reaching it at 300.
+    for s in (0, 1):
+        _crop_run(tmp_path, f"pc-s{s}", "patch_crop", s, [100.0, 200.0, 300.0], [0.3, 0.4, 0.5])
+    # Object crops, 10x cheaper per step: seeds reach 0.50 at 30 and 20 GFLOPs -> 12x (floor 300/30 = 10x).
+    _crop_run(tmp_path, "oc-s0", "object_crop", 0, [10.0, 20.0, 30.0], [0.3, 0.45, 0.5])
+    _crop_run(tmp_path, "oc-s1", "object_crop", 1, [10.0, 20.0, 30.0], [0.4, 0.5, 0.52])
+    names = ["pc-s0", "pc-s1", "oc-s0", "oc-s1"]
+    c = R.crop_claim(tmp_path, "val", names)
+    assert c["reference"] == "pc" and c["target"] == pytest.approx(0.5) and c["reference_reach"] == pytest.approx(300.0)
+    (row,) = c["rows"]
+    assert row["cell"] == "oc" and row["reached"] == 2 and row["reach"] == pytest.approx(25.0)
+    assert row["ratio"] == pytest.approx(12.0) and row["ratio_low"] == pytest.approx(10.0)
+    assert row["gap"] == pytest.approx(0.01) and row["equal"] and c["holds"] and c["clear"]
+    line = R.findings(tmp_path, "val", names)[-1]
+    assert line.startswith("**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds beyond the spread")
+    assert row["clip_ratio"] == pytest.approx(10.0)
+    assert ("`oc` (10.0x fewer training FLOPs per clip) ends at 0.510 ± 0.014 (+0.010); 2 of 2 seeds reach 0.500, "
+            "after 25 ± 7.1 GFLOPs: 12.0x") in line
+
+    # One object seed never gets there: no ratio, the claim does not hold however cheap the other seed is.
+    _crop_run(tmp_path, "oc-s2", "object_crop", 2, [10.0, 20.0, 30.0], [0.2, 0.3, 0.35])
+    c = R.crop_claim(tmp_path, "val", names + ["oc-s2"])
+    (row,) = c["rows"]
+    assert (row["reached"], row["seeds"], row["ratio"], c["holds"]) == (2, 3, None, False)
+    assert "does not hold" in R.crop_claim_line(c)
+
+    # Cheap enough on the mean, but a slow seed puts the floor under 5x: holds, not beyond the spread.
+    shutil.rmtree(tmp_path / "oc-s2")
+    (tmp_path / "oc-s1" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,40.0,0.3\n2,80.0,0.5\n3,120.0,0.52\n")
+    c = R.crop_claim(tmp_path, "val", names)
+    (row,) = c["rows"]
+    assert row["reach"] == pytest.approx(55.0) and row["ratio"] == pytest.approx(300 / 55) and row["ratio_low"] == pytest.approx(300 / 80)
+    assert c["holds"] and not c["clear"] and "holds on the mean, not beyond the spread" in R.crop_claim_line(c)
+    assert R.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
