@@ -1,4 +1,5 @@
-"""Training throughput of the node types side by side: patch_crop, patch_pool, object nodes (+ GCN).
+"""Training throughput of the node types side by side: patch_crop, patch_pool, object nodes pooled or
+cropped (object_crop: each segment's box encoded on its own, as patch_crop encodes patches), + GCN.
 
     python bench/train.py [--size 128 --width 16 --batch 8 --clip-len 4 --k 8 --home-shift 32] [--steps 5] \
         [--json runs/bench/train.json]
@@ -51,6 +52,8 @@ VARIANTS = {
     "obj_felz": ({"kind": "object", "segmenter": "felzenszwalb"}, False),
     "obj_slic": ({"kind": "object", "segmenter": "slic"}, False),
     "obj_kmeans": ({"kind": "object", "segmenter": "kmeans"}, False),
+    "obj_crop": ({"kind": "object_crop", "segmenter": "felzenszwalb"}, False),  # the green grid's objcrop8
+    "obj_crop+mask": ({"kind": "object_crop", "segmenter": "felzenszwalb", "crop_background": "mask"}, False),
     "patch_pool+gcn": ({"kind": "patch_pool"}, True),
     "obj_felz+gcn": ({"kind": "object", "segmenter": "felzenszwalb"}, True),
 }
@@ -121,7 +124,7 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device)
     opt = torch.optim.Adam(crw.parameters(), lr=1e-4)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
     B = clips_u8.shape[0]
-    obj = cfg.nodes.kind == "object"
+    obj = cfg.nodes.kind.startswith("object")
     row: dict = {"variant": name, "nodes": cfg.nodes.kind, "segmenter": cfg.nodes.segmenter if obj else None,
                  "k": cfg.nodes.k if obj else None, "gcn": gcn}
 
