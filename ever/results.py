@@ -1086,9 +1086,11 @@ def green_claim(table, reference: str | None = None, factor: float = 5.0, tolera
 def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = 5.0,
                tolerance: float = 0.02) -> dict[str, Any] | None:
     """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against
-    ``object_crop``, so the encoder's cost grows with the number of nodes). The target is the patch-crop
-    cell's final J&F (mean over its seeds); for every object-crop cell, each seed's training GFLOPs to reach
-    it (:func:`compute_to_reach` on :func:`curves`) and its final J&F. Per object cell:
+    ``object_crop``, so the encoder's cost grows with the number of nodes). The target is patch-level
+    accuracy: the patch-crop cell's final J&F (mean over its seeds) less ``tolerance``, the same margin that
+    counts as equal accuracy, so that a patch seed just below its own cell's mean still reaches it. For the
+    patch cell and every object-crop cell, each seed's training GFLOPs to reach the target
+    (:func:`compute_to_reach` on :func:`curves`) and its final J&F. Per object cell:
 
     * ``ratio``: the patch cell's mean GFLOPs to reach the target / this cell's (None unless every seed of
       this cell reaches it); ``ratio_low``: the fastest patch seed against the slowest object seed, the
@@ -1117,7 +1119,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     clip = ({c: T.loc[T["run"].map(cell_of) == c, "train_flops_per_clip"].mean() for c in [refs[0], *objects]}
             if "train_flops_per_clip" in T else {})
     ref_final, _ = per_seed(refs[0])
-    target = sum(ref_final) / len(ref_final)
+    ref_mean = sum(ref_final) / len(ref_final)
+    target = ref_mean - tolerance
     _, ref_reach = per_seed(refs[0], target)
     ref_hit = [x for x in ref_reach if x is not None]
     rows = []
@@ -1126,14 +1129,15 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
         hit = [x for x in reach if x is not None]
         every = len(hit) == len(reach)
         mean = sum(final) / len(final)
-        rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": _sd(final), "gap": mean - target,
-                     "equal": mean - target >= -tolerance, "reached": len(hit),
+        rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": _sd(final), "gap": mean - ref_mean,
+                     "equal": mean - ref_mean >= -tolerance, "reached": len(hit),
                      "reach": sum(hit) / len(hit) if hit else None, "reach_sd": _sd(hit),
                      "ratio": (sum(ref_hit) / len(ref_hit)) / (sum(hit) / len(hit)) if every and ref_hit else None,
                      "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
                      "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None})
     ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
-    return {"reference": refs[0], "target": target, "reference_seeds": len(ref_final), "reference_sd": _sd(ref_final),
+    return {"reference": refs[0], "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
+            "reference_sd": _sd(ref_final),
             "reference_reach": sum(ref_hit) / len(ref_hit) if ref_hit else None, "reference_reached": len(ref_hit),
             "factor": factor, "tolerance": tolerance, "rows": rows, "holds": bool(ok),
             "clear": any(r["ratio_low"] >= factor for r in ok)}
@@ -1144,11 +1148,12 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
     verdict = ("holds beyond the spread over seeds" if claim["clear"] else
                "holds on the mean, not beyond the spread over seeds" if claim["holds"] else "does not hold")
     n = claim["reference_seeds"]
-    ref = (f"the patch-crop walk `{claim['reference']}` (49 patches per frame, each encoded on its own) ends at J&F "
-           f"{claim['target']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)"))
+    ref = (f"the patch-crop walk `{claim['reference']}` (every patch encoded on its own) ends at J&F "
+           f"{claim['reference_final']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
+           + f", so patch-level accuracy is J&F ≥ {claim['target']:.3f} (within {claim['tolerance']:g})")
     if claim["reference_reach"] is not None:
-        ref += (f"; {claim['reference_reached']} of its {n} seeds reach that mean, after "
-                f"{claim['reference_reach']:.3g} training GFLOPs")
+        ref += (f"; {claim['reference_reached']} of its {n} seeds reach it, after "
+                f"{claim['reference_reach']:.3g} training GFLOPs on average")
     cells = []
     for r in claim["rows"]:
         t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
@@ -1160,9 +1165,8 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
             t += f": {r['ratio']:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r['ratio_low']:.1f}x)"
         cells.append(t)
     return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
-            f"each node is encoded on its own: {ref}. " + "; ".join(cells) + ". Equal accuracy means a final J&F "
-            f"at most {claim['tolerance']:g} below; a cell reaching the target at its first evaluation counts that "
-            "point's compute, so its ratio is a lower bound (chapter 5).")
+            f"each node is encoded on its own: {ref}. " + "; ".join(cells) + ". A seed already at the target at its "
+            "first evaluation counts that point's compute, so its cell's ratio is then a lower bound (chapter 5).")
 
 
 def _sd(xs: list[float]) -> float | None:
