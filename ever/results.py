@@ -1099,8 +1099,10 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     * ``clip_ratio``: the patch cell's training FLOPs per clip / this cell's (from the ledgers).
 
     ``holds``: some object cell has every seed at the target with ``ratio >= factor`` and equal final
-    accuracy; ``clear``: the same with ``ratio_low >= factor``. None when there is no patch-crop cell with a
-    curve or no object-crop cell."""
+    accuracy; ``clear``: the same with ``ratio_low >= factor``. ``holds`` is None (not decided) when the
+    patch-crop cell does not end above the best baseline: matching a walk that has not learned says nothing
+    about the claim. The whole result is None when there is no patch-crop cell with a curve or no
+    object-crop cell."""
     C = curves(runs_dir, split, names)
     if C.empty or "train_gflops" not in C:
         return None
@@ -1136,17 +1138,22 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
                      "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
                      "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None})
     ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
-    return {"reference": refs[0], "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
+    S = summaries(runs_dir, split, names)
+    best = best_baseline(S)
+    best_jf = float(S.set_index("run").loc[best, "J&F-Mean"]) if best else None
+    learned = best_jf is None or ref_mean > best_jf
+    return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
             "reference_sd": _sd(ref_final),
             "reference_reach": sum(ref_hit) / len(ref_hit) if ref_hit else None, "reference_reached": len(ref_hit),
-            "factor": factor, "tolerance": tolerance, "rows": rows, "holds": bool(ok),
-            "clear": any(r["ratio_low"] >= factor for r in ok)}
+            "factor": factor, "tolerance": tolerance, "rows": rows, "holds": bool(ok) if learned else None,
+            "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
 
 
 def crop_claim_line(claim: dict[str, Any]) -> str:
     """:func:`crop_claim` as one Markdown sentence for the findings."""
-    verdict = ("holds beyond the spread over seeds" if claim["clear"] else
-               "holds on the mean, not beyond the spread over seeds" if claim["holds"] else "does not hold")
+    verdict = ("is not decided by this grid" if claim["holds"] is None else "holds beyond the spread over seeds"
+               if claim["clear"] else "holds on the mean, not beyond the spread over seeds" if claim["holds"] else
+               "does not hold")
     n = claim["reference_seeds"]
     ref = (f"the patch-crop walk `{claim['reference']}` (every patch encoded on its own) ends at J&F "
            f"{claim['reference_final']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
@@ -1164,9 +1171,14 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
         if r["ratio"] is not None:
             t += f": {r['ratio']:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r['ratio_low']:.1f}x)"
         cells.append(t)
+    why = ("" if claim["holds"] is not None else
+           f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
+           "it has not learned beyond what the baselines give, so reaching its accuracy, at any compute, says "
+           "nothing about the claim.")
     return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
-            f"each node is encoded on its own: {ref}. " + "; ".join(cells) + ". A seed already at the target at its "
-            "first evaluation counts that point's compute, so its cell's ratio is then a lower bound (chapter 5).")
+            f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
+            "at its first evaluation counts that point's compute, so its cell's ratio is then a lower bound "
+            "(chapter 5).")
 
 
 def _sd(xs: list[float]) -> float | None:

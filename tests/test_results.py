@@ -482,3 +482,12 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert row["reached"] == 2 and row["ratio"] > 5 and row["gap"] == pytest.approx(-0.03) and not row["equal"]
     assert not c["holds"]
     assert R.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
+
+    # A baseline above the patch-crop walk: whatever the object cells do, the claim is not decided.
+    base = tmp_path / "baselines" / "copy" / "eval" / "val"
+    base.mkdir(parents=True)
+    (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.55}))
+    c = R.crop_claim(tmp_path, "val", names)
+    assert (c["baseline"], c["learned"], c["holds"], c["clear"]) == ("baseline: copy", False, None, False)
+    line = R.crop_claim_line(c)
+    assert "less compute) is not decided by this grid**" in line and "(`baseline: copy`, 0.550)" in line
