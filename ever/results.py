@@ -33,22 +33,44 @@ def book_style() -> None:
 
 
 def label_points(ax, x, y, labels, log_x: bool = False, fontsize: float = 8) -> None:
-    """Write ``labels`` next to the points ``(x, y)`` of a scatter plot, stacking the labels of points that
-    are close enough for their labels to collide (within a fifth of the x extent, in decades when ``log_x``,
-    and 4 % of the y extent; 4 % per 8 pt of type), one above the other (``fontsize`` + 3 points apart),
-    instead of printing them over each other."""
+    """Write ``labels`` to the right of the points ``(x, y)`` of a scatter plot so that no two overlap: labels
+    whose boxes would collide on the page are stacked one line (``fontsize`` + 3 points) apart, centred on
+    their points and a little further right, each joined to its point by a thin line, so that points that
+    coincide keep one readable label each. Positions are compared on the page (after the axes' limits and
+    scales, so call it once those are set; ``log_x`` is not needed and kept for old callers); label widths
+    are estimated from their length."""
     import numpy as np
 
     x, y = np.asarray(x, float), np.asarray(y, float)
-    px = np.log10(x) if log_x else x
-    dx = 0.2 * max(np.ptp(px) if log_x else abs(px).max(), 1e-12)  # linear axes here start at 0
-    dy = 0.04 * fontsize / 8 * max(abs(y).max(), 1e-12)
-    placed: list[tuple[float, float]] = []
-    for i in np.argsort(y, kind="stable"):
-        near = sum(abs(a - px[i]) < dx and abs(b - y[i]) < dy for a, b in placed)
-        placed.append((px[i], y[i]))
-        ax.annotate(str(labels[i]), (x[i], y[i]), textcoords="offset points", xytext=(7, (fontsize + 3) * near),
-                    fontsize=fontsize, va="center")
+    ax.get_xlim(), ax.get_ylim()  # settles autoscaled limits before positions are read
+    pts = ax.transData.transform(np.column_stack([x, y])) * 72 / ax.figure.dpi
+    h = fontsize + 3
+    left = pts[:, 0] + 7
+    right = left + 0.62 * fontsize * np.array([len(str(t)) for t in labels])
+    groups = [[i] for i in np.argsort(pts[:, 1], kind="stable")]  # lowest first
+
+    def place(g):  # label heights of a group: one line apart, centred on its points, in the order of their y
+        return pts[g, 1].mean() + h * (np.arange(len(g)) - (len(g) - 1) / 2)
+
+    def collide(ga, gb) -> bool:  # their label boxes share some x and some y
+        ya, yb = place(ga), place(gb)
+        return (left[ga].min() < right[gb].max() and left[gb].min() < right[ga].max()
+                and ya.min() - h < yb.max() and yb.min() - h < ya.max())
+
+    while True:  # merge colliding groups until none collide
+        pair = next(((a, b) for a in range(len(groups)) for b in range(a + 1, len(groups))
+                     if collide(groups[a], groups[b])), None)
+        if pair is None:
+            break
+        a, b = pair
+        groups[a] = sorted(groups[a] + groups.pop(b), key=lambda i: pts[i, 1])
+    for g in groups:
+        for i, ly in zip(g, place(g)):
+            dy = float(ly - pts[i, 1])
+            line = dict(arrowstyle="-", lw=0.8, color="0.3", shrinkA=1, shrinkB=5) if len(g) > 1 else None
+            ax.annotate(str(labels[i]), (x[i], y[i]), textcoords="offset points", xytext=(7 if line is None else 18, dy),
+                        fontsize=fontsize, va="center", arrowprops=line, annotation_clip=False,
+                        bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))  # over grid lines
 
 
 def format_value(v: Any) -> str:
@@ -270,6 +292,7 @@ def evaluation_comparisons(path: str | Path) -> list[str]:
             line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
         out.append(line + (f" (paired t-test over the sequences: p = {c['p']:.2g})." if c["p"] is not None else "."))
     return out
+
 
 
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):

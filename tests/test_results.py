@@ -314,6 +314,14 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     assert R.snapshot_info(out)["command"] == "again" and not list(out.parent.glob("*.old")) + list(out.parent.glob("*.tmp"))
 
 
+def label_boxes(fig, ax):
+    """{label: (x0, y0, x1, y1) in points on the page} of the texts of ``ax`` (without their lines), drawn."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    return {t.get_text(): tuple(Text.get_window_extent(t).extents * 72 / fig.dpi) for t in ax.texts}
+
+
 def test_label_points_stacks_the_labels_of_points_that_coincide():
     import matplotlib
 
@@ -321,10 +329,17 @@ def test_label_points_stacks_the_labels_of_points_that_coincide():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
+    ax.scatter([5.77, 5.78, 5.78, 1.0], [0.229, 0.226, 0.235, 0.5])
     R.label_points(ax, [5.77, 5.78, 5.78, 1.0], [0.229, 0.226, 0.235, 0.5], ["a", "b", "c", "far"])
+    box = label_boxes(fig, ax)
+    lines = {t.get_text(): t.arrow_patch is not None for t in ax.texts}
     offsets = {t.get_text(): t.xyann[1] for t in ax.texts}
     plt.close(fig)
-    assert sorted(offsets[k] for k in "abc") == [0, 11, 22]  # three labels, three lines
+    y = sorted((box[k][1] + box[k][3]) / 2 for k in "abc")
+    assert [b - a for a, b in zip(y, y[1:])] == pytest.approx([11, 11], abs=0.5)  # one line of 8 pt type + 3 pt apart
+    assert all(box[k][3] - box[k][1] < 11 for k in "abc")  # so they do not overlap
+    assert [k for k in sorted("abc", key=lambda k: box[k][1])] == ["b", "a", "c"]  # in the order of their points
+    assert lines == {"a": True, "b": True, "c": True, "far": False}  # stacked labels point at their dots
     assert offsets["far"] == 0
 
 

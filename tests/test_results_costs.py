@@ -175,9 +175,16 @@ def test_label_points_spaces_stacked_labels_by_their_type_size():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.text import Text
+
     fig, ax = plt.subplots()
+    ax.set(xlim=(0, 8), ylim=(0, 1))  # the three points within 3 pt of each other: one cluster
     R.label_points(ax, [5.77, 5.78, 5.78], [0.229, 0.226, 0.235], ["a", "b", "c"], fontsize=10)
+    fig.canvas.draw()
     texts = {t.get_text(): t for t in ax.texts}
+    y = sorted(Text.get_window_extent(t).extents[[1, 3]].mean() * 72 / fig.dpi for t in texts.values())
     plt.close(fig)
-    assert sorted(t.xyann[1] for t in texts.values()) == [0, 13, 26]
+    assert [b - a for a, b in zip(y, y[1:])] == pytest.approx([13, 13], abs=0.5)  # one line of 10 pt type + 3 pt apart
     assert {t.get_fontsize() for t in texts.values()} == {10}
+
+
