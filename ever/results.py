@@ -294,6 +294,41 @@ def evaluation_comparisons(path: str | Path) -> list[str]:
     return out
 
 
+PROTOCOL_WORDS = {  # eval.context / eval.label_resize values (ever.evaluate.propagation) as the book names them
+    "reference": "frame 0 padded in front (reference)", "first_once": "frame 0 once (EVER's earlier)",
+    "bilinear": "labels resized bilinearly", "area": "labels area-averaged",
+}
+
+
+def evaluation_legend(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Readable names for :func:`evaluation_table` of a snapshot of bare evaluations, from each evaluation's
+    summary.json: ``(columns, lines)``, a readable name per protocol column (:data:`PROTOCOL_WORDS`; a value
+    it does not know is shown as recorded) and one Markdown line per row name and per ``compare`` label
+    that names a row and a protocol (``method--context-labels``): what was evaluated (raw Lab colour, the
+    random-init encoder, a shipped model, a trained checkpoint) and with which feature stage (the summary's
+    ``eval_stage``, else a ``-layerN`` ending of the name)."""
+    import re
+
+    info = snapshot_info(path) or {}
+    columns, rows, labels = {}, {}, {}
+    for label in info.get("evaluations", []):
+        s = read_json(Path(path) / label / "summary.json") or {}
+        c, m, row = s.get("cfg") or {}, s.get("method"), label.split("--")[0]
+        words = [PROTOCOL_WORDS.get(c.get(k), f"{k.replace('_', ' ')}: {c.get(k)}") for k in ("context", "label_resize")]
+        columns[f"{c.get('context')} context, {c.get('label_resize')} labels"] = "; ".join(words)
+        stage = s.get("eval_stage") or next(iter(re.findall(r"-(layer\d)$", row)), None)
+        what = ([] if m is None else ["raw Lab colour of 8x8 blocks, no learned features"] if m == "lab" else
+                ["the same encoder with random weights, no training"] if m == "random" else
+                [f"the shipped model `{m}`"] if (Path(__file__).parent / "models" / "pretrained" / f"{m}.json").is_file()
+                else [f"the trained checkpoint `{m}`"]) + ([f"features of {stage}"] if stage else [])
+        if what:
+            rows.setdefault(row, ", ".join(what))
+        if "--" in label:
+            labels[label] = f"`{row}` with " + ", ".join(words)
+    used = {x for pair in info.get("compare", []) for x in pair}
+    return columns, ([f"`{r}`: {w}" for r, w in rows.items()]
+                     + [f"`{k}`: {w}" for k, w in labels.items() if k in used])
+
 
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
     """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an

@@ -343,6 +343,29 @@ def test_label_points_stacks_the_labels_of_points_that_coincide():
     assert offsets["far"] == 0
 
 
+def test_evaluation_legend_names_rows_columns_and_compared_labels_from_the_summaries(tmp_path):
+    snap = tmp_path / "protocol"
+    for label, method, stage, context, resize in (("lab--old", "lab", None, "first_once", "area"),
+                                                   ("crw-w16-real-layer3--new", "crw-w16-real", None, "reference", "bilinear"),
+                                                   ("run--new", "runs/a/checkpoint.pt", "layer4", "reference", "bilinear"),
+                                                   ("random--x", "random", None, "other", "bilinear")):
+        (snap / label).mkdir(parents=True)
+        (snap / label / "summary.json").write_text(json.dumps(
+            {"method": method, "eval_stage": stage, "cfg": {"context": context, "label_resize": resize}}))
+    (snap / "SNAPSHOT.json").write_text(json.dumps({"kind": "evaluations", "evaluations": sorted(p.name for p in snap.iterdir()),
+                                                    "compare": [["run--new", "lab--old"]]}))
+    columns, lines = R.evaluation_legend(snap)
+    assert set(columns) == set(R.evaluation_table(snap).columns)  # it renames every column of the table
+    assert columns["first_once context, area labels"] == "frame 0 once (EVER's earlier); labels area-averaged"
+    assert columns["other context, bilinear labels"] == "context: other; labels resized bilinearly"  # unknown: as recorded
+    assert lines == ["`crw-w16-real-layer3`: the shipped model `crw-w16-real`, features of layer3",
+                     "`lab`: raw Lab colour of 8x8 blocks, no learned features",
+                     "`random`: the same encoder with random weights, no training",
+                     "`run`: the trained checkpoint `runs/a/checkpoint.pt`, features of layer4",
+                     "`lab--old`: `lab` with frame 0 once (EVER's earlier), labels area-averaged",
+                     "`run--new`: `run` with frame 0 padded in front (reference), labels resized bilinearly"]
+
+
 def test_a_snapshot_of_bare_evaluations_reads_as_methods_by_protocol(tmp_path):
     from ever.report import ReportError, snapshot_evaluations
 
