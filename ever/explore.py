@@ -515,6 +515,50 @@ class Explorer:
             beam = None
         return palindrome_walk([n.emb for n in ns], node, self.temperature, [n.valid for n in ns], beam, idx)
 
+    def stays_in_place(self, w: WalkResult) -> bool:
+        """True when the most likely walk ``w`` never moves: every node of it has the start node's centre
+        (within one feature cell, 8 px), in every frame of the palindrome."""
+        c = np.array([self.nodes(f).centers[v] for f, v in zip(w.frames, w.path)], dtype=float)
+        return bool(np.all(np.hypot(*(c - c[0]).T) < STRIDE))
+
+    def shortcut_note(self, w: WalkResult, still: float = 10.0) -> str:
+        """A Markdown paragraph for the reader when the most likely walk ``w`` stays in place
+        (:meth:`stays_in_place`), else "". When the pixels under the start node change between the first and
+        the last frame of the clip (mean absolute difference of at least ``still`` grey levels of 255), it is
+        the positional shortcut (nodes pooled from one zero-padded feature map can encode where they are, and
+        staying put is a perfectly cycle-consistent walk): the note says so, how far the annotated objects
+        move meanwhile (their centre, when the frames are annotated) and whether this model was trained with
+        ``walk.home_shift``, which exists to deny it (:mod:`ever.walk`); otherwise staying may be right."""
+        if not self.stays_in_place(w):
+            return ""
+        clip = sorted(set(w.frames))
+        region = self.nodes(clip[0]).pixel_index() == w.start
+        change = float(np.abs(self.frame(clip[-1]).astype(float) - self.frame(clip[0]).astype(float))[region].mean())
+        text = (f"**The walker does not move.** Its most likely walk stays on node {w.start}, at the same place "
+                f"in every frame {clip[0]} to {clip[-1]}")
+        if change < still:
+            return text + (f", and the pixels under it hardly change (by {change:.0f} of 255 grey levels on average "
+                           f"from frame {clip[0]} to frame {clip[-1]}): here staying may be right.")
+        text += f", while the pixels under it change by {change:.0f} of 255 grey levels on average"
+        if all(self.mask(f) is not None and (self.mask(f) > 0).any() for f in clip):
+            c = np.array([self.object_point(f) for f in clip])
+            text += f" and the centre of the annotated objects moves by up to {float(np.hypot(*(c - c[0]).T).max()):.0f} px"
+        text += (". That is the **positional shortcut**: nodes pooled from one zero-padded feature map can encode "
+                 "*where* they are, and a walker that stays in place comes home every time without matching any "
+                 "appearance. `walk.home_shift` exists to deny it in training: the walk must come home to a copy of "
+                 "frame 0 rolled by a known shift, where staying in place misses (`ever/walk.py`). ")
+        shift = int(getattr(getattr(self.cfg, "walk", None), "home_shift", 0) or 0)
+        if self.model_choice is not None and self.model_choice.untrained:
+            text += "This model is untrained (random weights): it has learned nothing else to follow."
+        elif self.model is None:
+            text += "These are fixed features (no trained walk), so nothing denied the shortcut."
+        elif shift:
+            text += (f"This model was trained with `walk.home_shift` = {shift} px, and its most likely walk from "
+                     "this node still follows position.")
+        else:
+            text += "This model was trained without it (`walk.home_shift` = 0)."
+        return text
+
     def topk(self, frame: int, node: int, k: int = 5, to: int | None = None):
         """Top-k matches of ``node`` in frame ``to`` (default next): (indices (k,), probabilities (k,),
         centres (k, 2))."""

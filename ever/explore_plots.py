@@ -31,6 +31,23 @@ def _axes(fig, n: int, size: tuple[float, float]):
     return list(fig.subplots(1, n, squeeze=False)[0])
 
 
+def _grid(fig, n: int, cols: int, aspect: float, width: float = 11.0, extra: float = 0.5):
+    """``n`` axes in rows of ``cols``, the figure ``width`` inches wide (the page's width: panels of frames
+    ``aspect`` = H / W high, ``extra`` inches of title above each row); unused axes of the last row are
+    removed. Returns the full (rows, cols) array (None where removed)."""
+    rows = math.ceil(n / cols)
+    size = (width, rows * (width / cols * aspect + extra))
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size, layout="constrained")
+    else:
+        fig.clf()
+        fig.set_size_inches(*size)
+        fig.set_layout_engine("constrained")
+    return fig.subplots(rows, cols, squeeze=False)
+
+
 def _show(ax, img: np.ndarray, max_side: int = 320, **kw):
     """imshow of (H, W[, 3]) subsampled to at most ``max_side`` px, in the frame's pixel coordinates."""
     H, W = img.shape[:2]
@@ -92,51 +109,63 @@ def plot_transition(ex: Explorer, frame: int, node: int, point: tuple[float, flo
 
 
 def plot_walk(ex: Explorer, w: WalkResult, fig=None):
-    """(2) The most likely palindrome walk, one panel per position (start node cyan, the walk's node
-    lime when it is the start, orange otherwise), with the return probability in the title."""
+    """(2) The most likely palindrome walk, the page's width: the way out in the top row, one panel per frame
+    of the clip, the way back in the bottom row under the same frames (start node cyan, the walk's node lime
+    when it is the start, orange otherwise), with the return probability in the title."""
     n = len(w.frames)
-    axes = _axes(fig, n, (2.3 * n, 2.3))
+    T = (n + 1) // 2  # frames of the clip: positions 0 .. T-1 out, T .. 2T-2 back
+    H, W = ex.frame(w.frames[0]).shape[:2]
+    grid = _grid(fig, 2 * T, T, H / W, extra=0.7)
+    grid[1, T - 1].remove()  # the walk turns at the last frame
     for j, (f, v) in enumerate(zip(w.frames, w.path)):
+        ax = grid[0, j] if j < T else grid[1, 2 * T - 2 - j]
         ns = ex.nodes(f)
-        _show(axes[j], ex.frame(f), 240)
-        _outline(axes[j], ns, v, "lime" if v == w.start else "orange")
+        _show(ax, ex.frame(f), 640)
+        _outline(ax, ns, v, "lime" if v == w.start else "orange")
         if j == 0 or j == n - 1:
-            _outline(axes[j], ns, w.start, "cyan")
-        axes[j].set_title(f"t={f}" + ("" if j == 0 else f"  p={w.step_probs[j - 1]:.2f}"), fontsize=8)
-        axes[j].axis("off")
+            _outline(ax, ns, w.start, "cyan")
+        step = "" if j == 0 else f", p = {w.step_probs[j - 1]:.2f}"
+        ax.set_title(f"{'out' if j < T else 'back'}: frame {f}\nnode {v}{step}", fontsize=12)
+        ax.axis("off")
     home = "returns home" if w.returns_home else f"ends at node {w.path[-1]}"
-    axes[0].figure.suptitle(f"most likely walk (p={w.path_prob:.3g}, {home}); "
-                            f"P(return to node {w.start}) = {w.return_prob:.3f}", fontsize=10)
-    return axes[0].figure
+    grid[0, 0].figure.suptitle(f"most likely walk (p = {w.path_prob:.3g}, {home}); "
+                               f"P(return to node {w.start}) = {w.return_prob:.3f}", fontsize=14)
+    return grid[0, 0].figure
 
 
 def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], point: tuple[float, float] | None = None,
                      fig=None):
-    """(3) The source frame (and ``point``), then each propagated frame: the propagated label as a heat
-    map (one colour scale for all frames, with a colour bar; below 2 % of its top the frame shows through),
-    the top-k matches of the tracked node (circles, larger = likelier) and the propagated point."""
+    """(3) The source frame (and ``point``), then each propagated frame, two per row across the page: the
+    propagated label as a heat map (one colour scale for all frames, with a colour bar; below 2 % of its top
+    the frame shows through), the top-k matches of the tracked node (circles, larger = likelier) and the
+    propagated point."""
     from matplotlib.colors import Normalize
 
     n = len(steps) + 1
-    axes = _axes(fig, n, (2.8 * n + 0.6, 2.4))
-    _show(axes[0], ex.frame(frame))
+    H, W = ex.frame(frame).shape[:2]
+    grid = _grid(fig, n, min(n, 2), H / W, width=11.0, extra=0.4)
+    axes = list(grid.flat)
+    for ax in axes[n:]:
+        ax.remove()
+    axes = axes[:n]
+    _show(axes[0], ex.frame(frame), 640)
     _point(axes[0], point)
-    axes[0].set_title(f"source frame {frame}", fontsize=8)
+    axes[0].set_title(f"source frame {frame}", fontsize=13)
     top = max([float(np.max(s.heat)) for s in steps] + [1e-6])
     norm = Normalize(0, top)
     im = None
     for ax, s in zip(axes[1:], steps):
-        _show(ax, ex.frame(s.frame))
-        im = _show(ax, np.ma.masked_less(s.heat, 0.02 * top), cmap="plasma", norm=norm, alpha=0.75)
-        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=25 * (1 + 4 * s.topk_probs), facecolors="none",
-                   edgecolors="white", linewidths=0.8)
+        _show(ax, ex.frame(s.frame), 640)
+        im = _show(ax, np.ma.masked_less(s.heat, 0.02 * top), 640, cmap="plasma", norm=norm, alpha=0.75)
+        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=60 * (1 + 4 * s.topk_probs), facecolors="none",
+                   edgecolors="white", linewidths=1.2)
         _point(ax, s.point)
-        best = f": top-{len(s.topk)} p={s.topk_probs[0]:.2f}" if len(s.topk) else ""
-        ax.set_title(f"frame {s.frame}{best}", fontsize=8)
+        best = f": top-{len(s.topk)} p = {s.topk_probs[0]:.2f}" if len(s.topk) else ""
+        ax.set_title(f"frame {s.frame}{best}", fontsize=13)
     for ax in axes:
         ax.axis("off")
     if im is not None:
-        cb = axes[0].figure.colorbar(im, ax=axes[1:], fraction=0.03, pad=0.02)
-        cb.set_label("propagated probability", fontsize=8)
-        cb.ax.tick_params(labelsize=7)
+        cb = axes[0].figure.colorbar(im, ax=axes, fraction=0.03, pad=0.01, shrink=0.8)
+        cb.set_label("propagated probability", fontsize=12)
+        cb.ax.tick_params(labelsize=11)
     return axes[0].figure

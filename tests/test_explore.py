@@ -246,6 +246,41 @@ def test_moving_square_top_match_is_the_moved_cell(mode):
         assert s.heat.shape == v.shape[1:3]
 
 
+def position_features(x: torch.Tensor) -> torch.Tensor:
+    """(t, 3, H, W) -> (t, N, H/8, W/8): one channel per cell, so a cell knows only where it is, whatever the
+    frame shows (the positional shortcut)."""
+    t, _, H, W = x.shape
+    n = (H // 8) * (W // 8)
+    return torch.eye(n).reshape(n, H // 8, W // 8).expand(t, -1, -1, -1)
+
+
+def test_a_walk_that_stays_in_place_is_named_the_positional_shortcut(tmp_path):
+    v = square_video()
+    masks = {}
+    for t in range(len(v)):
+        masks[t] = np.zeros(v.shape[1:3], np.uint8)
+        masks[t][8 + t * SHIFT[0]:16 + t * SHIFT[0], 8 + t * SHIFT[1]:16 + t * SHIFT[1]] = 1
+    ex = Explorer(str(write_davis(tmp_path, v, masks)), feature_fn=position_features, temperature=0.05, mode="cells",
+                  device="cpu")
+    node = ex.node_at(0, 12, 12)
+    w = ex.walk(0, node, length=3)
+    assert w.path == [node] * 5 and ex.stays_in_place(w)
+    note = ex.shortcut_note(w)
+    assert f"stays on node {node}" in note and "frame 0 to 2" in note and "**positional shortcut**" in note
+    assert "the pixels under it change by" in note
+    assert "moves by up to 36 px" in note  # the square's centre over frames 0-2: 2 x (8, 16) px
+    assert "`walk.home_shift` exists to deny it" in note and "fixed features" in note
+    ex.model, ex.cfg.walk.home_shift = torch.nn.Identity(), 32  # as if a model trained with the shifted home
+    assert "trained with `walk.home_shift` = 32 px" in ex.shortcut_note(w)
+    ex.cfg.walk.home_shift = 0
+    assert "trained without it" in ex.shortcut_note(w)
+    w = ex.walk(0, ex.node_at(0, 70, 40), length=3)  # a corner of the background: nothing moves there
+    assert ex.stays_in_place(w) and "hardly change" in ex.shortcut_note(w) and "shortcut" not in ex.shortcut_note(w)
+    follows = Explorer(v, feature_fn=colour_features, temperature=0.05, mode="cells", device="cpu")
+    w = follows.walk(0, ex.node_at(0, 12, 12), length=3)  # colour follows the square
+    assert not follows.stays_in_place(w) and follows.shortcut_note(w) == ""
+
+
 def test_random_model_is_warned_about_and_cache_is_bounded():
     v = square_video(T=6)
     with pytest.warns(UserWarning, match="UNTRAINED MODEL"):
