@@ -32,13 +32,12 @@ def book_style() -> None:
     pd.set_option("display.precision", 4)
 
 
-def label_points(ax, x, y, labels, log_x: bool = False, fontsize: float = 8) -> None:
+def label_points(ax, x, y, labels, fontsize: float = 8) -> None:
     """Write ``labels`` to the right of the points ``(x, y)`` of a scatter plot so that no two overlap: labels
     whose boxes would collide on the page are stacked one line (``fontsize`` + 3 points) apart, centred on
     their points and a little further right, each joined to its point by a thin line, so that points that
     coincide keep one readable label each. Positions are compared on the page (after the axes' limits and
-    scales, so call it once those are set; ``log_x`` is not needed and kept for old callers); label widths
-    are estimated from their length."""
+    scales, so call it once those are set); label widths are estimated from their length."""
     import numpy as np
 
     x, y = np.asarray(x, float), np.asarray(y, float)
