@@ -1140,6 +1140,31 @@ def green_claim(table, reference: str | None = None, factor: float = 5.0, tolera
             "holds": holds, "testable": testable, "rows": rows}
 
 
+def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
+    """What the GCN did to the training cycle and to J&F, per GCN cell of an :func:`ablation_table` ``A`` (runs
+    ``<cell>-s<seed>``) against the cell ``base`` without it: the change of the mean ``loss / ln N`` (the
+    cycle's loss relative to chance: lower is an easier cycle) and of the mean J&F, each with ``noise``, twice
+    the mean of the two cells' sample sds over seeds, and a word: ``"easier"``/``"harder"`` (loss) or
+    ``"higher"``/``"lower"`` (J&F) beyond that, else ``"within noise"``. A GCN that closes the cycle without
+    learning appearance shows as an easier cycle with a lower J&F."""
+    O = over_seeds(A, ("J&F", "loss / ln N"))
+    if base not in O.index:
+        return []
+    rows = []
+    for cell in O.index:
+        if cell == base or not A.loc[A["run"].map(cell_of) == cell, "GCN"].any():
+            continue
+        row = {"cell": cell}
+        for col, key, up, down in (("loss / ln N", "loss", "harder", "easier"), ("J&F", "jf", "higher", "lower")):
+            d = O.loc[cell, f"{col} mean"] - O.loc[base, f"{col} mean"]
+            sds = [O.loc[c, f"{col} sd"] for c in (cell, base) if O.loc[c, f"{col} sd"] == O.loc[c, f"{col} sd"]]
+            noise = 2 * sum(sds) / len(sds) if sds else None
+            row.update({f"d_{key}": float(d), f"noise_{key}": noise,
+                        key: "within noise" if noise is None or abs(d) <= noise else up if d > 0 else down})
+        rows.append(row)
+    return rows
+
+
 def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = 5.0,
                tolerance: float = 0.02) -> dict[str, Any] | None:
     """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against

@@ -529,3 +529,21 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert (c["baseline"], c["learned"], c["holds"], c["clear"]) == ("baseline: copy", False, None, False)
     line = R.crop_claim_line(c)
     assert "less compute) is not decided by this grid**" in line and "(`baseline: copy`, 0.550)" in line
+
+
+def test_gcn_cycle_says_whether_the_gcn_eased_the_cycle_and_moved_jf_beyond_the_seed_spread():
+    def runs(cell, gcn, jfs, losses):
+        return [{"run": f"{cell}-s{s}", "GCN": gcn, "J&F": j, "loss / ln N": lo} for s, (j, lo) in enumerate(zip(jfs, losses))]
+
+    A = pd.DataFrame(runs("p", False, [0.50, 0.52, 0.54], [0.50, 0.51, 0.52])  # sds 0.02 and 0.01
+                     + runs("p-gcn", True, [0.40, 0.42, 0.44], [0.40, 0.41, 0.42])  # shortcut: easier, lower
+                     + runs("p-gcn-spatial", True, [0.50, 0.53, 0.56], [0.505, 0.515, 0.525]))  # within noise
+    rows = {r["cell"]: r for r in R.gcn_cycle(A, "p")}
+    assert set(rows) == {"p-gcn", "p-gcn-spatial"}
+    g = rows["p-gcn"]
+    assert (g["loss"], g["jf"]) == ("easier", "lower")
+    assert g["d_loss"] == pytest.approx(-0.10) and g["noise_loss"] == pytest.approx(0.02)
+    assert g["d_jf"] == pytest.approx(-0.10) and g["noise_jf"] == pytest.approx(0.04)
+    s = rows["p-gcn-spatial"]
+    assert (s["loss"], s["jf"]) == ("within noise", "within noise") and s["d_jf"] == pytest.approx(0.01)
+    assert R.gcn_cycle(A, "missing") == []
