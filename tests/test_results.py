@@ -493,14 +493,17 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert line.startswith("**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds beyond the spread")
     assert "patch-level accuracy is J&F ≥ 0.480 (within 0.02); 2 of its 2 seeds reach it, after 280 training GFLOPs" in line
     assert ("`oc` (10.0x fewer training FLOPs per clip) ends at 0.510 ± 0.014 (+0.010); 2 of 2 seeds reach 0.480, "
-            f"after {(o0 + o1) / 2:.3g} ± {np.std([o0, o1], ddof=1):.2g} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x") in line
+            f"after {(o0 + o1) / 2:,.0f} ± {np.std([o0, o1], ddof=1):,.0f} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x") in line
+    assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
 
     # One object seed never gets there: no ratio, the claim does not hold however cheap the other seeds are.
     _crop_run(tmp_path, "oc-s2", "object_crop", 2, [10.0, 20.0, 30.0], [0.2, 0.3, 0.35])
     c = R.crop_claim(tmp_path, "val", names + ["oc-s2"])
     (row,) = c["rows"]
     assert (row["reached"], row["seeds"], row["ratio"], c["holds"]) == (2, 3, None, False)
-    assert "does not hold" in R.crop_claim_line(c)
+    assert row["ratio_reached"] == pytest.approx(ref / ((o0 + o1) / 2))  # over the two seeds that reach it
+    line = R.crop_claim_line(c)
+    assert "does not hold" in line and f"({ref / ((o0 + o1) / 2):.1f}x less than the patch walk, counting only" in line
 
     # Cheap enough on the mean, but a slow seed puts the floor under 5x: holds, not beyond the spread.
     shutil.rmtree(tmp_path / "oc-s2")
@@ -547,3 +550,15 @@ def test_gcn_cycle_says_whether_the_gcn_eased_the_cycle_and_moved_jf_beyond_the_
     s = rows["p-gcn-spatial"]
     assert (s["loss"], s["jf"]) == ("within noise", "within noise") and s["d_jf"] == pytest.approx(0.01)
     assert R.gcn_cycle(A, "missing") == []
+
+
+def test_findings_call_a_cell_clearly_below_the_best_baseline_only_as_they_call_a_win(tmp_path):
+    per_base = {"a": 0.5, "b": 0.6, "c": 0.4, "d": 0.55}
+    for s, jf in enumerate((0.20, 0.22, 0.24)):  # every seed below the baseline's 0.3, every sequence below it
+        _run(tmp_path, f"w-s{s}", jf=jf, seed=s, per_seq={k: v - 0.2 + 0.01 * s + 0.01 * i for i, (k, v) in enumerate(per_base.items())})
+    _copy_baseline(tmp_path, per_base)  # J&F 0.3
+    lead = R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
+    assert "The main cell `w` scores clearly below the best baseline" in lead and "ahead on 0 of 4" in lead
+    shutil.rmtree(tmp_path / "baselines")
+    _copy_baseline(tmp_path, {"a": 0.35, "b": 0.2, "c": 0.4, "d": 0.2})  # below on average, not on every sequence
+    assert "The main cell `w` does not beat the best baseline" in R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
