@@ -308,7 +308,10 @@ def evaluation_legend(path: str | Path) -> tuple[dict[str, str], list[str]]:
     ``eval_stage``, else a ``-layerN`` ending of the name)."""
     import re
 
+    from ever.models import pretrained
+
     info = snapshot_info(path) or {}
+    shipped = pretrained.names()
     columns, rows, labels = {}, {}, {}
     for label in info.get("evaluations", []):
         s = read_json(Path(path) / label / "summary.json") or {}
@@ -318,8 +321,7 @@ def evaluation_legend(path: str | Path) -> tuple[dict[str, str], list[str]]:
         stage = s.get("eval_stage") or next(iter(re.findall(r"-(layer\d)$", row)), None)
         what = ([] if m is None else ["raw Lab colour of 8x8 blocks, no learned features"] if m == "lab" else
                 ["the same encoder with random weights, no training"] if m == "random" else
-                [f"the shipped model `{m}`"] if (Path(__file__).parent / "models" / "pretrained" / f"{m}.json").is_file()
-                else [f"the trained checkpoint `{m}`"]) + ([f"features of {stage}"] if stage else [])
+                [f"the shipped model `{m}`"] if m in shipped else [f"the trained checkpoint `{m}`"]) + ([f"features of {stage}"] if stage else [])
         if what:
             rows.setdefault(row, ", ".join(what))
         if "--" in label:
@@ -1213,17 +1215,18 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     target = ref_mean - tolerance
     _, ref_reach, ref_first = per_seed(refs[0], target)
     ref_hit = [x for x in ref_reach if x is not None]
+    ref_cost = sum(ref_hit) / len(ref_hit) if ref_hit else None
     rows = []
     for cell in objects:
         final, reach, _ = per_seed(cell, target)
         hit = [x for x in reach if x is not None]
         every = len(hit) == len(reach)
         mean = sum(final) / len(final)
+        reached_ratio = ref_cost / (sum(hit) / len(hit)) if hit and ref_hit else None
         rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": _sd(final), "gap": mean - ref_mean,
                      "equal": mean - ref_mean >= -tolerance, "reached": len(hit),
                      "reach": sum(hit) / len(hit) if hit else None, "reach_sd": _sd(hit),
-                     "ratio": (sum(ref_hit) / len(ref_hit)) / (sum(hit) / len(hit)) if every and ref_hit else None,
-                     "ratio_reached": (sum(ref_hit) / len(ref_hit)) / (sum(hit) / len(hit)) if hit and ref_hit else None,
+                     "ratio": reached_ratio if every else None, "ratio_reached": reached_ratio,
                      "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
                      "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None})
     ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
@@ -1231,9 +1234,9 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     best = best_baseline(S)
     best_jf = float(S.set_index("run").loc[best, "J&F-Mean"]) if best else None
     learned = best_jf is None or ref_mean > best_jf
-    return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
-            "reference_sd": _sd(ref_final),
-            "reference_reach": sum(ref_hit) / len(ref_hit) if ref_hit else None, "reference_reached": len(ref_hit),
+    return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned,
+            "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
+            "reference_sd": _sd(ref_final), "reference_reach": ref_cost, "reference_reached": len(ref_hit),
             "reference_at_first": ref_first,
             "factor": factor, "tolerance": tolerance, "rows": rows, "holds": bool(ok) if learned else None,
             "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
