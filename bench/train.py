@@ -192,11 +192,8 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device)
         row["gcn_params"] = sum(p.numel() for p in crw.gcn.parameters())
     if "seg_ms_per_clip" in row:
         row["seg_share_1worker"] = row["seg_ms_per_clip"] * B / row["step_ms"]
-    del crw, opt
-    if cuda:
-        torch.cuda.empty_cache()
     sync(device)
-    return row
+    return row  # the model and optimiser go with this frame; the caller empties the CUDA cache
 
 
 def _fmt(v, spec):
@@ -255,6 +252,8 @@ def main(argv=None) -> dict:
     rows = []
     for n in names:
         rows.append(bench_variant(n, args, clips, device))
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
         print(f"  {n}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
     ref = next((r for r in rows if r["variant"] == "patch_crop"), None)
     for r in rows:

@@ -338,11 +338,13 @@ def _step_eval(g: Grid, spec: RunSpec) -> str:
 def _step_curve(g: Grid, spec: RunSpec) -> str:
     """Evaluate every snapshot of a run (``train.snapshot_every``) and write ``<run>/curve.csv``: accuracy
     against training compute (:func:`training_curve`)."""
+    from ever.train import snapshot_step
+
     run_dir = g.runs_dir / spec.name
     steps = int(run_config_flat(run_dir)["train.steps"])
     done = 0
     for snap in sorted((run_dir / "snapshots").glob("step-*.pt")):
-        if int(snap.stem.split("-")[1]) == steps:  # the final weights: the run's own evaluation scores them
+        if snapshot_step(snap.stem) == steps:  # the final weights (older runs): the run's own evaluation scores them
             continue
         out = run_dir / "eval-curve" / snap.stem / g.split
         if _fresh(out / "summary.json", snap) and _same_inputs(out, _inputs(g, True)):

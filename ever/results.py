@@ -130,6 +130,7 @@ def training_curve(run_dir: str | Path, split: str):
     import pandas as pd
 
     from ever.ledger import load_ledger
+    from ever.train import snapshot_step
 
     run_dir = Path(run_dir)
     try:
@@ -140,7 +141,7 @@ def training_curve(run_dir: str | Path, split: str):
     per_step = next((s["flops_per_step"] for s in segs if s.get("flops_per_step")), None)
     steps = int(run_config_flat(run_dir)["train.steps"])
     kwh = (train.get("totals") or {}).get("kwh")
-    points = {int(p.parent.parent.name.split("-")[1]): p  # eval-curve/step-NNNNNN/<split>/summary.json
+    points = {snapshot_step(p.parent.parent.name): p  # eval-curve/step-NNNNNN/<split>/summary.json
               for p in sorted(run_dir.glob(f"eval-curve/step-*/{split}/summary.json"))}
     final = run_dir / "eval" / split / "summary.json"
     if final.is_file():  # the final weights: one point, even where a snapshot of the last step was scored too

@@ -184,6 +184,16 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    """Where ``train.snapshot_every`` keeps the weights of ``step``: ``<run>/snapshots/step-NNNNNN.pt``."""
+    return Path(run_dir) / "snapshots" / f"step-{step:06d}.pt"
+
+
+def snapshot_step(name: str) -> int:
+    """A snapshot's step from its file stem or the folder named after it ('step-000250' -> 250)."""
+    return int(name.removeprefix("step-"))
+
+
 def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) -> None:
     bad = finite_state(crw.state_dict())
     if bad:  # the loop stops before this can happen; never write such weights
@@ -449,7 +459,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 if rank == 0 and cfg.train.snapshot_every and step % cfg.train.snapshot_every == 0 \
                         and step < cfg.train.steps:  # the last step's weights are checkpoint.pt
                     atomic_torch_save({"model": crw.state_dict(), "config": cfg.to_dict(), "step": step},
-                                      run_dir / "snapshots" / f"step-{step:06d}.pt")
+                                      snapshot_path(run_dir, step))
         finally:
             bar.close()
             if metrics is not None:
