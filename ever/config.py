@@ -45,6 +45,7 @@ class DataConfig:
     frame_stride: int = 2  # take every k-th frame (ignored when fps > 0)
     fps: float = 0.0  # target frame rate; 0 = use frame_stride
     size: int = 128  # clips are resized (short side) and randomly cropped to size x size
+    crop_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop side / short side, drawn in [lo, hi]
     num_workers: int = 2
     max_fail_frac: float = 0.2  # fail the run if more than this fraction of videos is unreadable
 
@@ -53,6 +54,8 @@ class DataConfig:
         _check(self.frame_stride >= 1, "data.frame_stride must be >= 1")
         _check(self.size >= 32 and self.size % 8 == 0, "data.size must be a multiple of 8, >= 32")
         _check(self.fps >= 0, "data.fps must be >= 0")
+        _check(len(self.crop_scale) == 2 and 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
+               "data.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1")
         _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
         _check(len(self.roots) > 0, "data.roots must name at least one folder")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0 (0 = read in the training process)")

@@ -104,7 +104,8 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
     from ever.data.clips import ClipDataset, clip_loader
 
     d = cfg.data
-    ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac)
+    ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac,
+                     crop_scale=d.crop_scale)
     if extractor.needs_segments:
         from ever.objects import SegmentedClips
 

@@ -192,6 +192,36 @@ def test_crop_is_square_from_short_side_and_flip_is_shared(mp4s):
     assert (True, False) in seen and (False, True) in seen  # red on the left, or flipped/cropped right
 
 
+def test_crop_scale_zooms_in_and_default_draws_as_before():
+    from ever.data.clips import crop_resize_flip
+
+    ramp = np.broadcast_to(np.linspace(0, 240, 120).astype(np.uint8)[None, None, :, None], (1, 120, 120, 3))
+    frames = np.ascontiguousarray(ramp)
+
+    def span(x):  # grey levels across the output row: how much of the ramp the crop shows
+        row = x[0, 0, 0].float()
+        return (row.max() - row.min()).item()
+
+    for i in range(8):
+        full = crop_resize_flip(frames, 32, np.random.default_rng(i))
+        half = crop_resize_flip(frames, 32, np.random.default_rng(i), (0.5, 0.5))
+        assert half.shape == full.shape == (1, 3, 32, 32)
+        assert span(full) > 200 and 90 < span(half) < 140  # a crop of half the short side, resized up
+        # (1, 1) is the default and draws nothing extra: clips of runs made before crop_scale are unchanged
+        assert torch.equal(full, crop_resize_flip(frames, 32, np.random.default_rng(i), (1.0, 1.0)))
+    spans = {round(span(crop_resize_flip(frames, 32, np.random.default_rng(i), (0.3, 0.9))) / 10) for i in range(20)}
+    assert len(spans) > 3  # a range draws a different zoom per clip
+
+
+def test_crop_scale_is_checked():
+    from ever.config import ConfigError, load_config
+
+    assert load_config(None, ["data.crop_scale=[0.4, 0.8]"]).data.crop_scale == [0.4, 0.8]
+    for bad in ("[0.8, 0.4]", "[0, 0.5]", "[0.5, 1.5]", "[0.5]"):
+        with pytest.raises(ConfigError, match="data.crop_scale"):
+            load_config(None, [f"data.crop_scale={bad}"])
+
+
 def test_clip_dataset_skips_bad_videos_with_one_warning(mp4s):
     (mp4s / "zzz_broken.mp4").write_bytes(b"junk" * 100)
     for i in range(3):

@@ -87,12 +87,19 @@ class ClipSampler:
         return np.minimum(idx, num_frames - 1)
 
 
-def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (T, 3, size, size) uint8: a random square crop with side = the short side
-    (equivalent to resizing the short side to ``size`` and cropping size x size, but cheaper), resized
-    to ``size``, and a random horizontal flip; the same crop and flip for all T frames."""
+def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator,
+                     scale: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, size, size) uint8: a random square crop, resized to ``size``, and a
+    random horizontal flip; the same crop and flip for all T frames.
+
+    The crop's side is the short side times a factor drawn uniformly from ``scale``. ``(1, 1)`` (whole
+    short side) is equivalent to resizing the short side to ``size`` and cropping size x size, but
+    cheaper; smaller factors zoom in, so a 128-px clip can show objects at the scale the evaluation sees
+    them (e.g. 0.5 of a 240-px short side is about native resolution)."""
     T, H, W, _ = frames.shape
     side = min(H, W)
+    if tuple(scale) != (1.0, 1.0):  # (1, 1) draws nothing, so clips of earlier runs are unchanged
+        side = max(8, int(round(side * rng.uniform(scale[0], scale[1]))))
     y0 = int(rng.integers(0, H - side + 1))
     x0 = int(rng.integers(0, W - side + 1))
     flip = bool(rng.random() < 0.5)
@@ -112,8 +119,10 @@ class ClipDataset(torch.utils.data.Dataset):
     MAX_OPEN = 8  # decoders kept open per process
 
     def __init__(self, roots: list[str], clip_len: int, frame_stride: int = 1, fps: float = 0.0,
-                 size: int = 128, seed: int = 0, max_fail_frac: float = 0.2):
+                 size: int = 128, seed: int = 0, max_fail_frac: float = 0.2,
+                 crop_scale: tuple[float, float] = (1.0, 1.0)):
         self.roots, self.size, self.seed = list(roots), size, seed
+        self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.sampler = ClipSampler(clip_len, frame_stride, fps)
         paths = find_videos(self.roots)
         self.videos: list[tuple[Path, int, float]] = []  # (path, frames, fps) of usable videos
@@ -185,7 +194,7 @@ class ClipDataset(torch.utils.data.Dataset):
                     bad.close()
                 last = e
                 continue
-            return crop_resize_flip(frames, self.size, rng)
+            return crop_resize_flip(frames, self.size, rng, self.crop_scale)
         raise DataError(f"every video under {', '.join(self.roots)} failed to read; last: {last}")
 
 
