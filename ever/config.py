@@ -30,6 +30,10 @@ class ConfigError(ValueError):
 # Fields that say where and how a run executes, not what it computes: a resumed run may change them,
 # and the report treats runs that differ only in them as the same run.
 NEUTRAL_KEYS = ("train.device", "data.num_workers", "train.log_every", "train.ckpt_every")
+# ... and fields that change only what a run keeps besides its result: runs that differ in these end with the
+# same weights (a comparison of recipes treats them alike), but a run without snapshots cannot stand in for one
+# with them, so these are not neutral to resume or to the report's cache.
+SAME_WEIGHTS_KEYS = NEUTRAL_KEYS + ("train.snapshot_every",)
 
 
 @dataclass

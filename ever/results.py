@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ever.config import NEUTRAL_KEYS, flatten
+from ever.config import SAME_WEIGHTS_KEYS, flatten
 from ever.evaluate import BASELINES
 
 
@@ -737,8 +737,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
             out.append(f"**The other cells against the same baseline** ({base[best]:.3f}): " + "; ".join(others) + ".")
 
     def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in NEUTRAL_KEYS
-                and k != "train.snapshot_every"}  # keeping snapshots does not change what is learnt
+        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in SAME_WEIGHTS_KEYS}
 
     A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
     pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
@@ -833,7 +832,7 @@ def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", 
     """Config columns whose value differs between the rows (what an ablation changed)."""
     cols = []
     for c in df.columns:
-        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in NEUTRAL_KEYS:
+        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in SAME_WEIGHTS_KEYS:
             cols.append(c)
     return cols
 
