@@ -101,6 +101,8 @@ class Grid:
     notebooks: GridNotebooks = field(default_factory=GridNotebooks)
     build: bool = True  # false: stop after executing the notebooks
     bench: bool = True  # measure the walk's cost against nodes (bench/walk.py, small sizes) for chapter 6
+    title: str = ""  # what a results snapshot of this grid (--snapshot) is called in the README and the book
+    note: str = ""  # what its runs are, in words, for the snapshot (data, steps, sequences, resolution)
     path: Path = field(default=Path("configs/report.yaml"), metadata={"internal": True})  # the file it came from
 
     @property
@@ -709,6 +711,7 @@ def cli(args) -> int:
         g = load_grid(args.grid)
         cmd = f"ever report --grid {_show_path(g.path)}" + (f" --device {args.device}" if args.device else "")
         out = snapshot(g.runs_dir, args.snapshot, g.split, cmd, [r.name for r in g.runs],
-                       title=f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)")
+                       title=g.title or f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)",
+                       note=g.note)
         print(f"ever report: results snapshot at {out}", flush=True)
     return 0

@@ -419,7 +419,13 @@ def test_ever_report_snapshot_copies_the_grids_results_after_the_run(tmp_path, m
     assert report.cli(args) == 0 and ran == [str(tmp_path / "g.yaml")]
     info = R.snapshot_info(tmp_path / "results" / "study")
     assert info["command"] == "ever report --grid g.yaml" and info["runs"] == ["main"]  # relative, as typed here
-    assert info["title"] == "`g.yaml` on `ever-synth` (split `val`)"
+    assert info["title"] == "`g.yaml` on `ever-synth` (split `val`)" and info["note"] == ""
+    # a grid names its snapshot and says what its runs are: the README and the book show both
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump({"paths": {"runs": "r"}, "split": "val", "title": "A study",
+                                                     "note": "What ran.", "runs": [{"name": "main", "config": "c.yaml"}]}))
+    assert report.cli(args) == 0
+    info = R.snapshot_info(tmp_path / "results" / "study")
+    assert (info["title"], info["note"]) == ("A study", "What ran.")
 
 
 def test_compute_to_reach_interpolates_the_first_crossing_and_cells_keep_their_misses(tmp_path):
