@@ -140,6 +140,17 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         return None
 
 
+def git_changes(cwd: str | Path | None = None) -> list[str] | None:
+    """Tracked files of the checkout that differ from its commit (``git status --porcelain``, untracked left
+    out), so a run made from uncommitted code says so; None when git cannot tell."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line[3:] for line in out.stdout.splitlines()] if out.returncode == 0 else None
+
+
 def environment() -> dict[str, Any]:
     """Software and hardware facts recorded beside every run."""
     env: dict[str, Any] = {
@@ -151,5 +162,6 @@ def environment() -> dict[str, Any]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_changes": git_changes(Path(__file__).resolve().parent),  # [] = the commit's own code
     }
     return env

@@ -193,3 +193,20 @@ def test_cli_prints_one_row_per_run_and_writes_csv(tmp_path, capsys):
 def test_cli_errors_when_no_ledger(tmp_path):
     with pytest.raises(EverError, match="no ledger.json"):
         L.cli(argparse.Namespace(runs=[str(tmp_path)], csv=None))
+
+
+def test_the_environment_says_when_a_run_came_from_uncommitted_code(tmp_path):
+    import subprocess
+
+    from ever.utils import git_changes
+
+    assert git_changes(tmp_path) is None  # not a checkout: git cannot tell
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert git_changes(tmp_path) == []  # untracked files are not the run's code
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_changes(tmp_path) == ["a.py"]
