@@ -579,6 +579,21 @@ def cell_sequence_scores(Q):
     return Q.T.groupby([cell_of(c) for c in Q.columns], sort=False).mean().T
 
 
+def held_out_scores(C, tuned: list[str]):
+    """Mean J&F of every column of a sequences x methods table (:func:`cell_sequence_scores`) over the
+    sequences a choice was made on (``tuned``, e.g. a recipe screen's ``eval.sequences``), over the others
+    and over all: one row per method, columns ``tuning (n)``, ``held out (m)``, ``all (n + m)``. A score on
+    the tuning sequences is optimistic; the held-out one is not."""
+    import pandas as pd
+
+    tuned_rows = C.index.isin(list(tuned))
+    if not tuned_rows.any() or tuned_rows.all():
+        raise ValueError(f"held_out_scores: {len(C)} sequences, {int(tuned_rows.sum())} of them tuned on: need both kinds")
+    return pd.DataFrame({f"tuning ({int(tuned_rows.sum())})": C[tuned_rows].mean(),
+                         f"held out ({int((~tuned_rows).sum())})": C[~tuned_rows].mean(),
+                         f"all ({len(C)})": C.mean()})
+
+
 def compare(Q, a: str, b: str) -> dict[str, Any]:
     """Column ``a`` against column ``b`` of a sequences x methods table (:func:`sequence_scores` or
     :func:`cell_sequence_scores`), over the sequences both scored: ``n``, ``ahead`` (sequences where a > b),

@@ -250,6 +250,11 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     c = R.compare(Q, "w", "baseline: copy")
     assert (c["n"], c["ahead"], c["top"]) == (4, 3, "a") and c["lead"] == pytest.approx(0.15)
     assert c["lead_without_top"] == pytest.approx(0.1) and c["p"] == pytest.approx(p)
+    H = R.held_out_scores(Q, ["a", "b"])  # a choice made on a and b: c and d are held out
+    assert list(H.columns) == ["tuning (2)", "held out (2)", "all (4)"] and list(H.index) == ["w", "baseline: copy"]
+    assert H.loc["w"].tolist() == pytest.approx([0.55, 0.45, 0.5]) and H.loc["baseline: copy", "held out (2)"] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="need both kinds"):
+        R.held_out_scores(Q, ["a", "b", "c", "d"])
     T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
     assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
     assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown
