@@ -28,7 +28,7 @@ import torch
 from ever.errors import CheckpointError
 
 HERE = Path(__file__).parent
-DEFAULT = "crw-w16-real"  # what `ever propagate` and `ever.propagate` use without --model
+DEFAULT = "crw-w16-real-1k"  # what `ever propagate` and `ever.propagate` use without --model
 FORMAT = 1
 _FIGURES = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "pck_convention", "num_sequences", "frames",
             "frames_per_s", "eval_stage")
@@ -176,11 +176,11 @@ def cli(args) -> int:
     if not rows:
         print("no shipped models")
         return 0
-    print(f"{'name':<16} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
+    print(f"{'name':<18} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
           f"{'train Wh':>8}")
     for r in rows:
         fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
-        print(f"{r['name'] + (' *' if r['default'] else ''):<16} {r['trained_on'][:46]:<46} {r['steps']:>6} "
+        print(f"{r['name'] + (' *' if r['default'] else ''):<18} {r['trained_on'][:46]:<46} {r['steps']:>6} "
               f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
               f"{r['MB']:>5.1f} {fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}")
     print("* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
