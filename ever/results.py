@@ -586,6 +586,9 @@ def held_out_scores(C, tuned: list[str]):
     the tuning sequences is optimistic; the held-out one is not."""
     import pandas as pd
 
+    unknown = sorted(set(tuned) - set(C.index))
+    if unknown:
+        raise ValueError(f"held_out_scores: tuned sequences not in the table: {', '.join(unknown)}")
     tuned_rows = C.index.isin(list(tuned))
     if not tuned_rows.any() or tuned_rows.all():
         raise ValueError(f"held_out_scores: {len(C)} sequences, {int(tuned_rows.sum())} of them tuned on: need both kinds")

@@ -255,6 +255,8 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     assert H.loc["w"].tolist() == pytest.approx([0.55, 0.45, 0.5]) and H.loc["baseline: copy", "held out (2)"] == pytest.approx(0.4)
     with pytest.raises(ValueError, match="need both kinds"):
         R.held_out_scores(Q, ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="not in the table: zz"):
+        R.held_out_scores(Q, ["a", "zz"])  # a typo must not shrink the tuning set silently
     T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
     assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
     assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown

@@ -99,7 +99,7 @@ def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator,
     T, H, W, _ = frames.shape
     side = min(H, W)
     if tuple(scale) != (1.0, 1.0):  # (1, 1) draws nothing, so clips of earlier runs are unchanged
-        side = max(8, int(round(side * rng.uniform(scale[0], scale[1]))))
+        side = min(side, max(8, int(round(side * rng.uniform(scale[0], scale[1])))))
     y0 = int(rng.integers(0, H - side + 1))
     x0 = int(rng.integers(0, W - side + 1))
     flip = bool(rng.random() < 0.5)
