@@ -166,6 +166,16 @@ class OptimConfig:
         _check(self.warmup_steps >= 0 and self.grad_clip >= 0, "optim.warmup_steps and grad_clip must be >= 0")
 
 
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    """Where ``train.snapshot_every`` keeps the weights of ``step``: ``<run>/snapshots/step-NNNNNN.pt``."""
+    return Path(run_dir) / "snapshots" / f"step-{step:06d}.pt"
+
+
+def snapshot_step(name: str) -> int:
+    """A snapshot's step from its file stem or the folder named after it ('step-000250' -> 250)."""
+    return int(name.removeprefix("step-"))
+
+
 @dataclass
 class TrainConfig:
     steps: int = 1000

@@ -340,7 +340,7 @@ def _step_eval(g: Grid, spec: RunSpec) -> str:
 def _step_curve(g: Grid, spec: RunSpec) -> str:
     """Evaluate every snapshot of a run (``train.snapshot_every``) and write ``<run>/curve.csv``: accuracy
     against training compute (:func:`training_curve`)."""
-    from ever.train import snapshot_step
+    from ever.config import snapshot_step
 
     run_dir = g.runs_dir / spec.name
     steps = int(run_config_flat(run_dir)["train.steps"])

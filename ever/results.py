@@ -130,7 +130,7 @@ def training_curve(run_dir: str | Path, split: str):
     import pandas as pd
 
     from ever.ledger import load_ledger
-    from ever.train import snapshot_step
+    from ever.config import snapshot_step
 
     run_dir = Path(run_dir)
     try:

@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, with_defaults
+from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, snapshot_path, with_defaults
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
@@ -183,16 +183,6 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def snapshot_path(run_dir: Path, step: int) -> Path:
-    """Where ``train.snapshot_every`` keeps the weights of ``step``: ``<run>/snapshots/step-NNNNNN.pt``."""
-    return Path(run_dir) / "snapshots" / f"step-{step:06d}.pt"
-
-
-def snapshot_step(name: str) -> int:
-    """A snapshot's step from its file stem or the folder named after it ('step-000250' -> 250)."""
-    return int(name.removeprefix("step-"))
 
 
 def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) -> None:
