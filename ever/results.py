@@ -282,16 +282,20 @@ def evaluation_comparisons(path: str | Path) -> list[str]:
     sequence (:func:`compare`), with the number of sequences and the paired t-test."""
     info = snapshot_info(path) or {}
     Q = evaluation_sequences(path) if info.get("compare") else None
-    out = []
-    for a, b in info.get("compare", []):
-        c = compare(Q, a, b)
-        line = (f"**`{a}` against `{b}`**: J&F {Q[a].mean():.3f} against {Q[b].mean():.3f} ({c['lead']:+.3f}) on "
-                f"{c['n']} sequences, ahead on {c['ahead']} of {c['n']}; its largest lead is {c['top_lead']:+.3f} on "
-                f"`{c['top']}`")
-        if c["lead_without_top"] is not None:
-            line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
-        out.append(line + (f" (paired t-test over the sequences: p = {c['p']:.2g})." if c["p"] is not None else "."))
-    return out
+    return [comparison_line(Q, a, b) for a, b in info.get("compare", [])]
+
+
+def comparison_line(Q, a: str, b: str) -> str:
+    """:func:`compare` of columns ``a`` and ``b`` of a sequences x methods table as one Markdown sentence: both
+    means, the lead, on how many sequences a is ahead, its largest lead and the mean lead without it, and the
+    paired t-test."""
+    c = compare(Q, a, b)
+    line = (f"**`{a}` against `{b}`**: J&F {Q[a].mean():.3f} against {Q[b].mean():.3f} ({c['lead']:+.3f}) on "
+            f"{c['n']} sequences, ahead on {c['ahead']} of {c['n']}; its largest lead is {c['top_lead']:+.3f} on "
+            f"`{c['top']}`")
+    if c["lead_without_top"] is not None:
+        line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
+    return line + (f" (paired t-test over the sequences: p = {c['p']:.2g})." if c["p"] is not None else ".")
 
 
 PROTOCOL_WORDS = {  # eval.context / eval.label_resize values (ever.evaluate.propagation) as the book names them
