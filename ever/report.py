@@ -682,17 +682,21 @@ def _copy_eval(src: Path, dst: Path) -> None:
 
 def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[Path]) -> Path:
     """Write ``tmp/SNAPSHOT.json`` (``info`` plus the commit of this code, the commits the runs recorded in
-    their ``env.json`` as ``trained_at``, the date and the machine), then put ``tmp`` in place of ``out``: the
-    old snapshot is renamed aside first and deleted last, so ``out`` is always one whole snapshot."""
+    their ``env.json`` as ``trained_at``, the runs trained from a tree that differed from its commit as
+    ``trained_changes`` {run folder: changed files}, the date and the machine), then put ``tmp`` in place of
+    ``out``: the old snapshot is renamed aside first and deleted last, so ``out`` is always one whole snapshot."""
     from datetime import datetime, timezone
 
     from ever.energy import hardware_info
     from ever.utils import atomic_write_json, git_commit
 
     hw = hardware_info("cpu")
-    trained_at = sorted({(read_json(d / "env.json") or {}).get("git_commit") for d in run_dirs} - {None})
+    envs = {d.name: read_json(d / "env.json") or {} for d in run_dirs}
+    trained_at = sorted({env.get("git_commit") for env in envs.values()} - {None})
+    trained_changes = {name: env["git_changes"] for name, env in envs.items() if env.get("git_changes")}
     atomic_write_json(tmp / "SNAPSHOT.json", {
         **info, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
+        "trained_changes": trained_changes,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
                     "gpus": [gpu["name"] for gpu in hw["gpus"]]}})

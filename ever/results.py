@@ -235,7 +235,9 @@ def provenance(path: str | Path, shown: str | None = None) -> str:
               + ", ".join(f"`{c[:7]}`" for c in runs_at) + f", {taken}")
     else:
         at = taken
-    return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw})."
+    changed = "".join(f"; `{run}` was trained with uncommitted changes to " + ", ".join(f"`{f}`" for f in files)
+                      for run, files in (info.get("trained_changes") or {}).items())
+    return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw}){changed}."
 
 
 def snapshot_runs(info: dict[str, Any]) -> list[str]:

@@ -278,7 +278,7 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     _run(runs, "other", jf=0.2)
     _copy_baseline(runs, {"a": 0.3, "b": 0.3})
     (runs / "main" / "checkpoint.pt").write_bytes(b"weights")
-    (runs / "main" / "env.json").write_text(json.dumps({"git_commit": "a" * 40}))
+    (runs / "main" / "env.json").write_text(json.dumps({"git_commit": "a" * 40, "git_changes": ["ever/walk.py"]}))
     (runs / "main" / "eval" / "val" / "overlays").mkdir()
     (runs / "unlisted" / "eval" / "val").mkdir(parents=True)
     out = snapshot(runs, tmp_path / "results" / "study", "val", "ever report --grid g.yaml", ["main", "other"],
@@ -301,6 +301,8 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     assert info["trained_at"] == ["a" * 40]  # the commit the runs recorded, beside the snapshot's own
     said = R.provenance(out, "results/study")
     assert "`results/study`, made by `ever report --grid g.yaml`, runs trained at commit `aaaaaaa`" in said
+    assert info["trained_changes"] == {"main": ["ever/walk.py"]}  # a run's code that its commit does not hold
+    assert said.endswith("; `main` was trained with uncommitted changes to `ever/walk.py`.")
 
     # The README's generated section: provenance, note, table and findings of every snapshot, spliced
     # between the markers without touching the rest.
