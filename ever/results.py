@@ -814,6 +814,19 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     return out
 
 
+def in_short(real: list[str], green: list[str]) -> list[str]:
+    """The book's first lines: the bold verdicts that open :func:`findings`' sentences, the real-video
+    study's main cell (``real[0]``) and the green grid's two claims (its sentences that name a claim)."""
+    import re
+
+    def head(line: str) -> str | None:
+        m = re.match(r"\*\*(.+?)\*\*", line)
+        return m.group(1) if m else None
+
+    first = [f"Real video: {h[0].lower()}{h[1:]}" for h in map(head, real[:1]) if h]
+    return first + [h for h in map(head, green) if h and "claim" in h.lower()]
+
+
 def _one_init(S, baseline: str) -> str:
     """", one initialisation" when ``baseline`` is the random encoder (a single seed of it was scored)."""
     return ", one initialisation" if baseline == "baseline: random" else ""

@@ -577,3 +577,17 @@ def test_findings_call_a_cell_clearly_below_the_best_baseline_only_as_they_call_
     shutil.rmtree(tmp_path / "baselines")
     _copy_baseline(tmp_path, {"a": 0.35, "b": 0.2, "c": 0.4, "d": 0.2})  # below on average, not on every sequence
     assert "The main cell `w` does not beat the best baseline" in R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
+
+
+def test_in_short_gives_the_verdicts_that_open_the_findings():
+    real = ["**The main cell `m` scores above the best baseline, but not clearly** (`baseline: lab`): J&F 0.5.",
+            "**The other cells against the same baseline** (0.4): `n` 0.3."]
+    green = ["**The main cell `p` does not beat the best baseline** (`baseline: lab`).",
+             "**The GCN (claim 2) raised J&F beyond twice the spread over seeds in 0 of 3 pairs**: diffs.",
+             "**0 of 2 object-node cells score more than 0.02 above the untrained encoder**: names.",
+             "**Claim 1 (object nodes at patch accuracy) is not decided by this grid** where it can show."]
+    assert R.in_short(real, green) == [
+        "Real video: the main cell `m` scores above the best baseline, but not clearly",
+        "The GCN (claim 2) raised J&F beyond twice the spread over seeds in 0 of 3 pairs",
+        "Claim 1 (object nodes at patch accuracy) is not decided by this grid"]
+    assert R.in_short([], ["no bold opening, claim 1"]) == []
