@@ -775,7 +775,9 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
         if sds:  # the grid's own noise: the mean sd over seeds of its cells
             sd = float(sum(sds) / len(sds))
             up, down = sum(x > 2 * sd for x in d.values()), sum(x < -2 * sd for x in d.values())
-            verdict = (f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {up} of {len(pairs)} "
+            where = f"in all {len(pairs)} pairs" if len(pairs) > 1 else "in its one pair"
+            verdict = (f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}" if up == down == 0
+                       else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {up} of {len(pairs)} "
                        f"pairs and lowered it in {down}")
             noise = ""
         else:

@@ -211,6 +211,13 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     assert "`p-gcn` +0.100" in gcn
     assert text[-1] == "**Object nodes at patch accuracy for ≥5x less compute: holds on this grid** (chapter 5)."
 
+    # A GCN whose effect stays inside the noise is said to move J&F by less than it, in every pair.
+    for s in (0, 1):
+        _run(tmp_path / "flat", f"p-s{s}", jf=0.40 + 0.02 * s, seed=s)
+        _run(tmp_path / "flat", f"p-gcn-s{s}", gcn=True, jf=0.41 + 0.02 * s, seed=s)
+    (gcn,) = [t for t in R.findings(tmp_path / "flat", "val", names[:4]) if "GCN (claim 2)" in t]
+    assert gcn.startswith("**The GCN (claim 2) moved J&F by less than twice the spread over seeds (sd 0.014) in its one pair**")
+
 
 def test_training_curves_stack_every_runs_metrics_and_kinetics_skips_runs_without_ledger(tmp_path):
     _run(tmp_path, "a")
