@@ -235,8 +235,11 @@ def provenance(path: str | Path, shown: str | None = None) -> str:
               + ", ".join(f"`{c[:7]}`" for c in runs_at) + f", {taken}")
     else:
         at = taken
-    changed = "".join(f"; `{run}` was trained with uncommitted changes to " + ", ".join(f"`{f}`" for f in files)
-                      for run, files in (info.get("trained_changes") or {}).items())
+    by_files: dict[tuple[str, ...], list[str]] = {}
+    for run, files in (info.get("trained_changes") or {}).items():
+        by_files.setdefault(tuple(files), []).append(f"`{run}`")
+    changed = "".join(f"; {', '.join(runs)} {'were' if len(runs) > 1 else 'was'} trained with uncommitted changes to "
+                      + ", ".join(f"`{f}`" for f in files) for files, runs in by_files.items())
     return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw}){changed}."
 
 

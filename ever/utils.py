@@ -141,10 +141,11 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def git_changes(cwd: str | Path | None = None) -> list[str] | None:
-    """Tracked files of the checkout that differ from its commit (``git status --porcelain``, untracked left
-    out), so a run made from uncommitted code says so; None when git cannot tell."""
+    """Tracked files under ``cwd`` (the package, for a run: its config is saved beside it, so only the code can
+    differ unseen) that differ from the checkout's commit (``git status --porcelain``, paths from the repository
+    root, untracked left out), so a run made from uncommitted code says so; None when git cannot tell."""
     try:
-        out = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        out = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=cwd,
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -215,3 +215,9 @@ def test_the_environment_says_when_a_run_came_from_uncommitted_code(tmp_path):
     assert git_changes(tmp_path) == []  # untracked files are not the run's code
     (tmp_path / "a.py").write_text("x = 2\n")
     assert git_changes(tmp_path) == ["a.py"]
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "b.py").write_text("y = 1\n")
+    subprocess.run([*git, "add", "pkg/b.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "b"], check=True)
+    (tmp_path / "pkg" / "b.py").write_text("y = 2\n")
+    assert git_changes(tmp_path / "pkg") == ["pkg/b.py"]  # only the folder asked about, named from the root
