@@ -682,7 +682,7 @@ def _copy_eval(src: Path, dst: Path) -> None:
 
 def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[Path]) -> Path:
     """Write ``tmp/SNAPSHOT.json`` (``info`` plus the commit of this code, the commits the runs recorded in
-    their ``env.json`` as ``trained_at``, the runs trained from a tree that differed from its commit as
+    their ``env.json`` as ``trained_at``, the runs trained from package code that differed from its commit as
     ``trained_changes`` {run folder: changed files}, the date and the machine), then put ``tmp`` in place of
     ``out``: the old snapshot is renamed aside first and deleted last, so ``out`` is always one whole snapshot."""
     from datetime import datetime, timezone
@@ -693,7 +693,9 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
     hw = hardware_info("cpu")
     envs = {d.name: read_json(d / "env.json") or {} for d in run_dirs}
     trained_at = sorted({env.get("git_commit") for env in envs.values()} - {None})
-    trained_changes = {name: env["git_changes"] for name, env in envs.items() if env.get("git_changes")}
+    code = f"{Path(__file__).resolve().parent.name}/"  # runs before ever.utils.git_changes kept to the package
+    trained_changes = {name: changed for name, env in envs.items()  # listed every tracked file: keep its code
+                       if (changed := [f for f in env.get("git_changes") or [] if f.startswith(code)])}
     atomic_write_json(tmp / "SNAPSHOT.json", {
         **info, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
         "trained_changes": trained_changes,

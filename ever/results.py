@@ -606,6 +606,21 @@ def held_out_scores(C, tuned: list[str]):
                          f"all ({len(C)})": C.mean()})
 
 
+def screen_line(jf, main: str, Q, seeds: list[str], rows: list[str]) -> str:
+    """A screen of single runs read against its noise, as one sentence: every run's J&F (``jf``: run ->
+    score, on the screen's sequences) minus ``main``'s, and which differ by more than twice the spread over
+    seeds of one recipe on the same sequences: the sd of the means over ``rows`` of the ``seeds`` columns of
+    ``Q`` (a sequences x runs table, :func:`sequence_scores`, e.g. of a three-seed study scored on more)."""
+    sd = float(Q.loc[Q.index.isin(list(rows)), list(seeds)].mean().std(ddof=1))
+    diffs = {r: float(v - jf[main]) for r, v in jf.items() if r != main}
+    beyond = [r for r, d in diffs.items() if abs(d) > 2 * sd]
+    return (f"Against the kept run `{main}` (J&F {jf[main]:.3f}): "
+            + ", ".join(f"`{r}` {d:+.3f}" for r, d in diffs.items())
+            + f". The same recipe's {len(seeds)} seeds spread by sd {sd:.3f} on these {len(rows)} sequences: "
+            + (f"{', '.join(f'`{r}`' for r in beyond)} differ{'s' if len(beyond) == 1 else ''} by more than twice that, "
+               "the others by less." if beyond else "every run is within twice that."))
+
+
 def compare(Q, a: str, b: str) -> dict[str, Any]:
     """Column ``a`` against column ``b`` of a sequences x methods table (:func:`sequence_scores` or
     :func:`cell_sequence_scores`), over the sequences both scored: ``n``, ``ahead`` (sequences where a > b),
@@ -814,22 +829,23 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
                    f"{(max(max(ratios), 1 / min(ratios)) - 1) * 100:.1f} % (chapter 5). It can show only where "
                    f"each node is encoded on its own, as in the original walk (`configs/report-green.yaml`).")
     elif claim["holds"] is not None:
-        out.append(f"**Object nodes at patch accuracy for ≥{claim['factor']:g}x less compute: "
+        out.append(f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) "
                    f"{'holds' if claim['holds'] else 'does not hold'} on this grid** (chapter 5).")
     return out
 
 
 def in_short(real: list[str], green: list[str]) -> list[str]:
-    """The book's first lines: the bold verdicts that open :func:`findings`' sentences, the real-video
-    study's main cell (``real[0]``) and the green grid's two claims (its sentences that name a claim)."""
+    """The book's first lines: the bold verdicts that open :func:`findings`' sentences, for the shipped
+    recipe's study (its main cell, ``real[0]``) and for the green grid's two claims (its sentences whose
+    verdict names claim 1 or claim 2)."""
     import re
 
     def head(line: str) -> str | None:
         m = re.match(r"\*\*(.+?)\*\*", line)
         return m.group(1) if m else None
 
-    first = [f"Real video: {h[0].lower()}{h[1:]}" for h in map(head, real[:1]) if h]
-    return first + [h for h in map(head, green) if h and "claim" in h.lower()]
+    first = [f"Shipped recipe: {h[0].lower()}{h[1:]}" for h in map(head, real[:1]) if h]
+    return first + [f"Green grid: {h}" for h in map(head, green) if h and re.search(r"claim [12]\b", h, re.I)]
 
 
 def _one_init(S, baseline: str) -> str:

@@ -209,7 +209,10 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     (gcn,) = [t for t in text if "GCN (claim 2)" in t]
     assert "raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0" in gcn
     assert "`p-gcn` +0.100" in gcn
-    assert text[-1] == "**Object nodes at patch accuracy for ≥5x less compute: holds on this grid** (chapter 5)."
+    assert text[-1] == "**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid** (chapter 5)."
+    assert R.in_short([], text) == [  # the first page's summary: the verdicts these sentences open with
+        "Green grid: The GCN (claim 2) raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0",
+        "Green grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid"]
 
     # A GCN whose effect stays inside the noise is said to move J&F by less than it, in every pair.
     for s in (0, 1):
@@ -249,6 +252,7 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"])) == "baseline: copy"
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"], baselines=False)) is None
     assert "The main cell `w` scores above the best baseline, but not clearly" in lead  # one sequence against it
+    assert R.in_short([lead], []) == ["Shipped recipe: the main cell `w` scores above the best baseline, but not clearly"]
     assert "J&F 0.500 (mean of 3 seeds)" in lead and "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
     p = ttest_rel([0.6, 0.5, 0.4, 0.5], [0.3, 0.3, 0.6, 0.2]).pvalue  # over the seed means of each sequence
     assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
@@ -285,7 +289,8 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     _run(runs, "other", jf=0.2)
     _copy_baseline(runs, {"a": 0.3, "b": 0.3})
     (runs / "main" / "checkpoint.pt").write_bytes(b"weights")
-    (runs / "main" / "env.json").write_text(json.dumps({"git_commit": "a" * 40, "git_changes": ["ever/walk.py"]}))
+    (runs / "main" / "env.json").write_text(json.dumps({"git_commit": "a" * 40, "git_changes": ["ever/walk.py", "configs/g.yaml"]}))
+    (runs / "other" / "env.json").write_text(json.dumps({"git_commit": "a" * 40, "git_changes": ["ever/walk.py"]}))
     (runs / "main" / "eval" / "val" / "overlays").mkdir()
     (runs / "unlisted" / "eval" / "val").mkdir(parents=True)
     out = snapshot(runs, tmp_path / "results" / "study", "val", "ever report --grid g.yaml", ["main", "other"],
@@ -293,7 +298,7 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["SNAPSHOT.json", "baselines/copy/eval/val/per_sequence.csv", "baselines/copy/eval/val/summary.json",
                      "main/config.yaml", "main/env.json", "main/eval/val/per_sequence.csv", "main/eval/val/summary.json",
-                     "main/ledger.json", "other/config.yaml", "other/eval/val/per_sequence.csv",
+                     "main/ledger.json", "other/config.yaml", "other/env.json", "other/eval/val/per_sequence.csv",
                      "other/eval/val/summary.json"]
     info = R.snapshot_info(out)
     assert info["command"] == "ever report --grid g.yaml" and info["split"] == "val" and len(info["date"]) == 10
@@ -308,8 +313,8 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     assert info["trained_at"] == ["a" * 40]  # the commit the runs recorded, beside the snapshot's own
     said = R.provenance(out, "results/study")
     assert "`results/study`, made by `ever report --grid g.yaml`, runs trained at commit `aaaaaaa`" in said
-    assert info["trained_changes"] == {"main": ["ever/walk.py"]}  # a run's code that its commit does not hold
-    assert said.endswith("; `main` was trained with uncommitted changes to `ever/walk.py`.")
+    assert info["trained_changes"] == {"main": ["ever/walk.py"], "other": ["ever/walk.py"]}  # code its commit lacks
+    assert said.endswith("; `main`, `other` were trained with uncommitted changes to `ever/walk.py`.")
 
     # The README's generated section: provenance, note, table and findings of every snapshot, spliced
     # between the markers without touching the rest.
@@ -586,15 +591,12 @@ def test_findings_call_a_cell_clearly_below_the_best_baseline_only_as_they_call_
     assert "The main cell `w` does not beat the best baseline" in R.findings(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])[0]
 
 
-def test_in_short_gives_the_verdicts_that_open_the_findings():
-    real = ["**The main cell `m` scores above the best baseline, but not clearly** (`baseline: lab`): J&F 0.5.",
-            "**The other cells against the same baseline** (0.4): `n` 0.3."]
-    green = ["**The main cell `p` does not beat the best baseline** (`baseline: lab`).",
-             "**The GCN (claim 2) raised J&F beyond twice the spread over seeds in 0 of 3 pairs**: diffs.",
-             "**0 of 2 object-node cells score more than 0.02 above the untrained encoder**: names.",
-             "**Claim 1 (object nodes at patch accuracy) is not decided by this grid** where it can show."]
-    assert R.in_short(real, green) == [
-        "Real video: the main cell `m` scores above the best baseline, but not clearly",
-        "The GCN (claim 2) raised J&F beyond twice the spread over seeds in 0 of 3 pairs",
-        "Claim 1 (object nodes at patch accuracy) is not decided by this grid"]
-    assert R.in_short([], ["no bold opening, claim 1"]) == []
+def test_a_screen_of_single_runs_is_read_against_the_spread_over_seeds_of_one_recipe():
+    Q = pd.DataFrame({"r-s0": [0.5, 0.5, 0.9], "r-s1": [0.6, 0.6, 0.1], "r-s2": [0.7, 0.7, 0.5]}, index=["a", "b", "c"])
+    jf = pd.Series({"kept-s0": 0.50, "near-s0": 0.45, "far-s0": 0.20})
+    line = R.screen_line(jf, "kept-s0", Q, ["r-s0", "r-s1", "r-s2"], ["a", "b"])  # seed means 0.5/0.6/0.7: sd 0.1
+    assert line == ("Against the kept run `kept-s0` (J&F 0.500): `near-s0` -0.050, `far-s0` -0.300. The same recipe's "
+                    "3 seeds spread by sd 0.100 on these 2 sequences: `far-s0` differs by more than twice that, "
+                    "the others by less.")
+    assert R.screen_line(jf.drop("far-s0"), "kept-s0", Q, ["r-s0", "r-s1", "r-s2"], ["a", "b"]).endswith(
+        "every run is within twice that.")
