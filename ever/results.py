@@ -171,6 +171,23 @@ def curves(runs_dir: str | Path, split: str, names: list[str] | None = None):
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def plot_curves(C, baselines, x: str = "step", xlabel: str = "training step", ylabel: str = "J&F", title: str = ""):
+    """The J&F of each cell of :func:`curves` along training (one line per cell, a point per evaluation,
+    ``x`` a column of ``C``), with each baseline (``baselines``: name -> J&F) as a grey horizontal line and
+    the legend outside the axes on the right. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    sns.lineplot(data=C, x=x, y="J&F-Mean", hue="cell", marker="o", ax=ax)
+    for (name, v), ls in zip(baselines.items(), (":", "--", "-.")):
+        ax.axhline(v, color="0.4", ls=ls, lw=1, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def compute_to_reach(curve, target: float, cost: str = "train_gflops", score: str = "J&F-Mean") -> float | None:
     """The training cost at which one run's curve (rows by increasing cost) first reaches ``target``: linear
     interpolation between the last point below it and the first at or above it; the first point's cost when

@@ -600,3 +600,17 @@ def test_a_screen_of_single_runs_is_read_against_the_spread_over_seeds_of_one_re
                     "the others by less.")
     assert R.screen_line(jf.drop("far-s0"), "kept-s0", Q, ["r-s0", "r-s1", "r-s2"], ["a", "b"]).endswith(
         "every run is within twice that.")
+
+
+def test_curves_are_drawn_one_line_per_cell_with_the_baselines_as_horizontal_lines():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    C = pd.DataFrame({"step": [1, 2, 1, 2], "J&F-Mean": [0.3, 0.4, 0.5, 0.45], "cell": ["a", "a", "b", "b"]})
+    fig = R.plot_curves(C, {"baseline: lab": 0.42, "baseline: copy": 0.2}, title="t")
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a", "b", "baseline: lab", "baseline: copy"] and ax.get_title() == "t"
+    flat = [line.get_ydata() for line in ax.get_lines() if len(set(line.get_ydata())) == 1 and len(line.get_ydata()) == 2]
+    assert sorted(float(y[0]) for y in flat) == [0.2, 0.42]  # the baselines, across the whole axis
+    assert [list(line.get_ydata()) for line in ax.get_lines()[:2]] == [[0.3, 0.4], [0.5, 0.45]]
