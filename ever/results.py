@@ -188,6 +188,63 @@ def plot_curves(C, baselines, x: str = "step", xlabel: str = "training step", yl
     return fig
 
 
+def plot_compute_curves(C, baseline: tuple[str, float] | None = None):
+    """Claim 1's figure: the J&F of each cell of :func:`curves` (its runs scored along training) against
+    cumulative training GFLOPs, mean over seeds with a band of ± 1 sd (FLOPs per step are fixed, so the seeds
+    of a cell share their x), and against each run's cumulative training energy in Wh, one line per run (the
+    energy is each run's own estimate and follows the machine's load). ``baseline``: (name, J&F), drawn dotted
+    on both. Log x axes with plain 1-2-5 ticks. Returns the figure."""
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    multi = C.groupby("run")["step"].transform("nunique") > 1
+    D = C[multi].assign(train_wh=C.loc[multi, "train_kwh"] * 1000)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    sns.lineplot(data=D, x="train_gflops", y="J&F-Mean", hue="cell", errorbar="sd", marker="o", ax=axes[0], legend=False)
+    sns.lineplot(data=D, x="train_wh", y="J&F-Mean", hue="cell", units="run", estimator=None, marker="o", lw=1,
+                 ax=axes[1])
+    axes[0].set(xscale="log", xlabel="cumulative training GFLOPs (log scale)", ylabel="J&F",
+                title="line: mean over seeds, band: ± 1 sd")
+    axes[1].set(xscale="log", xlabel="cumulative training energy, Wh (estimate, log scale)",
+                title="one line per run (seed)")
+    for ax in axes:
+        ax.xaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+        if baseline is not None:
+            ax.axhline(baseline[1], color="grey", ls=":", lw=1.2)
+    sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1, 1), frameon=False)
+    if baseline is not None:
+        axes[1].text(1.02, 0.02, f"dotted: {baseline[0]}", transform=axes[1].transAxes, fontsize=9, color="grey")
+    fig.tight_layout()
+    return fig
+
+
+def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
+    """Claim 1's tables: :func:`reach_table` of the runs of :func:`curves` ``C`` scored along training, for
+    the best baseline's J&F (``S``: :func:`summaries`) and for patch-level accuracy (``claim``:
+    :func:`crop_claim`), each with a column ``x less than <reference>`` when the reference cell reaches it.
+    Returns ``(table, caption)`` pairs, GFLOPs rounded to whole numbers."""
+    multi = C.groupby("run")["step"].transform("nunique") > 1
+    best = best_baseline(S)
+    targets = {}
+    if best is not None:
+        targets[f"the best baseline ({best})"] = float(S.set_index("run").loc[best, "J&F-Mean"])
+    if claim is not None:
+        targets[(f"patch-level accuracy: the final J&F of {claim['reference']} (mean over seeds) less "
+                 f"{claim['tolerance']:g}")] = claim["target"]
+    out = []
+    for name, target in targets.items():
+        T = reach_table(C[multi], target).round({"train_gflops to reach": 0, "sd": 0})
+        ref = claim["reference"] if claim is not None else None
+        if ref in T.index and T.loc[ref, "train_gflops to reach"] == T.loc[ref, "train_gflops to reach"]:
+            T[f"x less than {ref}"] = T.loc[ref, "train_gflops to reach"] / T["train_gflops to reach"]
+        out.append((T, f"training GFLOPs to reach J&F {target:.3f}, {name}; mean and sd over the seeds that reach it "
+                       "(a seed already there at its first evaluation counts that point's compute: an upper bound)"))
+    return out
+
+
 def compute_to_reach(curve, target: float, cost: str = "train_gflops", score: str = "J&F-Mean") -> float | None:
     """The training cost at which one run's curve (rows by increasing cost) first reaches ``target``: linear
     interpolation between the last point below it and the first at or above it; the first point's cost when
@@ -851,10 +908,10 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     return out
 
 
-def in_short(real: list[str], green: list[str]) -> list[str]:
+def in_short(real: list[str], studies: dict[str, list[str]]) -> list[str]:
     """The book's first lines: the bold verdicts that open :func:`findings`' sentences, for the shipped
-    recipe's study (its main cell, ``real[0]``) and for the green grid's two claims (its sentences whose
-    verdict names claim 1 or claim 2)."""
+    recipe's study (its main cell, ``real[0]``) and, per study of the green claims (``studies``: label ->
+    its findings, in the order given), its sentences whose verdict names claim 1 or claim 2, labelled."""
     import re
 
     def head(line: str) -> str | None:
@@ -862,7 +919,8 @@ def in_short(real: list[str], green: list[str]) -> list[str]:
         return m.group(1) if m else None
 
     first = [f"Shipped recipe: {h[0].lower()}{h[1:]}" for h in map(head, real[:1]) if h]
-    return first + [f"Green grid: {h}" for h in map(head, green) if h and re.search(r"claim [12]\b", h, re.I)]
+    return first + [f"{label}: {h}" for label, lines in studies.items() for h in map(head, lines)
+                    if h and re.search(r"claim [12]\b", h, re.I)]
 
 
 def _one_init(S, baseline: str) -> str:
@@ -979,6 +1037,38 @@ def cost_table(runs_dir: str | Path, names: list[str] | None = None):
                      "Wh": r["wh"], "g CO2eq": r["co2_g"], "peak MiB": r["peak_mem_mib"],
                      "estimate": r["estimate"], "PCK": r["pck"], "kWh": r["kwh"]})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def training_cost(runs_dir: str | Path, names: list[str] | None = None):
+    """The training phase's cost per cell, its seeds grouped (:func:`over_seeds` of each run's ledger
+    totals): ``seeds``, ``PFLOPs`` and ``GFLOPs/clip`` (the same for every seed of a cell: counted, not
+    timed), then the mean and sample sd over the seeds of ``wall s``, ``CPU s`` and ``Wh`` (the energy
+    estimate made from those seconds), and ``cores busy`` (mean CPU s / mean wall s). The seeds repeat the
+    same FLOPs, so the sd of their seconds is how much the machine's load moved the timing. Empty without
+    ledgers."""
+    import pandas as pd
+
+    T = runs_table(runs_dir, "", names)
+    if T.empty or "train_flops" not in T:
+        return pd.DataFrame()
+    T = T.assign(PFLOPs=T["train_flops"] / 1e15, **{"GFLOPs/clip": T["train_flops_per_clip"] / 1e9,
+                 "wall s": T["train_seconds"], "CPU s": T["train_cpu_seconds"], "Wh": T["train_kwh"] * 1000})
+    O = over_seeds(T, ("PFLOPs", "GFLOPs/clip", "wall s", "CPU s", "Wh"))
+    out = pd.DataFrame({"seeds": O["wall s n"].astype(int), "PFLOPs": O["PFLOPs mean"],
+                        "GFLOPs/clip": O["GFLOPs/clip mean"]}, index=O.index)
+    for c in ("wall s", "CPU s", "Wh"):
+        out[c], out[f"{c} sd"] = O[f"{c} mean"], O[f"{c} sd"]
+    out["cores busy"] = out["CPU s"] / out["wall s"]
+    return out.rename_axis("cell")
+
+
+def cost_ratios(T, a: str, b: str) -> dict[str, float]:
+    """How many times cell ``a`` of :func:`training_cost` costs cell ``b``: per clip in FLOPs, and in the
+    mean wall seconds, CPU seconds and energy estimate of their seeds (the same number of steps, so per clip
+    too). FLOPs and seconds part ways when work the FLOP counter does not see (segmentation, cropping, data
+    loading) or how efficiently the machine runs the FLOPs differs between the two."""
+    return {k: float(T.loc[a, c] / T.loc[b, c])
+            for k, c in (("flops", "GFLOPs/clip"), ("wall", "wall s"), ("cpu", "CPU s"), ("energy", "Wh"))}
 
 
 def pareto_front(points, cost: str, score: str) -> list:
@@ -1258,6 +1348,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
       ratio's floor over the seeds, so "beyond the spread" means ``ratio_low >= factor``; ``ratio_reached``:
       the same ratio over the seeds that reach the target, whether or not all do;
     * ``gap``: its mean final J&F minus the patch cell's, and ``equal`` when that is >= -``tolerance``;
+      ``noise``: twice the larger sample sd over seeds of the two cells' final J&F (None with one seed), and
+      ``beyond_noise`` when the gap exceeds it;
     * ``clip_ratio``: the patch cell's training FLOPs per clip / this cell's (from the ledgers).
 
     ``holds``: some object cell has every seed at the target with ``ratio >= factor`` and equal final
@@ -1298,7 +1390,10 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
         every = len(hit) == len(reach)
         mean = sum(final) / len(final)
         reached_ratio = ref_cost / (sum(hit) / len(hit)) if hit and ref_hit else None
+        sds = [_sd(final), _sd(ref_final)]
+        noise = 2 * max(sds) if None not in sds else None  # the same rule as elsewhere: twice the spread
         rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": _sd(final), "gap": mean - ref_mean,
+                     "noise": noise, "beyond_noise": noise is not None and abs(mean - ref_mean) > noise,
                      "equal": mean - ref_mean >= -tolerance, "reached": len(hit),
                      "reach": sum(hit) / len(hit) if hit else None, "reach_sd": _sd(hit),
                      "ratio": reached_ratio if every else None, "ratio_reached": reached_ratio,
@@ -1335,7 +1430,10 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
     for r in claim["rows"]:
         t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
              + f" ends at {r['final']:.3f}" + (f" ± {r['final_sd']:.3f}" if r["final_sd"] is not None else "")
-             + f" ({r['gap']:+.3f}); {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
+             + f" ({r['gap']:+.3f}" + ("" if r.get("noise") is None else
+                                        f", {'beyond' if r['beyond_noise'] else 'within'} twice the larger sd over "
+                                        f"seeds, {r['noise']:.3f}")
+             + f"); {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
         if r["reach"] is not None:
             t += f", after {r['reach']:,.0f}" + (f" ± {r['reach_sd']:,.0f}" if r["reach_sd"] is not None else "") + " GFLOPs"
         if r["ratio"] is not None:

@@ -210,9 +210,11 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     assert "raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0" in gcn
     assert "`p-gcn` +0.100" in gcn
     assert text[-1] == "**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid** (chapter 5)."
-    assert R.in_short([], text) == [  # the first page's summary: the verdicts these sentences open with
-        "Green grid: The GCN (claim 2) raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0",
-        "Green grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid"]
+    short = R.in_short([], {"Short grid": text, "Long grid": text[-1:]})  # the first page: the verdicts, labelled
+    assert short == [
+        "Short grid: The GCN (claim 2) raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0",
+        "Short grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid",
+        "Long grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid"]
 
     # A GCN whose effect stays inside the noise is said to move J&F by less than it, in every pair.
     for s in (0, 1):
@@ -252,7 +254,7 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"])) == "baseline: copy"
     assert R.best_baseline(R.summaries(tmp_path, "val", ["w-s0"], baselines=False)) is None
     assert "The main cell `w` scores above the best baseline, but not clearly" in lead  # one sequence against it
-    assert R.in_short([lead], []) == ["Shipped recipe: the main cell `w` scores above the best baseline, but not clearly"]
+    assert R.in_short([lead], {}) == ["Shipped recipe: the main cell `w` scores above the best baseline, but not clearly"]
     assert "J&F 0.500 (mean of 3 seeds)" in lead and "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
     p = ttest_rel([0.6, 0.5, 0.4, 0.5], [0.3, 0.3, 0.6, 0.2]).pvalue  # over the seed means of each sequence
     assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
@@ -519,7 +521,8 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     line = R.findings(tmp_path, "val", names)[-1]
     assert line.startswith("**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds beyond the spread")
     assert "patch-level accuracy is J&F ≥ 0.480 (within 0.02); 2 of its 2 seeds reach it, after 280 training GFLOPs" in line
-    assert ("`oc` (10.0x fewer training FLOPs per clip) ends at 0.510 ± 0.014 (+0.010); 2 of 2 seeds reach 0.480, "
+    assert ("`oc` (10.0x fewer training FLOPs per clip) ends at 0.510 ± 0.014 (+0.010, within twice the larger sd over "
+            "seeds, 0.028); 2 of 2 seeds reach 0.480, "
             f"after {(o0 + o1) / 2:,.0f} ± {np.std([o0, o1], ddof=1):,.0f} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x") in line
     assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
 
@@ -548,6 +551,7 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     c = R.crop_claim(tmp_path, "val", names)
     (row,) = c["rows"]
     assert row["reached"] == 2 and row["ratio"] > 5 and row["gap"] == pytest.approx(-0.03) and not row["equal"]
+    assert row["noise"] == pytest.approx(0.0) and row["beyond_noise"]  # every seed alike: any gap is beyond it
     assert not c["holds"]
     assert R.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
 
@@ -614,3 +618,49 @@ def test_curves_are_drawn_one_line_per_cell_with_the_baselines_as_horizontal_lin
     flat = [line.get_ydata() for line in ax.get_lines() if len(set(line.get_ydata())) == 1 and len(line.get_ydata()) == 2]
     assert sorted(float(y[0]) for y in flat) == [0.2, 0.42]  # the baselines, across the whole axis
     assert [list(line.get_ydata()) for line in ax.get_lines()[:2]] == [[0.3, 0.4], [0.5, 0.45]]
+
+
+def test_claim_one_tables_and_figure_read_the_runs_scored_along_training():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = []  # the patch cell p reaches 0.40 after 150 and 200 GFLOPs; the object cell o (10x cheaper a step) after 15 and 20
+    for run, cell, cost, scores in (("p-s0", "p", 100.0, [0.3, 0.5]), ("p-s1", "p", 100.0, [0.2, 0.4]),
+                                    ("o-s0", "o", 10.0, [0.3, 0.5]), ("o-s1", "o", 10.0, [0.2, 0.4]),
+                                    ("g-s0", "g", 100.0, [0.6])):  # scored once: not part of the curves
+        for k, jf in enumerate(scores, 1):
+            rows.append({"run": run, "cell": cell, "step": k, "train_gflops": cost * k, "train_kwh": 1e-3 * k, "J&F-Mean": jf})
+    C = pd.DataFrame(rows)
+    S = pd.DataFrame({"run": ["p-s0", "baseline: lab"], "kind": ["model", "baseline"], "J&F-Mean": [0.45, 0.35]})
+    claim = {"reference": "p", "tolerance": 0.02, "target": 0.40}
+    (base, caption_b), (patch, caption_p) = R.reach_tables(C, S, claim)
+    assert "J&F 0.350, the best baseline (baseline: lab)" in caption_b and "J&F 0.400, patch-level accuracy" in caption_p
+    assert list(patch.index) == ["p", "o"]  # g, scored once, has no curve
+    assert patch.loc["p", "train_gflops to reach"] == 175 and patch.loc["o", "train_gflops to reach"] == pytest.approx(17.5, abs=0.5)
+    assert patch.loc["o", "x less than p"] == pytest.approx(175 / patch.loc["o", "train_gflops to reach"])
+    assert R.reach_tables(C, S.iloc[:1], None) == []  # no baseline, no claim: no target
+
+    fig = R.plot_compute_curves(C, ("baseline: lab", 0.35))
+    left, right = fig.axes
+    assert left.get_xscale() == right.get_xscale() == "log"
+    assert len([ln for ln in right.get_lines() if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] != ln.get_xdata()[1]
+                and len(set(ln.get_ydata())) > 1]) == 4  # one line per run scored along training, in Wh
+    assert {float(ln.get_ydata()[0]) for ax in fig.axes for ln in ax.get_lines() if list(ln.get_ydata()) == [0.35, 0.35]} == {0.35}
+
+
+def test_training_cost_groups_seeds_and_ratios_set_counted_flops_beside_timed_seconds(tmp_path):
+    for name, gflops, wall, cpu in (("p-s0", 10.0, 100.0, 190.0), ("p-s1", 10.0, 140.0, 210.0),
+                                    ("o-s0", 2.0, 60.0, 100.0), ("o-s1", 2.0, 60.0, 100.0)):
+        _run(tmp_path, name)
+        (tmp_path / name / "ledger.json").write_text(json.dumps({"phases": {
+            "train": {"totals": {"flops": gflops * 1e9 * 80, "flops_per_clip": gflops * 1e9, "seconds": wall,
+                                 "cpu_seconds": cpu, "kwh": wall / 1e5, "steps": 10}},
+            "eval": {"totals": {"seconds": 1000.0, "cpu_seconds": 1000.0}}}}))  # evaluation is not training
+    T = R.training_cost(tmp_path, ["p-s0", "p-s1", "o-s0", "o-s1"])
+    assert list(T.index) == ["p", "o"] and list(T["seeds"]) == [2, 2]
+    assert T.loc["p", "wall s"] == 120.0 and T.loc["p", "wall s sd"] == pytest.approx(np.std([100, 140], ddof=1))
+    assert T.loc["p", "PFLOPs"] == pytest.approx(0.0008) and T.loc["o", "GFLOPs/clip"] == 2.0
+    assert T.loc["p", "Wh"] == pytest.approx(1.2) and T.loc["p", "cores busy"] == pytest.approx(200 / 120)
+    r = R.cost_ratios(T, "p", "o")
+    assert r == pytest.approx({"flops": 5.0, "wall": 2.0, "cpu": 2.0, "energy": 2.0})
+    assert R.training_cost(tmp_path / "none").empty
