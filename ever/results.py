@@ -575,6 +575,26 @@ def training_curves(runs_dir: str | Path, names: list[str] | None = None):
     return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 
 
+def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: float = 0.02) -> list[dict[str, Any]]:
+    """Runs whose training walk never left chance: over the second half of their logged steps, the mean
+    ``loss / ln N`` of :func:`training_curves` is at least ``1 - margin`` (1 is the loss of a uniform walk, what
+    features that tell no node from another give). Per such run: ``run``, that mean, the mean ``acc × N``
+    (1 = chance) and the median gradient norm over the same steps (None when not logged)."""
+    M = training_curves(runs_dir, names)
+    out = []
+    if M.empty or "loss / ln N" not in M:
+        return out
+    for run, m in M.groupby("run", sort=False):
+        m = m.sort_values("step")
+        late = m[m["step"] > m["step"].max() / 2].dropna(subset=["loss / ln N"])
+        if late.empty or late["loss / ln N"].mean() < 1 - margin:
+            continue
+        out.append({"run": run, "loss / ln N": float(late["loss / ln N"].mean()),
+                    "acc × N": float(late["acc × N"].mean()) if "acc × N" in late else None,
+                    "grad_norm": float(late["grad_norm"].median()) if "grad_norm" in late else None})
+    return out
+
+
 def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs: int = 1):
     """Each run's measured per-clip training cost scaled to Kinetics-400 (:func:`ever.ledger.kinetics_estimate`):
     ``(table, assumptions)``; runs without a ledger that counted clips are left out. Columns: ``PFLOPs``
@@ -917,6 +937,14 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
         out.append(head + " (" + f"`{refs[0]}` {base[refs[0]]:.3f}" + "): "
                    + ", ".join(f"`{c}` {cell_jf[c]:.3f}" for c in objects)
                    + (": they learned little beyond what the architecture gives." if not learned else "."))
+    stuck = chance_runs(runs_dir, models)
+    if stuck:
+        out.append(f"**{len(stuck)} of {len(models)} runs never left chance in training** (loss over the second half "
+                   "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
+                   + "; ".join(f"`{r['run']}` {r['loss / ln N']:.2f}"
+                               + (f", accuracy {r['acc × N']:.2f}x chance" if r["acc × N"] is not None else "")
+                               + (f", median gradient norm {r['grad_norm']:.2g}" if r["grad_norm"] is not None else "")
+                               + f", J&F {jf[r['run']]:.3f}" for r in stuck) + ".")
     crop = crop_claim(runs_dir, split, names)
     if crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
         out.append(crop_claim_line(crop))

@@ -25,3 +25,11 @@ def test_every_committed_snapshot_says_how_when_and_where_it_was_made():
         else:
             assert R.snapshot_runs(info) and not R.seed_table(f.parent, info["split"]).empty, f"{f}: no run"
         assert not list(f.parent.rglob("*.pt")), f"{f.parent}: checkpoints do not belong in a results snapshot"
+
+
+def test_every_snapshot_made_by_a_grid_names_a_grid_file_that_exists():
+    import re
+
+    for f in sorted((ROOT / "results").glob("*/SNAPSHOT.json")):
+        for grid in re.findall(r"--grid (\S+)", R.snapshot_info(f.parent)["command"]):
+            assert (ROOT / grid).is_file(), f"{f}: made by {grid}, which is not in the repository"

@@ -700,3 +700,19 @@ def test_training_cost_groups_seeds_and_ratios_set_counted_flops_beside_timed_se
     assert T.loc["p", "CPU s"] == 190.0  # the one seed that has it
     assert R.training_cost_table(T).loc["o", "wall s"] == "60"
     assert R.training_cost(tmp_path / "none").empty
+
+
+def test_runs_whose_training_walk_never_left_chance_are_named_in_the_findings(tmp_path):
+    n = graph_size(config_from_dict({}))[1]  # the default patch grid: a uniform walk's loss is ln n
+    for name, late_loss in (("w-s0", 0.5 * np.log(n)), ("w-s1", 1.001 * np.log(n))):
+        _run(tmp_path, name, jf=0.4 if name == "w-s0" else 0.2)
+        lines = [{"step": k, "loss": (np.log(n) if k <= 2 else late_loss), "acc": 1.0 / n, "grad_norm": 1e-3 * k}
+                 for k in range(1, 5)]
+        (tmp_path / name / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (r,) = R.chance_runs(tmp_path, ["w-s0", "w-s1"])  # w-s0 left chance in its second half
+    assert r["run"] == "w-s1" and r["loss / ln N"] == pytest.approx(1.001) and r["acc × N"] == pytest.approx(1.0)
+    assert r["grad_norm"] == pytest.approx(3.5e-3)  # the median over steps 3 and 4
+    (line,) = [t for t in R.findings(tmp_path, "val", ["w-s0", "w-s1"]) if "never left chance" in t]
+    assert line.startswith("**1 of 2 runs never left chance in training**")
+    assert "`w-s1` 1.00, accuracy 1.00x chance, median gradient norm 0.0035, J&F 0.200." in line
+    assert R.chance_runs(tmp_path / "none") == []
