@@ -936,12 +936,14 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
                 + ("the untrained encoder" if refs[0] == "baseline: random" else "copying the first mask") + "**")
         out.append(head + " (" + f"`{refs[0]}` {base[refs[0]]:.3f}" + "): "
                    + ", ".join(f"`{c}` {cell_jf[c]:.3f}" for c in objects)
-                   + (": they learned little beyond what the architecture gives." if not learned else "."))
+                   + ("." if learned else ": every one scores below it."
+                      if all(v < base[refs[0]] for v in cell_jf.values())
+                      else ": they learned little beyond what the architecture gives."))
     stuck = chance_runs(runs_dir, models)
     if stuck:
         out.append(f"**{len(stuck)} of {len(models)} runs never left chance in training** (loss over the second half "
                    "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
-                   + "; ".join(f"`{r['run']}` {r['loss / ln N']:.2f}"
+                   + "; ".join(f"`{r['run']}` loss {r['loss / ln N']:.2f}x a uniform walk's"
                                + (f", accuracy {r['acc × N']:.2f}x chance" if r["acc × N"] is not None else "")
                                + (f", median gradient norm {r['grad_norm']:.2g}" if r["grad_norm"] is not None else "")
                                + f", J&F {jf[r['run']]:.3f}" for r in stuck) + ".")
@@ -1541,7 +1543,8 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
         t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
              + f" ends at {r['final']:.3f}" + (f" ± {r['final_sd']:.3f}" if r["final_sd"] is not None else "")
              + f" ({r['gap']:+.3f}" + ("" if r.get("noise") is None else
-                                        f", {'beyond' if r['beyond_noise'] else 'within'} the noise {r['noise']:.3f}")
+                                        f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the two cells, "
+                                        f"twice the mean of their sds over seeds, {r['noise']:.3f}")
              + f"); {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
         if r["reach"] is not None:
             t += f", after {r['reach']:,.0f}" + (f" ± {r['reach_sd']:,.0f}" if r["reach_sd"] is not None else "") + " GFLOPs"
@@ -1554,8 +1557,11 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
            f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
            "it has not learned beyond what the baselines give, so reaching its accuracy, at any compute, says "
            "nothing about the claim." if claim.get("undecided") == "baseline" else
-           " An object cell ends below patch-level accuracy by less than the noise of the two cells (twice the "
-           "mean of their sds over seeds), or the grid has one seed of a cell and so no measure of that noise.")
+           " " + " ".join(f"`{r['cell']}` ends below patch-level accuracy, " + (
+               "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
+               if r.get("noise") is None else
+               "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
+               "not shown to be as accurate either.") for r in claim["rows"] if not r["equal"] and not r["beyond_noise"]))
     return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
             f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
             "at its first evaluation counts that point's compute, an upper bound of what it needed"
