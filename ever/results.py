@@ -457,6 +457,16 @@ def study_source(grid_path: str | Path, snapshot: str | Path) -> tuple[Path, lis
     return Path(snapshot), None, "", None
 
 
+def mean_sd(mean: float, sd: float, fmt: str = "{:.3f}") -> str:
+    """``mean ± sd`` as text: the mean alone when the sd is NaN (one seed), "–" when the mean is."""
+    return "–" if mean != mean else fmt.format(mean) + ("" if sd != sd else " ± " + fmt.format(sd))
+
+
+def unbroken(df):
+    """``df`` as text with every " ± " joined by non-breaking spaces, so a page never wraps a "mean ± sd" cell."""
+    return df.apply(lambda col: col.astype(str).str.replace(" ± ", "\u00a0±\u00a0", regex=False))
+
+
 def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
                scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2")):
     """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
@@ -477,7 +487,7 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
         row = {"run": cell, "seeds": "–" if cell in ("baseline: copy", "baseline: lab") else n}  # no seed to vary
         for c in cols:
             mean, sd = r[f"{c} mean"], r[f"{c} sd"]
-            row[c] = "–" if mean != mean else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd == sd else "")
+            row[c] = mean_sd(mean, sd)
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
@@ -1133,18 +1143,16 @@ def cost_ratios(T, a: str, b: str) -> dict[str, float]:
 
 
 def training_cost_table(T):
-    """:func:`training_cost` for the page: PFLOPs, GFLOPs/clip, then ``mean ± sd`` text for the seconds and
-    the energy estimate (the mean alone for a cell of one seed), and cores busy."""
+    """:func:`training_cost` for the page, as :func:`unbroken` text: PFLOPs, GFLOPs/clip, then :func:`mean_sd`
+    of the seconds and the energy estimate, and cores busy."""
     import pandas as pd
 
     show = pd.DataFrame({"seeds": T["seeds"], "PFLOPs": T["PFLOPs"].map(lambda v: f"{v:.3f}"),
                          "GFLOPs/clip": T["GFLOPs/clip"].map(lambda v: f"{v:.2f}")}, index=T.index)
     for c, fmt in (("wall s", "{:,.0f}"), ("CPU s", "{:,.0f}"), ("Wh", "{:.2f}")):
-        show[c + (" (estimate)" if c == "Wh" else "")] = [
-            "–" if m != m else fmt.format(m) + ("" if sd != sd else "\u00a0±\u00a0" + fmt.format(sd))
-            for m, sd in zip(T[c], T[f"{c} sd"])]
+        show[c + (" (estimate)" if c == "Wh" else "")] = [mean_sd(m, sd, fmt) for m, sd in zip(T[c], T[f"{c} sd"])]
     show["cores busy"] = T["cores busy"].map(lambda v: "–" if v != v else f"{v:.2f}")
-    return show
+    return unbroken(show)
 
 
 def cost_findings(T, claim: dict[str, Any] | None) -> list[str]:
