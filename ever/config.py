@@ -271,6 +271,10 @@ class Config:
             _check(n.kind != "object" or n.segmenter != "kmeans",
                    "walk.home_shift needs patch nodes or felzenszwalb/slic objects (k-means clusters have no "
                    "identity across views)")
+            _check(n.kind != "object_crop",
+                   "walk.home_shift does not apply to nodes.kind=object_crop: rolling frame 0 wraps segments round "
+                   "the frame's edge, so their boxes span the frame and the home view's crops no longer show their "
+                   "segments; each crop is encoded alone, so there is no position to deny (set walk.home_shift: 0)")
             _check(self.walk.home_shift >= step and self.walk.home_shift < self.data.size,
                    f"walk.home_shift={self.walk.home_shift} must be >= the node step ({step} px) and < data.size")
 

@@ -351,7 +351,15 @@ class ObjectCropNodes(ObjectNodes):
     encoded, so the encoder's cost grows with the number of objects, K' <= K per frame, exactly as the
     reference patch walk's grows with its 49 patches: patch crops and object crops differ only in where
     the crops come from. (B, T, 3, H, W) -> (feats (B, T, K, C), valid (B, T, K)).
+
+    No shifted home (``walk.home_shift``, refused by the config): frame 0 rolled wraps every segment that
+    touches the frame's edge round to the other side, and its box then spans the frame (three boxes in
+    four span a side at 128 px, against one in six unrolled), so the home view's crop ``i`` no longer
+    shows segment ``i`` and most home nodes look alike. Walks that must come home there stayed at chance
+    for whole runs (issue 14). A crop encoded alone holds no position, so there is no shortcut to deny.
     """
+
+    home_target = NodeExtractor.home_target  # not supported: see above
 
     def __init__(self, cfg: NodeConfig):
         if cfg.segmenter not in ("felzenszwalb", "slic"):

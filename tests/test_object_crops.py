@@ -1,10 +1,16 @@
 """Object crops (``nodes.kind=object_crop``): each segment's box cropped, resized and encoded on its own."""
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from ever.config import NodeConfig, load_config
+from ever.config import ConfigError, NodeConfig, load_config
+from ever.models.crw import CRW
 from ever.objects import ObjectCropNodes, crop_boxes, segment_boxes
 from ever.utils import count_flops
+
+ABLATION = Path(__file__).resolve().parents[1] / "configs" / "ablation"
 
 
 def _cfg(**kw):
@@ -95,3 +101,20 @@ def test_object_crop_trains_end_to_end(tmp_path):
                              "train.batch_size=2", f"out_dir={tmp_path}", "ledger.enabled=false", "name=oc"])
     run = train(cfg)
     assert (run / "checkpoint.pt").is_file()
+
+
+def test_no_shifted_home_for_object_crops():
+    """A rolled frame 0 wraps an edge segment round the frame: its box would span the whole width, so the home
+    view's crop would no longer show that segment. The config and the extractor refuse the shifted home."""
+    seg = torch.zeros(1, 32, 48, dtype=torch.long)
+    seg[:, :, 40:] = 1  # a segment along the right edge, 8 px wide
+    assert segment_boxes(seg, 2)[0][0, 1].tolist() == [0, 40, 32, 48]
+    rolled = torch.roll(seg, 4, dims=-1)  # what walk.home_shift does to frame 0 and its segments
+    assert segment_boxes(rolled, 2)[0][0, 1].tolist() == [0, 0, 32, 48]  # now the whole frame
+    with pytest.raises(ConfigError, match="walk.home_shift does not apply to nodes.kind=object_crop"):
+        load_config(None, ["nodes.kind=object_crop", "walk.home_shift=32"])
+    for name in ("objcrop4", "objcrop8", "objcrop8-mask", "objcrop16"):  # the shipped cells come home to frame 0
+        assert load_config(ABLATION / f"{name}.yaml").walk.home_shift == 0
+    crw = CRW(load_config(None, ["nodes.kind=object_crop", "model.width=8", "model.proj_dim=16"]))
+    with pytest.raises(NotImplementedError, match="ObjectCropNodes does not support walk.home_shift"):
+        crw.nodes.home_target(16, 16, 64, 64)
