@@ -37,7 +37,7 @@ davis-dev: data
 
 # The green claims on real video (issue 14): patch crops against object crops and the GCN variants, three
 # seeds, curves of accuracy against training compute; rewrites the committed snapshot results/green (git diff
-# shows what changed). About 1.5 h on 2 CPU cores (see configs/report-green.yaml); needs the DAVIS folders.
+# shows what changed). About 1.7 h on 2 CPU cores (see configs/report-green.yaml); needs the DAVIS folders.
 green: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green.yaml --snapshot results/green $(REPORT_ARGS)
 

@@ -106,8 +106,9 @@ def make_cfg(args, nodes: dict, gcn: bool):
         "model": {"width": args.width, "proj_dim": args.proj_dim},
         "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
                   "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
-        # k-means clusters have no identity across views: that variant walks home to frame 0 itself
-        "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" else args.home_shift},
+        # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes (ever/objects.py):
+        # those variants walk home to frame 0 itself, as configs/ablation/objcrop*.yaml do
+        "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" or nodes["kind"] == "object_crop" else args.home_shift},
         "gcn": {"enabled": gcn},
         "train": {"batch_size": args.batch},
     }, "bench/train.py")

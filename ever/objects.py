@@ -355,8 +355,8 @@ class ObjectCropNodes(ObjectNodes):
     No shifted home (``walk.home_shift``, refused by the config): frame 0 rolled wraps every segment that
     touches the frame's edge round to the other side, and its box then spans the frame (three boxes in
     four span a side at 128 px, against one in six unrolled), so the home view's crop ``i`` no longer
-    shows segment ``i`` and most home nodes look alike. Walks that must come home there stayed at chance
-    for whole runs (issue 14). A crop encoded alone holds no position, so there is no shortcut to deny.
+    shows segment ``i`` and most home nodes look alike. Walks that had to come home there often stayed at
+    chance for whole runs (5 of 9 object-crop runs, issue 14). A crop encoded alone holds no position, so there is no shortcut to deny.
     """
 
     home_target = NodeExtractor.home_target  # not supported: see above

@@ -1472,7 +1472,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     it, either less accurate by more than ``tolerance`` and beyond the :func:`noise` of the two cells, or as
     accurate without the saving; else None, not decided, and ``undecided`` says why: ``"baseline"`` when the
     patch-crop cell does not end above the best baseline (matching a walk that has not learned says nothing
-    about the claim), ``"noise"`` when an object cell's shortfall is within the noise or a cell has one seed.
+    about the claim; "above" means by more than the :func:`noise` of its own seeds), ``"noise"`` when an object
+    cell's shortfall is within the noise or a cell has one seed.
     The whole result is None when there is no patch-crop cell with a curve or no object-crop cell."""
     C = curves(runs_dir, split, names)
     if C.empty or "train_gflops" not in C:
@@ -1521,7 +1522,9 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
                or (r["equal"] and (r["ratio"] is None or r["ratio"] < factor))]
     bb = best_baseline_score(summaries(runs_dir, split, names))
     best, best_jf = bb if bb else (None, None)
-    learned = best_jf is None or ref_mean > best_jf
+    # The reference must end above the best baseline by more than the noise of its own seeds (by anything with
+    # one seed): matching a walk that is not shown to have learned says nothing about the claim.
+    learned = best_jf is None or ref_mean - best_jf > (noise(_sd(ref_final)) or 0.0)
     holds = None if not learned else True if ok else False if len(refuted) == len(rows) else None
     undecided = "baseline" if not learned else "noise" if holds is None else None
     return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "undecided": undecided,
@@ -1561,10 +1564,16 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
         elif r["ratio_reached"] is not None:
             t += f" ({r['ratio_reached']:.1f}x less than the patch walk, counting only the seeds that reach it)"
         cells.append(t)
+    lead = claim["reference_final"] - claim["baseline_jf"] if claim.get("baseline_jf") is not None else None
+    ref_noise = noise(claim["reference_sd"])
     why = ("" if claim["holds"] is not None else
-           f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
-           "it has not learned beyond what the baselines give, so reaching its accuracy, at any compute, says "
-           "nothing about the claim." if claim.get("undecided") == "baseline" else
+           (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
+            "it has not learned beyond what the baselines give" if lead <= 0 else
+            f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "
+            f"{claim['baseline_jf']:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their sd, "
+            f"{ref_noise:.3f}), so it is not shown to have learned beyond what the baselines give")
+           + ", and reaching its accuracy, at any compute, says nothing about the claim."
+           if claim.get("undecided") == "baseline" else
            " " + " ".join(f"`{r['cell']}` ends below patch-level accuracy, " + (
                "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
                if r.get("noise") is None else

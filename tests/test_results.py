@@ -577,6 +577,15 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert (c["baseline"], c["learned"], c["holds"], c["clear"], c["undecided"]) == ("baseline: copy", False, None, False, "baseline")
     line = R.crop_claim_line(c)
     assert "less compute) is not decided by this grid**" in line and "(`baseline: copy`, 0.550)" in line
+    assert "does not end above the best baseline" in line
+    # Above the baseline on the mean, but by less than the noise of the patch walk's own seeds: not decided either.
+    (tmp_path / "pc-s1" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,100.0,0.3\n2,200.0,0.4\n3,300.0,0.7\n")
+    c = R.crop_claim(tmp_path, "val", names)  # patch seeds 0.5 and 0.7: mean 0.60, noise 2 x 0.141 against 0.55
+    assert c["reference_final"] == pytest.approx(0.6) and (c["learned"], c["holds"], c["undecided"]) == (False, None, "baseline")
+    assert "does not end clearly above the best baseline (`baseline: copy`, 0.550): its lead, +0.050, is within the " \
+           "noise of its seeds (twice their sd, 0.283)" in R.crop_claim_line(c)
+    (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3}))  # a lead beyond that noise: the claim is judged
+    assert R.crop_claim(tmp_path, "val", names)["learned"]
 
 
 def test_gcn_cycle_says_whether_the_gcn_eased_the_cycle_and_moved_jf_beyond_the_seed_spread():
