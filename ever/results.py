@@ -1474,6 +1474,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     patch-crop cell does not end above the best baseline (matching a walk that has not learned says nothing
     about the claim; "above" means by more than the :func:`noise` of its own seeds), ``"noise"`` when an object
     cell's shortfall is within the noise or a cell has one seed.
+    The reference is the first patch-crop cell in the order of the runs (the grid's order); other patch-crop cells
+    (e.g. ``patchcrop49-home0``) are compared in the tables only.
     The whole result is None when there is no patch-crop cell with a curve or no object-crop cell."""
     C = curves(runs_dir, split, names)
     if C.empty or "train_gflops" not in C:
