@@ -356,7 +356,8 @@ class ObjectCropNodes(ObjectNodes):
     touches the frame's edge round to the other side, and its box then spans the frame (three boxes in
     four span a side at 128 px, against one in six unrolled), so the home view's crop ``i`` no longer
     shows segment ``i`` and most home nodes look alike. Walks that had to come home there often stayed at
-    chance for whole runs (5 of 9 object-crop runs, issue 14). A crop encoded alone holds no position, so there is no shortcut to deny.
+    chance for whole runs (5 of 9 object-crop runs, issue 14). A crop encoded alone holds no position, so
+    there is no shortcut to deny.
     """
 
     home_target = NodeExtractor.home_target  # not supported: see above

@@ -595,7 +595,6 @@ def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: fl
     if M.empty or "loss / ln N" not in M:
         return out
     for run, m in M.groupby("run", sort=False):
-        m = m.sort_values("step")
         late = m[m["step"] > m["step"].max() / 2].dropna(subset=["loss / ln N"])
         if late.empty or late["loss / ln N"].mean() < 1 - margin:
             continue
@@ -1526,12 +1525,14 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     best, best_jf = bb if bb else (None, None)
     # The reference must end above the best baseline by more than the noise of its own seeds (by anything with
     # one seed): matching a walk that is not shown to have learned says nothing about the claim.
-    learned = best_jf is None or ref_mean - best_jf > (noise(_sd(ref_final)) or 0.0)
+    ref_noise = noise(_sd(ref_final))
+    learned = best_jf is None or ref_mean - best_jf > (ref_noise or 0.0)
     holds = None if not learned else True if ok else False if len(refuted) == len(rows) else None
     undecided = "baseline" if not learned else "noise" if holds is None else None
     return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "undecided": undecided,
             "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
-            "reference_sd": _sd(ref_final), "reference_reach": ref_cost, "reference_reached": len(ref_hit),
+            "reference_sd": _sd(ref_final), "reference_noise": ref_noise,
+            "reference_reach": ref_cost, "reference_reached": len(ref_hit),
             "reference_at_first": ref_first,
             "factor": factor, "tolerance": tolerance, "rows": rows, "holds": holds,
             "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
@@ -1567,13 +1568,12 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
             t += f" ({r['ratio_reached']:.1f}x less than the patch walk, counting only the seeds that reach it)"
         cells.append(t)
     lead = claim["reference_final"] - claim["baseline_jf"] if claim.get("baseline_jf") is not None else None
-    ref_noise = noise(claim["reference_sd"])
     why = ("" if claim["holds"] is not None else
            (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
             "it has not learned beyond what the baselines give" if lead <= 0 else
             f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "
             f"{claim['baseline_jf']:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their sd, "
-            f"{ref_noise:.3f}), so it is not shown to have learned beyond what the baselines give")
+            f"{claim['reference_noise']:.3f}), so it is not shown to have learned beyond what the baselines give")
            + ", and reaching its accuracy, at any compute, says nothing about the claim."
            if claim.get("undecided") == "baseline" else
            " " + " ".join(f"`{r['cell']}` ends below patch-level accuracy, " + (
