@@ -99,11 +99,13 @@ class NodeConfig:
     seg_sigma: float = 0.8  # felzenszwalb / slic smoothing
     seg_compactness: float = 10.0  # slic compactness
     crop_background: str = "keep"  # object_crop: "keep" | "mask" the other segments' pixels in a box
+    crop_window: str = "box"  # object_crop: the segment's "box" resized to patch_size, or a patch_size "centre"d window
 
     def validate(self) -> None:
         _check(self.kind in ("patch_crop", "patch_pool", "object", "object_crop"),
                "nodes.kind must be patch_crop|patch_pool|object|object_crop")
         _check(self.crop_background in ("keep", "mask"), "nodes.crop_background must be keep|mask")
+        _check(self.crop_window in ("box", "centre"), "nodes.crop_window must be box|centre")
         _check(self.kind != "object_crop" or self.segmenter in ("felzenszwalb", "slic"),
                "nodes.kind=object_crop needs nodes.segmenter felzenszwalb|slic (pixel segments)")
         _check(self.patch_size >= 8 and self.patch_stride >= 1, "nodes.patch_size >= 8 and patch_stride >= 1")
@@ -251,7 +253,7 @@ class Config:
         n = self.nodes
         if n.kind == "object_crop":
             _check(n.patch_size % 8 == 0, "nodes.patch_size must be a multiple of 8 for object_crop (feature stride)")
-        if n.kind in ("patch_pool", "patch_crop"):
+        if n.kind in ("patch_pool", "patch_crop") or (n.kind == "object_crop" and n.crop_window == "centre"):
             _check(n.patch_size <= self.data.size, f"nodes.patch_size={n.patch_size} is larger than data.size={self.data.size}")
         if n.kind == "patch_pool":
             _check(n.patch_size % 8 == 0 and n.patch_stride % 8 == 0,

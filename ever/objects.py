@@ -322,6 +322,24 @@ def segment_boxes(segments: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.T
     return torch.stack([y0, x0, y1, x1], -1).float(), present
 
 
+def centre_windows(segments: torch.Tensor, k: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square windows of ``size`` px centred on each label's centre of mass (rounded to a pixel, moved
+    inside the frame): (M, H, W) int in [0, k) -> (boxes (M, k, 4) float as (y0, x0, y1, x1), present (M, k)).
+    Cropped with :func:`crop_boxes` at ``size`` they are the pixels themselves, not resized."""
+    M, H, W = segments.shape
+    if size > min(H, W):
+        raise ValueError(f"a {size}-px window does not fit frames of {H}x{W}")
+    onehot = F.one_hot(segments.long(), k).float()  # (M, H, W, k)
+    area = onehot.sum((1, 2))  # (M, k)
+    ys = torch.arange(H, device=segments.device, dtype=torch.float32) + 0.5
+    xs = torch.arange(W, device=segments.device, dtype=torch.float32) + 0.5
+    cy = torch.einsum("mhwk,h->mk", onehot, ys) / area.clamp_min(1)
+    cx = torch.einsum("mhwk,w->mk", onehot, xs) / area.clamp_min(1)
+    y0 = (cy - size / 2).round().clamp(0, H - size)
+    x0 = (cx - size / 2).round().clamp(0, W - size)
+    return torch.stack([y0, x0, y0 + size, x0 + size], -1), area > 0
+
+
 def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     """Crop-and-resize: images (M, C, H, W), boxes (M, k, 4) as (y0, x0, y1, x1) px -> (M, k, C, size, size).
 
@@ -346,6 +364,11 @@ class ObjectCropNodes(ObjectNodes):
     """Object nodes encoded one by one, as CRW encodes each patch: every segment's bounding box is cropped
     from the frame, resized to ``patch_size`` x ``patch_size``, encoded alone and average-pooled.
 
+    ``nodes.crop_window``: the segment's bounding ``"box"``, resized (a large segment's box is shrunk, a
+    thin one's stretched), or a ``patch_size`` window ``"centre"``d on the segment's centre of mass
+    (:func:`centre_windows`): pixels at their native scale, as the patch crops see them, so the two
+    then differ only in where the K or 49 windows of a frame lie and how many there are.
+
     ``nodes.crop_background``: ``"keep"`` the pixels of other segments inside the box, or ``"mask"`` them
     (set to 0; the pooling then averages over the segment's own cells). Only present segments are
     encoded, so the encoder's cost grows with the number of objects, K' <= K per frame, exactly as the
@@ -366,7 +389,7 @@ class ObjectCropNodes(ObjectNodes):
         if cfg.segmenter not in ("felzenszwalb", "slic"):
             raise ConfigError(f"nodes.kind=object_crop needs pixel segments (felzenszwalb|slic), got {cfg.segmenter!r}")
         super().__init__(cfg)
-        self.size, self.mask = cfg.patch_size, cfg.crop_background == "mask"
+        self.size, self.mask, self.centre = cfg.patch_size, cfg.crop_background == "mask", cfg.crop_window == "centre"
 
     def __call__(self, encode, frames, segments=None, generator=None):
         B, T, _, H, W = frames.shape
@@ -376,7 +399,7 @@ class ObjectCropNodes(ObjectNodes):
         if tuple(segments.shape) != (B, T, H, W):
             raise ValueError(f"segments must be (B, T, H, W) = {(B, T, H, W)}, got {tuple(segments.shape)}")
         segs = segments.flatten(0, 1)  # (M, H, W)
-        boxes, present = segment_boxes(segs, K)  # (M, K, 4), (M, K)
+        boxes, present = centre_windows(segs, K, S) if self.centre else segment_boxes(segs, K)  # (M, K, 4), (M, K)
         crops = crop_boxes(frames.flatten(0, 1), boxes, S)[present]  # (P, 3, S, S), P present segments
         if self.mask:
             own = F.one_hot(segs.long(), K).permute(0, 3, 1, 2).float()  # (M, K, H, W)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from ever.config import ConfigError, NodeConfig, load_config
 from ever.models.crw import CRW
-from ever.objects import ObjectCropNodes, crop_boxes, segment_boxes
+from ever.objects import ObjectCropNodes, centre_windows, crop_boxes, segment_boxes
 from ever.utils import count_flops
 
 ABLATION = Path(__file__).resolve().parents[1] / "configs" / "ablation"
@@ -74,6 +74,39 @@ def test_shapes_validity_and_masking():
     assert crop0.mean() == 0.75 and torch.allclose(feats_m[0, 0, 0], torch.ones(3))
     feats_k, _ = ObjectCropNodes(_cfg(k=2, crop_background="keep"))(encode, frames2, segs2)
     assert feats_k[0, 0, 0, 0] > 1.5  # kept: the box's mean includes segment 1's bright pixels
+
+
+def test_centre_windows_are_native_pixels_round_each_segment():
+    seg = torch.zeros(1, 32, 48, dtype=torch.long)
+    seg[0, 10:14, 20:24] = 1  # a 4x4 square centred at (12, 22)
+    seg[0, 30:, 46:] = 2  # a corner segment: its window is moved inside the frame
+    boxes, present = centre_windows(seg, 4, 8)
+    assert present.tolist() == [[True, True, True, False]]
+    assert boxes[0, 1].tolist() == [8, 18, 16, 26]  # centred on the square
+    assert boxes[0, 2].tolist() == [24, 40, 32, 48]  # clamped to the bottom-right corner
+    assert ((boxes[..., 2] - boxes[..., 0]) == 8).all() and ((boxes[..., 3] - boxes[..., 1]) == 8).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        centre_windows(seg, 4, 40)
+
+    frames = torch.rand(1, 1, 3, 32, 48)
+    seen = []
+
+    def encode(x):
+        seen.append(x)
+        return F.avg_pool2d(x, 8)
+
+    feats, valid = ObjectCropNodes(NodeConfig(kind="object_crop", k=4, crop_window="centre", patch_size=8))(encode, frames, seg[None])
+    assert valid[0, 0].tolist() == [True, True, True, False] and seen[0].shape == (3, 3, 8, 8)
+    # the window's own pixels, not resized: what a patch crop of the same place would see
+    assert torch.equal(seen[0][1], frames[0, 0, :, 8:16, 18:26]) and torch.equal(seen[0][2], frames[0, 0, :, 24:, 40:])
+    assert torch.allclose(feats[0, 0, 1], frames[0, 0, :, 8:16, 18:26].mean((1, 2)))
+
+
+def test_centre_windows_must_fit_the_clip():
+    with pytest.raises(ConfigError, match="nodes.patch_size=160 is larger than data.size=128"):
+        load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=centre", "nodes.patch_size=160", "data.size=128"])
+    with pytest.raises(ConfigError, match="nodes.crop_window must be box|centre"):
+        load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=middle"])
 
 
 def test_encoder_cost_grows_with_the_number_of_objects():
