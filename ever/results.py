@@ -717,6 +717,13 @@ def cell_sequence_scores(Q):
     return Q.T.groupby([cell_of(c) for c in Q.columns], sort=False).mean().T
 
 
+def eval_sequences(src: str | Path, split: str, run: str) -> list[str]:
+    """The sequences a run's evaluation was restricted to (its ``eval.sequences``, as recorded in
+    ``<src>/<run>/eval/<split>/summary.json``): e.g. a recipe screen's tuning sequences. Empty when it
+    scored the whole split or was not evaluated."""
+    return list((read_json(Path(src) / run / "eval" / split / "summary.json") or {}).get("cfg", {}).get("sequences") or [])
+
+
 def held_out_scores(C, tuned: list[str]):
     """Mean J&F of every column of a sequences x methods table (:func:`cell_sequence_scores`) over the
     sequences a choice was made on (``tuned``, e.g. a recipe screen's ``eval.sequences``), over the others

@@ -272,6 +272,10 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
         R.held_out_scores(Q, ["a", "b", "c", "d"])
     with pytest.raises(ValueError, match="not in the table: zz"):
         R.held_out_scores(Q, ["a", "zz"])  # a typo must not shrink the tuning set silently
+    assert R.eval_sequences(tmp_path, "val", "w-s0") == [] and R.eval_sequences(tmp_path, "val", "none") == []
+    summary = tmp_path / "w-s0" / "eval" / "val" / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "cfg": {"sequences": ["a", "b"]}}))
+    assert R.eval_sequences(tmp_path, "val", "w-s0") == ["a", "b"]  # a screen restricted to its tuning sequences
     T = R.seed_table(tmp_path, "val", ["w-s0", "w-s1", "w-s2"])
     assert T.loc["w", "J&F-Mean"] == "0.500 ± 0.100" and T.loc["w", "seeds"] == 3
     assert T.loc["baseline: copy", "J&F-Mean"] == "0.300"  # one value: no spread shown
