@@ -830,7 +830,7 @@ def sequence_scores(runs_dir: str | Path, split: str, names: list[str] | None = 
     return table[list(dict.fromkeys(P["run"]))]
 
 
-def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -> list[str]:
+def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, crop: dict | None = None) -> list[str]:
     """What the evaluated runs of ``runs_dir`` show, as Markdown sentences computed from their files (the
     book opens with them, the README carries them for the committed snapshots). Each says on how many
     sequences and seeds it rests:
@@ -844,7 +844,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
     * claim 1, objects at patch accuracy for >= 5x less compute: where the grid has patch-crop and
       object-crop cells with curves, :func:`crop_claim` (compute to reach the patch walk's J&F, over seeds);
       else :func:`green_claim`'s verdict, or that the grid cannot test it when its object and patch cells
-      cost the same FLOPs (pooled nodes)."""
+      cost the same FLOPs (pooled nodes). ``crop``: that :func:`crop_claim`, when the caller already has it."""
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
         return []
@@ -963,7 +963,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None) -
                                + (f", accuracy {r['acc × N']:.2f}x chance" if r["acc × N"] is not None else "")
                                + (f", median gradient norm {r['grad_norm']:.2g}" if r["grad_norm"] is not None else "")
                                + f", J&F {jf[r['run']]:.3f}" for r in stuck) + ".")
-    crop = crop_claim(runs_dir, split, names)
+    crop = crop if crop is not None else crop_claim(runs_dir, split, names)
     if crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
         out.append(crop_claim_line(crop))
         return out

@@ -532,6 +532,8 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
             "2 of 2 seeds reach 0.480, "
             f"after {(o0 + o1) / 2:,.0f} ± {np.std([o0, o1], ddof=1):,.0f} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x") in line
     assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
+    assert R.findings(tmp_path, "val", names, c)[-1] == line  # a claim the caller already has is the one read ...
+    assert "`pc-given`" in R.findings(tmp_path, "val", names, {**c, "reference": "pc-given"})[-1]  # ... not recomputed
 
     # One object seed never gets there: no ratio, the claim does not hold however cheap the other seeds are.
     _crop_run(tmp_path, "oc-s2", "object_crop", 2, [10.0, 20.0, 30.0], [0.2, 0.3, 0.35])
