@@ -492,6 +492,33 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
     return pd.DataFrame(rows).set_index("run")
 
 
+def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
+    """Cell ``a`` against cell ``b`` for each pair: one row each with both final J&F (means over seeds), the
+    difference a - b, the :func:`noise` of the two cells (NaN when neither has two seeds) and whether the
+    difference exceeds it (None when that noise is not measured), and sequence by sequence (:func:`compare`) how often a is ahead and the paired
+    t-test's p. A pair naming a cell the runs do not have is skipped."""
+    import pandas as pd
+
+    S = summaries(runs_dir, split, names)
+    if S.empty or "J&F-Mean" not in S:
+        return pd.DataFrame()
+    O = over_seeds(S, ("J&F-Mean",))
+    Q = sequence_scores(runs_dir, split, names)
+    CQ = cell_sequence_scores(Q) if not Q.empty else Q
+    rows = []
+    for a, b in pairs:
+        if a not in O.index or b not in O.index:
+            continue
+        (ma, sa), (mb, sb) = (O.loc[c, ["J&F-Mean mean", "J&F-Mean sd"]].tolist() for c in (a, b))
+        n = noise(sa, sb)
+        c = compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
+        rows.append({"a": a, "b": b, "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
+                     "noise": float("nan") if n is None else n, "beyond noise": None if n is None else abs(ma - mb) > n,
+                     "a ahead": f"{c['ahead']} of {c['n']}" if c else "–",
+                     "p": float("nan") if c is None or c["p"] is None else c["p"]})
+    return pd.DataFrame(rows)
+
+
 def readme_results(root: str | Path = "results") -> str:
     """The README's results section, generated from the committed snapshots under ``root`` (each
     ``<study>/SNAPSHOT.json``, in name order): per study its title, :func:`provenance`, the :func:`seed_table`
@@ -1471,7 +1498,9 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     * ``gap``: its mean final J&F minus the patch cell's, and ``equal`` when that is >= -``tolerance``;
       ``noise``: :func:`noise` of the two cells' final J&F over seeds (None with one seed each), and
       ``beyond_noise`` when the gap exceeds it;
-    * ``clip_ratio``: the patch cell's training FLOPs per clip / this cell's (from the ledgers).
+    * ``clip_ratio``: the patch cell's training FLOPs per clip / this cell's (from the ledgers);
+    * ``vs_reference``: :func:`compare` of this cell against the patch cell sequence by sequence (seeds averaged;
+      None without per-sequence scores).
 
     ``holds``: True when some object cell has every seed at the target with ``ratio >= factor`` and equal
     final accuracy (``clear``: the same with ``ratio_low >= factor``); False when every object cell refutes
@@ -1480,6 +1509,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     patch-crop cell does not end above the best baseline (matching a walk that has not learned says nothing
     about the claim; "above" means by more than the :func:`noise` of its own seeds), ``"noise"`` when an object
     cell's shortfall is within the noise or a cell has one seed.
+    ``reference_vs_baseline``: :func:`compare` of the patch cell against the best baseline sequence by sequence
+    (information beside the seed rule: whether its lead would carry over to other videos).
     The reference is the first patch-crop cell in the order of the runs (the grid's order); other patch-crop cells
     (e.g. ``patchcrop49-home0``) are compared in the tables only.
     The whole result is None when there is no patch-crop cell with a curve or no object-crop cell."""
@@ -1509,6 +1540,12 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     _, ref_reach, ref_first = per_seed(refs[0], target)
     ref_hit = [x for x in ref_reach if x is not None]
     ref_cost = sum(ref_hit) / len(ref_hit) if ref_hit else None
+    Q = sequence_scores(runs_dir, split, names)
+    CQ = cell_sequence_scores(Q) if not Q.empty else Q
+
+    def paired(a: str | None, b: str | None) -> dict[str, Any] | None:
+        return compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
+
     rows = []
     for cell in objects:
         final, reach, _ = per_seed(cell, target)
@@ -1523,7 +1560,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
                      "reach": sum(hit) / len(hit) if hit else None, "reach_sd": _sd(hit),
                      "ratio": reached_ratio if every else None, "ratio_reached": reached_ratio,
                      "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
-                     "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None})
+                     "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None,
+                     "vs_reference": paired(cell, refs[0])})
     ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
     # A cell refutes the claim when it is less accurate beyond the noise, or as accurate without the saving.
     refuted = [r for r in rows if (not r["equal"] and r["beyond_noise"])
@@ -1540,7 +1578,7 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
             "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
             "reference_sd": _sd(ref_final), "reference_noise": ref_noise,
             "reference_reach": ref_cost, "reference_reached": len(ref_hit),
-            "reference_at_first": ref_first,
+            "reference_at_first": ref_first, "reference_vs_baseline": paired(refs[0], best),
             "factor": factor, "tolerance": tolerance, "rows": rows, "holds": holds,
             "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
 
@@ -1566,7 +1604,9 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
              + f" ({r['gap']:+.3f}" + ("" if r.get("noise") is None else
                                         f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the two cells, "
                                         f"twice the mean of their sds over seeds, {r['noise']:.3f}")
-             + f"); {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
+             + ")" + (f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
+                      if (v := r.get("vs_reference")) and v["p"] is not None else "")
+             + f"; {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
         if r["reach"] is not None:
             t += f", after {r['reach']:,.0f}" + (f" ± {r['reach_sd']:,.0f}" if r["reach_sd"] is not None else "") + " GFLOPs"
         if r["ratio"] is not None:
@@ -1575,7 +1615,15 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
             t += f" ({r['ratio_reached']:.1f}x less than the patch walk, counting only the seeds that reach it)"
         cells.append(t)
     lead = claim["reference_final"] - claim["baseline_jf"] if claim.get("baseline_jf") is not None else None
-    why = ("" if claim["holds"] is not None else
+    vb = claim.get("reference_vs_baseline")
+    above = ("" if lead is None or claim.get("undecided") == "baseline" else
+             f" That walk ends above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}) by {lead:+.3f}"
+             + ("" if claim["reference_noise"] is None else
+                f", more than the noise of its seeds (twice their sd, {claim['reference_noise']:.3f})")
+             + ("." if vb is None or vb["p"] is None else
+                f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
+                + (", so that lead is not shown to carry over to other videos." if vb["p"] >= 0.05 else ".")))
+    why = above + ("" if claim["holds"] is not None else
            (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
             "it has not learned beyond what the baselines give" if lead <= 0 else
             f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "

@@ -593,6 +593,42 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3}))  # a lead beyond that noise: the claim is judged
     assert R.crop_claim(tmp_path, "val", names)["learned"]
 
+    # Sequence by sequence: the patch walk against the baseline, and each object cell against the patch walk.
+    def seqs(folder, scores):
+        pd.DataFrame({"sequence": list("abcd"), "J-Mean": scores, "F-Mean": scores}).to_csv(folder / "per_sequence.csv", index=False)
+
+    for s, jf in ((0, [0.6, 0.5, 0.4, 0.7]), (1, [0.8, 0.5, 0.6, 0.7])):
+        seqs(tmp_path / f"pc-s{s}" / "eval" / "val", jf)
+        seqs(tmp_path / f"oc-s{s}" / "eval" / "val", [0.3, 0.2, 0.6, 0.1])
+    seqs(base, [0.2, 0.6, 0.3, 0.4])
+    c = R.crop_claim(tmp_path, "val", names)
+    vb, (row,) = c["reference_vs_baseline"], c["rows"]
+    p = ttest_rel([0.7, 0.5, 0.5, 0.7], [0.2, 0.6, 0.3, 0.4]).pvalue
+    assert (vb["n"], vb["ahead"]) == (4, 3) and vb["p"] == pytest.approx(p) and p > 0.05
+    assert (row["vs_reference"]["ahead"], row["vs_reference"]["p"]) == (1, pytest.approx(ttest_rel(
+        [0.3, 0.2, 0.6, 0.1], [0.7, 0.5, 0.5, 0.7]).pvalue))
+    line = R.crop_claim_line(c)
+    assert (f"That walk ends above the best baseline (`baseline: copy`, 0.300) by +0.300, more than the noise of its "
+            f"seeds (twice their sd, 0.283); sequence by sequence it is ahead on 3 of 4 (paired t-test p = {p:.2g}), so "
+            "that lead is not shown to carry over to other videos.") in line
+    assert "below it on 3 of 4 sequences (paired t-test p = " in line
+
+
+def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp_path):
+    for s, (jf, seq) in enumerate([(0.5, {"a": 0.6, "b": 0.4, "c": 0.5}), (0.6, {"a": 0.7, "b": 0.5, "c": 0.6})]):
+        _run(tmp_path, f"big-s{s}", jf=jf, per_seq=seq)
+    _run(tmp_path, "few-s0", jf=0.3, per_seq={"a": 0.2, "b": 0.3, "c": 0.4})
+    G = R.cell_gaps(tmp_path, "val", ["big-s0", "big-s1", "few-s0"], [("few", "big"), ("few", "absent")])
+    (row,) = G.to_dict("records")  # the pair with a cell the runs lack is skipped
+    assert (row["a"], row["b"]) == ("few", "big") and row["a - b"] == pytest.approx(-0.25)
+    assert row["noise"] == pytest.approx(2 * np.std([0.5, 0.6], ddof=1)) and row["beyond noise"]  # one seed: big's sd only
+    assert row["a ahead"] == "0 of 3" and row["p"] == pytest.approx(ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue)
+    assert R.cell_gaps(tmp_path, "test", None, [("few", "big")]).empty
+    _run(tmp_path, "one-s0", jf=0.4)
+    (row,) = R.cell_gaps(tmp_path, "val", None, [("few", "one")]).to_dict("records")
+    assert row["noise"] != row["noise"] and row["beyond noise"] is None  # one seed each: no noise to judge by
+    assert row["a ahead"] == "–" and row["p"] != row["p"]  # no sequence scored by both
+
 
 def test_gcn_cycle_says_whether_the_gcn_eased_the_cycle_and_moved_jf_beyond_the_seed_spread():
     def runs(cell, gcn, jfs, losses):
