@@ -106,6 +106,8 @@ class NodeConfig:
                "nodes.kind must be patch_crop|patch_pool|object|object_crop")
         _check(self.crop_background in ("keep", "mask"), "nodes.crop_background must be keep|mask")
         _check(self.crop_window in ("box", "centre"), "nodes.crop_window must be box|centre")
+        _check(self.crop_window == "box" or self.crop_background == "keep",
+               "nodes.crop_background=mask needs nodes.crop_window=box (a segment's centre can lie outside it)")
         _check(self.kind != "object_crop" or self.segmenter in ("felzenszwalb", "slic"),
                "nodes.kind=object_crop needs nodes.segmenter felzenszwalb|slic (pixel segments)")
         _check(self.patch_size >= 8 and self.patch_stride >= 1, "nodes.patch_size >= 8 and patch_stride >= 1")

@@ -323,9 +323,10 @@ def segment_boxes(segments: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.T
 
 
 def centre_windows(segments: torch.Tensor, k: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Square windows of ``size`` px centred on each label's centre of mass (rounded to a pixel, moved
-    inside the frame): (M, H, W) int in [0, k) -> (boxes (M, k, 4) float as (y0, x0, y1, x1), present (M, k)).
-    Cropped with :func:`crop_boxes` at ``size`` they are the pixels themselves, not resized."""
+    """Square windows of ``size`` px centred on each label's centre of mass (its corner rounded to the nearest
+    pixel, halves to even, then moved inside the frame): (M, H, W) int in [0, k) -> (boxes (M, k, 4) float as
+    (y0, x0, y1, x1), present (M, k)). Cropped with :func:`crop_boxes` at ``size``, each window is sampled at
+    its own pixel centres: the frame's pixels at their native scale, not resized."""
     M, H, W = segments.shape
     if size > min(H, W):
         raise ValueError(f"a {size}-px window does not fit frames of {H}x{W}")
@@ -335,7 +336,7 @@ def centre_windows(segments: torch.Tensor, k: int, size: int) -> tuple[torch.Ten
     xs = torch.arange(W, device=segments.device, dtype=torch.float32) + 0.5
     cy = torch.einsum("mhwk,h->mk", onehot, ys) / area.clamp_min(1)
     cx = torch.einsum("mhwk,w->mk", onehot, xs) / area.clamp_min(1)
-    y0 = (cy - size / 2).round().clamp(0, H - size)
+    y0 = (cy - size / 2).round().clamp(0, H - size)  # halves to even (torch.round), as the runs of results/ used
     x0 = (cx - size / 2).round().clamp(0, W - size)
     return torch.stack([y0, x0, y0 + size, x0 + size], -1), area > 0
 
@@ -366,8 +367,10 @@ class ObjectCropNodes(ObjectNodes):
 
     ``nodes.crop_window``: the segment's bounding ``"box"``, resized (a large segment's box is shrunk, a
     thin one's stretched), or a ``patch_size`` window ``"centre"``d on the segment's centre of mass
-    (:func:`centre_windows`): pixels at their native scale, as the patch crops see them, so the two
-    then differ only in where the K or 49 windows of a frame lie and how many there are.
+    (:func:`centre_windows`): pixels at their native scale, as the patch crops see them; the two then
+    differ in where the windows lie, how many there are (K' <= K against 49) and the patch crops' jitter.
+    Windows keep the other segments' pixels (``crop_background: mask`` is for boxes: a centre of mass can
+    fall outside a curved segment, and its window would then hold none of it).
 
     ``nodes.crop_background``: ``"keep"`` the pixels of other segments inside the box, or ``"mask"`` them
     (set to 0; the pooling then averages over the segment's own cells). Only present segments are

@@ -493,7 +493,8 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
 
 
 def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
-    """Cell ``a`` against cell ``b`` for each pair: one row each with both final J&F (means over seeds), the
+    """Cell ``a`` against cell ``b`` for each pair -> DataFrame, one row each (columns ``a``, ``b``, ``seeds a``,
+    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``p``) with both final J&F (means over seeds), the
     difference a - b, the :func:`noise` of the two cells (NaN when neither has two seeds) and whether the
     difference exceeds it (None when that noise is not measured), and sequence by sequence (:func:`compare`) how often a is ahead and the paired
     t-test's p. A pair naming a cell the runs do not have is skipped."""
@@ -511,9 +512,11 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
             continue
         (ma, sa), (mb, sb) = (O.loc[c, ["J&F-Mean mean", "J&F-Mean sd"]].tolist() for c in (a, b))
         n = noise(sa, sb)
-        c = compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
-        rows.append({"a": a, "b": b, "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
-                     "noise": float("nan") if n is None else n, "beyond noise": None if n is None else abs(ma - mb) > n,
+        c = paired(CQ, a, b)
+        rows.append({"a": a, "b": b, "seeds a": int(O.loc[a, "J&F-Mean n"]), "seeds b": int(O.loc[b, "J&F-Mean n"]),
+                     "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
+                     "noise": float("nan") if n is None else n,
+                     "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
                      "a ahead": f"{c['ahead']} of {c['n']}" if c else "–",
                      "p": float("nan") if c is None or c["p"] is None else c["p"]})
     return pd.DataFrame(rows)
@@ -749,6 +752,12 @@ def eval_sequences(src: str | Path, split: str, run: str) -> list[str]:
     ``<src>/<run>/eval/<split>/summary.json``): e.g. a recipe screen's tuning sequences. Empty when it
     scored the whole split or was not evaluated."""
     return list((read_json(Path(src) / run / "eval" / split / "summary.json") or {}).get("cfg", {}).get("sequences") or [])
+
+
+def paired(CQ, a: str | None, b: str | None) -> dict[str, Any] | None:
+    """:func:`compare` of cells ``a`` and ``b`` of a sequences x cells table, or None when either is missing or
+    they share no scored sequence."""
+    return compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
 
 
 def held_out_scores(C, tuned: list[str]):
@@ -1508,7 +1517,8 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     accurate without the saving; else None, not decided, and ``undecided`` says why: ``"baseline"`` when the
     patch-crop cell does not end above the best baseline (matching a walk that has not learned says nothing
     about the claim; "above" means by more than the :func:`noise` of its own seeds), ``"noise"`` when an object
-    cell's shortfall is within the noise or a cell has one seed.
+    cell's shortfall is within the noise or no object cell has two seeds. Only object cells with two or more
+    seeds decide; a one-seed cell (a diagnostic) is in ``rows`` with the reference's noise alone.
     ``reference_vs_baseline``: :func:`compare` of the patch cell against the best baseline sequence by sequence
     (information beside the seed rule: whether its lead would carry over to other videos).
     The reference is the first patch-crop cell in the order of the runs (the grid's order); other patch-crop cells
@@ -1543,9 +1553,6 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     Q = sequence_scores(runs_dir, split, names)
     CQ = cell_sequence_scores(Q) if not Q.empty else Q
 
-    def paired(a: str | None, b: str | None) -> dict[str, Any] | None:
-        return compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
-
     rows = []
     for cell in objects:
         final, reach, _ = per_seed(cell, target)
@@ -1561,10 +1568,12 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
                      "ratio": reached_ratio if every else None, "ratio_reached": reached_ratio,
                      "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
                      "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None,
-                     "vs_reference": paired(cell, refs[0])})
-    ok = [r for r in rows if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
+                     "vs_reference": paired(CQ, cell, refs[0])})
+    # Only cells with a spread of their own decide (a one-seed cell, e.g. a diagnostic, is shown, not judged).
+    judged = [r for r in rows if r["seeds"] > 1]
+    ok = [r for r in judged if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
     # A cell refutes the claim when it is less accurate beyond the noise, or as accurate without the saving.
-    refuted = [r for r in rows if (not r["equal"] and r["beyond_noise"])
+    refuted = [r for r in judged if (not r["equal"] and r["beyond_noise"])
                or (r["equal"] and (r["ratio"] is None or r["ratio"] < factor))]
     bb = best_baseline_score(summaries(runs_dir, split, names))
     best, best_jf = bb if bb else (None, None)
@@ -1572,13 +1581,13 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     # one seed): matching a walk that is not shown to have learned says nothing about the claim.
     ref_noise = noise(_sd(ref_final))
     learned = best_jf is None or ref_mean - best_jf > (ref_noise or 0.0)
-    holds = None if not learned else True if ok else False if len(refuted) == len(rows) else None
+    holds = None if not learned else True if ok else False if judged and len(refuted) == len(judged) else None
     undecided = "baseline" if not learned else "noise" if holds is None else None
     return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "undecided": undecided,
             "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
             "reference_sd": _sd(ref_final), "reference_noise": ref_noise,
             "reference_reach": ref_cost, "reference_reached": len(ref_hit),
-            "reference_at_first": ref_first, "reference_vs_baseline": paired(refs[0], best),
+            "reference_at_first": ref_first, "reference_vs_baseline": paired(CQ, refs[0], best),
             "factor": factor, "tolerance": tolerance, "rows": rows, "holds": holds,
             "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
 
@@ -1587,7 +1596,7 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
     """:func:`crop_claim` as one Markdown sentence for the findings."""
     verdict = ("is not decided by this grid" if claim["holds"] is None else "holds beyond the spread over seeds"
                if claim["clear"] else "holds on the mean, not beyond the spread over seeds" if claim["holds"] else
-               "does not hold")
+               "does not hold in this grid")
     n = claim["reference_seeds"]
     ref = (f"the patch-crop walk `{claim['reference']}` (every patch encoded on its own) ends at J&F "
            f"{claim['reference_final']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
@@ -1602,6 +1611,9 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
         t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
              + f" ends at {r['final']:.3f}" + (f" ± {r['final_sd']:.3f}" if r["final_sd"] is not None else "")
              + f" ({r['gap']:+.3f}" + ("" if r.get("noise") is None else
+                                        f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the patch walk's "
+                                        f"seeds, twice their sd, {r['noise']:.3f}; one seed, so it does not enter the verdict"
+                                        if r["seeds"] == 1 else
                                         f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the two cells, "
                                         f"twice the mean of their sds over seeds, {r['noise']:.3f}")
              + ")" + (f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
@@ -1635,7 +1647,10 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
                "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
                if r.get("noise") is None else
                "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
-               "not shown to be as accurate either.") for r in claim["rows"] if not r["equal"] and not r["beyond_noise"]))
+               "not shown to be as accurate either.") for r in claim["rows"]
+               if not r["equal"] and not r["beyond_noise"] and (r["seeds"] > 1 or r.get("noise") is None))
+           + ("" if any(r["seeds"] > 1 for r in claim["rows"]) or claim["reference_seeds"] == 1 else
+              " No object cell has two seeds: a cell of one seed has no spread of its own, so none enters the verdict."))
     return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
             f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
             "at its first evaluation counts that point's compute, an upper bound of what it needed"

@@ -1,4 +1,5 @@
 """Object crops (``nodes.kind=object_crop``): each segment's box cropped, resized and encoded on its own."""
+import re
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,16 @@ def test_centre_windows_are_native_pixels_round_each_segment():
     seg = torch.zeros(1, 32, 48, dtype=torch.long)
     seg[0, 10:14, 20:24] = 1  # a 4x4 square centred at (12, 22)
     seg[0, 30:, 46:] = 2  # a corner segment: its window is moved inside the frame
+    seg[0, 0:1, 0:3] = 3  # top-left, centre of mass (0.5, 1.5): a half-pixel centre, moved inside as well
     boxes, present = centre_windows(seg, 4, 8)
-    assert present.tolist() == [[True, True, True, False]]
+    assert present.tolist() == [[True, True, True, True]]
     assert boxes[0, 1].tolist() == [8, 18, 16, 26]  # centred on the square
     assert boxes[0, 2].tolist() == [24, 40, 32, 48]  # clamped to the bottom-right corner
+    assert boxes[0, 3].tolist() == [0, 0, 8, 8]  # clamped to the top-left corner
+    odd = torch.zeros(1, 9, 9, dtype=torch.long)
+    odd[0, 3:6, 3:5] = 1  # centre of mass (4.5, 4.0): the 4-px window's corner (2.5, 2.0) rounds half to even, (2, 2)
+    assert centre_windows(odd, 2, 4)[0][0, 1].tolist() == [2, 2, 6, 6]
+    seg[0, 0:1, 0:3] = 0
     assert ((boxes[..., 2] - boxes[..., 0]) == 8).all() and ((boxes[..., 3] - boxes[..., 1]) == 8).all()
     with pytest.raises(ValueError, match="does not fit"):
         centre_windows(seg, 4, 40)
@@ -97,16 +104,20 @@ def test_centre_windows_are_native_pixels_round_each_segment():
 
     feats, valid = ObjectCropNodes(NodeConfig(kind="object_crop", k=4, crop_window="centre", patch_size=8))(encode, frames, seg[None])
     assert valid[0, 0].tolist() == [True, True, True, False] and seen[0].shape == (3, 3, 8, 8)
-    # the window's own pixels, not resized: what a patch crop of the same place would see
-    assert torch.equal(seen[0][1], frames[0, 0, :, 8:16, 18:26]) and torch.equal(seen[0][2], frames[0, 0, :, 24:, 40:])
+    # the window's own pixels, not resized: what a patch crop of the same place would see (sampled at the
+    # pixel centres, exact up to float rounding)
+    assert torch.allclose(seen[0][1], frames[0, 0, :, 8:16, 18:26], atol=1e-5)
+    assert torch.allclose(seen[0][2], frames[0, 0, :, 24:, 40:], atol=1e-5)
     assert torch.allclose(feats[0, 0, 1], frames[0, 0, :, 8:16, 18:26].mean((1, 2)))
 
 
 def test_centre_windows_must_fit_the_clip():
     with pytest.raises(ConfigError, match="nodes.patch_size=160 is larger than data.size=128"):
         load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=centre", "nodes.patch_size=160", "data.size=128"])
-    with pytest.raises(ConfigError, match="nodes.crop_window must be box|centre"):
+    with pytest.raises(ConfigError, match=re.escape("nodes.crop_window must be box|centre")):
         load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=middle"])
+    with pytest.raises(ConfigError, match=re.escape("nodes.crop_background=mask needs nodes.crop_window=box")):
+        load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=centre", "nodes.crop_background=mask"])
 
 
 def test_encoder_cost_grows_with_the_number_of_objects():

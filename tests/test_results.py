@@ -572,7 +572,16 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert R.noise(0.01, float("nan"), None) == pytest.approx(0.02) and R.noise(0.01, 0.03) == pytest.approx(0.04)
     assert R.noise(None, float("nan")) is None
     assert c["holds"] is False and c["undecided"] is None
-    assert "does not hold**" in R.crop_claim_line(c)
+    assert "does not hold in this grid**" in R.crop_claim_line(c)
+    # A one-seed object cell (a diagnostic) is shown but does not decide, even at patch level and far cheaper.
+    _crop_run(tmp_path, "od-s0", "object_crop", 0, [1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
+    c = R.crop_claim(tmp_path, "val", names + ["od-s0"])
+    assert [r["cell"] for r in c["rows"]] == ["oc", "od"] and c["rows"][1]["equal"] and c["rows"][1]["ratio"] > 5
+    assert c["holds"] is False and "one seed, so it does not enter the verdict" in R.crop_claim_line(c)
+    c = R.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1", "od-s0"])
+    assert (c["holds"], c["undecided"]) == (None, "noise")
+    assert "No object cell has two seeds" in R.crop_claim_line(c)
+    shutil.rmtree(tmp_path / "od-s0")
     assert R.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
 
     # A baseline above the patch-crop walk: whatever the object cells do, the claim is not decided.
@@ -620,7 +629,7 @@ def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp
     _run(tmp_path, "few-s0", jf=0.3, per_seq={"a": 0.2, "b": 0.3, "c": 0.4})
     G = R.cell_gaps(tmp_path, "val", ["big-s0", "big-s1", "few-s0"], [("few", "big"), ("few", "absent")])
     (row,) = G.to_dict("records")  # the pair with a cell the runs lack is skipped
-    assert (row["a"], row["b"]) == ("few", "big") and row["a - b"] == pytest.approx(-0.25)
+    assert (row["a"], row["b"], row["seeds a"], row["seeds b"]) == ("few", "big", 1, 2) and row["a - b"] == pytest.approx(-0.25)
     assert row["noise"] == pytest.approx(2 * np.std([0.5, 0.6], ddof=1)) and row["beyond noise"]  # one seed: big's sd only
     assert row["a ahead"] == "0 of 3" and row["p"] == pytest.approx(ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue)
     assert R.cell_gaps(tmp_path, "test", None, [("few", "big")]).empty
