@@ -494,18 +494,18 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
 
 def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
     """Cell ``a`` against cell ``b`` for each pair -> DataFrame, one row each (columns ``a``, ``b``, ``seeds a``,
-    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``p``) with both final J&F (means over seeds), the
-    difference a - b, the :func:`noise` of the two cells (NaN when neither has two seeds) and whether the
-    difference exceeds it (None when that noise is not measured), and sequence by sequence (:func:`compare`) how often a is ahead and the paired
-    t-test's p. A pair naming a cell the runs do not have is skipped."""
+    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``p``): both final
+    J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN when neither has two
+    seeds) and whether the difference exceeds it (None when that noise is not measured), and sequence by
+    sequence (:func:`paired`) how often a is ahead and the paired t-test's p. A pair naming a cell the runs do
+    not have is skipped."""
     import pandas as pd
 
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S:
         return pd.DataFrame()
     O = over_seeds(S, ("J&F-Mean",))
-    Q = sequence_scores(runs_dir, split, names)
-    CQ = cell_sequence_scores(Q) if not Q.empty else Q
+    CQ = cell_sequence_scores(sequence_scores(runs_dir, split, names))
     rows = []
     for a, b in pairs:
         if a not in O.index or b not in O.index:
@@ -743,7 +743,8 @@ def over_seeds(df, scores: tuple[str, ...] = ("J&F-Mean", "PCK@0.1", "PCK@0.2"))
 
 
 def cell_sequence_scores(Q):
-    """:func:`sequence_scores` with the seeds of a cell averaged: one column per cell, in order."""
+    """:func:`sequence_scores` with the seeds of a cell averaged: one column per cell, in order (empty when
+    ``Q`` is)."""
     return Q.T.groupby([cell_of(c) for c in Q.columns], sort=False).mean().T
 
 
@@ -751,7 +752,8 @@ def eval_sequences(src: str | Path, split: str, run: str) -> list[str]:
     """The sequences a run's evaluation was restricted to (its ``eval.sequences``, as recorded in
     ``<src>/<run>/eval/<split>/summary.json``): e.g. a recipe screen's tuning sequences. Empty when it
     scored the whole split or was not evaluated."""
-    return list((read_json(Path(src) / run / "eval" / split / "summary.json") or {}).get("cfg", {}).get("sequences") or [])
+    summary = read_json(Path(src) / run / "eval" / split / "summary.json") or {}
+    return list(summary.get("cfg", {}).get("sequences") or [])
 
 
 def paired(CQ, a: str | None, b: str | None) -> dict[str, Any] | None:
@@ -894,7 +896,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, c
     seeds_of = {c: [r for r in models if cell_of(r) == c] for c in cells}
     best = best_baseline(S)
     Q = sequence_scores(runs_dir, split, names)
-    CQ = cell_sequence_scores(Q) if not Q.empty else Q
+    CQ = cell_sequence_scores(Q)
     out = []
 
     def against_best(cell: str) -> dict[str, Any] | None:
@@ -1550,8 +1552,7 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     _, ref_reach, ref_first = per_seed(refs[0], target)
     ref_hit = [x for x in ref_reach if x is not None]
     ref_cost = sum(ref_hit) / len(ref_hit) if ref_hit else None
-    Q = sequence_scores(runs_dir, split, names)
-    CQ = cell_sequence_scores(Q) if not Q.empty else Q
+    CQ = cell_sequence_scores(sequence_scores(runs_dir, split, names))
 
     rows = []
     for cell in objects:

@@ -262,6 +262,7 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
     Q = R.cell_sequence_scores(R.sequence_scores(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]))
     assert list(Q.columns) == ["w", "baseline: copy"] and Q.loc["a", "w"] == pytest.approx(0.6)
+    assert R.cell_sequence_scores(R.sequence_scores(tmp_path, "test", None)).empty  # nothing scored: nothing to group
     c = R.compare(Q, "w", "baseline: copy")
     assert (c["n"], c["ahead"], c["top"]) == (4, 3, "a") and c["lead"] == pytest.approx(0.15)
     assert c["lead_without_top"] == pytest.approx(0.1) and c["p"] == pytest.approx(p)
