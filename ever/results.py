@@ -1636,22 +1636,25 @@ def crop_claim_line(claim: dict[str, Any]) -> str:
              + ("." if vb is None or vb["p"] is None else
                 f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
                 + (", so that lead is not shown to carry over to other videos." if vb["p"] >= 0.05 else ".")))
-    why = above + ("" if claim["holds"] is not None else
-           (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
-            "it has not learned beyond what the baselines give" if lead <= 0 else
-            f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "
-            f"{claim['baseline_jf']:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their sd, "
-            f"{claim['reference_noise']:.3f}), so it is not shown to have learned beyond what the baselines give")
-           + ", and reaching its accuracy, at any compute, says nothing about the claim."
-           if claim.get("undecided") == "baseline" else
-           " " + " ".join(f"`{r['cell']}` ends below patch-level accuracy, " + (
-               "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
+    why = above   # then, when the grid does not decide, why not
+    if claim["holds"] is None and claim.get("undecided") == "baseline":
+        why += (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
+                "it has not learned beyond what the baselines give" if lead <= 0 else
+                f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "
+                f"{claim['baseline_jf']:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
+                f"sd, {claim['reference_noise']:.3f}), so it is not shown to have learned beyond what the baselines give")
+        why += ", and reaching its accuracy, at any compute, says nothing about the claim."
+    elif claim["holds"] is None:
+        unshown = [r for r in claim["rows"] if not r["equal"] and not r["beyond_noise"]
+                   and (r["seeds"] > 1 or r.get("noise") is None)]
+        why += " " + " ".join(
+            f"`{r['cell']}` ends below patch-level accuracy, "
+            + ("but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
                if r.get("noise") is None else
                "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
-               "not shown to be as accurate either.") for r in claim["rows"]
-               if not r["equal"] and not r["beyond_noise"] and (r["seeds"] > 1 or r.get("noise") is None))
-           + ("" if any(r["seeds"] > 1 for r in claim["rows"]) or claim["reference_seeds"] == 1 else
-              " No object cell has two seeds: a cell of one seed has no spread of its own, so none enters the verdict."))
+               "not shown to be as accurate either.") for r in unshown)
+        if claim["reference_seeds"] != 1 and not any(r["seeds"] > 1 for r in claim["rows"]):
+            why += " No object cell has two seeds: a cell of one seed has no spread of its own, so none enters the verdict."
     return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
             f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
             "at its first evaluation counts that point's compute, an upper bound of what it needed"
