@@ -494,11 +494,12 @@ def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
 
 def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
     """Cell ``a`` against cell ``b`` for each pair -> DataFrame, one row each (columns ``a``, ``b``, ``seeds a``,
-    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``p``): both final
-    J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN when neither has two
-    seeds) and whether the difference exceeds it (None when that noise is not measured), and sequence by
-    sequence (:func:`paired`) how often a is ahead and the paired t-test's p. A pair naming a cell the runs do
-    not have is skipped."""
+    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``sequences``,
+    ``p``): both final J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN
+    when neither has two seeds) and whether the difference exceeds it (None when that noise is not measured),
+    and sequence by sequence (:func:`paired`) on how many of the ``sequences`` both were scored on a is ahead
+    (None when there are none) and the paired t-test's p. A pair naming a cell the runs do not have is
+    skipped."""
     import pandas as pd
 
     S = summaries(runs_dir, split, names)
@@ -517,7 +518,7 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
                      "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
                      "noise": float("nan") if n is None else n,
                      "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
-                     "a ahead": f"{c['ahead']} of {c['n']}" if c else "–",
+                     "a ahead": c["ahead"] if c else None, "sequences": c["n"] if c else 0,
                      "p": float("nan") if c is None or c["p"] is None else c["p"]})
     return pd.DataFrame(rows)
 

@@ -632,12 +632,12 @@ def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp
     (row,) = G.to_dict("records")  # the pair with a cell the runs lack is skipped
     assert (row["a"], row["b"], row["seeds a"], row["seeds b"]) == ("few", "big", 1, 2) and row["a - b"] == pytest.approx(-0.25)
     assert row["noise"] == pytest.approx(2 * np.std([0.5, 0.6], ddof=1)) and row["beyond noise"]  # one seed: big's sd only
-    assert row["a ahead"] == "0 of 3" and row["p"] == pytest.approx(ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue)
+    assert (row["a ahead"], row["sequences"]) == (0, 3) and row["p"] == pytest.approx(ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue)
     assert R.cell_gaps(tmp_path, "test", None, [("few", "big")]).empty
     _run(tmp_path, "one-s0", jf=0.4)
     (row,) = R.cell_gaps(tmp_path, "val", None, [("few", "one")]).to_dict("records")
     assert row["noise"] != row["noise"] and row["beyond noise"] is None  # one seed each: no noise to judge by
-    assert row["a ahead"] == "–" and row["p"] != row["p"]  # no sequence scored by both
+    assert row["a ahead"] is None and row["sequences"] == 0 and row["p"] != row["p"]  # no sequence scored by both
 
 
 def test_gcn_cycle_says_whether_the_gcn_eased_the_cycle_and_moved_jf_beyond_the_seed_spread():
