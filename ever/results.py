@@ -498,7 +498,7 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
     ``p``): both final J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN
     when neither has two seeds) and whether the difference exceeds it (None when that noise is not measured),
     and sequence by sequence (:func:`paired`) on how many of the ``sequences`` both were scored on a is ahead
-    (None when there are none) and the paired t-test's p. A pair naming a cell the runs do not have is
+    (both counts 0 when there are none) and the paired t-test's p. A pair naming a cell the runs do not have is
     skipped."""
     import pandas as pd
 
@@ -518,7 +518,7 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
                      "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
                      "noise": float("nan") if n is None else n,
                      "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
-                     "a ahead": c["ahead"] if c else None, "sequences": c["n"] if c else 0,
+                     "a ahead": c["ahead"] if c else 0, "sequences": c["n"] if c else 0,
                      "p": float("nan") if c is None or c["p"] is None else c["p"]})
     return pd.DataFrame(rows)
 
