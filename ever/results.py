@@ -878,7 +878,8 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, c
       overall and sequence by sequence, called a win only when a paired t-test over the sequences gives
       p < 0.05 and every seed is above (else "above, but not clearly"), and "clearly below" in the mirror case;
     * claim 2, the GCN: its effect in every pair of runs whose configs differ only in ``gcn.*``, whether
-      that exceeds the spread over seeds (when the grid measures one) and its share of the training FLOPs;
+      that exceeds the spread over seeds (when the grid measures one), sequence by sequence, where the walk
+      without it ends against the best baseline, and its share of the training FLOPs;
     * object-node runs against the untrained encoder and against copying the first mask;
     * claim 1, objects at patch accuracy for >= 5x less compute: where the grid has patch-crop and
       object-crop cells with curves, :func:`crop_claim` (compute to reach the patch walk's J&F, over seeds);
@@ -964,7 +965,15 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, c
         cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
         sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
         d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
-        diffs = ", ".join(f"`{g}` {x:+.3f}" for g, x in d.items())
+
+        def by_sequence(r: str, g: str) -> str:
+            c = paired(CQ, g, r)
+            return "" if c is None or c["p"] is None else f" (ahead on {c['ahead']} of {c['n']} sequences, p = {c['p']:.2g})"
+
+        diffs = ", ".join(f"`{g}` {d[g]:+.3f}{by_sequence(r, g)}" for r, g in pairs)
+        bare = list(dict.fromkeys(r for r, _ in pairs))  # what the GCN is added to, and how far that walk learned
+        diffs += ("; without it " + ", ".join(f"`{r}` ends at {cell_jf[r]:.3f}" for r in bare)
+                  + (f" (best baseline {base[best]:.3f})" if best is not None else ""))
         n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
         if n is not None:
             sd = n / 2

@@ -174,7 +174,7 @@ def test_grid_rows_with_seeds_become_one_run_per_seed(tmp_path):
 
 def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     _run(tmp_path, "main", jf=0.40, per_seq={"s1": 0.80, "s2": 0.10, "s3": 0.30}, flops_per_clip=10.0e9)
-    _run(tmp_path, "main-gcn", gcn=True, jf=0.30, flops_per_clip=10.1e9)
+    _run(tmp_path, "main-gcn", gcn=True, jf=0.30, per_seq={"s1": 0.6, "s2": 0.2, "s3": 0.1}, flops_per_clip=10.1e9)
     obj = {"kind": "object", "segmenter": "felzenszwalb", "k": 8}
     _run(tmp_path, "obj", nodes=obj, jf=0.25, flops_per_clip=9.9e9)
     _run(tmp_path, "obj-gcn", nodes=obj, gcn=True, jf=0.29, flops_per_clip=10.0e9)
@@ -190,6 +190,9 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     assert "`main-gcn` 0.300 (1 seed) scores above it, but not clearly" in others and "`obj` 0.250 (1 seed) does not beat it" in others
     assert "GCN (claim 2) is not shown to raise J&F" in gcn and "`main-gcn` -0.100" in gcn and "`obj-gcn` +0.040" in gcn
     assert "one seed each" in gcn
+    # sequence by sequence where both were scored, and how far the walk without the GCN learned
+    assert "`main-gcn` -0.100 (ahead on 1 of 3 sequences, p = " in gcn
+    assert "without it `main` ends at 0.400, `obj` ends at 0.250 (best baseline 0.260)" in gcn
     assert "1 of 2 object-node cells score more than 0.02 above copying the first mask" in objects
     assert "`obj` 0.250, `obj-gcn` 0.290." in objects
     # Pooled nodes: the object and patch cells cost the same FLOPs, so claim 1 cannot show here.
