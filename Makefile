@@ -41,9 +41,9 @@ davis-dev: data
 green: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green.yaml --snapshot results/green $(REPORT_ARGS)
 
-# Claim 1 trained ten times longer (issue 14): the crop walks (three seeds), the pooled walk and two one-seed cells
-# that ask why object crops score low, 3000 steps at lr 3e-4, scored along training at 427 px on 15 sequences;
-# rewrites results/green-long. About 4.3 h on 2 CPU cores (see
+# Both green claims trained ten times longer (issue 14): the crop walks (three seeds), two cells that ask why
+# object crops score low and the pooled walk with and without the GCN (two seeds each), 3000 steps at lr 3e-4,
+# scored along training at 427 px on 15 sequences; rewrites results/green-long. About 6 h on 2 CPU cores (see
 # configs/report-green-long.yaml); needs the DAVIS folders.
 green-long: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green-long.yaml --snapshot results/green-long $(REPORT_ARGS)

@@ -665,12 +665,19 @@ def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs:
 
 
 def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
-    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings)."""
+    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings). A field the config
+    does not hold, because the run was saved before the field existed, reads as today's default: a new field's
+    default keeps the behaviour from before it, so runs from before and after compare as equal there."""
+    import dataclasses
+
+    from ever.config import config_from_dict
+
     try:
         raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
-    return {k: (str(v) if isinstance(v, list) else v) for k, v in flatten(raw).items()}
+    flat = {**flatten(dataclasses.asdict(config_from_dict({}))), **flatten(raw)}
+    return {k: (str(v) if isinstance(v, list) else v) for k, v in flat.items()}
 
 
 def load_metrics(run_dir: str | Path):

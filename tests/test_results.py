@@ -784,3 +784,15 @@ def test_runs_whose_training_walk_never_left_chance_are_named_in_the_findings(tm
     assert line.startswith("**1 of 2 runs never left chance in training**")
     assert "`w-s1` loss 1.00x a uniform walk's, accuracy 1.00x chance, median gradient norm 0.0035, J&F 0.200." in line
     assert R.chance_runs(tmp_path / "none") == []
+
+
+def test_a_config_saved_before_a_field_existed_reads_that_field_as_its_default(tmp_path):
+    import yaml
+
+    cfg = _run(tmp_path, "old")
+    raw = yaml.safe_load((tmp_path / "old" / "config.yaml").read_text())
+    del raw["nodes"]["crop_window"]  # a run from before the field existed
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(raw))
+    flat = R.run_config_flat(tmp_path / "old")
+    assert flat["nodes.crop_window"] == cfg.nodes.crop_window == "box"
+    assert flat["name"] == "old" and R.run_config_flat(tmp_path / "missing") == {}
