@@ -10,6 +10,7 @@ Nothing here imports torch at module load; the few functions that need a model i
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -664,19 +665,25 @@ def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs:
     return (pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()), assumptions
 
 
-def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
-    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings). A field the config
-    does not hold, because the run was saved before the field existed, reads as today's default: a new field's
-    default keeps the behaviour from before it, so runs from before and after compare as equal there."""
+@functools.lru_cache(maxsize=1)
+def _default_config_flat() -> dict[str, Any]:
+    """Today's default config, flattened (built once; callers copy it, never change it)."""
     import dataclasses
 
     from ever.config import config_from_dict
 
+    return flatten(dataclasses.asdict(config_from_dict({})))
+
+
+def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
+    """A run's saved config as a flat ``{"section.key": value}`` dict (lists as strings). A field the config
+    does not hold, because the run was saved before the field existed, reads as today's default: a new field's
+    default keeps the behaviour from before it, so runs from before and after compare as equal there."""
     try:
         raw = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
-    flat = {**flatten(dataclasses.asdict(config_from_dict({}))), **flatten(raw)}
+    flat = {**_default_config_flat(), **flatten(raw)}
     return {k: (str(v) if isinstance(v, list) else v) for k, v in flat.items()}
 
 
@@ -768,6 +775,11 @@ def paired(CQ, a: str | None, b: str | None) -> dict[str, Any] | None:
     """:func:`compare` of cells ``a`` and ``b`` of a sequences x cells table, or None when either is missing or
     they share no scored sequence."""
     return compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
+
+
+def _ahead_clause(c: dict[str, Any] | None) -> str:
+    """A :func:`compare` as " (ahead on k of n sequences, p = ...)"; empty without one or without a p."""
+    return "" if c is None or c["p"] is None else f" (ahead on {c['ahead']} of {c['n']} sequences, p = {c['p']:.2g})"
 
 
 def held_out_scores(C, tuned: list[str]):
@@ -955,9 +967,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, c
             n = len(o["seeds"])
             txt = f"`{cell}` {o['m']:.3f}" + (f" ± {jf[o['seeds']].std(ddof=1):.3f} ({n} seeds)" if n > 1 else " (1 seed)")
             txt += f" {o['verdict'].replace('the best baseline', 'it')}"
-            if o["c"] is not None and o["c"]["p"] is not None:
-                txt += f" (ahead on {o['c']['ahead']} of {o['c']['n']} sequences, p = {o['c']['p']:.2g})"
-            others.append(txt)
+            others.append(txt + _ahead_clause(o["c"]))
         if others:
             out.append(f"**The other cells against the same baseline** ({base[best]:.3f}): " + "; ".join(others) + ".")
 
@@ -972,12 +982,7 @@ def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, c
         cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
         sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
         d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
-
-        def by_sequence(r: str, g: str) -> str:
-            c = paired(CQ, g, r)
-            return "" if c is None or c["p"] is None else f" (ahead on {c['ahead']} of {c['n']} sequences, p = {c['p']:.2g})"
-
-        diffs = ", ".join(f"`{g}` {d[g]:+.3f}{by_sequence(r, g)}" for r, g in pairs)
+        diffs = ", ".join(f"`{g}` {d[g]:+.3f}{_ahead_clause(paired(CQ, g, r))}" for r, g in pairs)
         bare = list(dict.fromkeys(r for r, _ in pairs))  # what the GCN is added to, and how far that walk learned
         diffs += ("; without it " + ", ".join(f"`{r}` ends at {cell_jf[r]:.3f}" for r in bare)
                   + (f" (best baseline {base[best]:.3f})" if best is not None else ""))
