@@ -12,6 +12,7 @@ from ever.cli import main
 from ever.config import EvalConfig, load_config
 from ever.errors import DataError
 from ever.evaluate.run import evaluate
+from ever.models import EverModel
 from test_davis import make_davis
 
 SMALL_MODEL = ["model.width=4", "model.blocks=[1,1,1,1]", "model.proj_dim=8"]
@@ -73,8 +74,6 @@ def test_cli_bad_split_is_one_line(davis, capsys):
 
 
 def _checkpoint(path, overrides):
-    from ever.models import EverModel
-
     cfg = load_config(None, overrides)
     model = EverModel(cfg.model)
     torch.save({"model": {f"model.{k}": v for k, v in model.state_dict().items()}, "config": cfg.to_dict()}, path)
@@ -82,7 +81,6 @@ def _checkpoint(path, overrides):
 
 
 def test_cli_random_and_checkpoint(davis, tmp_path, capsys):
-    pytest.importorskip("ever.models")
     out = tmp_path / "random"
     sets = [x for kv in SMALL_MODEL for x in ("--set", kv)]
     assert main(["eval", "random", "--data", str(davis), "--out", str(out), *sets]) == 0
@@ -100,7 +98,6 @@ def test_cli_random_and_checkpoint(davis, tmp_path, capsys):
 
 
 def test_cli_checkpoint_errors(davis, tmp_path, capsys):
-    pytest.importorskip("ever.models")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     assert main(["eval", str(bad), "--data", str(davis)]) == 2
