@@ -107,7 +107,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
     ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac,
                      crop_scale=d.crop_scale)
     if extractor.needs_segments:
-        from ever.objects import SegmentedClips
+        from ever.nodes.objects import SegmentedClips
 
         ds = SegmentedClips(ds, cfg.nodes)
     ds = _CountedReads(ds)
