@@ -1,6 +1,8 @@
 """ever.analysis: the tables and verdicts the book shows, computed from run folders written here by hand."""
+import dataclasses
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -216,11 +218,14 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     assert "raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0" in gcn
     assert "`p-gcn` +0.100" in gcn
     assert text[-1] == "**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid** (chapter 5)."
-    short = wording.in_short([], {"Short grid": text, "Long grid": text[-1:]})  # the first page: the verdicts, labelled
+    study = claims.study(tmp_path, "val", names)
+    assert wording.sentences(study) == text  # findings: the study's verdicts as data, then as sentences
+    assert (study.gcn.up, study.gcn.down, study.pooled.holds, study.pooled.testable) == (1, 0, True, True)
+    short = wording.in_short(None, {"Short grid": study, "Long grid": None})  # the first page: the verdicts, labelled
     assert short == [
         "Short grid: The GCN (claim 2) raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0",
-        "Short grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid",
-        "Long grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid"]
+        "Short grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid"]
+    assert all(f"**{h.split(': ', 1)[1]}**" in " ".join(text) for h in short)  # each is the opening of a finding
 
     # A GCN whose effect stays inside the noise is said to move J&F by less than it, in every pair.
     for s in (0, 1):
@@ -260,7 +265,10 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     assert stats.best_baseline(sources.summaries(tmp_path, "val", ["w-s0"])) == "baseline: copy"
     assert stats.best_baseline(sources.summaries(tmp_path, "val", ["w-s0"], baselines=False)) is None
     assert "The main cell `w` scores above the best baseline, but not clearly" in lead  # one sequence against it
-    assert wording.in_short([lead], {}) == ["Shipped recipe: the main cell `w` scores above the best baseline, but not clearly"]
+    main = claims.study(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]).main
+    assert (main.outcome, main.above, main.seeds) == ("above, not clearly", 3, ("w-s0", "w-s1", "w-s2"))
+    assert wording.in_short(claims.study(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]), {}) == [
+        "Shipped recipe: the main cell `w` scores above the best baseline, but not clearly"]
     assert "J&F 0.500 (mean of 3 seeds)" in lead and "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
     p = ttest_rel([0.6, 0.5, 0.4, 0.5], [0.3, 0.3, 0.6, 0.2]).pvalue  # over the seed means of each sequence
     assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
@@ -522,13 +530,13 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     names = ["pc-s0", "pc-s1", "oc-s0", "oc-s1"]
     ref, o0, o1 = cross(200, 300, 0.4, 0.5, 0.48), cross(20, 30, 0.45, 0.5, 0.48), cross(10, 20, 0.4, 0.5, 0.48)
     c = claims.crop_claim(tmp_path, "val", names)
-    assert c["reference"] == "pc" and c["reference_final"] == pytest.approx(0.5) and c["target"] == pytest.approx(0.48)
-    assert c["reference_reached"] == 2 and c["reference_reach"] == pytest.approx(ref) == pytest.approx(280.0)
-    (row,) = c["rows"]
-    assert row["cell"] == "oc" and row["reached"] == 2 and row["reach"] == pytest.approx((o0 + o1) / 2)
-    assert row["ratio"] == pytest.approx(ref / ((o0 + o1) / 2)) and row["ratio_low"] == pytest.approx(ref / o0) and ref / o0 > 5
-    assert row["gap"] == pytest.approx(0.01) and row["equal"] and c["holds"] and c["clear"]
-    assert row["clip_ratio"] == pytest.approx(10.0)
+    assert c.reference == "pc" and c.reference_final == pytest.approx(0.5) and c.target == pytest.approx(0.48)
+    assert c.reference_reached == 2 and c.reference_reach == pytest.approx(ref) == pytest.approx(280.0)
+    (row,) = c.rows
+    assert row.cell == "oc" and row.reached == 2 and row.reach == pytest.approx((o0 + o1) / 2)
+    assert row.ratio == pytest.approx(ref / ((o0 + o1) / 2)) and row.ratio_low == pytest.approx(ref / o0) and ref / o0 > 5
+    assert row.gap == pytest.approx(0.01) and row.equal and c.holds and c.clear
+    assert row.clip_ratio == pytest.approx(10.0)
     line = wording.findings(tmp_path, "val", names)[-1]
     assert line.startswith("**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds beyond the spread")
     assert "patch-level accuracy is J&F ≥ 0.480 (within 0.02); 2 of its 2 seeds reach it, after 280 training GFLOPs" in line
@@ -538,23 +546,23 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
             f"after {(o0 + o1) / 2:,.0f} ± {np.std([o0, o1], ddof=1):,.0f} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x") in line
     assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
     assert wording.findings(tmp_path, "val", names, c)[-1] == line  # a claim the caller already has is the one read ...
-    assert "`pc-given`" in wording.findings(tmp_path, "val", names, {**c, "reference": "pc-given"})[-1]  # ... not recomputed
+    assert "`pc-given`" in wording.findings(tmp_path, "val", names, dataclasses.replace(c, reference="pc-given"))[-1]  # ... not recomputed
 
     # One object seed never gets there: no ratio, the claim does not hold however cheap the other seeds are.
     _crop_run(tmp_path, "oc-s2", "object_crop", 2, [10.0, 20.0, 30.0], [0.2, 0.3, 0.35])
     c = claims.crop_claim(tmp_path, "val", names + ["oc-s2"])
-    (row,) = c["rows"]
-    assert (row["reached"], row["seeds"], row["ratio"]) == (2, 3, None)
-    assert row["ratio_reached"] == pytest.approx(ref / ((o0 + o1) / 2))  # over the two seeds that reach it
+    (row,) = c.rows
+    assert (row.reached, row.seeds, row.ratio) == (2, 3, None)
+    assert row.ratio_reached == pytest.approx(ref / ((o0 + o1) / 2))  # over the two seeds that reach it
     # ... but its cell ends 0.043 below the patch walk, within the noise of its scattered seeds: not decided.
-    assert row["gap"] == pytest.approx(-0.0433, abs=1e-3) and not row["beyond_noise"]
-    assert (c["holds"], c["undecided"]) == (None, "noise")
+    assert row.gap == pytest.approx(-0.0433, abs=1e-3) and not row.beyond_noise
+    assert (c.holds, c.undecided) == (None, "noise")
     line = wording.crop_claim_line(c)
     assert "is not decided by this grid**" in line and "`oc` ends below patch-level accuracy, but by less than the noise" in line
     assert f"({ref / ((o0 + o1) / 2):.1f}x less than the patch walk, counting only" in line
     # The same with one seed per cell: no measure of the noise, no verdict either way.
     c1 = claims.crop_claim(tmp_path, "val", ["pc-s0", "oc-s2"])
-    assert c1["rows"][0]["noise"] is None and (c1["holds"], c1["undecided"]) == (None, "noise")
+    assert c1.rows[0].noise is None and (c1.holds, c1.undecided) == (None, "noise")
     assert "with one seed in each cell the grid does not measure the noise" in wording.crop_claim_line(c1)
 
     # Cheap enough on the mean, but a slow seed puts the floor under 5x: holds, not beyond the spread.
@@ -562,29 +570,29 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     (tmp_path / "oc-s1" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,40.0,0.3\n2,80.0,0.5\n3,120.0,0.52\n")
     o1 = cross(40, 80, 0.3, 0.5, 0.48)
     c = claims.crop_claim(tmp_path, "val", names)
-    (row,) = c["rows"]
-    assert row["ratio"] == pytest.approx(ref / ((o0 + o1) / 2)) and ref / ((o0 + o1) / 2) >= 5
-    assert row["ratio_low"] == pytest.approx(ref / o1) and ref / o1 < 5
-    assert c["holds"] and not c["clear"] and "holds on the mean, not beyond the spread" in wording.crop_claim_line(c)
+    (row,) = c.rows
+    assert row.ratio == pytest.approx(ref / ((o0 + o1) / 2)) and ref / ((o0 + o1) / 2) >= 5
+    assert row.ratio_low == pytest.approx(ref / o1) and ref / o1 < 5
+    assert c.holds and not c.clear and "holds on the mean, not beyond the spread" in wording.crop_claim_line(c)
 
     # Reaches 0.48 early but ends more than 0.02 below the patch walk: not equal accuracy, does not hold.
     for s in (0, 1):
         (tmp_path / f"oc-s{s}" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,10.0,0.3\n2,20.0,0.49\n3,30.0,0.47\n")
     c = claims.crop_claim(tmp_path, "val", names)
-    (row,) = c["rows"]
-    assert row["reached"] == 2 and row["ratio"] > 5 and row["gap"] == pytest.approx(-0.03) and not row["equal"]
-    assert row["noise"] == pytest.approx(0.0) and row["beyond_noise"]  # every seed alike: any gap is beyond it
+    (row,) = c.rows
+    assert row.reached == 2 and row.ratio > 5 and row.gap == pytest.approx(-0.03) and not row.equal
+    assert row.noise == pytest.approx(0.0) and row.beyond_noise  # every seed alike: any gap is beyond it
     assert stats.noise(0.01, float("nan"), None) == pytest.approx(0.02) and stats.noise(0.01, 0.03) == pytest.approx(0.04)
     assert stats.noise(None, float("nan")) is None
-    assert c["holds"] is False and c["undecided"] is None
+    assert c.holds is False and c.undecided is None
     assert "does not hold in this grid**" in wording.crop_claim_line(c)
     # A one-seed object cell (a diagnostic) is shown but does not decide, even at patch level and far cheaper.
     _crop_run(tmp_path, "od-s0", "object_crop", 0, [1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
     c = claims.crop_claim(tmp_path, "val", names + ["od-s0"])
-    assert [r["cell"] for r in c["rows"]] == ["oc", "od"] and c["rows"][1]["equal"] and c["rows"][1]["ratio"] > 5
-    assert c["holds"] is False and "one seed, so it does not enter the verdict" in wording.crop_claim_line(c)
+    assert [r.cell for r in c.rows] == ["oc", "od"] and c.rows[1].equal and c.rows[1].ratio > 5
+    assert c.holds is False and "one seed, so it does not enter the verdict" in wording.crop_claim_line(c)
     c = claims.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1", "od-s0"])
-    assert (c["holds"], c["undecided"]) == (None, "noise")
+    assert (c.holds, c.undecided) == (None, "noise")
     assert "No object cell has two seeds" in wording.crop_claim_line(c)
     shutil.rmtree(tmp_path / "od-s0")
     assert claims.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
@@ -594,18 +602,18 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     base.mkdir(parents=True)
     (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.55}))
     c = claims.crop_claim(tmp_path, "val", names)
-    assert (c["baseline"], c["learned"], c["holds"], c["clear"], c["undecided"]) == ("baseline: copy", False, None, False, "baseline")
+    assert (c.baseline, c.learned, c.holds, c.clear, c.undecided) == ("baseline: copy", False, None, False, "baseline")
     line = wording.crop_claim_line(c)
     assert "less compute) is not decided by this grid**" in line and "(`baseline: copy`, 0.550)" in line
     assert "does not end above the best baseline" in line
     # Above the baseline on the mean, but by less than the noise of the patch walk's own seeds: not decided either.
     (tmp_path / "pc-s1" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,100.0,0.3\n2,200.0,0.4\n3,300.0,0.7\n")
     c = claims.crop_claim(tmp_path, "val", names)  # patch seeds 0.5 and 0.7: mean 0.60, noise 2 x 0.141 against 0.55
-    assert c["reference_final"] == pytest.approx(0.6) and (c["learned"], c["holds"], c["undecided"]) == (False, None, "baseline")
+    assert c.reference_final == pytest.approx(0.6) and (c.learned, c.holds, c.undecided) == (False, None, "baseline")
     assert "does not end clearly above the best baseline (`baseline: copy`, 0.550): its lead, +0.050, is within the " \
            "noise of its seeds (twice their sd, 0.283)" in wording.crop_claim_line(c)
     (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3}))  # a lead beyond that noise: the claim is judged
-    assert claims.crop_claim(tmp_path, "val", names)["learned"]
+    assert claims.crop_claim(tmp_path, "val", names).learned
 
     # Sequence by sequence: the patch walk against the baseline, and each object cell against the patch walk.
     def seqs(folder, scores):
@@ -616,10 +624,10 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
         seqs(tmp_path / f"oc-s{s}" / "eval" / "val", [0.3, 0.2, 0.6, 0.1])
     seqs(base, [0.2, 0.6, 0.3, 0.4])
     c = claims.crop_claim(tmp_path, "val", names)
-    vb, (row,) = c["reference_vs_baseline"], c["rows"]
+    vb, (row,) = c.reference_vs_baseline, c.rows
     p = ttest_rel([0.7, 0.5, 0.5, 0.7], [0.2, 0.6, 0.3, 0.4]).pvalue
     assert (vb["n"], vb["ahead"]) == (4, 3) and vb["p"] == pytest.approx(p) and p > 0.05
-    assert (row["vs_reference"]["ahead"], row["vs_reference"]["p"]) == (1, pytest.approx(ttest_rel(
+    assert (row.vs_reference["ahead"], row.vs_reference["p"]) == (1, pytest.approx(ttest_rel(
         [0.3, 0.2, 0.6, 0.1], [0.7, 0.5, 0.5, 0.7]).pvalue))
     line = wording.crop_claim_line(c)
     assert (f"That walk ends above the best baseline (`baseline: copy`, 0.300) by +0.300, more than the noise of its "
@@ -711,7 +719,7 @@ def test_claim_one_tables_and_figure_read_the_runs_scored_along_training():
             rows.append({"run": run, "cell": cell, "step": k, "train_gflops": cost * k, "train_kwh": 1e-3 * k, "J&F-Mean": jf})
     C = pd.DataFrame(rows)
     S = pd.DataFrame({"run": ["p-s0", "baseline: lab"], "kind": ["model", "baseline"], "J&F-Mean": [0.45, 0.35]})
-    claim = {"reference": "p", "tolerance": 0.02, "target": 0.40}
+    claim = SimpleNamespace(reference="p", tolerance=0.02, target=0.40)  # the fields of claims.CropClaim it reads
     (base, caption_b), (patch, caption_p) = tables.reach_tables(C, S, claim)
     assert "J&F 0.350, the best baseline (baseline: lab)" in caption_b and "J&F 0.400, patch-level accuracy" in caption_p
     assert list(patch.index) == ["p", "o"]  # g, scored once, has no curve
@@ -746,14 +754,14 @@ def test_training_cost_groups_seeds_and_ratios_set_counted_flops_beside_timed_se
     assert T.loc["p", "Wh"] == pytest.approx(1.2) and T.loc["p", "cores busy"] == pytest.approx(200 / 120)
     r = stats.cost_ratios(T, "p", "o")
     assert r == pytest.approx({"flops": 5.0, "wall": 2.0, "cpu": 2.0, "energy": 2.0})
-    spread, saving, why = wording.cost_findings(T, {"reference": "p", "rows": [{"cell": "o"}]})
+    spread, saving, why = wording.cost_findings(T, SimpleNamespace(reference="p", rows=[SimpleNamespace(cell="o")]))
     assert spread == "Over the seeds of one cell the wall seconds spread by 0 % (`o`) to 24 % (`p`) of their mean (sd / mean)."
     assert saving == ("`o` needs 5.0x fewer FLOPs per clip than `p`, but only 2.0x less wall time, 2.0x less "
                       "CPU time and 2.0x less estimated energy.")
     assert why.startswith("Where the saving in time and energy is smaller than the saving in FLOPs")
     fast = T.copy()
     fast.loc["o", ["wall s", "CPU s", "Wh"]] /= 10  # timed savings of 20x beside 5x fewer FLOPs: nothing to explain
-    assert wording.cost_findings(fast, {"reference": "p", "rows": [{"cell": "o"}]})[1:] == [
+    assert wording.cost_findings(fast, SimpleNamespace(reference="p", rows=[SimpleNamespace(cell="o")]))[1:] == [
         "`o` needs 5.0x fewer FLOPs per clip than `p`, and 20.0x less wall time, 20.0x less CPU time and 20.0x less "
         "estimated energy."]
     show = tables.training_cost_table(T)

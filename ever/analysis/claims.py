@@ -2,25 +2,35 @@
 it rests on, the reason when it does not decide). :mod:`ever.analysis.wording` turns them into sentences."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ever.analysis.sources import curves, sequence_scores, summaries, training_curves
 from ever.analysis.stats import (
+    best_baseline,
     best_baseline_score,
     cell_of,
     cell_sequence_scores,
+    compare,
     compute_to_reach,
     noise,
     over_seeds,
     paired,
     sample_sd,
 )
-from ever.analysis.tables import runs_table
+from ever.analysis.tables import ablation_table, runs_table
+from ever.config import SAME_WEIGHTS_KEYS
 from ever.runs import run_config_flat
 
+P_CLEAR = 0.05  # a paired t-test over the sequences below this (and every seed on one side) makes a lead clear
+LEARNED_MARGIN = 0.02  # an object cell learned when it ends this much above the untrained encoder (or copying)
+FACTOR = 5.0  # claim 1: object nodes at patch accuracy for at least this many times less compute
+TOLERANCE = 0.02  # claim 1: J&F within this of the patch walk counts as equal accuracy
+CHANCE_MARGIN = 0.02  # a run never left chance when its late loss / ln N stays above 1 - this
 
-def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: float = 0.02) -> list[dict[str, Any]]:
+
+def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: float = CHANCE_MARGIN) -> list[dict[str, Any]]:
     """Runs whose training walk never left chance: over the second half of their logged steps, the mean
     ``loss / ln N`` of :func:`training_curves` is at least ``1 - margin`` (1 is the loss of a uniform walk, what
     features that tell no node from another give). Per such run: ``run``, that mean, the mean ``acc × N``
@@ -39,7 +49,7 @@ def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: fl
     return out
 
 
-def green_claim(table, reference: str | None = None, factor: float = 5.0, tolerance: float = 0.02) -> dict[str, Any]:
+def green_claim(table, reference: str | None = None, factor: float = FACTOR, tolerance: float = TOLERANCE) -> dict[str, Any]:
     """Test "object nodes reach the patch walk's accuracy at >= ``factor``x less compute" on an
     :func:`ablation_table`: for every object run, its J&F gap to the ``reference`` patch run (default:
     the first patch run without GCN) and its compute ratio (reference GFLOPs per clip / its own).
@@ -92,8 +102,56 @@ def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
     return rows
 
 
-def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = 5.0,
-               tolerance: float = 0.02) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class CropRow:
+    """One object-crop cell of :func:`crop_claim` against the patch-crop reference (see there for each field)."""
+
+    cell: str
+    seeds: int
+    final: float
+    final_sd: float | None
+    gap: float
+    noise: float | None
+    beyond_noise: bool
+    equal: bool
+    reached: int
+    reach: float | None
+    reach_sd: float | None
+    ratio: float | None
+    ratio_reached: float | None
+    ratio_low: float | None
+    clip_ratio: float | None
+    vs_reference: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CropClaim:
+    """Claim 1 where each node is encoded on its own (:func:`crop_claim`): the verdict (``holds``, ``clear``,
+    ``undecided``), the numbers it rests on and the object cells' rows."""
+
+    reference: str
+    baseline: str | None
+    baseline_jf: float | None
+    learned: bool
+    undecided: str | None
+    reference_final: float
+    target: float
+    reference_seeds: int
+    reference_sd: float | None
+    reference_noise: float | None
+    reference_reach: float | None
+    reference_reached: int
+    reference_at_first: int
+    reference_vs_baseline: dict[str, Any] | None
+    factor: float
+    tolerance: float
+    rows: tuple[CropRow, ...]
+    holds: bool | None
+    clear: bool
+
+
+def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = FACTOR,
+               tolerance: float = TOLERANCE) -> CropClaim | None:
     """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against
     ``object_crop``, so the encoder's cost grows with the number of nodes). The target is patch-level
     accuracy: the patch-crop cell's final J&F (mean over its seeds) less ``tolerance``, the same margin that
@@ -161,20 +219,21 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
         mean = sum(final) / len(final)
         reached_ratio = ref_cost / (sum(hit) / len(hit)) if hit and ref_hit else None
         n = noise(sample_sd(final), sample_sd(ref_final))
-        rows.append({"cell": cell, "seeds": len(final), "final": mean, "final_sd": sample_sd(final), "gap": mean - ref_mean,
-                     "noise": n, "beyond_noise": n is not None and abs(mean - ref_mean) > n,
-                     "equal": mean - ref_mean >= -tolerance, "reached": len(hit),
-                     "reach": sum(hit) / len(hit) if hit else None, "reach_sd": sample_sd(hit),
-                     "ratio": reached_ratio if every else None, "ratio_reached": reached_ratio,
-                     "ratio_low": min(ref_hit) / max(hit) if every and ref_hit else None,
-                     "clip_ratio": clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None,
-                     "vs_reference": paired(CQ, cell, refs[0])})
+        rows.append(CropRow(cell=cell, seeds=len(final), final=mean, final_sd=sample_sd(final), gap=mean - ref_mean,
+                            noise=n, beyond_noise=n is not None and abs(mean - ref_mean) > n,
+                            equal=mean - ref_mean >= -tolerance, reached=len(hit),
+                            reach=sum(hit) / len(hit) if hit else None, reach_sd=sample_sd(hit),
+                            ratio=reached_ratio if every else None, ratio_reached=reached_ratio,
+                            ratio_low=min(ref_hit) / max(hit) if every and ref_hit else None,
+                            clip_ratio=(clip[refs[0]] / clip[cell]
+                                        if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None),
+                            vs_reference=paired(CQ, cell, refs[0])))
     # Only cells with a spread of their own decide (a one-seed cell, e.g. a diagnostic, is shown, not judged).
-    judged = [r for r in rows if r["seeds"] > 1]
-    ok = [r for r in judged if r["ratio"] is not None and r["ratio"] >= factor and r["equal"]]
+    judged = [r for r in rows if r.seeds > 1]
+    ok = [r for r in judged if r.ratio is not None and r.ratio >= factor and r.equal]
     # A cell refutes the claim when it is less accurate beyond the noise, or as accurate without the saving.
-    refuted = [r for r in judged if (not r["equal"] and r["beyond_noise"])
-               or (r["equal"] and (r["ratio"] is None or r["ratio"] < factor))]
+    refuted = [r for r in judged if (not r.equal and r.beyond_noise)
+               or (r.equal and (r.ratio is None or r.ratio < factor))]
     bb = best_baseline_score(summaries(runs_dir, split, names))
     best, best_jf = bb if bb else (None, None)
     # The reference must end above the best baseline by more than the noise of its own seeds (by anything with
@@ -183,10 +242,192 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     learned = best_jf is None or ref_mean - best_jf > (ref_noise or 0.0)
     holds = None if not learned else True if ok else False if judged and len(refuted) == len(judged) else None
     undecided = "baseline" if not learned else "noise" if holds is None else None
-    return {"reference": refs[0], "baseline": best, "baseline_jf": best_jf, "learned": learned, "undecided": undecided,
-            "reference_final": ref_mean, "target": target, "reference_seeds": len(ref_final),
-            "reference_sd": sample_sd(ref_final), "reference_noise": ref_noise,
-            "reference_reach": ref_cost, "reference_reached": len(ref_hit),
-            "reference_at_first": ref_first, "reference_vs_baseline": paired(CQ, refs[0], best),
-            "factor": factor, "tolerance": tolerance, "rows": rows, "holds": holds,
-            "clear": learned and any(r["ratio_low"] >= factor for r in ok)}
+    return CropClaim(reference=refs[0], baseline=best, baseline_jf=best_jf, learned=learned, undecided=undecided,
+                     reference_final=ref_mean, target=target, reference_seeds=len(ref_final),
+                     reference_sd=sample_sd(ref_final), reference_noise=ref_noise,
+                     reference_reach=ref_cost, reference_reached=len(ref_hit),
+                     reference_at_first=ref_first, reference_vs_baseline=paired(CQ, refs[0], best),
+                     factor=factor, tolerance=tolerance, rows=tuple(rows), holds=holds,
+                     clear=learned and any(r.ratio_low >= factor for r in ok))
+
+
+# ------------------------------------------------------------------ what one study shows, as data (wording words it)
+
+@dataclass(frozen=True)
+class VersusBaseline:
+    """A cell (its seeds averaged) against the best baseline, overall and sequence by sequence.
+
+    ``outcome``: ``"clearly below"`` (below on every seed and p < :data:`P_CLEAR`), ``"not above"``,
+    ``"beats"`` (above on every seed and p < :data:`P_CLEAR`) or ``"above, not clearly"``."""
+
+    cell: str
+    seeds: tuple[str, ...]
+    seed_jf: tuple[float, ...]
+    seed: Any  # the config's seed of a one-seed cell
+    mean: float
+    sd: float | None  # sample sd over seeds (None for one seed)
+    baseline: str
+    baseline_jf: float
+    lead: float
+    above: int  # seeds above the baseline
+    compare: dict[str, Any] | None  # stats.compare of the cell against the baseline, sequence by sequence
+    outcome: str
+
+
+@dataclass(frozen=True)
+class GcnPair:
+    bare: str  # the cell without the GCN
+    gcn: str  # the same config with it
+    diff: float  # J&F with minus without (means over seeds)
+    compare: dict[str, Any] | None  # sequence by sequence (stats.paired)
+
+
+@dataclass(frozen=True)
+class GcnClaim:
+    """Claim 2, the GCN: every pair of cells whose configs differ only in ``gcn.*``. ``noise``: the grid's own
+    (stats.noise of the cells with seeds; None when it measures none); ``up`` / ``down``: pairs moved beyond it."""
+
+    pairs: tuple[GcnPair, ...]
+    bare_ends: tuple[tuple[str, float], ...]  # where each walk without the GCN ends
+    baseline_jf: float | None
+    noise: float | None
+    up: int
+    down: int
+    flop_share: float | None  # the GCN's largest share of the training FLOPs, in %
+
+
+@dataclass(frozen=True)
+class ObjectCells:
+    """Object-node cells against the untrained encoder (or copying the first mask when it is absent)."""
+
+    reference: str
+    reference_jf: float
+    cells: tuple[tuple[str, float], ...]
+    learned: tuple[str, ...]  # cells more than LEARNED_MARGIN above the reference
+    margin: float
+
+
+@dataclass(frozen=True)
+class StuckRun:
+    """A run whose training walk never left chance (:func:`chance_runs`)."""
+
+    run: str
+    loss: float  # mean loss / ln N over the second half of training
+    acc: float | None  # mean accuracy × N
+    grad_norm: float | None
+    jf: float
+
+
+@dataclass(frozen=True)
+class PooledClaim:
+    """Claim 1 on a grid whose object and patch cells pool their nodes from one encoding (:func:`green_claim`)."""
+
+    factor: float
+    holds: bool
+    testable: bool  # False when their training FLOPs per clip barely differ
+    spread: float | None  # how far those FLOPs differ, in % (when not testable)
+
+
+@dataclass(frozen=True)
+class Study:
+    """What the evaluated runs of one grid show (:func:`study`)."""
+
+    n_sequences: int | None
+    main: VersusBaseline | None  # the first cell
+    others: tuple[VersusBaseline, ...]
+    gcn: GcnClaim | None
+    objects: ObjectCells | None
+    stuck: tuple[StuckRun, ...]
+    runs: int  # trained runs
+    crop: CropClaim | None  # claim 1 where each node is encoded on its own
+    pooled: PooledClaim | None  # else claim 1 on pooled nodes, when there is something to compare
+
+
+def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
+          crop: CropClaim | None = None) -> Study | None:
+    """What the evaluated runs of ``runs_dir`` show; None when no trained run was evaluated:
+
+    * the first cell (the first run, its seeds averaged) and every other cell against the best baseline,
+      overall and sequence by sequence, a win only when a paired t-test over the sequences gives p < :data:`P_CLEAR`
+      and every seed is above, and "clearly below" in the mirror case;
+    * claim 2, the GCN: its effect in every pair of runs whose configs differ only in ``gcn.*``, against the
+      spread over seeds (when the grid measures one), sequence by sequence, where the walk without it ends, and
+      its share of the training FLOPs;
+    * object-node cells against the untrained encoder and against copying the first mask;
+    * runs whose training never left chance;
+    * claim 1: :func:`crop_claim` where the grid has patch-crop and object-crop cells with curves (``crop``,
+      when the caller already has it), else :func:`green_claim`."""
+    S = summaries(runs_dir, split, names)
+    if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
+        return None
+    jf = S.set_index("run")["J&F-Mean"]
+    models = list(S.loc[S["kind"] == "model", "run"])
+    base = S[S["kind"] == "baseline"].set_index("run")["J&F-Mean"]
+    n_seq = int(S["num_sequences"].max()) if "num_sequences" in S else None
+    cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
+    cells = list(dict.fromkeys(cell_of(r) for r in models))
+    seeds_of = {c: [r for r in models if cell_of(r) == c] for c in cells}
+    best = best_baseline(S)
+    Q = sequence_scores(runs_dir, split, names)
+    CQ = cell_sequence_scores(Q)
+
+    def against_best(cell: str) -> VersusBaseline | None:
+        seeds = seeds_of[cell]
+        if best is None or not jf[seeds].notna().any():
+            return None
+        m = jf[seeds].mean()
+        above = int((jf[seeds] > base[best]).sum())
+        shared = not Q.empty and set(seeds) <= set(Q) and best in Q and len(CQ[[cell, best]].dropna()) > 0
+        c = compare(CQ, cell, best) if shared else None
+        significant = c is not None and c["p"] is not None and c["p"] < P_CLEAR
+        lead = m - base[best]
+        outcome = ("clearly below" if lead < 0 and significant and above == 0 else "not above" if lead <= 0 else
+                   "beats" if significant and above == len(seeds) else "above, not clearly")
+        return VersusBaseline(cell, tuple(seeds), tuple(float(jf[r]) for r in seeds),
+                              cfgs[seeds[0]].get("seed") if len(seeds) == 1 else None, m,
+                              float(jf[seeds].std(ddof=1)) if len(seeds) > 1 else None, best, float(base[best]),
+                              lead, above, c, outcome)
+
+    main = against_best(cells[0])
+    others = tuple(o for o in map(against_best, cells[1:]) if o is not None) if main is not None else ()
+
+    def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in SAME_WEIGHTS_KEYS}
+
+    A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
+    pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
+             if not cfgs[seeds_of[r][0]].get("gcn.enabled")
+             and without_gcn(cfgs[seeds_of[r][0]]) == without_gcn(cfgs[seeds_of[g][0]])]
+    gcn = None
+    if pairs:
+        cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
+        sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
+        d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
+        n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
+        share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
+        gcn = GcnClaim(tuple(GcnPair(r, g, d[g], paired(CQ, g, r)) for r, g in pairs),
+                       tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
+                       float(base[best]) if best is not None else None, n,
+                       sum(x > n for x in d.values()) if n is not None else 0,
+                       sum(x < -n for x in d.values()) if n is not None else 0,
+                       float(share.max()) if len(share) else None)
+    objects = None
+    object_cells = [c for c in cells if str(cfgs[seeds_of[c][0]].get("nodes.kind", "")).startswith("object")]
+    refs = [b for b in ("baseline: random", "baseline: copy") if b in base]
+    if object_cells and refs:
+        cell_jf = {c: jf[seeds_of[c]].mean() for c in object_cells}
+        objects = ObjectCells(refs[0], float(base[refs[0]]), tuple(cell_jf.items()),
+                              tuple(c for c in object_cells if cell_jf[c] > base[refs[0]] + LEARNED_MARGIN),
+                              LEARNED_MARGIN)
+    stuck = tuple(StuckRun(r["run"], r["loss / ln N"], r["acc × N"], r["grad_norm"], float(jf[r["run"]]))
+                  for r in chance_runs(runs_dir, models))
+    crop = crop if crop is not None else crop_claim(runs_dir, split, names)
+    pooled = None
+    if crop is None:
+        g = green_claim(A)
+        ratios = [r["compute ratio"] for r in g.get("rows", []) if r["compute ratio"] is not None]
+        if g["holds"] is not None:
+            untestable = bool(ratios) and not g["testable"]
+            pooled = PooledClaim(g["factor"], g["holds"], not untestable,
+                                 (max(max(ratios), 1 / min(ratios)) - 1) * 100 if untestable else None)
+    return Study(n_seq, main, others, gcn, objects, stuck, len(models), crop, pooled)

@@ -35,13 +35,13 @@ def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
     if bb is not None:
         targets[f"the best baseline ({bb[0]})"] = bb[1]
     if claim is not None:
-        targets[(f"patch-level accuracy: the final J&F of {claim['reference']} (mean over seeds) less "
-                 f"{claim['tolerance']:g}")] = claim["target"]
+        targets[(f"patch-level accuracy: the final J&F of {claim.reference} (mean over seeds) less "
+                 f"{claim.tolerance:g}")] = claim.target
     out = []
     col = "train_gflops to reach"
     for name, target in targets.items():
         T = reach_table(D, target)
-        ref = claim["reference"] if claim is not None else None
+        ref = claim.reference if claim is not None else None
         if ref in T.index and T.loc[ref, col] == T.loc[ref, col]:
             T[f"x less than {ref}"] = T.loc[ref, col] / T[col]
         out.append((T.round({col: 0, "sd": 0}),

@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ever.analysis.claims import chance_runs, crop_claim, green_claim
-from ever.analysis.sources import evaluation_sequences, sequence_scores, snapshot_info, summaries
-from ever.analysis.stats import best_baseline, cell_of, cell_sequence_scores, compare, cost_ratios, noise, paired
-from ever.analysis.tables import ablation_table
-from ever.config import SAME_WEIGHTS_KEYS
-from ever.runs import RunDir, read_json, result_dirs, run_config_flat
+from ever.analysis.claims import (
+    P_CLEAR,
+    CropClaim,
+    GcnClaim,
+    ObjectCells,
+    PooledClaim,
+    StuckRun,
+    Study,
+    VersusBaseline,
+    study,
+)
+from ever.analysis.sources import evaluation_sequences, snapshot_info, summaries
+from ever.analysis.stats import compare, cost_ratios
+from ever.runs import RunDir, read_json, result_dirs
 
 
 def results_text(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str:
@@ -155,180 +163,163 @@ def eval_protocol(runs_dir: str | Path, split: str, names: list[str] | None = No
     return protocol_text(first) if first is not None else None
 
 
-def findings(runs_dir: str | Path, split: str, names: list[str] | None = None, crop: dict | None = None) -> list[str]:
-    """What the evaluated runs of ``runs_dir`` show, as Markdown sentences computed from their files (the
-    book opens with them, the README carries them for the committed snapshots). Each says on how many
-    sequences and seeds it rests:
+OUTCOME_WORDS = {  # claims.VersusBaseline.outcome as the verdict of a sentence
+    "clearly below": "scores clearly below the best baseline",
+    "not above": "does not beat the best baseline",
+    "beats": "beats the best baseline",
+    "above, not clearly": "scores above the best baseline, but not clearly",
+}
+CLAIM_1 = "Claim 1 (object nodes at patch accuracy for ≥{factor:g}x less compute)"
 
-    * the first cell (the first run, its seeds averaged) and every other cell against the best baseline,
-      overall and sequence by sequence, called a win only when a paired t-test over the sequences gives
-      p < 0.05 and every seed is above (else "above, but not clearly"), and "clearly below" in the mirror case;
-    * claim 2, the GCN: its effect in every pair of runs whose configs differ only in ``gcn.*``, whether
-      that exceeds the spread over seeds (when the grid measures one), sequence by sequence, where the walk
-      without it ends against the best baseline, and its share of the training FLOPs;
-    * object-node runs against the untrained encoder and against copying the first mask;
-    * claim 1, objects at patch accuracy for >= 5x less compute: where the grid has patch-crop and
-      object-crop cells with curves, :func:`crop_claim` (compute to reach the patch walk's J&F, over seeds);
-      else :func:`green_claim`'s verdict, or that the grid cannot test it when its object and patch cells
-      cost the same FLOPs (pooled nodes). ``crop``: that :func:`crop_claim`, when the caller already has it."""
-    S = summaries(runs_dir, split, names)
-    if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
+
+def findings(runs_dir: str | Path, split: str, names: list[str] | None = None,
+             crop: CropClaim | None = None) -> list[str]:
+    """What the evaluated runs of ``runs_dir`` show, as Markdown sentences (the book opens with them, the README
+    carries them for the committed snapshots): :func:`sentences` of :func:`ever.analysis.claims.study` (``crop``:
+    its :func:`~ever.analysis.claims.crop_claim`, when the caller already has it). Each says on how many
+    sequences and seeds it rests."""
+    return sentences(study(runs_dir, split, names, crop))
+
+
+def sentences(s: Study | None) -> list[str]:
+    """A :class:`~ever.analysis.claims.Study` as Markdown sentences, each opening with its bold verdict (the
+    heads :func:`in_short` lists): the first cell and the others against the best baseline, claim 2 (the GCN),
+    the object-node cells, the runs that never left chance, claim 1."""
+    if s is None:
         return []
-    jf = S.set_index("run")["J&F-Mean"]
-    models = list(S.loc[S["kind"] == "model", "run"])
-    base = S[S["kind"] == "baseline"].set_index("run")["J&F-Mean"]
-    n_seq = int(S["num_sequences"].max()) if "num_sequences" in S else None
-    on = f"on {n_seq} sequences" if n_seq else "on the evaluation split"
-    cfgs = {r: run_config_flat(Path(runs_dir) / r) for r in models}
-    cells = list(dict.fromkeys(cell_of(r) for r in models))
-    seeds_of = {c: [r for r in models if cell_of(r) == c] for c in cells}
-    best = best_baseline(S)
-    Q = sequence_scores(runs_dir, split, names)
-    CQ = cell_sequence_scores(Q)
+    on = f"on {s.n_sequences} sequences" if s.n_sequences else "on the evaluation split"
     out = []
-
-    def against_best(cell: str) -> dict[str, Any] | None:
-        seeds = seeds_of[cell]
-        if best is None or not jf[seeds].notna().any():
-            return None
-        m = jf[seeds].mean()
-        above = int((jf[seeds] > base[best]).sum())
-        shared = not Q.empty and set(seeds) <= set(Q) and best in Q and len(CQ[[cell, best]].dropna()) > 0
-        c = compare(CQ, cell, best) if shared else None
-        clear = c is not None and c["p"] is not None and c["p"] < 0.05 and above == len(seeds)
-        lead = m - base[best]
-        below = c is not None and c["p"] is not None and c["p"] < 0.05 and above == 0  # the mirror of a win
-        verdict = ("scores clearly below the best baseline" if lead < 0 and below else
-                   "does not beat the best baseline" if lead <= 0 else
-                   "beats the best baseline" + (" on this seed" if len(seeds) == 1 else "") if clear else
-                   "scores above the best baseline, but not clearly")
-        return {"seeds": seeds, "m": m, "lead": lead, "above": above, "c": c, "verdict": verdict}
-
-    main = cells[0]
-    v = against_best(main)
-    if v is not None:
-        seeds, c = v["seeds"], v["c"]
-        who = f"The main run `{main}`" if len(seeds) == 1 else f"The main cell `{main}`"
-        if len(seeds) == 1:
-            score, spread = f"J&F {v['m']:.3f}", f", seed {cfgs[seeds[0]].get('seed')}."
-        else:
-            score = f"J&F {v['m']:.3f} (mean of {len(seeds)} seeds)"
-            spread = (f"; seeds {', '.join(f'{jf[r]:.3f}' for r in seeds)} (sd {jf[seeds].std(ddof=1):.3f}), "
-                      f"{v['above']} of {len(seeds)} above that baseline.")
-        line = (f"**{who} {v['verdict']}** (`{best}`{_one_init(S, best)}): {score} against {base[best]:.3f} "
-                f"({v['lead']:+.3f}) {on}{spread}")
-        if c is not None:
-            line += (f" Sequence by sequence {'the seed mean' if len(seeds) > 1 else 'it'} is ahead on {c['ahead']} "
-                     f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`")
-            if c["lead_without_top"] is not None:
-                line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
-            if c["p"] is not None:
-                line += f" (paired t-test over the sequences: p = {c['p']:.2g})"
-            line += "."
-        out.append(line)
-        others = []
-        for cell in cells[1:]:
-            o = against_best(cell)
-            if o is None:
-                continue
-            n = len(o["seeds"])
-            txt = f"`{cell}` {o['m']:.3f}" + (f" ± {jf[o['seeds']].std(ddof=1):.3f} ({n} seeds)" if n > 1 else " (1 seed)")
-            txt += f" {o['verdict'].replace('the best baseline', 'it')}"
-            others.append(txt + _ahead_clause(o["c"]))
+    if s.main is not None:
+        out.append(_main_line(s.main, on))
+        others = [_other_clause(o) for o in s.others]
         if others:
-            out.append(f"**The other cells against the same baseline** ({base[best]:.3f}): " + "; ".join(others) + ".")
-
-    def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in SAME_WEIGHTS_KEYS}
-
-    A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
-    pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
-             if not cfgs[seeds_of[r][0]].get("gcn.enabled")
-             and without_gcn(cfgs[seeds_of[r][0]]) == without_gcn(cfgs[seeds_of[g][0]])]
-    if pairs:
-        cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
-        sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
-        d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
-        diffs = ", ".join(f"`{g}` {d[g]:+.3f}{_ahead_clause(paired(CQ, g, r))}" for r, g in pairs)
-        bare = list(dict.fromkeys(r for r, _ in pairs))  # what the GCN is added to, and how far that walk learned
-        diffs += ("; without it " + ", ".join(f"`{r}` ends at {cell_jf[r]:.3f}" for r in bare)
-                  + (f" (best baseline {base[best]:.3f})" if best is not None else ""))
-        n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
-        if n is not None:
-            sd = n / 2
-            up, down = sum(x > n for x in d.values()), sum(x < -n for x in d.values())
-            where = f"in all {len(pairs)} pairs" if len(pairs) > 1 else "in its one pair"
-            verdict = (f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}" if up == down == 0
-                       else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {up} of {len(pairs)} "
-                       f"pairs and lowered it in {down}")
-            hint = ""
-        else:
-            verdict = "is not shown to raise J&F"
-            hint = "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint"
-        share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
-        cost = (f" It adds {share.max():.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
-                "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
-                if len(share) else "")
-        out.append(f"**The GCN (claim 2) {verdict}**: run with GCN minus run without, {diffs}{hint}.{cost}")
-    objects = [c for c in cells if str(cfgs[seeds_of[c][0]].get("nodes.kind", "")).startswith("object")]
-    refs = [b for b in ("baseline: random", "baseline: copy") if b in base]
-    if objects and refs:
-        cell_jf = {c: jf[seeds_of[c]].mean() for c in objects}
-        learned = [c for c in objects if cell_jf[c] > base[refs[0]] + 0.02]
-        head = (f"**{len(learned)} of {len(objects)} object-node cells score more than 0.02 above "
-                + ("the untrained encoder" if refs[0] == "baseline: random" else "copying the first mask") + "**")
-        out.append(head + " (" + f"`{refs[0]}` {base[refs[0]]:.3f}" + "): "
-                   + ", ".join(f"`{c}` {cell_jf[c]:.3f}" for c in objects)
-                   + ("." if learned else ": every one scores below it."
-                      if all(v < base[refs[0]] for v in cell_jf.values())
-                      else ": they learned little beyond what the architecture gives."))
-    stuck = chance_runs(runs_dir, models)
-    if stuck:
-        out.append(f"**{len(stuck)} of {len(models)} runs never left chance in training** (loss over the second half "
-                   "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
-                   + "; ".join(f"`{r['run']}` loss {r['loss / ln N']:.2f}x a uniform walk's"
-                               + (f", accuracy {r['acc × N']:.2f}x chance" if r["acc × N"] is not None else "")
-                               + (f", median gradient norm {r['grad_norm']:.2g}" if r["grad_norm"] is not None else "")
-                               + f", J&F {jf[r['run']]:.3f}" for r in stuck) + ".")
-    crop = crop if crop is not None else crop_claim(runs_dir, split, names)
-    if crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
-        out.append(crop_claim_line(crop))
-        return out
-    claim = green_claim(A)
-    ratios = [r["compute ratio"] for r in claim.get("rows", []) if r["compute ratio"] is not None]
-    if claim["holds"] is not None and ratios and not claim["testable"]:
-        out.append(f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) is not "
-                   f"tested by this grid**: its object and patch cells pool their nodes from one dense encoding "
-                   f"of each frame, so their training FLOPs per clip differ by at most "
-                   f"{(max(max(ratios), 1 / min(ratios)) - 1) * 100:.1f} % (chapter 5). It can show only where "
-                   f"each node is encoded on its own, as in the original walk (`configs/report-green.yaml`).")
-    elif claim["holds"] is not None:
-        out.append(f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) "
-                   f"{'holds' if claim['holds'] else 'does not hold'} on this grid** (chapter 5).")
+            out.append(f"**The other cells against the same baseline** ({s.main.baseline_jf:.3f}): "
+                       + "; ".join(others) + ".")
+    if s.gcn is not None:
+        out.append(_gcn_line(s.gcn))
+    if s.objects is not None:
+        out.append(_objects_line(s.objects))
+    if s.stuck:
+        out.append(_stuck_line(s.stuck, s.runs))
+    if s.crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
+        out.append(crop_claim_line(s.crop))
+    elif s.pooled is not None:
+        out.append(_pooled_line(s.pooled))
     return out
 
 
-def in_short(real: list[str], studies: dict[str, list[str]]) -> list[str]:
-    """The book's first lines: the bold verdicts that open :func:`findings`' sentences, for the shipped
-    recipe's study (its main cell, ``real[0]``) and, per study of the green claims (``studies``: label ->
-    its findings, in the order given), its sentences whose verdict names claim 1 or claim 2, labelled."""
-    import re
+def in_short(real: Study | None, studies: dict[str, Study | None]) -> list[str]:
+    """The book's first lines: the verdicts that open :func:`sentences`, for the shipped recipe's study (its
+    main cell) and, per study of the green claims (``studies``: label -> its study, in the order given), its
+    verdicts on claim 2 and claim 1, labelled."""
+    first = [f"Shipped recipe: {h[0].lower()}{h[1:]}" for h in ([_main_head(real.main)] if real and real.main else [])]
+    rest = []
+    for label, s in studies.items():
+        if s is None:
+            continue
+        heads = ([_gcn_head(s.gcn)] if s.gcn is not None else []) + (
+            [_crop_head(s.crop)] if s.crop is not None else [_pooled_head(s.pooled)] if s.pooled is not None else [])
+        rest += [f"{label}: {h}" for h in heads]
+    return first + rest
 
-    def head(line: str) -> str | None:
-        m = re.match(r"\*\*(.+?)\*\*", line)
-        return m.group(1) if m else None
 
-    first = [f"Shipped recipe: {h[0].lower()}{h[1:]}" for h in map(head, real[:1]) if h]
-    return first + [f"{label}: {h}" for label, lines in studies.items() for h in map(head, lines)
-                    if h and re.search(r"claim [12]\b", h, re.I)]
+def _main_head(v: VersusBaseline) -> str:
+    who = f"The main run `{v.cell}`" if len(v.seeds) == 1 else f"The main cell `{v.cell}`"
+    return f"{who} {_outcome(v)}"
 
 
-def _one_init(S, baseline: str) -> str:
+def _outcome(v: VersusBaseline) -> str:
+    return OUTCOME_WORDS[v.outcome] + (" on this seed" if v.outcome == "beats" and len(v.seeds) == 1 else "")
+
+
+def _main_line(v: VersusBaseline, on: str) -> str:
+    n, c = len(v.seeds), v.compare
+    if n == 1:
+        score, spread = f"J&F {v.mean:.3f}", f", seed {v.seed}."
+    else:
+        score = f"J&F {v.mean:.3f} (mean of {n} seeds)"
+        spread = (f"; seeds {', '.join(f'{x:.3f}' for x in v.seed_jf)} (sd {v.sd:.3f}), "
+                  f"{v.above} of {n} above that baseline.")
+    line = (f"**{_main_head(v)}** (`{v.baseline}`{_one_init(v.baseline)}): {score} against {v.baseline_jf:.3f} "
+            f"({v.lead:+.3f}) {on}{spread}")
+    if c is not None:
+        line += (f" Sequence by sequence {'the seed mean' if n > 1 else 'it'} is ahead on {c['ahead']} "
+                 f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`")
+        if c["lead_without_top"] is not None:
+            line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
+        if c["p"] is not None:
+            line += f" (paired t-test over the sequences: p = {c['p']:.2g})"
+        line += "."
+    return line
+
+
+def _other_clause(o: VersusBaseline) -> str:
+    n = len(o.seeds)
+    txt = f"`{o.cell}` {o.mean:.3f}" + (f" ± {o.sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
+    return txt + f" {_outcome(o).replace('the best baseline', 'it')}" + _ahead_clause(o.compare)
+
+
+def _gcn_head(g: GcnClaim) -> str:
+    if g.noise is None:
+        return "The GCN (claim 2) is not shown to raise J&F"
+    sd, k = g.noise / 2, len(g.pairs)
+    where = f"in all {k} pairs" if k > 1 else "in its one pair"
+    verdict = (f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}" if g.up == g.down == 0
+               else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {g.up} of {k} "
+               f"pairs and lowered it in {g.down}")
+    return f"The GCN (claim 2) {verdict}"
+
+
+def _gcn_line(g: GcnClaim) -> str:
+    diffs = ", ".join(f"`{p.gcn}` {p.diff:+.3f}{_ahead_clause(p.compare)}" for p in g.pairs)
+    diffs += ("; without it " + ", ".join(f"`{r}` ends at {jf:.3f}" for r, jf in g.bare_ends)
+              + (f" (best baseline {g.baseline_jf:.3f})" if g.baseline_jf is not None else ""))
+    hint = ("" if g.noise is not None else
+            "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint")
+    cost = (f" It adds {g.flop_share:.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
+            "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
+            if g.flop_share is not None else "")
+    return f"**{_gcn_head(g)}**: run with GCN minus run without, {diffs}{hint}.{cost}"
+
+
+def _objects_line(o: ObjectCells) -> str:
+    against = "the untrained encoder" if o.reference == "baseline: random" else "copying the first mask"
+    head = f"**{len(o.learned)} of {len(o.cells)} object-node cells score more than {o.margin:g} above {against}**"
+    tail = ("." if o.learned else ": every one scores below it." if all(jf < o.reference_jf for _, jf in o.cells)
+            else ": they learned little beyond what the architecture gives.")
+    return (head + f" (`{o.reference}` {o.reference_jf:.3f}): " + ", ".join(f"`{c}` {jf:.3f}" for c, jf in o.cells)
+            + tail)
+
+
+def _stuck_line(stuck: tuple[StuckRun, ...], runs: int) -> str:
+    return (f"**{len(stuck)} of {runs} runs never left chance in training** (loss over the second half "
+            "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
+            + "; ".join(f"`{r.run}` loss {r.loss:.2f}x a uniform walk's"
+                        + (f", accuracy {r.acc:.2f}x chance" if r.acc is not None else "")
+                        + (f", median gradient norm {r.grad_norm:.2g}" if r.grad_norm is not None else "")
+                        + f", J&F {r.jf:.3f}" for r in stuck) + ".")
+
+
+def _pooled_head(p: PooledClaim) -> str:
+    claim = CLAIM_1.format(factor=p.factor)
+    return (f"{claim} is not tested by this grid" if not p.testable else
+            f"{claim} {'holds' if p.holds else 'does not hold'} on this grid")
+
+
+def _pooled_line(p: PooledClaim) -> str:
+    if p.testable:
+        return f"**{_pooled_head(p)}** (chapter 5)."
+    return (f"**{_pooled_head(p)}**: its object and patch cells pool their nodes from one dense encoding "
+            f"of each frame, so their training FLOPs per clip differ by at most {p.spread:.1f} % (chapter 5). It can "
+            "show only where each node is encoded on its own, as in the original walk (`configs/report-green.yaml`).")
+
+
+def _one_init(baseline: str) -> str:
     """", one initialisation" when ``baseline`` is the random encoder (a single seed of it was scored)."""
     return ", one initialisation" if baseline == "baseline: random" else ""
 
 
-def cost_findings(T, claim: dict[str, Any] | None) -> list[str]:
+def cost_findings(T, claim: CropClaim | None) -> list[str]:
     """What :func:`training_cost` ``T`` says, as sentences: how far the seeds of one cell spread in wall
     seconds (the timing's noise on this machine), and, for claim 1 (``claim``: :func:`crop_claim`), each
     object-crop cell's saving against the patch-crop walk in counted FLOPs per clip beside its saving in
@@ -339,8 +330,8 @@ def cost_findings(T, claim: dict[str, Any] | None) -> list[str]:
         rel = (multi["wall s sd"] / multi["wall s"]).sort_values()
         out.append(f"Over the seeds of one cell the wall seconds spread by {100 * rel.iloc[0]:.0f} % (`{rel.index[0]}`) "
                    f"to {100 * rel.iloc[-1]:.0f} % (`{rel.index[-1]}`) of their mean (sd / mean).")
-    for row in (claim or {}).get("rows", []):
-        ref, obj = claim["reference"], row["cell"]
+    for row in (claim.rows if claim is not None else ()):
+        ref, obj = claim.reference, row.cell
         if ref not in T.index or obj not in T.index:
             continue
         r = cost_ratios(T, ref, obj)
@@ -366,69 +357,73 @@ def core_range(span: tuple[float, float]) -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
-def crop_claim_line(claim: dict[str, Any]) -> str:
-    """:func:`crop_claim` as one Markdown sentence for the findings."""
-    verdict = ("is not decided by this grid" if claim["holds"] is None else "holds beyond the spread over seeds"
-               if claim["clear"] else "holds on the mean, not beyond the spread over seeds" if claim["holds"] else
+def _crop_head(claim: CropClaim) -> str:
+    verdict = ("is not decided by this grid" if claim.holds is None else "holds beyond the spread over seeds"
+               if claim.clear else "holds on the mean, not beyond the spread over seeds" if claim.holds else
                "does not hold in this grid")
-    n = claim["reference_seeds"]
-    ref = (f"the patch-crop walk `{claim['reference']}` (every patch encoded on its own) ends at J&F "
-           f"{claim['reference_final']:.3f}" + (f" ± {claim['reference_sd']:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
-           + f", so patch-level accuracy is J&F ≥ {claim['target']:.3f} (within {claim['tolerance']:g})")
-    at_first = claim["reference_reached"] > 0 and claim["reference_at_first"] == claim["reference_reached"]
-    if claim["reference_reach"] is not None:
-        ref += (f"; {claim['reference_reached']} of its {n} seeds reach it, after "
-                f"{claim['reference_reach']:,.0f} training GFLOPs on average"
+    return f"{CLAIM_1.format(factor=claim.factor)} {verdict}"
+
+
+def crop_claim_line(claim: CropClaim) -> str:
+    """:func:`~ever.analysis.claims.crop_claim` as one Markdown sentence for the findings."""
+    n = claim.reference_seeds
+    ref = (f"the patch-crop walk `{claim.reference}` (every patch encoded on its own) ends at J&F "
+           f"{claim.reference_final:.3f}" + (f" ± {claim.reference_sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
+           + f", so patch-level accuracy is J&F ≥ {claim.target:.3f} (within {claim.tolerance:g})")
+    at_first = claim.reference_reached > 0 and claim.reference_at_first == claim.reference_reached
+    if claim.reference_reach is not None:
+        ref += (f"; {claim.reference_reached} of its {n} seeds reach it, after "
+                f"{claim.reference_reach:,.0f} training GFLOPs on average"
                 + (", all at their first evaluation" if at_first else ""))
     cells = []
-    for r in claim["rows"]:
-        t = (f"`{r['cell']}`" + (f" ({r['clip_ratio']:.1f}x fewer training FLOPs per clip)" if r.get("clip_ratio") else "")
-             + f" ends at {r['final']:.3f}" + (f" ± {r['final_sd']:.3f}" if r["final_sd"] is not None else "")
-             + f" ({r['gap']:+.3f}" + ("" if r.get("noise") is None else
-                                        f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the patch walk's "
-                                        f"seeds, twice their sd, {r['noise']:.3f}; one seed, so it does not enter the verdict"
-                                        if r["seeds"] == 1 else
-                                        f", {'beyond' if r['beyond_noise'] else 'within'} the noise of the two cells, "
-                                        f"twice the mean of their sds over seeds, {r['noise']:.3f}")
+    for r in claim.rows:
+        t = (f"`{r.cell}`" + (f" ({r.clip_ratio:.1f}x fewer training FLOPs per clip)" if r.clip_ratio else "")
+             + f" ends at {r.final:.3f}" + (f" ± {r.final_sd:.3f}" if r.final_sd is not None else "")
+             + f" ({r.gap:+.3f}" + ("" if r.noise is None else
+                                        f", {'beyond' if r.beyond_noise else 'within'} the noise of the patch walk's "
+                                        f"seeds, twice their sd, {r.noise:.3f}; one seed, so it does not enter the verdict"
+                                        if r.seeds == 1 else
+                                        f", {'beyond' if r.beyond_noise else 'within'} the noise of the two cells, "
+                                        f"twice the mean of their sds over seeds, {r.noise:.3f}")
              + ")" + (f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
-                      if (v := r.get("vs_reference")) and v["p"] is not None else "")
-             + f"; {r['reached']} of {r['seeds']} seeds reach {claim['target']:.3f}")
-        if r["reach"] is not None:
-            t += f", after {r['reach']:,.0f}" + (f" ± {r['reach_sd']:,.0f}" if r["reach_sd"] is not None else "") + " GFLOPs"
-        if r["ratio"] is not None:
-            t += f": {r['ratio']:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r['ratio_low']:.1f}x)"
-        elif r["ratio_reached"] is not None:
-            t += f" ({r['ratio_reached']:.1f}x less than the patch walk, counting only the seeds that reach it)"
+                      if (v := r.vs_reference) and v["p"] is not None else "")
+             + f"; {r.reached} of {r.seeds} seeds reach {claim.target:.3f}")
+        if r.reach is not None:
+            t += f", after {r.reach:,.0f}" + (f" ± {r.reach_sd:,.0f}" if r.reach_sd is not None else "") + " GFLOPs"
+        if r.ratio is not None:
+            t += f": {r.ratio:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r.ratio_low:.1f}x)"
+        elif r.ratio_reached is not None:
+            t += f" ({r.ratio_reached:.1f}x less than the patch walk, counting only the seeds that reach it)"
         cells.append(t)
-    lead = claim["reference_final"] - claim["baseline_jf"] if claim.get("baseline_jf") is not None else None
-    vb = claim.get("reference_vs_baseline")
-    above = ("" if lead is None or claim.get("undecided") == "baseline" else
-             f" That walk ends above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}) by {lead:+.3f}"
-             + ("" if claim["reference_noise"] is None else
-                f", more than the noise of its seeds (twice their sd, {claim['reference_noise']:.3f})")
+    lead = claim.reference_final - claim.baseline_jf if claim.baseline_jf is not None else None
+    vb = claim.reference_vs_baseline
+    above = ("" if lead is None or claim.undecided == "baseline" else
+             f" That walk ends above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}) by {lead:+.3f}"
+             + ("" if claim.reference_noise is None else
+                f", more than the noise of its seeds (twice their sd, {claim.reference_noise:.3f})")
              + ("." if vb is None or vb["p"] is None else
                 f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
-                + (", so that lead is not shown to carry over to other videos." if vb["p"] >= 0.05 else ".")))
+                + (", so that lead is not shown to carry over to other videos." if vb["p"] >= P_CLEAR else ".")))
     why = above   # then, when the grid does not decide, why not
-    if claim["holds"] is None and claim.get("undecided") == "baseline":
-        why += (f" That walk does not end above the best baseline (`{claim['baseline']}`, {claim['baseline_jf']:.3f}): "
+    if claim.holds is None and claim.undecided == "baseline":
+        why += (f" That walk does not end above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}): "
                 "it has not learned beyond what the baselines give" if lead <= 0 else
-                f" That walk does not end clearly above the best baseline (`{claim['baseline']}`, "
-                f"{claim['baseline_jf']:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
-                f"sd, {claim['reference_noise']:.3f}), so it is not shown to have learned beyond what the baselines give")
+                f" That walk does not end clearly above the best baseline (`{claim.baseline}`, "
+                f"{claim.baseline_jf:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
+                f"sd, {claim.reference_noise:.3f}), so it is not shown to have learned beyond what the baselines give")
         why += ", and reaching its accuracy, at any compute, says nothing about the claim."
-    elif claim["holds"] is None:
-        unshown = [r for r in claim["rows"] if not r["equal"] and not r["beyond_noise"]
-                   and (r["seeds"] > 1 or r.get("noise") is None)]
+    elif claim.holds is None:
+        unshown = [r for r in claim.rows if not r.equal and not r.beyond_noise
+                   and (r.seeds > 1 or r.noise is None)]
         why += " " + " ".join(
-            f"`{r['cell']}` ends below patch-level accuracy, "
+            f"`{r.cell}` ends below patch-level accuracy, "
             + ("but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
-               if r.get("noise") is None else
+               if r.noise is None else
                "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
                "not shown to be as accurate either.") for r in unshown)
-        if claim["reference_seeds"] != 1 and not any(r["seeds"] > 1 for r in claim["rows"]):
+        if claim.reference_seeds != 1 and not any(r.seeds > 1 for r in claim.rows):
             why += " No object cell has two seeds: a cell of one seed has no spread of its own, so none enters the verdict."
-    return (f"**Claim 1 (object nodes at patch accuracy for ≥{claim['factor']:g}x less compute) {verdict}** where "
+    return (f"**{_crop_head(claim)}** where "
             f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
             "at its first evaluation counts that point's compute, an upper bound of what it needed"
             + ("; every patch seed was, so no ratio here bounds the saving either way" if at_first else "")
