@@ -652,3 +652,27 @@ def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_
     centers, grid = grid_centers(H, W, p, s)
     return {"frames": frames, "mask0": mask0, "centers": centers, "grid": grid, "fwd": [a[0].numpy() for a in fwd], "bwd": [b[0].numpy() for b in bwd],
             "temperature": cfg.walk.temperature, "sequence": name, "patch": p, "stride": s}
+
+
+def walk_window(walk: dict[str, Any], size: int = 7) -> tuple[int, np.ndarray]:
+    """The node at the centre of the annotated object of :func:`walk_example` ``walk`` (the frame's centre
+    without one) and the indices of the ``size`` x ``size`` window of nodes around it, clipped to the grid."""
+    gh, gw = walk["grid"]
+    ys, xs = np.nonzero(walk["mask0"] > 0)
+    target = np.array([xs.mean(), ys.mean()]) if len(xs) else np.array(walk["frames"].shape[2:0:-1]) / 2
+    start = int(np.argmin(((walk["centers"] - target) ** 2).sum(1)))
+    r0, c0 = divmod(start, gw)
+    h = size // 2
+    rows = np.arange(max(0, min(r0 - h, gh - size)), min(gh, max(r0 - h, 0) + size))
+    cols = np.arange(max(0, min(c0 - h, gw - size)), min(gw, max(c0 - h, 0) + size))
+    return start, (rows[:, None] * gw + cols[None, :]).ravel()
+
+
+def walk_round_trip(walk: dict[str, Any], start: int) -> tuple[list[int], list[np.ndarray]]:
+    """The walker's distribution over nodes at each position of the palindrome of :func:`walk_example`
+    ``walk``, starting on node ``start``: ``(frame index of each position, (N,) distribution of each)``."""
+    from ever.walk import palindrome_distributions
+
+    trip = palindrome_distributions([torch.from_numpy(a) for a in walk["fwd"]],
+                                    [torch.from_numpy(b) for b in walk["bwd"]], start)
+    return [t for t, _ in trip], [d.numpy() for _, d in trip]

@@ -9,26 +9,23 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_rel
 
-from ever.analysis import claims, display as view, plots, readme, sources, stats, tables, wording
-from ever.runs import run_config_flat
-from ever.config import config_from_dict, save_config
+from ever.analysis import claims, plots, readme, sources, stats, tables, wording
+from ever.analysis import display as view
+from ever.config import config_from_dict
 from ever.gcn import graph_size
+from ever.runs import RunDir, baseline_dir, run_config_flat
 
 
 def _run(root, name, nodes=None, gcn=False, jf=0.5, flops_per_clip=None, per_seq=None, seed=0):
     """A run folder as `ever train` + `ever eval` leave it (config, summary, per-sequence scores, ledger)."""
-    d = root / name
-    (d / "eval" / "val").mkdir(parents=True)
+    rd = RunDir(root / name)
     cfg = config_from_dict({"name": name, "seed": seed, "nodes": nodes or {}, "gcn": {"enabled": gcn}})
-    save_config(cfg, d / "config.yaml")
-    (d / "eval" / "val" / "summary.json").write_text(json.dumps({"J&F-Mean": jf, "J-Mean": jf + 0.1,
-                                                                  "F-Mean": jf - 0.1, "cfg": {}}))
+    rd.write_config(cfg)
+    rd.write_summary("val", {"J&F-Mean": jf, "J-Mean": jf + 0.1, "F-Mean": jf - 0.1, "cfg": {}})
     rows = per_seq or {"s1": jf, "s2": jf}
-    pd.DataFrame({"sequence": list(rows), "J-Mean": list(rows.values()),
-                  "F-Mean": list(rows.values())}).to_csv(d / "eval" / "val" / "per_sequence.csv", index=False)
+    rd.write_per_sequence("val", {"sequence": list(rows), "J-Mean": list(rows.values()), "F-Mean": list(rows.values())})
     if flops_per_clip is not None:
-        (d / "ledger.json").write_text(json.dumps({"phases": {"train": {"totals": {
-            "flops_per_clip": flops_per_clip, "seconds": 20.0, "steps": 10}}}}))
+        rd.write_ledger({"phases": {"train": {"totals": {"flops_per_clip": flops_per_clip, "seconds": 20.0, "steps": 10}}}})
     return cfg
 
 
@@ -250,11 +247,10 @@ def test_training_curves_stack_every_runs_metrics_and_kinetics_skips_runs_withou
 
 
 def _copy_baseline(root, per_seq):
-    base = root / "baselines" / "copy" / "eval" / "val"
-    base.mkdir(parents=True)
-    (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3, "num_sequences": len(per_seq)}))
-    pd.DataFrame({"sequence": list(per_seq), "J-Mean": list(per_seq.values()),
-                  "F-Mean": list(per_seq.values())}).to_csv(base / "per_sequence.csv", index=False)
+    rd = RunDir(baseline_dir(root, "copy"))
+    rd.write_summary("val", {"J&F-Mean": 0.3, "num_sequences": len(per_seq)})
+    rd.write_per_sequence("val", {"sequence": list(per_seq), "J-Mean": list(per_seq.values()),
+                                  "F-Mean": list(per_seq.values())})
 
 
 def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path):

@@ -7,9 +7,11 @@ import math
 import pandas as pd
 import pytest
 
-from ever.analysis import display as view, plots, stats, tables, wording
-from ever.config import config_from_dict, save_config
+from ever.analysis import display as view
+from ever.analysis import plots, stats, tables, wording
+from ever.config import config_from_dict
 from ever.gcn import graph_size
+from ever.runs import RunDir
 
 CPU_METHOD = {"method": "estimate", "estimate": True, "how": "codecarbon cpu_load mode",
               "assumption": "power = TDP x (CPU time / wall time / logical cores)"}
@@ -19,12 +21,11 @@ RAM_METHOD = {"method": "estimate", "estimate": True, "how": "codecarbon RAM pow
 
 def _run(root, name, nodes=None, gcn=False, jf=0.5, train=None, evaluation=None, metrics=None):
     """A run folder: config, eval summary, optional metrics.jsonl and a ledger with train/eval totals."""
-    d = root / name
-    (d / "eval" / "val").mkdir(parents=True)
-    save_config(config_from_dict({"name": name, "nodes": nodes or {}, "gcn": {"enabled": gcn}}), d / "config.yaml")
-    (d / "eval" / "val" / "summary.json").write_text(json.dumps({"J&F-Mean": jf}))
+    rd = RunDir(root / name)
+    rd.write_config(config_from_dict({"name": name, "nodes": nodes or {}, "gcn": {"enabled": gcn}}))
+    rd.write_summary("val", {"J&F-Mean": jf})
     if metrics:
-        (d / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        rd.write_metrics(metrics)
     phases = {}
     for phase, tot in (("train", train), ("eval", evaluation)):
         if tot is not None:
@@ -32,8 +33,8 @@ def _run(root, name, nodes=None, gcn=False, jf=0.5, train=None, evaluation=None,
                                                       "gpu": {"method": "none", "estimate": False}}}],
                              "totals": {"estimated": ["cpu", "ram"], **tot}}
     if phases:
-        (d / "ledger.json").write_text(json.dumps({"phases": phases}))
-    return d
+        rd.write_ledger({"phases": phases})
+    return rd.path
 
 
 def _train(seconds, cpu_seconds, flops_per_clip=5e9, clips=800, steps=100, kwh=0.002, peak=700 * 2**20):
@@ -174,7 +175,6 @@ def test_label_points_spaces_stacked_labels_by_their_type_size():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.text import Text
 
     fig, ax = plt.subplots()

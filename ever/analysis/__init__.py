@@ -8,6 +8,7 @@ One concept a module, each importing only those above it in this list:
 - :mod:`~ever.analysis.tables`: the tables the chapters show;
 - :mod:`~ever.analysis.claims`: each claim's verdict as a frozen dataclass (verdict, numbers, reason);
 - :mod:`~ever.analysis.wording`: those verdicts as sentences (the README and the book both call it);
+- :mod:`~ever.analysis.captions`: what a chapter's figure or table shows, in words;
 - :mod:`~ever.analysis.plots`: every figure of the chapters, one call each;
 - :mod:`~ever.analysis.readme`: the README's generated Results section (``python -m ever.analysis.readme``).
 

@@ -381,3 +381,105 @@ def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = N
 
 def _div(v: Any, d: float) -> float | None:
     return None if v is None or v != v else float(v) / d
+
+
+def last_logged(mm):
+    """Chapter 3: each run's last logged training point relative to chance (``mm``:
+    :func:`ever.analysis.sources.training_curves`): ``(table, caption)``; the step is in the caption when every
+    run's last step is the same."""
+    last = mm.groupby("run").tail(1).set_index("run").rename_axis(None)
+    shown = {"step": "last step", "N": "nodes N", "loss / ln N": "loss / ln N", "acc × N": "accuracy × N",
+             "elapsed_s": "training time (s)"}
+    at = "at the last logged step"
+    if "step" in last and last["step"].nunique() == 1:  # one last step for all: said in the caption
+        at, shown = f"at step {int(last['step'].iloc[0])}, the last logged", {k: v for k, v in shown.items() if k != "step"}
+    return (last[[c for c in shown if c in last]].rename(columns=shown),
+            f"{at}; loss and accuracy relative to chance (1 = a uniform walk)")
+
+
+def gcn_cells(A):
+    """Chapter 5: the pooled patch walk's cells with and without the GCN of an :func:`ablation_table` ``A``:
+    ``(rows of A, table of mean ± sd over seeds of J&F, loss / ln N and acc × N, the cell without the GCN)``;
+    None when ``A`` has no such pair."""
+    import pandas as pd
+
+    pooled = A[(A["nodes"] == "patch_pool")] if not A.empty else A
+    if not (len(pooled) and pooled["GCN"].any() and (~pooled["GCN"]).any()):
+        return None
+    cols = ("J&F", "loss / ln N", "acc × N")
+    O = over_seeds(pooled, cols)
+    show = pd.DataFrame({c: [mean_sd(m, s) for m, s in zip(O[f"{c} mean"], O[f"{c} sd"])] for c in cols}, index=O.index)
+    return pooled, show.rename_axis("cell"), str(pooled.loc[~pooled["GCN"], "run"].map(cell_of).iloc[0])
+
+
+def generated_data(data_root: str | Path):
+    """Chapter 2: the training and evaluation parts of a generated (ever-synth) dataset under ``data_root``:
+    ``(table, generator record or None, path of that record)``; the record is ``synth_config.yaml``."""
+    import pandas as pd
+    import yaml
+
+    root = Path(data_root)
+    rec_path = root / "synth_config.yaml"
+    rec = yaml.safe_load(rec_path.read_text()) if rec_path.is_file() else None
+    videos = sorted((root / "videos" / "train").glob("*.mp4")) if root.is_dir() else []
+    jpeg_dir, ann_dir = root / "JPEGImages" / "480p", root / "Annotations" / "480p"
+    eval_seqs = sorted(p.name for p in jpeg_dir.iterdir()) if jpeg_dir.is_dir() else []
+    counts = [len(list((jpeg_dir / s).glob("*.jpg"))) for s in eval_seqs]
+    eval_bytes = sum(f.stat().st_size for d in (jpeg_dir, ann_dir) if d.is_dir() for f in d.rglob("*") if f.is_file())
+    each = "–" if not counts else str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
+    size = f"{rec['height']} × {rec['width']}" if rec else "–"
+    parts = pd.DataFrame([
+        {"videos": len(videos), "frames each": str(rec["frames_train"]) if rec else "–", "frame size (px)": size,
+         "stored as": (f"H.264 mp4, {rec['fps']} fps, crf {rec['crf']}" if rec else "mp4"),
+         "MB": sum(v.stat().st_size for v in videos) / 1e6},
+        {"videos": len(eval_seqs), "frames each": each, "frame size (px)": size,
+         "stored as": (f"JPEG (quality {rec['jpeg_quality']}) + PNG masks" if rec else "JPEG + PNG masks"),
+         "MB": eval_bytes / 1e6},
+    ], index=["training (unlabelled)", "evaluation (labelled)"])
+    return parts, rec, rec_path
+
+
+def datasets():
+    """Chapter 2: the datasets of ``data_manifest/`` (:func:`ever.data.manifest.datasets_table`), one row each
+    (purpose, videos, frames, size, licence; a generated one's training and evaluation parts from its recorded
+    generator defaults), and their manifest rows."""
+    import pandas as pd
+
+    from ever.data import manifest as M
+
+    rows = M.datasets_table()
+    for r in rows:
+        gen = M.load_manifest(r["name"]).get("generator_config") or {}
+        if gen.get("num_train") and gen.get("num_eval"):
+            r["purpose"] = "pretraining + evaluation"
+            r["videos"] = f"{gen['num_train'] + gen['num_eval']} ({gen['num_train']} training + {gen['num_eval']} evaluation)"
+    T = pd.DataFrame(rows).set_index("name").rename_axis(None)[["purpose", "videos", "frames", "size", "licence"]]
+    return T.astype(object).where(T.notna(), "not recorded"), rows
+
+
+def ablation_accuracy(A, tail):
+    """Chapter 5: the accuracy columns of an :func:`ablation_table` ``A`` (node type, N, GCN, J&F and, where
+    logged, the training cycle relative to chance) and a caption naming the steps those means cover (``tail``:
+    :func:`training_tail`)."""
+    cols = ["nodes", "N/frame", "GCN", "J&F"] + [c for c in ("loss / ln N", "acc × N") if A[c].notna().any()]
+    cap = None
+    if len(tail):
+        steps = sorted(set(zip(tail["first step"], tail["last step"], tail["points"])))
+        cap = ("loss / ln N and acc × N: mean of the last logged points, "
+               + "; ".join(f"steps {a}–{b} ({p} points)" for a, b, p in steps))
+    return A.set_index("run")[cols], cap
+
+
+def cost_tables(LT) -> list[tuple[Any, str]]:
+    """Chapter 6: a :func:`cost_table` as two tables that each fit the page, ``(table, caption)``: accuracy,
+    compute and time; then energy (fixed decimals, marked as estimates where a ledger says so) and memory."""
+    from ever.analysis.display import fixed
+
+    est = " (estimate)" if any(v not in ("no", None) for v in LT["estimate"]) else ""
+    out = []
+    for cols, caption in ((("J&F", "GFLOPs", "wall s", "CPU s", "cores busy"), "accuracy, compute and time"),
+                          (("Wh", "g CO2eq", "peak MiB"), "energy and peak memory")):
+        show = LT[[c for c in cols if LT[c].notna().any()]]
+        show = show.assign(**{c: show[c].map(fixed) for c in ("Wh", "g CO2eq") if c in show})
+        out.append((show.rename(columns={"Wh": f"Wh{est}", "g CO2eq": f"g CO2eq{est}"}), caption))
+    return out

@@ -428,3 +428,120 @@ def crop_claim_line(claim: CropClaim) -> str:
             "at its first evaluation counts that point's compute, an upper bound of what it needed"
             + ("; every patch seed was, so no ratio here bounds the saving either way" if at_first else "")
             + " (chapter 5).")
+
+
+def bullets(lines: list[str]) -> str:
+    """Markdown bullets, one per line."""
+    return "\n".join(f"- {line}" for line in lines)
+
+
+# ---------------------------------------------------------------- chapter 5 and 6: verdicts beside tables and figures
+
+def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
+    """Chapter 5: :func:`ever.analysis.claims.gcn_cycle` ``rows`` against the cell ``base`` without the GCN, and
+    whether a variant shows the shortcut's signature (an easier cycle with a lower J&F)."""
+    parts = [f"`{r['cell']}`: training cycle {r['loss']} (loss / ln N {r['d_loss']:+.3f}"
+             + (f", noise {r['noise_loss']:.3f}" if r["noise_loss"] is not None else "")
+             + f"), J&F {r['jf']} ({r['d_jf']:+.3f}"
+             + (f", noise {r['noise_jf']:.3f}" if r["noise_jf"] is not None else "") + ")" for r in rows]
+    shortcut = [r["cell"] for r in rows if r["loss"] == "easier" and r["jf"] == "lower"]
+    return (f"Against `{base}` (computed by `ever.analysis.claims.gcn_cycle`; noise is twice the mean sd "
+            "over seeds of the two cells): " + "; ".join(parts) + ". "
+            + (f"{', '.join(f'`{c}`' for c in shortcut)} shows the shortcut's signature, an easier "
+               "cycle with a lower J&F." if shortcut else
+               "No variant shows the shortcut's signature (an easier cycle with a lower J&F) on this grid."))
+
+
+def gap_steps(G, random_jf: float | None) -> str:
+    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (whether it exceeds
+    the noise), where the chain of steps takes the first cell's J&F, and what the untrained encoder scores."""
+    def step(r) -> str:
+        return (f"{r['a - b']:+.3f} J&F, " + ("with one seed in each cell the noise is not measured"
+                                              if r["beyond noise"] is None else
+                                              f"{'beyond' if r['beyond noise'] else 'within'} the noise ({r['noise']:.3f}"
+                                              + ("" if min(r["seeds a"], r["seeds b"]) > 1 else
+                                                 ", from the seeds of one cell: the other has one") + ")"))
+
+    big = G.loc[G["a - b"].abs().idxmax()]
+    text = [f"The largest of these steps is `{big['a']}` against `{big['b']}`: {step(big)}; together they take "
+            f"the patch walk's {G['J&F b'].iloc[0]:.3f} to {G['J&F a'].iloc[-1]:.3f}."]
+    if random_jf:
+        text.append(f"The untrained encoder scores {random_jf:.3f}: a cell near or below it has learned little, so "
+                    "these steps say how far a design's training falls short, not what it loses against a "
+                    "walk that learned as well.")
+    return " ".join(text)
+
+
+def pooled_verdict(claim: dict[str, Any], share) -> str:
+    """Chapter 5: :func:`ever.analysis.claims.green_claim` on this build's grid (``share``: the runs' walk % of
+    FLOPs), with the best object run's gap and compute ratio."""
+    from ever.analysis.display import percent
+
+    best = max(claim["rows"], key=lambda r: r["J&F gap"])
+    return (("**Verdict on this grid: not tested** (its object and patch runs cost the same FLOPs, so fewer nodes "
+             "cannot show as less compute). " if not claim["testable"] else
+             f"**Verdict on this grid: the claim {'holds' if claim['holds'] else 'does not hold'}.** ")
+            + f"Reference `{claim['reference']}` scores J&F {claim['reference_jf']:.3f}; the best object run, "
+            f"`{best['run']}`, is {best['J&F gap']:+.3f} J&F from it at a compute ratio of "
+            + (f"{best['compute ratio']:.2f}" if best["compute ratio"] else "unknown") + "."
+            + (f" The walk is {percent(share.min())} to {percent(share.max())} of a training step's FLOPs "
+               "(column *walk share*): fewer nodes cannot save much when the encoder, which every variant runs once "
+               "per frame, is nearly all of the cost." if len(share) and share.max() < 10 else ""))
+
+
+def step_seconds(lc: dict[str, Any]) -> str | None:
+    """Chapter 5: whether the seconds per step of the ablation's runs compare (``lc``:
+    :func:`ever.analysis.stats.load_confound`); None without two timed runs."""
+    if lc["wall_ratio"] is None or lc["flops_spread"] is None:
+        return None
+    text = (f"The FLOPs per clip of these runs are within {100 * lc['flops_spread']:.2f} % of each other, "
+            f"their wall seconds per step {lc['wall_ratio']:.1f}x apart")
+    if lc["cores"] is not None:
+        text += f", and they kept {core_range(lc['cores'])} cores busy"
+    if lc["confounded"]:
+        return text + (". **The seconds are not a method difference on this evidence**: the runs got different "
+                       "numbers of cores, which depended on what else the machine was running. This chapter compares "
+                       "FLOPs; chapter 6 shows the seconds and the energy estimated from them run by run.")
+    if lc["uncounted"]:
+        return text + (". Same FLOPs, same cores, different seconds: the slower runs did work the FLOP counter does "
+                       "not see (object nodes segment every frame on the CPU) or met other load. `bench/train.py` "
+                       "times the segmentation on its own; this chapter compares FLOPs.")
+    return text + ": the runs got the same share of the machine, so their seconds per step compare."
+
+
+def front_text(pts, fs: dict[str, Any], lc: dict[str, Any]) -> str:
+    """Chapter 6: the Pareto front of accuracy against FLOPs (``fs``: :func:`ever.analysis.stats.front_summary` of
+    ``pts``) and whether the runs' seconds, and so their estimated energy, measure their method (``lc``)."""
+    best = fs["best"]
+    if fs["negligible"]:
+        text = (f"The trained runs' training FLOPs are within {100 * fs['spread']:.2f} % of each other: on compute "
+                f"they are one point, so no Pareto front is drawn. At that cost the most accurate is `{best}` "
+                f"(J&F {pts.loc[best, 'J&F']:.3f}).")
+    else:
+        text = (f"The trained runs' training FLOPs differ by up to {100 * fs['spread']:.0f} %. Runs on the Pareto "
+                "front of accuracy against FLOPs: " + ", ".join(f"`{n}`" for n in fs["front"]) + ".")
+    if lc["confounded"]:
+        text += (f" Their wall seconds are {lc['wall_ratio']:.1f}x apart and they kept "
+                 f"{core_range(lc['cores'])} cores busy (right): the machine gave them different shares of itself, "
+                 "so their estimated energy differs for the same reason. It is shown in the tables as what these "
+                 "runs cost on this machine, not as a property of their method: no accuracy-per-energy ratio and "
+                 "no energy front is drawn.")
+    elif lc["uncounted"]:
+        text += (f" Their wall seconds are {lc['wall_ratio']:.1f}x apart on the same cores (right) for the same "
+                 "FLOPs: the slower runs did work the FLOP counter does not see (object nodes segment every frame "
+                 "on the CPU) or met other load, and their estimated energy follows their seconds. No "
+                 "accuracy-per-energy ratio and no energy front is drawn.")
+    return text
+
+
+def kinetics_hours(K, lc: dict[str, Any]) -> str | None:
+    """Chapter 6: why the Kinetics-scale hours (``K``: :func:`ever.analysis.tables.kinetics_table`) of runs with
+    the same PFLOPs differ; None when they compare."""
+    if not (lc["confounded"] or lc["uncounted"]):
+        return None
+    kwh = K["kWh (estimate)"].dropna()
+    return (f"At PFLOPs within {100 * lc['flops_spread']:.2f} % of each other the wall hours are {lc['wall_ratio']:.1f}x "
+            + (f"and the kWh {kwh.max() / kwh.min():.1f}x " if len(kwh) > 1 and kwh.min() > 0 else "")
+            + "apart: that is the measured runs' wall and CPU time carried over (they kept "
+            f"{core_range(lc['cores'])} cores busy), including work the FLOP counter does not "
+            "see and the machine's load. Compare the runs on PFLOPs.")
