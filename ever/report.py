@@ -43,7 +43,19 @@ from ever.analysis.wording import results_text
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
 from ever.grid import Grid, RunSpec, load_grid
-from ever.runs import read_json, run_config_flat
+from ever.runs import (
+    CONFIG_FILE,
+    CURVE_FILE,
+    ENV_FILE,
+    LEDGER_FILE,
+    METRICS_FILE,
+    PER_SEQUENCE_FILE,
+    SUMMARY_FILE,
+    RunDir,
+    baseline_dir,
+    read_json,
+    result_dirs,
+)
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -159,7 +171,7 @@ def _step_train(g: Grid, spec: RunSpec, device: str | None, cfg_path: Path) -> s
 
     cfg = run_config(g, spec, device)
     run_dir = g.runs_dir / spec.name
-    saved = run_dir / "config.yaml"
+    saved = RunDir(run_dir).config_path
     resume = False
     if saved.is_file():
         try:
@@ -220,12 +232,11 @@ def _write_inputs(folder: Path, key: dict[str, Any]) -> None:
 
 
 def _step_eval(g: Grid, spec: RunSpec) -> str:
-    run_dir = g.runs_dir / spec.name
-    ckpt = run_dir / "checkpoint.pt"
-    out = run_dir / "eval" / g.split
-    if _fresh(out / "summary.json", ckpt) and _same_inputs(out, _inputs(g, True)):
+    rd = RunDir(g.runs_dir / spec.name)
+    ckpt = rd.path / "checkpoint.pt"
+    if _fresh(rd.summary_path(g.split), ckpt) and _same_inputs(rd.eval_dir(g.split), _inputs(g, True)):
         return "cached"
-    return _run_eval(g, str(ckpt), run_dir / "config.yaml", out, f"eval {spec.name}", f"eval-{spec.name}")
+    return _run_eval(g, str(ckpt), rd.config_path, rd.eval_dir(g.split), f"eval {spec.name}", f"eval-{spec.name}")
 
 
 def _step_curve(g: Grid, spec: RunSpec) -> str:
@@ -233,21 +244,21 @@ def _step_curve(g: Grid, spec: RunSpec) -> str:
     against training compute (:func:`training_curve`)."""
     from ever.config import snapshot_step
 
-    run_dir = g.runs_dir / spec.name
-    steps = int(run_config_flat(run_dir)["train.steps"])
+    rd = RunDir(g.runs_dir / spec.name)
+    steps = int(rd.config_flat()["train.steps"])
     done = 0
-    for snap in sorted((run_dir / "snapshots").glob("step-*.pt")):
+    for snap in sorted((rd.path / "snapshots").glob("step-*.pt")):
         if snapshot_step(snap.stem) == steps:  # the final weights (older runs): the run's own evaluation scores them
             continue
-        out = run_dir / "eval-curve" / snap.stem / g.split
-        if _fresh(out / "summary.json", snap) and _same_inputs(out, _inputs(g, True)):
+        out = rd.curve_eval_dir(snap.stem, g.split)
+        if _fresh(out / SUMMARY_FILE, snap) and _same_inputs(out, _inputs(g, True)):
             continue
-        _run_eval(g, str(snap), run_dir / "config.yaml", out, f"curve {spec.name} {snap.stem}",
+        _run_eval(g, str(snap), rd.config_path, out, f"curve {spec.name} {snap.stem}",
                   f"curve-{spec.name}-{snap.stem}")
         done += 1
     from ever.utils import atomic_write_text
 
-    atomic_write_text(run_dir / "curve.csv", training_curve(run_dir, g.split).to_csv(index=False))
+    atomic_write_text(rd.curve_path, training_curve(rd.path, g.split).to_csv(index=False))
     return f"{done} evaluated" if done else "cached"
 
 
@@ -257,8 +268,8 @@ def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name:
     for s in g.eval_set:
         args += ["--set", s]
     _ever(*args, log=g.runs_dir / "logs" / f"{log_name}.log")
-    if not (out / "summary.json").is_file():
-        raise ReportError(f"{label}: finished without writing {out / 'summary.json'}")
+    if not (out / SUMMARY_FILE).is_file():
+        raise ReportError(f"{label}: finished without writing {out / SUMMARY_FILE}")
     _write_inputs(out, _inputs(g, True))
     return "evaluated"
 
@@ -277,7 +288,7 @@ def baseline_config(g: Grid):
 def _step_baseline(g: Grid, kind: str) -> str:
     from ever.config import save_config
 
-    out = g.runs_dir / "baselines" / kind / "eval" / g.split
+    out = RunDir(baseline_dir(g.runs_dir, kind)).eval_dir(g.split)
     cfg = baseline_config(g)
     cfg_path = g.runs_dir / "configs" / "baselines.yaml"
     old = None
@@ -288,7 +299,7 @@ def _step_baseline(g: Grid, kind: str) -> str:
             old = None
     if old is None or not configs_match(old, cfg.to_dict()):
         save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
-    if _fresh(out / "summary.json", cfg_path) and _same_inputs(out, _inputs(g, True)):
+    if _fresh(out / SUMMARY_FILE, cfg_path) and _same_inputs(out, _inputs(g, True)):
         return "cached"
     return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
 
@@ -507,8 +518,8 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     return index
 
 
-RUN_FILES = ("config.yaml", "ledger.json", "metrics.jsonl", "curve.csv", "env.json")
-EVAL_FILES = ("summary.json", "per_sequence.csv")
+RUN_FILES = (CONFIG_FILE, LEDGER_FILE, METRICS_FILE, CURVE_FILE, ENV_FILE)
+EVAL_FILES = (SUMMARY_FILE, PER_SEQUENCE_FILE)
 
 
 def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, names: list[str] | None = None,
@@ -517,11 +528,8 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
     (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.analysis` reader works on it)
     holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
     (no checkpoints, masks or overlays), plus ``SNAPSHOT.json`` (:func:`_write_snapshot`)."""
-    from ever.runs import result_dirs
-
     runs_dir, out = Path(runs_dir), Path(out)
-    pairs = [(label, d) for label, d in result_dirs(runs_dir, names)
-             if (d / "eval" / split / "summary.json").is_file()]
+    pairs = [(label, d) for label, d in result_dirs(runs_dir, names) if RunDir(d).summary_path(split).is_file()]
     if not pairs:
         raise ReportError(f"{runs_dir}: no evaluation summary (eval/{split}/summary.json) to snapshot")
     tmp = _scratch(out)
@@ -531,7 +539,7 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
             if (d / f).is_file():
                 dst.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(d / f, dst / f)
-        _copy_eval(d / "eval" / split, dst / "eval" / split)
+        _copy_eval(RunDir(d).eval_dir(split), RunDir(dst).eval_dir(split))
     return _write_snapshot(tmp, out, {"kind": "runs", "command": command, "split": split, "title": title,
                                       "note": note, "runs": [label for label, _ in pairs]}, [d for _, d in pairs])
 
@@ -550,7 +558,7 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
             raise ReportError(f"{out}: compare {list(pair)} must name two of the evaluations ({', '.join(evals)})")
     tmp = _scratch(out)
     for label, d in evals.items():
-        if not (Path(d) / "summary.json").is_file():
+        if not (Path(d) / SUMMARY_FILE).is_file():
             raise ReportError(f"{d}: no summary.json to snapshot")
         _copy_eval(Path(d), tmp / label)
     return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,

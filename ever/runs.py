@@ -70,6 +70,10 @@ class RunDir:
         return self.path / CONFIG_FILE
 
     @property
+    def env_path(self) -> Path:
+        return self.path / ENV_FILE
+
+    @property
     def metrics_path(self) -> Path:
         return self.path / METRICS_FILE
 

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, snapshot_path, with_defaults
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
+from ever.runs import RunDir
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
                         seed_everything, select_device, writable_dir)
 
@@ -350,11 +351,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
         bad = finite_state(ckpt["model"])
         if bad:
             raise CheckpointError(f"{ckpt_path}: cannot resume, {bad} weight tensors are not finite")
+    rd = RunDir(run_dir)  # the run folder's layout: ever.runs
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "env.json", environment())
-        _trim_metrics(run_dir / "metrics.jsonl", start)
+        save_config(cfg, rd.config_path)
+        atomic_write_json(rd.env_path, environment())
+        _trim_metrics(rd.metrics_path, start)
     if start >= cfg.train.steps:
         return run_dir
 
@@ -372,7 +374,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with Ledger(run_dir, phase="train", country=cfg.ledger.country, device=device,
                 enabled=cfg.ledger.enabled and rank == 0) as ledger:
         bar = tqdm(total=cfg.train.steps, initial=start, disable=rank != 0, desc=cfg.name, dynamic_ncols=True)
-        metrics = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None
+        metrics = open(rd.metrics_path, "a") if rank == 0 else None
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
         last_step = start
         saved = start if start > 0 else None  # step of the checkpoint on disk (always finite)
