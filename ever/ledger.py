@@ -41,8 +41,8 @@ from typing import Any, Callable
 import torch
 
 from ever.energy import EnergyMeter, hardware_info, peak_rss_bytes, process_cpu_seconds, software_info
+from ever.runs import LEDGER_FILE  # the run folder's layout has one home
 
-LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
 K400_TRAIN_VIDEOS = 240_000  # Kinetics-400 training set, about 240k clips of ~10 s (Kay et al. 2017)
 

@@ -32,7 +32,7 @@ from ever.evaluate import BASELINES
 CONFIG_FILE = "config.yaml"
 ENV_FILE = "env.json"
 METRICS_FILE = "metrics.jsonl"
-LEDGER_FILE = "ledger.json"  # the same name as ever.ledger.LEDGER_FILE (that module writes it)
+LEDGER_FILE = "ledger.json"  # ever.ledger writes it
 CURVE_FILE = "curve.csv"
 SUMMARY_FILE = "summary.json"
 PER_SEQUENCE_FILE = "per_sequence.csv"
