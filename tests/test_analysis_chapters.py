@@ -105,7 +105,7 @@ def test_chapter_five_pieces_read_the_ablation_table():
     assert "(patch_pool, without GCN" not in captions.nodes_and_compute(D, True)  # one N per line: none joined
     assert "This grid trains one N per node type" in captions.nodes_and_compute(D, True)
     assert len(plots.nodes_and_compute(D, pd.Series({"baseline: copy": 0.25})).axes) == 2
-    assert len(plots.ablation_dots(D, str).axes) == 3
+    assert len(plots.ablation_dots(D).axes) == 3
 
 
 def test_the_load_sentences_say_when_seconds_do_not_measure_the_method():

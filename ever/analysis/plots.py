@@ -343,11 +343,13 @@ def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
 
 # ------------------------------------------------------------------------------ chapters 5 and 6: claims and cost
 
-def ablation_dots(D, percent):
+def ablation_dots(D):
     """Chapter 5: per run of an :func:`ever.analysis.tables.ablation_table` ``D`` (evaluated runs), its J&F,
     training GFLOPs per clip and the walk's share of them (log), one panel each; colour is the node type, a cross
-    a run with the GCN. ``percent``: how a share is printed (:func:`ever.analysis.display.percent`)."""
+    a run with the GCN."""
     import matplotlib.pyplot as plt
+
+    from ever.analysis.display import percent
     import numpy as np
     import seaborn as sns
     from matplotlib.lines import Line2D
