@@ -297,12 +297,24 @@ def _read(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        from ever.errors import EverError
+    from ever.errors import EverError
 
+    try:
+        ledger = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EverError(f"{path}: not a valid ledger ({e})") from None
+    phases = ledger.get("phases") if isinstance(ledger, dict) else None
+    def ok(p: Any) -> bool:  # {"segments": [{...}, ...], "totals": {...}}
+        return (isinstance(p, dict) and isinstance(p.get("segments"), list)
+                and all(isinstance(x, dict) for x in p["segments"]) and isinstance(p.get("totals", {}), dict))
+
+    bad = next((k for k, p in phases.items() if not ok(p)), None) if isinstance(phases, dict) else "phases"
+    if bad is not None:
+        where = "'phases'" if bad == "phases" else f"phase {bad!r}"
+        raise EverError(f"{path}: not an EVER ledger ({where} must be "
+                        + ("a mapping of phases" if bad == "phases" else "a mapping with a list of 'segments' (mappings)")
+                        + ', e.g. {"phases": {"train": {"segments": [...]}}})')
+    return ledger
 
 
 # ----------------------------------------------------------------------------------------------
@@ -481,7 +493,9 @@ def cli(args) -> int:
     """``ever ledger runs/* [--csv FILE]``: print the table; folders without a ledger are skipped."""
     from ever.errors import EverError
 
-    rows = ledger_table([Path(r) for r in args.runs if Path(r).is_dir()])
+    # a run folder, or its ledger.json itself; other files (``runs/*`` may match notes) are skipped
+    rows = ledger_table([Path(r).parent if Path(r).name == LEDGER_FILE and Path(r).is_file() else Path(r)
+                         for r in args.runs if Path(r).is_dir() or Path(r).name == LEDGER_FILE])
     if not rows:
         raise EverError(f"no {LEDGER_FILE} in any of the {len(args.runs)} folder(s) given")
     print(format_table(rows))
