@@ -18,6 +18,13 @@ import warnings
 from pathlib import Path
 
 
+def _size(text: str) -> int:
+    """A size in pixels for argparse: an integer >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 0, got {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ever", description="EVER: green self-supervised video correspondence")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -62,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="writes OUT/masks/<frame>.png, OUT/overlay.mp4, OUT/points.json")
     pr.add_argument("--overwrite", action="store_true",
                     help="replace the files of an earlier run in OUT (refused without it)")
-    pr.add_argument("--long-side", type=int, default=None, metavar="N",
+    pr.add_argument("--long-side", type=_size, default=None, metavar="N",
                     help="process frames with the long side at N px (default: the resolution the model was "
                          "scored at, 427 for the shipped models, never above the video's; 0 = native size, "
                          "slower: about 4x the work at 854x480)")

@@ -341,3 +341,16 @@ def test_a_full_disk_during_eval_names_the_file(davis, tmp_path, capsys, monkeyp
                   "written so far are kept)", err
     assert (out / "sequences" / "one.json").is_file() and not (out / "sequences" / "two.json").exists()
     assert not list((out / "sequences").glob(".*.tmp"))  # no temp file left behind
+
+
+def test_davis_frames_named_without_padding_are_read_in_natural_order(tmp_path):
+    """A DAVIS-layout sequence named 0.jpg ... 11.jpg (ffmpeg's %d): frames 2..9 come before 10, 11."""
+    from ever.data.davis import DavisDataset
+
+    root = make_davis(tmp_path / "d", {"a": (12, 32, 40, 1)})
+    for sub, ext in (("JPEGImages", ".jpg"), ("Annotations", ".png")):
+        for f in sorted((root / sub / "480p" / "a").iterdir()):
+            f.rename(f.with_name(f"{int(f.stem)}{ext}"))
+    seq = DavisDataset(root, "val").sequence("a")
+    assert [seq.frame_stem(i) for i in range(12)] == [str(t) for t in range(12)]
+    assert evaluate("copy", root, "val", tmp_path / "o", EvalConfig(), "copy")["frames"] == 12
