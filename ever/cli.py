@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--long-side", type=_size, default=None, metavar="N",
                     help="process frames with the long side at N px (default: the resolution the model was "
                          "scored at, 427 for the shipped models, never above the video's; 0 = native size, "
-                         "slower: about 4x the work at 854x480)")
+                         "slower: 4x the pixels at 854x480, 20x at 1080p)")
     pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="eval.* overrides, e.g. eval.topk=5")
     sub.add_parser("models", help="the models shipped with EVER")

@@ -36,11 +36,11 @@ broken file is left under a final name.
 Frames are processed with the long side at ``long_side`` px (``--long-side``; default
 :func:`default_long_side`: the resolution the model's own scores were measured at, 427 px for the
 shipped models, never above the video's; 0 = native). After the first frames the expected time of the
-pass is printed. The propagation is
-``ever eval``'s own (:func:`ever.evaluate.propagation.propagate_masks`,
-:func:`ever.evaluate.keypoints.propagate_keypoints`) with the settings of the model's ``eval`` config
-(every field that names one of their parameters: n_context, topk, radius, temperature, context, ...). Frames are read ``chunk`` at a time and each mask is written as soon as it is made, so
-memory does not grow with the length of the video (but for the points' positions, J x 2 numbers a frame,
+pass is printed. The propagation is ``ever eval``'s own
+(:func:`ever.evaluate.propagation.propagate_masks`, :func:`ever.evaluate.keypoints.propagate_keypoints`)
+with the settings of the model's ``eval`` config (every field that names one of their parameters:
+n_context, topk, radius, temperature, context, ...). Frames are read ``chunk`` at a time and each mask is
+written as soon as it is made, so memory does not grow with the length of the video (but for the points' positions, J x 2 numbers a frame,
 kept for the overlay). Points take a second pass over the video.
 """
 from __future__ import annotations
@@ -356,14 +356,14 @@ def prepare_out(out: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     masks = writable_dir(out / "masks", "masks")
     earlier = [out / n for n in OUTPUT_FILES if (out / n).is_file()] + sorted(masks.glob("*.png"))
     if earlier and not overwrite:
-        raise EverError(f"{out}: holds the results of an earlier run ({', '.join(_describe(earlier, out))}): "
+        raise EverError(f"{out}: holds the results of an earlier run ({', '.join(_describe(earlier))}): "
                         "pass --overwrite to replace them, or choose another --out")
     for f in [*earlier, *out.glob(".overlay.*.mp4"), *masks.glob(".*.png.*.tmp"), *out.glob(".points.json.*.tmp")]:
         f.unlink(missing_ok=True)
     return out, masks
 
 
-def _describe(files: list[Path], out: Path) -> list[str]:
+def _describe(files: list[Path]) -> list[str]:
     pngs = sum(f.suffix == ".png" for f in files)
     return [f.name for f in files if f.suffix != ".png"] + ([f"{pngs} masks in masks/"] if pngs else [])
 
@@ -419,8 +419,6 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
     if not seq.object_ids:
         raise DataError(f"{mask}: no object in the mask (every pixel is background 0 or void 255)")
     xy, names = read_points(points, (H, W)) if points is not None else (None, [])
-    out, masks_dir = prepare_out(out, overwrite)
-
     net, cfg = resolve_model(model)
     overrides = list(overrides or [])
     if long_side is None and not any(o.split("=", 1)[0].strip() == "eval.long_side" for o in overrides):
@@ -429,6 +427,7 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
         overrides.append(f"eval.long_side={int(long_side)}")
     if overrides:
         cfg = config_from_dict(apply_overrides(cfg.to_dict(), overrides), "--set")
+    out, masks_dir = prepare_out(out, overwrite)  # last of the checks: --overwrite deletes the old results
     if cfg.eval.long_side >= max(H, W):  # never upsample: the video's own size is the most there is
         cfg.eval.long_side = 0
     side = cfg.eval.long_side

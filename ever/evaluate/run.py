@@ -14,10 +14,10 @@ one-line ``EverError``):
   corrected annotations are scored again;
 * ``per_sequence.csv``: one row per (sequence, object): frames scored, J-Mean, J-Recall, J-Decay, F-Mean,
   F-Recall, F-Decay (DAVIS definitions, :mod:`ever.evaluate.metrics`), rewritten after every sequence;
-* ``summary.json`` (only when every sequence is done; strict JSON, an undefined score is null): J&F-Mean, J-Mean, J-Recall, F-Mean, F-Recall (means
-  over objects), decays, num_sequences, num_objects, frames, seconds, frames_per_s (propagation +
-  scoring, summed over the runs that computed the sequences), ``skipped_sequences`` (sequences with nothing
-  to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
+* ``summary.json`` (only when every sequence is done; strict JSON, an undefined score is null): J&F-Mean,
+  J-Mean, J-Recall, F-Mean, F-Recall (means over objects), decays, num_sequences, num_objects, frames,
+  seconds, frames_per_s (propagation + scoring, summed over the runs that computed the sequences),
+  ``skipped_sequences`` (sequences with nothing to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
   stage read, null for copy and Lab), data, split, cfg, and, when
   the root has ``keypoints/<seq>.json`` files, ``pck_convention`` and PCK@0.1 / PCK@0.2 pooled over the
   sequences (:func:`ever.evaluate.keypoints.pool_pck`) with a per-sequence breakdown under ``keypoints``;
