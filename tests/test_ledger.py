@@ -226,8 +226,9 @@ def test_the_environment_says_when_a_run_came_from_uncommitted_code(tmp_path):
 @pytest.mark.parametrize("content, words", [
     ({"J&F-Mean": 0.5, "method": "copy"}, "'phases' must be a mapping of phases"),  # a summary.json, say
     ({"phases": 5}, "'phases' must be a mapping of phases"),
-    ({"phases": {"train": {"segments": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings)"),
+    ({"phases": {"train": {"segments": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
     ([1, 2], "'phases' must be a mapping of phases"),
+    ({"phases": {"train": {"steps": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
 ])
 def test_a_json_file_that_is_not_a_ledger_is_one_line(tmp_path, capsys, content, words):
     """Issue #30: a non-ledger ledger.json gave exit 0 and a row of '-', {"phases": 5} a traceback."""
