@@ -25,6 +25,7 @@ removed when the run starts again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -44,9 +45,10 @@ from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
 from ever.runs import RunDir
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
-                        seed_everything, select_device, writable_dir)
+                        hold_lock, json_text, seed_everything, select_device, writable_dir)
 
 CHECKPOINT = "checkpoint.pt"
+LOCK = ".train.lock"  # held while a run trains (one writer per run folder)
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -323,15 +325,23 @@ def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> No
 # ----------------------------------------------------------------------------- the loop
 
 def train(cfg: Config, resume: bool = False) -> Path:
-    """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint."""
+    """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint. The run folder
+    is locked while it trains (``.train.lock``, :func:`ever.utils.hold_lock`): a second ``ever train`` into
+    it is refused in one line, before it writes anything."""
     rank, world, device = _dist_setup(cfg)
+    writable_dir(cfg.run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
+    lock = hold_lock(cfg.run_dir / LOCK, "another `ever train`") if rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(cfg, resume, rank, world, device)
+
+
+def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.device) -> Path:
     if cfg.train.batch_size % world:
         raise EverError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} DDP processes")
     run_dir = cfg.run_dir
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
-    writable_dir(run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
     if rank == 0:
         _remove_torn_checkpoints(run_dir)
     seed_everything(cfg.seed)
@@ -442,8 +452,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     }
                     if zero_grad.warning:
                         rec["warning"] = zero_grad.warning
-                    metrics.write(json.dumps(rec) + "\n")
-                    metrics.flush()
+                    try:
+                        metrics.write(json_text(rec, indent=None) + "\n")
+                        metrics.flush()
+                    except OSError as e:  # a full disk: name the file
+                        raise OSError(e.errno, e.strerror, str(run_dir / "metrics.jsonl")) from None
                     bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.2f}", clips_s=f"{clips_s:.1f}")
                 if rank == 0 and (step % cfg.train.ckpt_every == 0 or step == cfg.train.steps):
                     save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)
