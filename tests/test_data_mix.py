@@ -156,3 +156,33 @@ def test_real_video_extra_verifies_and_its_sign_language_clips_do_not_dominate()
     assert len(ds) == 35 and not ds.skipped
     asl = sum(w for (p, _, _), w in zip(ds.videos, ds.weights) if p.name.startswith("intel_asl_gestures_"))
     assert asl == pytest.approx(1 / 16)  # 20 clips of one scene weigh as 1 video of 16 (were 20 of 35)
+
+
+# ------------------------------------------------------------------------------------ frame folders
+
+def test_frames_are_extracted_once_resized_and_train_like_the_videos(two_roots, tmp_path, capsys):
+    from ever.cli import main
+    from ever.data.video import FrameFolder, open_video
+
+    a, b = two_roots
+    out = tmp_path / "frames"
+    assert main(["data", "frames", str(a), str(b / "asl_0.mp4"), "--out", str(out), "--short-side", "24"]) == 0
+    assert "4 videos written (40 frames)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["asl_0", "train000", "train001", "train002"]  # no temp left
+    src, dst = open_video(a / "train001.mp4"), open_video(out / "train001")
+    assert isinstance(dst, FrameFolder) and len(dst) == len(src) == 10
+    x, y = src.get([0, 9]), dst.get([0, 9])
+    assert y.shape == (2, 24, 32, 3)  # 48 x 64 -> short side 24
+    small = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2).float(), size=(24, 32),
+                                            mode="bilinear", antialias=True)
+    assert np.abs(small.permute(0, 2, 3, 1).numpy() - y).mean() < 8  # the same pictures, up to JPEG
+    (out / "train000" / "00003.jpg").unlink()  # a rerun skips what exists
+    assert main(["data", "frames", str(a), "--out", str(out)]) == 0
+    assert "every video was already there" in capsys.readouterr().out
+    ds = ClipDataset([str(out)], clip_len=3, size=16, groups=["asl_*"])
+    assert len(ds) == 4 and ds[0].shape == (3, 3, 16, 16)
+    from ever.data.frames import extract_frames
+
+    shutil.copy(b / "asl_0.mp4", tmp_path / "asl_0.mp4")
+    with pytest.raises(DataError, match="named 'asl_0'"):  # two videos, one folder name
+        extract_frames([str(b), str(tmp_path / "asl_0.mp4")], tmp_path / "other")
