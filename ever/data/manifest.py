@@ -8,6 +8,7 @@ Each manifest names a dataset, where it comes from, its licence and citation, th
     kind: archives     archives: [{file, sha256}, ...]  downloaded archives; sha256 null = unknown yet
 
     ever data list | fetch NAME | verify NAME | generate [ever-synth] [--set key=value ...]
+    ever data frames ROOT... --out DIR [--short-side 256]     (ever.data.frames)
 """
 from __future__ import annotations
 
@@ -212,7 +213,7 @@ def datasets_table() -> list[dict[str, Any]]:
 
 
 def cli(args: argparse.Namespace) -> int:
-    """``ever data list | fetch NAME | verify NAME | generate [NAME] [--set key=value]``."""
+    """``ever data list | fetch NAME | verify NAME | generate [NAME] [--set key=value] | frames ROOT... --out DIR``."""
     cmd = args.data_cmd
     if cmd == "list":
         cols = ["name", "purpose", "videos", "size", "default root", "present"]
@@ -234,6 +235,13 @@ def cli(args: argparse.Namespace) -> int:
             print(f"{args.name}: {len(problems)} problem(s)")
             return 1
         print(f"{args.name}: OK")
+        return 0
+    if cmd == "frames":
+        from ever.data.frames import extract_frames
+
+        done = extract_frames(list(args.roots), args.out, short_side=args.short_side, progress=True)
+        print(f"{args.out}: {len(done)} videos written ({sum(done.values())} frames)"
+              + ("" if done else "; every video was already there"))
         return 0
     if cmd == "generate":
         if args.name != "ever-synth":

@@ -29,7 +29,8 @@ has none; every frame, the given one included, void 255 written as background) a
 to ``DIR/keypoints/<seq>.json`` (the annotation format of :mod:`ever.evaluate.keypoints`, joints not
 predicted as null), ready for the official davis2017-evaluation code.
 
-``cli(args)`` implements ``ever eval CHECKPOINT|copy|lab|random``.
+``cli(args)`` implements ``ever eval CHECKPOINT|copy|lab|lab-dist|random`` (the baselines:
+:mod:`ever.evaluate.baselines`).
 """
 from __future__ import annotations
 
@@ -307,8 +308,8 @@ def _stage_override(overrides: list[str]) -> str | None:
 
 
 def cli(args) -> int:
-    """``ever eval CHECKPOINT|copy|lab|random [--config C] [--data DIR] [--split S] [--out DIR]
-    [--save-masks DIR] [--set k=v]``."""
+    """``ever eval CHECKPOINT|copy|lab|lab-dist|random [--config C] [--data DIR] [--split S] [--out DIR]
+    [--save-masks DIR] [--set k=v]`` (``random``: ``--set seed=N`` picks the initialisation)."""
     from ever.config import load_config
 
     cfg = load_config(args.config or None, list(args.set or []))
@@ -321,15 +322,18 @@ def cli(args) -> int:
             method: FeatureFn | str = "copy"
         elif what == "lab":
             method = lab_features
-        else:
-            from ever.models import EverModel
+        elif what == "lab-dist":
+            from ever.evaluate.baselines import lab_dist_features
 
-            torch.manual_seed(cfg.seed)
-            model = EverModel(cfg.model).to(device).eval()
+            method = lab_dist_features
+        else:  # random: the initialisation of seed (--set seed=N), each seed but 0 in its own folder
+            from ever.evaluate.baselines import random_encoder
+
             stage = cfg.model.eval_stage
-            method = model_features(model, stage)
+            method = model_features(random_encoder(cfg.model, cfg.seed).to(device), stage)
             identity = json.dumps({"seed": cfg.seed, "model": asdict(cfg.model)}, sort_keys=True)
-        default_out = Path("runs") / "baselines" / name / "eval"
+        folder = f"{name}-seed{cfg.seed}" if what == "random" and cfg.seed else name
+        default_out = Path("runs") / "baselines" / folder / "eval"
     else:
         from ever.models import resolve_model, shipped_file
 
