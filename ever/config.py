@@ -74,14 +74,22 @@ class ModelConfig:
     padding: str = "zeros"  # "zeros" | "circular" (no absolute position in features: see ever.models.encoder)
     proj_dim: int = 128  # embedding dimension of the walk
     proj: str = "linear"  # "linear" | "mlp"
-    eval_stage: str = "layer4"  # stage whose features label propagation uses ("layer3" | "layer4")
+    # The encoder's last stage: the walk trains on its features and nothing after it is built or exported.
+    # "layer3" is CRW's (ajabri/videowalk --remove-layers layer4 by default): at stride 1, layer4 is most of the
+    # encoder's FLOPs at 1/8 resolution. Old runs, saved before the field, trained through "layer4".
+    train_stage: str = "layer4"  # "layer3" | "layer4"
+    eval_stage: str = "layer4"  # stage whose features label propagation uses (layer2 .. train_stage)
 
     def validate(self) -> None:
         _check(self.width >= 4, "model.width must be >= 4")
         _check(len(self.blocks) == 4 and all(b >= 1 for b in self.blocks), "model.blocks must be 4 positive ints")
         _check(self.proj in ("linear", "mlp"), "model.proj must be 'linear' or 'mlp'")
         _check(self.padding in ("zeros", "circular"), "model.padding must be 'zeros' or 'circular'")
+        _check(self.train_stage in ("layer3", "layer4"), "model.train_stage must be layer3|layer4")
         _check(self.eval_stage in ("layer2", "layer3", "layer4"), "model.eval_stage must be layer2|layer3|layer4")
+        _check(self.eval_stage <= self.train_stage,
+               f"model.eval_stage={self.eval_stage} is past model.train_stage={self.train_stage}: "
+               f"the encoder ends at {self.train_stage} and has no {self.eval_stage}")
         _check(self.proj_dim >= 2, "model.proj_dim must be >= 2")
 
 
