@@ -196,8 +196,12 @@ class TrainConfig:
     ckpt_every: int = 100
     snapshot_every: int = 0  # also keep the weights every this many steps (runs/<name>/snapshots/); 0 = never
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: bool = True  # bf16 autocast on CUDA (never on CPU)
-    channels_last: bool = True  # on CUDA
+    # bf16 autocast, the walk loss in fp32 (ever.train.autocast): "auto" = on CUDA, not on a CPU (what EVER always
+    # did, so CPU runs reproduce the committed results); "bf16" = on either device (a CPU needs native bf16,
+    # AVX512-BF16 or AMX: bench/train.py measures what it gains); "fp32" = never. Saved runs' train.amp reads as
+    # auto (true) or fp32 (false).
+    precision: str = "auto"
+    channels_last: bool = True  # on CUDA (on a CPU it made the encoder slower: bench/train.py)
     compile: bool = False  # torch.compile the encoder
 
     def validate(self) -> None:
@@ -205,6 +209,7 @@ class TrainConfig:
         _check(self.log_every >= 1 and self.ckpt_every >= 1, "train.log_every and ckpt_every must be >= 1")
         _check(self.snapshot_every >= 0, "train.snapshot_every must be >= 0 (0 = no snapshots)")
         _check(self.device in ("auto", "cpu", "cuda"), "train.device must be auto|cpu|cuda")
+        _check(self.precision in ("auto", "bf16", "fp32"), "train.precision must be auto|bf16|fp32")
 
 
 @dataclass
@@ -388,8 +393,20 @@ def dataclass_from_dict(cls: type, data: dict[str, Any], source: str = "<dict>")
         raise ConfigError(f"{source}: {e}") from None
 
 
+def upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with the fields renamed since it may have been saved under their new name: ``train.amp``
+    (true: bf16 autocast on CUDA only) is ``train.precision`` auto, false is fp32. A new dict."""
+    train = saved.get("train") if isinstance(saved, dict) else None
+    if not isinstance(train, dict) or not isinstance(train.get("amp"), bool):
+        return saved
+    train = dict(train)
+    amp = train.pop("amp")
+    train.setdefault("precision", "auto" if amp else "fp32")
+    return {**saved, "train": train}
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
-    cfg = dataclass_from_dict(Config, data, source)
+    cfg = dataclass_from_dict(Config, upgrade(data), source)
     try:
         cfg.validate()
     except ConfigError as e:
@@ -427,7 +444,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved config dict with every field it lacks at today's default: a run saved before a field
     existed ran with the behaviour that field's default keeps, so it compares equal to today's config."""
-    return merge(Config().to_dict(), saved or {})
+    return merge(Config().to_dict(), upgrade(saved or {}))
 
 
 def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -319,7 +319,26 @@ def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> No
         ledger.set_metric("gcn_flop_share", gcn / total)
 
 
-# ----------------------------------------------------------------------------- the loop
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it bf16
+    is emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of a training step for ``train.precision`` on ``device`` (the one rule; the
+    bench scripts use it too): bf16 autocast for "bf16" on either device and for "auto" on CUDA, none for
+    "fp32" and for "auto" on a CPU. The walk loss is computed in fp32 under it (ever/walk.py).
+    "bf16" on a CPU without native bf16 raises a one-line ``EverError``."""
+    on = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if on and device.type == "cpu" and not cpu_has_bf16():
+        raise EverError("train.precision=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is "
+                        "emulated and slower than fp32; use train.precision=fp32 (or auto)")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint."""
@@ -333,6 +352,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     writable_dir(run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
     if rank == 0:
         _remove_torn_checkpoints(run_dir)
+    amp = autocast(device, cfg.train.precision)  # before anything is written: a CPU without bf16 stops here
     seed_everything(cfg.seed)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
@@ -365,7 +385,6 @@ def train(cfg: Config, resume: bool = False) -> Path:
         net = torch.nn.parallel.DistributedDataParallel(crw, device_ids=[device.index] if cuda else None)
     loader = build_loader(cfg, start, rank, world, device, crw.nodes)
     count_fn = _mean_count(world)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.train.amp)
 
     from ever.ledger import Ledger
 
