@@ -304,20 +304,33 @@ def _trim_metrics(path: Path, upto: int) -> None:
 
 def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> None:
     """FLOPs of one training step (``run_step`` runs it), and the parts the ablation asks about: the walk
-    (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step."""
-    from ever.gcn import gcn_cost, graph_size
+    (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step.
+    The GCN's FLOPs are those its module ran in the counted step, forward and backward, as often as it ran
+    (twice with ``walk.home_shift``: on the clip and on the home view with the clip as context)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ever.gcn import graph_size
     from ever.walk import walk_flops
 
-    total = max(1, ledger.count_flops(run_step))
+    by_module: dict[str, int] = {}
+
+    def counted():
+        with FlopCounterMode(display=False) as counter:
+            run_step()
+        by_module.update({k: sum(v.values()) for k, v in counter.get_flop_counts().items()})
+
+    total = max(1, ledger.count_flops(counted))
     T, N = graph_size(cfg)
     walk = walk_flops(batch, T, N, cfg.model.proj_dim)
     ledger.set_metric("walk_flops_per_step", walk)
     ledger.set_metric("walk_flop_share", walk / total)
     if crw.gcn is not None:
-        gcn = gcn_cost(crw.gcn, batch, T, N, cfg.model.proj_dim)["flops_fwd_bwd"]
+        gcn = by_module.get(f"{type(crw).__name__}.gcn", 0)
         ledger.set_metric("gcn_flops_per_step", gcn)
         ledger.set_metric("gcn_flop_share", gcn / total)
 
+
+# ----------------------------------------------------------------------------- the loop
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it bf16
