@@ -302,24 +302,26 @@ def _trim_metrics(path: Path, upto: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
+def flops_by_module(fn) -> dict[str, int]:
+    """FLOPs of one ``fn()`` call by module, as ``FlopCounterMode`` attributes them (forward and backward):
+    ``{"Global": total, "CRW": ..., "CRW.gcn": ...}``, a module counted each time it ran."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return {k: int(sum(v.values())) for k, v in counter.get_flop_counts().items()}
+
+
 def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> None:
     """FLOPs of one training step (``run_step`` runs it), and the parts the ablation asks about: the walk
     (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step.
     The GCN's FLOPs are those its module ran in the counted step, forward and backward, as often as it ran
     (twice with ``walk.home_shift``: on the clip and on the home view with the clip as context)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from ever.gcn import graph_size
     from ever.walk import walk_flops
 
     by_module: dict[str, int] = {}
-
-    def counted():
-        with FlopCounterMode(display=False) as counter:
-            run_step()
-        by_module.update({k: sum(v.values()) for k, v in counter.get_flop_counts().items()})
-
-    total = max(1, ledger.count_flops(counted))
+    total = max(1, ledger.count_flops(lambda: by_module.update(flops_by_module(run_step))))
     T, N = graph_size(cfg)
     walk = walk_flops(batch, T, N, cfg.model.proj_dim)
     ledger.set_metric("walk_flops_per_step", walk)
