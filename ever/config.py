@@ -75,8 +75,9 @@ class ModelConfig:
     proj_dim: int = 128  # embedding dimension of the walk
     proj: str = "linear"  # "linear" | "mlp"
     # The encoder's last stage: the walk trains on its features and nothing after it is built or exported.
-    # "layer3" is CRW's (ajabri/videowalk --remove-layers layer4 by default): at stride 1, layer4 is most of the
-    # encoder's FLOPs at 1/8 resolution. Old runs, saved before the field, trained through "layer4".
+    # At stride 1, layer4 is most of the encoder's FLOPs at 1/8 resolution; "layer3" trains the encoder that
+    # CRW's evaluation reads (ajabri/videowalk trains through layer4 and removes it at test time). Old runs,
+    # saved before the field, trained through "layer4".
     train_stage: str = "layer4"  # "layer3" | "layer4"
     eval_stage: str = "layer4"  # stage whose features label propagation uses (layer2 .. train_stage)
 

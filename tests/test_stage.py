@@ -40,8 +40,8 @@ def test_train_stage_is_validated_against_the_eval_stage():
     assert EverModel(cfg.model).dense(torch.rand(1, 3, 32, 32)).shape[1] == 4 * cfg.model.width
     # runs saved before the field existed trained through layer4, and read so
     assert with_defaults({"model": {"width": 16}})["model"]["train_stage"] == "layer4"
-    ref = load_config(REPO / "configs" / "crw-reference.yaml")
-    assert ref.model.train_stage == ref.model.eval_stage == "layer3"
+    ref = load_config(REPO / "configs" / "crw-reference.yaml")  # as ajabri/videowalk: train through layer4, read layer3
+    assert (ref.model.train_stage, ref.model.eval_stage) == ("layer4", "layer3")
 
 
 def test_a_layer3_run_trains_saves_and_counts_a_smaller_encoder(tmp_path, tiny_videos):
