@@ -332,7 +332,7 @@ def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> No
         ledger.set_metric("gcn_flop_share", gcn / total)
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- precision
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it bf16
@@ -354,6 +354,8 @@ def autocast(device: torch.device, precision: str):
                         "emulated and slower than fp32; use train.precision=fp32 (or auto)")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
+
+# ----------------------------------------------------------------------------- the loop
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint."""
