@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed
 
-.PHONY: install test report data davis-dev green green-long gpu-check clean
+.PHONY: install test lint report data davis-dev green green-long gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
@@ -23,6 +23,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Lint (ruff, configured in pyproject.toml); installed into the venv on first use, not part of `make test` yet.
+lint: $(STAMP)
+	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q ruff
+	$(BIN)/python -m ruff check ever tests bench
 
 report: $(STAMP)
 	$(BIN)/ever report $(REPORT_ARGS)

@@ -53,7 +53,7 @@ from _common import (  # noqa: E402
 
 from ever.config import config_from_dict  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
-from ever.objects import segment_frames  # noqa: E402
+from ever.nodes.objects import segment_frames  # noqa: E402
 from ever.train import autocast, cpu_has_bf16, flops_by_module  # noqa: E402
 from ever.utils import select_device  # noqa: E402
 from ever.walk import walk_loss  # noqa: E402
@@ -121,7 +121,7 @@ def make_cfg(args, nodes: dict, gcn: bool, stage: str = "layer4", precision: str
         "model": {"width": args.width, "proj_dim": args.proj_dim, "train_stage": stage, "eval_stage": stage},
         "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
                   "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
-        # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes (ever/objects.py):
+        # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes (ever/nodes/objects.py):
         # those variants walk home to frame 0 itself, as configs/ablation/objcrop*.yaml do
         "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" or nodes["kind"] == "object_crop" else args.home_shift},
         "gcn": {"enabled": gcn},

@@ -3,7 +3,8 @@
     ever data list | fetch NAME | verify NAME | generate [NAME]
     ever train CONFIG.yaml [--set key=value ...] [--resume]
     ever eval CHECKPOINT|copy|lab|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
-    ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR
+    ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR [--long-side N]
+                   [--overwrite]
     ever models
     ever ledger runs/* [--csv FILE]
     ever report [--grid configs/report.yaml] [--device cuda]
@@ -13,6 +14,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
+from pathlib import Path
+
+
+def _size(text: str) -> int:
+    """A size in pixels for argparse: an integer >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 0, got {text!r}")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,14 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="eval.* overrides")
 
     pr = sub.add_parser("propagate", help="carry a first-frame mask (and points) through your own video")
-    pr.add_argument("video", help="a video file (mp4, avi, webm, mkv, ...) or a folder of JPEG/PNG frames")
-    pr.add_argument("--mask", required=True, help="first frame's mask: palette, grey/binary or RGB PNG")
+    pr.add_argument("video", help="a video file (mp4, avi, webm, mkv, ...) or a folder of JPEG/PNG frames "
+                                  "(read in natural order: frame2.jpg before frame10.jpg)")
+    pr.add_argument("--mask", required=True,
+                    help="first frame's mask: palette, grey/binary or RGB PNG. A lossy JPEG mask is read as one "
+                         "object, grey > 127 (with a warning); a JPEG of several objects is refused")
     pr.add_argument("--points", default=None, help='first frame\'s points: JSON {"points": [[x, y], ...]}')
     pr.add_argument("--model", default=None, help="a shipped model (ever models) or a checkpoint .pt "
                                                    "(default: the shipped default)")
     pr.add_argument("--out", required=True, help="writes OUT/masks/<frame>.png, OUT/overlay.mp4, OUT/points.json")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace the files of an earlier run in OUT (refused without it)")
+    pr.add_argument("--long-side", type=_size, default=None, metavar="N",
+                    help="process frames with the long side at N px (default: the resolution the model was "
+                         "scored at, 427 for the shipped models, never above the video's; 0 = native size, "
+                         "slower: 4x the pixels at 854x480, 20x at 1080p)")
     pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="eval.* overrides, e.g. eval.long_side=427")
+                    help="eval.* overrides, e.g. eval.topk=5")
     sub.add_parser("models", help="the models shipped with EVER")
 
     lg = sub.add_parser("ledger", help="table of the cost ledgers of runs")
@@ -109,9 +128,21 @@ def _sigterm(signum, frame):  # turn `kill`/timeout into an exception so runs cl
     raise KeyboardInterrupt
 
 
+_PACKAGE = Path(__file__).resolve().parent
+_FORMAT_WARNING = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """EVER's own warnings (those meant for the user) as one line, like its errors; others as Python does."""
+    if Path(filename).resolve().is_relative_to(_PACKAGE):
+        return f"ever: warning: {message}\n"
+    return _FORMAT_WARNING(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
+    warnings.formatwarning = _format_warning
     from ever.config import ConfigError
     from ever.errors import EverError
 

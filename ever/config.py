@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -350,7 +351,9 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typ is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)
+        value = float(value)
+    if typ is float and isinstance(value, float) and not math.isfinite(value):  # YAML's .inf / .nan
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     if typ is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if typ in (int, float, str) and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):

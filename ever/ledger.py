@@ -41,8 +41,8 @@ from typing import Any, Callable
 import torch
 
 from ever.energy import EnergyMeter, hardware_info, peak_rss_bytes, process_cpu_seconds, software_info
+from ever.runs import LEDGER_FILE  # the run folder's layout has one home
 
-LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
 K400_TRAIN_VIDEOS = 240_000  # Kinetics-400 training set, about 240k clips of ~10 s (Kay et al. 2017)
 
@@ -211,9 +211,10 @@ class Ledger:
             ledger = _read(self.run_dir) or {"version": LEDGER_VERSION, "phases": {}}
             _mark_dead_segments(ledger)
             phase = ledger["phases"].setdefault(self.phase, {"segments": [], "totals": {}})
-            phase["segments"] = [s for s in phase["segments"] if s.get("id") != self._id] + [seg]
+            phase["segments"] = [s for s in phase.get("segments", []) if s.get("id") != self._id] + [seg]
             for p in ledger["phases"].values():
-                p["totals"] = phase_totals(p["segments"])
+                if "segments" in p:
+                    p["totals"] = phase_totals(p["segments"])
             ledger["country"] = self.country
             ledger["hardware"] = hardware_info(self.device)
             ledger["software"] = software_info()
@@ -297,12 +298,25 @@ def _read(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        from ever.errors import EverError
+    from ever.errors import EverError
 
+    try:
+        ledger = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EverError(f"{path}: not a valid ledger ({e})") from None
+    phases = ledger.get("phases") if isinstance(ledger, dict) else None
+    def ok(p: Any) -> bool:  # {"segments": [{...}, ...], "totals": {...}}, one of them at least
+        return (isinstance(p, dict) and ("segments" in p or "totals" in p)
+                and isinstance(p.get("segments", []), list) and all(isinstance(x, dict) for x in p.get("segments", []))
+                and isinstance(p.get("totals", {}), dict))
+
+    bad = next((k for k, p in phases.items() if not ok(p)), None) if isinstance(phases, dict) else "phases"
+    if bad is not None:
+        where = "'phases'" if bad == "phases" else f"phase {bad!r}"
+        raise EverError(f"{path}: not an EVER ledger ({where} must be "
+                        + ("a mapping of phases" if bad == "phases" else "a mapping with a list of 'segments' (mappings) or 'totals'")
+                        + ', e.g. {"phases": {"train": {"segments": [...]}}})')
+    return ledger
 
 
 # ----------------------------------------------------------------------------------------------
@@ -481,7 +495,9 @@ def cli(args) -> int:
     """``ever ledger runs/* [--csv FILE]``: print the table; folders without a ledger are skipped."""
     from ever.errors import EverError
 
-    rows = ledger_table([Path(r) for r in args.runs if Path(r).is_dir()])
+    # a run folder, or its ledger.json itself; other files (``runs/*`` may match notes) are skipped
+    rows = ledger_table([Path(r).parent if Path(r).name == LEDGER_FILE and Path(r).is_file() else Path(r)
+                         for r in args.runs if Path(r).is_dir() or Path(r).name == LEDGER_FILE])
     if not rows:
         raise EverError(f"no {LEDGER_FILE} in any of the {len(args.runs)} folder(s) given")
     print(format_table(rows))

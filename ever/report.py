@@ -22,7 +22,8 @@ Every step is incremental and isolated:
 A failing step names the run and raises :class:`ReportError`; the steps before it keep their files.
 A timing summary is printed at the end and written to ``<runs>/report.json``.
 
-What the notebooks read back from the run folders (tables, curves, verdicts) is :mod:`ever.results`.
+The grid file's schema is :mod:`ever.grid`; what the notebooks read back from the run folders (tables,
+curves, verdicts) is :mod:`ever.analysis`.
 """
 from __future__ import annotations
 
@@ -32,133 +33,35 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ever.analysis.sources import SCRATCH, training_curve
+from ever.analysis.wording import results_text
 from ever.config import NEUTRAL_KEYS, flatten
 from ever.errors import EverError
-from ever.evaluate import BASELINES
-from ever.results import SCRATCH, read_json, results_text, run_config_flat, training_curve
+from ever.grid import Grid, RunSpec, load_grid
+from ever.runs import (
+    CONFIG_FILE,
+    CURVE_FILE,
+    ENV_FILE,
+    LEDGER_FILE,
+    METRICS_FILE,
+    PER_SEQUENCE_FILE,
+    SUMMARY_FILE,
+    RunDir,
+    baseline_dir,
+    read_json,
+    result_dirs,
+)
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 
 class ReportError(EverError):
     """A step of the report failed (the message names the step and the run)."""
-
-
-# ------------------------------------------------------------------------------------------ the grid
-
-@dataclass
-class RunSpec:
-    """One run of the grid: ``runs/<name>/`` trained from ``config`` with ``set`` overrides. With
-    ``seeds: [0, 1, 2]`` the grid file's row stands for one run per seed, ``<name>-s<seed>``."""
-    name: str = ""
-    config: str = ""
-    set: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-
-
-@dataclass
-class GridData:
-    name: str = "ever-synth"  # a dataset of data_manifest/ that ever.data.synth generates, or one given
-    root: str = "data/ever-synth"  # DAVIS-layout folder (generated when absent and name is ever-synth)
-    options: dict[str, Any] = field(default_factory=dict)  # SynthConfig fields
-    override_run_data: bool = True  # every run trains on <root>/videos/train and evaluates on <root>
-
-
-@dataclass
-class GridPaths:
-    runs: str = "runs"  # runs/<name>/, runs/baselines/<kind>/, runs/logs/, runs/report.json
-    book: str = "."  # the folder holding _config.yml, _toc.yml and book/
-
-
-@dataclass
-class GridBaselines:
-    kinds: list[str] = field(default_factory=lambda: list(BASELINES))
-    random_config: str | None = None  # architecture of the random-init baseline (default: the first run's)
-
-
-@dataclass
-class GridNotebooks:
-    parameters: dict[str, Any] = field(default_factory=dict)  # extra papermill parameters
-    execute: bool = True  # false: runs and evaluations only, no notebooks, no book
-
-
-@dataclass
-class Grid:
-    """A grid file (``configs/report*.yaml``), typed and checked like a run config (:mod:`ever.config`)."""
-    data: GridData = field(default_factory=GridData)
-    paths: GridPaths = field(default_factory=GridPaths)
-    split: str = "val"  # evaluation split of the DAVIS-layout data
-    common_set: list[str] = field(default_factory=list)  # key=value overrides of every run
-    eval_set: list[str] = field(default_factory=list)  # eval.* overrides of every evaluation
-    runs: list[RunSpec] = field(default_factory=list)
-    baselines: GridBaselines = field(default_factory=GridBaselines)
-    notebooks: GridNotebooks = field(default_factory=GridNotebooks)
-    build: bool = True  # false: stop after executing the notebooks
-    bench: bool = True  # measure the walk's cost against nodes (bench/walk.py, small sizes) for chapter 6
-    title: str = ""  # what a results snapshot of this grid (--snapshot) is called in the README and the book
-    note: str = ""  # what its runs are, in words, for the snapshot (data, steps, sequences, resolution)
-    path: Path = field(default=Path("configs/report.yaml"), metadata={"internal": True})  # the file it came from
-
-    @property
-    def data_root(self) -> Path:
-        return Path(self.data.root)
-
-    @property
-    def runs_dir(self) -> Path:
-        return Path(self.paths.runs)
-
-    @property
-    def book_root(self) -> Path:
-        return Path(self.paths.book)
-
-    @property
-    def random_config(self) -> str | None:
-        return self.baselines.random_config or (self.runs[0].config if self.runs else None)
-
-    @property
-    def generated_dir(self) -> Path:
-        return self.book_root / "book" / "generated"
-
-    @property
-    def html_dir(self) -> Path:
-        return self.book_root / "_build" / "html"
-
-
-def load_grid(path: str | Path) -> Grid:
-    """Read and check a grid YAML file (unknown keys and bad values are one-line errors naming the key)."""
-    from ever.config import ConfigError, dataclass_from_dict
-    from ever.utils import read_yaml
-
-    path = Path(path)
-    raw = read_yaml(path, ReportError, "grid file") or {}
-    if not isinstance(raw, dict):
-        raise ReportError(f"{path}: expected a mapping at the top level")
-    if isinstance(raw.get("baselines"), list):  # `baselines: [copy, lab]` is short for `baselines: {kinds: [...]}`
-        raw = {**raw, "baselines": {"kinds": raw["baselines"]}}
-    try:
-        g = dataclass_from_dict(Grid, raw, str(path))
-    except ConfigError as e:
-        raise ReportError(str(e)) from None
-    g.path = path
-    g.build = g.build and g.notebooks.execute  # no book without executed notebooks
-    g.runs = [x for r in g.runs  # a row with seeds: one run per seed
-              for x in ([RunSpec(f"{r.name}-s{s}", r.config, [*r.set, f"seed={s}"]) for s in r.seeds] or [r])]
-    names = [r.name for r in g.runs]
-    for i, r in enumerate(g.runs):
-        if not r.name or not r.config:
-            raise ReportError(f"{path}: runs[{i}] needs 'name' and 'config'")
-        if names.count(r.name) > 1 or r.name == "baselines" or "/" in r.name:
-            raise ReportError(f"{path}: runs[{i}]: bad or duplicate run name {r.name!r}")
-    bad = [b for b in g.baselines.kinds if b not in BASELINES]
-    if bad:
-        raise ReportError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")
-    return g
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -268,7 +171,7 @@ def _step_train(g: Grid, spec: RunSpec, device: str | None, cfg_path: Path) -> s
 
     cfg = run_config(g, spec, device)
     run_dir = g.runs_dir / spec.name
-    saved = run_dir / "config.yaml"
+    saved = RunDir(run_dir).config_path
     resume = False
     if saved.is_file():
         try:
@@ -329,12 +232,11 @@ def _write_inputs(folder: Path, key: dict[str, Any]) -> None:
 
 
 def _step_eval(g: Grid, spec: RunSpec) -> str:
-    run_dir = g.runs_dir / spec.name
-    ckpt = run_dir / "checkpoint.pt"
-    out = run_dir / "eval" / g.split
-    if _fresh(out / "summary.json", ckpt) and _same_inputs(out, _inputs(g, True)):
+    rd = RunDir(g.runs_dir / spec.name)
+    ckpt = rd.path / "checkpoint.pt"
+    if _fresh(rd.summary_path(g.split), ckpt) and _same_inputs(rd.eval_dir(g.split), _inputs(g, True)):
         return "cached"
-    return _run_eval(g, str(ckpt), run_dir / "config.yaml", out, f"eval {spec.name}", f"eval-{spec.name}")
+    return _run_eval(g, str(ckpt), rd.config_path, rd.eval_dir(g.split), f"eval {spec.name}", f"eval-{spec.name}")
 
 
 def _step_curve(g: Grid, spec: RunSpec) -> str:
@@ -342,21 +244,21 @@ def _step_curve(g: Grid, spec: RunSpec) -> str:
     against training compute (:func:`training_curve`)."""
     from ever.config import snapshot_step
 
-    run_dir = g.runs_dir / spec.name
-    steps = int(run_config_flat(run_dir)["train.steps"])
+    rd = RunDir(g.runs_dir / spec.name)
+    steps = int(rd.config_flat()["train.steps"])
     done = 0
-    for snap in sorted((run_dir / "snapshots").glob("step-*.pt")):
+    for snap in sorted((rd.path / "snapshots").glob("step-*.pt")):
         if snapshot_step(snap.stem) == steps:  # the final weights (older runs): the run's own evaluation scores them
             continue
-        out = run_dir / "eval-curve" / snap.stem / g.split
-        if _fresh(out / "summary.json", snap) and _same_inputs(out, _inputs(g, True)):
+        out = rd.curve_eval_dir(snap.stem, g.split)
+        if _fresh(out / SUMMARY_FILE, snap) and _same_inputs(out, _inputs(g, True)):
             continue
-        _run_eval(g, str(snap), run_dir / "config.yaml", out, f"curve {spec.name} {snap.stem}",
+        _run_eval(g, str(snap), rd.config_path, out, f"curve {spec.name} {snap.stem}",
                   f"curve-{spec.name}-{snap.stem}")
         done += 1
     from ever.utils import atomic_write_text
 
-    atomic_write_text(run_dir / "curve.csv", training_curve(run_dir, g.split).to_csv(index=False))
+    atomic_write_text(rd.curve_path, training_curve(rd.path, g.split).to_csv(index=False))
     return f"{done} evaluated" if done else "cached"
 
 
@@ -366,8 +268,8 @@ def _run_eval(g: Grid, what: str, config: Path, out: Path, label: str, log_name:
     for s in g.eval_set:
         args += ["--set", s]
     _ever(*args, log=g.runs_dir / "logs" / f"{log_name}.log")
-    if not (out / "summary.json").is_file():
-        raise ReportError(f"{label}: finished without writing {out / 'summary.json'}")
+    if not (out / SUMMARY_FILE).is_file():
+        raise ReportError(f"{label}: finished without writing {out / SUMMARY_FILE}")
     _write_inputs(out, _inputs(g, True))
     return "evaluated"
 
@@ -386,7 +288,7 @@ def baseline_config(g: Grid):
 def _step_baseline(g: Grid, kind: str) -> str:
     from ever.config import save_config
 
-    out = g.runs_dir / "baselines" / kind / "eval" / g.split
+    out = RunDir(baseline_dir(g.runs_dir, kind)).eval_dir(g.split)
     cfg = baseline_config(g)
     cfg_path = g.runs_dir / "configs" / "baselines.yaml"
     old = None
@@ -397,7 +299,7 @@ def _step_baseline(g: Grid, kind: str) -> str:
             old = None
     if old is None or not configs_match(old, cfg.to_dict()):
         save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
-    if _fresh(out / "summary.json", cfg_path) and _same_inputs(out, _inputs(g, True)):
+    if _fresh(out / SUMMARY_FILE, cfg_path) and _same_inputs(out, _inputs(g, True)):
         return "cached"
     return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
 
@@ -616,21 +518,18 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     return index
 
 
-RUN_FILES = ("config.yaml", "ledger.json", "metrics.jsonl", "curve.csv", "env.json")
-EVAL_FILES = ("summary.json", "per_sequence.csv")
+RUN_FILES = (CONFIG_FILE, LEDGER_FILE, METRICS_FILE, CURVE_FILE, ENV_FILE)
+EVAL_FILES = (SUMMARY_FILE, PER_SEQUENCE_FILE)
 
 
 def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, names: list[str] | None = None,
              title: str = "", note: str = "") -> Path:
     """Copy the small result files of a grid's runs into ``out``, a *results snapshot* meant to be committed
-    (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.results` reader works on it)
+    (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.analysis` reader works on it)
     holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
     (no checkpoints, masks or overlays), plus ``SNAPSHOT.json`` (:func:`_write_snapshot`)."""
-    from ever.results import result_dirs
-
     runs_dir, out = Path(runs_dir), Path(out)
-    pairs = [(label, d) for label, d in result_dirs(runs_dir, names)
-             if (d / "eval" / split / "summary.json").is_file()]
+    pairs = [(label, d) for label, d in result_dirs(runs_dir, names) if RunDir(d).summary_path(split).is_file()]
     if not pairs:
         raise ReportError(f"{runs_dir}: no evaluation summary (eval/{split}/summary.json) to snapshot")
     tmp = _scratch(out)
@@ -640,7 +539,7 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
             if (d / f).is_file():
                 dst.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(d / f, dst / f)
-        _copy_eval(d / "eval" / split, dst / "eval" / split)
+        _copy_eval(RunDir(d).eval_dir(split), RunDir(dst).eval_dir(split))
     return _write_snapshot(tmp, out, {"kind": "runs", "command": command, "split": split, "title": title,
                                       "note": note, "runs": [label for label, _ in pairs]}, [d for _, d in pairs])
 
@@ -650,7 +549,7 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
     """A results snapshot of bare evaluations (``ever eval --out DIR`` folders, e.g. one method under several
     protocols): ``out/<label>/`` holds each one's :data:`EVAL_FILES`; ``SNAPSHOT.json`` has kind
     ``evaluations``, the labels in order and ``compare``, the pairs of labels to set against each other
-    sequence by sequence. ``ever.results.evaluation_table`` and ``evaluation_comparisons`` read it."""
+    sequence by sequence. ``ever.analysis.sources.evaluation_table`` and ``ever.analysis.wording.evaluation_comparisons`` read it."""
     out = Path(out)
     if not evals:
         raise ReportError(f"{out}: no evaluation to snapshot")
@@ -659,7 +558,7 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
             raise ReportError(f"{out}: compare {list(pair)} must name two of the evaluations ({', '.join(evals)})")
     tmp = _scratch(out)
     for label, d in evals.items():
-        if not (Path(d) / "summary.json").is_file():
+        if not (Path(d) / SUMMARY_FILE).is_file():
             raise ReportError(f"{d}: no summary.json to snapshot")
         _copy_eval(Path(d), tmp / label)
     return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,

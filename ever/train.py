@@ -25,6 +25,7 @@ removed when the run starts again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,10 +43,12 @@ from tqdm import tqdm
 from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, snapshot_path, with_defaults
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
+from ever.runs import RunDir
 from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
-                        seed_everything, select_device, writable_dir)
+                        hold_lock, json_text, seed_everything, select_device, writable_dir)
 
 CHECKPOINT = "checkpoint.pt"
+LOCK = ".train.lock"  # held while a run trains (one writer per run folder)
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -107,7 +110,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
     ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac,
                      crop_scale=d.crop_scale)
     if extractor.needs_segments:
-        from ever.objects import SegmentedClips
+        from ever.nodes.objects import SegmentedClips
 
         ds = SegmentedClips(ds, cfg.nodes)
     ds = _CountedReads(ds)
@@ -358,15 +361,23 @@ def autocast(device: torch.device, precision: str):
 # ----------------------------------------------------------------------------- the loop
 
 def train(cfg: Config, resume: bool = False) -> Path:
-    """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint."""
+    """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint. The run folder
+    is locked while it trains (``.train.lock``, :func:`ever.utils.hold_lock`): a second ``ever train`` into
+    it is refused in one line, before it writes anything."""
     rank, world, device = _dist_setup(cfg)
+    writable_dir(cfg.run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
+    lock = hold_lock(cfg.run_dir / LOCK, "another `ever train`") if rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(cfg, resume, rank, world, device)
+
+
+def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.device) -> Path:
     if cfg.train.batch_size % world:
         raise EverError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} DDP processes")
     run_dir = cfg.run_dir
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
-    writable_dir(run_dir, "the run folder")  # every rank: none may go on into DDP's collectives alone
     if rank == 0:
         _remove_torn_checkpoints(run_dir)
     amp = autocast(device, cfg.train.precision)  # before anything is written: a CPU without bf16 stops here
@@ -387,11 +398,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
         bad = finite_state(ckpt["model"])
         if bad:
             raise CheckpointError(f"{ckpt_path}: cannot resume, {bad} weight tensors are not finite")
+    rd = RunDir(run_dir)  # the run folder's layout: ever.runs
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "env.json", environment())
-        _trim_metrics(run_dir / "metrics.jsonl", start)
+        save_config(cfg, rd.config_path)
+        atomic_write_json(rd.env_path, environment())
+        _trim_metrics(rd.metrics_path, start)
     if start >= cfg.train.steps:
         return run_dir
 
@@ -408,7 +420,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     with Ledger(run_dir, phase="train", country=cfg.ledger.country, device=device,
                 enabled=cfg.ledger.enabled and rank == 0) as ledger:
         bar = tqdm(total=cfg.train.steps, initial=start, disable=rank != 0, desc=cfg.name, dynamic_ncols=True)
-        metrics = open(run_dir / "metrics.jsonl", "a") if rank == 0 else None
+        metrics = open(rd.metrics_path, "a") if rank == 0 else None
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
         last_step = start
         saved = start if start > 0 else None  # step of the checkpoint on disk (always finite)
@@ -476,8 +488,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     }
                     if zero_grad.warning:
                         rec["warning"] = zero_grad.warning
-                    metrics.write(json.dumps(rec) + "\n")
-                    metrics.flush()
+                    try:
+                        metrics.write(json_text(rec, indent=None) + "\n")
+                        metrics.flush()
+                    except OSError as e:  # a full disk: name the file
+                        raise OSError(e.errno, e.strerror, str(run_dir / "metrics.jsonl")) from None
                     bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.2f}", clips_s=f"{clips_s:.1f}")
                 if rank == 0 and (step % cfg.train.ckpt_every == 0 or step == cfg.train.steps):
                     save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)

@@ -1,7 +1,9 @@
 """Small shared helpers: atomic writes, seeding, device choice, environment record."""
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import platform
 import random
@@ -9,27 +11,52 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+def _os_error(e: BaseException) -> OSError | None:
+    """The OSError with an errno behind ``e`` (``e`` itself, or what it was raised from or during: torch's
+    writer reports a full disk as a RuntimeError raised while handling the OSError of ``write``)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(f)`` on a temp file in ``path``'s folder, fsync it and rename it to ``path``: ``path``
+    is either its old self or whole. A failed write (a full disk, a read-only folder) removes the temp
+    file and raises ``OSError`` naming ``path`` (``e.filename``), whatever layer reported it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        err = _os_error(e)
+        if err is None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
+    atomic_write(path, lambda f: f.write(data))
 
 
 def writable_dir(path: str | Path, what: str = "output folder") -> Path:
@@ -48,6 +75,38 @@ def writable_dir(path: str | Path, what: str = "output folder") -> Path:
     except OSError as e:
         raise EverError(f"{path}: cannot write {what} here ({e.strerror or type(e).__name__})") from None
     return path
+
+
+@contextlib.contextmanager
+def hold_lock(path: str | Path, what: str):
+    """Hold an exclusive lock on the file ``path`` (POSIX ``flock``; this process's pid written in it) for
+    the block. Another process holding it raises a one-line ``EverError``: ``<folder>: <what> (pid N) ...``.
+    The kernel drops a lock when its process dies, so a lock file left by a killed process never blocks.
+    (No-op where ``fcntl`` does not exist.)"""
+    from ever.errors import EverError
+
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise EverError(f"{path.parent}: {what} (pid {pid}) holds {path.name}: wait for it to finish") from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -85,23 +144,33 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity (Python or numpy) replaced by None and numpy scalars made Python
+    numbers, so it writes as strict JSON (``NaN`` is not JSON: other readers refuse it)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON of ``obj`` (:func:`json_safe`: NaN and infinities as null; other objects as ``str``)."""
+    return json.dumps(json_safe(obj), indent=indent, default=str, allow_nan=False)
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    atomic_write_text(path, json_text(obj) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` that never leaves a half-written file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` that never leaves a half-written file behind (:func:`atomic_write`; a full disk is
+    an ``OSError`` naming ``path``, not torch's RuntimeError)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def seed_everything(seed: int) -> None:

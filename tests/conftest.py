@@ -26,3 +26,43 @@ def tiny_cfg(out_dir, roots, *extra):
         f"data.roots=[{', '.join(map(str, roots))}]", "data.size=64", "data.num_workers=0", "model.width=8",
         "model.proj_dim=16", "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={out_dir}",
         "ledger.enabled=false", "walk.home_shift=0", *extra])
+
+
+class _FullDisk:
+    """A file open for writing whose writes fail as on a full disk once ``room`` bytes are written."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            import errno
+            import os
+
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def fill_disk(monkeypatch, full=lambda path: True, room: int = 0):
+    """Make the disk 'full' for ever's atomic writes (``ever.utils.atomic_write``): a temp file opened for
+    writing whose path passes ``full`` accepts ``room`` bytes, then raises ``OSError(ENOSPC)`` as a full
+    disk does (torch's writer turns it into its own RuntimeError, as on a real full disk)."""
+    import builtins
+
+    import ever.utils
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        f = builtins.open(file, mode, *args, **kwargs)
+        return _FullDisk(f, room) if "w" in mode and full(Path(file)) else f
+
+    monkeypatch.setattr(ever.utils, "open", fake_open, raising=False)

@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = [
 # ----------------------------------------------------------------------------- fast checks of the grid
 
 def test_grid_files_load():
-    from ever.report import load_grid
+    from ever.grid import load_grid
 
     grids = sorted((ROOT / "configs").glob("report*.yaml"))
     assert len(grids) >= 8
@@ -43,20 +43,21 @@ def test_grid_files_load():
 
 
 def test_grid_rejects_unknown_key(tmp_path):
-    from ever.report import ReportError, load_grid
+    from ever.grid import GridError, load_grid
 
     p = tmp_path / "g.yaml"
     p.write_text("runs: []\nrunz: []\n")
-    with pytest.raises(ReportError, match="runz"):
+    with pytest.raises(GridError, match="runz"):
         load_grid(p)
     p.write_text("runs: [{name: a, config: x.yaml}, {name: a, config: y.yaml}]\n")
-    with pytest.raises(ReportError, match="duplicate"):
+    with pytest.raises(GridError, match="duplicate"):
         load_grid(p)
 
 
 def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path, capsys):
     from ever.data.synth import SynthConfig, generate
-    from ever.report import ReportError, load_grid, report
+    from ever.grid import GridError, load_grid
+    from ever.report import ReportError, report
 
     data = tmp_path / "given"
     generate(data, SynthConfig(num_train=1, num_eval=2, frames_train=4, frames_eval=5, height=48, width=64))
@@ -72,7 +73,7 @@ def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path,
     log = json.loads((tmp_path / "r" / "report.json").read_text())  # written after every step, then finished
     assert log["status"] == "finished" and [s["step"] for s in log["steps"]] == ["data mine", "baseline copy"]
     grid.write_text(yaml.safe_dump({**body, "notebooks": {"exec": False}}))
-    with pytest.raises(ReportError, match="notebooks: unknown key 'exec'"):
+    with pytest.raises(GridError, match="notebooks: unknown key 'exec'"):
         load_grid(grid)
     grid.write_text(yaml.safe_dump({**body, "data": {"name": "mine", "root": str(tmp_path / "nope")}}))
     with pytest.raises(ReportError, match="nope not found"):
@@ -108,7 +109,8 @@ def test_configs_match_ignores_only_where_it_ran():
 
 
 def test_run_config_points_runs_at_the_grid_paths(tmp_path):
-    from ever.report import RunSpec, load_grid, run_config
+    from ever.grid import RunSpec, load_grid
+    from ever.report import run_config
 
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("train: {steps: 5}\n")
@@ -229,7 +231,7 @@ def _check_curve(run: Path, split: str) -> None:
     import torch
 
     from ever.models import load_checkpoint
-    from ever.results import training_curve
+    from ever.analysis.sources import training_curve
 
     snaps = sorted(p.name for p in (run / "snapshots").glob("*.pt"))
     assert snaps == ["step-000001.pt", "step-000002.pt"]  # step 3 is checkpoint.pt
@@ -420,7 +422,8 @@ def test_executed_pages_drop_code_cells_that_show_nothing(tmp_path):
 
 
 def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
-    from ever.report import _inputs, _same_inputs, _write_inputs, load_grid
+    from ever.grid import load_grid
+    from ever.report import _inputs, _same_inputs, _write_inputs
 
     data = tmp_path / "d"
     data.mkdir()
@@ -444,7 +447,7 @@ def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
 
 def test_protocol_text_names_the_settings_of_an_evaluation():
     from ever.config import EvalConfig
-    from ever.results import protocol_text
+    from ever.analysis.wording import protocol_text
 
     from dataclasses import asdict
 
@@ -459,7 +462,8 @@ def test_protocol_text_names_the_settings_of_an_evaluation():
 
 
 def test_bench_step_measures_once_and_keeps_the_file(tmp_path):
-    from ever.report import ReportError, _step_bench, load_grid
+    from ever.grid import load_grid
+    from ever.report import ReportError, _step_bench
 
     grid = tmp_path / "g.yaml"
     grid.write_text(yaml.safe_dump({"paths": {"runs": str(tmp_path / "r"), "book": str(tmp_path)}}))

@@ -60,7 +60,7 @@ def test_exploration_chapter_needs_no_mathjax_and_hides_its_plumbing():
 def test_reproduce_chapter_computes_its_timing_sentence():
     text = "\n".join(source(c) for c in cells("07_reproduce"))
     assert not re.search(r"about \d+ minutes", text)  # the time is read from runs/report.json, not typed
-    assert ".round().astype(int)" in text  # whole seconds in the timing table
+    assert "captions.report_timing(" in text  # whole seconds in the timing table: tests/test_analysis_chapters.py
 
 
 def test_walk_chapter_keeps_no_unsupported_claim():

@@ -32,7 +32,7 @@ def test_each_cpu_ablation_cell_is_the_main_config_but_its_nodes_and_gcn(cell):
     main = flatten(load_config(REPO / "configs" / "crw-patch-cpu.yaml").to_dict())
     got = flatten(load_config(REPO / "configs" / "ablation" / cell).to_dict())
     changed = {k for k in main if main[k] != got[k]} - {"name"}
-    # object crops also come home to frame 0 itself (a rolled frame wraps their boxes: ever/objects.py), and so
+    # object crops also come home to frame 0 itself (a rolled frame wraps their boxes: ever/nodes/objects.py), and so
     # does patchcrop9, their patch twin (its 48-px node step is larger than the base's 32-px roll)
     crop_home = {"walk.home_shift"} if got["nodes.kind"] == "object_crop" or cell == "patchcrop9.yaml" else set()
     assert all(k.startswith(("nodes.", "gcn.")) for k in changed - crop_home), changed

@@ -285,7 +285,7 @@ def test_segmented_clips_reach_spawned_workers_whole(mp4s):
 
     from ever.config import NodeConfig
     from ever.data.clips import clip_loader
-    from ever.objects import SegmentedClips
+    from ever.nodes.objects import SegmentedClips
 
     ds = SegmentedClips(ClipDataset([str(mp4s)], clip_len=3, size=32), NodeConfig(kind="object", k=4))
     copy = pickle.loads(pickle.dumps(ds))

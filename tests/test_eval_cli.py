@@ -12,6 +12,7 @@ from ever.cli import main
 from ever.config import EvalConfig, load_config
 from ever.errors import DataError
 from ever.evaluate.run import evaluate
+from ever.models import EverModel
 from test_davis import make_davis
 
 SMALL_MODEL = ["model.width=4", "model.blocks=[1,1,1,1]", "model.proj_dim=8"]
@@ -73,8 +74,6 @@ def test_cli_bad_split_is_one_line(davis, capsys):
 
 
 def _checkpoint(path, overrides):
-    from ever.models import EverModel
-
     cfg = load_config(None, overrides)
     model = EverModel(cfg.model)
     torch.save({"model": {f"model.{k}": v for k, v in model.state_dict().items()}, "config": cfg.to_dict()}, path)
@@ -82,7 +81,6 @@ def _checkpoint(path, overrides):
 
 
 def test_cli_random_and_checkpoint(davis, tmp_path, capsys):
-    pytest.importorskip("ever.models")
     out = tmp_path / "random"
     sets = [x for kv in SMALL_MODEL for x in ("--set", kv)]
     assert main(["eval", "random", "--data", str(davis), "--out", str(out), *sets]) == 0
@@ -100,7 +98,6 @@ def test_cli_random_and_checkpoint(davis, tmp_path, capsys):
 
 
 def test_cli_checkpoint_errors(davis, tmp_path, capsys):
-    pytest.importorskip("ever.models")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     assert main(["eval", str(bad), "--data", str(davis)]) == 2
@@ -276,3 +273,81 @@ def test_eval_sequences_scores_a_subset_and_reuses_its_records(davis, tmp_path):
     assert full["num_sequences"] == 2 and full["resumed_sequences"] == 1
     with pytest.raises(DataError, match="no sequence 'three'"):
         evaluate("copy", davis, "val", tmp_path / "x", EvalConfig(sequences=["three"]), "copy")
+
+
+# ----------------------------------------------------------------------------- issue #30: nothing silent
+
+def _error_line(err: str) -> str:
+    """The one error line of a run's stderr (after its progress bar); never a traceback."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("ever: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _strict_json(path):
+    """Parse as strict JSON: a bare NaN or Infinity (not JSON) fails."""
+    def refuse(name):
+        raise ValueError(f"{path}: {name} is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_no_scorable_frame_is_one_line_and_the_summary_is_valid_json(tmp_path, capsys):
+    """Ground truth only on frame 0 (the input): nothing to score. Says so, exit 2, summary.json strict JSON."""
+    root = make_davis(tmp_path / "d", {"a": (5, 32, 40, 1), "b": (4, 32, 40, 1)}, annotate_every=99)
+    out = tmp_path / "o"
+    assert main(["eval", "copy", "--data", str(root), "--split", "val", "--out", str(out)]) == 2
+    err = _error_line(capsys.readouterr().err)
+    assert err.startswith(f"ever: error: {root}: no frame could be scored"), err
+    assert "2 sequence(s)" in err and str(out / "summary.json") in err
+    summary = _strict_json(out / "summary.json")
+    assert summary["J&F-Mean"] is None and summary["J-Mean"] is None and summary["num_sequences"] == 2
+    for f in (out / "sequences").iterdir():
+        _strict_json(f)
+    s = evaluate("copy", root, "val", out, EvalConfig(), "copy")  # the records (nulls on disk) read back
+    assert s["resumed_sequences"] == 2 and np.isnan(s["J&F-Mean"])
+
+
+def test_corrected_ground_truth_is_scored_again(davis, tmp_path):
+    """The 'already done' check hashes the sequence's annotations: a rerun after a fix is not the old score."""
+    out = tmp_path / "out"
+    before = evaluate("copy", davis, "val", out, EvalConfig(), "copy")
+    ann = davis / "Annotations" / "480p" / "one"
+    for f in sorted(ann.glob("*.png"))[1:]:  # 'corrected' masks of frames 1..: shifted by 6 px
+        from PIL import Image
+
+        with Image.open(f) as im:
+            pal, m = im.getpalette(), np.asarray(im)
+        fixed = Image.fromarray(np.roll(m, 6, axis=1), mode="P")
+        fixed.putpalette(pal)
+        fixed.save(f)
+    again = evaluate("copy", davis, "val", out, EvalConfig(), "copy")
+    fresh = evaluate("copy", davis, "val", tmp_path / "fresh", EvalConfig(), "copy")
+    assert again["resumed_sequences"] == 1  # 'two' is unchanged and reused; 'one' is scored again
+    assert again["J&F-Mean"] == pytest.approx(fresh["J&F-Mean"]) and again["J&F-Mean"] != pytest.approx(before["J&F-Mean"])
+
+
+def test_a_full_disk_during_eval_names_the_file(davis, tmp_path, capsys, monkeypatch):
+    from conftest import fill_disk
+
+    out = tmp_path / "out"
+    fill_disk(monkeypatch, full=lambda p: p.name.startswith(".two.json"))  # the disk fills up at sequence 'two'
+    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(out)]) == 2
+    err = _error_line(capsys.readouterr().err)
+    assert err == f"ever: error: {out / 'sequences' / 'two.json'}: No space left on device (results and checkpoints " \
+                  "written so far are kept)", err
+    assert (out / "sequences" / "one.json").is_file() and not (out / "sequences" / "two.json").exists()
+    assert not list((out / "sequences").glob(".*.tmp"))  # no temp file left behind
+
+
+def test_davis_frames_named_without_padding_are_read_in_natural_order(tmp_path):
+    """A DAVIS-layout sequence named 0.jpg ... 11.jpg (ffmpeg's %d): frames 2..9 come before 10, 11."""
+    from ever.data.davis import DavisDataset
+
+    root = make_davis(tmp_path / "d", {"a": (12, 32, 40, 1)})
+    for sub, ext in (("JPEGImages", ".jpg"), ("Annotations", ".png")):
+        for f in sorted((root / sub / "480p" / "a").iterdir()):
+            f.rename(f.with_name(f"{int(f.stem)}{ext}"))
+    seq = DavisDataset(root, "val").sequence("a")
+    assert [seq.frame_stem(i) for i in range(12)] == [str(t) for t in range(12)]
+    assert evaluate("copy", root, "val", tmp_path / "o", EvalConfig(), "copy")["frames"] == 12

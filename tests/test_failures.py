@@ -58,35 +58,55 @@ def _all_finite(path: Path) -> bool:
     return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
-def test_an_update_to_non_finite_weights_is_never_saved(tmp_path, tiny_videos):
-    # lr = inf: the loss of step 1 is finite, its update is not. A checkpoint every step.
-    with pytest.raises(EverError, match="non-finite in the update of step 1.*No checkpoint was saved") as e:
-        train(_cfg(tmp_path, tiny_videos, "name=inf", "train.steps=3", "train.ckpt_every=1", "optim.lr=.inf"))
-    assert "\n" not in str(e.value)
-    assert not (tmp_path / "inf" / "checkpoint.pt").exists()
-
-
-def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, tiny_videos, monkeypatch):
+def _breaks_at_step(n: int, value: float):
+    """A build_optimizer whose ``n``-th update leaves ``value`` (NaN, inf) in the weights."""
     import ever.train
 
     real = ever.train.build_optimizer
 
-    def breaks_at_step_3(cfg, model):  # an optimiser whose third update leaves a NaN in the weights
+    def build(cfg, model):
         opt, sched = real(cfg, model)
         step, calls = opt.step, []
 
         def broken(*args, **kwargs):
             out = step(*args, **kwargs)
             calls.append(1)
-            if len(calls) == 3:
+            if len(calls) == n:
                 with torch.no_grad():
-                    next(model.parameters()).view(-1)[0] = float("nan")
+                    next(model.parameters()).view(-1)[0] = value
             return out
 
         opt.step = broken
         return opt, sched
 
-    monkeypatch.setattr(ever.train, "build_optimizer", breaks_at_step_3)
+    return build
+
+
+def test_an_update_to_non_finite_weights_is_never_saved(tmp_path, tiny_videos, monkeypatch):
+    # the loss of step 1 is finite, its update is not. A checkpoint every step.
+    import ever.train
+
+    monkeypatch.setattr(ever.train, "build_optimizer", _breaks_at_step(1, float("inf")))
+    with pytest.raises(EverError, match="non-finite in the update of step 1.*No checkpoint was saved") as e:
+        train(_cfg(tmp_path, tiny_videos, "name=inf", "train.steps=3", "train.ckpt_every=1"))
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "inf" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e999"])
+def test_a_non_finite_setting_is_refused_by_the_config(tmp_path, value):
+    """`--set optim.lr=.inf` (issue #30) used to pass validation and only blow up the first update."""
+    with pytest.raises(ConfigError, match=rf"--set optim.lr={value}: optim.lr: expected a finite number"):
+        load_config(REPO / "configs" / "crw-patch-cpu.yaml", [f"optim.lr={value}"])
+    (tmp_path / "c.yaml").write_text(f"base: {REPO / 'configs' / 'crw-patch-cpu.yaml'}\nwalk:\n  temperature: {value}\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: walk.temperature: expected a finite number"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, tiny_videos, monkeypatch):
+    import ever.train
+
+    monkeypatch.setattr(ever.train, "build_optimizer", _breaks_at_step(3, float("nan")))
     with pytest.raises(EverError, match=r"update of step 3.*last checkpoint, step 2, is finite and kept: .*div/checkpoint.pt"):
         train(_cfg(tmp_path, tiny_videos, "name=div", "train.steps=4", "train.ckpt_every=2"))
     assert torch.load(tmp_path / "div" / "checkpoint.pt", weights_only=False)["step"] == 2
@@ -267,3 +287,63 @@ def test_a_tiny_video_is_said_to_be_too_small(tmp_path):
                 w.append_data(np.zeros((side, side, 3), np.uint8))
         with pytest.raises(DataError, match=rf"{name}: frames of {side}x{side} px are too small"):
             open_video(path)
+
+
+# ----------------------------------------------------------------------------- issue #30: nothing silent
+
+def _yaml(cfg, path: Path) -> Path:
+    from ever.config import save_config
+
+    save_config(cfg, path)
+    return path
+
+
+def test_a_second_train_into_a_running_run_folder_is_refused(tmp_path, tiny_videos, capsys):
+    """Another process holds the run folder's lock: `ever train` into it is one line, writes nothing."""
+    import subprocess
+    import sys
+
+    cfg = _cfg(tmp_path, tiny_videos, "name=busy", "train.steps=2")
+    run = cfg.run_dir
+    run.mkdir(parents=True)
+    holder = subprocess.Popen(  # a stand-in for the first `ever train`: holds the lock until told to stop
+        [sys.executable, "-c", "import sys; from ever.utils import hold_lock\n"
+         f"with hold_lock({str(run / '.train.lock')!r}, 'x'):\n print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["train", str(_yaml(cfg, tmp_path / "busy.yaml"))]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"ever: error: {run}: another `ever train` (pid {holder.pid}) holds .train.lock: wait for it " \
+                      "to finish", err
+        assert sorted(p.name for p in run.iterdir()) == [".train.lock"]  # nothing written: no config, no metrics
+    finally:
+        holder.communicate("")
+    # the holder is gone: its lock is free (a lock file of a dead process never blocks), the run trains
+    assert (run / ".train.lock").exists()
+    assert train(cfg) == run and torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["step"] for ln in lines] == [1, 2]
+
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(tmp_path, tiny_videos, capsys,
+                                                                               monkeypatch):
+    """The second checkpoint write meets a full disk (torch reports it as its own RuntimeError): one line naming
+    the checkpoint, the first checkpoint kept whole, no temp file, and --resume finishes the run."""
+    from conftest import fill_disk
+
+    cfg = _cfg(tmp_path, tiny_videos, "name=full", "train.steps=4", "train.ckpt_every=2")
+    yaml_file = _yaml(cfg, tmp_path / "full.yaml")
+    writes = []
+    fill_disk(monkeypatch, full=lambda p: p.name.startswith(".checkpoint.pt.") and writes.append(p) is None
+              and len(writes) > 1, room=1000)
+    assert main(["train", str(yaml_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "RuntimeError" not in err, err
+    err = err.splitlines()[-1].split("\r")[-1]  # after the progress bar
+    ckpt = cfg.run_dir / "checkpoint.pt"
+    assert err == f"ever: error: {ckpt}: No space left on device (results and checkpoints written so far are kept)", err
+    assert torch.load(ckpt, weights_only=False)["step"] == 2 and not list(cfg.run_dir.glob(".checkpoint.pt.*"))
+    monkeypatch.undo()
+    assert main(["train", str(yaml_file), "--resume"]) == 0
+    assert torch.load(ckpt, weights_only=False)["step"] == 4

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from ever.config import ConfigError, NodeConfig, load_config
 from ever.models.crw import CRW
 from ever.nodes import PatchCropNodes, PatchPoolNodes
-from ever.objects import ObjectNodes
+from ever.nodes.objects import ObjectNodes
 from ever.walk import Home, walk_loss
 
 CPU_CFG = "configs/crw-patch-cpu.yaml"

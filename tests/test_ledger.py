@@ -221,3 +221,31 @@ def test_the_environment_says_when_a_run_came_from_uncommitted_code(tmp_path):
     subprocess.run([*git, "commit", "-q", "-m", "b"], check=True)
     (tmp_path / "pkg" / "b.py").write_text("y = 2\n")
     assert git_changes(tmp_path / "pkg") == ["pkg/b.py"]  # only the folder asked about, named from the root
+
+
+@pytest.mark.parametrize("content, words", [
+    ({"J&F-Mean": 0.5, "method": "copy"}, "'phases' must be a mapping of phases"),  # a summary.json, say
+    ({"phases": 5}, "'phases' must be a mapping of phases"),
+    ({"phases": {"train": {"segments": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
+    ([1, 2], "'phases' must be a mapping of phases"),
+    ({"phases": {"train": {"steps": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
+])
+def test_a_json_file_that_is_not_a_ledger_is_one_line(tmp_path, capsys, content, words):
+    """Issue #30: a non-ledger ledger.json gave exit 0 and a row of '-', {"phases": 5} a traceback."""
+    from ever.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ledger.json").write_text(json.dumps(content))
+    assert main(["ledger", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"ever: error: {run / 'ledger.json'}: not an EVER ledger ({words}, e.g. " \
+                  '{"phases": {"train": {"segments": [...]}}})', err
+
+
+def test_cli_takes_a_ledger_file_itself(tmp_path, capsys):
+    from ever.cli import main
+
+    _segment(tmp_path / "alpha")
+    assert main(["ledger", str(tmp_path / "alpha" / "ledger.json")]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[0] == "alpha"

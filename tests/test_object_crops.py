@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ever.config import ConfigError, NodeConfig, load_config
 from ever.models.crw import CRW
-from ever.objects import ObjectCropNodes, centre_windows, crop_boxes, segment_boxes
+from ever.nodes.objects import ObjectCropNodes, centre_windows, crop_boxes, segment_boxes
 from ever.utils import count_flops
 
 ABLATION = Path(__file__).resolve().parents[1] / "configs" / "ablation"

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from ever.config import ConfigError, NodeConfig, config_from_dict
 from ever.models.crw import CRW
 from ever.nodes import build_extractor
-from ever.objects import ObjectNodes, SegmentedClips, mask_pool, merge_to_k, segment_frames, segment_mass
+from ever.nodes.objects import ObjectNodes, SegmentedClips, mask_pool, merge_to_k, segment_frames, segment_mass
 from ever.walk import walk_loss
 
 

@@ -297,3 +297,226 @@ def test_eval_accepts_a_shipped_name(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == pretrained.DEFAULT and summary["J&F-Mean"] > 0
     assert summary["eval_stage"] == pretrained.card(pretrained.DEFAULT)["config"]["model"]["eval_stage"]
+
+
+# ----------------------------------------------------------------------------- issue #30: nothing silent
+
+def _error_line(err: str) -> str:
+    """The one error line of a run's stderr (progress bars and info lines aside); never a traceback."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("ever: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _square_mask(H=40, W=56):
+    m = np.zeros((H, W), np.uint8)
+    m[10:26, 8:24] = 255
+    return m
+
+
+def test_a_lossy_jpeg_mask_is_read_as_one_object_with_a_warning(tmp_path, tiny, capsys):
+    """A binary mask saved as JPEG: read with the documented threshold (grey > 127), warned, one object."""
+    from ever.own_video import LOSSY_THRESHOLD
+
+    Image.fromarray(_square_mask()).save(tmp_path / "first.jpg", quality=50)
+    assert len(np.unique(np.asarray(Image.open(tmp_path / "first.jpg")))) > 5  # compression noise is there
+    with pytest.warns(UserWarning, match=rf"first.jpg: lossy JPEG mask: read as one object, grey > {LOSSY_THRESHOLD}"):
+        labels, _ = read_mask(tmp_path / "first.jpg")
+    assert set(np.unique(labels)) == {0, 1} and (labels == (_square_mask() > 0)).mean() > 0.99
+    folder = _frame_folder(tmp_path / "frames", 3)
+    # the command, in its own process: the warning is one line of stderr, the run goes on with one object
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "ever.cli", "propagate", str(folder), "--mask", str(tmp_path / "first.jpg"),
+                        "--model", str(tiny), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 0 and "1 object(s)" in p.stdout, p.stderr
+    assert f"ever: warning: {tmp_path / 'first.jpg'}: lossy JPEG mask: read as one object, grey > 127 is the object " \
+           "(save masks as PNG to keep exact object ids)\n" in p.stderr, p.stderr
+    # the same noise in a PNG (a JPEG converted once): the same reading
+    Image.open(tmp_path / "first.jpg").save(tmp_path / "was_jpeg.png")
+    with pytest.warns(UserWarning, match="was_jpeg.png: grey mask with compression noise"):
+        assert (read_mask(tmp_path / "was_jpeg.png")[0] == labels).all()
+
+
+def test_a_lossy_mask_of_several_objects_is_refused(tmp_path):
+    two = _square_mask()
+    two[30:38, 30:50] = 128  # a second object
+    Image.fromarray(two).save(tmp_path / "two.jpg", quality=90)
+    with pytest.raises(DataError, match=r"two.jpg: lossy JPEG mask holds grey level ~12\d between black and white .*"
+                                        r"save the mask as a PNG"):
+        read_mask(tmp_path / "two.jpg")
+    rgb = np.zeros((40, 56, 3), np.uint8)
+    rgb[10:26, 8:24] = (200, 0, 0)
+    rgb[30:38, 30:50] = (0, 200, 0)
+    Image.fromarray(rgb).save(tmp_path / "colour.jpg", quality=90)
+    with pytest.raises(DataError, match="colour.jpg: a colour JPEG mask"):
+        read_mask(tmp_path / "colour.jpg")
+    ids = np.zeros((40, 56), np.uint8)
+    ids[10:26, 8:24], ids[30:38, 30:50] = 1, 2  # DAVIS-style ids 1, 2 as a JPEG
+    Image.fromarray(ids).save(tmp_path / "ids.jpg", quality=90)
+    with pytest.raises(DataError, match=r"ids.jpg: lossy JPEG mask has no pixel > 127"):
+        read_mask(tmp_path / "ids.jpg")
+
+
+def test_frame_folders_are_read_in_natural_order(tmp_path):
+    """ffmpeg's %d names (frame1 ... frame20) are read 1, 2, ..., 20, not 1, 10-19, 2-9."""
+    from ever.own_video import open_frames
+
+    folder = _frame_folder(tmp_path / "frames", 20, "frame{t}.jpg")
+    video = open_frames(folder)
+    assert [p.name for p in video.files] == [f"frame{t}.jpg" for t in range(20)]
+    for t in (2, 10, 19):  # the square of frame t starts at column 8 + t
+        bright = np.flatnonzero(video.get([t])[0][18].astype(int).sum(-1) > 300)
+        assert abs(bright[0] - (8 + t)) <= 1, (t, bright[:3])
+    (folder / "frame01.jpg").write_bytes((folder / "frame1.jpg").read_bytes())  # ambiguous: 1 or 01 first?
+    with pytest.raises(DataError, match=r"frames: frames frame01.jpg and frame1.jpg have the same number"):
+        open_frames(folder)
+
+
+def _good_mask(path):
+    m = np.zeros((40, 56), np.uint8)
+    m[10:26, 8:24] = 1
+    Image.fromarray(m).save(path)
+    return path
+
+
+def test_a_used_out_folder_is_refused_unless_overwrite(tmp_path, tiny, capsys):
+    mask = _good_mask(tmp_path / "m.png")
+    (tmp_path / "p.json").write_text(json.dumps({"points": [[15, 18]]}))
+    out = tmp_path / "out"
+    first = ["propagate", str(_frame_folder(tmp_path / "long", 6)), "--mask", str(mask), "--model", str(tiny),
+             "--out", str(out)]
+    assert main([*first, "--points", str(tmp_path / "p.json")]) == 0
+    (out / "notes.txt").write_text("mine")
+    (out / ".overlay.abc123.mp4").write_bytes(b"half a video from a kill -9")
+    capsys.readouterr()
+    second = ["propagate", str(_frame_folder(tmp_path / "short", 3, "img{t}.png")), "--mask", str(mask),
+              "--model", str(tiny), "--out", str(out)]
+    rc, err = _run(second, capsys)
+    assert rc == 2 and _error_line(err) == f"ever: error: {out}: holds the results of an earlier run (overlay.mp4, points.json, " \
+                              "6 masks in masks/): pass --overwrite to replace them, or choose another --out", err
+    assert len(list((out / "masks").iterdir())) == 6  # refused before anything changed
+    assert main([*second, "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["masks", "notes.txt", "overlay.mp4"]  # old points.json gone
+    import decord
+
+    assert len(decord.VideoReader(str(out / "overlay.mp4"))) == 3
+
+
+def test_an_output_path_that_is_a_folder_is_refused_before_any_work(tmp_path, tiny, capsys):
+    out = tmp_path / "out"
+    (out / "overlay.mp4").mkdir(parents=True)
+    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 3)), "--mask", str(_good_mask(tmp_path / "m.png")),
+                    "--model", str(tiny), "--out", str(out)], capsys)
+    assert rc == 2 and _error_line(err) == f"ever: error: {out / 'overlay.mp4'}: not a file (a folder?), in the way of the output " \
+                              "overlay.mp4", err
+    assert not (out / "masks").exists() or not list((out / "masks").iterdir())
+
+
+def _encoder(behaviour):
+    """A stand-in for imageio_ffmpeg.write_frames: 'enospc' fails on the 3rd frame as a full disk does;
+    'garbage' takes every frame and leaves a 36 KB file that is no video (ffmpeg failing at the end)."""
+    import errno
+    import os
+
+    def write_frames(path, size, **kwargs):
+        n = 0
+        try:
+            while True:
+                yield
+                n += 1
+                if behaviour == "enospc" and n == 3:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        finally:
+            if behaviour == "garbage":
+                with open(path, "wb") as f:
+                    f.write(b"\0" * 36_000)
+
+    return write_frames
+
+
+@pytest.mark.parametrize("behaviour, words", [("enospc", "No space left on device"),
+                                              ("garbage", "the video encoder (ffmpeg) failed: 0 of 5 frames read back")])
+def test_a_failed_overlay_write_is_one_line_and_leaves_no_broken_video(tmp_path, tiny, capsys, monkeypatch,
+                                                                       behaviour, words):
+    import imageio_ffmpeg
+
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", _encoder(behaviour))
+    out = tmp_path / "out"
+    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 5)), "--mask", str(_good_mask(tmp_path / "m.png")),
+                    "--model", str(tiny), "--out", str(out)], capsys)
+    assert rc == 2 and _error_line(err).startswith(f"ever: error: {out / 'overlay.mp4'}: {words}"), err
+    assert not (out / "overlay.mp4").exists() and not list(out.glob(".overlay*"))
+
+
+def test_a_full_disk_while_writing_masks_names_the_file(tmp_path, tiny, capsys, monkeypatch):
+    from conftest import fill_disk
+
+    fill_disk(monkeypatch, full=lambda p: p.name.startswith(".00002.png"))
+    out = tmp_path / "out"
+    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 5)), "--mask", str(_good_mask(tmp_path / "m.png")),
+                    "--model", str(tiny), "--out", str(out)], capsys)
+    assert rc == 2 and _error_line(err).startswith(f"ever: error: {out / 'masks' / '00002.png'}: No space left on device"), err
+    assert not (out / "overlay.mp4").exists() and not list(out.glob(".overlay*")) and not list(out.rglob("*.tmp"))
+
+
+def test_shipped_weights_are_checked_against_the_card(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    for suffix in (".pt", ".json"):
+        shutil.copy(pretrained.HERE / f"{pretrained.DEFAULT}{suffix}", tmp_path / f"{pretrained.DEFAULT}{suffix}")
+    monkeypatch.setattr(pretrained, "HERE", tmp_path)
+    pretrained.load(pretrained.DEFAULT)  # an intact copy loads
+    pt = tmp_path / f"{pretrained.DEFAULT}.pt"
+    data = bytearray(pt.read_bytes())
+    for i in range(len(data) - 200, len(data) - 400, -1):  # 200 flipped bytes in the weights, still a valid zip
+        data[i] ^= 0xFF
+    pt.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=rf"{pt}: sha256 [0-9a-f]{{12}}\.\.\. does not match "
+                                              rf"{pretrained.DEFAULT}.json's [0-9a-f]{{12}}\.\.\.: damaged"):
+        pretrained.load(pretrained.DEFAULT)
+    folder = _frame_folder(tmp_path / "f", 3)
+    rc, err = _run(["propagate", str(folder), "--mask", str(_good_mask(tmp_path / "m.png")), "--out",
+                    str(tmp_path / "o")], capsys)
+    assert rc == 2 and "does not match" in _error_line(err)
+
+
+def test_a_checkpoint_whose_model_entry_is_not_a_state_dict_is_one_line(tmp_path, tiny, capsys):
+    ckpt = torch.load(tiny, weights_only=False)
+    torch.save({**ckpt, "model": list(ckpt["model"].values())}, tmp_path / "list.pt")
+    folder = _frame_folder(tmp_path / "f", 3)
+    rc, err = _run(["propagate", str(folder), "--mask", str(_good_mask(tmp_path / "m.png")), "--model",
+                    str(tmp_path / "list.pt"), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and _error_line(err) == f"ever: error: {tmp_path / 'list.pt'}: not an EVER checkpoint ('model' is a list, not " \
+                              "a state dict)", err
+
+
+def test_the_default_working_resolution_and_the_expected_time(tmp_path, tiny, capsys):
+    """Default: the long side the model was scored at (the card's 427 px), never above the video's own;
+    --long-side 0 = native. The expected time of the pass is printed after the first frames."""
+    from ever.own_video import ESTIMATE_AFTER, default_long_side
+
+    card = pretrained.card(pretrained.DEFAULT)
+    assert default_long_side(None) == card["evaluation"][pretrained.DEFAULT]["protocol"]["long_side"] == 427
+    wide = tmp_path / "wide"  # 48 x 860: a long side above 427
+    wide.mkdir()
+    for t in range(3):
+        f = np.zeros((48, 860, 3), np.uint8)
+        f[10:30, 100 + t:140 + t] = 220
+        Image.fromarray(f).save(wide / f"{t:05d}.jpg")
+    m = np.zeros((48, 860), np.uint8)
+    m[10:30, 100:140] = 1
+    Image.fromarray(m).save(tmp_path / "wide.png")
+    r = ever.propagate(wide, tmp_path / "wide.png", out=tmp_path / "a", model=pretrained.DEFAULT, progress=False)
+    assert r.long_side == 427 and r.size == (48, 860)
+    assert ever.propagate(wide, tmp_path / "wide.png", out=tmp_path / "b", model=tiny, long_side=0,
+                          progress=False).long_side == 0
+    n = ESTIMATE_AFTER + 4
+    rc = main(["propagate", str(_frame_folder(tmp_path / "f", n)), "--mask", str(_good_mask(tmp_path / "m.png")),
+               "--model", str(tiny), "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 0 and f"ever: {n} frames of 56x40 px, worked at 56x40 (native)" in err  # 56 < 427: not upsampled
+    assert f"ever: masks: about " in err and f"for the {n} frames" in err and f"over the first {ESTIMATE_AFTER})" in err

@@ -1,29 +1,29 @@
 """The README's numbers come from the committed results snapshots, not from a keyboard."""
 from pathlib import Path
 
-from ever import results as R
+from ever.analysis import readme, sources, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_results_are_generated_from_the_committed_snapshots():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert R.readme_section(readme) == R.readme_results(ROOT / "results"), (
-        "README.md's results section differs from results/: run `python -m ever.results README.md`")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.readme_section(text) == readme.readme_results(ROOT / "results"), (
+        "README.md's results section differs from results/: run `python -m ever.analysis.readme README.md`")
     import re
-    assert not re.search(r"\bnan\b|\bNone\b", R.readme_section(readme)), "a missing value printed as nan/None"
+    assert not re.search(r"\bnan\b|\bNone\b", readme.readme_section(text)), "a missing value printed as nan/None"
 
 
 def test_every_committed_snapshot_says_how_when_and_where_it_was_made():
     snapshots = sorted((ROOT / "results").glob("*/SNAPSHOT.json"))
     assert snapshots, "no committed results snapshot under results/"
     for f in snapshots:
-        info = R.snapshot_info(f.parent)
+        info = sources.snapshot_info(f.parent)
         assert info["command"] and len(info["commit"] or "") == 40 and info["date"] and info["machine"]["cpu"], f
         if info.get("kind") == "evaluations":
-            assert info["evaluations"] and not R.evaluation_table(f.parent).empty, f"{f}: no evaluation"
+            assert info["evaluations"] and not sources.evaluation_table(f.parent).empty, f"{f}: no evaluation"
         else:
-            assert R.snapshot_runs(info) and not R.seed_table(f.parent, info["split"]).empty, f"{f}: no run"
+            assert sources.snapshot_runs(info) and not tables.seed_table(f.parent, info["split"]).empty, f"{f}: no run"
         assert not list(f.parent.rglob("*.pt")), f"{f.parent}: checkpoints do not belong in a results snapshot"
 
 
@@ -31,5 +31,5 @@ def test_every_snapshot_made_by_a_grid_names_a_grid_file_that_exists():
     import re
 
     for f in sorted((ROOT / "results").glob("*/SNAPSHOT.json")):
-        for grid in re.findall(r"--grid (\S+)", R.snapshot_info(f.parent)["command"]):
+        for grid in re.findall(r"--grid (\S+)", sources.snapshot_info(f.parent)["command"]):
             assert (ROOT / grid).is_file(), f"{f}: made by {grid}, which is not in the repository"

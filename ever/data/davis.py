@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ever.data.video import frame_files
 from ever.errors import DataError
 
 RESOLUTION = "480p"
@@ -174,7 +175,7 @@ class DavisDataset:
         if name not in self.sequences:
             raise DataError(f"{self.split_file}: no sequence '{name}' in split '{self.split}'")
         frame_dir = self.frame_dir(name)
-        frames = sorted(p for p in frame_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+        frames = frame_files(frame_dir)  # natural order (frame2 before frame10); ambiguous names refused
         if not frames:
             raise DataError(f"{frame_dir}: no JPEG frames")
         return Sequence(name, frames, self.mask_dir(name))

@@ -4,6 +4,10 @@
     len(v), v.fps, v.path
     x = v.get([0, 2, 4])                 # (T, H, W, 3) uint8 RGB
 
+Frame folders are read in natural order, by the numbers in the names (``frame2.jpg`` before
+``frame10.jpg``, as ffmpeg's ``%d`` writes them); two names natural order cannot tell apart
+(``frame1.jpg`` and ``frame01.jpg``) are refused.
+
 Every failure (missing, empty, garbage or truncated file, unreadable JPEG, empty folder, a frame index
 past the end) raises :class:`ever.errors.DataError` naming the file. Decoders are opened lazily and
 re-opened in a new process, so a ``Video`` may be built in the main process and read in DataLoader
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -131,16 +136,35 @@ class DecordVideo(Video):
         return state
 
 
-class FrameFolder(Video):
-    """A folder of JPEG frames, read in sorted file-name order (00000.jpg, 00001.jpg, ...)."""
+def natural_key(name: str) -> tuple:
+    """Sort key of a file name by its numbers: ``frame2.jpg`` < ``frame10.jpg`` (text parts compare
+    case-insensitively, digit runs as numbers)."""
+    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
 
-    def __init__(self, path: str | Path, fps: float = 24.0):
+
+def frame_files(folder: Path, exts: tuple[str, ...] = FRAME_EXTS) -> list[Path]:
+    """The files of ``folder`` with a suffix in ``exts``, in natural order (:func:`natural_key`, the stem
+    first: ``frame2.png`` < ``frame10.jpg``). Two frames natural order cannot tell apart (``frame1.jpg`` and
+    ``frame01.jpg``, or ``00001.jpg`` and ``00001.png``) raise a one-line DataError: their order is unknown."""
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in exts), key=lambda p: natural_key(p.stem))
+    for a, b in zip(files, files[1:]):
+        if natural_key(a.stem) == natural_key(b.stem):
+            raise DataError(f"{folder}: frames {a.name} and {b.name} have the same number, so their order is "
+                            "unknown: rename them (e.g. zero-padded 00001.jpg, 00002.jpg, ...)")
+    return files
+
+
+class FrameFolder(Video):
+    """A folder of frames (JPEG; ``exts`` to read others), read in natural order (:func:`frame_files`)."""
+
+    def __init__(self, path: str | Path, fps: float = 24.0, exts: tuple[str, ...] = FRAME_EXTS):
         self.path = Path(path)
         if not self.path.is_dir():
             raise DataError(f"{self.path}: frame folder not found")
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in FRAME_EXTS)
+        self.files = frame_files(self.path, exts)
         if not self.files:
-            raise DataError(f"{self.path}: folder contains no .jpg frames")
+            raise DataError(f"{self.path}: folder contains no {' or '.join(e for e in exts if e != '.jpeg')} frames")
         self.fps = float(fps)
 
     def __len__(self) -> int:

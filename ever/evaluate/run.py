@@ -6,16 +6,18 @@ Writes into ``out_dir`` (checked writable before any work; a file in the way or 
 one-line ``EverError``):
 
 * ``sequences/<seq>.json``: the result of each sequence, written (atomically) as soon as it is done: its
-  per-object rows, frames, seconds, keypoint scores, and the settings ``fingerprint`` (method, checkpoint
-  identity, data, split, eval settings, scoring version). A rerun into the same folder skips every
-  sequence already done with the same fingerprint (and with the requested masks/overlays written), so an
-  error in sequence 15 (raised, in one line naming the file) keeps sequences 1-14;
+  per-object rows, frames, seconds, keypoint scores, the settings ``fingerprint`` (method, checkpoint
+  identity, data, split, eval settings, scoring version) and the ``ground_truth`` hash (its frame names,
+  annotation and keypoint files: :func:`ground_truth_hash`). A rerun into the same folder skips every
+  sequence already done with the same fingerprint and ground truth (and with the requested masks/overlays
+  written), so an error in sequence 15 (raised, in one line naming the file) keeps sequences 1-14, and
+  corrected annotations are scored again;
 * ``per_sequence.csv``: one row per (sequence, object): frames scored, J-Mean, J-Recall, J-Decay, F-Mean,
   F-Recall, F-Decay (DAVIS definitions, :mod:`ever.evaluate.metrics`), rewritten after every sequence;
-* ``summary.json`` (only when every sequence is done): J&F-Mean, J-Mean, J-Recall, F-Mean, F-Recall (means
-  over objects), decays, num_sequences, num_objects, frames, seconds, frames_per_s (propagation +
-  scoring, summed over the runs that computed the sequences), ``skipped_sequences`` (sequences with nothing
-  to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
+* ``summary.json`` (only when every sequence is done; strict JSON, an undefined score is null): J&F-Mean,
+  J-Mean, J-Recall, F-Mean, F-Recall (means over objects), decays, num_sequences, num_objects, frames,
+  seconds, frames_per_s (propagation + scoring, summed over the runs that computed the sequences),
+  ``skipped_sequences`` (sequences with nothing to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
   stage read, null for copy and Lab), data, split, cfg, and, when
   the root has ``keypoints/<seq>.json`` files, ``pck_convention`` and PCK@0.1 / PCK@0.2 pooled over the
   sequences (:func:`ever.evaluate.keypoints.pool_pck`) with a per-sequence breakdown under ``keypoints``;
@@ -156,14 +158,31 @@ def _record_path(out_dir: Path, seq_name: str) -> Path:
     return out_dir / "sequences" / f"{seq_name}.json"
 
 
-def _load_done(path: Path, fp: str, save_masks: Path | None, overlays: bool) -> dict[str, Any] | None:
-    """A sequence's saved result if it was made with fingerprint ``fp`` and wrote what is asked now."""
+def ground_truth_hash(ds: DavisDataset, seq_name: str) -> str:
+    """sha256 over what a sequence is scored against: the names of its frames and the names and bytes of
+    its annotation PNGs and keypoints file, so corrected ground truth is scored again."""
+    h = hashlib.sha256()
+    frame_dir, mask_dir = ds.frame_dir(seq_name), ds.mask_dir(seq_name)
+    h.update("\n".join(sorted(p.name for p in frame_dir.iterdir())).encode())
+    files = sorted(mask_dir.glob("*.png")) if mask_dir.is_dir() else []
+    kp = ds.keypoints_file(seq_name)
+    for f in files + ([kp] if kp is not None else []):
+        h.update(f"\n{f.name}:{sha256_file(f)}".encode())
+    return h.hexdigest()
+
+
+def _load_done(path: Path, fp: str, save_masks: Path | None, overlays: bool,
+               ground_truth: str) -> dict[str, Any] | None:
+    """A sequence's saved result if it was made with fingerprint ``fp`` against the same ground truth
+    (:func:`ground_truth_hash`) and wrote what is asked now."""
     try:
         rec = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(rec, dict) or rec.get("fingerprint") != fp:
+    if not isinstance(rec, dict) or rec.get("fingerprint") != fp or rec.get("ground_truth") != ground_truth:
         return None
+    # scores are written as strict JSON: an undefined one (NaN) is null on disk
+    rec["rows"] = [{k: (math.nan if v is None else v) for k, v in r.items()} for r in rec.get("rows", [])]
     if save_masks is not None and rec.get("saved_masks") != str(save_masks.resolve()):
         return None
     if overlays and not rec.get("overlays"):
@@ -207,12 +226,13 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
     bar = tqdm(sequences, desc=f"eval {name}", unit="seq", dynamic_ncols=True)
     for seq_name in bar:
         path = _record_path(out_dir, seq_name)
-        rec = _load_done(path, fp, save_masks, cfg.overlays)
+        gt = ground_truth_hash(ds, seq_name)
+        rec = _load_done(path, fp, save_masks, cfg.overlays, gt)
         if rec is not None:
             resumed += 1
         else:
             rec = _evaluate_sequence(ds, seq_name, method, cfg, opts, out_dir, save_masks)
-            rec.update(fingerprint=fp, saved_masks=str(save_masks.resolve()) if save_masks else None,
+            rec.update(fingerprint=fp, ground_truth=gt, saved_masks=str(save_masks.resolve()) if save_masks else None,
                        overlays=cfg.overlays)
             atomic_write_json(path, rec)
             on_frames(rec["frames"])
@@ -315,12 +335,7 @@ def cli(args) -> int:
 
         shipped = shipped_file(what)  # a shipped model's name (ever models), else a checkpoint path
         path = shipped or Path(what)
-        try:
-            model, ckpt_cfg = resolve_model(what)
-        except CheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001 - anything else a loader raises means an unusable checkpoint
-            raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+        model, ckpt_cfg = resolve_model(what)  # an unusable file: a one-line CheckpointError
         if args.config and asdict(cfg.model) != asdict(ckpt_cfg.model):
             raise CheckpointError(f"{path}: made for model {asdict(ckpt_cfg.model)}, but {args.config} describes "
                                   f"model {asdict(cfg.model)}")
@@ -345,5 +360,9 @@ def cli(args) -> int:
         line += f"  PCK@0.1 {s['PCK@0.1']:.4f}  PCK@0.2 {s['PCK@0.2']:.4f} ({s['pck_convention']})"
     if s["skipped_sequences"]:
         line += f"  [{len(s['skipped_sequences'])} sequence(s) with nothing to score]"
+    if math.isnan(s["J&F-Mean"]):
+        raise DataError(f"{data}: no frame could be scored in split '{split}': none of its {s['num_sequences']} "
+                        "sequence(s) has a ground-truth mask on a frame 1..T-2 (frame 0's is the input); J&F is "
+                        f"undefined, null in {out / 'summary.json'}")
     print(line + f"  -> {out}")
     return 0

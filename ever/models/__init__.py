@@ -43,6 +43,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not an EVER checkpoint (keys 'model' and 'config' missing)")
+    if not isinstance(ckpt["model"], dict):
+        raise CheckpointError(f"{path}: not an EVER checkpoint ('model' is a {type(ckpt['model']).__name__}, "
+                              "not a state dict)")
     from ever.utils import finite_state
 
     bad = finite_state(ckpt["model"]) if isinstance(ckpt["model"], dict) else 0
@@ -61,14 +64,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def resolve_model(name_or_path: str | Path | None = None) -> tuple[EverModel, Config]:
     """A shipped model's name (``ever models``; None = the default one) or a checkpoint path ->
-    (model in eval mode, its Config). A name that is neither raises a one-line ``CheckpointError``."""
+    (model in eval mode, its Config). A name that is neither, or a file that does not load, raises a
+    one-line ``CheckpointError``."""
     from ever.models import pretrained
 
     what = pretrained.DEFAULT if name_or_path is None else str(name_or_path)
     if what in pretrained.names():
         return pretrained.load(what)
     if Path(what).exists() or what.endswith(".pt") or "/" in what:
-        return load_checkpoint(what)
+        from ever.config import ConfigError
+
+        try:
+            return load_checkpoint(what)
+        except (CheckpointError, ConfigError):
+            raise
+        except Exception as e:  # noqa: BLE001 - anything else a loader raises means an unusable checkpoint
+            raise CheckpointError(f"{what}: cannot load checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
     raise CheckpointError(f"{what}: neither a checkpoint file nor a shipped model "
                           f"(shipped: {', '.join(pretrained.names()) or 'none'})")
 

@@ -48,14 +48,20 @@ def card(name: str) -> dict[str, Any]:
 
 
 def load(name: str) -> tuple[torch.nn.Module, Any]:
-    """Shipped model ``name`` -> (EverModel in eval mode, fp32 weights, its Config)."""
+    """Shipped model ``name`` -> (EverModel in eval mode, fp32 weights, its Config). The weights file must
+    hash to its card's ``sha256`` (a damaged or altered file is refused in one line)."""
     from ever.config import config_from_dict
     from ever.models import EverModel
 
     info = card(name)
     path = HERE / f"{name}.pt"
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != info.get("sha256"):
+        raise CheckpointError(f"{path}: sha256 {digest[:12]}... does not match {name}.json's {str(info.get('sha256'))[:12]}...: "
+                              "damaged or altered weights; reinstall ever")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means a damaged install
         raise CheckpointError(f"{path}: unreadable shipped weights ({type(e).__name__}); reinstall ever") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:

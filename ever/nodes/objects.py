@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from ever.config import ConfigError, NodeConfig
-from ever.nodes import NodeExtractor
+from ever.nodes.base import NodeExtractor
 
 SEG_SIDE = 64  # segment at ~this short side (integer block-average downsampling), then upsample labels
 FELZ_MIN_PX = 32  # felzenszwalb min_size, in native pixels (half an 8x8 feature cell)

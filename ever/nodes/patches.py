@@ -1,55 +1,12 @@
-"""Node extractors: frames -> one feature vector per node per frame.
-
-Every extractor maps frames ``(B, T, 3, H, W)`` (float in [0, 1]) through an encoder to node features
-``(B, T, N, C)`` and a validity mask ``(B, T, N)`` (False = padding). The projection head, the
-optional GCN and the L2 normalisation come after, in :class:`ever.models.crw.CRW`, so a new node type
-only has to say *which pixels form a node*.
-
-- :class:`PatchCropNodes` (reference CRW): each grid patch is cropped (with jitter) and encoded on its
-  own, then average-pooled. Costly: every patch pays a full encoder pass.
-- :class:`PatchPoolNodes` (efficient): the frame is encoded once and the same grid cells are
-  average-pooled from the dense 1/8 map.
-- Object nodes (unsupervised segments) are added by :func:`build_extractor`: mask-pooled from the
-  dense map for ``nodes.kind == "object"``, or each segment's box cropped and encoded on its own
-  (as the reference encodes each patch) for ``"object_crop"``.
-
-To add an extractor: subclass :class:`NodeExtractor`, implement ``__call__``, register it in
-:func:`build_extractor`, and add its name to ``NodeConfig.kind``.
-"""
+"""Patch nodes on a regular grid: cropped and encoded one by one (the reference walk) or pooled from one
+dense encoding of the frame (the efficient walk); and the grid's geometry."""
 from __future__ import annotations
-
-import abc
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ever.config import NodeConfig
-
-
-class NodeExtractor(abc.ABC):
-    """frames (B, T, 3, H, W) -> (features (B, T, N, C), valid (B, T, N) bool)."""
-
-    #: True when the extractor needs per-frame segment maps (B, T, H, W) int from the data pipeline.
-    needs_segments: bool = False
-
-    @abc.abstractmethod
-    def __call__(
-        self,
-        encode,
-        frames: torch.Tensor,
-        segments: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``encode``: (M, 3, h, w) -> dense (M, C, h/8, w/8), e.g. ``EverModel.dense``."""
-
-    #: Pixels between neighbouring node positions: shifts of the home view are multiples of it.
-    step: int = 8
-
-    def home_target(self, dy: int, dx: int, H: int, W: int) -> torch.Tensor:
-        """For a frame rolled by (dy, dx) px (multiples of ``step``): (N,) long, the node of the rolled
-        frame that shows node ``i`` of the original, or -1 where it left the frame (``walk.home_shift``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not support walk.home_shift")
+from ever.nodes.base import NodeExtractor
 
 
 def _grid(size: int, patch: int, stride: int) -> list[int]:
@@ -128,19 +85,3 @@ class PatchCropNodes(NodeExtractor):
         patches = patches.flatten(0, 1).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         feats = encode(patches).mean(dim=(2, 3)).view(B, T, N, -1)  # (B, T, N, C)
         return feats, torch.ones(B, T, N, dtype=torch.bool, device=frames.device)
-
-
-def build_extractor(cfg: NodeConfig) -> NodeExtractor:
-    if cfg.kind == "patch_pool":
-        return PatchPoolNodes(cfg.patch_size, cfg.patch_stride)
-    if cfg.kind == "patch_crop":
-        return PatchCropNodes(cfg.patch_size, cfg.patch_stride, cfg.jitter)
-    if cfg.kind == "object":
-        from ever.objects import ObjectNodes
-
-        return ObjectNodes(cfg)
-    if cfg.kind == "object_crop":
-        from ever.objects import ObjectCropNodes
-
-        return ObjectCropNodes(cfg)
-    raise ValueError(f"unknown node kind {cfg.kind!r}")

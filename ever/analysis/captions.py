@@ -1,0 +1,206 @@
+"""What a chapter's figure or table shows, said from its numbers: the sentences beside them that are not a
+verdict on a claim (those are :mod:`ever.analysis.wording`'s)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def walk_cost_growth(cost) -> str:
+    """Chapter 1: how much more the walk costs from the third to the last node count of ``cost``
+    (:func:`ever.analysis.tables.walk_flops_table` as a DataFrame)."""
+    ratio = cost.set_index("nodes")["flops"]
+    return (f"From {ratio.index[2]} to {ratio.index[-1]} nodes ({ratio.index[-1] // ratio.index[2]}x more) "
+            f"the walk costs {ratio.iloc[-1] / ratio.iloc[2]:.0f}x more FLOPs (one clip of T = {cost['T'].iloc[0]} "
+            f"frames, {cost['dim'].iloc[0]}-dimensional embeddings, forward pass; chapter 6 measures a training step).")
+
+
+def transitions_text(walk: dict[str, Any], start: int, idx, train_nodes: int, train_size: int) -> str:
+    """Chapter 3: what the transition-matrix figure shows (``walk``: :func:`ever.explore.walk_example`; ``start``,
+    ``idx``: :func:`ever.explore.walk_window`; the training graph's nodes per frame and crop size)."""
+    import numpy as np
+
+    gh, gw = walk["grid"]
+    n = gh * gw
+    peak = np.mean([a.max(axis=1).mean() for a in walk["fwd"]])
+    H, W = walk["frames"].shape[1:3]
+    return (f"Sequence `{walk['sequence']}`, {n} nodes per frame ({gh}x{gw} grid, {walk['patch']} px cells "
+            f"every {walk['stride']} px), temperature {walk['temperature']}. Shown: the rows and columns of "
+            f"the {len(idx)} nodes in a window around the object's centre (node {start}), on a log scale; a "
+            f"row's mass outside the window is not drawn. A uniform walker would put {1 / n:.4f} on each "
+            f"node; the mean largest transition probability of a row here is **{peak:.3f}**; a bright "
+            "diagonal is a walker that stays on the same piece of the scene.\n\n"
+            f"Why {n} nodes here when training walked on {train_nodes}: training crops {train_size}-px squares "
+            f"from its clips, which hold {train_nodes} patches of that size and stride. These figures run the *same* "
+            f"encoder and head on whole evaluation frames of {H}×{W} px, as label propagation does. The encoder is "
+            "convolutional, so a larger frame only means more patches of the same size, not other weights.")
+
+
+def round_trip_text(walk: dict[str, Any], start: int, end) -> str:
+    """Chapter 3: where the walker of :func:`ever.explore.walk_round_trip` ends (``end``: its last distribution)."""
+    import numpy as np
+
+    centers, gw = walk["centers"], walk["grid"][1]
+    best = int(np.argmax(end))
+    steps = np.abs(np.subtract(divmod(best, gw), divmod(start, gw))).max()
+    px = float(np.hypot(*(centers[best] - centers[start])))
+    in_obj = walk["mask0"][int(centers[best][1]), int(centers[best][0])] > 0
+    where_end = ("the start node itself: the walk's single most likely end is home" if best == start else
+                 f"node {best}, {steps} grid step{'s' if steps != 1 else ''} ({px:.0f} px) from the start, "
+                 f"{'inside' if in_obj else 'outside'} the annotated object, with probability {end[best]:.3f}")
+    return (f"After the round trip the walker is back on its start node with probability "
+            f"**{end[start]:.3f}** (a uniform walk: {1 / len(centers):.3f}). The node it most "
+            f"likely ends on is {where_end}. The rest of the mass is spread over "
+            f"{int((end > 0.01).sum())} nodes that each hold more than 1 %.")
+
+
+def best_run_line(S) -> str:
+    """Chapter 4: the run with the best J&F of a :func:`ever.analysis.sources.summaries` table, and the best
+    baseline's."""
+    from ever.analysis.stats import best_baseline
+
+    best = S.loc[S["J&F-Mean"].idxmax()]
+    base = best_baseline(S)
+    msg = f"Best J&F-Mean: **{best['run']}** with {best['J&F-Mean']:.3f}"
+    if base is not None:
+        msg += f" (best baseline, {base}: {S.set_index('run').loc[base, 'J&F-Mean']:.3f})"
+    return msg + "."
+
+
+def nodes_and_compute(D, baselines: bool) -> str:
+    """Chapter 5: how to read :func:`ever.analysis.plots.nodes_and_compute` of the evaluated runs ``D``
+    (``baselines``: whether dotted baseline lines are drawn)."""
+    lines = [f"{k}, {'with' if g else 'without'} GCN" for k, g in zip(D["nodes"], D["GCN"])]
+    joined = [label for label in dict.fromkeys(lines)
+              if D.loc[[x == label for x in lines], "N/frame"].nunique() > 1]
+    text = ("Each marker is one run at its number of nodes per frame; colour is the node type, a dot without the "
+            "GCN and a cross with it, drawn a little apart, so the GCN's effect is the gap between a dot and the "
+            "cross beside it and is never averaged in. ")
+    if joined:
+        text += ("Runs of one node type and GCN setting are joined by a line, solid without the GCN and dashed "
+                 f"with it ({', '.join(joined)}). ")
+    else:
+        text += ("This grid trains one N per node type, so no lines join runs; the cells of `configs/ablation/` "
+                 "(K = 4 to 32) add the points a line would join. ")
+    if baselines:
+        text += "Dotted lines are the baselines (no training). "
+    return text + "The right panel shows the training FLOPs per clip on an axis from zero."
+
+
+def energy_estimate(LT, estimated: list[str], how: list[str]) -> str:
+    """Chapter 6: which runs' energy in the cost table ``LT`` is an estimate (``estimated``) and how each ledger
+    says it was made (``how``: :func:`ever.analysis.tables.energy_method`)."""
+    who = ("Every run's energy here is" if len(estimated) == len(LT) else
+           "The energy of " + ", ".join(f"`{n}`" for n in estimated) + " is")
+    return (who + " **an estimate, not a measurement**; each `ledger.json` records how it was made:\n\n"
+            + "\n".join(f"- {h}" for h in how)
+            + ("\n\nSo on this machine the energy is a function of the CPU seconds (the CPU's share) and "
+               "the wall seconds (the RAM's share) in the first table: it measures how long a run held the "
+               "machine and how many cores it used, whatever the reason."
+               if any(h.startswith("cpu (estimate)") and "CPU time" in h for h in how)
+               and any(h.startswith("ram (estimate)") for h in how) else ""))
+
+
+def walk_bench(B, g: dict[str, Any], measured: bool) -> str:
+    """Chapter 6: what :func:`ever.analysis.plots.walk_bench` measured and how the walk's FLOPs, time and
+    memory grow with the nodes per frame."""
+    from ever.analysis.tables import walk_flops_table
+
+    shape = (f"B = {g['B']} clip{'s' if g['B'] != 1 else ''} of T = {g['T']} frames, D = {g['D']}-dimensional node "
+             f"embeddings, {'forward and backward' if g['backward'] else 'forward only'}")
+    text = f"One walk loss on a batch of {shape}."
+    if measured:
+        n_top = int(B["nodes"].max())
+        one = walk_flops_table([n_top], T=4, dim=64)[0]["flops"] / 1e9
+        top = float(B.set_index("nodes").loc[n_top, "gflops"])
+        text += (f" Chapter 1 counts one clip of T = 4 frames with D = 64, forward only, so its FLOPs are {top / one:.0f}x "
+                 f"smaller at the same N (at N = {n_top}: {one:.4f} against {top:.2f} GFLOPs).")
+    text += (f" **FLOPs grow as N^{g['exponent_flops']:.2f}** over N = {int(B['nodes'].min())} to {int(B['nodes'].max())}"
+             + (" (the exponent the bench printed)" if measured else "") + ".")
+    if g["exponent_time"] is not None:
+        lo, hi = B.iloc[0], B.iloc[-1]
+        text += (f" Time grows more slowly here, as N^{g['exponent_time']:.2f} (fitted over N ≥ {g['time_from']}): "
+                 f"{lo['ms']:.1f} ms for {lo['gflops']:.3f} GFLOPs at N = {int(lo['nodes'])}, {hi['ms']:.0f} ms for "
+                 f"{hi['gflops']:.2f} GFLOPs at N = {int(hi['nodes'])}.")
+    if "peak_mb" in B:
+        text += (f" Peak memory is the process's largest resident size so far ({B['peak_mb'].min():.0f} to "
+                 f"{B['peak_mb'].max():.0f} MiB): on a CPU it cannot be reset between sizes, so only its growth is "
+                 "the walk's.")
+    return text
+
+
+def generator(rec: dict[str, Any], rec_path) -> str:
+    """Chapter 2: what the ever-synth generator drew (``rec``: its ``synth_config.yaml`` at ``rec_path``)."""
+    return (f"Every video shows {rec['min_objects']} to {rec['max_objects']} moving objects over a panning background, "
+            f"with Gaussian sensor noise of standard deviation {rec['noise']:g} grey levels (of 255). Generator version "
+            f"{rec['generator_version']}, seed {rec['seed']}; the settings are recorded in `{rec_path}` "
+            f"(`ever data generate ever-synth --set key=value` changes them).")
+
+
+def dataset_sources(rows: list[dict[str, Any]]) -> str:
+    """Chapter 2: where each dataset of :func:`ever.analysis.tables.datasets` comes from."""
+    return ("Sources: " + "; ".join(f"**{r['name']}** <{r['source']}>" if r["source"] != "-" else
+                                    f"**{r['name']}** generated by `ever data generate {r['name']}`" for r in rows)
+            + ".")
+
+
+def development_data(src, split: str, origin: str, data_dirs: list) -> list[str] | None:
+    """Chapter 2: the real development data a study scored, from its copy baseline's evaluation record (it
+    scores every sequence): sequences, frames, resolution, and the BADJA joints scored by PCK. ``origin`` says
+    where the study's files come from; ``data_dirs``: folders that may hold the frames, to read their native
+    size. None without that record."""
+    import pandas as pd
+
+    from ever.runs import RunDir, baseline_dir
+
+    rd = RunDir(baseline_dir(src, "copy"))
+    rec = rd.summary(split) if split else None
+    if rec is None or not rd.per_sequence_path(split).is_file():
+        return None
+    frames = pd.read_csv(rd.per_sequence_path(split)).groupby("sequence", sort=False)["frames"].max()
+    long_side = (rec.get("cfg") or {}).get("long_side")
+    folder = next((p for p in (*data_dirs, Path(str(rec.get("data")))) if p.is_dir()), None)
+    first = next((folder / "JPEGImages" / "480p" / frames.index[0]).glob("*.jpg"), None) if folder else None
+    if first is not None:
+        from PIL import Image
+
+        w, h = Image.open(first).size
+        size = f"{w} × {h} px frames, scored with the long side resized to {long_side} px ({long_side / max(w, h):.0%})"
+    else:
+        size = f"scored with the long side resized to {long_side} px"
+    out = [f"**{rec['num_sequences']} sequences, {rec['frames']:,} frames** (split `{split}` of the copy; "
+           f"{frames.min()} to {frames.max()} frames each), {size}: " + ", ".join(f"`{s}`" for s in frames.index)
+           + ". " + origin]
+    kp = rec.get("keypoints") or {}
+    if kp:
+        out.append("BADJA joints, scored by PCK on the annotated frames: " + "; ".join(
+            f"`{s}`, {k['joints']} visible joints in {k['frames']} of its {frames.get(s)} frames" for s, k in kp.items())
+            + ".")
+    return out
+
+
+def report_timing(rep: dict[str, Any], env: dict[str, Any], later: list[str]) -> tuple[str, Any]:
+    """Chapter 7: how long the report run of ``rep`` (``runs/report.json``) took, by kind of step, on the machine of
+    ``env`` (a run's ``env.json``), and which notebooks run after this page (``later``): ``(sentence, steps
+    table with whole seconds)``."""
+    import pandas as pd
+
+    steps = pd.DataFrame(rep.get("steps", []))
+    steps["seconds"] = steps["seconds"].round().astype(int)  # whole seconds: the steps are timed by the wall clock
+    kind = steps["step"].str.split().str[0].replace({"baseline": "eval", "bench": "eval"})
+    by = steps.groupby(kind, sort=False)["seconds"].sum()
+    where = (f"on {env['cpu_count']} CPU cores" + (f" and {env['gpu']}" if env.get("gpu") else "")
+             if env.get("cpu_count") else "")
+    parts = {"data": "generating data", "train": "training", "eval": "evaluating (runs, baselines, benchmark)",
+             "notebook": "executing notebooks", "jupyter-book": "building the book"}
+    total = int(steps["seconds"].sum())
+    head = {"running": "This report run", "finished": "The previous report run",
+            "failed": "The previous report run, which failed,"}.get(rep.get("status"), "A report run")
+    text = (f"{head} (grid `{rep.get('grid')}`, device `{rep.get('device') or 'auto'}`) took **{total / 60:.0f} minutes** "
+            f"{where} for the steps in the table ({total:,} s): "
+            + ", ".join(f"{by[k] / 60:.1f} min {v}" for k, v in parts.items() if k in by) + ".")
+    if rep.get("status") == "running" and later:
+        text += (" Not in the table: notebook" + ("s " if len(later) > 1 else " ") + ", ".join(f"`{n}`" for n in later)
+                 + " and the book build, which run after this page is executed (this page is `07_reproduce`); "
+                 "the terminal prints their times at the end, and `runs/report.json` keeps them.")
+    return text, steps.set_index("step").rename_axis(None)

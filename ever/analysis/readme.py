@@ -1,0 +1,71 @@
+"""The README's generated Results section, from the committed snapshots under ``results/``.
+
+``python -m ever.analysis.readme README.md`` rewrites it; ``tests/test_readme.py`` checks that it is current.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ever.analysis.sources import SCRATCH, evaluation_table, snapshot_info, snapshot_runs
+from ever.analysis.tables import seed_table
+from ever.analysis.wording import evaluation_comparisons, findings, provenance
+
+
+def readme_results(root: str | Path = "results") -> str:
+    """The README's results section, generated from the committed snapshots under ``root`` (each
+    ``<study>/SNAPSHOT.json``, in name order): per study its title, :func:`provenance`, the :func:`seed_table`
+    and the :func:`findings`. ``tests/test_readme.py`` checks that the README holds exactly this text, so a
+    README number always comes from a committed result; ``python -m ever.analysis.readme README.md`` rewrites it."""
+    parts = []
+    for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
+        d = f.parent
+        if d.name.endswith(SCRATCH):  # a snapshot being written or replaced
+            continue
+        info = snapshot_info(d) or {}
+        parts.append(f"**{info.get('title') or d.name}.** {provenance(d, f'{Path(root).name}/{d.name}')}")
+        if info.get("note"):
+            parts.append(info["note"])
+        if info.get("kind") == "evaluations":
+            e = evaluation_table(d)  # NaN (a method not run under a protocol) -> None, which prints as "–"
+            parts.append(e.astype(object).where(e.notna(), None).to_markdown(floatfmt=".3f", missingval="–"))
+            parts.append("\n".join(f"- {line}" for line in evaluation_comparisons(d)))
+            continue
+        names = snapshot_runs(info)
+        parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–"))
+        parts.append("\n".join(f"- {line}" for line in findings(d, info["split"], names)))
+    return "\n\n".join(p for p in parts if p)
+
+
+README_BEGIN = "<!-- results: generated from results/ by `python -m ever.analysis.readme README.md`; do not edit by hand -->"
+
+
+README_END = "<!-- /results -->"
+
+
+def readme_section(readme_text: str) -> str:
+    """The generated part of the README (between :data:`README_BEGIN` and :data:`README_END`), stripped."""
+    if README_BEGIN not in readme_text or README_END not in readme_text:
+        raise ValueError("README has no generated results section (markers missing)")
+    return readme_text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
+
+
+def with_readme_results(readme_text: str, generated: str) -> str:
+    """``readme_text`` with its generated section (between the markers) replaced by ``generated``."""
+    readme_section(readme_text)  # the markers are there
+    head, rest = readme_text.split(README_BEGIN, 1)
+    return f"{head}{README_BEGIN}\n{generated}\n{README_END}{rest.split(README_END, 1)[1]}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ever.analysis.readme [README.md]``: regenerate the README's results section in place."""
+    import sys
+
+    from ever.utils import atomic_write_text
+
+    args = sys.argv[1:] if argv is None else argv
+    readme = Path(args[0] if args else "README.md")
+    atomic_write_text(readme, with_readme_results(readme.read_text(), readme_results(readme.parent / "results")))
+
+
+if __name__ == "__main__":
+    main()

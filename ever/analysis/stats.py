@@ -1,0 +1,196 @@
+"""Pure statistics on the tables of :mod:`ever.analysis.sources`: seeds grouped into cells, noise, paired
+comparisons over sequences, compute to reach a target, Pareto fronts. No file is read here."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def along_training(C):
+    """The rows of :func:`curves` ``C`` that belong to runs scored at more than one point of their training."""
+    return C[C.groupby("run")["step"].transform("nunique") > 1] if not C.empty else C
+
+
+def compute_to_reach(curve, target: float, cost: str = "train_gflops", score: str = "J&F-Mean") -> float | None:
+    """The training cost at which one run's curve (rows by increasing cost) first reaches ``target``: linear
+    interpolation between the last point below it and the first at or above it; the first point's cost when
+    that one already reaches it (no earlier point: an upper bound); None when the run never reaches it."""
+    pts = curve.dropna(subset=[cost, score]).sort_values(cost)
+    xs, ys = pts[cost].tolist(), pts[score].tolist()
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if y >= target:
+            if i == 0:
+                return float(x)
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return float(x0 + (target - y0) * (x - x0) / (y - y0))
+    return None
+
+
+def reach_table(C, target: float, cost: str = "train_gflops", score: str = "J&F-Mean"):
+    """Per cell of :func:`curves`: how many runs (seeds) reach ``target``, and the mean and sample sd of
+    their :func:`compute_to_reach`; a cell's mean is over the runs that reached it (``reached`` says how
+    many), so a cell where some seeds never reach the target is not made to look cheap silently."""
+    import pandas as pd
+
+    rows = []
+    for cell, g in C.groupby("cell", sort=False):
+        costs = [compute_to_reach(r, target, cost, score) for _, r in g.groupby("run", sort=False)]
+        hit = pd.Series([c for c in costs if c is not None], dtype=float)
+        rows.append({"cell": cell, "runs": len(costs), "reached": len(hit),
+                     f"{cost} to reach": hit.mean() if len(hit) else None,
+                     "sd": hit.std(ddof=1) if len(hit) > 1 else None})
+    return pd.DataFrame(rows).set_index("cell")
+
+
+def best_baseline(S, score: str = "J&F-Mean") -> str | None:
+    """The label (``baseline: <kind>``) of the best-scoring baseline of a :func:`summaries` table; None
+    when it holds no baseline with that score."""
+    if S.empty or score not in S:
+        return None
+    base = S[S["kind"] == "baseline"].dropna(subset=[score])
+    return None if base.empty else str(base.loc[base[score].idxmax(), "run"])
+
+
+def best_baseline_score(S, score: str = "J&F-Mean") -> tuple[str, float] | None:
+    """``(label, score)`` of :func:`best_baseline`; None when there is none."""
+    best = best_baseline(S, score)
+    return None if best is None else (best, float(S.set_index("run").loc[best, score]))
+
+
+def noise(*sds: float | None) -> float | None:
+    """What a difference between cells must exceed to be called real: twice the mean of their sample sds
+    over seeds (a cell of one seed, sd None or NaN, adds none); None when no cell has a spread."""
+    have = [float(x) for x in sds if x is not None and x == x]
+    return 2 * sum(have) / len(have) if have else None
+
+
+def cell_of(run: str) -> str:
+    """The grid cell of a run: its name without the ``-s<seed>`` suffix a row with ``seeds`` adds."""
+    import re
+
+    return re.sub(r"-s\d+$", "", run)
+
+
+def over_seeds(df, scores: tuple[str, ...] = ("J&F-Mean", "PCK@0.1", "PCK@0.2")):
+    """Runs named ``<cell>-s<seed>`` (a grid row with ``seeds``) grouped by cell: for each score its mean,
+    sample standard deviation and the number of seeds, one row per cell (a run without a seed suffix is a
+    cell of one). ``df`` has a ``run`` column, e.g. :func:`summaries`."""
+    import pandas as pd
+
+    d = df.assign(cell=[cell_of(r) for r in df["run"]])
+    cols = [c for c in scores if c in d]
+    g = d.groupby("cell", sort=False)[cols]
+    out = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}, axis=1)
+    out.columns = [f"{c} {stat}" for stat, c in out.columns]
+    return out[[f"{c} {stat}" for c in cols for stat in ("mean", "sd", "n")]]
+
+
+def cell_sequence_scores(Q):
+    """:func:`sequence_scores` with the seeds of a cell averaged: one column per cell, in order (empty when
+    ``Q`` is)."""
+    return Q.T.groupby([cell_of(c) for c in Q.columns], sort=False).mean().T
+
+
+def paired(CQ, a: str | None, b: str | None) -> dict[str, Any] | None:
+    """:func:`compare` of cells ``a`` and ``b`` of a sequences x cells table, or None when either is missing or
+    they share no scored sequence."""
+    return compare(CQ, a, b) if a in CQ and b in CQ and len(CQ[[a, b]].dropna()) else None
+
+
+def held_out_scores(C, tuned: list[str]):
+    """Mean J&F of every column of a sequences x methods table (:func:`cell_sequence_scores`) over the
+    sequences a choice was made on (``tuned``, e.g. a recipe screen's ``eval.sequences``), over the others
+    and over all: one row per method, columns ``tuning (n)``, ``held out (m)``, ``all (n + m)``. A score on
+    the tuning sequences is optimistic; the held-out one is not."""
+    import pandas as pd
+
+    unknown = sorted(set(tuned) - set(C.index))
+    if unknown:
+        raise ValueError(f"held_out_scores: tuned sequences not in the table: {', '.join(unknown)}")
+    tuned_rows = C.index.isin(list(tuned))
+    if not tuned_rows.any() or tuned_rows.all():
+        raise ValueError(f"held_out_scores: {len(C)} sequences, {int(tuned_rows.sum())} of them tuned on: need both kinds")
+    return pd.DataFrame({f"tuning ({int(tuned_rows.sum())})": C[tuned_rows].mean(),
+                         f"held out ({int((~tuned_rows).sum())})": C[~tuned_rows].mean(),
+                         f"all ({len(C)})": C.mean()})
+
+
+def compare(Q, a: str, b: str) -> dict[str, Any]:
+    """Column ``a`` against column ``b`` of a sequences x methods table (:func:`sequence_scores` or
+    :func:`cell_sequence_scores`), over the sequences both scored: ``n``, ``ahead`` (sequences where a > b),
+    ``lead`` (mean of a - b), ``top`` and ``top_lead`` (the sequence of a's largest lead), ``lead_without_top``
+    and ``p`` (two-sided paired t-test over the sequences; None with fewer than 3)."""
+    import numpy as np
+    from scipy.stats import ttest_rel
+
+    both = Q[[a, b]].dropna()
+    d = both[a] - both[b]
+    if d.empty:
+        raise ValueError(f"compare: `{a}` and `{b}` share no scored sequence")
+    top = d.idxmax()
+    return {"n": len(d), "ahead": int((d > 0).sum()), "lead": float(d.mean()), "top": top,
+            "top_lead": float(d[top]), "lead_without_top": float(d.drop(top).mean()) if len(d) > 1 else None,
+            "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and np.ptp(d) > 1e-9 else None}
+
+
+def cost_ratios(T, a: str, b: str) -> dict[str, float]:
+    """How many times cell ``a`` of :func:`training_cost` costs cell ``b``: per clip in FLOPs, and in the
+    mean wall seconds, CPU seconds and energy estimate of their seeds (the same number of steps, so per clip
+    too; NaN where a ledger lacks the figure)."""
+    return {k: float(T.loc[a, c] / T.loc[b, c])
+            for k, c in (("flops", "GFLOPs/clip"), ("wall", "wall s"), ("cpu", "CPU s"), ("energy", "Wh"))}
+
+
+def pareto_front(points, cost: str, score: str) -> list:
+    """The rows of ``points`` (a DataFrame) that no other row beats on both ``cost`` (lower is better)
+    and ``score`` (higher is better), cheapest first; rows with a missing value are left out."""
+    front, best = [], float("-inf")
+    for name, r in points.dropna(subset=[cost, score]).sort_values([cost, score], ascending=[True, False]).iterrows():
+        if r[score] > best:
+            front.append(name)
+            best = r[score]
+    return front
+
+
+def cost_spread(values) -> float | None:
+    """How far apart costs are: largest / smallest - 1 (0.01 = the costliest is 1 % above the cheapest);
+    missing and non-positive values are left out, None when fewer than two remain."""
+    vals = [float(v) for v in values if v is not None and v == v and float(v) > 0]
+    return max(vals) / min(vals) - 1 if len(vals) >= 2 else None
+
+
+def front_summary(points, cost: str, score: str, negligible: float = 0.01) -> dict[str, Any]:
+    """The Pareto front of ``points`` on ``cost`` and ``score`` (:func:`pareto_front`), or none at all when
+    the costs are too close to rank: ``{"spread"`` (:func:`cost_spread` of the cost), ``"negligible"``
+    (spread below ``negligible``: the runs cost the same, and a front would be decided by noise in the
+    last digits), ``"front"`` (empty when negligible), ``"best"`` (the row with the highest score)}."""
+    pts = points.dropna(subset=[cost, score])
+    spread = cost_spread(pts[cost])
+    tie = spread is not None and spread < negligible
+    return {"spread": spread, "negligible": tie, "front": [] if tie else pareto_front(pts, cost, score),
+            "best": pts[score].idxmax() if len(pts) else None}
+
+
+def load_confound(table, flops: str, wall: str, cores: str, negligible: float = 0.01) -> dict[str, Any]:
+    """Whether the time (and so the estimated energy) of the rows of ``table`` measures their method:
+    ``{"flops_spread"``, ``"wall_ratio"`` (slowest / fastest), ``"cores"`` (min, max of CPU seconds / wall
+    seconds), ``"confounded"``, ``"uncounted"}``. ``confounded``: they ran on different numbers of cores
+    (more than a quarter of a core apart), so the machine's load decided part of their time. ``uncounted``:
+    the same FLOPs (within ``negligible``) and the same cores, yet wall times more than 10 % apart, so the
+    slower rows did work the FLOP counter does not see (e.g. CPU segmentation), or met other load."""
+    t = table.dropna(subset=[wall])
+    walls = [float(v) for v in t[wall] if v and v > 0]
+    cs = [float(v) for v in t[cores] if v is not None and v == v]
+    spread = cost_spread(t[flops])
+    ratio = max(walls) / min(walls) if len(walls) >= 2 else None
+    span = (min(cs), max(cs)) if cs else None
+    confounded = bool(span is not None and span[1] - span[0] > 0.25)
+    uncounted = bool(not confounded and spread is not None and spread < negligible and ratio is not None and ratio > 1.1)
+    return {"flops_spread": spread, "wall_ratio": ratio, "cores": span, "confounded": confounded,
+            "uncounted": uncounted}
+
+
+def sample_sd(xs: list[float]) -> float | None:
+    """Sample standard deviation; None for fewer than two values."""
+    import statistics
+
+    return statistics.stdev(xs) if len(xs) > 1 else None

@@ -1,0 +1,485 @@
+"""The tables the book and the README show, one function each, from run folders or snapshots (numbers, not
+sentences: :mod:`ever.analysis.wording` words them)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ever.analysis.display import mean_sd, unbroken
+from ever.analysis.sources import sequence_scores, summaries, training_curves
+from ever.analysis.stats import (
+    along_training,
+    best_baseline_score,
+    cell_of,
+    cell_sequence_scores,
+    noise,
+    over_seeds,
+    paired,
+    reach_table,
+)
+from ever.config import SAME_WEIGHTS_KEYS
+from ever.runs import RunDir, load_metrics, model_runs, read_json, result_dirs, run_config_flat, scalars
+
+
+def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
+    """Claim 1's tables: :func:`reach_table` of the runs of :func:`curves` ``C`` scored along training, for
+    the best baseline's J&F (``S``: :func:`summaries`) and for patch-level accuracy (``claim``:
+    :func:`crop_claim`), each with a column ``x less than <reference>`` when the reference cell reaches it.
+    Returns ``(table, caption)`` pairs, GFLOPs rounded to whole numbers (ratios from the unrounded figures);
+    none when no run was scored along its training."""
+    D = along_training(C)
+    if D.empty:
+        return []
+    targets = {}
+    bb = best_baseline_score(S)
+    if bb is not None:
+        targets[f"the best baseline ({bb[0]})"] = bb[1]
+    if claim is not None:
+        targets[(f"patch-level accuracy: the final J&F of {claim.reference} (mean over seeds) less "
+                 f"{claim.tolerance:g}")] = claim.target
+    out = []
+    col = "train_gflops to reach"
+    for name, target in targets.items():
+        T = reach_table(D, target)
+        ref = claim.reference if claim is not None else None
+        if ref in T.index and T.loc[ref, col] == T.loc[ref, col]:
+            T[f"x less than {ref}"] = T.loc[ref, col] / T[col]
+        out.append((T.round({col: 0, "sd": 0}),
+                    f"training GFLOPs to reach J&F {target:.3f}, {name}; mean and sd over the seeds that reach it "
+                    "(a seed already there at its first evaluation counts that point's compute: an upper bound)"))
+    return out
+
+
+def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
+               scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2")):
+    """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
+    ``mean ± sd`` as text (the mean alone for a cell of one seed), in the grid's order."""
+    import pandas as pd
+
+    S = summaries(runs_dir, split, names)
+    if S.empty:
+        return pd.DataFrame()
+    cols = [c for c in scores if c in S and S[c].notna().any()]
+    if not cols:
+        return pd.DataFrame()
+    O = over_seeds(S, cols)
+    runs_per_cell = S.groupby([cell_of(r) for r in S["run"]], sort=False).size()
+    rows = []
+    for cell, r in O.iterrows():
+        n = int(runs_per_cell[cell])  # seeds run; a score's mean and sd are over those that have it
+        row = {"run": cell, "seeds": "–" if cell in ("baseline: copy", "baseline: lab") else n}  # no seed to vary
+        for c in cols:
+            mean, sd = r[f"{c} mean"], r[f"{c} sd"]
+            row[c] = mean_sd(mean, sd)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
+    """Cell ``a`` against cell ``b`` for each pair -> DataFrame, one row each (columns ``a``, ``b``, ``seeds a``,
+    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``sequences``,
+    ``p``): both final J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN
+    when neither has two seeds) and whether the difference exceeds it (None when that noise is not measured),
+    and sequence by sequence (:func:`paired`) on how many of the ``sequences`` both were scored on a is ahead
+    (both counts 0 when there are none) and the paired t-test's p. A pair naming a cell the runs do not have is
+    skipped."""
+    import pandas as pd
+
+    S = summaries(runs_dir, split, names)
+    if S.empty or "J&F-Mean" not in S:
+        return pd.DataFrame()
+    O = over_seeds(S, ("J&F-Mean",))
+    CQ = cell_sequence_scores(sequence_scores(runs_dir, split, names))
+    rows = []
+    for a, b in pairs:
+        if a not in O.index or b not in O.index:
+            continue
+        (ma, sa), (mb, sb) = (O.loc[c, ["J&F-Mean mean", "J&F-Mean sd"]].tolist() for c in (a, b))
+        n = noise(sa, sb)
+        c = paired(CQ, a, b)
+        rows.append({"a": a, "b": b, "seeds a": int(O.loc[a, "J&F-Mean n"]), "seeds b": int(O.loc[b, "J&F-Mean n"]),
+                     "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
+                     "noise": float("nan") if n is None else n,
+                     "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
+                     "a ahead": c["ahead"] if c else 0, "sequences": c["n"] if c else 0,
+                     "p": float("nan") if c is None or c["p"] is None else c["p"]})
+    return pd.DataFrame(rows)
+
+
+def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs: int = 1):
+    """Each run's measured per-clip training cost scaled to Kinetics-400 (:func:`ever.ledger.kinetics_estimate`):
+    ``(table, assumptions)``; runs without a ledger that counted clips are left out. Columns: ``PFLOPs``
+    (the method's cost), ``CPU hours`` and ``wall hours`` (the run's CPU and wall seconds per clip, scaled:
+    both follow the machine's load), ``cores busy`` (their ratio), ``kWh (estimate)`` and
+    ``kg CO2eq (estimate)``, ``clips`` (Kinetics clips) and ``scaled from clips`` (clips the run trained on)."""
+    import pandas as pd
+
+    from ever.ledger import kinetics_estimate, load_ledger
+
+    rows, assumptions = [], []
+    for d in model_runs(runs_dir, names):
+        try:
+            e = kinetics_estimate(d, epochs=epochs)
+        except (FileNotFoundError, ValueError):  # no ledger, or no clips counted
+            continue
+        tot = ((load_ledger(d).get("phases") or {}).get("train") or {}).get("totals") or {}
+        cpu = tot.get("cpu_seconds")
+        cpu_h = None if cpu is None else cpu / tot["clips"] * e["clips"] / 3600
+        assumptions = [a.replace(f"{epochs} epoch(s)", f"{epochs} epoch{'' if epochs == 1 else 's'}")
+                       for a in e["assumptions"]]
+        rows.append({"run": d.name, "PFLOPs": None if e["flops"] is None else e["flops"] / 1e15,
+                     "CPU hours": cpu_h, "wall hours": e["hours"],
+                     "cores busy": cpu_h / e["hours"] if cpu_h is not None and e["hours"] else None,
+                     "kWh (estimate)": e["kwh"], "kg CO2eq (estimate)": e["co2_kg"],
+                     "clips": e["clips"], "scaled from clips": e["measured_on"]["clips"]})
+    return (pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()), assumptions
+
+
+def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """One row per trained run: flat config, last logged metrics, eval summary, ledger totals."""
+    import pandas as pd
+
+    rows = []
+    for d in model_runs(runs_dir, names):
+        row: dict[str, Any] = {"run": d.name}
+        row.update(run_config_flat(d))
+        m = load_metrics(d)
+        if len(m):
+            last = m.iloc[-1]
+            for k in ("loss", "acc", "clips_per_s"):
+                if k in m:
+                    row[f"final_{k}"] = last[k]
+        s = RunDir(d).summary(split) or {}
+        row.update({k: v for k, v in scalars(s).items() if k not in ("method", "data", "split", "device")})
+        tot = RunDir(d).train_totals()
+        for k in ("seconds", "cpu_seconds", "steps", "kwh", "co2_kg", "flops", "flops_per_clip", "peak_mem_bytes",
+                  "estimate"):
+            if k in tot:
+                row[f"train_{k}"] = tot[k]
+        if tot.get("seconds") is not None and tot.get("steps"):
+            row["train_s_per_step"] = tot["seconds"] / tot["steps"]
+        if tot.get("cpu_seconds") is not None and tot.get("steps"):
+            row["train_cpu_s_per_step"] = tot["cpu_seconds"] / tot["steps"]
+        for k in ("walk_flop_share", "gcn_flop_share"):
+            if k in (tot.get("metrics") or {}):
+                row[k] = tot["metrics"][k]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):
+    """Config columns whose value differs between the rows (what an ablation changed)."""
+    cols = []
+    for c in df.columns:
+        if c.startswith(prefix) and df[c].astype(str).nunique() > 1 and c not in SAME_WEIGHTS_KEYS:
+            cols.append(c)
+    return cols
+
+
+def cost_table(runs_dir: str | Path, names: list[str] | None = None):
+    """The cost of every run and baseline of ``runs_dir`` from its ``ledger.json``, one row each, indexed by
+    run; baselines are named ``baseline: <kind>``. Empty when no ledger exists.
+
+    Columns in the book's units (FLOPs first: the method's cost, the same on any machine; energy in Wh,
+    CO2eq in grams, memory in MiB), summed over the ledger's phases (training and evaluation): ``J&F``, ``GFLOPs``
+    (training; evaluation counts none), ``GFLOPs/clip`` (training), ``wall s`` and ``CPU s`` (the process's
+    CPU time), ``cores busy`` (CPU s / wall s: how much of the machine the run got), ``Wh``, ``g CO2eq``,
+    ``peak MiB`` (largest peak of any phase); then ``estimate`` (which energy components are modelled, per
+    phase), ``PCK`` and ``kWh``. No accuracy-per-energy ratio: on a machine without an energy counter the
+    energy follows the load, and such a ratio would rank the cheapest baseline first."""
+    import pandas as pd
+
+    from ever.ledger import LEDGER_FILE, ledger_row
+
+    rows = []
+    for label, d in result_dirs(runs_dir, names):
+        if not (d / LEDGER_FILE).is_file():
+            continue
+        r = ledger_row(d)  # the ledger's phases summed once, as `ever ledger` prints them
+        wall, cpu = r["seconds"], r["cpu_seconds"]
+        rows.append({"run": label, "J&F": r["jf"], "GFLOPs": r["gflops"], "GFLOPs/clip": r["gflops_per_clip"],
+                     "wall s": wall, "CPU s": cpu, "cores busy": cpu / wall if cpu is not None and wall else None,
+                     "Wh": r["wh"], "g CO2eq": r["co2_g"], "peak MiB": r["peak_mem_mib"],
+                     "estimate": r["estimate"], "PCK": r["pck"], "kWh": r["kwh"]})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def training_cost(runs_dir: str | Path, names: list[str] | None = None):
+    """The training phase's cost per cell, its seeds grouped (:func:`over_seeds` of the ledger totals of
+    each finished run: a run still training, its ledger short of ``train.steps``, is left out): ``seeds``,
+    ``PFLOPs`` and ``GFLOPs/clip`` (the same for every seed of a cell: counted, not timed), then the mean and
+    sample sd over the seeds of ``wall s``, ``CPU s`` and ``Wh`` (the energy estimate made from those
+    seconds; NaN where a ledger lacks it), and ``cores busy`` (mean CPU s / mean wall s). The seeds repeat
+    the same FLOPs, so the sd of their seconds is how much the machine's load moved the timing. Empty
+    without a finished run's ledger."""
+    import pandas as pd
+
+    T = runs_table(runs_dir, "", names)
+    if T.empty or "train_flops" not in T:
+        return pd.DataFrame()
+    T = T[T["train_steps"] >= T["train.steps"]] if "train_steps" in T else T.iloc[0:0]
+    if T.empty:
+        return pd.DataFrame()
+    get = lambda c: T[c] if c in T else float("nan")  # noqa: E731 - a ledger without CPU time or energy
+    T = T.assign(PFLOPs=T["train_flops"] / 1e15, **{"GFLOPs/clip": T["train_flops_per_clip"] / 1e9,
+                 "wall s": T["train_seconds"], "CPU s": get("train_cpu_seconds"), "Wh": get("train_kwh") * 1000})
+    O = over_seeds(T, ("PFLOPs", "GFLOPs/clip", "wall s", "CPU s", "Wh"))
+    out = pd.DataFrame({"seeds": O["wall s n"].astype(int), "PFLOPs": O["PFLOPs mean"],
+                        "GFLOPs/clip": O["GFLOPs/clip mean"]}, index=O.index)
+    for c in ("wall s", "CPU s", "Wh"):
+        out[c], out[f"{c} sd"] = O[f"{c} mean"], O[f"{c} sd"]
+    out["cores busy"] = out["CPU s"] / out["wall s"]
+    return out.rename_axis("cell")
+
+
+def training_cost_table(T):
+    """:func:`training_cost` for the page, as :func:`unbroken` text: PFLOPs, GFLOPs/clip, then :func:`mean_sd`
+    of the seconds and the energy estimate, and cores busy."""
+    import pandas as pd
+
+    show = pd.DataFrame({"seeds": T["seeds"], "PFLOPs": T["PFLOPs"].map(lambda v: f"{v:.3f}"),
+                         "GFLOPs/clip": T["GFLOPs/clip"].map(lambda v: f"{v:.2f}")}, index=T.index)
+    for c, fmt in (("wall s", "{:,.0f}"), ("CPU s", "{:,.0f}"), ("Wh", "{:.2f}")):
+        show[c + (" (estimate)" if c == "Wh" else "")] = [mean_sd(m, sd, fmt) for m, sd in zip(T[c], T[f"{c} sd"])]
+    show["cores busy"] = T["cores busy"].map(lambda v: "–" if v != v else f"{v:.2f}")
+    return unbroken(show)
+
+
+def training_tail(runs_dir: str | Path, names: list[str] | None = None, last: int = 3):
+    """Each run's training metrics at the end, relative to chance (:func:`training_curves`): the mean of
+    ``loss / ln N`` (1 = a uniform walk) and ``acc × N`` (1 = chance) over its last ``last`` logged points,
+    not a single batch, with ``N``, ``first step`` and ``last step`` of those points and ``points`` (how many).
+    Indexed by run; empty when no run logged a loss."""
+    import pandas as pd
+
+    M = training_curves(runs_dir, names)
+    if M.empty or "loss" not in M:
+        return pd.DataFrame()
+    rows = []
+    for run, g in M.dropna(subset=["loss"]).groupby("run", sort=False):
+        t = g.sort_values("step").tail(last)
+        row = {"run": run, "N": int(t["N"].iloc[0]), "first step": int(t["step"].iloc[0]),
+               "last step": int(t["step"].iloc[-1]), "points": len(t), "loss / ln N": float(t["loss / ln N"].mean())}
+        if "acc × N" in t:
+            row["acc × N"] = float(t["acc × N"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def walk_growth(bench_json: str | Path) -> dict[str, Any]:
+    """What the walk-cost figure (:func:`walk_cost`) was measured with and how fast it grows: ``{"measured"``,
+    ``"B"`` clips, ``"T"`` frames, ``"D"`` embedding size, ``"backward"`` (forward and backward counted),
+    ``"exponent_flops"`` (FLOPs ~ N^k over all node counts), ``"exponent_time"`` (time ~ N^k over N >= 32,
+    the rule of ``bench/walk.py``; None without timings), ``"time_from"`` (32)}. Exponents are the bench
+    file's own when it stores them, so the book prints the numbers the bench printed."""
+    import numpy as np
+
+    B, measured = walk_cost(bench_json)
+    bench = (read_json(bench_json) or {}) if measured else {}
+
+    def fit(x, y) -> float | None:
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+        return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else None
+
+    exp_f = bench.get("exponent_flops")
+    exp_t = bench.get("exponent_time")
+    if exp_f is None:
+        exp_f = fit(B["nodes"], B["gflops"])
+    if exp_t is None and "ms" in B:
+        big = B[B["nodes"] >= 32] if (B["nodes"] >= 32).sum() >= 2 else B
+        exp_t = fit(big["nodes"], big["ms"])
+    if measured:
+        shape = {"B": bench.get("B"), "T": bench.get("T"), "D": bench.get("D"), "backward": True}
+    else:
+        shape = {"B": 1, "T": int(B["T"].iloc[0]), "D": int(B["dim"].iloc[0]), "backward": False}
+    return {"measured": measured, **shape, "exponent_flops": exp_f, "exponent_time": exp_t, "time_from": 32}
+
+
+def energy_method(runs_dir: str | Path, names: list[str] | None = None) -> list[str]:
+    """How the energy in the ledgers of ``runs_dir`` was obtained, one line per distinct method of each
+    component (``cpu``, ``gpu``, ``ram``, ``co2``) that is an estimate, e.g. ``"cpu (estimate): codecarbon
+    cpu_load mode: ... Assumption: power = TDP x (CPU time / wall time / logical cores) ..."``, read from
+    every segment's ``method``; empty when every figure was measured or no ledger records its method."""
+    from ever.ledger import LEDGER_FILE
+
+    seen: dict[str, None] = {}
+    for _, d in result_dirs(runs_dir, names):
+        led = read_json(d / LEDGER_FILE) or {}
+        for phase in (led.get("phases") or {}).values():
+            for seg in phase.get("segments") or []:
+                for comp, m in (seg.get("method") or {}).items():
+                    if isinstance(m, dict) and m.get("estimate"):
+                        line = f"{comp} (estimate): {m.get('how', '')}".rstrip(": ")
+                        if m.get("assumption"):
+                            line += f". Assumption: {m['assumption']}"
+                        seen.setdefault(line)
+    return list(seen)
+
+
+def walk_cost(bench_json: str | Path):
+    """The walk's cost against nodes per frame: ``(table, measured)``. ``table`` has columns nodes, ms,
+    gflops, peak_mb (MiB) from ``bench/walk.py --json`` when that file exists (``measured`` True: a batch of
+    B clips of T frames, D-dim embeddings, forward and backward; :func:`walk_growth` says which); otherwise
+    nodes and gflops counted by PyTorch for one forward walk of one clip, T = 4, D = 64, as in chapter 1
+    (``measured`` False, no timing)."""
+    import pandas as pd
+
+    bench = read_json(bench_json)
+    if bench is not None and bench.get("walk"):
+        return pd.DataFrame(bench["walk"]), True
+    return pd.DataFrame(walk_flops_table([8, 16, 32, 49, 64, 128, 256], T=4, dim=64)).assign(
+        gflops=lambda d: d["flops"] / 1e9).drop(columns=["flops"]), False
+
+
+def walk_flops_table(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
+    """FLOPs of one palindrome walk loss (forward, one clip) for each node count (:func:`ever.walk.walk_flops`)."""
+    from ever.walk import walk_flops as count
+
+    return [{"nodes": n, "flops": count(1, T, n, dim, backward=False), "T": T, "dim": dim} for n in nodes]
+
+
+def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = None):
+    """The object/GCN ablation, one row per trained run: node type, nodes per frame, GCN, J&F, the training
+    loss and accuracy relative to chance (``loss / ln N``, ``acc × N``: means over the last logged points,
+    :func:`training_tail`; runs with different N have different chance levels) and what a run cost: training
+    GFLOPs per clip, the walk's and the GCN's share of those FLOPs (in %), peak memory (``peak MiB``), and
+    the time of a step on this machine: ``s/step`` (wall), ``CPU s/step`` and ``cores busy`` (their ratio),
+    which follow the machine's load as much as the method (:func:`load_confound`). Nodes per frame is the
+    training graph's size (:func:`ever.gcn.graph_size`). No energy column: on a CPU it is an estimate made
+    from these times (chapter 6)."""
+    import pandas as pd
+
+    from ever.config import load_config
+    from ever.gcn import graph_size
+
+    T = runs_table(runs_dir, split, names)
+    tail = training_tail(runs_dir, names)
+    rows = []
+    for _, r in T.iterrows():
+        cfg = load_config(RunDir(Path(runs_dir) / r["run"]).config_path)  # an unreadable config fails the book
+        t = tail.loc[r["run"]] if r["run"] in tail.index else {}
+        wall, cpu = r.get("train_s_per_step"), r.get("train_cpu_s_per_step")
+        rows.append({
+            "run": r["run"],
+            "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
+            "N/frame": graph_size(cfg)[1],
+            "GCN": bool(cfg.gcn.enabled),
+            "J&F": r.get("J&F-Mean"),
+            "loss / ln N": t.get("loss / ln N"),
+            "acc × N": t.get("acc × N"),
+            "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
+            "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
+            "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
+            "peak MiB": _div(r.get("train_peak_mem_bytes"), 2**20),
+            "s/step": wall,
+            "CPU s/step": cpu,
+            "cores busy": cpu / wall if cpu is not None and cpu == cpu and wall else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def _div(v: Any, d: float) -> float | None:
+    return None if v is None or v != v else float(v) / d
+
+
+def last_logged(mm):
+    """Chapter 3: each run's last logged training point relative to chance (``mm``:
+    :func:`ever.analysis.sources.training_curves`): ``(table, caption)``; the step is in the caption when every
+    run's last step is the same."""
+    last = mm.groupby("run").tail(1).set_index("run").rename_axis(None)
+    shown = {"step": "last step", "N": "nodes N", "loss / ln N": "loss / ln N", "acc × N": "accuracy × N",
+             "elapsed_s": "training time (s)"}
+    at = "at the last logged step"
+    if "step" in last and last["step"].nunique() == 1:  # one last step for all: said in the caption
+        at, shown = f"at step {int(last['step'].iloc[0])}, the last logged", {k: v for k, v in shown.items() if k != "step"}
+    return (last[[c for c in shown if c in last]].rename(columns=shown),
+            f"{at}; loss and accuracy relative to chance (1 = a uniform walk)")
+
+
+def gcn_cells(A):
+    """Chapter 5: the pooled patch walk's cells with and without the GCN of an :func:`ablation_table` ``A``:
+    ``(rows of A, table of mean ± sd over seeds of J&F, loss / ln N and acc × N, the cell without the GCN)``;
+    None when ``A`` has no such pair."""
+    import pandas as pd
+
+    pooled = A[(A["nodes"] == "patch_pool")] if not A.empty else A
+    if not (len(pooled) and pooled["GCN"].any() and (~pooled["GCN"]).any()):
+        return None
+    cols = ("J&F", "loss / ln N", "acc × N")
+    O = over_seeds(pooled, cols)
+    show = pd.DataFrame({c: [mean_sd(m, s) for m, s in zip(O[f"{c} mean"], O[f"{c} sd"])] for c in cols}, index=O.index)
+    return pooled, show.rename_axis("cell"), str(pooled.loc[~pooled["GCN"], "run"].map(cell_of).iloc[0])
+
+
+def generated_data(data_root: str | Path):
+    """Chapter 2: the training and evaluation parts of a generated (ever-synth) dataset under ``data_root``:
+    ``(table, generator record or None, path of that record)``; the record is ``synth_config.yaml``."""
+    import pandas as pd
+    import yaml
+
+    root = Path(data_root)
+    rec_path = root / "synth_config.yaml"
+    rec = yaml.safe_load(rec_path.read_text()) if rec_path.is_file() else None
+    videos = sorted((root / "videos" / "train").glob("*.mp4")) if root.is_dir() else []
+    jpeg_dir, ann_dir = root / "JPEGImages" / "480p", root / "Annotations" / "480p"
+    eval_seqs = sorted(p.name for p in jpeg_dir.iterdir()) if jpeg_dir.is_dir() else []
+    counts = [len(list((jpeg_dir / s).glob("*.jpg"))) for s in eval_seqs]
+    eval_bytes = sum(f.stat().st_size for d in (jpeg_dir, ann_dir) if d.is_dir() for f in d.rglob("*") if f.is_file())
+    each = "–" if not counts else str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
+    size = f"{rec['height']} × {rec['width']}" if rec else "–"
+    parts = pd.DataFrame([
+        {"videos": len(videos), "frames each": str(rec["frames_train"]) if rec else "–", "frame size (px)": size,
+         "stored as": (f"H.264 mp4, {rec['fps']} fps, crf {rec['crf']}" if rec else "mp4"),
+         "MB": sum(v.stat().st_size for v in videos) / 1e6},
+        {"videos": len(eval_seqs), "frames each": each, "frame size (px)": size,
+         "stored as": (f"JPEG (quality {rec['jpeg_quality']}) + PNG masks" if rec else "JPEG + PNG masks"),
+         "MB": eval_bytes / 1e6},
+    ], index=["training (unlabelled)", "evaluation (labelled)"])
+    return parts, rec, rec_path
+
+
+def datasets():
+    """Chapter 2: the datasets of ``data_manifest/`` (:func:`ever.data.manifest.datasets_table`), one row each
+    (purpose, videos, frames, size, licence; a generated one's training and evaluation parts from its recorded
+    generator defaults), and their manifest rows."""
+    import pandas as pd
+
+    from ever.data import manifest as M
+
+    rows = M.datasets_table()
+    for r in rows:
+        gen = M.load_manifest(r["name"]).get("generator_config") or {}
+        if gen.get("num_train") and gen.get("num_eval"):
+            r["purpose"] = "pretraining + evaluation"
+            r["videos"] = f"{gen['num_train'] + gen['num_eval']} ({gen['num_train']} training + {gen['num_eval']} evaluation)"
+    T = pd.DataFrame(rows).set_index("name").rename_axis(None)[["purpose", "videos", "frames", "size", "licence"]]
+    return T.astype(object).where(T.notna(), "not recorded"), rows
+
+
+def ablation_accuracy(A, tail):
+    """Chapter 5: the accuracy columns of an :func:`ablation_table` ``A`` (node type, N, GCN, J&F and, where
+    logged, the training cycle relative to chance) and a caption naming the steps those means cover (``tail``:
+    :func:`training_tail`)."""
+    cols = ["nodes", "N/frame", "GCN", "J&F"] + [c for c in ("loss / ln N", "acc × N") if A[c].notna().any()]
+    cap = None
+    if len(tail):
+        steps = sorted(set(zip(tail["first step"], tail["last step"], tail["points"])))
+        cap = ("loss / ln N and acc × N: mean of the last logged points, "
+               + "; ".join(f"steps {a}–{b} ({p} points)" for a, b, p in steps))
+    return A.set_index("run")[cols], cap
+
+
+def cost_tables(LT) -> list[tuple[Any, str]]:
+    """Chapter 6: a :func:`cost_table` as two tables that each fit the page, ``(table, caption)``: accuracy,
+    compute and time; then energy (fixed decimals, marked as estimates where a ledger says so) and memory."""
+    from ever.analysis.display import fixed
+
+    est = " (estimate)" if any(v not in ("no", None) for v in LT["estimate"]) else ""
+    out = []
+    for cols, caption in ((("J&F", "GFLOPs", "wall s", "CPU s", "cores busy"), "accuracy, compute and time"),
+                          (("Wh", "g CO2eq", "peak MiB"), "energy and peak memory")):
+        show = LT[[c for c in cols if LT[c].notna().any()]]
+        show = show.assign(**{c: show[c].map(fixed) for c in ("Wh", "g CO2eq") if c in show})
+        out.append((show.rename(columns={"Wh": f"Wh{est}", "g CO2eq": f"g CO2eq{est}"}), caption))
+    return out

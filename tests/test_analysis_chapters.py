@@ -1,0 +1,158 @@
+"""The pieces the chapters call: the run folder (RunDir), each chapter's figures, tables and sentences, and the
+notebooks themselves (short cells that call the package, every parameter used)."""
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from ever.analysis import captions, plots, stats, tables, wording
+from ever.config import config_from_dict
+from ever.explore import walk_round_trip, walk_window
+from ever.runs import RunDir, baseline_dir, model_runs, result_dirs
+
+matplotlib.use("Agg")
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def _code_cells(nb: Path) -> list[dict]:
+    return [c for c in json.loads(nb.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("nb", sorted(BOOK.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_every_papermill_parameter_is_used_and_no_cell_is_long(nb):
+    cells = _code_cells(nb)
+    (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    rest = "\n".join("".join(c["source"]) for c in cells if c is not params)
+    names = re.findall(r"^(\w+)\s*=", "".join(params["source"]), re.M)
+    assert names and [n for n in names if not re.search(rf"\b{n}\b", rest)] == []
+    assert max(len("".join(c["source"]).splitlines()) for c in cells) <= 25
+
+
+def test_the_notebooks_hold_under_600_lines_of_code():
+    assert sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb")
+               for c in _code_cells(nb)) < 600
+
+
+def test_run_dir_writes_what_it_reads(tmp_path):
+    rd = RunDir(tmp_path / "runs" / "a")
+    rd.write_config(config_from_dict({"name": "a", "seed": 3}))
+    rd.write_summary("val", {"J&F-Mean": 0.5})
+    rd.write_per_sequence("val", [{"sequence": "s", "J-Mean": 0.4, "F-Mean": 0.6}])
+    rd.write_metrics([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
+    rd.write_ledger({"phases": {"train": {"totals": {"steps": 2}}}})
+    assert rd.summary("val") == {"J&F-Mean": 0.5} and rd.summary("test") is None
+    assert rd.per_sequence("val")["F-Mean"].tolist() == [0.6] and rd.per_sequence("test") is None
+    assert rd.metrics()["loss"].tolist() == [2.0, 1.0] and rd.train_totals() == {"steps": 2}
+    assert rd.config_flat()["seed"] == 3 and rd.curve() is None and rd.curve_summaries("val") == []
+    assert model_runs(tmp_path / "runs") == [rd.path]
+    labels = [label for label, _ in result_dirs(tmp_path / "runs")]
+    assert labels[0] == "a" and labels[1:] == ["baseline: copy", "baseline: lab", "baseline: random"]
+    assert baseline_dir(tmp_path / "runs", "lab") == tmp_path / "runs" / "baselines" / "lab"
+
+
+def _walk(gh=9, gw=10, T=3):
+    rng = np.random.default_rng(0)
+    n = gh * gw
+    mats = [rng.random((n, n)) + 5 * np.eye(n) for _ in range(T - 1)]
+    mats = [m / m.sum(1, keepdims=True) for m in mats]
+    centers = np.stack(np.meshgrid(np.arange(gw) * 8 + 4, np.arange(gh) * 8 + 4), -1).reshape(-1, 2).astype(float)
+    mask = np.zeros((gh * 8, gw * 8), np.uint8)
+    mask[8:24, 56:72] = 1  # centre (63.5, 15.5): node row 1, column 7
+    return {"frames": np.zeros((T, gh * 8, gw * 8, 3), np.uint8), "mask0": mask, "centers": centers,
+            "grid": (gh, gw), "fwd": mats, "bwd": [m.T / m.T.sum(1, keepdims=True) for m in mats],
+            "temperature": 0.07, "sequence": "s", "patch": 8, "stride": 8}
+
+
+def test_the_walk_figures_start_at_the_object_and_come_home():
+    walk = _walk()
+    start, idx = walk_window(walk)
+    assert start == 1 * 10 + 7 and len(idx) == 49 and start in idx and idx.max() < 90
+    where, dists = walk_round_trip(walk, start)
+    assert where == [0, 1, 2, 1, 0] and all(d.sum() == pytest.approx(1.0) for d in dists)
+    assert dists[0][start] == 1.0
+    assert len(plots.transitions(walk, start, idx).axes) == 3  # two matrices and the colour bar
+    assert len(plots.round_trip(walk, start, where, dists).axes) == 7  # 3 + 3 panels and the colour bar
+    text = captions.round_trip_text(walk, start, dists[-1])
+    assert f"with probability **{dists[-1][start]:.3f}**" in text and "(a uniform walk: 0.011)" in text
+    assert "90 nodes per frame (9x10 grid" in captions.transitions_text(walk, start, idx, 49, 64)
+
+
+def _ablation():
+    return pd.DataFrame({"run": ["p-s0", "p-s1", "g-s0", "g-s1", "o"], "nodes": ["patch_pool"] * 4 + ["object (slic)"],
+                         "N/frame": [49, 49, 49, 49, 8], "GCN": [False, False, True, True, False],
+                         "J&F": [0.40, 0.42, 0.30, 0.32, 0.2], "loss / ln N": [0.5, 0.52, 0.3, 0.31, 0.9],
+                         "acc × N": [5.0, 5.2, 9.0, 9.1, 1.0], "GFLOPs/clip": [10.0, 10.0, 10.5, 10.5, 9.9],
+                         "walk % of FLOPs": [0.2, 0.2, 0.2, 0.2, 0.01]})
+
+
+def test_chapter_five_pieces_read_the_ablation_table():
+    A = _ablation()
+    pooled, show, base = tables.gcn_cells(A)
+    assert base == "p" and list(show.index) == ["p", "g"] and show.loc["g", "J&F"] == "0.310 ± 0.014"
+    assert tables.gcn_cells(A[~A["GCN"]]) is None  # no pair with and without the GCN
+    from ever.analysis.claims import gcn_cycle
+
+    text = wording.gcn_cycle_text(base, gcn_cycle(pooled, base))
+    assert "`g`: training cycle easier" in text and "`g` shows the shortcut's signature" in text
+    table, caption = tables.ablation_accuracy(A, pd.DataFrame({"first step": [8], "last step": [10], "points": [3]}))
+    assert list(table.columns) == ["nodes", "N/frame", "GCN", "J&F", "loss / ln N", "acc × N"]
+    assert caption.endswith("steps 8–10 (3 points)")
+    D = A.dropna(subset=["J&F"])
+    assert "(patch_pool, without GCN" not in captions.nodes_and_compute(D, True)  # one N per line: none joined
+    assert "This grid trains one N per node type" in captions.nodes_and_compute(D, True)
+    assert len(plots.nodes_and_compute(D, pd.Series({"baseline: copy": 0.25})).axes) == 2
+    assert len(plots.ablation_dots(D).axes) == 3
+
+
+def test_the_load_sentences_say_when_seconds_do_not_measure_the_method():
+    T = pd.DataFrame({"f": [10.0, 10.01], "wall": [100.0, 200.0], "cores": [1.0, 2.0]})
+    assert "**The seconds are not a method difference" in wording.step_seconds(stats.load_confound(T, "f", "wall", "cores"))
+    same = T.assign(cores=[1.0, 1.1])
+    assert "Same FLOPs, same cores, different seconds" in wording.step_seconds(stats.load_confound(same, "f", "wall", "cores"))
+    even = same.assign(wall=[100.0, 101.0])
+    assert wording.step_seconds(stats.load_confound(even, "f", "wall", "cores")).endswith("so their seconds per step compare.")
+    assert wording.step_seconds(stats.load_confound(T.iloc[:1], "f", "wall", "cores")) is None
+    K = pd.DataFrame({"kWh (estimate)": [1.0, 2.0]})
+    assert wording.kinetics_hours(K, stats.load_confound(even, "f", "wall", "cores")) is None
+    assert "and the kWh 2.0x apart" in wording.kinetics_hours(K, stats.load_confound(T, "f", "wall", "cores"))
+
+
+def test_chapter_six_and_seven_pieces():
+    LT = pd.DataFrame({"J&F": [0.5, 0.3], "GFLOPs": [10.0, None], "wall s": [100.0, 10.0], "CPU s": [150.0, 10.0],
+                       "cores busy": [1.5, 1.0], "Wh": [0.0004, 0.002], "g CO2eq": [0.01, None],
+                       "peak MiB": [700.0, 300.0], "estimate": ["cpu, ram", "no"]}, index=["a", "baseline: copy"])
+    (t1, c1), (t2, c2) = tables.cost_tables(LT)
+    assert list(t1.columns) == ["J&F", "GFLOPs", "wall s", "CPU s", "cores busy"] and c1 == "accuracy, compute and time"
+    assert list(t2.columns) == ["Wh (estimate)", "g CO2eq (estimate)", "peak MiB"] and t2.iloc[0, 0] == "< 0.001"
+    pts = LT.iloc[:1]
+    fig = plots.accuracy_and_cores(pts, LT["J&F"], ["a"], LT)
+    assert len(fig.axes) == 2
+    rep = {"grid": "g.yaml", "status": "running", "steps": [{"step": "train a", "seconds": 60.4},
+                                                            {"step": "notebook 00_index", "seconds": 59.6}]}
+    text, steps = captions.report_timing(rep, {"cpu_count": 2}, ["08_explore"])
+    assert text.startswith("This report run (grid `g.yaml`, device `auto`) took **2 minutes** on 2 CPU cores")
+    assert "1.0 min training, 1.0 min executing notebooks" in text and "Not in the table: notebook `08_explore`" in text
+    assert steps["seconds"].tolist() == [60, 60]
+    B, measured = tables.walk_cost(Path("no-such.json"))
+    g = tables.walk_growth(Path("no-such.json"))
+    assert not measured and len(plots.walk_bench(B, g).axes) == 1
+    assert "forward only" in captions.walk_bench(B, g, measured) and "FLOPs grow as N^" in captions.walk_bench(B, g, measured)
+
+
+def test_chapter_four_figures(tmp_path):
+    S = pd.DataFrame({"run": ["a", "baseline: copy"], "kind": ["model", "baseline"], "J&F-Mean": [0.5, 0.3],
+                      "J-Mean": [0.4, 0.3], "F-Mean": [0.6, 0.3], "PCK@0.1": [0.2, None]})
+    assert len(plots.scores(S, "val").axes) == 1 and len(plots.pck(S, ["PCK@0.1"]).axes) == 1
+    assert captions.best_run_line(S) == "Best J&F-Mean: **a** with 0.500 (best baseline, baseline: copy: 0.300)."
+    Q = pd.DataFrame({"a": [0.5, 0.7], "baseline: copy": [0.6, 0.2]}, index=pd.Index(["s1", "s2"], name="sequence"))
+    ax = plots.per_sequence(Q, "baseline: copy").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["s1", "s2"]  # by the first cell's lead, smallest first
+    assert plots.overlays(tmp_path, "val", None, 2) == []  # no overlay images: no figure
+    mm = pd.DataFrame({"run": ["a", "a"], "step": [1, 2], "N": [49, 49], "loss / ln N": [1.0, 0.5], "acc × N": [1, 3]})
+    assert len(plots.training_relative_to_chance(mm).axes) == 2 and plots.loss_by_cycle_length(mm) is None
+    last, caption = tables.last_logged(mm)
+    assert list(last.columns) == ["nodes N", "loss / ln N", "accuracy × N"] and caption.startswith("at step 2,")
