@@ -74,3 +74,12 @@ def test_a_short_bf16_run_follows_fp32(tmp_path, tiny_videos, monkeypatch):
     assert len(a) == len(b) == 6 and all(map(torch.isfinite, torch.tensor(b)))
     assert max(abs(x - y) for x, y in zip(a, b)) < 0.05 * max(a), (a, b)
     assert b[-1] < b[0]  # it learns
+
+
+def test_a_saved_run_with_train_amp_flattens_as_precision(tmp_path):
+    """The run tables (ever.runs.run_config_flat) read an old run's train.amp as the precision it meant."""
+    from ever.runs import run_config_flat
+
+    (tmp_path / "config.yaml").write_text("train:\n  amp: false\n  steps: 7\n")
+    flat = run_config_flat(tmp_path)
+    assert flat["train.precision"] == "fp32" and flat["train.steps"] == 7 and "train.amp" not in flat
