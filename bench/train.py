@@ -19,7 +19,7 @@ backward on the step's embeddings), the GCN's share when on (its FLOPs as its mo
 step, and its time x the times it ran: twice with a home view), and for felzenszwalb/slic the
 segmentation time per clip (CPU, as in a DataLoader worker) and its share of a step if one worker did
 it serially (divide by ``data.num_workers`` for the training loader). Ratios are against the first row
-(patch_crop at the first stage and precision when it runs).
+(patch_crop at the first stage and precision, when it runs).
 
 ``--videowalk DIR`` also times ajabri/videowalk's training step (``DIR/code``: its CRW, ResNet-18 with the
 strides of layer3/4 at 1 and reflect padding, on 64-px patches of the same clips, dropout 0.1, tau 0.05,
@@ -343,7 +343,7 @@ def main(argv=None) -> dict:
                     torch.cuda.empty_cache()
                 print(f"  {_label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
     vw = bench_videowalk(args, clips) if args.videowalk else []
-    ref = rows[0] if rows and rows[0]["variant"] == "patch_crop" else None
+    ref = rows[0] if rows else None
     for r in rows:
         if ref:
             r["speedup_vs_first"] = ref["step_ms"] / r["step_ms"]
