@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed
 
-.PHONY: install test lint report data davis-dev green green-long clean
+.PHONY: install test lint report data davis-dev green green-long gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
@@ -52,6 +52,12 @@ green: $(STAMP)
 # configs/report-green-long.yaml); needs the DAVIS folders.
 green-long: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green-long.yaml --snapshot results/green-long $(REPORT_ARGS)
+
+# On a CUDA machine (issue 32): the reference walk's bf16 training step (clips/s, MFU), propagation at 480p
+# (frames/s) and a ten-minute training with its J&F, in one JSON (runs/gpu-check/gpu_check.json); reuse the
+# machine's CUDA torch with VENV_FLAGS=--system-site-packages. Without a GPU it runs a reduced form in seconds.
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf _build book/generated runs

@@ -4,14 +4,28 @@ cropped (object_crop: each segment's box encoded on its own, as patch_crop encod
     python bench/train.py [--size 128 --width 16 --batch 8 --clip-len 4 --k 8 --home-shift 32] [--steps 5] \
         [--json runs/bench/train.json]
     python bench/train.py --size 256 --width 64 --batch 32 --proj-dim 128     # GPU-size setting
+    # the reference walk (issue 32): fp32 against bf16, through layer3 against through layer4, and
+    # ajabri/videowalk's own training step on the same clips (its code fetched outside the repository)
+    python bench/train.py --size 256 --width 64 --proj-dim 128 --batch 2 --clip-len 4 --home-shift 0 \
+        --variants patch_crop,patch_pool --precisions fp32,bf16 --stages layer4,layer3 --threads 2 \
+        [--videowalk /work/ref/videowalk-train --videowalk-python /work/ref/vw-venv/bin/python]
 
-For each variant, on the device it finds: the training step (forward + backward + grad clip + Adam
-step; bf16 autocast and channels_last on CUDA, as ``ever.train``) — median of ``--steps`` after
+For each variant, stage (``model.train_stage``: the encoder ends there) and precision (``train.precision``;
+``ever.train.autocast``, the rule training uses; channels_last on CUDA as ``ever.train``), on the device it
+finds: the training step (forward + backward + grad clip + Adam step) — median of ``--steps`` after
 ``--warmup`` untimed steps — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
 peak memory, nodes per frame (mean valid), the walk loss's share of the step (its own forward +
-backward on the step's embeddings), the GCN's share when on, and for felzenszwalb/slic the
+backward on the step's embeddings), the GCN's share when on (its FLOPs as its module ran in the counted
+step, and its time x the times it ran: twice with a home view), and for felzenszwalb/slic the
 segmentation time per clip (CPU, as in a DataLoader worker) and its share of a step if one worker did
-it serially (divide by ``data.num_workers`` for the training loader). Ratios are against patch_crop.
+it serially (divide by ``data.num_workers`` for the training loader). Ratios are against the first row
+(patch_crop at the first stage and precision, when it runs).
+
+``--videowalk DIR`` also times ajabri/videowalk's training step (``DIR/code``: its CRW, ResNet-18 with the
+strides of layer3/4 at 1 and reflect padding, on 64-px patches of the same clips, dropout 0.1, tau 0.05,
+Adam 1e-4, fp32) through layer4 (its train.py default) and through layer3 (``--remove-layers layer4``), in a
+subprocess run by ``--videowalk-python`` (an interpreter with torchvision; bench/videowalk_step.py), with the
+same threads and FLOP counter. Its code is never copied here.
 
 Frames: real clips from ``data/ever-synth/videos/train`` when it exists, else clips rendered in
 memory by the ever-synth generator (``--random`` for uniform noise: felzenszwalb then over-segments
@@ -34,12 +48,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    count_flops, device_info, peak_memory, reset_peak, sync, time_stats, write_json,
+    device_info, peak_memory, reset_peak, sync, time_stats, write_json,
 )
 
 from ever.config import config_from_dict  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
 from ever.nodes.objects import segment_frames  # noqa: E402
+from ever.train import autocast, cpu_has_bf16, flops_by_module  # noqa: E402
 from ever.utils import select_device  # noqa: E402
 from ever.walk import walk_loss  # noqa: E402
 
@@ -100,34 +115,36 @@ def _cpu_peak() -> int:
     return peak_memory("cpu")
 
 
-def make_cfg(args, nodes: dict, gcn: bool):
+def make_cfg(args, nodes: dict, gcn: bool, stage: str = "layer4", precision: str = "fp32"):
     return config_from_dict({
         "data": {"size": args.size, "clip_len": args.clip_len},
-        "model": {"width": args.width, "proj_dim": args.proj_dim},
+        "model": {"width": args.width, "proj_dim": args.proj_dim, "train_stage": stage, "eval_stage": stage},
         "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
                   "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
         # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes (ever/nodes/objects.py):
         # those variants walk home to frame 0 itself, as configs/ablation/objcrop*.yaml do
         "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" or nodes["kind"] == "object_crop" else args.home_shift},
         "gcn": {"enabled": gcn},
-        "train": {"batch_size": args.batch},
+        "train": {"batch_size": args.batch, "precision": precision},
     }, "bench/train.py")
 
 
-def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device) -> dict:
+def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device, stage: str = "layer4",
+                  precision: str = "fp32") -> dict:
     nodes, gcn = VARIANTS[name]
-    cfg = make_cfg(args, nodes, gcn)
+    cfg = make_cfg(args, nodes, gcn, stage, precision)
     torch.manual_seed(0)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
     if cuda:
         crw = crw.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(crw.parameters(), lr=1e-4)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
+    amp = autocast(device, precision)
     B = clips_u8.shape[0]
     obj = cfg.nodes.kind.startswith("object")
-    row: dict = {"variant": name, "nodes": cfg.nodes.kind, "segmenter": cfg.nodes.segmenter if obj else None,
-                 "k": cfg.nodes.k if obj else None, "gcn": gcn}
+    row: dict = {"variant": name, "stage": stage, "precision": precision, "nodes": cfg.nodes.kind,
+                 "segmenter": cfg.nodes.segmenter if obj else None, "k": cfg.nodes.k if obj else None, "gcn": gcn,
+                 "encoder_params": sum(p.numel() for p in crw.model.encoder.parameters())}
 
     segments = None
     if crw.nodes.needs_segments:  # as in a DataLoader worker: CPU, one clip at a time
@@ -164,7 +181,14 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device)
     row["step_ms"] = 1e3 * st["median_s"]
     row["step_ms_std"] = 1e3 * st["std_s"]
     row["clips_per_s"] = B / st["median_s"]
-    row["gflops_per_clip"] = count_flops(fwd_bwd) / 1e9 / B
+    gcn_runs = []
+    hook = crw.gcn.register_forward_hook(lambda *_: gcn_runs.append(1)) if crw.gcn is not None else None
+    by_module = flops_by_module(fwd_bwd)
+    row["gflops_per_clip"] = by_module["Global"] / 1e9 / B
+    if hook is not None:
+        hook.remove()
+        row["gcn_runs_per_step"] = len(gcn_runs)
+        row["gcn_flop_share"] = by_module.get("CRW.gcn", 0) / by_module["Global"]
     opt.zero_grad(set_to_none=True)
 
     # the walk's own cost on this step's embeddings (and the GCN's)
@@ -188,7 +212,8 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device)
                 y = crw.gcn(hd, valid)
             y.float().sum().backward()
 
-        row["gcn_ms"] = 1e3 * time_stats(gcn_call, device, reps=max(3, args.steps), warmup=1)["median_s"]
+        row["gcn_ms"] = row["gcn_runs_per_step"] * 1e3 * time_stats(gcn_call, device, reps=max(3, args.steps),
+                                                                    warmup=1)["median_s"]
         row["gcn_share"] = row["gcn_ms"] / row["step_ms"]
         row["gcn_params"] = sum(p.numel() for p in crw.gcn.parameters())
     if "seg_ms_per_clip" in row:
@@ -201,22 +226,69 @@ def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+def _label(r: dict) -> str:
+    return f"{r['variant']} {r['stage']} {r['precision']}"
+
+
 def print_table(rows: list[dict], ref: dict | None) -> None:
-    hdr = (f"{'variant':16} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
-           f"{'walk %':>7} {'gcn %':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}")
+    hdr = (f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
+           f"{'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         sp = ref["step_ms"] / r["step_ms"] if ref else None
         fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
-        print(f"{r['variant']:16} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
+        print(f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
               f"{r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
               f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
+              f"{_fmt(100 * r['gcn_flop_share'] if 'gcn_flop_share' in r else None, '5.2f'):>5}% "
               f"{_fmt(r.get('seg_ms_per_clip'), '11.1f'):>11} "
               f"{_fmt(100 * r['seg_share_1worker'] if 'seg_share_1worker' in r else None, '8.1f'):>8}% "
               f"{_fmt(sp, '8.2f'):>8} {_fmt(fl, '8.3f'):>8}")
-    print("N = mean valid nodes per frame; walk/gcn % = share of the step time; seg %(1w) = segmentation of a "
-          "batch by one worker / step time; x speed = patch_crop step time / this; x FLOPs = this / patch_crop.")
+    print(f"N = mean valid nodes per frame; walk/gcn % = share of the step time (the GCN's time x the times it ran); "
+          f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
+          f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}.")
+
+
+def bench_videowalk(args, clips_u8: torch.Tensor) -> list[dict]:
+    """ajabri/videowalk's training step on the same clips, through layer4 and layer3 (see the module docstring)."""
+    import json
+    import subprocess
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = Path(tmp) / "clips.pt"
+        torch.save(clips_u8, clips)
+        for stage in ("layer4", "layer3"):
+            out = Path(tmp) / f"{stage}.json"
+            cmd = [args.videowalk_python, str(Path(__file__).resolve().parent / "videowalk_step.py"), args.videowalk,
+                   str(clips), str(out), "--stage", stage, "--patch", str(args.size // 4),
+                   "--stride", str(args.size // 8), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--threads", str(torch.get_num_threads())]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"  videowalk {stage}: failed ({done.stderr.strip().splitlines()[-1:]})")
+                continue
+            rows.append(json.loads(out.read_text()))
+            print(f"  videowalk {stage}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+    return rows
+
+
+def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
+    """videowalk's step beside EVER's reference walk (patch_crop, fp32) at the same stage."""
+    if not vw:
+        return
+    print(f"\najabri/videowalk ({vw[0]['commit']}, torch {vw[0]['torch']}, {vw[0]['threads']} threads), same clips:")
+    print(f"{'stage':8} {'videowalk ms':>12} {'GFLOP/clip':>10} {'EVER patch_crop ms':>18} {'GFLOP/clip':>10} "
+          f"{'x speed (vw / EVER)':>19}")
+    for v in vw:
+        ours = next((r for r in rows if r["variant"] == "patch_crop" and r["stage"] == v["stage"]
+                     and r["precision"] == "fp32"), None)
+        print(f"{v['stage']:8} {v['step_ms']:12.1f} {v['gflops_per_clip']:10.3f} "
+              f"{_fmt(ours and ours['step_ms'], '18.1f'):>18} {_fmt(ours and ours['gflops_per_clip'], '10.3f'):>10} "
+              f"{_fmt(ours and v['step_ms'] / ours['step_ms'], '19.2f'):>19}")
+        v["speedup_of_ever_patch_crop"] = ours and v["step_ms"] / ours["step_ms"]
 
 
 def main(argv=None) -> dict:
@@ -233,6 +305,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=5, help="timed steps per variant (median)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--stages", default="layer4", help="comma list of model.train_stage (layer3, layer4)")
+    ap.add_argument("--precisions", default="fp32",
+                    help="comma list of train.precision (fp32, bf16, auto); bf16 on a CPU needs native bf16")
+    ap.add_argument("--videowalk", default=None, help="a checkout of ajabri/videowalk: time its training step too")
+    ap.add_argument("--videowalk-python", default=sys.executable, help="an interpreter with torchvision for it")
     ap.add_argument("--random", action="store_true", help="uniform random frames instead of ever-synth")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
@@ -245,6 +322,13 @@ def main(argv=None) -> dict:
     bad = [v for v in names if v not in VARIANTS]
     if bad:
         ap.error(f"unknown variant(s) {bad}; known: {list(VARIANTS)}")
+    stages = [v.strip() for v in args.stages.split(",") if v.strip()]
+    precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
+    if not set(stages) <= {"layer3", "layer4"} or not set(precisions) <= {"fp32", "bf16", "auto"} or \
+            not stages or not precisions:
+        ap.error("--stages takes layer3,layer4 and --precisions fp32,bf16,auto")
+    if device.type == "cpu" and "bf16" in precisions and not cpu_has_bf16():
+        ap.error("--precisions bf16: this CPU has no native bf16 (AVX512-BF16 or AMX)")
     clips, source = load_clips(args.batch, args.clip_len, args.size, args.random)
     info = device_info(device)
     print(f"device {info['device']} ({info['gpu'] or info['cpu_model']}, {torch.get_num_threads()} threads), "
@@ -252,18 +336,22 @@ def main(argv=None) -> dict:
           f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}")
     rows = []
     for n in names:
-        rows.append(bench_variant(n, args, clips, device))
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        print(f"  {n}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
-    ref = next((r for r in rows if r["variant"] == "patch_crop"), None)
+        for stage in stages:
+            for precision in precisions:
+                rows.append(bench_variant(n, args, clips, device, stage, precision))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                print(f"  {_label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+    vw = bench_videowalk(args, clips) if args.videowalk else []
+    ref = rows[0] if rows else None
     for r in rows:
         if ref:
-            r["speedup_vs_patch_crop"] = ref["step_ms"] / r["step_ms"]
-            r["flops_ratio_vs_patch_crop"] = r["gflops_per_clip"] / ref["gflops_per_clip"]
+            r["speedup_vs_first"] = ref["step_ms"] / r["step_ms"]
+            r["flops_ratio_vs_first"] = r["gflops_per_clip"] / ref["gflops_per_clip"]
     print()
     print_table(rows, ref)
-    result = {"bench": "train", "info": info, "frames": source, "args": vars(args), "rows": rows}
+    print_videowalk(vw, rows)
+    result = {"bench": "train", "info": info, "frames": source, "args": vars(args), "rows": rows, "videowalk": vw}
     if args.json:
         write_json(args.json, result)
     return result

@@ -91,14 +91,23 @@ class ModelConfig:
     padding: str = "zeros"  # "zeros" | "circular" (no absolute position in features: see ever.models.encoder)
     proj_dim: int = 128  # embedding dimension of the walk
     proj: str = "linear"  # "linear" | "mlp"
-    eval_stage: str = "layer4"  # stage whose features label propagation uses ("layer3" | "layer4")
+    # The encoder's last stage: the walk trains on its features and nothing after it is built or exported.
+    # At stride 1, layer4 is most of the encoder's FLOPs at 1/8 resolution; "layer3" trains the encoder that
+    # CRW's evaluation reads (ajabri/videowalk trains through layer4 and removes it at test time). Old runs,
+    # saved before the field, trained through "layer4".
+    train_stage: str = "layer4"  # "layer3" | "layer4"
+    eval_stage: str = "layer4"  # stage whose features label propagation uses (layer2 .. train_stage)
 
     def validate(self) -> None:
         _check(self.width >= 4, "model.width must be >= 4")
         _check(len(self.blocks) == 4 and all(b >= 1 for b in self.blocks), "model.blocks must be 4 positive ints")
         _check(self.proj in ("linear", "mlp"), "model.proj must be 'linear' or 'mlp'")
         _check(self.padding in ("zeros", "circular"), "model.padding must be 'zeros' or 'circular'")
+        _check(self.train_stage in ("layer3", "layer4"), "model.train_stage must be layer3|layer4")
         _check(self.eval_stage in ("layer2", "layer3", "layer4"), "model.eval_stage must be layer2|layer3|layer4")
+        _check(self.eval_stage <= self.train_stage,
+               f"model.eval_stage={self.eval_stage} is past model.train_stage={self.train_stage}: "
+               f"the encoder ends at {self.train_stage} and has no {self.eval_stage}")
         _check(self.proj_dim >= 2, "model.proj_dim must be >= 2")
 
 
@@ -205,8 +214,12 @@ class TrainConfig:
     ckpt_every: int = 100
     snapshot_every: int = 0  # also keep the weights every this many steps (runs/<name>/snapshots/); 0 = never
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: bool = True  # bf16 autocast on CUDA (never on CPU)
-    channels_last: bool = True  # on CUDA
+    # bf16 autocast, the walk loss in fp32 (ever.train.autocast): "auto" = on CUDA, not on a CPU (what EVER always
+    # did, so CPU runs reproduce the committed results); "bf16" = on either device (a CPU needs native bf16,
+    # AVX512-BF16 or AMX: bench/train.py measures what it gains); "fp32" = never. Saved runs' train.amp reads as
+    # auto (true) or fp32 (false).
+    precision: str = "auto"
+    channels_last: bool = True  # on CUDA (on a CPU it made the encoder slower: bench/train.py)
     compile: bool = False  # torch.compile the encoder
 
     def validate(self) -> None:
@@ -214,6 +227,7 @@ class TrainConfig:
         _check(self.log_every >= 1 and self.ckpt_every >= 1, "train.log_every and ckpt_every must be >= 1")
         _check(self.snapshot_every >= 0, "train.snapshot_every must be >= 0 (0 = no snapshots)")
         _check(self.device in ("auto", "cpu", "cuda"), "train.device must be auto|cpu|cuda")
+        _check(self.precision in ("auto", "bf16", "fp32"), "train.precision must be auto|bf16|fp32")
 
 
 @dataclass
@@ -399,8 +413,20 @@ def dataclass_from_dict(cls: type, data: dict[str, Any], source: str = "<dict>")
         raise ConfigError(f"{source}: {e}") from None
 
 
+def upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with the fields renamed since it may have been saved under their new name: ``train.amp``
+    (true: bf16 autocast on CUDA only) is ``train.precision`` auto, false is fp32. A new dict."""
+    train = saved.get("train") if isinstance(saved, dict) else None
+    if not isinstance(train, dict) or not isinstance(train.get("amp"), bool):
+        return saved
+    train = dict(train)
+    amp = train.pop("amp")
+    train.setdefault("precision", "auto" if amp else "fp32")
+    return {**saved, "train": train}
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
-    cfg = dataclass_from_dict(Config, data, source)
+    cfg = dataclass_from_dict(Config, upgrade(data), source)
     try:
         cfg.validate()
     except ConfigError as e:
@@ -438,7 +464,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved config dict with every field it lacks at today's default: a run saved before a field
     existed ran with the behaviour that field's default keeps, so it compares equal to today's config."""
-    return merge(Config().to_dict(), saved or {})
+    return merge(Config().to_dict(), upgrade(saved or {}))
 
 
 def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:

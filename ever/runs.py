@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ever.config import flatten
+from ever.config import flatten, upgrade
 from ever.evaluate import BASELINES
 
 CONFIG_FILE = "config.yaml"
@@ -216,7 +216,7 @@ def run_config_flat(run_dir: str | Path) -> dict[str, Any]:
         raw = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
-    flat = {**_default_config_flat(), **flatten(raw)}
+    flat = {**_default_config_flat(), **flatten(upgrade(raw))}  # renamed fields (train.amp) under their new name
     return {k: (str(v) if isinstance(v, list) else v) for k, v in flat.items()}
 
 

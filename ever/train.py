@@ -305,21 +305,57 @@ def _trim_metrics(path: Path, upto: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
+def flops_by_module(fn) -> dict[str, int]:
+    """FLOPs of one ``fn()`` call by module, as ``FlopCounterMode`` attributes them (forward and backward):
+    ``{"Global": total, "CRW": ..., "CRW.gcn": ...}``, a module counted each time it ran."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return {k: int(sum(v.values())) for k, v in counter.get_flop_counts().items()}
+
+
 def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> None:
     """FLOPs of one training step (``run_step`` runs it), and the parts the ablation asks about: the walk
-    (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step."""
-    from ever.gcn import gcn_cost, graph_size
+    (:func:`ever.walk.walk_flops` on this step's graph size) and the GCN, each with its share of the step.
+    The GCN's FLOPs are those its module ran in the counted step, forward and backward, as often as it ran
+    (twice with ``walk.home_shift``: on the clip and on the home view with the clip as context)."""
+    from ever.gcn import graph_size
     from ever.walk import walk_flops
 
-    total = max(1, ledger.count_flops(run_step))
+    by_module: dict[str, int] = {}
+    total = max(1, ledger.count_flops(lambda: by_module.update(flops_by_module(run_step))))
     T, N = graph_size(cfg)
     walk = walk_flops(batch, T, N, cfg.model.proj_dim)
     ledger.set_metric("walk_flops_per_step", walk)
     ledger.set_metric("walk_flop_share", walk / total)
     if crw.gcn is not None:
-        gcn = gcn_cost(crw.gcn, batch, T, N, cfg.model.proj_dim)["flops_fwd_bwd"]
+        gcn = by_module.get(f"{type(crw).__name__}.gcn", 0)
         ledger.set_metric("gcn_flops_per_step", gcn)
         ledger.set_metric("gcn_flop_share", gcn / total)
+
+
+# ----------------------------------------------------------------------------- precision
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it bf16
+    is emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of a training step for ``train.precision`` on ``device`` (the one rule; the
+    bench scripts use it too): bf16 autocast for "bf16" on either device and for "auto" on CUDA, none for
+    "fp32" and for "auto" on a CPU. The walk loss is computed in fp32 under it (ever/walk.py).
+    "bf16" on a CPU without native bf16 raises a one-line ``EverError``."""
+    on = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if on and device.type == "cpu" and not cpu_has_bf16():
+        raise EverError("train.precision=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is "
+                        "emulated and slower than fp32; use train.precision=fp32 (or auto)")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -344,6 +380,7 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
         raise EverError(f"{ckpt_path}: a checkpoint exists; pass --resume to continue or choose another name")
     if rank == 0:
         _remove_torn_checkpoints(run_dir)
+    amp = autocast(device, cfg.train.precision)  # before anything is written: a CPU without bf16 stops here
     seed_everything(cfg.seed)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
@@ -377,7 +414,6 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
         net = torch.nn.parallel.DistributedDataParallel(crw, device_ids=[device.index] if cuda else None)
     loader = build_loader(cfg, start, rank, world, device, crw.nodes)
     count_fn = _mean_count(world)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.train.amp)
 
     from ever.ledger import Ledger
 

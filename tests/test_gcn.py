@@ -129,3 +129,20 @@ def test_spatial_only_variant_never_mixes_frames_and_gate_starts_as_identity():
     with torch.no_grad():
         g.fill_(0.5)
     assert not torch.equal(gated(x, valid), x)
+
+
+@pytest.mark.parametrize("home_shift,runs", [(0, 1), (32, 2)])
+def test_the_ledger_counts_the_gcn_as_often_as_it_runs(tmp_path, tiny_videos, home_shift, runs):
+    """A step runs the GCN on the clip, and with walk.home_shift once more on the home view: the ledger's
+    GCN FLOPs are the module's fwd+bwd FLOPs that many times, and its share is of the whole step."""
+    import json
+
+    from conftest import tiny_cfg
+    from ever.train import train
+
+    cfg = tiny_cfg(tmp_path, tiny_videos, "train.steps=1", "gcn.enabled=true", f"walk.home_shift={home_shift}")
+    tot = json.loads((train(cfg) / "ledger.json").read_text())["phases"]["train"]["totals"]
+    one = gcn_cost(build_gcn(cfg.gcn, cfg.model.proj_dim, cfg.walk.temperature), cfg.train.batch_size,
+                   *graph_size(cfg), cfg.model.proj_dim)["flops_fwd_bwd"]
+    assert tot["metrics"]["gcn_flops_per_step"] == runs * one
+    assert tot["metrics"]["gcn_flop_share"] == pytest.approx(runs * one / tot["flops"])

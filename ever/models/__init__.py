@@ -18,12 +18,13 @@ class EverModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ResNetEncoder(cfg.width, cfg.blocks, cfg.padding)
+        self.encoder = ResNetEncoder(cfg.width, cfg.blocks, cfg.padding, cfg.train_stage)
         self.head = projection_head(self.encoder.out_channels, cfg.proj_dim, cfg.proj)
 
     def dense(self, x: torch.Tensor) -> torch.Tensor:
-        """Training features: (B, 3, H, W) in [0, 1] -> (B, C, H/8, W/8) of the last stage."""
-        return self.encoder(x, "layer4")
+        """Training features: (B, 3, H, W) in [0, 1] -> (B, C, H/8, W/8) of ``model.train_stage``, the
+        encoder's last stage."""
+        return self.encoder(x)
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, stage: str | None = None) -> torch.Tensor:

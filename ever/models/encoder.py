@@ -1,7 +1,9 @@
 """ResNet-18-style encoder with dense output at 1/8 resolution (no torchvision).
 
 As in CRW, the strides of the last two stages are 1, so ``layer3`` and ``layer4`` keep the 1/8 map
-the walk and label propagation need.
+the walk and label propagation need. ``last_stage`` ends the network early: ``"layer3"`` builds no
+``layer4`` at all (ajabri/videowalk's default ``--remove-layers layer4``), which at stride 1 is most of
+a ResNet-18's FLOPs at 1/8 resolution.
 
 Padding: ``"zeros"`` is the standard ResNet. ``"circular"`` makes every layer equivariant to cyclic
 shifts (by multiples of the stride), so a feature carries no absolute position. This matters when the
@@ -13,6 +15,8 @@ the other samples of its batch, so training is exact under any DDP split and eva
 
     enc = ResNetEncoder(width=16)            # 16 -> 32 -> 64 -> 128 channels
     fmap = enc(x)                            # x (B, 3, H, W) in [0, 1] -> (B, 8*width, H/8, W/8)
+    enc3 = ResNetEncoder(16, last_stage="layer3")
+    fmap = enc3(x)                           # -> (B, 4*width, H/8, W/8); enc3(x, "layer4") raises
 """
 from __future__ import annotations
 
@@ -51,10 +55,14 @@ class BasicBlock(nn.Module):
 class ResNetEncoder(nn.Module):
     """(B, 3, H, W) float in [0, 1] -> dense features (B, C, H/8, W/8) of a chosen stage."""
 
-    def __init__(self, width: int = 64, blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2), padding: str = "zeros"):
+    def __init__(self, width: int = 64, blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2), padding: str = "zeros",
+                 last_stage: str = "layer4"):
         super().__init__()
         if padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {padding!r}")
+        if last_stage not in STAGES[1:]:
+            raise ValueError(f"last_stage must be one of {STAGES[1:]}, got {last_stage!r}")
+        self.stages = STAGES[:STAGES.index(last_stage) + 1]  # the stages this encoder has
         w = width
         pool = nn.MaxPool2d(3, 2, 1) if padding == "zeros" else nn.Sequential(nn.CircularPad2d(1), nn.MaxPool2d(3, 2))
         self.stem = nn.Sequential(
@@ -63,23 +71,26 @@ class ResNetEncoder(nn.Module):
         chans = (w, 2 * w, 4 * w, 8 * w)
         strides = (1, 2, 1, 1)  # stem /4, layer2 /8, layer3 and layer4 keep /8
         cin = w
-        for name, c, s, n in zip(STAGES, chans, strides, blocks):
+        for name, c, s, n in zip(self.stages, chans, strides, blocks):
             layers = [BasicBlock(cin, c, s, padding)] + [BasicBlock(c, c, 1, padding) for _ in range(n - 1)]
             setattr(self, name, nn.Sequential(*layers))
             cin = c
-        self.channels = dict(zip(STAGES, chans))
-        self.out_channels = chans[-1]
+        self.channels = dict(zip(self.stages, chans))
+        self.out_channels = self.channels[last_stage]
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x: torch.Tensor, stage: str = "layer4") -> torch.Tensor:
-        if stage not in STAGES[1:]:
-            raise ValueError(f"stage must be one of {STAGES[1:]}, got {stage!r}")
+    def forward(self, x: torch.Tensor, stage: str | None = None) -> torch.Tensor:
+        """x (B, 3, H, W) in [0, 1] -> features (B, channels[stage], H/8, W/8); ``stage`` None = the last."""
+        stage = stage or self.stages[-1]
+        if stage not in self.stages[1:]:
+            past = f" (this encoder ends at {self.stages[-1]})" if stage in STAGES else ""
+            raise ValueError(f"stage must be one of {self.stages[1:]}, got {stage!r}{past}")
         x = self.stem((x - self.mean) / self.std)
-        for name in STAGES:
+        for name in self.stages:
             x = getattr(self, name)(x)
             if name == stage:
                 return x
