@@ -35,9 +35,18 @@ function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are ha
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
-(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
-cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
-against the window the radius allows.
+(a ring buffer: features (n_context, Hk, Wk, C) channels-last, padded by the radius; labels
+(1 + n_context, h*w, K)). Temporaries are bounded too (:func:`context_topk`): affinities to frame 0 are
+computed for chunks of query cells, those to the preceding frames for chunks of 8x8-cell query tiles
+against the windows the radius allows, each chunk at most ``max_elements`` floats (default 2**25) for
+the copied key windows and as many for its affinities.
+
+Speed (issue 32): the affinities of a chunk of tiles are one batched GEMM over strided views of the key
+buffer; the top-k is found from block maxima (:func:`_block_topk`) rather than by a top-k over every
+candidate; the reference context's copies of frame 0 are computed once. Affinity values are those of
+the loop this replaced (the same float32 dot products); among exactly equal affinities (frequent with
+3-channel Lab features, whose affinities crowd at 1.0 in float32) the keys kept may differ, which moves
+scores by about 1e-4 on a sequence.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
