@@ -444,3 +444,24 @@ def test_one_propagation_serves_masks_and_keypoints(context):
         np.testing.assert_array_equal(j, j2)
     none = list(KP.propagate_masks_keypoints(seq, xy, np.zeros(3, bool), P.lab_features, **opts))
     assert all(np.isnan(j).all() for _, j in none) and all((m == m2).all() for (m, _), m2 in zip(none, masks))
+
+
+def test_bench_eval_pieces(tmp_path):
+    """bench/eval.py: videowalk's functions are read from its files without its imports; today's step
+    runs on saved features."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_eval", Path(__file__).parents[1] / "bench" / "eval.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    utils = tmp_path / "code" / "utils"
+    utils.mkdir(parents=True)
+    (utils / "test_utils.py").write_text("import cv2\n\ndef context_index_bank(n, m, N):\n    return n\n\n"
+                                         "def mem_efficient_batched_affinity(*a):\n    return torch.zeros(1)\n")
+    (utils / "__init__.py").write_text("import imageio\n\nclass MaskedAttention(nn.Module):\n    pass\n")
+    ns = bench._load_videowalk(tmp_path)
+    assert ns["context_index_bank"](3, 0, 0) == 3 and issubclass(ns["MaskedAttention"], torch.nn.Module)
+    feats = F.normalize(torch.randn(4, 5, 6, 7), dim=1)
+    torch.save({"feats": feats, "labels": torch.rand(2, 6, 7)}, tmp_path / "f.pt")
+    assert bench.time_ever(tmp_path / "f.pt", "cpu") > 0
