@@ -15,11 +15,10 @@ method this process encodes the frames once (today's encoder; its seconds a fram
 the normalised features; each implementation then propagates the first frame's mask over exactly those
 features in a fresh process, so its peak resident memory is its own:
 
-* ``today``: the step of ``ever.evaluate.propagation.propagate`` of this tree (``context_topk`` and
-  ``weigh`` over key and label buffers kept between frames), each frame against frame 0 and 20
+* ``today``: ``ever.evaluate.propagation.predict`` of this tree, each frame against frame 0 and 20
   preceding frames, all computed (the steady state of a sequence past its 20th frame; before it, the
   reference context's copies of frame 0 are computed once and ``propagate`` is faster still);
-* ``base``: the same step of the tree given by ``--base`` (``predict`` before issue 32) (e.g. a worktree of 4965e1d), imported from
+* ``base``: the same function of the tree given by ``--base`` (e.g. a worktree of 4965e1d), imported from
   there (the column is skipped without ``--base``);
 * ``videowalk``: ``mem_efficient_batched_affinity`` of ``code/utils/test_utils.py`` and ``MaskedAttention`` of
   ``code/utils/__init__.py`` under the ``--videowalk`` folder (a copy of github.com/ajabri/videowalk, kept
@@ -149,19 +148,10 @@ def time_ever(path: Path, device: str) -> float:
     T, C, h, w = feats.shape
     ring = torch.arange(N_CONTEXT) % (T - 1) + 1
     prev_f, prev_l = feats[ring], labels[None].expand(N_CONTEXT, -1, -1, -1).contiguous()
-    if hasattr(P, "context_topk"):  # issue 32 on: propagate keeps its key and label buffers between frames
-        geo = P.local_geometry(h, w, RADIUS, 8, str(feats.device))
-        keys = feats.new_zeros(N_CONTEXT, *geo.padded, C)
-        for i, f in enumerate(prev_f):
-            geo.put(keys, i, f)
-        table = torch.cat([labels[None], prev_l]).permute(0, 2, 3, 1).reshape(1 + N_CONTEXT, h * w, -1)
 
-        def step(t):
-            vals, ids = P.context_topk(feats[t], feats[0], keys, geo, TOPK)
-            return P.weigh(vals, ids, table, TOPK, TEMPERATURE, (h, w))
-    else:
-        def step(t):
-            return P.predict(feats[t], feats[0], labels, prev_f, prev_l, TOPK, RADIUS, TEMPERATURE)
+    def step(t):
+        return P.predict(feats[t], feats[0], labels, prev_f, prev_l, TOPK, RADIUS, TEMPERATURE)
+
     times = []
     for t in range(1, T):
         _sync(device)

@@ -35,18 +35,9 @@ function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are ha
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
-(a ring buffer: features (n_context, Hk, Wk, C) channels-last, padded by the radius; labels
-(1 + n_context, h*w, K)). Temporaries are bounded too (:func:`context_topk`): affinities to frame 0 are
-computed for chunks of query cells, those to the preceding frames for chunks of 8x8-cell query tiles
-against the windows the radius allows, each chunk at most ``max_elements`` floats (default 2**25) for
-the copied key windows and as many for its affinities.
-
-Speed (issue 32): the affinities of a chunk of tiles are one batched GEMM over strided views of the key
-buffer; the top-k is found from block maxima (:func:`_block_topk`) rather than by a top-k over every
-candidate; the reference context's copies of frame 0 are computed once. Affinity values are those of
-the loop this replaced (the same float32 dot products); among exactly equal affinities (frequent with
-3-channel Lab features, whose affinities crowd at 1.0 in float32) the keys kept may differ, which moves
-scores by about 1e-4 on a sequence.
+(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
+cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
+against the window the radius allows.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -200,222 +191,100 @@ def topk_first(q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int
     return torch.cat(vals), torch.cat(labs)
 
 
-def _block_topk(aff: torch.Tensor, k: int, blocks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k over the last two dims of aff (..., B, S), B blocks of S values -> values (..., k'), flat
-    indices block * S + position (..., k'), k' = min(k, B' * S); values may be -inf.
-
-    ``blocks`` (B',) long lists the blocks to search, repeats allowed: a block listed m times counts m
-    times, as m copies of a frame would (None: every block once). The k largest values lie in the k blocks
-    with the largest maxima (a value outside them has k block maxima at least as large above it), so one
-    max over every value and a top-k over k * S values replace a top-k over B' * S values. Among equal
-    values the choice may differ from a top-k over all of them; the values are the same."""
-    S = aff.shape[-1]
-    bmax = aff.amax(-1)  # (..., B)
-    if blocks is not None:
-        bmax = bmax[..., blocks]
-    _, blk = bmax.topk(min(k, bmax.shape[-1]), dim=-1)  # (..., kb)
-    if blocks is not None:
-        blk = blocks[blk]
-    rows = aff.gather(-2, blk[..., None].expand(*blk.shape, S))  # (..., kb, S)
-    v, i = rows.flatten(-2).topk(min(k, rows.shape[-2] * S), dim=-1)
-    return v, blk.gather(-1, torch.div(i, S, rounding_mode="floor")) * S + i % S
+@functools.lru_cache(maxsize=8)
+def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[tuple[slice, slice, slice, slice, torch.Tensor]]:
+    """Query tiles of a (h, w) grid: (query rows, query cols, key rows, key cols, far (T, R*S) bool)."""
+    reach = max(0, math.ceil(radius) - 1)  # |dy|, |dx| <= reach for every key at distance < radius
+    plan = []
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            ky0, ky1, kx0, kx1 = max(0, y0 - reach), min(h, y1 + reach), max(0, x0 - reach), min(w, x1 + reach)
+            qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
+            ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
+            d2 = (qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
+            plan.append((slice(y0, y1), slice(x0, x1), slice(ky0, ky1), slice(kx0, kx1),
+                         (d2 >= radius ** 2).to(device)))
+    return plan
 
 
-class LocalGeometry:
-    """The tiles of a (h, w) cell grid for radius-limited affinities (see :func:`context_topk`).
+def _topk_local(query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float,
+                tile: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k affinities of each query cell to the cells of ``feats`` within ``radius`` (distance < radius).
 
-    Queries are taken in tiles of T x T cells (the grid zero-padded to ty*T x tx*T cells); the keys of a
-    tile are its window of W x W cells, W = T + 2 * reach, reach = ceil(radius) - 1 (a key at distance
-    < radius has |dy|, |dx| <= reach). Keys live channels-last in a zero-padded buffer of ``padded`` =
-    (ty*T + 2 reach, tx*T + 2 reach) cells, frame cell (y, x) at (reach + y, reach + x), so that the
-    windows of all tiles are one strided view of it. Tensors: ``valid`` (ty*tx, T*T, W*W) bool, the key
-    is inside the frame and within the radius of the query; ``key_cell`` (ty*tx, W*W) long, the key's
-    frame cell y * w + x (clamped into the frame where it is outside).
-    """
-
-    def __init__(self, h: int, w: int, radius: float, tile: int = 8, device: str | torch.device = "cpu"):
-        self.h, self.w, self.tile = h, w, tile
-        self.reach = R = max(0, math.ceil(radius) - 1)
-        self.ty, self.tx = math.ceil(h / tile), math.ceil(w / tile)
-        self.W = W = tile + 2 * R
-        self.padded = (self.ty * tile + 2 * R, self.tx * tile + 2 * R)
-        a, u = torch.arange(tile), torch.arange(W) - R  # query offset in its tile, key offset
-        qa, qb = torch.meshgrid(a, a, indexing="ij")
-        ku, kv = torch.meshgrid(u, u, indexing="ij")
-        d2 = (ku.reshape(1, -1) - qa.reshape(-1, 1)) ** 2 + (kv.reshape(1, -1) - qb.reshape(-1, 1)) ** 2
-        disc = d2 < radius ** 2  # (T*T, W*W), the same in every tile
-        ky = (torch.arange(self.ty) * tile)[:, None, None, None] + u[None, None, :, None]  # (ty, 1, W, 1)
-        kx = (torch.arange(self.tx) * tile)[None, :, None, None] + u[None, None, None, :]  # (1, tx, 1, W)
-        inside = ((ky >= 0) & (ky < h) & (kx >= 0) & (kx < w)).reshape(self.ty * self.tx, 1, W * W)
-        self.valid = (disc[None] & inside).to(device)
-        self.key_cell = (ky.clamp(0, h - 1) * w + kx.clamp(0, w - 1)).reshape(self.ty * self.tx, W * W).to(device)
-
-    def query_tiles(self, feat: torch.Tensor) -> torch.Tensor:
-        """(C, h, w) -> (ty, tx, T*T, C)."""
-        C, T = feat.shape[0], self.tile
-        q = feat.new_zeros(self.ty * T, self.tx * T, C)
-        q[: self.h, : self.w] = feat.permute(1, 2, 0)
-        return q.view(self.ty, T, self.tx, T, C).permute(0, 2, 1, 3, 4).reshape(self.ty, self.tx, T * T, C)
-
-    def untile(self, x: torch.Tensor) -> torch.Tensor:
-        """(ty*tx, T*T, k) -> (h*w, k)."""
-        T, k = self.tile, x.shape[-1]
-        x = x.view(self.ty, self.tx, T, T, k).permute(0, 2, 1, 3, 4).reshape(self.ty * T, self.tx * T, k)
-        return x[: self.h, : self.w].reshape(self.h * self.w, k)
-
-    def put(self, keys: torch.Tensor, slot: int, feat: torch.Tensor) -> None:
-        """Write features (C, h, w) into slot ``slot`` of a key buffer (n, *padded, C)."""
-        R = self.reach
-        keys[slot, R:R + self.h, R:R + self.w] = feat.permute(1, 2, 0)
-
-    def windows(self, keys: torch.Tensor) -> torch.Tensor:
-        """Contiguous key buffer (n, *padded, C) -> the windows of all tiles, a view (ty, tx, n, W, W, C)."""
-        n, Hp, Wp, C = keys.shape
-        T, W = self.tile, self.W
-        return keys.as_strided((self.ty, self.tx, n, W, W, C), (T * Wp * C, T * C, Hp * Wp * C, Wp * C, C, 1),
-                               keys.storage_offset())
-
-
-@functools.lru_cache(maxsize=4)
-def local_geometry(h: int, w: int, radius: float, tile: int, device: str) -> LocalGeometry:
-    return LocalGeometry(h, w, radius, tile, device)
-
-
-def context_topk(query: torch.Tensor, first_feat: torch.Tensor, keys: torch.Tensor, geo: LocalGeometry, k: int,
-                 slots: torch.Tensor | None = None, max_elements: int = 2**25) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k affinities of every query cell over the context: all cells of frame 0 and the cells within
-    the radius of the query in each preceding frame. -> values (N, k'), key ids (N, k') long, N = h*w.
-
-    query, first_feat: (C, h, w) normalised features; keys (nd, *geo.padded, C): the distinct preceding
-    frames, channels-last and padded (:meth:`LocalGeometry.put`); ``slots`` (n,) long: the distinct frame
-    in each of the n context places (a frame listed m times counts m times; None: each once). Key id
-    ``i * h*w + y * w + x`` is cell (y, x) of frame 0 for i = 0, of distinct preceding frame i - 1 else,
-    so labels (1 + nd, h*w, K) flattened to (-1, K) and indexed by the ids are the keys' labels. Values of
-    keys beyond the radius are -inf (when the context has fewer than k keys within it).
-
-    Each query's top-k is that of the union of the top-k of frame 0 and of the preceding frames; both are
-    found by :func:`_block_topk` (blocks: rows of frame 0; rows of a preceding frame's window). Memory
-    beyond the inputs: the affinities to frame 0 in chunks of at most ``max_elements`` floats; the local
-    ones in chunks of tiles of at most ``max_elements`` floats for the copied key windows
-    (tiles x nd*W*W x C) and for the affinities (tiles x T*T x nd*W*W); the results (N, 2k).
+    query (C, h, w); feats (n, C, h, w); labels (n, K, h, w) -> values (h*w, k), labels (h*w, k, K).
+    Queries are taken in tiles of tile x tile cells; the keys of a tile are the cells of the window
+    grown by the radius, and keys farther than the radius get -inf.
     """
     C, h, w = query.shape
-    N, nd = h * w, keys.shape[0]
-    q = query.reshape(C, N).T
-    f0 = first_feat.reshape(C, N)
-    step = max(1, max_elements // N)
-    vals, ids = [], []
-    for i in range(0, N, step):
-        v, idx = _block_topk((q[i:i + step] @ f0).view(-1, h, w), k)
-        vals.append(v)
-        ids.append(idx)
-    v_first, i_first = torch.cat(vals), torch.cat(ids)
-    if nd == 0:
-        return v_first, i_first
-    T2, W = geo.tile ** 2, geo.W
-    blocks = None if slots is None else (slots[:, None] * W + torch.arange(W, device=slots.device)).flatten()
-    qt = geo.query_tiles(query)  # (ty, tx, T*T, C)
-    win = geo.windows(keys)  # (ty, tx, nd, W, W, C)
-    per_tile = nd * W * W * max(C, T2)
-    span = max(1, max_elements // per_tile)  # tiles a chunk
-    kk = min(k, (nd if slots is None else slots.shape[0]) * W * W)
-    out_v = query.new_empty(geo.ty * geo.tx, T2, kk)
-    out_i = torch.empty(geo.ty * geo.tx, T2, kk, dtype=torch.long, device=query.device)
-    rows = max(1, span // geo.tx)
-    cols = geo.tx if span >= geo.tx else span
-    for y0 in range(0, geo.ty, rows):
-        for x0 in range(0, geo.tx, cols):
-            y1, x1 = min(geo.ty, y0 + rows), min(geo.tx, x0 + cols)
-            t = (torch.arange(y0, y1)[:, None] * geo.tx + torch.arange(x0, x1)[None]).flatten().to(query.device)
-            kw = win[y0:y1, x0:x1].reshape(len(t), nd * W * W, C)  # the one copy of the keys
-            aff = torch.bmm(qt[y0:y1, x0:x1].reshape(len(t), T2, C), kw.transpose(1, 2))  # (L, T*T, nd*W*W)
-            aff = aff.view(len(t), T2, nd, W * W).masked_fill_(~geo.valid[t][:, :, None], float("-inf"))
-            v, idx = _block_topk(aff.view(len(t), T2, nd * W, W), kk, blocks)  # idx = (frame * W + u) * W + v
-            frame = torch.div(idx, W * W, rounding_mode="floor")
-            cell = geo.key_cell[t][:, None, :].expand(-1, T2, -1).gather(2, idx % (W * W))
-            out_v[t], out_i[t] = v, (frame + 1) * N + cell
-    return torch.cat([v_first, geo.untile(out_v)], 1), torch.cat([i_first, geo.untile(out_i)], 1)
-
-
-def weigh(vals: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, topk: int, temperature: float,
-          size: tuple[int, int]) -> torch.Tensor:
-    """Soft labels (K, h, w) from the context's top candidates vals, ids (N, m) (:func:`context_topk`) and
-    the key labels (1 + nd, N, K): softmax(top-k values / temperature)-weighted sum of their labels."""
-    v, j = vals.topk(min(topk, vals.shape[1]), dim=1)
-    weights = torch.softmax(v / temperature, dim=1)  # (N, k); -inf keys get weight 0
-    labs = labels.reshape(-1, labels.shape[-1])[ids.gather(1, j)]  # (N, k, K)
-    return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(-1, *size)
+    n, K = feats.shape[0], labels.shape[1]
+    vals = query.new_full((h, w, k), float("-inf"))
+    labs = query.new_zeros(h, w, k, K)
+    for qy, qx, ky, kx, far in _tiles(h, w, float(radius), tile, str(query.device)):
+        q = query[:, qy, qx].reshape(C, -1).T  # (T, C)
+        kf = feats[:, :, ky, kx].permute(1, 0, 2, 3).reshape(C, -1)  # (C, n*R*S)
+        kl = labels[:, :, ky, kx].permute(0, 2, 3, 1).reshape(-1, K)  # (n*R*S, K)
+        aff = (q @ kf).view(q.shape[0], n, -1).masked_fill_(far[:, None], float("-inf")).flatten(1)
+        kk = min(k, aff.shape[1])
+        v, idx = aff.topk(kk, dim=1)
+        ty, tx = qy.stop - qy.start, qx.stop - qx.start
+        vals[qy, qx, :kk] = v.view(ty, tx, kk)
+        labs[qy, qx, :kk] = kl[idx].view(ty, tx, kk, K)
+    return vals.reshape(h * w, k), labs.reshape(h * w, k, K)
 
 
 def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.Tensor, prev_feats: torch.Tensor,
             prev_labels: torch.Tensor, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
-            max_elements: int = 2**25, tile: int = 8) -> torch.Tensor:
+            max_elements: int = 2**25) -> torch.Tensor:
     """Soft labels (K, h, w) of one frame.
 
     query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
     and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
-    is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local):
-    :func:`context_topk`, then :func:`weigh`. (:func:`propagate` keeps its buffers between frames instead.)
+    is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
     """
     C, h, w = query.shape
     K = first_labels.shape[0]
-    geo = local_geometry(h, w, float(radius), tile, str(query.device))
-    keys = query.new_zeros(prev_feats.shape[0], *geo.padded, C)
-    for i, f in enumerate(prev_feats):
-        geo.put(keys, i, f)
-    labels = torch.cat([first_labels[None], prev_labels]).permute(0, 2, 3, 1).reshape(-1, h * w, K)
-    vals, ids = context_topk(query, first_feat, keys, geo, topk, max_elements=max_elements)
-    return weigh(vals, ids, labels, topk, temperature, (h, w))
+    q = query.reshape(C, h * w).T  # (N, C)
+    vals, labs = topk_first(q, first_feat.reshape(C, -1), first_labels.reshape(K, -1).T, topk, max_elements)
+    if prev_feats.shape[0] > 0:
+        v, lab = _topk_local(query, prev_feats, prev_labels, topk, radius)
+        vals, labs = torch.cat([vals, v], 1), torch.cat([labs, lab], 1)  # (N, 2k), (N, 2k, K)
+    v, idx = vals.topk(min(topk, vals.shape[1]), dim=1)
+    weights = torch.softmax(v / temperature, dim=1)  # (N, k); -inf keys get weight 0
+    labs = labs.gather(1, idx[..., None].expand(-1, -1, K))  # (N, k, K)
+    return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
 
 
 def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: CellGrid, feature_fn: FeatureFn,
               n_context: int = 20, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
-              device: str | torch.device = "cpu", chunk: int = 8, context: str = "reference",
-              max_elements: int = 2**25) -> Iterator[torch.Tensor]:
+              device: str | torch.device = "cpu", chunk: int = 8, context: str = "reference") -> Iterator[torch.Tensor]:
     """Yield soft labels (K, h, w) for each frame after the first.
 
     frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
     soft labels of that frame at feature resolution (see :meth:`CellGrid.down`); context: see the module doc.
-    The labels' K channels are propagated together by one top-k a frame (masks and keypoint heat maps can
-    share it: :func:`ever.evaluate.keypoints.propagate_masks_keypoints`).
-
-    Memory: the buffers (n_context, Hk, Wk, C) of the preceding frames' features (channels-last, padded by
-    the radius: Hk, Wk = (h, w) rounded up to 8 plus 2 * (ceil(radius) - 1)) and (1 + n_context, h*w, K)
-    of the labels (frame 0 first), the chunk of encoded frames, and :func:`context_topk`'s temporaries
-    (bounded by ``max_elements`` floats each).
+    The K channels share one top-k a frame (masks and keypoint heat maps do:
+    :func:`ever.evaluate.keypoints.propagate_masks_keypoints`).
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
     feats = encode(frames, grid, feature_fn, device, chunk)
     first_feat = next(feats)
     first_labels = first_labels.to(device).float()
-    C, (h, w), K = first_feat.shape[0], grid.cells, first_labels.shape[0]
-    geo = local_geometry(h, w, float(radius), 8, str(first_feat.device))
     # Ring buffer of n_context preceding frames: frame t goes to slot (t - 1) % n_context. The order of
-    # keys does not matter. "reference" starts it full of copies of frame 0 (the reference's padding):
-    # while count < n_context, slots count .. n-1 are still those copies, so slot `count` stands for
-    # all of them (listed n - count times) and their affinities are computed once.
+    # keys does not matter. "reference" starts it full of copies of frame 0 (the reference's padding).
     reference = context == "reference"
-    keys = first_feat.new_zeros(n_context, *geo.padded, C)
-    labels = first_feat.new_zeros(1 + n_context, h * w, K)  # frame 0, then the ring's slots
-    labels[:] = first_labels.permute(1, 2, 0).reshape(h * w, K)
+    ring_f = first_feat.new_zeros(n_context, *first_feat.shape)  # (n, C, h, w)
+    ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
     if reference:
-        for i in range(n_context):
-            geo.put(keys, i, first_feat)
+        ring_f[:], ring_l[:] = first_feat, first_labels
     count = 0
     for feat in feats:
-        slots = None
-        if reference and count < n_context:
-            nd = count + 1
-            slots = torch.arange(n_context, device=first_feat.device).clamp_max(count)
-        else:
-            nd = n_context if reference else min(count, n_context)
-        vals, ids = context_topk(feat, first_feat, keys[:nd], geo, topk, slots, max_elements)
-        soft = weigh(vals, ids, labels[:1 + nd], topk, temperature, (h, w))
+        n = n_context if reference else min(count, n_context)
+        soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature)
         yield soft
         if n_context > 0:
-            geo.put(keys, count % n_context, feat)
-            labels[1 + count % n_context] = soft.permute(1, 2, 0).reshape(h * w, K)
+            ring_f[count % n_context] = feat
+            ring_l[count % n_context] = soft
         count += 1
 
 
