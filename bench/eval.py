@@ -1,26 +1,48 @@
-"""Benchmark of label propagation at 480p (854x480): frames/s and peak memory.
+"""Benchmark of label propagation: frames/s at 427 px and native 480p, today's code against the code of
+another commit and against ajabri/videowalk's affinity + top-k, on identical features.
 
-    .venv/bin/python bench/eval.py [--width 16 --width 64] [--frames 20] [--device cpu|cuda] [--json out.json]
+    .venv/bin/python bench/eval.py [--base ../wt-base] [--videowalk /work/ref/videowalk] [--frames 8]
+                                   [--size 427 --size 0] [--width 16 --width 64] [--device cpu|cuda] [--json out.json]
 
-Methods: raw Lab colour (``lab``) and a randomly initialised EverModel of each ``--width`` (default 16
-and 64; features of ``model.eval_stage``), with the default EvalConfig (20 context frames, top-10,
-radius 12, temperature 0.05, native resolution). Frames come from the first davis2016-dev sequence
-when ``../shared/data/davis2016-dev`` exists, else from a generated 854x480 video. Each method runs in
-a fresh process so its peak resident memory (max RSS) is its own; on CUDA the peak allocated GPU memory
-is reported too. Timing covers reading, encoding and propagating the frames (not scoring), after one
-warm-up frame.
+Methods: raw Lab colour (``lab``); ``w16``: the shipped ``crw-w16-real-1k`` (its ``layer3``, 64 channels);
+``w64``: a randomly initialised EverModel of width 64 read at ``layer3`` (256 channels, CRW's res3, as
+``configs/crw-reference.yaml``); other widths are random models read at layer3. Protocol: the default
+EvalConfig (20 context frames as the reference pads them, top-10, radius 12, temperature 0.05).
+
+Frames: the first davis2016-dev sequence with enough frames (``../shared/data/davis2016-dev``), else a
+generated 854x480 video. ``--size 427`` resizes the long side to 427 px, ``0`` keeps 480p. For each size and
+method this process encodes the frames once (today's encoder; its seconds a frame are reported) and saves
+the normalised features; each implementation then propagates the first frame's mask over exactly those
+features in a fresh process, so its peak resident memory is its own:
+
+* ``today``: ``ever.evaluate.propagation.predict`` of this tree, each frame against frame 0 and 20
+  preceding frames, all computed (the steady state of a sequence past its 20th frame; before it, the
+  reference context's copies of frame 0 are computed once and ``propagate`` is faster still);
+* ``base``: the same function of the tree given by ``--base`` (e.g. a worktree of 4965e1d), imported from
+  there (the column is skipped without ``--base``);
+* ``videowalk``: ``mem_efficient_batched_affinity`` of ``code/utils/test_utils.py`` and ``MaskedAttention`` of
+  ``code/utils/__init__.py`` under the ``--videowalk`` folder (a copy of github.com/ajabri/videowalk, kept
+  outside this repository; the functions are read from the files, so videowalk's other imports are not
+  needed), then its label propagation as in ``code/test.py`` (the column is skipped without the folder).
+
+Timing covers the propagation step only (affinities, top-k, weighted labels; the first frame is a warm-up); frames/s adds the encoder's
+seconds a frame, the same for every column.
 """
 from __future__ import annotations
 
+import ast
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "davis2016-dev"
+N_CONTEXT, TOPK, RADIUS, TEMPERATURE = 20, 10, 12.0, 0.05
 
 
 class SyntheticSequence:
@@ -47,9 +69,6 @@ class SyntheticSequence:
         f[self._mask(i) > 0] = np.array([220, 40, 40], np.uint8)
         return f
 
-    def mask(self, i):
-        return self._mask(i)
-
     def first_mask(self):
         return self._mask(0)
 
@@ -66,59 +85,176 @@ def _sequence(frames: int):
     return "generated-854x480", SyntheticSequence(frames)
 
 
-def run_one(method: str, frames: int, device: str) -> dict:
-    """Time one method in this process; returns a result dict."""
+def _feature_fn(method: str, device: str):
     import torch
 
-    from ever.config import EvalConfig, ModelConfig
-    from ever.evaluate.propagation import lab_features, model_features, propagate_masks
+    from ever.evaluate.propagation import lab_features, model_features
+
+    if method == "lab":
+        return lab_features
+    if method == "w16":
+        from ever.models import resolve_model
+
+        model, _ = resolve_model("crw-w16-real-1k")
+        return model_features(model.to(device).eval(), "layer3")
+    from ever.config import ModelConfig
+    from ever.models import EverModel
+
+    torch.manual_seed(0)
+    return model_features(EverModel(ModelConfig(width=int(method[1:]), eval_stage="layer3")).to(device).eval(),
+                          "layer3")
+
+
+def encode_features(method: str, frames: int, long_side: int, device: str, path: Path) -> dict:
+    """Encode the frames with today's code; save {'feats' (T, C, h, w) normalised, 'labels' (K, h, w)}."""
+    import torch
+
+    from ever.evaluate.propagation import CellGrid, encode, first_mask, mask_labels
 
     source, seq = _sequence(frames)
-    if method == "lab":
-        fn = lab_features
-    else:
-        from ever.models import EverModel
-
-        torch.manual_seed(0)
-        mcfg = ModelConfig(width=int(method.split("=")[1]))
-        fn = model_features(EverModel(mcfg).to(device).eval(), mcfg.eval_stage)
-    cfg = EvalConfig()
     n = min(frames, len(seq))
-    it = propagate_masks(seq, fn, cfg.n_context, cfg.topk, cfg.radius, cfg.temperature, cfg.long_side, device)
-    next(it), next(it)  # frame 0 and one propagated frame: warm-up
-    if device == "cuda":
-        torch.cuda.synchronize()
+    grid = CellGrid(seq.size, long_side)
+    fn = _feature_fn(method, device)
+    rgb = [seq.frame(i) for i in range(n)]
+    list(encode(rgb[:2], grid, fn, device))  # warm-up
+    _sync(device)
     t0 = time.perf_counter()
-    for _ in range(n - 2):
-        next(it)
-    if device == "cuda":
-        torch.cuda.synchronize()
+    feats = torch.stack(list(encode(rgb, grid, fn, device)))
+    _sync(device)
     seconds = time.perf_counter() - t0
-    out = {"method": method, "source": source, "size": list(seq.size), "frames": n - 2, "seconds": round(seconds, 3),
-           "frames_per_s": round((n - 2) / seconds, 3), "device": device, "torch_threads": torch.get_num_threads(),
-           "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    _, labels = mask_labels(first_mask(seq), seq.object_ids, grid, "bilinear")
+    torch.save({"feats": feats.cpu(), "labels": labels}, path)
+    return {"source": source, "size": list(seq.size), "cells": list(grid.cells), "channels": feats.shape[1],
+            "frames": n, "encode_s_per_frame": seconds / n}
+
+
+def _sync(device: str) -> None:
     if device == "cuda":
-        out["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def time_ever(path: Path, device: str) -> float:
+    """Seconds a frame of the propagation step (whichever tree is imported) in the steady state: saved frames 1, 2, ...
+    as queries, each against frame 0 and 20 preceding frames (the saved ones, repeated as needed; every
+    one computed, as once a sequence is past its 20th frame). The first query is a warm-up."""
+    import torch
+
+    from ever.evaluate import propagation as P
+
+    data = torch.load(path)
+    feats, labels = data["feats"].to(device), data["labels"].to(device)
+    T, C, h, w = feats.shape
+    ring = torch.arange(N_CONTEXT) % (T - 1) + 1
+    prev_f, prev_l = feats[ring], labels[None].expand(N_CONTEXT, -1, -1, -1).contiguous()
+
+    def step(t):
+        return P.predict(feats[t], feats[0], labels, prev_f, prev_l, TOPK, RADIUS, TEMPERATURE)
+
+    times = []
+    for t in range(1, T):
+        _sync(device)
+        t0 = time.perf_counter()
+        step(t)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    timed = times[1:] or times
+    return sum(timed) / len(timed)
+
+
+def _load_videowalk(folder: Path) -> dict:
+    """The functions benchmarked, read from videowalk's files (its module imports need cv2, imageio...)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    ns: dict = {"torch": torch, "nn": nn, "F": F}
+    for file, names in ((folder / "code" / "utils" / "test_utils.py", ("context_index_bank",
+                                                                        "mem_efficient_batched_affinity")),
+                        (folder / "code" / "utils" / "__init__.py", ("MaskedAttention",))):
+        tree = ast.parse(file.read_text(), str(file))
+        nodes = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names]
+        if len(nodes) != len(names):
+            raise SystemExit(f"{file}: expected {', '.join(names)}")
+        exec(compile(ast.Module(body=nodes, type_ignores=[]), str(file), "exec"), ns)
+    return ns
+
+
+def time_videowalk(path: Path, device: str, folder: Path) -> float:
+    """Seconds a frame of videowalk's affinity + top-k (code/test.py: the video padded with N_CONTEXT copies
+    of frame 0, long memory [0], keys in pairs of targets) and its label propagation, over saved features."""
+    import torch
+
+    vw = _load_videowalk(folder)
+    data = torch.load(path)
+    feats, labels = data["feats"], data["labels"]  # (T, C, h, w), (K, h, w)
+    T, C, h, w = feats.shape
+    feats = torch.cat([feats[:1].expand(N_CONTEXT, -1, -1, -1), feats]).permute(1, 0, 2, 3)[None]  # (1, C, N, h, w)
+    N = feats.shape[2]
+    key_indices = torch.cat(vw["context_index_bank"](N_CONTEXT, [0], N - N_CONTEXT), dim=-1)  # (N - n, 1 + n)
+    D = vw["MaskedAttention"](RADIUS, flat=False).mask(h, w)[None]
+    D = D.flatten(-4, -3).flatten(-2)
+    D[D == 0] = -1e10
+    D[D == 1] = 0
+    lbls = torch.zeros(N, h, w, labels.shape[0])
+    lbls[: N_CONTEXT + 1] = labels.permute(1, 2, 0)
+    targets = list(range(1, N - N_CONTEXT))  # frame 0 is given
+    times = []
+    for i in range(0, len(targets), 2):  # videowalk batches two targets (bsize = 2)
+        t_batch = targets[i:i + 2]
+        _sync(device)
+        t0 = time.perf_counter()
+        keys = feats[:, :, key_indices[t_batch]].flatten(-2)  # (1, C, b, 1 + n, hw)
+        query = feats[:, :, [N_CONTEXT + t for t in t_batch]].flatten(-2)  # (1, C, b, hw)
+        Ws, Is = vw["mem_efficient_batched_affinity"](query, keys, D, TEMPERATURE, TOPK, [0], device)
+        for t, W_, I_ in zip(t_batch, Ws, Is):
+            ctx = lbls[key_indices[t]].flatten(0, 2).transpose(0, 1)  # (K, (1 + n) hw)
+            lbls[N_CONTEXT + t] = (ctx[:, I_] * W_[None]).sum(1).view(-1, h, w).permute(1, 2, 0)
+        _sync(device)
+        times.append((time.perf_counter() - t0, len(t_batch)))
+    timed = times[1:] or times  # the first pair is a warm-up
+    return sum(s for s, _ in timed) / sum(n for _, n in timed)
 
 
 def _options(argv: list[str]) -> dict:
-    opts: dict = {"width": [], "frames": 20, "device": None, "json": None, "one": None}
+    opts: dict = {"width": [], "size": [], "frames": 8, "device": None, "json": None, "base": None,
+                  "videowalk": None, "child": None}
     i = 0
     while i < len(argv):
         key = argv[i].lstrip("-")
         if key not in opts or i + 1 >= len(argv):
-            sys.exit(f"usage: bench/eval.py [--width W ...] [--frames N] [--device cpu|cuda] [--json PATH] "
-                     f"(bad argument {argv[i]!r})")
+            sys.exit(f"usage: bench/eval.py [--base TREE] [--videowalk DIR] [--frames N] [--size S ...] "
+                     f"[--width W ...] [--device cpu|cuda] [--json PATH] (bad argument {argv[i]!r})")
         value = argv[i + 1]
-        if key == "width":
-            opts["width"].append(int(value))
+        if key in ("width", "size"):
+            opts[key].append(int(value))
         else:
             opts[key] = int(value) if key == "frames" else value
         i += 2
     opts["width"] = opts["width"] or [16, 64]
+    opts["size"] = opts["size"] or [427, 0]
     return opts
+
+
+def _child(spec: str, device: str) -> dict:
+    impl, path, folder = json.loads(spec)
+    import torch
+
+    s = time_videowalk(Path(path), device, Path(folder)) if impl == "videowalk" else time_ever(Path(path), device)
+    return {"impl": impl, "s_per_frame": s, "torch_threads": torch.get_num_threads(),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_child(impl: str, path: Path, device: str, tree: Path, folder: str = "") -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps([impl, str(path), folder]),
+           "--device", device]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench/eval.py: {impl} failed on {path.name}:\n{proc.stderr.strip()}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> int:
@@ -127,22 +263,44 @@ def main(argv: list[str]) -> int:
         import torch
 
         opts["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-    if opts["one"]:  # child process: one method, result as JSON on the last line
-        print(json.dumps(run_one(opts["one"], opts["frames"], opts["device"])))
+    device = opts["device"]
+    if opts["child"]:
+        print(json.dumps(_child(opts["child"], device)))
         return 0
+    base = Path(opts["base"]).resolve() if opts["base"] else None
+    if base is not None and not (base / "ever" / "evaluate" / "propagation.py").is_file():
+        sys.exit(f"{base}: not an EVER tree (no ever/evaluate/propagation.py)")
+    vw = Path(opts["videowalk"]).resolve() if opts["videowalk"] else None
+    if vw is not None and not (vw / "code" / "utils" / "test_utils.py").is_file():
+        print(f"{vw}: no code/utils/test_utils.py, videowalk column skipped", file=sys.stderr)
+        vw = None
+    methods = ["lab"] + [f"w{w}" for w in opts["width"]]
     results = []
-    for method in ["lab"] + [f"width={w}" for w in opts["width"]]:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", method, "--frames", str(opts["frames"]),
-               "--device", opts["device"]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env())
-        if proc.returncode != 0:
-            print(f"{method}: failed\n{proc.stderr.strip()}", file=sys.stderr)
-            return 1
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(r)
-        gpu = f"  cuda peak {r['cuda_max_allocated_mb']:.0f} MB" if "cuda_max_allocated_mb" in r else ""
-        print(f"{method:10s} {r['size'][1]}x{r['size'][0]} {r['device']}: {r['frames_per_s']:7.2f} frames/s  "
-              f"max RSS {r['max_rss_mb']:.0f} MB{gpu}  ({r['frames']} frames of {r['source']})", flush=True)
+    head = (f"{'size':>5} {'method':6} {'C':>4} {'cells':>7} {'enc s/f':>8} {'base f/s':>9} {'today f/s':>10} "
+            f"{'vw f/s':>8} {'x base':>7} {'x vw':>6}  (propagation s/frame: base / today / videowalk)")
+    print(head, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in opts["size"]:
+            for method in methods:
+                path = Path(tmp) / f"{method}-{size}.pt"
+                r = encode_features(method, opts["frames"], size, device, path)
+                r.update(method=method, long_side=size)
+                r["today"] = _run_child("today", path, device, ROOT)
+                if base is not None:
+                    r["base"] = _run_child("base", path, device, base)
+                if vw is not None:
+                    r["videowalk"] = _run_child("videowalk", path, device, ROOT, str(vw))
+                results.append(r)
+                enc = r["encode_s_per_frame"]
+                fps = {k: 1 / (enc + r[k]["s_per_frame"]) for k in ("base", "today", "videowalk") if k in r}
+                cell = lambda k: f"{fps[k]:.2f}" if k in fps else "-"  # noqa: E731
+                ratio = lambda k: f"{fps['today'] / fps[k]:.1f}x" if k in fps else "-"  # noqa: E731
+                prop = " / ".join(f"{r[k]['s_per_frame']:.3f}" if k in r else "-" for k in ("base", "today", "videowalk"))
+                print(f"{size or 480:>5} {method:6} {r['channels']:>4} {r['cells'][0]}x{r['cells'][1]:<4} "
+                      f"{enc:8.3f} {cell('base'):>9} {cell('today'):>10} {cell('videowalk'):>8} {ratio('base'):>7} "
+                      f"{ratio('videowalk'):>6}  ({prop})", flush=True)
+    print(f"device {device}; {results[0]['frames']} frames of {results[0]['source']}; frames/s = 1 / (encoder + "
+          f"propagation) a frame; x base, x vw: today's frames/s over theirs", flush=True)
     if opts["json"]:
         from ever.utils import atomic_write_json, environment
 
@@ -150,14 +308,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _env() -> dict:
-    import os
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+    if "--child" not in sys.argv:  # a child imports EVER from the tree its PYTHONPATH names
+        sys.path.insert(0, str(ROOT))
     sys.exit(main(sys.argv[1:]))

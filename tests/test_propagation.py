@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -318,3 +319,116 @@ def test_keypoints_reader_errors(tmp_path):
     path.write_text(json.dumps({"annotated_frames": [{"frame": "00009", "joints_xy": [[1, 2]], "visible": [1]}]}))
     with pytest.raises(DataError, match="00009"):
         KP.read_keypoints(path, ["00000"])
+
+
+# ------------------------------------------------------------------- the vectorised top-k against the loop
+
+def loop_predict(query, first_feat, first_labels, prev_feats, prev_labels, topk, radius, temperature, tile=8):
+    """EVER's propagation step before issue 32 (4965e1d), written out: frame 0's top-k over all its cells,
+    then query tiles of tile x tile cells against their window grown by ceil(radius) - 1, keys at distance
+    >= radius masked, one top-k over the window of all preceding frames, and the top-k of the union."""
+    C, h, w = query.shape
+    K, n = first_labels.shape[0], prev_feats.shape[0]
+    q = query.reshape(C, h * w).T
+    vals, idx = (q @ first_feat.reshape(C, -1)).topk(min(topk, h * w), dim=1)
+    labs = first_labels.reshape(K, -1).T[idx]
+    if n:
+        reach = max(0, math.ceil(radius) - 1)
+        lv = query.new_full((h, w, topk), float("-inf"))
+        ll = query.new_zeros(h, w, topk, K)
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+                ky0, ky1, kx0, kx1 = max(0, y0 - reach), min(h, y1 + reach), max(0, x0 - reach), min(w, x1 + reach)
+                qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
+                ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
+                far = ((qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
+                       >= radius ** 2)
+                tq = query[:, y0:y1, x0:x1].reshape(C, -1).T
+                kf = prev_feats[:, :, ky0:ky1, kx0:kx1].permute(1, 0, 2, 3).reshape(C, -1)
+                kl = prev_labels[:, :, ky0:ky1, kx0:kx1].permute(0, 2, 3, 1).reshape(-1, K)
+                aff = (tq @ kf).view(tq.shape[0], n, -1).masked_fill(far[:, None], float("-inf")).flatten(1)
+                kk = min(topk, aff.shape[1])
+                v, i = aff.topk(kk, dim=1)
+                lv[y0:y1, x0:x1, :kk] = v.view(y1 - y0, x1 - x0, kk)
+                ll[y0:y1, x0:x1, :kk] = kl[i].view(y1 - y0, x1 - x0, kk, K)
+        vals, labs = torch.cat([vals, lv.reshape(h * w, -1)], 1), torch.cat([labs, ll.reshape(h * w, -1, K)], 1)
+    v, i = vals.topk(min(topk, vals.shape[1]), dim=1)
+    out = torch.einsum("nk,nkc->nc", torch.softmax(v / temperature, 1), labs.gather(1, i[..., None].expand(-1, -1, K)))
+    return out.T.reshape(K, h, w)
+
+
+def random_context(seed, n, h, w, C=6, K=3, levels=0):
+    """Normalised random features (levels > 0: drawn from `levels` vectors, so affinities tie exactly)."""
+    gen = torch.Generator().manual_seed(seed)
+    if levels:
+        table = F.normalize(torch.randn(levels, C, generator=gen), dim=1)
+        feats = table[torch.randint(levels, (n + 2, h, w), generator=gen)].permute(0, 3, 1, 2)
+    else:
+        feats = F.normalize(torch.randn(n + 2, C, h, w, generator=gen), dim=1)
+    labels = torch.rand(n + 1, K, h, w, generator=gen)
+    return feats[0], feats[1], labels[0], feats[2:], labels[1:]
+
+
+@pytest.mark.parametrize("n,h,w,radius,topk", [(0, 9, 11, 3.0, 5), (1, 5, 7, 1.0, 4), (3, 13, 17, 3.5, 7),
+                                               (4, 17, 23, 12.0, 10), (2, 9, 10, 1.5, 40), (3, 19, 8, 0.5, 6),
+                                               (20, 16, 24, 5.0, 10)])
+def test_predict_matches_the_loop_it_replaces(n, h, w, radius, topk):
+    """Random features, grids that tiles do not divide, radii beyond the grid and below one cell, top-k
+    larger than the window: the same soft labels as the pre-issue-32 loop, any chunking."""
+    args = random_context(n * 100 + h, n, h, w)
+    ref = loop_predict(*args, topk=topk, radius=radius, temperature=0.1)
+    for max_elements in (2**25, 700):
+        ours = P.predict(*args, topk=topk, radius=radius, temperature=0.1, max_elements=max_elements)
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_ties_give_the_same_labels_where_tied_keys_agree():
+    """Features drawn from 4 vectors: most affinities tie exactly; with labels a function of the feature
+    (tied keys carry equal labels) the soft labels equal those of the loop."""
+    q, f0, l0, pf, pl = random_context(7, 5, 14, 18, C=3, levels=4)
+    code = lambda f: (f * torch.tensor([1.0, 10.0, 100.0])[:, None, None]).sum(0)  # noqa: E731
+    lab = lambda f: torch.stack([torch.sin(code(f)), torch.cos(code(f))])  # noqa: E731 (K=2) from the feature
+    l0, pl = lab(f0), torch.stack([lab(f) for f in pf])
+    ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=4.0, temperature=0.1)
+    torch.testing.assert_close(P.predict(q, f0, l0, pf, pl, topk=10, radius=4.0, temperature=0.1), ref,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("context", ["reference", "first_once"])
+def test_one_propagation_serves_masks_and_keypoints(context):
+    """propagate_masks_keypoints = propagate_masks and propagate_keypoints(start=0), frame by frame."""
+    frames, labels = moving_squares(9, 48, 72, n_objects=2, step=3)
+    seq = ArraySequence(frames, labels[0])
+    xy, vis = np.array([[12.0, 20.0], [40.0, 30.0], [0.0, 0.0]]), np.array([True, True, False])
+    opts = dict(n_context=3, topk=5, radius=4, context=context)
+    both = list(KP.propagate_masks_keypoints(seq, xy, vis, P.lab_features, **opts))
+    masks = list(P.propagate_masks(seq, P.lab_features, **opts))
+    joints = list(KP.propagate_keypoints(seq, xy, vis, P.lab_features, **opts))
+    assert len(both) == len(masks) == len(joints) == 9
+    for (m, j), m2, j2 in zip(both, masks, joints):
+        np.testing.assert_array_equal(m, m2)
+        np.testing.assert_array_equal(j, j2)
+    none = list(KP.propagate_masks_keypoints(seq, xy, np.zeros(3, bool), P.lab_features, **opts))
+    assert all(np.isnan(j).all() for _, j in none) and all((m == m2).all() for (m, _), m2 in zip(none, masks))
+
+
+def test_bench_eval_pieces(tmp_path):
+    """bench/eval.py: videowalk's functions are read from its files without its imports; today's step
+    runs on saved features."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_eval", Path(__file__).parents[1] / "bench" / "eval.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    utils = tmp_path / "code" / "utils"
+    utils.mkdir(parents=True)
+    (utils / "test_utils.py").write_text("import cv2\n\ndef context_index_bank(n, m, N):\n    return n\n\n"
+                                         "def mem_efficient_batched_affinity(*a):\n    return torch.zeros(1)\n")
+    (utils / "__init__.py").write_text("import imageio\n\nclass MaskedAttention(nn.Module):\n    pass\n")
+    ns = bench._load_videowalk(tmp_path)
+    assert ns["context_index_bank"](3, 0, 0) == 3 and issubclass(ns["MaskedAttention"], torch.nn.Module)
+    feats = F.normalize(torch.randn(4, 5, 6, 7), dim=1)
+    torch.save({"feats": feats, "labels": torch.rand(2, 6, 7)}, tmp_path / "f.pt")
+    assert bench.time_ever(tmp_path / "f.pt", "cpu") > 0

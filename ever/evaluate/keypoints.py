@@ -13,7 +13,9 @@ Annotation format (``ROOT/keypoints/<seq>.json``, as in davis2016-dev's BADJA jo
 Protocol: propagation starts at the first annotated frame (its visible joints are given). Each visible
 joint becomes a Gaussian heat map (one channel per joint, ``sigma`` in feature cells) that is propagated
 exactly like mask labels (:func:`ever.evaluate.propagation.propagate`); the predicted position is the
-arg-max of the channel upsampled to the native resolution. A joint is scored on a later annotated frame
+arg-max of the channel upsampled to the native resolution. When the joints are given in frame 0, one
+propagation serves the masks and the joints (:func:`propagate_masks_keypoints`: the heat maps are extra
+label channels of the masks' propagation, whose affinities and top-k do not depend on the labels). A joint is scored on a later annotated frame
 (the given frame never is) when it is visible there and was visible in the first annotated frame. The copy
 baseline keeps the joints where they were given.
 
@@ -41,7 +43,8 @@ import torch
 from ever.errors import DataError
 from ever.evaluate.metrics import (PCK_CONVENTIONS, badja_threshold, jhmdb_threshold, joint_hits, pck, pck_badja,
                                   pck_jhmdb)
-from ever.evaluate.propagation import STRIDE, FeatureFn, CellGrid, propagate
+from ever.evaluate.propagation import (STRIDE, FeatureFn, CellGrid, first_mask, mask_labels, propagate,
+                                       propagate_masks)
 
 
 @dataclass
@@ -136,25 +139,63 @@ def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature
     frames = (seq.frame(i) for i in range(start, len(seq)))
     for soft in propagate(frames, heatmaps(joints_xy[sel], grid, sigma), grid, feature_fn, n_context, topk,
                           radius, temperature, device, chunk, context):
-        flat = grid.up(soft.cpu()).reshape(len(sel), -1).argmax(1).numpy()  # (J',)
-        pred = np.full_like(given, np.nan)
-        pred[sel, 0], pred[sel, 1] = flat % W, flat // W
-        yield pred
+        yield _joints(grid.up(soft.cpu()), sel, given, W)
+
+
+def _joints(heat: torch.Tensor, sel: np.ndarray, given: np.ndarray, W: int) -> np.ndarray:
+    """Heat maps (J', H, W) of the joints ``sel`` -> joints (J, 2) (x, y), NaN where not predicted."""
+    flat = heat.reshape(len(sel), -1).argmax(1).numpy()  # (J',)
+    pred = np.full_like(given, np.nan)
+    pred[sel, 0], pred[sel, 1] = flat % W, flat // W
+    return pred
+
+
+def propagate_masks_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature_fn: FeatureFn | str,
+                              sigma: float = 1.0, n_context: int = 20, topk: int = 10, radius: float = 12.0,
+                              temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
+                              chunk: int = 8, context: str = "reference",
+                              label_resize: str = "bilinear") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (mask (H, W) int64, joints (J, 2)) for every frame from one propagation, the joints
+    (J, 2) with visible (J,) given in frame 0: the K mask channels and the J' heat maps of the visible
+    joints are propagated together (one encoding, one top-k a frame), so each equals what
+    :func:`ever.evaluate.propagation.propagate_masks` and :func:`propagate_keypoints` (``start=0``) yield."""
+    if isinstance(feature_fn, str):
+        yield from zip(propagate_masks(seq, feature_fn), propagate_keypoints(seq, joints_xy, visible, feature_fn))
+        return
+    joints_xy = np.asarray(joints_xy, np.float64)
+    visible = np.asarray(visible, bool)
+    given = np.where(visible[:, None], joints_xy, np.nan)
+    first = first_mask(seq)
+    yield first, given
+    grid = CellGrid(seq.size, long_side)
+    ids, labels = mask_labels(first, seq.object_ids, grid, label_resize)
+    K, sel = len(ids), np.flatnonzero(visible)
+    if len(sel):
+        labels = torch.cat([labels, heatmaps(joints_xy[sel], grid, sigma)])
+    W = seq.size[1]
+    frames = (seq.frame(i) for i in range(len(seq)))
+    for soft in propagate(frames, labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk,
+                          context):
+        up = grid.up(soft.cpu())  # (K + J', H, W)
+        yield ids[up[:K].argmax(0)].numpy(), _joints(up[K:], sel, given, W) if len(sel) else given
 
 
 def score_keypoints(seq, kp: Keypoints, feature_fn: FeatureFn | str, alphas: tuple[float, ...] = (0.1, 0.2),
-                    **kwargs) -> dict:
+                    predicted: list[np.ndarray] | None = None, **kwargs) -> dict:
     """Propagate from the first annotated frame and score the later annotated frames.
 
     Returns {'pck_convention', 'frames' (scored), 'joints' (scored joint instances), 'PCK@0.1', 'PCK@0.2',
     'hits': {'PCK@0.1': (F, J) 0/1 lists, ...}, 'visible': (F, J) 0/1 list (what :func:`pool_pck` pools),
     'predictions': [{'frame': stem, 'joints_xy': (J, 2) list, None for joints not predicted}, ...]} (one
-    per annotated frame, the given one included). ``kwargs`` go to :func:`propagate_keypoints`."""
+    per annotated frame, the given one included). ``kwargs`` go to :func:`propagate_keypoints`, unless
+    ``predicted`` gives the joints (J, 2) of frames ``kp.frames[0]``, ... already (as
+    :func:`propagate_masks_keypoints` yields them)."""
     start = kp.frames[0]
     targets = {t: a for a, t in enumerate(kp.frames)}
     preds, gts, vis, refs, predictions = [], [], [], [], []
-    for offset, pred in enumerate(propagate_keypoints(seq, kp.xy[0], kp.visible[0], feature_fn, start=start,
-                                                      **kwargs)):
+    if predicted is None:
+        predicted = propagate_keypoints(seq, kp.xy[0], kp.visible[0], feature_fn, start=start, **kwargs)
+    for offset, pred in enumerate(predicted):
         t = start + offset
         if t not in targets:
             continue

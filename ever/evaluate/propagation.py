@@ -262,6 +262,8 @@ def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Ce
 
     frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
     soft labels of that frame at feature resolution (see :meth:`CellGrid.down`); context: see the module doc.
+    The K channels share one top-k a frame (masks and keypoint heat maps do:
+    :func:`ever.evaluate.keypoints.propagate_masks_keypoints`).
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -286,6 +288,20 @@ def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: Ce
         count += 1
 
 
+def first_mask(seq) -> np.ndarray:
+    """The (H, W) int64 first mask of ``seq`` with void pixels as background (void is never an object)."""
+    first = seq.first_mask()
+    return np.where(first == VOID, 0, first)
+
+
+def mask_labels(first: np.ndarray, object_ids, grid: CellGrid, label_resize: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """First mask (H, W) -> ids (K,) (background 0, then ``object_ids``) and one-hot labels (K, h, w) at
+    feature resolution (:meth:`CellGrid.down`); a predicted (K, H, W) soft map's object is ``ids[argmax]``."""
+    ids = torch.tensor([0] + list(object_ids))
+    onehot = (torch.from_numpy(first)[None] == ids[:, None, None]).float()  # (K, H, W)
+    return ids, grid.down(onehot, label_resize)
+
+
 def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk: int = 10, radius: float = 12.0,
                     temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
                     chunk: int = 8, context: str = "reference", label_resize: str = "bilinear") -> Iterator[np.ndarray]:
@@ -296,8 +312,7 @@ def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk:
     ``object_ids``, ``size``). ``feature_fn='copy'`` is the copy baseline: the first mask for every frame.
     ``context`` and ``label_resize``: see the module docstring.
     """
-    first = seq.first_mask()
-    first = np.where(first == VOID, 0, first)  # void is never propagated as an object
+    first = first_mask(seq)
     yield first
     if isinstance(feature_fn, str):
         if feature_fn != "copy":
@@ -305,11 +320,8 @@ def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk:
         for _ in range(1, len(seq)):
             yield first
         return
-    ids = torch.tensor([0] + list(seq.object_ids))
-    onehot = (torch.from_numpy(first)[None] == ids[:, None, None]).float()  # (K, H, W)
     grid = CellGrid(seq.size, long_side)
-    first_labels = grid.down(onehot, label_resize)
-    del onehot
+    ids, first_labels = mask_labels(first, seq.object_ids, grid, label_resize)
     frames = (seq.frame(i) for i in range(len(seq)))
     for soft in propagate(frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk,
                           context):

@@ -54,7 +54,8 @@ from ever.config import EvalConfig, LedgerConfig
 from ever.data.davis import DavisDataset, davis_palette
 from ever.errors import CheckpointError, DataError
 from ever.evaluate import BASELINES
-from ever.evaluate.keypoints import keypoint_convention, pool_pck, read_keypoints, score_keypoints
+from ever.evaluate.keypoints import (keypoint_convention, pool_pck, propagate_masks_keypoints, read_keypoints,
+                                    score_keypoints)
 from ever.evaluate.metrics import VOID, SequenceScorer, dataset_summary
 from ever.evaluate.propagation import FeatureFn, lab_features, model_features, propagate_masks
 from ever.utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, select_device, sha256_file,
@@ -275,7 +276,14 @@ def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig,
         return rec
     scorer = SequenceScorer(seq.object_ids, len(seq))
     palette = mask_palette(seq.mask_paths[0]) if save_masks is not None else []
-    for t, pred in enumerate(propagate_masks(seq, method, **opts)):
+    kp_file = ds.keypoints_file(seq_name)
+    kp = read_keypoints(kp_file, [seq.frame_stem(i) for i in range(len(seq))]) if kp_file is not None else None
+    shared = kp is not None and kp.frames[0] == 0  # joints given in frame 0: one propagation serves both
+    stream = (propagate_masks_keypoints(seq, kp.xy[0], kp.visible[0], method, **opts) if shared
+              else ((p, None) for p in propagate_masks(seq, method, **opts)))
+    joints = []
+    for t, (pred, points) in enumerate(stream):
+        joints.append(points)
         scorer.add(t, seq.mask(t), pred)
         stem = seq.frame_stem(t)
         pred = np.where(pred == VOID, 0, pred)  # frame 0 is the ground truth: its void is no object
@@ -284,10 +292,9 @@ def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig,
         if cfg.overlays:
             _save_png(out_dir / "overlays" / seq_name / f"{stem}.png", overlay(seq.frame(t), pred))
     rec["rows"] = [{"sequence": seq_name, **r} for r in scorer.summary()]
-    kp_file = ds.keypoints_file(seq_name)
-    if kp_file is not None:
-        kp = read_keypoints(kp_file, [seq.frame_stem(i) for i in range(len(seq))])
-        res = score_keypoints(seq, kp, method, **{k: v for k, v in opts.items() if k != "label_resize"})
+    if kp is not None:
+        res = score_keypoints(seq, kp, method, predicted=joints if shared else None,
+                              **{k: v for k, v in opts.items() if k != "label_resize"})
         predictions = res.pop("predictions")
         if save_masks is not None:
             atomic_write_json(save_masks / "keypoints" / f"{seq_name}.json",
