@@ -1,4 +1,4 @@
-# EVER — the two commands: `make report` (main job) and `make test` (install + tests).
+# EVER — the two commands: `make report` (main job) and `make test` (install + lint + tests).
 # Both create .venv if missing and install the package into it first.
 PY         ?= python3
 VENV       ?= .venv
@@ -21,13 +21,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
 
-# Lint (ruff, configured in pyproject.toml); installed into the venv on first use, not part of `make test` yet.
+# Lint and format check (ruff, configured in pyproject.toml), run first by `make test` and so by CI.
 lint: $(STAMP)
-	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q ruff
 	$(BIN)/python -m ruff check ever tests bench
+	$(BIN)/python -m ruff format --check ever tests bench
 
 report: $(STAMP)
 	$(BIN)/ever report $(REPORT_ARGS)

@@ -12,6 +12,7 @@
 
 Timings synchronise CUDA before reading the clock, so they include the queued GPU work.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +35,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_stats(fn: Callable[[], Any], device: torch.device | str = "cpu", reps: int = 10, warmup: int = 2,
-               max_seconds: float | None = None) -> dict[str, float]:
+def time_stats(
+    fn: Callable[[], Any],
+    device: torch.device | str = "cpu",
+    reps: int = 10,
+    warmup: int = 2,
+    max_seconds: float | None = None,
+) -> dict[str, float]:
     """Time ``fn()``: ``warmup`` untimed calls, then ``reps`` timed ones (fewer if ``max_seconds`` runs
     out, at least one). Returns median / mean / min / std in seconds and the number of timed calls."""
     device = torch.device(device)
@@ -99,8 +106,12 @@ def fit_power_law(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> d
     k, logc = np.polyfit(lx, ly, 1)
     pred = k * lx + logc
     ss_res, ss_tot = float(((ly - pred) ** 2).sum()), float(((ly - ly.mean()) ** 2).sum())
-    return {"exponent": float(k), "coef": float(math.exp(logc)),
-            "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0, "points": int(ok.sum())}
+    return {
+        "exponent": float(k),
+        "coef": float(math.exp(logc)),
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+        "points": int(ok.sum()),
+    }
 
 
 def fit_exponent(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> float:
@@ -118,13 +129,22 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
     hw = hardware_info(device)
     gpu = hw["gpus"][device.index or 0]["name"] if device.type == "cuda" and hw["gpus"] else None
-    return {"device": str(device), "cpu_model": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"],
-            "gpu": gpu, "torch": torch.__version__}
+    return {
+        "device": str(device),
+        "cpu_model": hw["cpu_model"],
+        "cpu_count": hw["cpu_count_usable"],
+        "gpu": gpu,
+        "torch": torch.__version__,
+    }
 
 
 # Dense bf16 / fp32 tensor-core peaks (TFLOP/s) from the vendors' data sheets, for model FLOPs utilisation.
-PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp32": 67.0}, "H200": {"bf16": 989.0, "fp32": 67.0},
-               "A100": {"bf16": 312.0, "fp32": 19.5}, "L4": {"bf16": 121.0, "fp32": 30.3}}
+PEAK_TFLOPS = {
+    "H100": {"bf16": 989.0, "fp32": 67.0},
+    "H200": {"bf16": 989.0, "fp32": 67.0},
+    "A100": {"bf16": 312.0, "fp32": 19.5},
+    "L4": {"bf16": 121.0, "fp32": 30.3},
+}
 
 
 def peak_tflops(device: torch.device, dtype: str) -> float | None:

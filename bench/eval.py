@@ -25,9 +25,11 @@ features in a fresh process, so its peak resident memory is its own:
   outside this repository; the functions are read from the files, so videowalk's other imports are not
   needed), then its label propagation as in ``code/test.py`` (the column is skipped without the folder).
 
-Timing covers the propagation step only (affinities, top-k, weighted labels; the first frame is a warm-up); frames/s adds the encoder's
+Timing covers the propagation step only (affinities, top-k, weighted labels; the first frame is a warm-up); frames/s
+adds the encoder's
 seconds a frame, the same for every column.
 """
+
 from __future__ import annotations
 
 import ast
@@ -101,8 +103,9 @@ def _feature_fn(method: str, device: str):
     from ever.models import EverModel
 
     torch.manual_seed(0)
-    return model_features(EverModel(ModelConfig(width=int(method[1:]), eval_stage="layer3")).to(device).eval(),
-                          "layer3")
+    return model_features(
+        EverModel(ModelConfig(width=int(method[1:]), eval_stage="layer3")).to(device).eval(), "layer3"
+    )
 
 
 def encode_features(method: str, frames: int, long_side: int, device: str, path: Path) -> dict:
@@ -124,8 +127,14 @@ def encode_features(method: str, frames: int, long_side: int, device: str, path:
     seconds = time.perf_counter() - t0
     _, labels = mask_labels(first_mask(seq), seq.object_ids, grid, "bilinear")
     torch.save({"feats": feats.cpu(), "labels": labels}, path)
-    return {"source": source, "size": list(seq.size), "cells": list(grid.cells), "channels": feats.shape[1],
-            "frames": n, "encode_s_per_frame": seconds / n}
+    return {
+        "source": source,
+        "size": list(seq.size),
+        "cells": list(grid.cells),
+        "channels": feats.shape[1],
+        "frames": n,
+        "encode_s_per_frame": seconds / n,
+    }
 
 
 def _sync(device: str) -> None:
@@ -170,9 +179,10 @@ def _load_videowalk(folder: Path) -> dict:
     from torch.nn import functional as F
 
     ns: dict = {"torch": torch, "nn": nn, "F": F}
-    for file, names in ((folder / "code" / "utils" / "test_utils.py", ("context_index_bank",
-                                                                        "mem_efficient_batched_affinity")),
-                        (folder / "code" / "utils" / "__init__.py", ("MaskedAttention",))):
+    for file, names in (
+        (folder / "code" / "utils" / "test_utils.py", ("context_index_bank", "mem_efficient_batched_affinity")),
+        (folder / "code" / "utils" / "__init__.py", ("MaskedAttention",)),
+    ):
         tree = ast.parse(file.read_text(), str(file))
         nodes = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names]
         if len(nodes) != len(names):
@@ -202,7 +212,7 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
     targets = list(range(1, N - N_CONTEXT))  # frame 0 is given
     times = []
     for i in range(0, len(targets), 2):  # videowalk batches two targets (bsize = 2)
-        t_batch = targets[i:i + 2]
+        t_batch = targets[i : i + 2]
         _sync(device)
         t0 = time.perf_counter()
         keys = feats[:, :, key_indices[t_batch]].flatten(-2)  # (1, C, b, 1 + n, hw)
@@ -218,14 +228,24 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
 
 
 def _options(argv: list[str]) -> dict:
-    opts: dict = {"width": [], "size": [], "frames": 8, "device": None, "json": None, "base": None,
-                  "videowalk": None, "child": None}
+    opts: dict = {
+        "width": [],
+        "size": [],
+        "frames": 8,
+        "device": None,
+        "json": None,
+        "base": None,
+        "videowalk": None,
+        "child": None,
+    }
     i = 0
     while i < len(argv):
         key = argv[i].lstrip("-")
         if key not in opts or i + 1 >= len(argv):
-            sys.exit(f"usage: bench/eval.py [--base TREE] [--videowalk DIR] [--frames N] [--size S ...] "
-                     f"[--width W ...] [--device cpu|cuda] [--json PATH] (bad argument {argv[i]!r})")
+            sys.exit(
+                f"usage: bench/eval.py [--base TREE] [--videowalk DIR] [--frames N] [--size S ...] "
+                f"[--width W ...] [--device cpu|cuda] [--json PATH] (bad argument {argv[i]!r})"
+            )
         value = argv[i + 1]
         if key in ("width", "size"):
             opts[key].append(int(value))
@@ -242,15 +262,25 @@ def _child(spec: str, device: str) -> dict:
     import torch
 
     s = time_videowalk(Path(path), device, Path(folder)) if impl == "videowalk" else time_ever(Path(path), device)
-    return {"impl": impl, "s_per_frame": s, "torch_threads": torch.get_num_threads(),
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "impl": impl,
+        "s_per_frame": s,
+        "torch_threads": torch.get_num_threads(),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def _run_child(impl: str, path: Path, device: str, tree: Path, folder: str = "") -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps([impl, str(path), folder]),
-           "--device", device]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        json.dumps([impl, str(path), folder]),
+        "--device",
+        device,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"bench/eval.py: {impl} failed on {path.name}:\n{proc.stderr.strip()}")
@@ -276,8 +306,10 @@ def main(argv: list[str]) -> int:
         vw = None
     methods = ["lab"] + [f"w{w}" for w in opts["width"]]
     results = []
-    head = (f"{'size':>5} {'method':6} {'C':>4} {'cells':>7} {'enc s/f':>8} {'base f/s':>9} {'today f/s':>10} "
-            f"{'vw f/s':>8} {'x base':>7} {'x vw':>6}  (propagation s/frame: base / today / videowalk)")
+    head = (
+        f"{'size':>5} {'method':6} {'C':>4} {'cells':>7} {'enc s/f':>8} {'base f/s':>9} {'today f/s':>10} "
+        f"{'vw f/s':>8} {'x base':>7} {'x vw':>6}  (propagation s/frame: base / today / videowalk)"
+    )
     print(head, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in opts["size"]:
@@ -295,12 +327,20 @@ def main(argv: list[str]) -> int:
                 fps = {k: 1 / (enc + r[k]["s_per_frame"]) for k in ("base", "today", "videowalk") if k in r}
                 cell = lambda k: f"{fps[k]:.2f}" if k in fps else "-"  # noqa: E731
                 ratio = lambda k: f"{fps['today'] / fps[k]:.1f}x" if k in fps else "-"  # noqa: E731
-                prop = " / ".join(f"{r[k]['s_per_frame']:.3f}" if k in r else "-" for k in ("base", "today", "videowalk"))
-                print(f"{size or 480:>5} {method:6} {r['channels']:>4} {r['cells'][0]}x{r['cells'][1]:<4} "
-                      f"{enc:8.3f} {cell('base'):>9} {cell('today'):>10} {cell('videowalk'):>8} {ratio('base'):>7} "
-                      f"{ratio('videowalk'):>6}  ({prop})", flush=True)
-    print(f"device {device}; {results[0]['frames']} frames of {results[0]['source']}; frames/s = 1 / (encoder + "
-          f"propagation) a frame; x base, x vw: today's frames/s over theirs", flush=True)
+                prop = " / ".join(
+                    f"{r[k]['s_per_frame']:.3f}" if k in r else "-" for k in ("base", "today", "videowalk")
+                )
+                print(
+                    f"{size or 480:>5} {method:6} {r['channels']:>4} {r['cells'][0]}x{r['cells'][1]:<4} "
+                    f"{enc:8.3f} {cell('base'):>9} {cell('today'):>10} {cell('videowalk'):>8} {ratio('base'):>7} "
+                    f"{ratio('videowalk'):>6}  ({prop})",
+                    flush=True,
+                )
+    print(
+        f"device {device}; {results[0]['frames']} frames of {results[0]['source']}; frames/s = 1 / (encoder + "
+        f"propagation) a frame; x base, x vw: today's frames/s over theirs",
+        flush=True,
+    )
     if opts["json"]:
         from ever.utils import atomic_write_json, environment
 

@@ -19,9 +19,11 @@ On CUDA, three measurements of the reference walk (``configs/crw-reference.yaml`
    ever-synth's labelled split, with the run's own clips/s and ledger.
 
 Without a GPU, or with ``--reduced``, the same three run in a reduced form (64-px clips, width 8, a few
-steps, 112 x 64 frames, bf16 only where the device has it natively; seconds on a CPU): it checks the script, not the machine, and says so in the JSON
+steps, 112 x 64 frames, bf16 only where the device has it natively; seconds on a CPU): it checks the script, not the
+machine, and says so in the JSON
 (``"reduced": true``). Generated data goes under ``--work`` (reused when present). Prints figures only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,19 +50,49 @@ REFERENCE = REPO / "configs" / "crw-reference.yaml"
 def sizes(reduced: bool) -> dict:
     """What each part runs on: the reference's sizes on a GPU, seconds-sized ones in the reduced form."""
     if reduced:
-        return {"set": ["data.size=64", "data.clip_len=4", "model.width=8", "model.proj_dim=16",
-                        "nodes.patch_size=32", "nodes.patch_stride=16", "train.batch_size=2", "data.num_workers=0"],
-                "steps": 2, "warmup": 1, "train_steps": 3, "frames": (64, 112), "eval_frames": 4,
-                "synth": dict(num_train=2, num_eval=1, frames_train=10, frames_eval=4, height=64, width=96)}
-    return {"set": ["data.num_workers=8"], "steps": 10, "warmup": 3, "train_steps": None, "frames": (480, 854),
-            "eval_frames": 40, "synth": dict()}
+        return {
+            "set": [
+                "data.size=64",
+                "data.clip_len=4",
+                "model.width=8",
+                "model.proj_dim=16",
+                "nodes.patch_size=32",
+                "nodes.patch_stride=16",
+                "train.batch_size=2",
+                "data.num_workers=0",
+            ],
+            "steps": 2,
+            "warmup": 1,
+            "train_steps": 3,
+            "frames": (64, 112),
+            "eval_frames": 4,
+            "synth": dict(num_train=2, num_eval=1, frames_train=10, frames_eval=4, height=64, width=96),
+        }
+    return {
+        "set": ["data.num_workers=8"],
+        "steps": 10,
+        "warmup": 3,
+        "train_steps": None,
+        "frames": (480, 854),
+        "eval_frames": 40,
+        "synth": dict(),
+    }
 
 
 def reference_config(reduced: bool, work: Path, *extra: str):
     s = sizes(reduced)
-    return load_config(REFERENCE, [*s["set"], f"data.roots=[{work / 'synth' / 'videos' / 'train'}]",
-                                   f"eval.data={work / 'synth'}", "eval.split=val", f"out_dir={work / 'runs'}",
-                                   "train.device=auto", *extra])
+    return load_config(
+        REFERENCE,
+        [
+            *s["set"],
+            f"data.roots=[{work / 'synth' / 'videos' / 'train'}]",
+            f"eval.data={work / 'synth'}",
+            "eval.split=val",
+            f"out_dir={work / 'runs'}",
+            "train.device=auto",
+            *extra,
+        ],
+    )
 
 
 def training_step(reduced: bool, work: Path, device: torch.device, stage: str) -> dict:
@@ -68,8 +100,9 @@ def training_step(reduced: bool, work: Path, device: torch.device, stage: str) -
     s = sizes(reduced)
     eval_stage = "layer3"
     precision = "bf16" if device.type == "cuda" or cpu_has_bf16() else "fp32"
-    cfg = reference_config(reduced, work, f"model.train_stage={stage}", f"model.eval_stage={eval_stage}",
-                           f"train.precision={precision}")
+    cfg = reference_config(
+        reduced, work, f"model.train_stage={stage}", f"model.eval_stage={eval_stage}", f"train.precision={precision}"
+    )
     torch.manual_seed(0)
     crw = CRW(cfg).to(device)
     if device.type == "cuda":
@@ -106,12 +139,23 @@ def training_step(reduced: bool, work: Path, device: torch.device, stage: str) -
     opt.zero_grad(set_to_none=True)
     step_s = statistics.median(times)
     peak = peak_tflops(device, "bf16")
-    return {"train_stage": stage, "precision": cfg.train.precision, "batch": B, "clip_len": T, "size": S,
-            "width": cfg.model.width, "nodes": cfg.nodes.kind, "nodes_per_frame": cfg.nodes_per_frame,
-            "step_ms": 1e3 * step_s, "step_ms_min": 1e3 * min(times), "clips_per_s": B / step_s,
-            "gflops_per_clip": flops / 1e9 / B, "mfu": flops / step_s / (peak * 1e12) if peak else None,
-            "loss_finite": bool(math.isfinite(loss) and torch.isfinite(out.loss).item()),
-            "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
+    return {
+        "train_stage": stage,
+        "precision": cfg.train.precision,
+        "batch": B,
+        "clip_len": T,
+        "size": S,
+        "width": cfg.model.width,
+        "nodes": cfg.nodes.kind,
+        "nodes_per_frame": cfg.nodes_per_frame,
+        "step_ms": 1e3 * step_s,
+        "step_ms_min": 1e3 * min(times),
+        "clips_per_s": B / step_s,
+        "gflops_per_clip": flops / 1e9 / B,
+        "mfu": flops / step_s / (peak * 1e12) if peak else None,
+        "loss_finite": bool(math.isfinite(loss) and torch.isfinite(out.loss).item()),
+        "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+    }
 
 
 def propagation(reduced: bool, work: Path, device: torch.device) -> dict:
@@ -125,17 +169,34 @@ def propagation(reduced: bool, work: Path, device: torch.device) -> dict:
     h, w = s["frames"]
     root = work / f"synth-{h}p"
     generate(root, SynthConfig(num_train=0, num_eval=2, frames_eval=s["eval_frames"], height=h, width=w))
-    cfg = reference_config(reduced, work, "model.train_stage=layer3", "model.eval_stage=layer3",
-                           "ledger.enabled=false")
+    cfg = reference_config(reduced, work, "model.train_stage=layer3", "model.eval_stage=layer3", "ledger.enabled=false")
     torch.manual_seed(0)
     model = EverModel(cfg.model).to(device).eval()
     t0 = time.perf_counter()
-    summary = evaluate(model_features(model, "layer3"), root, "val", work / f"eval-{h}p", cfg.eval,
-                       f"random-w{cfg.model.width}",
-                       device=device, ledger=cfg.ledger, identity=f"gpu-check {time.time()}", eval_stage="layer3")
-    return {"frames": summary["frames"], "height": h, "width": w, "frames_per_s": summary["frames_per_s"],
-            "wall_s": time.perf_counter() - t0, "encoder_width": cfg.model.width, "eval_stage": "layer3",
-            "n_context": cfg.eval.n_context, "topk": cfg.eval.topk, "radius": cfg.eval.radius}
+    summary = evaluate(
+        model_features(model, "layer3"),
+        root,
+        "val",
+        work / f"eval-{h}p",
+        cfg.eval,
+        f"random-w{cfg.model.width}",
+        device=device,
+        ledger=cfg.ledger,
+        identity=f"gpu-check {time.time()}",
+        eval_stage="layer3",
+    )
+    return {
+        "frames": summary["frames"],
+        "height": h,
+        "width": w,
+        "frames_per_s": summary["frames_per_s"],
+        "wall_s": time.perf_counter() - t0,
+        "encoder_width": cfg.model.width,
+        "eval_stage": "layer3",
+        "n_context": cfg.eval.n_context,
+        "topk": cfg.eval.topk,
+        "radius": cfg.eval.radius,
+    }
 
 
 def short_training(reduced: bool, work: Path, device: torch.device, minutes: float, step_ms: float) -> dict:
@@ -149,22 +210,45 @@ def short_training(reduced: bool, work: Path, device: torch.device, minutes: flo
 
     s = sizes(reduced)
     steps = s["train_steps"] or max(1, int(minutes * 60_000 / step_ms))
-    cfg = reference_config(reduced, work, f"train.steps={steps}", f"optim.warmup_steps={min(1000, steps // 10)}",
-                           f"train.ckpt_every={max(1, steps // 4)}", "train.log_every=10", "name=reference-short",
-                           "train.precision=auto")
+    cfg = reference_config(
+        reduced,
+        work,
+        f"train.steps={steps}",
+        f"optim.warmup_steps={min(1000, steps // 10)}",
+        f"train.ckpt_every={max(1, steps // 4)}",
+        "train.log_every=10",
+        "name=reference-short",
+        "train.precision=auto",
+    )
     run = cfg.run_dir
     t0 = time.perf_counter()
     train(cfg, resume=(run / "checkpoint.pt").exists())
     train_s = time.perf_counter() - t0
     model, saved = load_checkpoint(run / "checkpoint.pt")
-    summary = evaluate(model_features(model.to(device), saved.model.eval_stage), cfg.eval.data, "val",
-                       run / "eval" / "val", saved.eval, cfg.name, device=device, ledger=saved.ledger,
-                       eval_stage=saved.model.eval_stage)
+    summary = evaluate(
+        model_features(model.to(device), saved.model.eval_stage),
+        cfg.eval.data,
+        "val",
+        run / "eval" / "val",
+        saved.eval,
+        cfg.name,
+        device=device,
+        ledger=saved.ledger,
+        eval_stage=saved.model.eval_stage,
+    )
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln.strip()]
-    return {"steps": steps, "train_s": train_s, "final_loss": rows[-1]["loss"] if rows else None,
-            "clips_per_s_end": rows[-1]["clips_per_s"] if rows else None,
-            "J&F-Mean": summary["J&F-Mean"], "J-Mean": summary["J-Mean"], "F-Mean": summary["F-Mean"],
-            "eval_frames_per_s": summary["frames_per_s"], "data": "ever-synth (generated)", "run": str(run)}
+    return {
+        "steps": steps,
+        "train_s": train_s,
+        "final_loss": rows[-1]["loss"] if rows else None,
+        "clips_per_s_end": rows[-1]["clips_per_s"] if rows else None,
+        "J&F-Mean": summary["J&F-Mean"],
+        "J-Mean": summary["J-Mean"],
+        "F-Mean": summary["F-Mean"],
+        "eval_frames_per_s": summary["frames_per_s"],
+        "data": "ever-synth (generated)",
+        "run": str(run),
+    }
 
 
 def main(argv=None) -> dict:
@@ -183,19 +267,29 @@ def main(argv=None) -> dict:
     generate(work / "synth", SynthConfig(**sizes(reduced)["synth"]))
     info = device_info(device)
     print(f"gpu check on {info['gpu'] or info['cpu_model']} ({'reduced form' if reduced else 'full'})", flush=True)
-    result = {"bench": "gpu_check", "reduced": reduced, "info": info, "config": str(REFERENCE.relative_to(REPO)),
-              "training_step": []}
+    result = {
+        "bench": "gpu_check",
+        "reduced": reduced,
+        "info": info,
+        "config": str(REFERENCE.relative_to(REPO)),
+        "training_step": [],
+    }
     for stage in ("layer4", "layer3"):
         result["training_step"].append(training_step(reduced, work, device, stage))
         r = result["training_step"][-1]
-        print(f"  training step {r['precision']} through {stage}: {r['step_ms']:.1f} ms, {r['clips_per_s']:.2f} clips/s, "
-              f"{r['gflops_per_clip']:.1f} GFLOP/clip, MFU {r['mfu'] if r['mfu'] is None else round(r['mfu'], 3)}",
-              flush=True)
+        print(
+            f"  training step {r['precision']} through {stage}: {r['step_ms']:.1f} ms, {r['clips_per_s']:.2f} clips/s, "
+            f"{r['gflops_per_clip']:.1f} GFLOP/clip, MFU {r['mfu'] if r['mfu'] is None else round(r['mfu'], 3)}",
+            flush=True,
+        )
     result["propagation"] = propagation(reduced, work, device)
-    print(f"  propagation {result['propagation']['height']}p: {result['propagation']['frames_per_s']:.2f} frames/s",
-          flush=True)
-    result["short_training"] = short_training(reduced, work, device, args.minutes,
-                                              result["training_step"][0]["step_ms"])
+    print(
+        f"  propagation {result['propagation']['height']}p: {result['propagation']['frames_per_s']:.2f} frames/s",
+        flush=True,
+    )
+    result["short_training"] = short_training(
+        reduced, work, device, args.minutes, result["training_step"][0]["step_ms"]
+    )
     t = result["short_training"]
     print(f"  {t['steps']} steps in {t['train_s'] / 60:.1f} min: J&F {t['J&F-Mean']:.3f} on ever-synth val", flush=True)
     result["wall_s"] = time.perf_counter() - t0

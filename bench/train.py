@@ -34,6 +34,7 @@ and its time is pessimistic). Peak memory: CUDA allocator peak; on CPU the proce
 On a shared or small CPU pass ``--threads 1``: with more intra-op threads than free cores, OpenMP
 barriers spin and tiny ops (the walk) get 100x slower. Prints figures only; nothing asserts times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    device_info, peak_memory, reset_peak, sync, time_stats, write_json,
+    device_info,
+    peak_memory,
+    reset_peak,
+    sync,
+    time_stats,
+    write_json,
 )
 
 from ever.config import config_from_dict  # noqa: E402
@@ -116,21 +122,35 @@ def _cpu_peak() -> int:
 
 
 def make_cfg(args, nodes: dict, gcn: bool, stage: str = "layer4", precision: str = "fp32"):
-    return config_from_dict({
-        "data": {"size": args.size, "clip_len": args.clip_len},
-        "model": {"width": args.width, "proj_dim": args.proj_dim, "train_stage": stage, "eval_stage": stage},
-        "nodes": {"patch_size": args.size // 4, "patch_stride": args.size // 8, "k": args.k,
-                  "seg_scale": args.seg_scale * (args.size / 128) ** 2, **nodes},
-        # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes (ever/nodes/objects.py):
-        # those variants walk home to frame 0 itself, as configs/ablation/objcrop*.yaml do
-        "walk": {"home_shift": 0 if nodes.get("segmenter") == "kmeans" or nodes["kind"] == "object_crop" else args.home_shift},
-        "gcn": {"enabled": gcn},
-        "train": {"batch_size": args.batch, "precision": precision},
-    }, "bench/train.py")
+    return config_from_dict(
+        {
+            "data": {"size": args.size, "clip_len": args.clip_len},
+            "model": {"width": args.width, "proj_dim": args.proj_dim, "train_stage": stage, "eval_stage": stage},
+            "nodes": {
+                "patch_size": args.size // 4,
+                "patch_stride": args.size // 8,
+                "k": args.k,
+                "seg_scale": args.seg_scale * (args.size / 128) ** 2,
+                **nodes,
+            },
+            # k-means clusters have no identity across views, and a rolled frame wraps object crops' boxes
+            # (ever/nodes/objects.py):
+            # those variants walk home to frame 0 itself, as configs/ablation/objcrop*.yaml do
+            "walk": {
+                "home_shift": 0
+                if nodes.get("segmenter") == "kmeans" or nodes["kind"] == "object_crop"
+                else args.home_shift
+            },
+            "gcn": {"enabled": gcn},
+            "train": {"batch_size": args.batch, "precision": precision},
+        },
+        "bench/train.py",
+    )
 
 
-def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device, stage: str = "layer4",
-                  precision: str = "fp32") -> dict:
+def bench_variant(
+    name: str, args, clips_u8: torch.Tensor, device: torch.device, stage: str = "layer4", precision: str = "fp32"
+) -> dict:
     nodes, gcn = VARIANTS[name]
     cfg = make_cfg(args, nodes, gcn, stage, precision)
     torch.manual_seed(0)
@@ -142,9 +162,16 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device,
     amp = autocast(device, precision)
     B = clips_u8.shape[0]
     obj = cfg.nodes.kind.startswith("object")
-    row: dict = {"variant": name, "stage": stage, "precision": precision, "nodes": cfg.nodes.kind,
-                 "segmenter": cfg.nodes.segmenter if obj else None, "k": cfg.nodes.k if obj else None, "gcn": gcn,
-                 "encoder_params": sum(p.numel() for p in crw.model.encoder.parameters())}
+    row: dict = {
+        "variant": name,
+        "stage": stage,
+        "precision": precision,
+        "nodes": cfg.nodes.kind,
+        "segmenter": cfg.nodes.segmenter if obj else None,
+        "k": cfg.nodes.k if obj else None,
+        "gcn": gcn,
+        "encoder_params": sum(p.numel() for p in crw.model.encoder.parameters()),
+    }
 
     segments = None
     if crw.nodes.needs_segments:  # as in a DataLoader worker: CPU, one clip at a time
@@ -199,6 +226,7 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device,
     row["nodes_per_frame"] = float(valid.float().sum(-1).mean())
     row["n_max"] = int(valid.shape[-1])
     e = emb.detach().requires_grad_(True)
+
     def walk_call():
         walk_loss(e, valid, cfg.walk.temperature, cfg.walk.edge_dropout).loss.backward()
 
@@ -212,8 +240,9 @@ def bench_variant(name: str, args, clips_u8: torch.Tensor, device: torch.device,
                 y = crw.gcn(hd, valid)
             y.float().sum().backward()
 
-        row["gcn_ms"] = row["gcn_runs_per_step"] * 1e3 * time_stats(gcn_call, device, reps=max(3, args.steps),
-                                                                    warmup=1)["median_s"]
+        row["gcn_ms"] = (
+            row["gcn_runs_per_step"] * 1e3 * time_stats(gcn_call, device, reps=max(3, args.steps), warmup=1)["median_s"]
+        )
         row["gcn_share"] = row["gcn_ms"] / row["step_ms"]
         row["gcn_params"] = sum(p.numel() for p in crw.gcn.parameters())
     if "seg_ms_per_clip" in row:
@@ -231,23 +260,29 @@ def _label(r: dict) -> str:
 
 
 def print_table(rows: list[dict], ref: dict | None) -> None:
-    hdr = (f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
-           f"{'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}")
+    hdr = (
+        f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
+        f"{'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         sp = ref["step_ms"] / r["step_ms"] if ref else None
         fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
-        print(f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
-              f"{r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
-              f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
-              f"{_fmt(100 * r['gcn_flop_share'] if 'gcn_flop_share' in r else None, '5.2f'):>5}% "
-              f"{_fmt(r.get('seg_ms_per_clip'), '11.1f'):>11} "
-              f"{_fmt(100 * r['seg_share_1worker'] if 'seg_share_1worker' in r else None, '8.1f'):>8}% "
-              f"{_fmt(sp, '8.2f'):>8} {_fmt(fl, '8.3f'):>8}")
-    print(f"N = mean valid nodes per frame; walk/gcn % = share of the step time (the GCN's time x the times it ran); "
-          f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
-          f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}.")
+        print(
+            f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
+            f"{r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
+            f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
+            f"{_fmt(100 * r['gcn_flop_share'] if 'gcn_flop_share' in r else None, '5.2f'):>5}% "
+            f"{_fmt(r.get('seg_ms_per_clip'), '11.1f'):>11} "
+            f"{_fmt(100 * r['seg_share_1worker'] if 'seg_share_1worker' in r else None, '8.1f'):>8}% "
+            f"{_fmt(sp, '8.2f'):>8} {_fmt(fl, '8.3f'):>8}"
+        )
+    print(
+        f"N = mean valid nodes per frame; walk/gcn % = share of the step time (the GCN's time x the times it ran); "
+        f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
+        f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}."
+    )
 
 
 def bench_videowalk(args, clips_u8: torch.Tensor) -> list[dict]:
@@ -262,10 +297,25 @@ def bench_videowalk(args, clips_u8: torch.Tensor) -> list[dict]:
         torch.save(clips_u8, clips)
         for stage in ("layer4", "layer3"):
             out = Path(tmp) / f"{stage}.json"
-            cmd = [args.videowalk_python, str(Path(__file__).resolve().parent / "videowalk_step.py"), args.videowalk,
-                   str(clips), str(out), "--stage", stage, "--patch", str(args.size // 4),
-                   "--stride", str(args.size // 8), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--threads", str(torch.get_num_threads())]
+            cmd = [
+                args.videowalk_python,
+                str(Path(__file__).resolve().parent / "videowalk_step.py"),
+                args.videowalk,
+                str(clips),
+                str(out),
+                "--stage",
+                stage,
+                "--patch",
+                str(args.size // 4),
+                "--stride",
+                str(args.size // 8),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--threads",
+                str(torch.get_num_threads()),
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"  videowalk {stage}: failed ({done.stderr.strip().splitlines()[-1:]})")
@@ -280,14 +330,20 @@ def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
     if not vw:
         return
     print(f"\najabri/videowalk ({vw[0]['commit']}, torch {vw[0]['torch']}, {vw[0]['threads']} threads), same clips:")
-    print(f"{'stage':8} {'videowalk ms':>12} {'GFLOP/clip':>10} {'EVER patch_crop ms':>18} {'GFLOP/clip':>10} "
-          f"{'x speed (vw / EVER)':>19}")
+    print(
+        f"{'stage':8} {'videowalk ms':>12} {'GFLOP/clip':>10} {'EVER patch_crop ms':>18} {'GFLOP/clip':>10} "
+        f"{'x speed (vw / EVER)':>19}"
+    )
     for v in vw:
-        ours = next((r for r in rows if r["variant"] == "patch_crop" and r["stage"] == v["stage"]
-                     and r["precision"] == "fp32"), None)
-        print(f"{v['stage']:8} {v['step_ms']:12.1f} {v['gflops_per_clip']:10.3f} "
-              f"{_fmt(ours and ours['step_ms'], '18.1f'):>18} {_fmt(ours and ours['gflops_per_clip'], '10.3f'):>10} "
-              f"{_fmt(ours and v['step_ms'] / ours['step_ms'], '19.2f'):>19}")
+        ours = next(
+            (r for r in rows if r["variant"] == "patch_crop" and r["stage"] == v["stage"] and r["precision"] == "fp32"),
+            None,
+        )
+        print(
+            f"{v['stage']:8} {v['step_ms']:12.1f} {v['gflops_per_clip']:10.3f} "
+            f"{_fmt(ours and ours['step_ms'], '18.1f'):>18} {_fmt(ours and ours['gflops_per_clip'], '10.3f'):>10} "
+            f"{_fmt(ours and v['step_ms'] / ours['step_ms'], '19.2f'):>19}"
+        )
         v["speedup_of_ever_patch_crop"] = ours and v["step_ms"] / ours["step_ms"]
 
 
@@ -300,14 +356,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--clip-len", type=int, default=4)
     ap.add_argument("--k", type=int, default=8, help="object nodes per frame")
     ap.add_argument("--seg-scale", type=float, default=40.0, help="felzenszwalb scale at 128 px (scaled by area)")
-    ap.add_argument("--home-shift", type=int, default=32,
-                    help="walk.home_shift in px, as the CPU configs (0: walk home to frame 0 itself)")
+    ap.add_argument(
+        "--home-shift",
+        type=int,
+        default=32,
+        help="walk.home_shift in px, as the CPU configs (0: walk home to frame 0 itself)",
+    )
     ap.add_argument("--steps", type=int, default=5, help="timed steps per variant (median)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--stages", default="layer4", help="comma list of model.train_stage (layer3, layer4)")
-    ap.add_argument("--precisions", default="fp32",
-                    help="comma list of train.precision (fp32, bf16, auto); bf16 on a CPU needs native bf16")
+    ap.add_argument(
+        "--precisions",
+        default="fp32",
+        help="comma list of train.precision (fp32, bf16, auto); bf16 on a CPU needs native bf16",
+    )
     ap.add_argument("--videowalk", default=None, help="a checkout of ajabri/videowalk: time its training step too")
     ap.add_argument("--videowalk-python", default=sys.executable, help="an interpreter with torchvision for it")
     ap.add_argument("--random", action="store_true", help="uniform random frames instead of ever-synth")
@@ -324,16 +387,22 @@ def main(argv=None) -> dict:
         ap.error(f"unknown variant(s) {bad}; known: {list(VARIANTS)}")
     stages = [v.strip() for v in args.stages.split(",") if v.strip()]
     precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
-    if not set(stages) <= {"layer3", "layer4"} or not set(precisions) <= {"fp32", "bf16", "auto"} or \
-            not stages or not precisions:
+    if (
+        not set(stages) <= {"layer3", "layer4"}
+        or not set(precisions) <= {"fp32", "bf16", "auto"}
+        or not stages
+        or not precisions
+    ):
         ap.error("--stages takes layer3,layer4 and --precisions fp32,bf16,auto")
     if device.type == "cpu" and "bf16" in precisions and not cpu_has_bf16():
         ap.error("--precisions bf16: this CPU has no native bf16 (AVX512-BF16 or AMX)")
     clips, source = load_clips(args.batch, args.clip_len, args.size, args.random)
     info = device_info(device)
-    print(f"device {info['device']} ({info['gpu'] or info['cpu_model']}, {torch.get_num_threads()} threads), "
-          f"frames: {source}; B={args.batch} T={args.clip_len} {args.size}px width={args.width} "
-          f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}")
+    print(
+        f"device {info['device']} ({info['gpu'] or info['cpu_model']}, {torch.get_num_threads()} threads), "
+        f"frames: {source}; B={args.batch} T={args.clip_len} {args.size}px width={args.width} "
+        f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}"
+    )
     rows = []
     for n in names:
         for stage in stages:

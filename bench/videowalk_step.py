@@ -15,6 +15,7 @@ backward, the counter bench/train.py uses) and what it ran on to ``OUT.json``.
 Its visualisation imports (visdom, wandb, cv2, scikit-learn, scikit-image, matplotlib, imageio), which a
 training step never calls, are stood in for by empty modules when they are not installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,17 @@ import torch
 import torch.nn.functional as F
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-VISUAL_ONLY = ("visdom", "wandb", "cv2", "imageio", "sklearn", "sklearn.decomposition", "skimage", "matplotlib",
-               "matplotlib.pyplot")
+VISUAL_ONLY = (
+    "visdom",
+    "wandb",
+    "cv2",
+    "imageio",
+    "sklearn",
+    "sklearn.decomposition",
+    "skimage",
+    "matplotlib",
+    "matplotlib.pyplot",
+)
 
 
 def _stand_ins() -> None:
@@ -77,9 +87,17 @@ def main(argv=None) -> dict:
     from model import CRW  # noqa: E402 - videowalk's, from its checkout
 
     torch.manual_seed(0)
-    vw_args = argparse.Namespace(model_type="scratch", remove_layers=[] if args.stage == "layer4" else ["layer4"],
-                                 dropout=0.1, temp=0.05, featdrop=0.0, head_depth=0, device="cpu", flip=False,
-                                 sk_targets=False)
+    vw_args = argparse.Namespace(
+        model_type="scratch",
+        remove_layers=[] if args.stage == "layer4" else ["layer4"],
+        dropout=0.1,
+        temp=0.05,
+        featdrop=0.0,
+        head_depth=0,
+        device="cpu",
+        flip=False,
+        sk_targets=False,
+    )
     model = CRW(vw_args, vis=None).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     clips = torch.load(args.clips)
@@ -107,13 +125,26 @@ def main(argv=None) -> dict:
     with FlopCounterMode(display=False) as counter:
         fwd_bwd()
     opt.zero_grad()
-    commit = subprocess.run(["git", "-C", args.videowalk, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown commit"
-    row = {"variant": "videowalk", "stage": args.stage, "precision": "fp32", "step_ms": 1e3 * statistics.median(times),
-           "step_ms_std": 1e3 * statistics.pstdev(times), "clips_per_s": B / statistics.median(times),
-           "gflops_per_clip": counter.get_total_flops() / 1e9 / B, "nodes_per_frame": video.shape[2] // 3,
-           "encoder_params": sum(p.numel() for p in model.encoder.parameters()), "commit": commit,
-           "torch": torch.__version__, "threads": torch.get_num_threads()}
+    commit = (
+        subprocess.run(
+            ["git", "-C", args.videowalk, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown commit"
+    )
+    row = {
+        "variant": "videowalk",
+        "stage": args.stage,
+        "precision": "fp32",
+        "step_ms": 1e3 * statistics.median(times),
+        "step_ms_std": 1e3 * statistics.pstdev(times),
+        "clips_per_s": B / statistics.median(times),
+        "gflops_per_clip": counter.get_total_flops() / 1e9 / B,
+        "nodes_per_frame": video.shape[2] // 3,
+        "encoder_params": sum(p.numel() for p in model.encoder.parameters()),
+        "commit": commit,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
     Path(args.out).write_text(json.dumps(row, indent=2))
     return row
 

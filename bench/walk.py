@@ -8,6 +8,7 @@ step time of the reference (crop) and efficient (pooled) patch extractors and th
 Peak memory: CUDA max allocated on GPU; on CPU the growth of the process's peak RSS, measured with N
 ascending (a lower bound of the walk's own peak).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (count_flops, fit_exponent, peak_memory, peak_tflops, reset_peak,  # noqa: E402
-                     time_fn, write_json)
+from _common import (
+    count_flops,
+    fit_exponent,
+    peak_memory,
+    peak_tflops,
+    reset_peak,  # noqa: E402
+    time_fn,
+    write_json,
+)
 
 from ever.config import load_config  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
@@ -39,7 +47,9 @@ def bench_walk(device, B: int, T: int, D: int, nodes: list[int]) -> list[dict]:
 
         reset_peak(device)
         secs = time_fn(step, device)
-        rows.append({"nodes": n, "ms": 1e3 * secs, "gflops": count_flops(step) / 1e9, "peak_mb": peak_memory(device) / 2**20})
+        rows.append(
+            {"nodes": n, "ms": 1e3 * secs, "gflops": count_flops(step) / 1e9, "peak_mb": peak_memory(device) / 2**20}
+        )
     return rows
 
 
@@ -69,8 +79,7 @@ def bench_extractors(device, steps: int) -> dict:
         secs = time_fn(step, device, reps=steps)
         peak = peak_tflops(device, dtype)
         key = kind if (dtype, compiled) == ("fp32", False) else f"{kind}+{dtype}{'+compile' if compiled else ''}"
-        out[key] = {"ms": 1e3 * secs, "gflops": flops / 1e9,
-                    "mfu": (flops / secs / 1e12 / peak) if peak else None}
+        out[key] = {"ms": 1e3 * secs, "gflops": flops / 1e9, "mfu": (flops / secs / 1e12 / peak) if peak else None}
     out["ratio_crop_over_pool"] = out["patch_crop"]["ms"] / out["patch_pool"]["ms"]
     return out
 
@@ -88,7 +97,9 @@ def main() -> None:
     nodes = [int(n) for n in a.nodes.split(",")]
     rows = bench_walk(device, a.B, a.T, a.D, nodes)
     print(f"walk loss fwd+bwd on {device} (B={a.B}, T={a.T}, D={a.D}, all cycle lengths)")
-    print(f"{'N':>5} {'ms':>9} {'GFLOPs':>9} {'peak MB':>9}   (peak MB: CUDA max allocated, or process peak RSS on CPU)")
+    print(
+        f"{'N':>5} {'ms':>9} {'GFLOPs':>9} {'peak MB':>9}   (peak MB: CUDA max allocated, or process peak RSS on CPU)"
+    )
     for r in rows:
         print(f"{r['nodes']:>5} {r['ms']:>9.2f} {r['gflops']:>9.3f} {r['peak_mb']:>9.1f}")
     big = [r for r in rows if r["nodes"] >= 32] or rows
@@ -101,11 +112,24 @@ def main() -> None:
         if isinstance(v, dict):
             mfu = f"  MFU {100 * v['mfu']:.1f} %" if v["mfu"] is not None else ""
             print(f"  {k:<26} {v['ms']:>9.1f} ms  {v['gflops']:>8.2f} GFLOPs{mfu}")
-    print(f"  ratio crop / pool: {ext['ratio_crop_over_pool']:.2f}x time, "
-          f"{ext['patch_crop']['gflops'] / ext['patch_pool']['gflops']:.2f}x FLOPs")
+    print(
+        f"  ratio crop / pool: {ext['ratio_crop_over_pool']:.2f}x time, "
+        f"{ext['patch_crop']['gflops'] / ext['patch_pool']['gflops']:.2f}x FLOPs"
+    )
     if a.json:
-        write_json(a.json, {"device": str(device), "walk": rows, "exponent_time": exp_t, "exponent_flops": exp_f,
-                            "extractors": ext, "B": a.B, "T": a.T, "D": a.D})
+        write_json(
+            a.json,
+            {
+                "device": str(device),
+                "walk": rows,
+                "exponent_time": exp_t,
+                "exponent_flops": exp_f,
+                "extractors": ext,
+                "B": a.B,
+                "T": a.T,
+                "D": a.D,
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ frames -> features -> propagation -> scores (``ever.evaluate``). Importing has n
 
     r = ever.propagate("clip.mp4", "first_mask.png", out="out")   # your own video: see ever.own_video
 """
+
 __version__ = "0.1.0"
 __all__ = ["propagate"]
 

@@ -1,14 +1,15 @@
 """The ``ever`` command line. Parsing happens only in :func:`main`; sub-commands import lazily.
 
-    ever data list | fetch NAME | verify NAME | generate [NAME] | frames ROOT... --out DIR
-    ever train CONFIG.yaml [--set key=value ...] [--resume]
-    ever eval CHECKPOINT|copy|lab|lab-dist|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
-    ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR [--long-side N]
-                   [--overwrite]
-    ever models
-    ever ledger runs/* [--csv FILE]
-    ever report [--grid configs/report.yaml] [--device cuda]
+ever data list | fetch NAME | verify NAME | generate [NAME] | frames ROOT... --out DIR
+ever train CONFIG.yaml [--set key=value ...] [--resume]
+ever eval CHECKPOINT|copy|lab|lab-dist|random [--config C] [--data DIR] [--split val] [--out DIR] [--set ...]
+ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] --out DIR [--long-side N]
+               [--overwrite]
+ever models
+ever ledger runs/* [--csv FILE]
+ever report [--grid configs/report.yaml] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,29 +57,46 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None)
     e.add_argument("--split", default=None)
     e.add_argument("--out", default=None)
-    e.add_argument("--save-masks", default=None, metavar="DIR",
-                   help="also write the predictions: DIR/<seq>/<frame>.png (DAVIS submission layout), "
-                        "DIR/keypoints/<seq>.json")
+    e.add_argument(
+        "--save-masks",
+        default=None,
+        metavar="DIR",
+        help="also write the predictions: DIR/<seq>/<frame>.png (DAVIS submission layout), DIR/keypoints/<seq>.json",
+    )
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="eval.* overrides")
 
     pr = sub.add_parser("propagate", help="carry a first-frame mask (and points) through your own video")
-    pr.add_argument("video", help="a video file (mp4, avi, webm, mkv, ...) or a folder of JPEG/PNG frames "
-                                  "(read in natural order: frame2.jpg before frame10.jpg)")
-    pr.add_argument("--mask", required=True,
-                    help="first frame's mask: palette, grey/binary or RGB PNG. A lossy JPEG mask is read as one "
-                         "object, grey > 127 (with a warning); a JPEG of several objects is refused")
+    pr.add_argument(
+        "video",
+        help="a video file (mp4, avi, webm, mkv, ...) or a folder of JPEG/PNG frames "
+        "(read in natural order: frame2.jpg before frame10.jpg)",
+    )
+    pr.add_argument(
+        "--mask",
+        required=True,
+        help="first frame's mask: palette, grey/binary or RGB PNG. A lossy JPEG mask is read as one "
+        "object, grey > 127 (with a warning); a JPEG of several objects is refused",
+    )
     pr.add_argument("--points", default=None, help='first frame\'s points: JSON {"points": [[x, y], ...]}')
-    pr.add_argument("--model", default=None, help="a shipped model (ever models) or a checkpoint .pt "
-                                                   "(default: the shipped default)")
+    pr.add_argument(
+        "--model", default=None, help="a shipped model (ever models) or a checkpoint .pt (default: the shipped default)"
+    )
     pr.add_argument("--out", required=True, help="writes OUT/masks/<frame>.png, OUT/overlay.mp4, OUT/points.json")
-    pr.add_argument("--overwrite", action="store_true",
-                    help="replace the files of an earlier run in OUT (refused without it)")
-    pr.add_argument("--long-side", type=_size, default=None, metavar="N",
-                    help="process frames with the long side at N px (default: the resolution the model was "
-                         "scored at, 427 for the shipped models, never above the video's; 0 = native size, "
-                         "slower: 4x the pixels at 854x480, 20x at 1080p)")
-    pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="eval.* overrides, e.g. eval.topk=5")
+    pr.add_argument(
+        "--overwrite", action="store_true", help="replace the files of an earlier run in OUT (refused without it)"
+    )
+    pr.add_argument(
+        "--long-side",
+        type=_size,
+        default=None,
+        metavar="N",
+        help="process frames with the long side at N px (default: the resolution the model was "
+        "scored at, 427 for the shipped models, never above the video's; 0 = native size, "
+        "slower: 4x the pixels at 854x480, 20x at 1080p)",
+    )
+    pr.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="eval.* overrides, e.g. eval.topk=5"
+    )
     sub.add_parser("models", help="the models shipped with EVER")
 
     lg = sub.add_parser("ledger", help="table of the cost ledgers of runs")
@@ -88,8 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="train, evaluate, execute notebooks and build the book")
     r.add_argument("--grid", default="configs/report.yaml")
     r.add_argument("--device", default=None, help="override train.device for every run (cpu | cuda)")
-    r.add_argument("--snapshot", default=None, metavar="DIR",
-                   help="afterwards copy the small result files into DIR (a results snapshot to commit, e.g. results/report)")
+    r.add_argument(
+        "--snapshot",
+        default=None,
+        metavar="DIR",
+        help="afterwards copy the small result files into DIR (a results snapshot to commit, e.g. results/report)",
+    )
     return p
 
 
@@ -157,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # a full disk, a folder made read-only during a run: one line, what was written stays
         where = f"{e.filename}: " if e.filename else ""
-        print(f"ever: error: {where}{e.strerror or e} (results and checkpoints written so far are kept)",
-              file=sys.stderr)
+        print(
+            f"ever: error: {where}{e.strerror or e} (results and checkpoints written so far are kept)", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         print("ever: interrupted (checkpoints and results written so far are kept)", file=sys.stderr)

@@ -9,6 +9,7 @@ scalars and checked the same way.
     cfg = load_config("configs/crw-patch-cpu.yaml", ["train.steps=50", "walk.temperature=0.1"])
     save_config(cfg, "runs/x/config.yaml")
 """
+
 from __future__ import annotations
 
 import copy
@@ -67,18 +68,26 @@ class DataConfig:
         _check(self.frame_stride >= 1, "data.frame_stride must be >= 1")
         _check(self.size >= 32 and self.size % 8 == 0, "data.size must be a multiple of 8, >= 32")
         _check(self.fps >= 0, "data.fps must be >= 0")
-        _check(len(self.crop_scale) == 2 and 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
-               "data.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1")
+        _check(
+            len(self.crop_scale) == 2 and 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
+            "data.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1",
+        )
         _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
         _check(len(self.roots) > 0, "data.roots must name at least one folder")
         _check(len(set(self.roots)) == len(self.roots), "data.roots names a root twice")
-        _check(not self.root_weights or len(self.root_weights) == len(self.roots),
-               f"data.root_weights must give one weight per root ({len(self.roots)} roots, "
-               f"{len(self.root_weights)} weights) or none")
-        _check(all(w > 0 and math.isfinite(w) for w in self.root_weights),
-               "data.root_weights must be finite and > 0 (leave a root out instead of weighing it 0)")
-        _check(all(isinstance(g, str) and g.strip() for g in self.groups) and len(set(self.groups)) == len(self.groups),
-               "data.groups must be distinct, non-empty file-name patterns")
+        _check(
+            not self.root_weights or len(self.root_weights) == len(self.roots),
+            f"data.root_weights must give one weight per root ({len(self.roots)} roots, "
+            f"{len(self.root_weights)} weights) or none",
+        )
+        _check(
+            all(w > 0 and math.isfinite(w) for w in self.root_weights),
+            "data.root_weights must be finite and > 0 (leave a root out instead of weighing it 0)",
+        )
+        _check(
+            all(isinstance(g, str) and g.strip() for g in self.groups) and len(set(self.groups)) == len(self.groups),
+            "data.groups must be distinct, non-empty file-name patterns",
+        )
         _check(self.num_workers >= 0, "data.num_workers must be >= 0 (0 = read in the training process)")
 
 
@@ -105,9 +114,11 @@ class ModelConfig:
         _check(self.padding in ("zeros", "circular"), "model.padding must be 'zeros' or 'circular'")
         _check(self.train_stage in ("layer3", "layer4"), "model.train_stage must be layer3|layer4")
         _check(self.eval_stage in ("layer2", "layer3", "layer4"), "model.eval_stage must be layer2|layer3|layer4")
-        _check(self.eval_stage <= self.train_stage,
-               f"model.eval_stage={self.eval_stage} is past model.train_stage={self.train_stage}: "
-               f"the encoder ends at {self.train_stage} and has no {self.eval_stage}")
+        _check(
+            self.eval_stage <= self.train_stage,
+            f"model.eval_stage={self.eval_stage} is past model.train_stage={self.train_stage}: "
+            f"the encoder ends at {self.train_stage} and has no {self.eval_stage}",
+        )
         _check(self.proj_dim >= 2, "model.proj_dim must be >= 2")
 
 
@@ -128,14 +139,20 @@ class NodeConfig:
     crop_window: str = "box"  # object_crop: the segment's "box" resized to patch_size, or a patch_size "centre"d window
 
     def validate(self) -> None:
-        _check(self.kind in ("patch_crop", "patch_pool", "object", "object_crop"),
-               "nodes.kind must be patch_crop|patch_pool|object|object_crop")
+        _check(
+            self.kind in ("patch_crop", "patch_pool", "object", "object_crop"),
+            "nodes.kind must be patch_crop|patch_pool|object|object_crop",
+        )
         _check(self.crop_background in ("keep", "mask"), "nodes.crop_background must be keep|mask")
         _check(self.crop_window in ("box", "centre"), "nodes.crop_window must be box|centre")
-        _check(self.crop_window == "box" or self.crop_background == "keep",
-               "nodes.crop_background=mask needs nodes.crop_window=box (a segment's centre can lie outside it)")
-        _check(self.kind != "object_crop" or self.segmenter in ("felzenszwalb", "slic"),
-               "nodes.kind=object_crop needs nodes.segmenter felzenszwalb|slic (pixel segments)")
+        _check(
+            self.crop_window == "box" or self.crop_background == "keep",
+            "nodes.crop_background=mask needs nodes.crop_window=box (a segment's centre can lie outside it)",
+        )
+        _check(
+            self.kind != "object_crop" or self.segmenter in ("felzenszwalb", "slic"),
+            "nodes.kind=object_crop needs nodes.segmenter felzenszwalb|slic (pixel segments)",
+        )
         _check(self.patch_size >= 8 and self.patch_stride >= 1, "nodes.patch_size >= 8 and patch_stride >= 1")
         _check(0 <= self.jitter < 0.5, "nodes.jitter must be in [0, 0.5)")
         _check(self.segmenter in ("felzenszwalb", "slic", "kmeans"), "nodes.segmenter must be felzenszwalb|slic|kmeans")
@@ -287,31 +304,46 @@ class Config:
         if n.kind == "object_crop":
             _check(n.patch_size % 8 == 0, "nodes.patch_size must be a multiple of 8 for object_crop (feature stride)")
         if n.kind in ("patch_pool", "patch_crop") or (n.kind == "object_crop" and n.crop_window == "centre"):
-            _check(n.patch_size <= self.data.size, f"nodes.patch_size={n.patch_size} is larger than data.size={self.data.size}")
+            _check(
+                n.patch_size <= self.data.size,
+                f"nodes.patch_size={n.patch_size} is larger than data.size={self.data.size}",
+            )
         if n.kind == "patch_pool":
-            _check(n.patch_size % 8 == 0 and n.patch_stride % 8 == 0,
-                   "nodes.patch_size and nodes.patch_stride must be multiples of 8 for patch_pool (feature stride)")
+            _check(
+                n.patch_size % 8 == 0 and n.patch_stride % 8 == 0,
+                "nodes.patch_size and nodes.patch_stride must be multiples of 8 for patch_pool (feature stride)",
+            )
         for f in fields(self):
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate()
-        _check(self.walk.min_cycle <= self.data.clip_len - 1,
-               f"walk.min_cycle={self.walk.min_cycle} needs clips of at least {self.walk.min_cycle + 1} frames "
-               f"(data.clip_len={self.data.clip_len})")
-        _check(self.nodes_per_frame >= 2,
-               f"nodes: {self.nodes_per_frame} node per frame (nodes.patch_size={n.patch_size}, "
-               f"nodes.patch_stride={n.patch_stride} on data.size={self.data.size}); the walk needs at least 2")
+        _check(
+            self.walk.min_cycle <= self.data.clip_len - 1,
+            f"walk.min_cycle={self.walk.min_cycle} needs clips of at least {self.walk.min_cycle + 1} frames "
+            f"(data.clip_len={self.data.clip_len})",
+        )
+        _check(
+            self.nodes_per_frame >= 2,
+            f"nodes: {self.nodes_per_frame} node per frame (nodes.patch_size={n.patch_size}, "
+            f"nodes.patch_stride={n.patch_stride} on data.size={self.data.size}); the walk needs at least 2",
+        )
         if self.walk.home_shift:
             step = 8 if n.kind.startswith("object") else n.patch_stride
-            _check(n.kind != "object" or n.segmenter != "kmeans",
-                   "walk.home_shift needs patch nodes or felzenszwalb/slic objects (k-means clusters have no "
-                   "identity across views)")
-            _check(n.kind != "object_crop",
-                   "walk.home_shift does not apply to nodes.kind=object_crop: rolling frame 0 wraps segments round "
-                   "the frame's edge, so their boxes span the frame and the home view's crops no longer show their "
-                   "segments; each crop is encoded alone, so there is no position to deny (set walk.home_shift: 0)")
-            _check(self.walk.home_shift >= step and self.walk.home_shift < self.data.size,
-                   f"walk.home_shift={self.walk.home_shift} must be >= the node step ({step} px) and < data.size")
+            _check(
+                n.kind != "object" or n.segmenter != "kmeans",
+                "walk.home_shift needs patch nodes or felzenszwalb/slic objects (k-means clusters have no "
+                "identity across views)",
+            )
+            _check(
+                n.kind != "object_crop",
+                "walk.home_shift does not apply to nodes.kind=object_crop: rolling frame 0 wraps segments round "
+                "the frame's edge, so their boxes span the frame and the home view's crops no longer show their "
+                "segments; each crop is encoded alone, so there is no position to deny (set walk.home_shift: 0)",
+            )
+            _check(
+                self.walk.home_shift >= step and self.walk.home_shift < self.data.size,
+                f"walk.home_shift={self.walk.home_shift} must be >= the node step ({step} px) and < data.size",
+            )
 
     @property
     def nodes_per_frame(self) -> int:

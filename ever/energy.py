@@ -19,6 +19,7 @@ Three kinds of figures, each with its provenance:
 
 Importing this module reads nothing; every figure is read when its function is called.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,12 +56,14 @@ def hardware_info(device: torch.device | str | None = None) -> dict[str, Any]:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            info["gpus"].append({
-                "index": i,
-                "name": props.name,
-                "memory_gb": round(props.total_memory / 1e9, 2),
-                "power_limit_w": _nvml_power_limit_w(i),
-            })
+            info["gpus"].append(
+                {
+                    "index": i,
+                    "name": props.name,
+                    "memory_gb": round(props.total_memory / 1e9, 2),
+                    "power_limit_w": _nvml_power_limit_w(i),
+                }
+            )
     return info
 
 
@@ -169,6 +172,7 @@ def peak_rss_bytes() -> int | None:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == "darwin" else r * 1024)  # bytes on macOS, KiB on Linux
 
+
 # ----------------------------------------------------------------------------------------------
 # energy: codecarbon, or our documented estimate
 
@@ -222,8 +226,13 @@ class EnergyMeter:
             except Exception as e:
                 errors.append(f"{meter.name}: {e}")
         if not readings:
-            out = {"kwh_cpu": None, "kwh_gpu": None, "kwh_ram": None, "co2_kg": None,
-                   "method": {"tool": "failed", "energy": "no energy reading"}}
+            out = {
+                "kwh_cpu": None,
+                "kwh_gpu": None,
+                "kwh_ram": None,
+                "co2_kg": None,
+                "method": {"tool": "failed", "energy": "no energy reading"},
+            }
         else:
             out = readings[0]
         if errors:
@@ -256,9 +265,15 @@ class _CodecarbonMeter:
         from codecarbon import OfflineEmissionsTracker
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)  # its import resets the level
-        kwargs = dict(country_iso_code=country, log_level="error", measure_power_secs=measure_power_secs,
-                      tracking_mode=self.tracking_mode, allow_multiple_runs=True, project_name="ever",
-                      emissions_endpoint=None)  # None beats any endpoint in a user's .codecarbon.config
+        kwargs = dict(
+            country_iso_code=country,
+            log_level="error",
+            measure_power_secs=measure_power_secs,
+            tracking_mode=self.tracking_mode,
+            allow_multiple_runs=True,
+            project_name="ever",
+            emissions_endpoint=None,
+        )  # None beats any endpoint in a user's .codecarbon.config
         gpu_ids = _nvml_ids_of(device)
         if gpu_ids is not None:  # bill only the run's GPU, not the other GPUs of the machine
             kwargs["gpu_ids"] = gpu_ids
@@ -314,17 +329,23 @@ class _CodecarbonMeter:
                 cpu = _codecarbon_cpu_method(hw, mode)
             elif kind == "GPU":
                 ids = getattr(hw, "gpu_ids", None)
-                gpu = _method("measured", "codecarbon via NVML/AMD-SMI: energy counters of GPU(s) "
-                                          f"{'all visible' if ids is None else ids} (whole devices, all processes)")
+                gpu = _method(
+                    "measured",
+                    "codecarbon via NVML/AMD-SMI: energy counters of GPU(s) "
+                    f"{'all visible' if ids is None else ids} (whole devices, all processes)",
+                )
             elif kind == "RAM":
                 forced = getattr(hw, "_force_ram_power", None)
                 if forced is not None:
                     ram = _method("estimate", "codecarbon constant RAM power", f"RAM draws {forced} W")
                 else:
                     mem = "this process's resident memory" if mode == "process" else "the machine's total RAM"
-                    ram = _method("estimate", "codecarbon RAM power model (no RAM power counter is read)",
-                                  f"RAM power = about 5 W per DIMM (x86; 1.5 W on ARM), at least 2 DIMMs, the DIMM "
-                                  f"count guessed from {mem}; not a measurement")
+                    ram = _method(
+                        "estimate",
+                        "codecarbon RAM power model (no RAM power counter is read)",
+                        f"RAM power = about 5 W per DIMM (x86; 1.5 W on ARM), at least 2 DIMMs, the DIMM "
+                        f"count guessed from {mem}; not a measurement",
+                    )
             elif kind == "AppleSiliconChip":
                 part = getattr(hw, "chip_part", "")
                 m = _method("measured", f"codecarbon via macOS powermetrics ({part})")
@@ -338,9 +359,12 @@ class _CodecarbonMeter:
         intensity = "the country's average grid carbon intensity (annual mean, not the hour's mix)"
         if not _codecarbon_knows_country(country):
             intensity = f"the WORLD average carbon intensity (codecarbon has no data for {country!r})"
-        co2 = _method("estimate", f"codecarbon offline carbon intensity table, country {country}",
-                      f"CO2eq = kWh x {intensity}"
-                      + (f"; PUE {pue}" if pue not in (None, 1.0) else "; PUE 1 (no datacentre overhead)"))
+        co2 = _method(
+            "estimate",
+            f"codecarbon offline carbon intensity table, country {country}",
+            f"CO2eq = kWh x {intensity}"
+            + (f"; PUE {pue}" if pue not in (None, 1.0) else "; PUE 1 (no datacentre overhead)"),
+        )
         return {"tool": "codecarbon", "tracking_mode": mode, "cpu": cpu, "gpu": gpu, "ram": ram, "co2": co2}
 
 
@@ -361,18 +385,27 @@ def _codecarbon_cpu_method(hw: Any, tracking_mode: str) -> dict[str, Any]:
         return _method("measured", "codecarbon via RAPL energy counters (whole CPU package(s), all processes)")
     if mode in ("windows_emi", "intel_power_gadget"):
         return _method("measured", f"codecarbon via {mode} energy counters")
-    source = ("codecarbon's generic default (model not in its table)" if getattr(hw, "_is_generic_tdp", False)
-              else f"codecarbon's CPU power table for {model!r} (4 W per thread when the model is unknown)")
+    source = (
+        "codecarbon's generic default (model not in its table)"
+        if getattr(hw, "_is_generic_tdp", False)
+        else f"codecarbon's CPU power table for {model!r} (4 W per thread when the model is unknown)"
+    )
     if mode == "cpu_load":
         if tracking_mode == "process":
             formula = "power = TDP x (CPU time of this process and its children / wall time / logical cores)"
         else:
             formula = "power = TDP x (0.1 + 0.9 x machine CPU load^3)"
-        return _method("estimate", "codecarbon cpu_load mode: no CPU energy counter (RAPL) is readable",
-                       f"{formula}; TDP = {tdp} W from {source}")
+        return _method(
+            "estimate",
+            "codecarbon cpu_load mode: no CPU energy counter (RAPL) is readable",
+            f"{formula}; TDP = {tdp} W from {source}",
+        )
     if mode == "constant":
-        return _method("estimate", "codecarbon constant mode: no CPU energy counter and no load reading",
-                       f"power = 50% of TDP = {tdp} W from {source}")
+        return _method(
+            "estimate",
+            "codecarbon constant mode: no CPU energy counter and no load reading",
+            f"power = 50% of TDP = {tdp} W from {source}",
+        )
     return _method("estimate", f"codecarbon CPU mode {mode!r}", f"TDP = {tdp} W from {source}")
 
 
@@ -398,8 +431,9 @@ class _EstimateMeter:
             try:
                 import pynvml
 
-                self._nvml = _nvml_handle(self.device.index if self.device.index is not None
-                                          else torch.cuda.current_device())
+                self._nvml = _nvml_handle(
+                    self.device.index if self.device.index is not None else torch.cuda.current_device()
+                )
                 self._mj0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._nvml)
             except Exception:
                 self._nvml = None
@@ -414,11 +448,17 @@ class _EstimateMeter:
             "kwh_gpu": 0.0,
             "co2_kg": None,
         }
-        cpu = _method("estimate", "ever fallback (codecarbon unavailable)",
-                      f"CPU power = {FALLBACK_CPU_W_PER_CORE:g} W per busy core x utilisation, i.e. "
-                      f"{FALLBACK_CPU_W_PER_CORE:g} W x process CPU-seconds")
-        ram = _method("estimate", "ever fallback (codecarbon unavailable)",
-                      f"RAM power = {FALLBACK_RAM_W_PER_GB:g} W per GB of peak resident memory (3 W per 8 GB)")
+        cpu = _method(
+            "estimate",
+            "ever fallback (codecarbon unavailable)",
+            f"CPU power = {FALLBACK_CPU_W_PER_CORE:g} W per busy core x utilisation, i.e. "
+            f"{FALLBACK_CPU_W_PER_CORE:g} W x process CPU-seconds",
+        )
+        ram = _method(
+            "estimate",
+            "ever fallback (codecarbon unavailable)",
+            f"RAM power = {FALLBACK_RAM_W_PER_GB:g} W per GB of peak resident memory (3 W per 8 GB)",
+        )
         if self.device.type != "cuda":
             gpu = _method("none", "CPU run: GPU not used")
         elif self._mj0 is not None:
@@ -428,8 +468,9 @@ class _EstimateMeter:
             out["kwh_gpu"] = (mj - self._mj0) / 3.6e9  # mJ -> kWh
             gpu = _method("measured", "NVML total energy counter of the device (all processes on it)")
         else:
-            gpu = _method("unavailable", "no codecarbon and no NVML energy counter",
-                          "GPU energy counted as 0: an underestimate")
+            gpu = _method(
+                "unavailable", "no codecarbon and no NVML energy counter", "GPU energy counted as 0: an underestimate"
+            )
         co2 = _method("unavailable", "no carbon intensity table without codecarbon", "CO2eq not computed")
         out["method"] = {"tool": "ever-fallback", "cpu": cpu, "gpu": gpu, "ram": ram, "co2": co2}
         return out

@@ -32,20 +32,21 @@ For many nodes (dense cells at 480p) the walk keeps a beam of the ``beam`` most 
 (rows of the transition matrices are computed for those only); it is exact when ``beam >= N`` and the
 mass left out is reported (``WalkResult.lost_mass``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ever.evaluate.propagation import STRIDE, FeatureFn, CellGrid, topk_first
+from ever.evaluate.propagation import STRIDE, CellGrid, FeatureFn, topk_first
 from ever.explore_io import FrameSource, ModelChoice, choose_model
 from ever.nodes import PatchPoolNodes, grid_centers
 from ever.walk import affinity_logits
@@ -57,19 +58,22 @@ BEAM = 256  # ... else keeps a beam of this many nodes per frame
 
 # ----------------------------------------------------------------------------- transitions, walks, propagation
 
-def _row_logp(src: torch.Tensor, dst: torch.Tensor, temperature: float,
-              dst_valid: torch.Tensor | None = None) -> torch.Tensor:
+
+def _row_logp(
+    src: torch.Tensor, dst: torch.Tensor, temperature: float, dst_valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """log of transition rows: src (S, D), dst (M, D), dst_valid (M,) -> (S, M), the log-softmax of
     ``ever.walk``'s logits (similarity / temperature, invalid targets removed), in float32 as the walk."""
     v = None if dst_valid is None else dst_valid[None]
     return torch.log_softmax(affinity_logits(src.float()[None], dst.float()[None], v, temperature)[0], dim=-1)
 
 
-def transition_probs(src: torch.Tensor, dst: torch.Tensor, node: int, temperature: float,
-                     dst_valid: torch.Tensor | None = None) -> torch.Tensor:
+def transition_probs(
+    src: torch.Tensor, dst: torch.Tensor, node: int, temperature: float, dst_valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Transition probabilities (M,) of node ``node`` of a frame (src (N, D), unit-norm) to the nodes
     of the next frame (dst (M, D)): row ``node`` of ``softmax(src dst^T / temperature)``; sums to 1."""
-    return _row_logp(src[node: node + 1], dst, temperature, dst_valid)[0].exp()
+    return _row_logp(src[node : node + 1], dst, temperature, dst_valid)[0].exp()
 
 
 def topk_matches(probs: torch.Tensor, k: int, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -103,9 +107,14 @@ class WalkResult:
         return self.path[-1] == self.start
 
 
-def palindrome_walk(embs: Sequence[torch.Tensor], node: int, temperature: float,
-                    valids: Sequence[torch.Tensor | None] | None = None, beam: int | None = None,
-                    frames: Sequence[int] | None = None) -> WalkResult:
+def palindrome_walk(
+    embs: Sequence[torch.Tensor],
+    node: int,
+    temperature: float,
+    valids: Sequence[torch.Tensor | None] | None = None,
+    beam: int | None = None,
+    frames: Sequence[int] | None = None,
+) -> WalkResult:
     """Walk from node ``node`` of the first frame forward through the clip and back (the palindrome).
 
     embs: T >= 2 tensors (N_t, D), unit-norm; valids: matching (N_t,) bool or None. Transitions are
@@ -167,17 +176,31 @@ def palindrome_walk(embs: Sequence[torch.Tensor], node: int, temperature: float,
     home, _ = trace(node)
     ret = float(p[sup == node].sum()) if (sup == node).any() else 0.0
     ev, ei = p.topk(min(5, p.numel()))
-    return WalkResult(frames=[int(frames[i]) if frames is not None else i for i in seq], start=int(node), path=path,
-                      path_prob=float(math.exp(float(last[end]))), step_probs=steps, home_path=home,
-                      home_path_prob=float(math.exp(float(last[node]))) if math.isfinite(float(last[node])) else 0.0,
-                      return_prob=min(1.0, max(0.0, ret)),
-                      end_probs={int(sup[i]): float(v) for v, i in zip(ev, ei)}, lost_mass=lost)
+    return WalkResult(
+        frames=[int(frames[i]) if frames is not None else i for i in seq],
+        start=int(node),
+        path=path,
+        path_prob=float(math.exp(float(last[end]))),
+        step_probs=steps,
+        home_path=home,
+        home_path_prob=float(math.exp(float(last[node]))) if math.isfinite(float(last[node])) else 0.0,
+        return_prob=min(1.0, max(0.0, ret)),
+        end_probs={int(sup[i]): float(v) for v, i in zip(ev, ei)},
+        lost_mass=lost,
+    )
 
 
-def propagate_labels(src_emb: torch.Tensor, src_labels: torch.Tensor, targets: Sequence[torch.Tensor],
-                     temperature: float = 0.05, topk: int = 10, src_valid: torch.Tensor | None = None,
-                     target_valids: Sequence[torch.Tensor | None] | None = None, use_previous: bool = True,
-                     max_elements: int = 2**25) -> list[torch.Tensor]:
+def propagate_labels(
+    src_emb: torch.Tensor,
+    src_labels: torch.Tensor,
+    targets: Sequence[torch.Tensor],
+    temperature: float = 0.05,
+    topk: int = 10,
+    src_valid: torch.Tensor | None = None,
+    target_valids: Sequence[torch.Tensor | None] | None = None,
+    use_previous: bool = True,
+    max_elements: int = 2**25,
+) -> list[torch.Tensor]:
     """Label propagation in node space: the steps of :func:`ever.evaluate.propagation.predict` on nodes.
 
     src_emb (N, D) and src_labels (N, K) soft labels of the source frame; targets: list of (M_t, D);
@@ -210,6 +233,7 @@ def propagate_labels(src_emb: torch.Tensor, src_labels: torch.Tensor, targets: S
 
 
 # ----------------------------------------------------------------------------- nodes of one frame
+
 
 @dataclass
 class NodeSet:
@@ -264,6 +288,7 @@ class NodeSet:
 
 
 # ----------------------------------------------------------------------------- the explorer
+
 
 class _LRU:
     """A dict bounded in bytes (tensors / arrays / node sets); the least recently used entries are evicted."""
@@ -325,10 +350,24 @@ class Explorer:
     (:class:`ever.evaluate.propagation.CellGrid`). Features are cached up to ``max_cache_mb``.
     """
 
-    def __init__(self, source, model=None, cfg=None, *, checkpoint: str | Path | None = None, mode: str = "patches",
-                 feature_fn: FeatureFn | None = None, temperature: float | None = None, patch_size: int | None = None,
-                 patch_stride: int | None = None, objects_k: int | None = None, long_side: int = 0,
-                 device: str | torch.device | None = None, max_cache_mb: float = 1024, use_head: bool = True):
+    def __init__(
+        self,
+        source,
+        model=None,
+        cfg=None,
+        *,
+        checkpoint: str | Path | None = None,
+        mode: str = "patches",
+        feature_fn: FeatureFn | None = None,
+        temperature: float | None = None,
+        patch_size: int | None = None,
+        patch_stride: int | None = None,
+        objects_k: int | None = None,
+        long_side: int = 0,
+        device: str | torch.device | None = None,
+        max_cache_mb: float = 1024,
+        use_head: bool = True,
+    ):
         from ever.utils import select_device
 
         self.source = source if isinstance(source, FrameSource) else FrameSource(source)
@@ -399,8 +438,10 @@ class Explorer:
             with torch.inference_mode():
                 f = (self.feature_fn(x) if self.feature_fn is not None else self.model.dense(x))[0].float()
             if tuple(f.shape[-2:]) != self._pad.cells:
-                raise ValueError(f"feature function returned {tuple(f.shape)} for a frame of {tuple(x.shape[-2:])}; "
-                                 f"expected (C, {self._pad.cells[0]}, {self._pad.cells[1]})")
+                raise ValueError(
+                    f"feature function returned {tuple(f.shape)} for a frame of {tuple(x.shape[-2:])}; "
+                    f"expected (C, {self._pad.cells[0]}, {self._pad.cells[1]})"
+                )
             self._feats.put(i, f)
         return f
 
@@ -534,27 +575,37 @@ class Explorer:
         clip = sorted(set(w.frames))
         region = self.nodes(clip[0]).pixel_index() == w.start
         change = float(np.abs(self.frame(clip[-1]).astype(float) - self.frame(clip[0]).astype(float))[region].mean())
-        text = (f"**The walker does not move.** Its most likely walk stays on node {w.start}, at the same place "
-                f"in every frame {clip[0]} to {clip[-1]}")
+        text = (
+            f"**The walker does not move.** Its most likely walk stays on node {w.start}, at the same place "
+            f"in every frame {clip[0]} to {clip[-1]}"
+        )
         if change < still:
-            return text + (f", and the pixels under it hardly change (by {change:.0f} of 255 grey levels on average "
-                           f"from frame {clip[0]} to frame {clip[-1]}): here staying may be right.")
+            return text + (
+                f", and the pixels under it hardly change (by {change:.0f} of 255 grey levels on average "
+                f"from frame {clip[0]} to frame {clip[-1]}): here staying may be right."
+            )
         text += f", while the pixels under it change by {change:.0f} of 255 grey levels on average"
         if all(self.mask(f) is not None and (self.mask(f) > 0).any() for f in clip):
             c = np.array([self.object_point(f) for f in clip])
-            text += f" and the centre of the annotated objects moves by up to {float(np.hypot(*(c - c[0]).T).max()):.0f} px"
-        text += (". That is the **positional shortcut**: nodes pooled from one zero-padded feature map can encode "
-                 "*where* they are, and a walker that stays in place comes home every time without matching any "
-                 "appearance. `walk.home_shift` exists to deny it in training: the walk must come home to a copy of "
-                 "frame 0 rolled by a known shift, where staying in place misses (`ever/walk.py`). ")
+            text += (
+                f" and the centre of the annotated objects moves by up to {float(np.hypot(*(c - c[0]).T).max()):.0f} px"
+            )
+        text += (
+            ". That is the **positional shortcut**: nodes pooled from one zero-padded feature map can encode "
+            "*where* they are, and a walker that stays in place comes home every time without matching any "
+            "appearance. `walk.home_shift` exists to deny it in training: the walk must come home to a copy of "
+            "frame 0 rolled by a known shift, where staying in place misses (`ever/walk.py`). "
+        )
         shift = int(getattr(getattr(self.cfg, "walk", None), "home_shift", 0) or 0)
         if self.model_choice is not None and self.model_choice.untrained:
             text += "This model is untrained (random weights): it has learned nothing else to follow."
         elif self.model is None:
             text += "These are fixed features (no trained walk), so nothing denied the shortcut."
         elif shift:
-            text += (f"This model was trained with `walk.home_shift` = {shift} px, and its most likely walk from "
-                     "this node still follows position.")
+            text += (
+                f"This model was trained with `walk.home_shift` = {shift} px, and its most likely walk from "
+                "this node still follows position."
+            )
         else:
             text += "This model was trained without it (`walk.home_shift` = 0)."
         return text
@@ -576,8 +627,16 @@ class Explorer:
         lab[node, 0] = 1
         return lab
 
-    def propagate(self, frame: int, node: int, steps: int = 3, k: int = 5, mask: np.ndarray | None = None,
-                  topk_labels: int = 10, temperature: float | None = None) -> list[PropStep]:
+    def propagate(
+        self,
+        frame: int,
+        node: int,
+        steps: int = 3,
+        k: int = 5,
+        mask: np.ndarray | None = None,
+        topk_labels: int = 10,
+        temperature: float | None = None,
+    ) -> list[PropStep]:
         """Propagate the point/node (or a label map ``mask`` (H, W)) to the next ``steps`` frames.
 
         Labels: node-space label propagation (:func:`propagate_labels`, temperature ``eval.temperature``).
@@ -590,8 +649,16 @@ class Explorer:
         tn = [self.nodes(i) for i in targets]
         tau = temperature if temperature is not None else self.cfg.eval.temperature
         # context: the source frame and the previous frame (the source frame only for dense 480p cells: speed)
-        soft = propagate_labels(src.emb, lab, [n.emb for n in tn], tau, topk_labels, src.valid, [n.valid for n in tn],
-                                use_previous=len(src) <= EXACT_NODES)
+        soft = propagate_labels(
+            src.emb,
+            lab,
+            [n.emb for n in tn],
+            tau,
+            topk_labels,
+            src.valid,
+            [n.valid for n in tn],
+            use_previous=len(src) <= EXACT_NODES,
+        )
         out, cur, prev = [], node, frame
         for i, ns, s in zip(targets, tn, soft):
             idx, p, xy = self.topk(prev, cur, k, to=i)
@@ -608,71 +675,10 @@ class Explorer:
         return out
 
     def cache_info(self) -> dict:
-        return {"frames_encoded": len(self._feats.d), "feature_mb": self._feats.bytes / 2**20,
-                "max_feature_mb": self._feats.max_bytes / 2**20, "node_sets": len(self._nodes.d),
-                "device": str(self.device)}
-
-
-def walk_example(checkpoint: str | Path, data_root: str | Path, split: str, seq_index: int = 0,
-                 num_frames: int = 4, stride: int = 1) -> dict[str, Any]:
-    """Transition matrices of a trained encoder on the first frames of an evaluation sequence.
-
-    Nodes are grid cells average-pooled from the encoder's dense map (``PatchPoolNodes`` with the
-    run's patch size and stride), embedded by its projection head and L2-normalised; the GCN (if any)
-    is not applied. Returns ``{"frames" (T, H, W, 3) uint8, "mask0" (H, W), "centers" (N, 2) as
-    (x, y) px, "grid" (gh, gw), "fwd" / "bwd" lists of (N, N) arrays, "temperature", "sequence"}``.
-    """
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from ever.data.davis import DavisDataset
-    from ever.models import load_checkpoint
-    from ever.nodes import PatchPoolNodes, grid_centers
-    from ever.walk import transition_matrices
-
-    model, cfg = load_checkpoint(checkpoint)
-    ds = DavisDataset(str(data_root), split=split)
-    name = ds.sequences[seq_index % len(ds.sequences)]
-    seq = ds.sequence(name)
-    idx = [min(i * stride, len(seq) - 1) for i in range(num_frames)]
-    frames = np.stack([seq.frame(i) for i in idx])
-    mask0 = np.asarray(seq.first_mask())
-    H, W = (frames.shape[1] // 8) * 8, (frames.shape[2] // 8) * 8
-    frames, mask0 = frames[:, :H, :W], mask0[:H, :W]
-    p = max(8, (cfg.nodes.patch_size // 8) * 8)
-    s = max(8, (cfg.nodes.patch_stride // 8) * 8)
-    p = min(p, (min(H, W) // 8) * 8)
-    extractor = PatchPoolNodes(p, s)
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]  # (1, T, 3, H, W)
-    with torch.no_grad():
-        feats, valid = extractor(model.dense, x)
-        emb = F.normalize(model.head(feats).float(), dim=-1)
-        fwd, bwd = transition_matrices(emb, valid, temperature=cfg.walk.temperature)
-    centers, grid = grid_centers(H, W, p, s)
-    return {"frames": frames, "mask0": mask0, "centers": centers, "grid": grid, "fwd": [a[0].numpy() for a in fwd], "bwd": [b[0].numpy() for b in bwd],
-            "temperature": cfg.walk.temperature, "sequence": name, "patch": p, "stride": s}
-
-
-def walk_window(walk: dict[str, Any], size: int = 7) -> tuple[int, np.ndarray]:
-    """The node at the centre of the annotated object of :func:`walk_example` ``walk`` (the frame's centre
-    without one) and the indices of the ``size`` x ``size`` window of nodes around it, clipped to the grid."""
-    gh, gw = walk["grid"]
-    ys, xs = np.nonzero(walk["mask0"] > 0)
-    target = np.array([xs.mean(), ys.mean()]) if len(xs) else np.array(walk["frames"].shape[2:0:-1]) / 2
-    start = int(np.argmin(((walk["centers"] - target) ** 2).sum(1)))
-    r0, c0 = divmod(start, gw)
-    h = size // 2
-    rows = np.arange(max(0, min(r0 - h, gh - size)), min(gh, max(r0 - h, 0) + size))
-    cols = np.arange(max(0, min(c0 - h, gw - size)), min(gw, max(c0 - h, 0) + size))
-    return start, (rows[:, None] * gw + cols[None, :]).ravel()
-
-
-def walk_round_trip(walk: dict[str, Any], start: int) -> tuple[list[int], list[np.ndarray]]:
-    """The walker's distribution over nodes at each position of the palindrome of :func:`walk_example`
-    ``walk``, starting on node ``start``: ``(frame index of each position, (N,) distribution of each)``."""
-    from ever.walk import palindrome_distributions
-
-    trip = palindrome_distributions([torch.from_numpy(a) for a in walk["fwd"]],
-                                    [torch.from_numpy(b) for b in walk["bwd"]], start)
-    return [t for t, _ in trip], [d.numpy() for _, d in trip]
+        return {
+            "frames_encoded": len(self._feats.d),
+            "feature_mb": self._feats.bytes / 2**20,
+            "max_feature_mb": self._feats.max_bytes / 2**20,
+            "node_sets": len(self._nodes.d),
+            "device": str(self.device),
+        }

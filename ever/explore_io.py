@@ -9,12 +9,14 @@
 - :func:`choose_model`: a trained checkpoint, else the package's shipped pretrained model
   (``ever models``), and a loud warning whenever the model is untrained (random weights).
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ RANDOM = ("", "random")  # choose_model: a random-init tiny model (a dry run; wa
 
 
 # ----------------------------------------------------------------------------- paths
+
 
 def repo_root(start: str | Path | None = None) -> Path | None:
     """The checkout holding the book: the first folder with ``pyproject.toml`` and ``_toc.yml``, walking
@@ -50,8 +53,10 @@ def resolve(path: str | Path, root: str | Path | None = None) -> Path:
 def default_roots(root: str | Path | None = None) -> dict[str, Path]:
     """Where videos are looked for: the embedded ever-synth data and the development DAVIS sequences."""
     repo = Path(root) if root is not None else (repo_root() or Path(__file__).resolve().parents[1])
-    return {"ever-synth": repo / "data" / "ever-synth",
-            "davis2016-dev": repo.parent / "shared" / "data" / "davis2016-dev"}
+    return {
+        "ever-synth": repo / "data" / "ever-synth",
+        "davis2016-dev": repo.parent / "shared" / "data" / "davis2016-dev",
+    }
 
 
 def list_videos(roots: dict[str, str | Path] | None = None) -> dict[str, str]:
@@ -85,6 +90,7 @@ def find_checkpoints(roots: Sequence[str | Path] = ("runs",)) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- frames
+
 
 class FrameSource:
     """Frames of a video (file, JPEG folder, DAVIS sequence) or of an array, with DAVIS masks when present.
@@ -137,6 +143,7 @@ class FrameSource:
 
 # ----------------------------------------------------------------------------- models
 
+
 @dataclass
 class ModelChoice:
     """The model the explorer shows, and a one-line ``notice`` of which one it is (for the reader)."""
@@ -168,8 +175,9 @@ def random_model(width: int = 8, proj_dim: int = 32, seed: int = 0):
     return EverModel(cfg.model).eval(), cfg
 
 
-def choose_model(checkpoint: str | Path | None = None, runs_dir: str | Path = "runs",
-                 run_names: Sequence[str] = ()) -> ModelChoice:
+def choose_model(
+    checkpoint: str | Path | None = None, runs_dir: str | Path = "runs", run_names: Sequence[str] = ()
+) -> ModelChoice:
     """The model to explore, and what to tell the reader about it.
 
     ``checkpoint``: a checkpoint path (relative: see :func:`resolve`) or a shipped model's name
@@ -202,6 +210,11 @@ def choose_model(checkpoint: str | Path | None = None, runs_dir: str | Path = "r
     name = pretrained.DEFAULT if checkpoint is None else str(checkpoint)
     model, cfg = resolve_model(name)
     row = next(r for r in pretrained.table() if r["name"] == name)
-    return ModelChoice(model, cfg, "shipped", name,
-                       f"Model: {why}the shipped pretrained model `{name}` (trained on {row['trained_on']}, "
-                       f"{row['steps']} steps; see `ever models`).")
+    return ModelChoice(
+        model,
+        cfg,
+        "shipped",
+        name,
+        f"Model: {why}the shipped pretrained model `{name}` (trained on {row['trained_on']}, "
+        f"{row['steps']} steps; see `ever models`).",
+    )

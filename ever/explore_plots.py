@@ -10,6 +10,7 @@ the interactive app (:mod:`ever.explore_widgets`) keeps one live figure per view
 subsampled to a few hundred pixels (fast to redraw) in the frame's pixel coordinates, so a click's
 (xdata, ydata) is a pixel of the working-resolution frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,9 @@ def _outline(ax, ns: NodeSet, node: int, color: str = "cyan") -> None:
 def _segments(ax, ns: NodeSet) -> None:
     """Thin white boundaries between the segments of object nodes (nothing for grids)."""
     if ns.labels is not None:
-        ax.contour(*_sub(ns.labels), levels=np.arange(ns.labels.max()) + 0.5, colors=["white"], linewidths=0.5,
-                   alpha=0.7)
+        ax.contour(
+            *_sub(ns.labels), levels=np.arange(ns.labels.max()) + 0.5, colors=["white"], linewidths=0.5, alpha=0.7
+        )
 
 
 def _point(ax, point) -> None:
@@ -128,13 +130,16 @@ def plot_walk(ex: Explorer, w: WalkResult, fig=None):
         ax.set_title(f"{'out' if j < T else 'back'}: frame {f}\nnode {v}{step}", fontsize=12)
         ax.axis("off")
     home = "returns home" if w.returns_home else f"ends at node {w.path[-1]}"
-    grid[0, 0].figure.suptitle(f"most likely walk (p = {w.path_prob:.3g}, {home}); "
-                               f"P(return to node {w.start}) = {w.return_prob:.3f}", fontsize=14)
+    grid[0, 0].figure.suptitle(
+        f"most likely walk (p = {w.path_prob:.3g}, {home}); P(return to node {w.start}) = {w.return_prob:.3f}",
+        fontsize=14,
+    )
     return grid[0, 0].figure
 
 
-def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], point: tuple[float, float] | None = None,
-                     fig=None):
+def plot_propagation(
+    ex: Explorer, frame: int, steps: list[PropStep], point: tuple[float, float] | None = None, fig=None
+):
     """(3) The source frame (and ``point``), then each propagated frame, two per row across the page: the
     propagated label as a heat map (one colour scale for all frames, with a colour bar; below 2 % of its top
     the frame shows through), the top-k matches of the tracked node (circles, larger = likelier) and the
@@ -157,8 +162,14 @@ def plot_propagation(ex: Explorer, frame: int, steps: list[PropStep], point: tup
     for ax, s in zip(axes[1:], steps):
         _show(ax, ex.frame(s.frame), 640)
         im = _show(ax, np.ma.masked_less(s.heat, 0.02 * top), 640, cmap="plasma", norm=norm, alpha=0.75)
-        ax.scatter(s.topk_xy[:, 0], s.topk_xy[:, 1], s=60 * (1 + 4 * s.topk_probs), facecolors="none",
-                   edgecolors="white", linewidths=1.2)
+        ax.scatter(
+            s.topk_xy[:, 0],
+            s.topk_xy[:, 1],
+            s=60 * (1 + 4 * s.topk_probs),
+            facecolors="none",
+            edgecolors="white",
+            linewidths=1.2,
+        )
         _point(ax, s.point)
         best = f": top-{len(s.topk)} p = {s.topk_probs[0]:.2f}" if len(s.topk) else ""
         ax.set_title(f"frame {s.frame}{best}", fontsize=13)

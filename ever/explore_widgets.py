@@ -10,6 +10,7 @@ controls: the video (a sequence found by :func:`ever.explore_io.list_videos` or 
 frame, the clip length, the propagation steps, and propagating the frame's DAVIS mask instead of the point.
 Every redraw reports its time per view and the explorer's cache; an untrained model is shown in red.
 """
+
 from __future__ import annotations
 
 import html
@@ -19,8 +20,10 @@ from ever.explore import MODES, Explorer
 from ever.explore_io import ModelChoice, choose_model, find_checkpoints, list_videos
 from ever.explore_plots import plot_propagation, plot_transition, plot_walk
 
-NO_IPYMPL = ("ipympl is not installed: pick the point with the x / y sliders "
-             "(<code>pip install ipympl</code> and restart the kernel to pick it with a click on the frame)")
+NO_IPYMPL = (
+    "ipympl is not installed: pick the point with the x / y sliders "
+    "(<code>pip install ipympl</code> and restart the kernel to pick it with a click on the frame)"
+)
 
 
 def use_widget_backend() -> bool:
@@ -52,8 +55,12 @@ def model_options(runs_dir: str = "runs") -> list[tuple[str, str]]:
     """(label, value) of the models to choose from, values as :func:`ever.explore_io.choose_model` takes them."""
     from ever.models import pretrained
 
-    return ([("auto: a trained run, else the shipped model", "auto")] + [(c, c) for c in find_checkpoints([runs_dir])]
-            + [(f"shipped: {n}", n) for n in pretrained.names()] + [("random-init tiny model (UNTRAINED)", "random")])
+    return (
+        [("auto: a trained run, else the shipped model", "auto")]
+        + [(c, c) for c in find_checkpoints([runs_dir])]
+        + [(f"shipped: {n}", n) for n in pretrained.names()]
+        + [("random-init tiny model (UNTRAINED)", "random")]
+    )
 
 
 class ExploreApp:
@@ -64,9 +71,20 @@ class ExploreApp:
     the views; ``.walk`` is the last walk drawn.
     """
 
-    def __init__(self, ex: Explorer, frame: int = 0, point: tuple[float, float] = (0, 0), length: int = 4,
-                 steps: int = 3, k: int = 5, *, click: bool | None = None, videos: dict[str, str] | None = None,
-                 runs_dir: str = "runs", long_side: int = 0):
+    def __init__(
+        self,
+        ex: Explorer,
+        frame: int = 0,
+        point: tuple[float, float] = (0, 0),
+        length: int = 4,
+        steps: int = 3,
+        k: int = 5,
+        *,
+        click: bool | None = None,
+        videos: dict[str, str] | None = None,
+        runs_dir: str = "runs",
+        long_side: int = 0,
+    ):
         import ipywidgets as W
 
         self.ex, self.point, self.k, self.runs_dir, self.long_side = ex, tuple(point), k, runs_dir, long_side
@@ -77,10 +95,15 @@ class ExploreApp:
         self.walk = None
         videos = list_videos() if videos is None else videos
         path = str(ex.source.path or "")
-        self.w_video = W.Dropdown(options=list(videos.items()) + [("custom path", "")], description="video",
-                                  value=path if path in videos.values() else "", layout=W.Layout(width="420px"))
-        self.w_path = W.Text(value=path, placeholder="any video file or frame folder", description="path",
-                             layout=W.Layout(width="420px"))
+        self.w_video = W.Dropdown(
+            options=list(videos.items()) + [("custom path", "")],
+            description="video",
+            value=path if path in videos.values() else "",
+            layout=W.Layout(width="420px"),
+        )
+        self.w_path = W.Text(
+            value=path, placeholder="any video file or frame folder", description="path", layout=W.Layout(width="420px")
+        )
         self.w_model = W.Dropdown(options=model_options(runs_dir), description="model", layout=W.Layout(width="420px"))
         self.w_load = W.Button(description="load", button_style="primary")
         self.w_note = W.HTML(self._note(ex.model_choice))
@@ -101,9 +124,18 @@ class ExploreApp:
             wd.observe(self._slid, names="value")
         if self.click:
             self.figs[0].canvas.mpl_connect("button_press_event", self.on_click)
-        self.widget = W.VBox([W.HBox([self.w_video, self.w_path]), W.HBox([self.w_model, self.w_load]), self.w_note,
-                              self.w_mode, W.HBox([self.w_frame, *pick]),
-                              W.HBox([self.w_len, self.w_steps, self.w_mask]), self.w_info, *self.views])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.w_video, self.w_path]),
+                W.HBox([self.w_model, self.w_load]),
+                self.w_note,
+                self.w_mode,
+                W.HBox([self.w_frame, *pick]),
+                W.HBox([self.w_len, self.w_steps, self.w_mask]),
+                self.w_info,
+                *self.views,
+            ]
+        )
 
     def _figure(self):
         """A live pyplot figure under ipympl (its canvas is the widget), else a plain Figure drawn as an image."""
@@ -145,8 +177,9 @@ class ExploreApp:
         self.w_info.value = "loading..."
         try:
             choice = choose_model(self.w_model.value, self.runs_dir)
-            ex = Explorer(self.w_video.value or self.w_path.value, choice, mode=self.w_mode.value,
-                          long_side=self.long_side)
+            ex = Explorer(
+                self.w_video.value or self.w_path.value, choice, mode=self.w_mode.value, long_side=self.long_side
+            )
         except Exception as e:  # noqa: BLE001 - shown to the user
             self.w_info.value = f"<b>cannot load</b>: {html.escape(f'{type(e).__name__}: {e}')}"
             return
@@ -182,10 +215,12 @@ class ExploreApp:
             self._show(fig, view)
         self.walk = walk
         c = ex.cache_info()
-        self.w_info.value = (f"({self.point[0]:.0f}, {self.point[1]:.0f}): node {walk.start}, "
-                             f"P(return) = <b>{walk.return_prob:.3f}</b>; {t3 - t0:.2f} s (transition {t1 - t0:.2f}, "
-                             f"walk {t2 - t1:.2f}, propagation {t3 - t2:.2f}); {c['frames_encoded']} frames cached "
-                             f"({c['feature_mb']:.0f} MB), {c['device']}")
+        self.w_info.value = (
+            f"({self.point[0]:.0f}, {self.point[1]:.0f}): node {walk.start}, "
+            f"P(return) = <b>{walk.return_prob:.3f}</b>; {t3 - t0:.2f} s (transition {t1 - t0:.2f}, "
+            f"walk {t2 - t1:.2f}, propagation {t3 - t2:.2f}); {c['frames_encoded']} frames cached "
+            f"({c['feature_mb']:.0f} MB), {c['device']}"
+        )
 
     def _show(self, fig, view) -> None:
         if self.live:
@@ -198,8 +233,9 @@ class ExploreApp:
             display(fig)
 
 
-def interactive(ex: Explorer, frame: int = 0, point: tuple[float, float] = (0, 0), length: int = 4, steps: int = 3,
-                k: int = 5, **kw) -> ExploreApp:
+def interactive(
+    ex: Explorer, frame: int = 0, point: tuple[float, float] = (0, 0), length: int = 4, steps: int = 3, k: int = 5, **kw
+) -> ExploreApp:
     """Show the interactive explorer under the current notebook cell and return it (``kw``: see
     :class:`ExploreApp`). Uses ipympl's live figures, and so a click to pick the point, when installed."""
     from IPython.display import HTML, display

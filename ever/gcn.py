@@ -36,6 +36,7 @@ Adjacencies (``GCNConfig``):
 Segments have no identity across frames, so object nodes should use attention/affinity (the default);
 ``learned`` fits patch grids.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,6 @@ import torch.nn.functional as F
 
 from ever.config import Config, ConfigError, GCNConfig
 from ever.walk import NEG
-
 
 
 def _masked_softmax(logits: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
@@ -72,8 +72,10 @@ class STSLayer(nn.Module):
         if spatial not in ("attention", "learned") or temporal not in ("affinity", "learned", "none"):
             raise ConfigError(f"gcn: unknown adjacency spatial={spatial!r} temporal={temporal!r}")
         if (spatial == "learned" or temporal == "learned") and not (num_frames and num_nodes):
-            raise ConfigError("gcn: a 'learned' adjacency needs the number of frames and nodes at build time "
-                              "(build_gcn(..., num_frames=T, num_nodes=N), see ever.gcn.graph_size)")
+            raise ConfigError(
+                "gcn: a 'learned' adjacency needs the number of frames and nodes at build time "
+                "(build_gcn(..., num_frames=T, num_nodes=N), see ever.gcn.graph_size)"
+            )
         self.spatial, self.temporal = spatial, temporal
         self.temperature = temperature
         self.T, self.N = num_frames, num_nodes
@@ -154,10 +156,12 @@ def build_gcn(
     """``cfg.layers`` STS layers of width ``dim``; ``temperature`` = the walk's (affinity adjacency).
 
     ``num_frames``/``num_nodes`` are required only by ``learned`` adjacencies (see :func:`graph_size`)."""
-    return STSGCN([
-        STSLayer(dim, cfg.spatial, cfg.temporal, temperature, num_frames, num_nodes, gate=cfg.gate)
-        for _ in range(cfg.layers)
-    ])
+    return STSGCN(
+        [
+            STSLayer(dim, cfg.spatial, cfg.temporal, temperature, num_frames, num_nodes, gate=cfg.gate)
+            for _ in range(cfg.layers)
+        ]
+    )
 
 
 def graph_size(cfg: Config) -> tuple[int, int]:

@@ -5,6 +5,7 @@ A grid file (``configs/report*.yaml``: the default, ``-tiny`` for tests, ``-gpu`
 per seed (``<name>-s<seed>``). :mod:`ever.report` runs it; :mod:`ever.analysis.sources` reads which runs a
 study holds from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class GridError(EverError):
 class RunSpec:
     """One run of the grid: ``runs/<name>/`` trained from ``config`` with ``set`` overrides. With
     ``seeds: [0, 1, 2]`` the grid file's row stands for one run per seed, ``<name>-s<seed>``."""
+
     name: str = ""
     config: str = ""
     set: list[str] = field(default_factory=list)
@@ -58,6 +60,7 @@ class GridNotebooks:
 @dataclass
 class Grid:
     """A grid file (``configs/report*.yaml``), typed and checked like a run config (:mod:`ever.config`)."""
+
     data: GridData = field(default_factory=GridData)
     paths: GridPaths = field(default_factory=GridPaths)
     split: str = "val"  # evaluation split of the DAVIS-layout data
@@ -114,8 +117,11 @@ def load_grid(path: str | Path) -> Grid:
         raise GridError(str(e)) from None
     g.path = path
     g.build = g.build and g.notebooks.execute  # no book without executed notebooks
-    g.runs = [x for r in g.runs  # a row with seeds: one run per seed
-              for x in ([RunSpec(f"{r.name}-s{s}", r.config, [*r.set, f"seed={s}"]) for s in r.seeds] or [r])]
+    g.runs = [
+        x
+        for r in g.runs  # a row with seeds: one run per seed
+        for x in ([RunSpec(f"{r.name}-s{s}", r.config, [*r.set, f"seed={s}"]) for s in r.seeds] or [r])
+    ]
     names = [r.name for r in g.runs]
     for i, r in enumerate(g.runs):
         if not r.name or not r.config:

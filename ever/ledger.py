@@ -22,6 +22,7 @@ to Kinetics-400, always an estimate) and the cost table of ``ever ledger runs/*`
 Phases should not be nested on the same run (e.g. an eval ledger inside a train ledger): both would
 measure the same joules and the run's totals would count them twice.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,9 +35,10 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -71,9 +73,15 @@ class Ledger:
     Do not nest two Ledgers on the same run.
     """
 
-    def __init__(self, run_dir: str | Path, phase: str = "train", country: str = "FRA",
-                 device: torch.device | str | None = None, enabled: bool = True,
-                 measure_power_secs: float = 15.0):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        phase: str = "train",
+        country: str = "FRA",
+        device: torch.device | str | None = None,
+        enabled: bool = True,
+        measure_power_secs: float = 15.0,
+    ):
         self.run_dir = Path(run_dir)
         self.phase = str(phase)
         self.country = country.upper()
@@ -117,7 +125,7 @@ class Ledger:
 
     # -- context manager ---------------------------------------------------------------------
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         self._started_at = _now()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -141,7 +149,7 @@ class Ledger:
         except Exception as e:
             if exc_type is None:
                 raise
-            warnings.warn(f"ledger: could not record the failed segment ({e})")
+            warnings.warn(f"ledger: could not record the failed segment ({e})", stacklevel=2)
         return False  # never swallow the exception
 
     def flush(self) -> None:
@@ -156,8 +164,13 @@ class Ledger:
     def _energy(self, final: bool) -> dict[str, Any]:
         """kWh per component, kg CO2eq and their provenance, see :meth:`ever.energy.EnergyMeter.read`."""
         if self._energy_meter is None:
-            return {"kwh_cpu": None, "kwh_gpu": None, "kwh_ram": None, "co2_kg": None,
-                    "method": {"tool": "disabled", "energy": "disabled (Ledger(enabled=False))"}}
+            return {
+                "kwh_cpu": None,
+                "kwh_gpu": None,
+                "kwh_ram": None,
+                "co2_kg": None,
+                "method": {"tool": "disabled", "energy": "disabled (Ledger(enabled=False))"},
+            }
         return self._energy_meter.read(final)
 
     def _write(self, status: str, final: bool, error: str | None = None) -> dict[str, Any]:
@@ -305,17 +318,28 @@ def _read(run_dir: Path) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EverError(f"{path}: not a valid ledger ({e})") from None
     phases = ledger.get("phases") if isinstance(ledger, dict) else None
+
     def ok(p: Any) -> bool:  # {"segments": [{...}, ...], "totals": {...}}, one of them at least
-        return (isinstance(p, dict) and ("segments" in p or "totals" in p)
-                and isinstance(p.get("segments", []), list) and all(isinstance(x, dict) for x in p.get("segments", []))
-                and isinstance(p.get("totals", {}), dict))
+        return (
+            isinstance(p, dict)
+            and ("segments" in p or "totals" in p)
+            and isinstance(p.get("segments", []), list)
+            and all(isinstance(x, dict) for x in p.get("segments", []))
+            and isinstance(p.get("totals", {}), dict)
+        )
 
     bad = next((k for k, p in phases.items() if not ok(p)), None) if isinstance(phases, dict) else "phases"
     if bad is not None:
         where = "'phases'" if bad == "phases" else f"phase {bad!r}"
-        raise EverError(f"{path}: not an EVER ledger ({where} must be "
-                        + ("a mapping of phases" if bad == "phases" else "a mapping with a list of 'segments' (mappings) or 'totals'")
-                        + ', e.g. {"phases": {"train": {"segments": [...]}}})')
+        raise EverError(
+            f"{path}: not an EVER ledger ({where} must be "
+            + (
+                "a mapping of phases"
+                if bad == "phases"
+                else "a mapping with a list of 'segments' (mappings) or 'totals'"
+            )
+            + ', e.g. {"phases": {"train": {"segments": [...]}}})'
+        )
     return ledger
 
 
@@ -331,8 +355,9 @@ def load_ledger(run_dir: str | Path) -> dict[str, Any]:
     return ledger
 
 
-def kinetics_estimate(ledger: dict[str, Any] | str | Path, epochs: int = 1,
-                      clips_per_epoch: int = K400_TRAIN_VIDEOS, phase: str = "train") -> dict[str, Any]:
+def kinetics_estimate(
+    ledger: dict[str, Any] | str | Path, epochs: int = 1, clips_per_epoch: int = K400_TRAIN_VIDEOS, phase: str = "train"
+) -> dict[str, Any]:
     """Extrapolate the measured training cost to Kinetics-400 scale. Always an estimate.
 
     The per-clip energy, CO2eq, FLOPs and time of this run's ``phase`` totals are multiplied by
@@ -365,8 +390,8 @@ def kinetics_estimate(ledger: dict[str, Any] | str | Path, epochs: int = 1,
             "cost is linear in clips: same model, clip size, batch size, hardware and software as this run",
             "data loading at that scale (decoding real 10 s videos) costs as much per clip as in this run",
             "no evaluation, checkpointing or hyper-parameter search included",
-            "same grid carbon intensity" + ("" if tot.get("estimate") is False else
-                                           "; the measured run's energy is itself partly an estimate"),
+            "same grid carbon intensity"
+            + ("" if tot.get("estimate") is False else "; the measured run's energy is itself partly an estimate"),
         ],
     }
 
@@ -374,8 +399,9 @@ def kinetics_estimate(ledger: dict[str, Any] | str | Path, epochs: int = 1,
 def _eval_metrics(run_dir: Path, ledger: dict[str, Any]) -> tuple[float | None, float | None]:
     """J&F-Mean and PCK from ``run_dir/eval/*/summary.json`` (else from the ledger's eval metrics)."""
     jf = pck = None
-    files = sorted(glob.glob(str(run_dir / "eval" / "*" / "summary.json"))) + \
-        sorted(glob.glob(str(run_dir / "eval" / "summary.json")))
+    files = sorted(glob.glob(str(run_dir / "eval" / "*" / "summary.json"))) + sorted(
+        glob.glob(str(run_dir / "eval" / "summary.json"))
+    )
     for f in files:
         try:
             s = json.loads(Path(f).read_text())
@@ -407,8 +433,16 @@ def _num(v: Any) -> float | None:
 
 
 TABLE_COLUMNS = [  # (key, header): FLOPs first (the same on any machine); then time, CPU time, energy, CO2
-    ("name", "run"), ("jf", "J&F"), ("pck", "PCK"), ("gflops", "GFLOPs"), ("gflops_per_clip", "GFLOPs/clip"),
-    ("hours", "wall h"), ("cpu_hours", "CPU h"), ("wh", "Wh"), ("co2_g", "g CO2eq"), ("peak_mem_mib", "peak MiB"),
+    ("name", "run"),
+    ("jf", "J&F"),
+    ("pck", "PCK"),
+    ("gflops", "GFLOPs"),
+    ("gflops_per_clip", "GFLOPs/clip"),
+    ("hours", "wall h"),
+    ("cpu_hours", "CPU h"),
+    ("wh", "Wh"),
+    ("co2_g", "g CO2eq"),
+    ("peak_mem_mib", "peak MiB"),
     ("estimate", "estimate"),
 ]
 
@@ -461,6 +495,7 @@ def ledger_table(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text aligned table (numbers to 4 significant digits, missing values as '-')."""
+
     def cell(v: Any) -> str:
         if v is None:
             return "-"
@@ -472,16 +507,20 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE_COLUMNS))]
     lines = []
     for j, c in enumerate(cells):
-        lines.append("  ".join(s.ljust(w) if i in (0, len(widths) - 1) else s.rjust(w)
-                               for i, (s, w) in enumerate(zip(c, widths))).rstrip())
+        lines.append(
+            "  ".join(
+                s.ljust(w) if i in (0, len(widths) - 1) else s.rjust(w) for i, (s, w) in enumerate(zip(c, widths))
+            ).rstrip()
+        )
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
-    from ever.utils import atomic_write_text
     import io
+
+    from ever.utils import atomic_write_text
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=[k for k, _ in TABLE_COLUMNS])
@@ -496,8 +535,13 @@ def cli(args) -> int:
     from ever.errors import EverError
 
     # a run folder, or its ledger.json itself; other files (``runs/*`` may match notes) are skipped
-    rows = ledger_table([Path(r).parent if Path(r).name == LEDGER_FILE and Path(r).is_file() else Path(r)
-                         for r in args.runs if Path(r).is_dir() or Path(r).name == LEDGER_FILE])
+    rows = ledger_table(
+        [
+            Path(r).parent if Path(r).name == LEDGER_FILE and Path(r).is_file() else Path(r)
+            for r in args.runs
+            if Path(r).is_dir() or Path(r).name == LEDGER_FILE
+        ]
+    )
     if not rows:
         raise EverError(f"no {LEDGER_FILE} in any of the {len(args.runs)} folder(s) given")
     print(format_table(rows))

@@ -40,9 +40,11 @@ pass is printed. The propagation is ``ever eval``'s own
 (:func:`ever.evaluate.propagation.propagate_masks`, :func:`ever.evaluate.keypoints.propagate_keypoints`)
 with the settings of the model's ``eval`` config (every field that names one of their parameters:
 n_context, topk, radius, temperature, context, ...). Frames are read ``chunk`` at a time and each mask is
-written as soon as it is made, so memory does not grow with the length of the video (but for the points' positions, J x 2 numbers a frame,
+written as soon as it is made, so memory does not grow with the length of the video (but for the points' positions, J
+x 2 numbers a frame,
 kept for the overlay). Points take a second pass over the video.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -81,6 +83,7 @@ def davis_palette() -> np.ndarray:
 
 # ----------------------------------------------------------------------------- inputs
 
+
 def open_frames(path: str | Path) -> Video:
     """A video file (decord) or a JPEG/PNG frame folder; unreadable input raises a one-line DataError."""
     p = Path(path)
@@ -105,22 +108,28 @@ def _lossy_binary(grey: np.ndarray, path: Path, why: str) -> np.ndarray:
     keep object ids."""
     level, share = _grey_level(grey)
     if share > LOSSY_LEVEL_SHARE:
-        raise DataError(f"{path}: {why} holds grey level ~{level} between black and white on {share:.1%} of the "
-                        "pixels (a second object?): lossy compression changes object ids, save the mask as a PNG")
+        raise DataError(
+            f"{path}: {why} holds grey level ~{level} between black and white on {share:.1%} of the "
+            "pixels (a second object?): lossy compression changes object ids, save the mask as a PNG"
+        )
     labels = (grey > LOSSY_THRESHOLD).astype(np.uint8)
     if not labels.any():
-        raise DataError(f"{path}: {why} has no pixel > {LOSSY_THRESHOLD} (object ids 1, 2, ... saved lossily?): "
-                        "save the mask as a PNG")
-    warnings.warn(f"{path}: {why}: read as one object, grey > {LOSSY_THRESHOLD} is the object (save masks as PNG "
-                  "to keep exact object ids)", stacklevel=2)
+        raise DataError(
+            f"{path}: {why} has no pixel > {LOSSY_THRESHOLD} (object ids 1, 2, ... saved lossily?): "
+            "save the mask as a PNG"
+        )
+    warnings.warn(
+        f"{path}: {why}: read as one object, grey > {LOSSY_THRESHOLD} is the object (save masks as PNG "
+        "to keep exact object ids)",
+        stacklevel=2,
+    )
     return labels
 
 
 def _noisy_binary(values: set[int]) -> bool:
     """Grey values of a black/white mask after lossy compression: several values next to 0 and next to 255
     (object ids are not written that way; 255 itself is void)."""
-    return (len([v for v in values if 0 < v <= NEAR]) >= 2
-            and len([v for v in values if 255 - NEAR <= v < 255]) >= 2)
+    return len([v for v in values if 0 < v <= NEAR]) >= 2 and len([v for v in values if 255 - NEAR <= v < 255]) >= 2
 
 
 def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +150,10 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         rgb = np.asarray(im.convert("RGB")).astype(np.int16)
         colour = np.abs(rgb - rgb.mean(-1, keepdims=True)).max(-1) > NEAR
         if colour.mean() > LOSSY_LEVEL_SHARE:
-            raise DataError(f"{path}: a colour {im.format} mask: lossy compression changes the colours that "
-                            "tell objects apart, save the mask as a PNG")
+            raise DataError(
+                f"{path}: a colour {im.format} mask: lossy compression changes the colours that "
+                "tell objects apart, save the mask as a PNG"
+            )
         return _lossy_binary(np.asarray(im.convert("L")), path, f"lossy {im.format} mask"), palette
     if im.mode == "P":
         labels = np.asarray(im, np.uint8)
@@ -164,10 +175,14 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         noisy = _noisy_binary(values)  # a black/white mask saved lossily once (e.g. a JPEG made a PNG)
         if len(values) > MAX_GREY_LEVELS and not (noisy and _grey_level(grey)[1] <= LOSSY_LEVEL_SHARE):
             # an anti-aliased or photographic mask, not object ids
-            raise DataError(f"{path}: grey mask with {len(values)} levels (anti-aliased?): save a palette PNG or a "
-                            f"binary 0/255 mask")
+            raise DataError(
+                f"{path}: grey mask with {len(values)} levels (anti-aliased?): save a palette PNG or a "
+                f"binary 0/255 mask"
+            )
         if noisy:
-            return _lossy_binary(grey.astype(np.uint8), path, "grey mask with compression noise next to 0 and 255"), palette
+            return _lossy_binary(
+                grey.astype(np.uint8), path, "grey mask with compression noise next to 0 and 255"
+            ), palette
         labels = (grey == 255).astype(np.uint8) if values == {VOID} else grey.astype(np.uint8)
     return labels, palette
 
@@ -231,6 +246,7 @@ class Stream:
 
 # ----------------------------------------------------------------------------- outputs
 
+
 class VideoWriter:
     """H.264 mp4 writer (imageio-ffmpeg), frames (H, W, 3) uint8 padded to even sides; written to a temp
     file ``.NAME.*.mp4`` in the same folder and renamed on :meth:`close` once it reads back whole (an
@@ -246,8 +262,14 @@ class VideoWriter:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
         os.close(fd)
         self.tmp = Path(tmp)
-        self.gen = imageio_ffmpeg.write_frames(str(self.tmp), (W + self.pad[1], H + self.pad[0]), fps=fps or 24.0,
-                                               macro_block_size=1, ffmpeg_log_level="error", quality=7)
+        self.gen = imageio_ffmpeg.write_frames(
+            str(self.tmp),
+            (W + self.pad[1], H + self.pad[0]),
+            fps=fps or 24.0,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            quality=7,
+        )
         self.gen.send(None)
 
     def _failed(self, e: BaseException | None, why: str = "") -> OSError:
@@ -297,6 +319,7 @@ def _count_frames(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- propagation
+
 
 @dataclass
 class Propagation:
@@ -356,8 +379,10 @@ def prepare_out(out: str | Path, overwrite: bool = False) -> tuple[Path, Path]:
     masks = writable_dir(out / "masks", "masks")
     earlier = [out / n for n in OUTPUT_FILES if (out / n).is_file()] + sorted(masks.glob("*.png"))
     if earlier and not overwrite:
-        raise EverError(f"{out}: holds the results of an earlier run ({', '.join(_describe(earlier))}): "
-                        "pass --overwrite to replace them, or choose another --out")
+        raise EverError(
+            f"{out}: holds the results of an earlier run ({', '.join(_describe(earlier))}): "
+            "pass --overwrite to replace them, or choose another --out"
+        )
     for f in [*earlier, *out.glob(".overlay.*.mp4"), *masks.glob(".*.png.*.tmp"), *out.glob(".points.json.*.tmp")]:
         f.unlink(missing_ok=True)
     return out, masks
@@ -369,7 +394,13 @@ def _describe(files: list[Path]) -> list[str]:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 90
+        else f"{seconds / 60:.0f} min"
+        if seconds < 5400
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 class _Timer:
@@ -387,13 +418,25 @@ class _Timer:
         self.seconds = time.perf_counter() - self.t0
         if self.say and self.done == min(ESTIMATE_AFTER, self.total) and self.done < self.total:
             per = self.seconds / self.done
-            self.bar.write(f"ever: {self.what}: about {_duration(per * self.total)} for the {self.total} frames "
-                           f"({per:.2f} s a frame over the first {self.done})", file=sys.stderr)
+            self.bar.write(
+                f"ever: {self.what}: about {_duration(per * self.total)} for the {self.total} frames "
+                f"({per:.2f} s a frame over the first {self.done})",
+                file=sys.stderr,
+            )
 
 
-def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str | Path | None = None,
-              model: str | Path | None = None, overrides: list[str] | None = None, device: str | None = None,
-              progress: bool = True, long_side: int | None = None, overwrite: bool = False) -> Propagation:
+def propagate(
+    video: str | Path,
+    mask: str | Path,
+    out: str | Path,
+    points: str | Path | None = None,
+    model: str | Path | None = None,
+    overrides: list[str] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    long_side: int | None = None,
+    overwrite: bool = False,
+) -> Propagation:
     """Propagate ``mask`` (and ``points``) through ``video`` with ``model`` (a shipped name, a checkpoint
     path, or None for the shipped default) and write ``out/masks/*.png``, ``out/points.json``,
     ``out/overlay.mp4`` (module docstring). ``overrides``: ``eval.key=value`` settings (as ``--set``).
@@ -414,8 +457,9 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
     seq = Stream(frames, labels)
     H, W = seq.size
     if labels.shape != (H, W):
-        raise DataError(f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]} px but the frames of {video} are "
-                        f"{W}x{H} px")
+        raise DataError(
+            f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]} px but the frames of {video} are {W}x{H} px"
+        )
     if not seq.object_ids:
         raise DataError(f"{mask}: no object in the mask (every pixel is background 0 or void 255)")
     xy, names = read_points(points, (H, W)) if points is not None else (None, [])
@@ -433,9 +477,11 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
     side = cfg.eval.long_side
     if progress:
         h, w = (round(H * side / max(H, W)), round(W * side / max(H, W))) if side else (H, W)
-        tqdm.write(f"ever: {len(seq)} frames of {W}x{H} px, worked at {w}x{h}"
-                   + (f" (--long-side {side}; --long-side 0 for the native size)" if side else " (native)"),
-                   file=sys.stderr)
+        tqdm.write(
+            f"ever: {len(seq)} frames of {W}x{H} px, worked at {w}x{h}"
+            + (f" (--long-side {side}; --long-side 0 for the native size)" if side else " (native)"),
+            file=sys.stderr,
+        )
     dev = select_device(device or "auto")
     feature_fn = model_features(net.to(dev).eval(), cfg.model.eval_stage)
     name = str(model) if model is not None else pretrained.DEFAULT
@@ -447,13 +493,19 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
         tracks = []
         with tqdm(total=n, desc="points", unit="frame", disable=not progress, dynamic_ncols=True) as bar:
             timer = _Timer("points (pass 1 of 2)", n, bar, progress)
-            for pred in propagate_keypoints(seq, xy, np.ones(len(xy), bool), feature_fn, device=dev, chunk=CHUNK,
-                                            **kw):
+            for pred in propagate_keypoints(seq, xy, np.ones(len(xy), bool), feature_fn, device=dev, chunk=CHUNK, **kw):
                 tracks.append(pred.astype(np.float32))
                 timer.tick()
-        atomic_write_json(out / "points.json", {
-            "video": str(video), "model": name, "names": names, "size": [W, H],
-            "frames": [{"frame": seq.frame_stem(t), "points": p.round(2).tolist()} for t, p in enumerate(tracks)]})
+        atomic_write_json(
+            out / "points.json",
+            {
+                "video": str(video),
+                "model": name,
+                "names": names,
+                "size": [W, H],
+                "frames": [{"frame": seq.frame_stem(t), "points": p.round(2).tolist()} for t, p in enumerate(tracks)],
+            },
+        )
 
     writer = VideoWriter(out / "overlay.mp4", (H, W), getattr(frames, "fps", 0.0))
     ok = False
@@ -468,18 +520,36 @@ def propagate(video: str | Path, mask: str | Path, out: str | Path, points: str 
         ok = True
     finally:
         writer.close(keep=ok)
-    return Propagation(out=out, masks=masks_dir, overlay=out / "overlay.mp4",
-                       points=out / "points.json" if tracks is not None else None, frames=n, size=(H, W),
-                       object_ids=seq.object_ids, model=name, long_side=side,
-                       frames_per_s=n / timer.seconds if timer.seconds > 0 else float("nan"))
+    return Propagation(
+        out=out,
+        masks=masks_dir,
+        overlay=out / "overlay.mp4",
+        points=out / "points.json" if tracks is not None else None,
+        frames=n,
+        size=(H, W),
+        object_ids=seq.object_ids,
+        model=name,
+        long_side=side,
+        frames_per_s=n / timer.seconds if timer.seconds > 0 else float("nan"),
+    )
 
 
 def cli(args) -> int:
     """``ever propagate VIDEO --mask IMAGE [--points JSON] [--model NAME|CKPT] --out DIR [--long-side N]
     [--overwrite] [--set eval.k=v]``."""
-    r = propagate(args.video, args.mask, args.out, points=args.points, model=args.model, overrides=args.set,
-                  long_side=args.long_side, overwrite=args.overwrite)
-    print(f"{r.frames} frames ({r.size[1]}x{r.size[0]}), {len(r.object_ids)} object(s)"
-          f"{'' if r.points is None else ', points'}, model {r.model}: {r.frames_per_s:.2f} frames/s -> "
-          f"{r.masks}/, {r.overlay}" + ("" if r.points is None else f", {r.points}"))
+    r = propagate(
+        args.video,
+        args.mask,
+        args.out,
+        points=args.points,
+        model=args.model,
+        overrides=args.set,
+        long_side=args.long_side,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"{r.frames} frames ({r.size[1]}x{r.size[0]}), {len(r.object_ids)} object(s)"
+        f"{'' if r.points is None else ', points'}, model {r.model}: {r.frames_per_s:.2f} frames/s -> "
+        f"{r.masks}/, {r.overlay}" + ("" if r.points is None else f", {r.points}")
+    )
     return 0

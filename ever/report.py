@@ -25,6 +25,7 @@ A timing summary is printed at the end and written to ``<runs>/report.json``.
 The grid file's schema is :mod:`ever.grid`; what the notebooks read back from the run folders (tables,
 curves, verdicts) is :mod:`ever.analysis`.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,6 +66,7 @@ class ReportError(EverError):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
 
 def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS) -> bool:
     """True when two config dicts are equal on every field except ``ignore`` (a field one of them lacks,
@@ -122,6 +124,7 @@ class _Timer:
 
 
 # ------------------------------------------------------------------------------------------ steps
+
 
 def _step_data(g: Grid) -> str:
     if g.data.name != "ever-synth":
@@ -253,8 +256,7 @@ def _step_curve(g: Grid, spec: RunSpec) -> str:
         out = rd.curve_eval_dir(snap.stem, g.split)
         if _fresh(out / SUMMARY_FILE, snap) and _same_inputs(out, _inputs(g, True)):
             continue
-        _run_eval(g, str(snap), rd.config_path, out, f"curve {spec.name} {snap.stem}",
-                  f"curve-{spec.name}-{snap.stem}")
+        _run_eval(g, str(snap), rd.config_path, out, f"curve {spec.name} {snap.stem}", f"curve-{spec.name}-{snap.stem}")
         done += 1
     from ever.utils import atomic_write_text
 
@@ -281,8 +283,11 @@ def baseline_config(g: Grid):
 
     if not g.random_config:
         raise ReportError("baselines: no config for the random encoder's architecture (baselines.random_config)")
-    return load_config(g.random_config, list(g.common_set) + ["name=baselines", f"out_dir={g.runs_dir}",
-                                                             f"eval.data={g.data_root}", f"eval.split={g.split}"])
+    return load_config(
+        g.random_config,
+        list(g.common_set)
+        + ["name=baselines", f"out_dir={g.runs_dir}", f"eval.data={g.data_root}", f"eval.split={g.split}"],
+    )
 
 
 def _step_baseline(g: Grid, kind: str) -> str:
@@ -313,8 +318,10 @@ def _step_bench(g: Grid) -> str:
         return "cached"
     if not script.is_file():
         return "no bench/"
-    _run([sys.executable, str(script), "--nodes", "8,16,32,64,128", "--steps", "1", "--json", str(out)],
-         log=g.runs_dir / "logs" / "bench-walk.log")
+    _run(
+        [sys.executable, str(script), "--nodes", "8,16,32,64,128", "--steps", "1", "--json", str(out)],
+        log=g.runs_dir / "logs" / "bench-walk.log",
+    )
     return "measured"
 
 
@@ -354,11 +361,21 @@ def _step_notebook(g: Grid, src: Path, params: dict[str, Any]) -> str:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
-        pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(Path.cwd()), kernel_name="python3",
-                            progress_bar=False, log_output=False, request_save_on_cell_execute=False)
+        pm.execute_notebook(
+            str(src),
+            str(out),
+            parameters=params,
+            cwd=str(Path.cwd()),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+        )
     except pm.PapermillExecutionError as e:
-        raise ReportError(f"notebook {src.name}: cell {e.exec_count} raised {e.ename}: {e.evalue} "
-                          f"(executed copy with the traceback: {out})") from None
+        raise ReportError(
+            f"notebook {src.name}: cell {e.exec_count} raised {e.ename}: {e.evalue} "
+            f"(executed copy with the traceback: {out})"
+        ) from None
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH", None)
@@ -449,10 +466,11 @@ def _titled_redirect(index: Path) -> None:
         return
     url = m.group(1)
     index.write_text(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>EVER</title>\n"
-        f"<meta http-equiv=\"Refresh\" content=\"0; url={url}\">\n</head>\n"
-        f"<body><p>The EVER book is at <a href=\"{url}\">{url}</a>.</p></body>\n</html>\n",
-        encoding="utf-8")
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>EVER</title>\n'
+        f'<meta http-equiv="Refresh" content="0; url={url}">\n</head>\n'
+        f'<body><p>The EVER book is at <a href="{url}">{url}</a>.</p></body>\n</html>\n',
+        encoding="utf-8",
+    )
 
 
 def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None) -> Path:
@@ -463,16 +481,19 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         declared = {src: declared_parameters(src) for src in sources}
         unused = sorted(set(g.notebooks.parameters) - set().union(*declared.values()))
         if unused:
-            raise ReportError(f"{g.path}: notebooks.parameters.{unused[0]} is declared by no notebook "
-                              f"under {g.book_root / 'book'}")
+            raise ReportError(
+                f"{g.path}: notebooks.parameters.{unused[0]} is declared by no notebook under {g.book_root / 'book'}"
+            )
     timer = _Timer()
     g.runs_dir.mkdir(parents=True, exist_ok=True)
     index = g.html_dir / "index.html"
     from ever.utils import atomic_write_json
 
     def log(status: str) -> None:  # runs/report.json after every step: chapter 7 shows this run's steps so far
-        atomic_write_json(g.runs_dir / "report.json", {"grid": str(g.path), "device": device, "status": status,
-                                                      "steps": timer.rows, "index": str(index)})
+        atomic_write_json(
+            g.runs_dir / "report.json",
+            {"grid": str(g.path), "device": device, "status": status, "steps": timer.rows, "index": str(index)},
+        )
 
     def step(name: str, fn, *args) -> None:
         t0 = time.perf_counter()
@@ -506,7 +527,9 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     if g.notebooks.execute:
         params = notebook_parameters(g)
         for src in sources:  # each notebook gets the parameters it declares
-            step(f"notebook {src.stem}", _step_notebook, g, src, {k: v for k, v in params.items() if k in declared[src]})
+            step(
+                f"notebook {src.stem}", _step_notebook, g, src, {k: v for k, v in params.items() if k in declared[src]}
+            )
     if g.build:
         step("jupyter-book build", lambda: (build_book(g.book_root), "built")[1])
     print(timer.summary(), flush=True)
@@ -522,8 +545,15 @@ RUN_FILES = (CONFIG_FILE, LEDGER_FILE, METRICS_FILE, CURVE_FILE, ENV_FILE)
 EVAL_FILES = (SUMMARY_FILE, PER_SEQUENCE_FILE)
 
 
-def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, names: list[str] | None = None,
-             title: str = "", note: str = "") -> Path:
+def snapshot(
+    runs_dir: str | Path,
+    out: str | Path,
+    split: str,
+    command: str,
+    names: list[str] | None = None,
+    title: str = "",
+    note: str = "",
+) -> Path:
     """Copy the small result files of a grid's runs into ``out``, a *results snapshot* meant to be committed
     (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.analysis` reader works on it)
     holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
@@ -540,16 +570,34 @@ def snapshot(runs_dir: str | Path, out: str | Path, split: str, command: str, na
                 dst.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(d / f, dst / f)
         _copy_eval(RunDir(d).eval_dir(split), RunDir(dst).eval_dir(split))
-    return _write_snapshot(tmp, out, {"kind": "runs", "command": command, "split": split, "title": title,
-                                      "note": note, "runs": [label for label, _ in pairs]}, [d for _, d in pairs])
+    return _write_snapshot(
+        tmp,
+        out,
+        {
+            "kind": "runs",
+            "command": command,
+            "split": split,
+            "title": title,
+            "note": note,
+            "runs": [label for label, _ in pairs],
+        },
+        [d for _, d in pairs],
+    )
 
 
-def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command: str, title: str = "",
-                         note: str = "", compare: list[tuple[str, str]] = ()) -> Path:
+def snapshot_evaluations(
+    evals: dict[str, str | Path],
+    out: str | Path,
+    command: str,
+    title: str = "",
+    note: str = "",
+    compare: list[tuple[str, str]] = (),
+) -> Path:
     """A results snapshot of bare evaluations (``ever eval --out DIR`` folders, e.g. one method under several
     protocols): ``out/<label>/`` holds each one's :data:`EVAL_FILES`; ``SNAPSHOT.json`` has kind
     ``evaluations``, the labels in order and ``compare``, the pairs of labels to set against each other
-    sequence by sequence. ``ever.analysis.sources.evaluation_table`` and ``ever.analysis.wording.evaluation_comparisons`` read it."""
+    sequence by sequence. ``ever.analysis.sources.evaluation_table`` and
+    ``ever.analysis.wording.evaluation_comparisons`` read it."""
     out = Path(out)
     if not evals:
         raise ReportError(f"{out}: no evaluation to snapshot")
@@ -561,8 +609,19 @@ def snapshot_evaluations(evals: dict[str, str | Path], out: str | Path, command:
         if not (Path(d) / SUMMARY_FILE).is_file():
             raise ReportError(f"{d}: no summary.json to snapshot")
         _copy_eval(Path(d), tmp / label)
-    return _write_snapshot(tmp, out, {"kind": "evaluations", "command": command, "title": title, "note": note,
-                                      "evaluations": list(evals), "compare": [list(p) for p in compare]}, [])
+    return _write_snapshot(
+        tmp,
+        out,
+        {
+            "kind": "evaluations",
+            "command": command,
+            "title": title,
+            "note": note,
+            "evaluations": list(evals),
+            "compare": [list(p) for p in compare],
+        },
+        [],
+    )
 
 
 def _scratch(out: Path) -> Path:
@@ -593,14 +652,27 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
     envs = {d.name: read_json(d / "env.json") or {} for d in run_dirs}
     trained_at = sorted({env.get("git_commit") for env in envs.values()} - {None})
     code = f"{Path(__file__).resolve().parent.name}/"  # runs before ever.utils.git_changes kept to the package
-    trained_changes = {name: changed for name, env in envs.items()  # listed every tracked file: keep its code
-                       if (changed := [f for f in env.get("git_changes") or [] if f.startswith(code)])}
-    atomic_write_json(tmp / "SNAPSHOT.json", {
-        **info, "commit": git_commit(Path(__file__).resolve().parent), "trained_at": trained_at,
-        "trained_changes": trained_changes,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": {"cpu": hw["cpu_model"], "cpu_count": hw["cpu_count_usable"], "ram_gb": hw["ram_gb"],
-                    "gpus": [gpu["name"] for gpu in hw["gpus"]]}})
+    trained_changes = {
+        name: changed
+        for name, env in envs.items()  # listed every tracked file: keep its code
+        if (changed := [f for f in env.get("git_changes") or [] if f.startswith(code)])
+    }
+    atomic_write_json(
+        tmp / "SNAPSHOT.json",
+        {
+            **info,
+            "commit": git_commit(Path(__file__).resolve().parent),
+            "trained_at": trained_at,
+            "trained_changes": trained_changes,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "machine": {
+                "cpu": hw["cpu_model"],
+                "cpu_count": hw["cpu_count_usable"],
+                "ram_gb": hw["ram_gb"],
+                "gpus": [gpu["name"] for gpu in hw["gpus"]],
+            },
+        },
+    )
     old = out.with_name(out.name + SCRATCH[1])
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
@@ -615,8 +687,14 @@ def cli(args) -> int:
     if getattr(args, "snapshot", None):
         g = load_grid(args.grid)
         cmd = f"ever report --grid {_show_path(g.path)}" + (f" --device {args.device}" if args.device else "")
-        out = snapshot(g.runs_dir, args.snapshot, g.split, cmd, [r.name for r in g.runs],
-                       title=g.title or f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)",
-                       note=g.note)
+        out = snapshot(
+            g.runs_dir,
+            args.snapshot,
+            g.split,
+            cmd,
+            [r.name for r in g.runs],
+            title=g.title or f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)",
+            note=g.note,
+        )
         print(f"ever report: results snapshot at {out}", flush=True)
     return 0

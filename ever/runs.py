@@ -16,6 +16,7 @@ Baselines live in ``runs/baselines/<kind>/`` with the same ``eval/`` layout. A r
 (``results/<study>/``) keeps this layout, so every reader works on it too. :class:`RunDir` names these files
 and reads them; its writers are the ones the tests' hand-made run folders use.
 """
+
 from __future__ import annotations
 
 import functools
@@ -194,8 +195,9 @@ def baseline_dir(runs_dir: str | Path, kind: str) -> Path:
 def result_dirs(runs_dir: str | Path, names: list[str] | None = None) -> list[tuple[str, Path]]:
     """(label, folder) of every run (:func:`model_runs`) then every baseline (``baseline: <kind>``), the
     order every table of the book uses; baselines are listed whether or not they were evaluated."""
-    return ([(d.name, d) for d in model_runs(runs_dir, names)]
-            + [(f"baseline: {b}", baseline_dir(runs_dir, b)) for b in BASELINES])
+    return [(d.name, d) for d in model_runs(runs_dir, names)] + [
+        (f"baseline: {b}", baseline_dir(runs_dir, b)) for b in BASELINES
+    ]
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ another video's, counted (``read_failures`` in ``metrics.jsonl``) and stop the r
 ``metrics.jsonl`` and the ledger (the run learns nothing). Temp files of checkpoints torn by a kill are
 removed when the run starts again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,14 +45,25 @@ from ever.config import NEUTRAL_KEYS, Config, flatten, save_config, snapshot_pat
 from ever.errors import CheckpointError, DataError, EverError, one_line_errors
 from ever.models.crw import CRW, StepDraws
 from ever.runs import RunDir
-from ever.utils import (atomic_torch_save, atomic_write_json, atomic_write_text, environment, finite_state,
-                        hold_lock, json_text, seed_everything, select_device, writable_dir)
+from ever.utils import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+    finite_state,
+    hold_lock,
+    json_text,
+    seed_everything,
+    select_device,
+    writable_dir,
+)
 
 CHECKPOINT = "checkpoint.pt"
 LOCK = ".train.lock"  # held while a run trains (one writer per run folder)
 
 
 # ----------------------------------------------------------------------------- distributed
+
 
 def _dist_setup(cfg: Config) -> tuple[int, int, torch.device]:
     """(rank, world_size, device). DDP when launched by torchrun (WORLD_SIZE > 1)."""
@@ -69,6 +81,7 @@ def _dist_setup(cfg: Config) -> tuple[int, int, torch.device]:
 
 
 # ----------------------------------------------------------------------------- data
+
 
 class _StepBatches(torch.utils.data.Sampler):
     """Yields, for each step from ``start`` to ``steps``, this rank's list of global sample indices."""
@@ -107,8 +120,18 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
     from ever.data.clips import ClipDataset, clip_loader
 
     d = cfg.data
-    ds = ClipDataset(d.roots, d.clip_len, d.frame_stride, d.fps, d.size, seed=cfg.seed, max_fail_frac=d.max_fail_frac,
-                     crop_scale=d.crop_scale, root_weights=d.root_weights, groups=d.groups)
+    ds = ClipDataset(
+        d.roots,
+        d.clip_len,
+        d.frame_stride,
+        d.fps,
+        d.size,
+        seed=cfg.seed,
+        max_fail_frac=d.max_fail_frac,
+        crop_scale=d.crop_scale,
+        root_weights=d.root_weights,
+        groups=d.groups,
+    )
     if extractor.needs_segments:
         from ever.nodes.objects import SegmentedClips
 
@@ -116,11 +139,13 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
     ds = _CountedReads(ds)
     sampler = _StepBatches(start, cfg.train.steps, cfg.train.batch_size, rank, world)
     # a worker silent for 10 minutes is an error, not a hang: the run resumes from its last checkpoint
-    return clip_loader(ds, sampler, d.num_workers, pin_memory=device.type == "cuda",
-                       timeout=600 if d.num_workers > 0 else 0)
+    return clip_loader(
+        ds, sampler, d.num_workers, pin_memory=device.type == "cuda", timeout=600 if d.num_workers > 0 else 0
+    )
 
 
 # ----------------------------------------------------------------------------- optimisation
+
 
 def build_optimizer(cfg: Config, model: torch.nn.Module):
     """Adam/AdamW; weight decay on weight matrices and kernels only (not norms or biases)."""
@@ -148,13 +173,13 @@ def _edge_noise(cfg: Config, step: int, shape: tuple[int, ...], rank: int, world
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     B, T, N = shape
     full = torch.rand((B * world, T - 1, 2, N, N), generator=g)
-    return full[rank * B:(rank + 1) * B]
+    return full[rank * B : (rank + 1) * B]
 
 
 def _home_picks(cfg: Config, step: int, B: int, n: int, rank: int, world: int) -> torch.Tensor:
     """(local B,) indices in [0, n) choosing each clip's home-view shift, drawn for the global batch."""
     g = torch.Generator().manual_seed(cfg.seed * 999_983 + step)
-    return torch.randint(n, (B * world,), generator=g)[rank * B:(rank + 1) * B]
+    return torch.randint(n, (B * world,), generator=g)[rank * B : (rank + 1) * B]
 
 
 def _mean_count(world: int):
@@ -172,6 +197,7 @@ def _mean_count(world: int):
 
 
 # ----------------------------------------------------------------------------- checkpoints
+
 
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
@@ -203,8 +229,6 @@ def save_checkpoint(path: Path, crw: CRW, opt, sched, step: int, cfg: Config) ->
     atomic_torch_save(state, path)
 
 
-
-
 def _load_for_resume(path: Path, cfg: Config) -> dict:
     """Load a checkpoint to resume (on the CPU: RNG states must stay CPU tensors) and check it fits ``cfg``."""
     try:
@@ -215,10 +239,14 @@ def _load_for_resume(path: Path, cfg: Config) -> dict:
     now = flatten(cfg.to_dict())
     for key in sorted(set(saved) | set(now)):
         if key not in NEUTRAL_KEYS and saved.get(key) != now.get(key):
-            why = (" (the learning-rate schedule is laid out over train.steps: train a new run with more steps)"
-                   if key == "train.steps" else "")
-            raise CheckpointError(f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now "
-                                  f"{now.get(key)!r}{why}")
+            why = (
+                " (the learning-rate schedule is laid out over train.steps: train a new run with more steps)"
+                if key == "train.steps"
+                else ""
+            )
+            raise CheckpointError(
+                f"{path}: cannot resume, {key} was {saved.get(key)!r} and is now {now.get(key)!r}{why}"
+            )
     return ckpt
 
 
@@ -231,7 +259,8 @@ def _last_checkpoint(path: Path, step: int | None) -> str:
 
 class _ZeroGradWatch:
     """Warns once when the gradient norm was (numerically) zero, below ``TINY``, in at least 80 % of
-    ``window`` consecutive steps: the walk is saturated (e.g. walk.temperature far too low, or optim.lr so high that the weights
+    ``window`` consecutive steps: the walk is saturated (e.g. walk.temperature far too low, or optim.lr so high that
+    the weights
     blew up) and the run learns nothing, whatever its loss says."""
 
     TINY = 1e-6
@@ -246,8 +275,10 @@ class _ZeroGradWatch:
         zeros = sum(g < self.TINY for g in self.norms)
         if self.warning or len(self.norms) < self.norms.maxlen or zeros < 0.8 * self.norms.maxlen:
             return False
-        self.warning = (f"warning: the gradient norm was < {self.TINY:g} in {zeros} of steps {step - len(self.norms) + 1}-{step}: "
-                        "this run is not learning")
+        self.warning = (
+            f"warning: the gradient norm was < {self.TINY:g} in {zeros} of steps {step - len(self.norms) + 1}-{step}: "
+            "this run is not learning"
+        )
         return True
 
 
@@ -276,10 +307,14 @@ class _ReadFailures:
         here = next((m for m in messages if m), "on another DDP rank")
         self.first = self.first or here
         if self.reads >= self.min_reads and self.failed / self.reads > self.max_frac:
-            raise DataError(f"{self.failed} of {self.reads} training reads failed by step {step} (> "
-                            f"data.max_fail_frac={self.max_frac}); first: {self.first}")
-        return (f"warning: step {step}: {failed} clip read(s) failed and were replaced by another video's "
-                f"({self.failed} of {self.reads} so far): {here}")
+            raise DataError(
+                f"{self.failed} of {self.reads} training reads failed by step {step} (> "
+                f"data.max_fail_frac={self.max_frac}); first: {self.first}"
+            )
+        return (
+            f"warning: step {step}: {failed} clip read(s) failed and were replaced by another video's "
+            f"({self.failed} of {self.reads} so far): {here}"
+        )
 
 
 def _global_reads(failed: torch.Tensor, world: int) -> tuple[int, int]:
@@ -337,6 +372,7 @@ def _count_step_flops(ledger, cfg: Config, crw: CRW, run_step, batch: int) -> No
 
 # ----------------------------------------------------------------------------- precision
 
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it bf16
     is emulated and slower than fp32."""
@@ -353,12 +389,15 @@ def autocast(device: torch.device, precision: str):
     "bf16" on a CPU without native bf16 raises a one-line ``EverError``."""
     on = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if on and device.type == "cpu" and not cpu_has_bf16():
-        raise EverError("train.precision=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is "
-                        "emulated and slower than fp32; use train.precision=fp32 (or auto)")
+        raise EverError(
+            "train.precision=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is "
+            "emulated and slower than fp32; use train.precision=fp32 (or auto)"
+        )
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
 # ----------------------------------------------------------------------------- the loop
+
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Train ``cfg``; returns the run folder. With ``resume`` continue from its checkpoint. The run folder
@@ -417,8 +456,9 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
 
     from ever.ledger import Ledger
 
-    with Ledger(run_dir, phase="train", country=cfg.ledger.country, device=device,
-                enabled=cfg.ledger.enabled and rank == 0) as ledger:
+    with Ledger(
+        run_dir, phase="train", country=cfg.ledger.country, device=device, enabled=cfg.ledger.enabled and rank == 0
+    ) as ledger:
         bar = tqdm(total=cfg.train.steps, initial=start, disable=rank != 0, desc=cfg.name, dynamic_ncols=True)
         metrics = open(rd.metrics_path, "a") if rank == 0 else None
         t0, last_t, step = time.perf_counter(), time.perf_counter(), start
@@ -436,18 +476,23 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
                 frames = frames.to(device, non_blocking=True).float().div_(255)
                 if segments is not None:
                     segments = segments.to(device, non_blocking=True)
+
                 def step_fn(module, count=None):
                     gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step * world + rank)
-                    draws = StepDraws(noise=lambda shape: _edge_noise(cfg, step, shape, rank, world),
-                                      home=lambda b, n: _home_picks(cfg, step, b, n, rank, world), count=count)
+                    draws = StepDraws(
+                        noise=lambda shape: _edge_noise(cfg, step, shape, rank, world),
+                        home=lambda b, n: _home_picks(cfg, step, b, n, rank, world),
+                        count=count,
+                    )
                     with amp:
                         out = module(frames, segments, gen, draws)
                     out.loss.backward()
                     return out
 
                 if step == start and rank == 0:  # FLOPs of one step, counted once (no DDP sync)
-                    _count_step_flops(ledger, cfg, crw, lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)),
-                                      frames.shape[0])
+                    _count_step_flops(
+                        ledger, cfg, crw, lambda: (step_fn(crw), opt.zero_grad(set_to_none=True)), frames.shape[0]
+                    )
                 out = step_fn(net, count_fn)
                 loss = out.loss.detach()
                 if world > 1:  # the global batch's mean loss; a NaN on any rank stops every rank together
@@ -455,8 +500,10 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
                     dist.all_reduce(loss)
                     loss /= world
                 if not torch.isfinite(loss):
-                    raise EverError(f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
-                                    + _last_checkpoint(ckpt_path, saved))
+                    raise EverError(
+                        f"non-finite loss ({loss.item()}) at step {step + 1}; stopped. "
+                        + _last_checkpoint(ckpt_path, saved)
+                    )
                 gnorm = torch.nn.utils.clip_grad_norm_(crw.parameters(), cfg.optim.grad_clip or float("inf"))
                 opt.step()
                 opt.zero_grad(set_to_none=True)
@@ -464,8 +511,10 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
                 step += 1
                 bad = finite_state(crw.state_dict())
                 if bad:  # the update broke the weights: stop before anything saves them
-                    raise EverError(f"{bad} weight tensors became non-finite in the update of step {step} "
-                                    f"(optim.lr={cfg.optim.lr:g}); stopped. " + _last_checkpoint(ckpt_path, saved))
+                    raise EverError(
+                        f"{bad} weight tensors became non-finite in the update of step {step} "
+                        f"(optim.lr={cfg.optim.lr:g}); stopped. " + _last_checkpoint(ckpt_path, saved)
+                    )
                 if zero_grad.add(float(gnorm), step) and rank == 0:  # once, when the streak is long enough
                     tqdm.write(zero_grad.warning, file=sys.stderr)
                     ledger.set_metric("warning", zero_grad.warning)
@@ -498,10 +547,15 @@ def _train(cfg: Config, resume: bool, rank: int, world: int, device: torch.devic
                     save_checkpoint(ckpt_path, crw, opt, sched, step, cfg)
                     saved = step
                     ledger.flush()  # the cost so far survives a kill; a resume appends a new segment
-                if rank == 0 and cfg.train.snapshot_every and step % cfg.train.snapshot_every == 0 \
-                        and step < cfg.train.steps:  # the last step's weights are checkpoint.pt
-                    atomic_torch_save({"model": crw.state_dict(), "config": cfg.to_dict(), "step": step},
-                                      snapshot_path(run_dir, step))
+                if (
+                    rank == 0
+                    and cfg.train.snapshot_every
+                    and step % cfg.train.snapshot_every == 0
+                    and step < cfg.train.steps
+                ):  # the last step's weights are checkpoint.pt
+                    atomic_torch_save(
+                        {"model": crw.state_dict(), "config": cfg.to_dict(), "step": step}, snapshot_path(run_dir, step)
+                    )
         finally:
             bar.close()
             if metrics is not None:
@@ -518,9 +572,12 @@ def _check_ranks_agree(crw: CRW, run_dir: Path, rank: int, world: int) -> None:
     dist.all_gather(gathered, flat)
     diff = max((g - gathered[0]).abs().max().item() for g in gathered)
     if rank == 0:
-        atomic_write_text(run_dir / "ddp_check.txt",
-                          f"world={world}: ranks hold identical parameters (max |diff| = {diff:.3g})\n"
-                          if diff == 0 else f"world={world}: ranks DIFFER (max |diff| = {diff:.3g})\n")
+        atomic_write_text(
+            run_dir / "ddp_check.txt",
+            f"world={world}: ranks hold identical parameters (max |diff| = {diff:.3g})\n"
+            if diff == 0
+            else f"world={world}: ranks DIFFER (max |diff| = {diff:.3g})\n",
+        )
     dist.barrier()
     if diff != 0:
         raise EverError(f"DDP ranks ended with different parameters (max |diff| = {diff:.3g}); see {run_dir}")

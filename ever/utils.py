@@ -1,4 +1,5 @@
 """Small shared helpers: atomic writes, seeding, device choice, environment record."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +11,9 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -214,8 +216,13 @@ def git_changes(cwd: str | Path | None = None) -> list[str] | None:
     differ unseen) that differ from the checkout's commit (``git status --porcelain``, paths from the repository
     root, untracked left out), so a run made from uncommitted code says so; None when git cannot tell."""
     try:
-        out = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=cwd,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return [line[3:] for line in out.stdout.splitlines()] if out.returncode == 0 else None

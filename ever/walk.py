@@ -26,6 +26,7 @@ The walk is computed in float32 even under bf16/fp16 autocast: its cost is tiny 
 and products of stochastic matrices need the range. Only batched matmuls; the one Python loop runs
 over time (T is small).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ NEG = -1e9  # logit of a removed edge (finite: a row of -inf would give NaN)
 @dataclass
 class Home:
     """The shifted view of frame 0 that walks come home to (``walk.home_shift``; see the module doc)."""
+
     emb: torch.Tensor  # (B, N, D) embeddings of the rolled frame 0 (B_0 leads here instead of frame 0)
     target: torch.Tensor  # (B, N) long: the home node walker i must reach; -1: none (left out)
     valid: torch.Tensor | None = None  # (B, N) bool, or None (all valid)
@@ -159,10 +161,12 @@ def walk_loss(
             hit = (cycle.argmax(dim=-1) == target) & start
             accs.append(hit.sum() / n_local)  # of this process's walkers
         loss_by_len = torch.stack(losses)
-    return WalkOutput(loss_by_len[min_cycle - 1:].mean(), loss_by_len.detach(), torch.stack(accs).detach())
+    return WalkOutput(loss_by_len[min_cycle - 1 :].mean(), loss_by_len.detach(), torch.stack(accs).detach())
 
 
-def palindrome_distributions(fwd: list[torch.Tensor], bwd: list[torch.Tensor], start: int) -> list[tuple[int, torch.Tensor]]:
+def palindrome_distributions(
+    fwd: list[torch.Tensor], bwd: list[torch.Tensor], start: int
+) -> list[tuple[int, torch.Tensor]]:
     """Where one walker is along the palindrome 0 -> T-1 -> 0, started on node ``start`` of frame 0: the
     list of (frame, distribution (N,)) after each hop, 2(T-1)+1 entries, from the transitions of one clip
     (``fwd``/``bwd`` lists of (N, N), as :func:`transition_matrices` returns them for one batch item).

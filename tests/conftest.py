@@ -1,4 +1,5 @@
 """Shared test fixtures: tiny synthetic training videos and the tiny training config built on them."""
+
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,23 @@ def tiny_cfg(out_dir, roots, *extra):
     from ever.config import load_config
 
     roots = roots if isinstance(roots, list) else [roots]
-    return load_config(REPO / "configs" / "crw-patch-cpu.yaml", [
-        f"data.roots=[{', '.join(map(str, roots))}]", "data.size=64", "data.num_workers=0", "model.width=8",
-        "model.proj_dim=16", "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={out_dir}",
-        "ledger.enabled=false", "walk.home_shift=0", *extra])
+    return load_config(
+        REPO / "configs" / "crw-patch-cpu.yaml",
+        [
+            f"data.roots=[{', '.join(map(str, roots))}]",
+            "data.size=64",
+            "data.num_workers=0",
+            "model.width=8",
+            "model.proj_dim=16",
+            "train.batch_size=4",
+            "train.log_every=1",
+            "train.ckpt_every=2",
+            f"out_dir={out_dir}",
+            "ledger.enabled=false",
+            "walk.home_shift=0",
+            *extra,
+        ],
+    )
 
 
 class _FullDisk:

@@ -3,6 +3,7 @@
 Pure numpy on purpose (no ``ever`` import): the same functions fed the official code, run outside the
 repository, to obtain the expected values pinned in ``tests/test_metrics.py`` (how: see there).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,16 +20,17 @@ def rect(shape, y0, x0, y1, x1):
 
 def disk(shape, cy, cx, r):
     """(H, W) bool, True where (y - cy)^2 + (x - cx)^2 <= r^2."""
-    y, x = np.mgrid[:shape[0], :shape[1]]
-    return (y - cy) ** 2 + (x - cx) ** 2 <= r ** 2
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    return (y - cy) ** 2 + (x - cx) ** 2 <= r**2
 
 
 def blob(shape, seed):
     """(H, W) bool irregular blob: a sum of a few seeded sinusoids, thresholded, inside an ellipse."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:shape[0], :shape[1]] / np.array(shape, float)[:, None, None]
-    field = sum(np.sin(2 * np.pi * (rng.uniform(0.5, 3) * x + rng.uniform(0.5, 3) * y + rng.uniform()))
-                for _ in range(4))
+    y, x = np.mgrid[: shape[0], : shape[1]] / np.array(shape, float)[:, None, None]
+    field = sum(
+        np.sin(2 * np.pi * (rng.uniform(0.5, 3) * x + rng.uniform(0.5, 3) * y + rng.uniform())) for _ in range(4)
+    )
     inside = ((y - 0.5) / 0.4) ** 2 + ((x - 0.5) / 0.45) ** 2 <= 1
     return (field > -0.3) & inside
 

@@ -1,5 +1,6 @@
 """The pieces the chapters call: the run folder (RunDir), each chapter's figures, tables and sentences, and the
 notebooks themselves (short cells that call the package, every parameter used)."""
+
 import json
 import re
 from pathlib import Path
@@ -9,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ever.analysis import captions, plots, stats, tables, wording
+from ever.analysis import captions, plots, stats, tables
 from ever.config import config_from_dict
-from ever.explore import walk_round_trip, walk_window
+from ever.explore_walk import walk_round_trip, walk_window
 from ever.runs import RunDir, baseline_dir, model_runs, result_dirs
 
 matplotlib.use("Agg")
@@ -33,8 +34,10 @@ def test_every_papermill_parameter_is_used_and_no_cell_is_long(nb):
 
 
 def test_the_notebooks_hold_under_600_lines_of_code():
-    assert sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb")
-               for c in _code_cells(nb)) < 600
+    assert (
+        sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb") for c in _code_cells(nb))
+        < 600
+    )
 
 
 def test_run_dir_writes_what_it_reads(tmp_path):
@@ -62,9 +65,18 @@ def _walk(gh=9, gw=10, T=3):
     centers = np.stack(np.meshgrid(np.arange(gw) * 8 + 4, np.arange(gh) * 8 + 4), -1).reshape(-1, 2).astype(float)
     mask = np.zeros((gh * 8, gw * 8), np.uint8)
     mask[8:24, 56:72] = 1  # centre (63.5, 15.5): node row 1, column 7
-    return {"frames": np.zeros((T, gh * 8, gw * 8, 3), np.uint8), "mask0": mask, "centers": centers,
-            "grid": (gh, gw), "fwd": mats, "bwd": [m.T / m.T.sum(1, keepdims=True) for m in mats],
-            "temperature": 0.07, "sequence": "s", "patch": 8, "stride": 8}
+    return {
+        "frames": np.zeros((T, gh * 8, gw * 8, 3), np.uint8),
+        "mask0": mask,
+        "centers": centers,
+        "grid": (gh, gw),
+        "fwd": mats,
+        "bwd": [m.T / m.T.sum(1, keepdims=True) for m in mats],
+        "temperature": 0.07,
+        "sequence": "s",
+        "patch": 8,
+        "stride": 8,
+    }
 
 
 def test_the_walk_figures_start_at_the_object_and_come_home():
@@ -82,11 +94,19 @@ def test_the_walk_figures_start_at_the_object_and_come_home():
 
 
 def _ablation():
-    return pd.DataFrame({"run": ["p-s0", "p-s1", "g-s0", "g-s1", "o"], "nodes": ["patch_pool"] * 4 + ["object (slic)"],
-                         "N/frame": [49, 49, 49, 49, 8], "GCN": [False, False, True, True, False],
-                         "J&F": [0.40, 0.42, 0.30, 0.32, 0.2], "loss / ln N": [0.5, 0.52, 0.3, 0.31, 0.9],
-                         "acc × N": [5.0, 5.2, 9.0, 9.1, 1.0], "GFLOPs/clip": [10.0, 10.0, 10.5, 10.5, 9.9],
-                         "walk % of FLOPs": [0.2, 0.2, 0.2, 0.2, 0.01]})
+    return pd.DataFrame(
+        {
+            "run": ["p-s0", "p-s1", "g-s0", "g-s1", "o"],
+            "nodes": ["patch_pool"] * 4 + ["object (slic)"],
+            "N/frame": [49, 49, 49, 49, 8],
+            "GCN": [False, False, True, True, False],
+            "J&F": [0.40, 0.42, 0.30, 0.32, 0.2],
+            "loss / ln N": [0.5, 0.52, 0.3, 0.31, 0.9],
+            "acc × N": [5.0, 5.2, 9.0, 9.1, 1.0],
+            "GFLOPs/clip": [10.0, 10.0, 10.5, 10.5, 9.9],
+            "walk % of FLOPs": [0.2, 0.2, 0.2, 0.2, 0.01],
+        }
+    )
 
 
 def test_chapter_five_pieces_read_the_ablation_table():
@@ -96,7 +116,7 @@ def test_chapter_five_pieces_read_the_ablation_table():
     assert tables.gcn_cells(A[~A["GCN"]]) is None  # no pair with and without the GCN
     from ever.analysis.claims import gcn_cycle
 
-    text = wording.gcn_cycle_text(base, gcn_cycle(pooled, base))
+    text = captions.gcn_cycle_text(base, gcn_cycle(pooled, base))
     assert "`g`: training cycle easier" in text and "`g` shows the shortcut's signature" in text
     table, caption = tables.ablation_accuracy(A, pd.DataFrame({"first step": [8], "last step": [10], "points": [3]}))
     assert list(table.columns) == ["nodes", "N/frame", "GCN", "J&F", "loss / ln N", "acc × N"]
@@ -110,29 +130,49 @@ def test_chapter_five_pieces_read_the_ablation_table():
 
 def test_the_load_sentences_say_when_seconds_do_not_measure_the_method():
     T = pd.DataFrame({"f": [10.0, 10.01], "wall": [100.0, 200.0], "cores": [1.0, 2.0]})
-    assert "**The seconds are not a method difference" in wording.step_seconds(stats.load_confound(T, "f", "wall", "cores"))
+    assert "**The seconds are not a method difference" in captions.step_seconds(
+        stats.load_confound(T, "f", "wall", "cores")
+    )
     same = T.assign(cores=[1.0, 1.1])
-    assert "Same FLOPs, same cores, different seconds" in wording.step_seconds(stats.load_confound(same, "f", "wall", "cores"))
+    assert "Same FLOPs, same cores, different seconds" in captions.step_seconds(
+        stats.load_confound(same, "f", "wall", "cores")
+    )
     even = same.assign(wall=[100.0, 101.0])
-    assert wording.step_seconds(stats.load_confound(even, "f", "wall", "cores")).endswith("so their seconds per step compare.")
-    assert wording.step_seconds(stats.load_confound(T.iloc[:1], "f", "wall", "cores")) is None
+    assert captions.step_seconds(stats.load_confound(even, "f", "wall", "cores")).endswith(
+        "so their seconds per step compare."
+    )
+    assert captions.step_seconds(stats.load_confound(T.iloc[:1], "f", "wall", "cores")) is None
     K = pd.DataFrame({"kWh (estimate)": [1.0, 2.0]})
-    assert wording.kinetics_hours(K, stats.load_confound(even, "f", "wall", "cores")) is None
-    assert "and the kWh 2.0x apart" in wording.kinetics_hours(K, stats.load_confound(T, "f", "wall", "cores"))
+    assert captions.kinetics_hours(K, stats.load_confound(even, "f", "wall", "cores")) is None
+    assert "and the kWh 2.0x apart" in captions.kinetics_hours(K, stats.load_confound(T, "f", "wall", "cores"))
 
 
 def test_chapter_six_and_seven_pieces():
-    LT = pd.DataFrame({"J&F": [0.5, 0.3], "GFLOPs": [10.0, None], "wall s": [100.0, 10.0], "CPU s": [150.0, 10.0],
-                       "cores busy": [1.5, 1.0], "Wh": [0.0004, 0.002], "g CO2eq": [0.01, None],
-                       "peak MiB": [700.0, 300.0], "estimate": ["cpu, ram", "no"]}, index=["a", "baseline: copy"])
+    LT = pd.DataFrame(
+        {
+            "J&F": [0.5, 0.3],
+            "GFLOPs": [10.0, None],
+            "wall s": [100.0, 10.0],
+            "CPU s": [150.0, 10.0],
+            "cores busy": [1.5, 1.0],
+            "Wh": [0.0004, 0.002],
+            "g CO2eq": [0.01, None],
+            "peak MiB": [700.0, 300.0],
+            "estimate": ["cpu, ram", "no"],
+        },
+        index=["a", "baseline: copy"],
+    )
     (t1, c1), (t2, c2) = tables.cost_tables(LT)
     assert list(t1.columns) == ["J&F", "GFLOPs", "wall s", "CPU s", "cores busy"] and c1 == "accuracy, compute and time"
     assert list(t2.columns) == ["Wh (estimate)", "g CO2eq (estimate)", "peak MiB"] and t2.iloc[0, 0] == "< 0.001"
     pts = LT.iloc[:1]
     fig = plots.accuracy_and_cores(pts, LT["J&F"], ["a"], LT)
     assert len(fig.axes) == 2
-    rep = {"grid": "g.yaml", "status": "running", "steps": [{"step": "train a", "seconds": 60.4},
-                                                            {"step": "notebook 00_index", "seconds": 59.6}]}
+    rep = {
+        "grid": "g.yaml",
+        "status": "running",
+        "steps": [{"step": "train a", "seconds": 60.4}, {"step": "notebook 00_index", "seconds": 59.6}],
+    }
     text, steps = captions.report_timing(rep, {"cpu_count": 2}, ["08_explore"])
     assert text.startswith("This report run (grid `g.yaml`, device `auto`) took **2 minutes** on 2 CPU cores")
     assert "1.0 min training, 1.0 min executing notebooks" in text and "Not in the table: notebook `08_explore`" in text
@@ -140,12 +180,22 @@ def test_chapter_six_and_seven_pieces():
     B, measured = tables.walk_cost(Path("no-such.json"))
     g = tables.walk_growth(Path("no-such.json"))
     assert not measured and len(plots.walk_bench(B, g).axes) == 1
-    assert "forward only" in captions.walk_bench(B, g, measured) and "FLOPs grow as N^" in captions.walk_bench(B, g, measured)
+    assert "forward only" in captions.walk_bench(B, g, measured) and "FLOPs grow as N^" in captions.walk_bench(
+        B, g, measured
+    )
 
 
 def test_chapter_four_figures(tmp_path):
-    S = pd.DataFrame({"run": ["a", "baseline: copy"], "kind": ["model", "baseline"], "J&F-Mean": [0.5, 0.3],
-                      "J-Mean": [0.4, 0.3], "F-Mean": [0.6, 0.3], "PCK@0.1": [0.2, None]})
+    S = pd.DataFrame(
+        {
+            "run": ["a", "baseline: copy"],
+            "kind": ["model", "baseline"],
+            "J&F-Mean": [0.5, 0.3],
+            "J-Mean": [0.4, 0.3],
+            "F-Mean": [0.6, 0.3],
+            "PCK@0.1": [0.2, None],
+        }
+    )
     assert len(plots.scores(S, "val").axes) == 1 and len(plots.pck(S, ["PCK@0.1"]).axes) == 1
     assert captions.best_run_line(S) == "Best J&F-Mean: **a** with 0.500 (best baseline, baseline: copy: 0.300)."
     Q = pd.DataFrame({"a": [0.5, 0.7], "baseline: copy": [0.6, 0.2]}, index=pd.Index(["s1", "s2"], name="sequence"))

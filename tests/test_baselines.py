@@ -1,4 +1,5 @@
 """The baselines a trained model must beat: distance-preserving Lab colour, random-init encoders by seed."""
+
 from __future__ import annotations
 
 import json
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_davis import make_davis
+from test_propagation import ArraySequence, moving_squares
 
 from ever.cli import main
 from ever.config import ModelConfig
@@ -14,8 +17,6 @@ from ever.evaluate import BASELINES
 from ever.evaluate import propagation as P
 from ever.evaluate.baselines import LAB_SPHERE_RADIUS, lab_dist_features, random_encoder
 from ever.evaluate.metrics import j_measure
-from test_davis import make_davis
-from test_propagation import ArraySequence, moving_squares
 
 SMALL = ModelConfig(width=4, blocks=[1, 1, 1, 1], proj_dim=8)
 
@@ -35,17 +36,17 @@ def test_lab_dist_features_are_unit_vectors_whose_dots_keep_lab_distances():
     assert torch.allclose(feats.norm(dim=1), torch.ones(len(feats), dtype=torch.float64), atol=1e-6)
     R = LAB_SPHERE_RADIUS
     x = _cells(F.avg_pool2d(P.rgb_to_lab(frames.double()), 8, ceil_mode=True)) - torch.tensor([50.0, 0, 0]).double()
-    h = (R ** 2 - x.square().sum(1)).sqrt()
+    h = (R**2 - x.square().sum(1)).sqrt()
     d2 = (x[:, None] - x[None]).square().sum(-1)  # squared Lab distances, (n, n)
     dot = feats @ feats.T
     # exactly 1 - (|x1 - x2|^2 + (h1 - h2)^2) / (2 R^2): the chord of the sphere ...
-    assert torch.allclose(dot, 1 - (d2 + (h[:, None] - h[None]).square()) / (2 * R ** 2), atol=1e-6)
+    assert torch.allclose(dot, 1 - (d2 + (h[:, None] - h[None]).square()) / (2 * R**2), atol=1e-6)
     # ... so 1 - |lab1 - lab2|^2 / (2 R^2) where the cells are as far from mid-grey, and within the bound elsewhere
     same = (x.norm(dim=1)[:, None] - x.norm(dim=1)[None]).abs() < 1e-9
-    assert same.sum() > len(x) and torch.allclose(dot[same], (1 - d2 / (2 * R ** 2))[same], atol=1e-6)
+    assert same.sum() > len(x) and torch.allclose(dot[same], (1 - d2 / (2 * R**2))[same], atol=1e-6)
     n = x.norm(dim=1)
-    bound = ((n[:, None] + n[None]) / (h[:, None] + h[None])).square() * d2 / (2 * R ** 2)
-    gap = (1 - d2 / (2 * R ** 2)) - dot
+    bound = ((n[:, None] + n[None]) / (h[:, None] + h[None])).square() * d2 / (2 * R**2)
+    gap = (1 - d2 / (2 * R**2)) - dot
     assert (gap >= -1e-6).all() and (gap <= bound + 1e-6).all() and gap.max() > 0
     assert dot.min() < 0.9  # black against white: far apart, not nearly parallel
 
@@ -89,10 +90,28 @@ def test_ever_eval_lab_dist_and_random_seeds(tmp_path, monkeypatch, capsys):
     assert s["method"] == "lab-dist" and 0 <= s["J&F-Mean"] <= 1 and s["eval_stage"] is None
     small = [x for kv in ("model.width=4", "model.blocks=[1,1,1,1]", "model.proj_dim=8") for x in ("--set", kv)]
     for seed in (0, 1, 2):  # seed 0 keeps the folder every grid reads; the others get their own
-        assert main(["eval", "random", "--data", str(davis), "--split", "val", "--set", f"seed={seed}", *small,
-                     "--set", "model.eval_stage=layer3"]) == 0
-    out = {seed: tmp_path / "runs/baselines" / name / "eval/val"
-           for seed, name in ((0, "random"), (1, "random-seed1"), (2, "random-seed2"))}
+        assert (
+            main(
+                [
+                    "eval",
+                    "random",
+                    "--data",
+                    str(davis),
+                    "--split",
+                    "val",
+                    "--set",
+                    f"seed={seed}",
+                    *small,
+                    "--set",
+                    "model.eval_stage=layer3",
+                ]
+            )
+            == 0
+        )
+    out = {
+        seed: tmp_path / "runs/baselines" / name / "eval/val"
+        for seed, name in ((0, "random"), (1, "random-seed1"), (2, "random-seed2"))
+    }
     summaries = {seed: json.loads((d / "summary.json").read_text()) for seed, d in out.items()}
     assert all(s["method"] == "random" and s["eval_stage"] == "layer3" for s in summaries.values())
     records = {seed: json.loads((d / "sequences/one.json").read_text()) for seed, d in out.items()}

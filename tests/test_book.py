@@ -7,6 +7,7 @@ results page with headless Chromium, and reads every chapter there (placeholders
 tables). The screenshots are kept in ``_build/screenshots/`` for a human.
 Select it with ``pytest -m slow tests/test_book.py`` (or ``-k book``).
 """
+
 from __future__ import annotations
 
 import html
@@ -23,12 +24,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
 ]
 
 
 # ----------------------------------------------------------------------------- fast checks of the grid
+
 
 def test_grid_files_load():
     from ever.grid import load_grid
@@ -62,8 +71,12 @@ def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path,
     data = tmp_path / "given"
     generate(data, SynthConfig(num_train=1, num_eval=2, frames_train=4, frames_eval=5, height=48, width=64))
     grid = tmp_path / "g.yaml"
-    body = {"data": {"name": "mine", "root": str(data)}, "paths": {"runs": str(tmp_path / "r"), "book": str(tmp_path)},
-            "runs": [], "baselines": {"kinds": ["copy"], "random_config": str(ROOT / "configs" / "crw-patch-cpu.yaml")}}
+    body = {
+        "data": {"name": "mine", "root": str(data)},
+        "paths": {"runs": str(tmp_path / "r"), "book": str(tmp_path)},
+        "runs": [],
+        "baselines": {"kinds": ["copy"], "random_config": str(ROOT / "configs" / "crw-patch-cpu.yaml")},
+    }
     grid.write_text(yaml.safe_dump({**body, "notebooks": {"execute": False}}))
     report(grid)
     out = capsys.readouterr().out
@@ -87,9 +100,16 @@ def test_notebook_parameters_must_be_declared_by_a_notebook(tmp_path):
     assert {"overlay_seqs", "real_grid", "runs_dir"} <= declared_parameters(ROOT / "book" / "04_results.ipynb")
     assert "long_side" in declared_parameters(ROOT / "book" / "08_explore.ipynb")
     grid = tmp_path / "g.yaml"
-    grid.write_text(yaml.safe_dump({"data": {"name": "x", "root": str(tmp_path / "none")}, "runs": [],
-                                    "paths": {"runs": str(tmp_path / "r"), "book": str(ROOT)},
-                                    "notebooks": {"parameters": {"overlay_seqz": 1}}}))
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"name": "x", "root": str(tmp_path / "none")},
+                "runs": [],
+                "paths": {"runs": str(tmp_path / "r"), "book": str(ROOT)},
+                "notebooks": {"parameters": {"overlay_seqz": 1}},
+            }
+        )
+    )
     with pytest.raises(ReportError, match="notebooks.parameters.overlay_seqz is declared by no notebook"):
         report(grid)
     assert not (tmp_path / "r").exists()  # refused before any work
@@ -115,10 +135,17 @@ def test_run_config_points_runs_at_the_grid_paths(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("train: {steps: 5}\n")
     grid = tmp_path / "g.yaml"
-    grid.write_text(yaml.safe_dump({
-        "data": {"root": str(tmp_path / "d")}, "paths": {"runs": str(tmp_path / "r")}, "split": "val",
-        "common_set": ["walk.temperature=0.2"], "runs": [{"name": "x", "config": str(cfg_file), "set": ["train.steps=2"]}],
-    }))
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"root": str(tmp_path / "d")},
+                "paths": {"runs": str(tmp_path / "r")},
+                "split": "val",
+                "common_set": ["walk.temperature=0.2"],
+                "runs": [{"name": "x", "config": str(cfg_file), "set": ["train.steps=2"]}],
+            }
+        )
+    )
     g = load_grid(grid)
     cfg = run_config(g, g.runs[0], device="cpu")
     assert cfg.name == "x" and cfg.train.steps == 2 and cfg.walk.temperature == 0.2
@@ -129,6 +156,7 @@ def test_run_config_points_runs_at_the_grid_paths(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the book, end to end
+
 
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -161,8 +189,14 @@ def _ensure_chromium() -> str:
 
 
 def _screenshot(exe: str, page: Path, out: Path, profile: Path) -> None:
-    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,900",
-           page.resolve().as_uri()]
+    cmd = [
+        exe,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        f"--screenshot={out}",
+        "--window-size=1280,900",
+        page.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.is_file(), f"chromium wrote no screenshot of {page} (exit {proc.returncode}): {proc.stderr[-800:]}"
 
@@ -183,8 +217,12 @@ def _title(page: Path) -> str:
 def _clone(dest: Path) -> Path:
     """The files git tracks or would track (as they are in the working tree), copied to ``dest``: a fresh
     clone, without this checkout's .venv, runs, caches or build."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for rel in filter(None, out.decode().split("\0")):
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -194,8 +232,14 @@ def _clone(dest: Path) -> Path:
 
 def _pytest_in(clone: Path, env: dict) -> None:
     """What `make test` leaves behind in a checkout: a pytest run with its cache (.pytest_cache/README.md)."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "cacheprovider", "tests/test_packaging.py"],
-                          cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "cacheprovider", "tests/test_packaging.py"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"pytest in the clone failed:\n{proc.stdout[-2000:]}"
 
 
@@ -216,8 +260,14 @@ def test_book_builds_from_the_tiny_grid_after_and_before_the_tests(tmp_path):
 
     grid = yaml.safe_load((clone / "configs" / "report-tiny.yaml").read_text())
     grid_file = clone / "configs" / "report-tiny.yaml"
-    proc = subprocess.run([sys.executable, "-m", "ever.cli", "report", "--grid", str(grid_file)], cwd=clone,
-                          env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ever.cli", "report", "--grid", str(grid_file)],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"ever report failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "timing summary" in proc.stdout
     _pytest_in(clone, env)
@@ -230,13 +280,15 @@ def _check_curve(run: Path, split: str) -> None:
     import pandas as pd
     import torch
 
-    from ever.models import load_checkpoint
     from ever.analysis.sources import training_curve
+    from ever.models import load_checkpoint
 
     snaps = sorted(p.name for p in (run / "snapshots").glob("*.pt"))
     assert snaps == ["step-000001.pt", "step-000002.pt"]  # step 3 is checkpoint.pt
-    weights = [load_checkpoint(p)[0].state_dict() for p in
-               (run / "snapshots" / snaps[0], run / "snapshots" / snaps[1], run / "checkpoint.pt")]
+    weights = [
+        load_checkpoint(p)[0].state_dict()
+        for p in (run / "snapshots" / snaps[0], run / "snapshots" / snaps[1], run / "checkpoint.pt")
+    ]
     assert load_checkpoint(run / "snapshots" / snaps[0])[1].train.steps == 3
     for a, b in ((0, 1), (1, 2)):  # three different points of the training, not one model saved thrice
         assert any(not torch.equal(weights[a][k], weights[b][k]) for k in weights[a])
@@ -267,7 +319,8 @@ window.addEventListener("load", function () {
       if (ox === "auto" || ox === "scroll") return;
     }
     var right = t.getBoundingClientRect().right;
-    if (right > edge + 1) seen.cut.push("table " + (i + 1) + " ends at " + Math.round(right) + " px, the page at " + Math.round(edge));
+    if (right > edge + 1)
+      seen.cut.push("table " + (i + 1) + " ends at " + Math.round(right) + " px, the page at " + Math.round(edge));
   });
   var pre = document.createElement("pre"); pre.id = "ever-seen"; pre.textContent = JSON.stringify(seen);
   document.body.appendChild(pre);
@@ -282,9 +335,20 @@ def read_in_browser(exe: str, page: Path, profile: Path) -> dict:
     probe = page.with_name(page.stem + ".ever-probe.html")
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     try:
-        proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,900",
-                               "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                exe,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,900",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                probe.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         probe.unlink()
     m = re.search(r'<pre id="ever-seen"[^>]*>(.*?)</pre>', proc.stdout, re.S)
@@ -312,9 +376,16 @@ def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
 
     def seen(*outputs: str, narrative: str = "") -> dict:
         page = tmp_path / "p.html"
-        page.write_text("<html><body>" + narrative + "".join(
-            f'<div class="cell"><div class="cell_input">x</div><div class="cell_output">{o}</div></div>'
-            for o in outputs) + "</body></html>", encoding="utf-8")
+        page.write_text(
+            "<html><body>"
+            + narrative
+            + "".join(
+                f'<div class="cell"><div class="cell_input">x</div><div class="cell_output">{o}</div></div>'
+                for o in outputs
+            )
+            + "</body></html>",
+            encoding="utf-8",
+        )
         return read_in_browser(exe, page, tmp_path / "profile")
 
     wide = "<table><tr>" + "<td>0.354</td>" * 400 + "</tr></table>"
@@ -407,12 +478,15 @@ def test_executed_pages_drop_code_cells_that_show_nothing(tmp_path):
     from ever.report import _tidy_parameters
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]}),
-                nbformat.v4.new_code_cell("import numpy", metadata={"tags": ["hide-input"]}),
-                nbformat.v4.new_code_cell("print(x)", metadata={"tags": ["hide-input"]},
-                                          outputs=[nbformat.v4.new_output("stream", text="2\n")]),
-                nbformat.v4.new_markdown_cell("text")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("import numpy", metadata={"tags": ["hide-input"]}),
+        nbformat.v4.new_code_cell(
+            "print(x)", metadata={"tags": ["hide-input"]}, outputs=[nbformat.v4.new_output("stream", text="2\n")]
+        ),
+        nbformat.v4.new_markdown_cell("text"),
+    ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(path))
     _tidy_parameters(path)
@@ -429,8 +503,13 @@ def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
     data.mkdir()
     (data / "checksums.sha256").write_text("aaa  x.jpg\n")
     grid = tmp_path / "g.yaml"
-    spec = {"data": {"name": "other", "root": str(data)}, "paths": {"runs": str(tmp_path / "r")}, "split": "val",
-            "eval_set": ["eval.topk=5"], "runs": []}
+    spec = {
+        "data": {"name": "other", "root": str(data)},
+        "paths": {"runs": str(tmp_path / "r")},
+        "split": "val",
+        "eval_set": ["eval.topk=5"],
+        "runs": [],
+    }
     grid.write_text(yaml.safe_dump(spec))
     g = load_grid(grid)
     out = tmp_path / "r" / "x" / "eval" / "val"
@@ -446,10 +525,10 @@ def test_cached_steps_notice_new_data_and_eval_settings(tmp_path):
 
 
 def test_protocol_text_names_the_settings_of_an_evaluation():
-    from ever.config import EvalConfig
-    from ever.analysis.wording import protocol_text
-
     from dataclasses import asdict
+
+    from ever.analysis.wording import protocol_text
+    from ever.config import EvalConfig
 
     s = {"cfg": asdict(EvalConfig(long_side=427)), "pck_convention": "badja"}
     text = protocol_text(s)
@@ -471,8 +550,10 @@ def test_bench_step_measures_once_and_keeps_the_file(tmp_path):
     assert _step_bench(g) == "no bench/"
     (tmp_path / "bench").mkdir()
     script = tmp_path / "bench" / "walk.py"  # stands in for bench/walk.py: writes --json, records its arguments
-    script.write_text("import json, sys\na = sys.argv[1:]\nopen(a[a.index('--json') + 1], 'w').write(json.dumps("
-                      "{'walk': [], 'argv': a}))\n")
+    script.write_text(
+        "import json, sys\na = sys.argv[1:]\nopen(a[a.index('--json') + 1], 'w').write(json.dumps("
+        "{'walk': [], 'argv': a}))\n"
+    )
     (tmp_path / "r" / "bench").mkdir(parents=True)
     assert _step_bench(g) == "measured"
     written = json.loads((tmp_path / "r" / "bench" / "walk.json").read_text())

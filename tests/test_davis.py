@@ -1,4 +1,5 @@
 """DAVIS-layout reader: lazy sequences, sparse masks, and one-line errors naming the file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,13 +30,18 @@ def moving_squares(T: int, H: int, W: int, n_objects: int = 1, step: int = 2, si
     for t in range(T):
         for k in range(n_objects):
             y0, x0 = 4 + k * (size + 4), 4 + t * step
-            frames[t, y0:y0 + size, x0:x0 + size] = colours[k]
-            labels[t, y0:y0 + size, x0:x0 + size] = k + 1
+            frames[t, y0 : y0 + size, x0 : x0 + size] = colours[k]
+            labels[t, y0 : y0 + size, x0 : x0 + size] = k + 1
     return frames, labels
 
 
-def make_davis(root: Path, seqs: dict[str, tuple[int, int, int, int]], split: str = "val",
-               imagesets: str = "2017", annotate_every: int = 1) -> Path:
+def make_davis(
+    root: Path,
+    seqs: dict[str, tuple[int, int, int, int]],
+    split: str = "val",
+    imagesets: str = "2017",
+    annotate_every: int = 1,
+) -> Path:
     """Write a tiny DAVIS-layout folder: seqs = {name: (T, H, W, n_objects)} of moving squares."""
     for name, (T, H, W, n) in seqs.items():
         frames, labels = moving_squares(T, H, W, n)

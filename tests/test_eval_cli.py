@@ -1,4 +1,5 @@
 """evaluate() and `ever eval`: files written, scores of trivial cases, baselines, checkpoint errors."""
+
 from __future__ import annotations
 
 import csv
@@ -7,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_davis import make_davis
 
 from ever.cli import main
 from ever.config import EvalConfig, load_config
 from ever.errors import DataError
 from ever.evaluate.run import evaluate
 from ever.models import EverModel
-from test_davis import make_davis
 
 SMALL_MODEL = ["model.width=4", "model.blocks=[1,1,1,1]", "model.proj_dim=8"]
 
@@ -21,8 +22,12 @@ SMALL_MODEL = ["model.width=4", "model.blocks=[1,1,1,1]", "model.proj_dim=8"]
 @pytest.fixture
 def davis(tmp_path):
     root = make_davis(tmp_path / "davis", {"one": (5, 40, 56, 1), "two": (4, 48, 40, 2)})
-    kp = {"annotated_frames": [{"frame": f"{t:05d}", "joints_xy_480p": [[8.0 + 2 * t, 8.0], [0, 0]],
-                                "visible": [True, False]} for t in (0, 2, 4)]}
+    kp = {
+        "annotated_frames": [
+            {"frame": f"{t:05d}", "joints_xy_480p": [[8.0 + 2 * t, 8.0], [0, 0]], "visible": [True, False]}
+            for t in (0, 2, 4)
+        ]
+    }
     (root / "keypoints").mkdir()
     (root / "keypoints" / "one.json").write_text(json.dumps(kp))
     return root
@@ -46,8 +51,9 @@ def test_evaluate_copy_writes_results(davis, tmp_path):
 
 def test_evaluate_static_video_is_perfect(tmp_path):
     from test_davis import save_mask
+
     root = make_davis(tmp_path / "d", {"s": (4, 32, 32, 1)})
-    first = (root / "Annotations" / "480p" / "s" / "00000.png")
+    first = root / "Annotations" / "480p" / "s" / "00000.png"
     for t in range(1, 4):  # every frame annotated exactly like frame 0
         (root / "Annotations" / "480p" / "s" / f"{t:05d}.png").write_bytes(first.read_bytes())
     s = evaluate("copy", root, "val", tmp_path / "o", EvalConfig(), "copy")
@@ -57,8 +63,22 @@ def test_evaluate_static_video_is_perfect(tmp_path):
 
 def test_cli_lab_with_overlays(davis, tmp_path, capsys):
     out = tmp_path / "lab"
-    rc = main(["eval", "lab", "--data", str(davis), "--split", "val", "--out", str(out),
-               "--set", "eval.overlays=true", "--set", "eval.n_context=2"])
+    rc = main(
+        [
+            "eval",
+            "lab",
+            "--data",
+            str(davis),
+            "--split",
+            "val",
+            "--out",
+            str(out),
+            "--set",
+            "eval.overlays=true",
+            "--set",
+            "eval.n_context=2",
+        ]
+    )
     assert rc == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("lab on") and "J&F" in line and "PCK@0.1" in line
@@ -125,12 +145,28 @@ def test_cli_checkpoint_errors(davis, tmp_path, capsys):
 
 # ------------------------------------------------------------------ predictions out, results survive failure
 
+
 def test_save_masks_davis_layout_and_keypoints(davis, tmp_path, capsys):
     from PIL import Image
 
     masks = tmp_path / "pred"
-    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(tmp_path / "o"),
-                 "--save-masks", str(masks)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "copy",
+                "--data",
+                str(davis),
+                "--split",
+                "val",
+                "--out",
+                str(tmp_path / "o"),
+                "--save-masks",
+                str(masks),
+            ]
+        )
+        == 0
+    )
     assert "(badja)" in capsys.readouterr().out  # the PCK convention is named
     assert sorted(p.name for p in masks.iterdir()) == ["keypoints", "one", "two"]
     assert sorted(p.name for p in (masks / "two").iterdir()) == [f"{t:05d}.png" for t in range(4)]
@@ -203,14 +239,30 @@ def test_unwritable_output_is_one_line_before_any_work(davis, tmp_path, capsys, 
                 if str(k.get("dir", "")).startswith(str(ro)):
                     raise PermissionError(13, "Permission denied")
                 return real(*a, **k)
+
             monkeypatch.setattr(ever.utils.tempfile, "mkstemp", denied)
     monkeypatch.setattr(R, "DavisDataset", lambda *a: pytest.fail("work started"))
     assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err
     # the same for --save-masks
-    assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(tmp_path / "ok"),
-                 "--save-masks", str(out)]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "copy",
+                "--data",
+                str(davis),
+                "--split",
+                "val",
+                "--out",
+                str(tmp_path / "ok"),
+                "--save-masks",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err
 
@@ -226,7 +278,6 @@ def test_one_frame_sequence_is_warned_and_counted(tmp_path):
 
 def test_void_label_is_no_object_and_saved_as_background(tmp_path):
     from PIL import Image
-
     from test_davis import save_mask
 
     root = make_davis(tmp_path / "d", {"s": (4, 32, 32, 1)})
@@ -277,6 +328,7 @@ def test_eval_sequences_scores_a_subset_and_reuses_its_records(davis, tmp_path):
 
 # ----------------------------------------------------------------------------- issue #30: nothing silent
 
+
 def _error_line(err: str) -> str:
     """The one error line of a run's stderr (after its progress bar); never a traceback."""
     assert "Traceback" not in err, err
@@ -287,8 +339,10 @@ def _error_line(err: str) -> str:
 
 def _strict_json(path):
     """Parse as strict JSON: a bare NaN or Infinity (not JSON) fails."""
+
     def refuse(name):
         raise ValueError(f"{path}: {name} is not JSON")
+
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
@@ -324,7 +378,9 @@ def test_corrected_ground_truth_is_scored_again(davis, tmp_path):
     again = evaluate("copy", davis, "val", out, EvalConfig(), "copy")
     fresh = evaluate("copy", davis, "val", tmp_path / "fresh", EvalConfig(), "copy")
     assert again["resumed_sequences"] == 1  # 'two' is unchanged and reused; 'one' is scored again
-    assert again["J&F-Mean"] == pytest.approx(fresh["J&F-Mean"]) and again["J&F-Mean"] != pytest.approx(before["J&F-Mean"])
+    assert again["J&F-Mean"] == pytest.approx(fresh["J&F-Mean"]) and again["J&F-Mean"] != pytest.approx(
+        before["J&F-Mean"]
+    )
 
 
 def test_a_full_disk_during_eval_names_the_file(davis, tmp_path, capsys, monkeypatch):
@@ -334,8 +390,10 @@ def test_a_full_disk_during_eval_names_the_file(davis, tmp_path, capsys, monkeyp
     fill_disk(monkeypatch, full=lambda p: p.name.startswith(".two.json"))  # the disk fills up at sequence 'two'
     assert main(["eval", "copy", "--data", str(davis), "--split", "val", "--out", str(out)]) == 2
     err = _error_line(capsys.readouterr().err)
-    assert err == f"ever: error: {out / 'sequences' / 'two.json'}: No space left on device (results and checkpoints " \
-                  "written so far are kept)", err
+    assert (
+        err == f"ever: error: {out / 'sequences' / 'two.json'}: No space left on device (results and checkpoints "
+        "written so far are kept)"
+    ), err
     assert (out / "sequences" / "one.json").is_file() and not (out / "sequences" / "two.json").exists()
     assert not list((out / "sequences").glob(".*.tmp"))  # no temp file left behind
 

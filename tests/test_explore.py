@@ -1,5 +1,6 @@
 """ever.explore*: the walk explorer against the training walk and the evaluation protocol; its model and
 path choices; the click that picks a point; the exploration notebook, headless."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,7 @@ def square_video(T: int = 4, H: int = 48, W: int = 80, y0: int = 8, x0: int = 8)
     v[..., :] = (60, 80, 120)
     for t in range(T):
         y, x = y0 + t * SHIFT[0], x0 + t * SHIFT[1]
-        v[t, y:y + 8, x:x + 8] = (230, 20, 20)
+        v[t, y : y + 8, x : x + 8] = (230, 20, 20)
     return v
 
 
@@ -57,6 +58,7 @@ def write_davis(root: Path, frames: np.ndarray, masks: dict[int, np.ndarray], mo
 
 
 # ----------------------------------------------------------------------------- transition rows, top-k
+
 
 def test_transition_probs_is_the_walk_row_and_sums_to_one():
     emb = rand_emb(2, 7)
@@ -90,6 +92,7 @@ def test_topk_sorted_k_entries_valid_indices():
 
 
 # ----------------------------------------------------------------------------- the walk
+
 
 def _product(fwd, bwd):
     m = fwd[0][0]
@@ -151,6 +154,7 @@ def test_walk_with_invalid_nodes_and_beam():
 
 # ----------------------------------------------------------------------------- the explorer is the training walk
 
+
 @pytest.mark.parametrize("mode", ["cells", "patches", "objects"])
 def test_explorer_nodes_and_rows_are_the_training_walks(mode):
     """Nodes of every mode = CRW.embed's (the real extractor, head, L2 norm) for the same model, and a
@@ -159,9 +163,11 @@ def test_explorer_nodes_and_rows_are_the_training_walks(mode):
 
     v = square_video(T=3, H=64, W=96)
     model, cfg = XI.random_model()
-    nodes = {"cells": dict(kind="patch_pool", patch_size=8, patch_stride=8),
-             "patches": dict(kind="patch_pool", patch_size=32, patch_stride=16),
-             "objects": dict(kind="object", k=4)}[mode]
+    nodes = {
+        "cells": dict(kind="patch_pool", patch_size=8, patch_stride=8),
+        "patches": dict(kind="patch_pool", patch_size=32, patch_stride=16),
+        "objects": dict(kind="object", k=4),
+    }[mode]
     cfg.nodes = dataclasses.replace(cfg.nodes, **nodes)
     crw = CRW(cfg).eval()
     crw.model.load_state_dict(model.state_dict())
@@ -178,8 +184,9 @@ def test_explorer_nodes_and_rows_are_the_training_walks(mode):
 
 
 def test_patch_centres_are_the_extractor_grid():
-    ex = Explorer(square_video(), feature_fn=colour_features, mode="patches", patch_size=16, patch_stride=8,
-                  device="cpu")
+    ex = Explorer(
+        square_video(), feature_fn=colour_features, mode="patches", patch_size=16, patch_stride=8, device="cpu"
+    )
     ns = ex.nodes(0)  # 48x80 frame: patches of 16 px every 8 px -> 5 x 9
     assert ns.grid == (5, 9) and len(ns) == 45
     assert tuple(ns.centers[0]) == (8, 8) and tuple(ns.centers[10]) == (8 + 8, 8 + 8)
@@ -189,6 +196,7 @@ def test_patch_centres_are_the_extractor_grid():
 
 
 # ----------------------------------------------------------------------------- propagation against the protocol
+
 
 def test_node_propagation_is_the_evaluation_prediction_on_cells():
     """On dense cells, propagate_labels = ever.evaluate.propagation.predict (no radius limit reached)."""
@@ -205,8 +213,9 @@ def test_node_propagation_is_the_evaluation_prediction_on_cells():
     ref2 = predict(q2, first, labels, q1[None], ref1[None], 5, radius=100.0, temperature=0.05)
     assert torch.allclose(ours[1], flat(ref2), atol=1e-5)
     only_src = propagate_labels(flat(first), flat(labels), [flat(q1), flat(q2)], 0.05, 5, use_previous=False)
-    ref2_src = predict(q2, first, labels, first.new_zeros(0, C, h, w), labels.new_zeros(0, K, h, w), 5,
-                       temperature=0.05)
+    ref2_src = predict(
+        q2, first, labels, first.new_zeros(0, C, h, w), labels.new_zeros(0, K, h, w), 5, temperature=0.05
+    )
     assert torch.allclose(only_src[1], flat(ref2_src), atol=1e-5)
 
 
@@ -223,11 +232,13 @@ def test_mask_labels_are_pixel_fractions_of_each_node():
 
 # ----------------------------------------------------------------------------- on a synthetic video
 
+
 @pytest.mark.parametrize("mode", ["cells", "patches"])
 def test_moving_square_top_match_is_the_moved_cell(mode):
     v = square_video()
-    ex = Explorer(v, feature_fn=colour_features, temperature=0.05, mode=mode, patch_size=8, patch_stride=8,
-                  device="cpu")
+    ex = Explorer(
+        v, feature_fn=colour_features, temperature=0.05, mode=mode, patch_size=8, patch_stride=8, device="cpu"
+    )
     node = ex.node_at(0, 12, 12)  # centre of the square in frame 0
     moved = ex.node_at(1, 12 + SHIFT[1], 12 + SHIFT[0])
     assert moved != node
@@ -259,9 +270,10 @@ def test_a_walk_that_stays_in_place_is_named_the_positional_shortcut(tmp_path):
     masks = {}
     for t in range(len(v)):
         masks[t] = np.zeros(v.shape[1:3], np.uint8)
-        masks[t][8 + t * SHIFT[0]:16 + t * SHIFT[0], 8 + t * SHIFT[1]:16 + t * SHIFT[1]] = 1
-    ex = Explorer(str(write_davis(tmp_path, v, masks)), feature_fn=position_features, temperature=0.05, mode="cells",
-                  device="cpu")
+        masks[t][8 + t * SHIFT[0] : 16 + t * SHIFT[0], 8 + t * SHIFT[1] : 16 + t * SHIFT[1]] = 1
+    ex = Explorer(
+        str(write_davis(tmp_path, v, masks)), feature_fn=position_features, temperature=0.05, mode="cells", device="cpu"
+    )
     node = ex.node_at(0, 12, 12)
     w = ex.walk(0, node, length=3)
     assert w.path == [node] * 5 and ex.stays_in_place(w)
@@ -318,6 +330,7 @@ def test_long_side_resizes_frames_as_the_evaluation_grid():
 
 # ----------------------------------------------------------------------------- frames, masks, models, paths
 
+
 def test_frame_source_reads_davis_masks(tmp_path):
     v = square_video(T=3)
     m = np.zeros(v.shape[1:3], np.uint8)
@@ -368,13 +381,15 @@ def test_relative_paths_resolve_from_the_repository_in_book(monkeypatch, tmp_pat
 
 # ----------------------------------------------------------------------------- the interactive app, headless
 
+
 def _click(fig, ax, x: float, y: float) -> None:
     from matplotlib.backend_bases import MouseButton, MouseEvent
 
     fig.draw_without_rendering()
     px, py = ax.transData.transform((x, y))
-    fig.canvas.callbacks.process("button_press_event",
-                                 MouseEvent("button_press_event", fig.canvas, px, py, button=MouseButton.LEFT))
+    fig.canvas.callbacks.process(
+        "button_press_event", MouseEvent("button_press_event", fig.canvas, px, py, button=MouseButton.LEFT)
+    )
 
 
 def test_a_click_on_the_source_frame_picks_the_point():
@@ -410,6 +425,7 @@ def test_sliders_pick_the_point_without_click_and_load_warns(tmp_path):
 
 # ----------------------------------------------------------------------------- the notebook, headless
 
+
 def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
     """Run from book/ (as a live kernel is) with no trained run: the shipped model, said so; three views."""
     pm = pytest.importorskip("papermill")
@@ -421,11 +437,24 @@ def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
         Image.fromarray(f).save(vid / f"{t:05d}.jpg")
     (tmp_path / "runs").mkdir()
     out = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(ROOT / "book" / "08_explore.ipynb"), str(out), cwd=str(ROOT / "book"),
-                        kernel_name="python3", progress_bar=False,
-                        parameters={"video": str(vid), "checkpoint": "auto", "runs_dir": str(tmp_path / "runs"),
-                                    "frame": 0, "point": [12, 12], "mode": "patches", "interactive": False,
-                                    "length": 3, "steps": 2})
+    pm.execute_notebook(
+        str(ROOT / "book" / "08_explore.ipynb"),
+        str(out),
+        cwd=str(ROOT / "book"),
+        kernel_name="python3",
+        progress_bar=False,
+        parameters={
+            "video": str(vid),
+            "checkpoint": "auto",
+            "runs_dir": str(tmp_path / "runs"),
+            "frame": 0,
+            "point": [12, 12],
+            "mode": "patches",
+            "interactive": False,
+            "length": 3,
+            "steps": 2,
+        },
+    )
     nb = json.loads(out.read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     images = sum("image/png" in o.get("data", {}) for o in outputs)

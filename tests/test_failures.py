@@ -1,5 +1,6 @@
 """Nothing lost, nothing silent: what EVER does with bad settings, bad data, unwritable folders, NaN and
 interrupted runs (the main job after the tests is tested end to end in tests/test_book.py)."""
+
 import json
 import shutil
 from pathlib import Path
@@ -7,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_cfg
 from PIL import Image
 
 from ever.cli import main
 from ever.config import ConfigError, load_config
 from ever.errors import CheckpointError, DataError, EverError
 from ever.train import train
-from conftest import tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,22 +37,41 @@ def _frame_folder(path: Path, n: int, size=(64, 96), corrupt: tuple[int, ...] = 
 
 # ----------------------------------------------------------------------------- 1. the book's sources
 
+
 def test_book_build_reads_only_the_books_own_files(tmp_path):
     from ever.report import stage_book_sources
 
     root = tmp_path / "checkout"
-    for rel in ("_config.yml", "_toc.yml", "book/index.md", "book/references.bib", "book/01_intro.ipynb",
-                "book/generated/01_intro.ipynb", "book/generated/figure.png", ".pytest_cache/README.md",
-                ".venv/lib/README.md", "runs/notes.md", "README.md", "book/.ipynb_checkpoints/x.ipynb"):
+    for rel in (
+        "_config.yml",
+        "_toc.yml",
+        "book/index.md",
+        "book/references.bib",
+        "book/01_intro.ipynb",
+        "book/generated/01_intro.ipynb",
+        "book/generated/figure.png",
+        ".pytest_cache/README.md",
+        ".venv/lib/README.md",
+        "runs/notes.md",
+        "README.md",
+        "book/.ipynb_checkpoints/x.ipynb",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
     src = stage_book_sources(root)
     got = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
-    assert got == ["_config.yml", "_toc.yml", "book/generated/01_intro.ipynb", "book/generated/figure.png",
-                   "book/index.md", "book/references.bib"]
+    assert got == [
+        "_config.yml",
+        "_toc.yml",
+        "book/generated/01_intro.ipynb",
+        "book/generated/figure.png",
+        "book/index.md",
+        "book/references.bib",
+    ]
 
 
 # ----------------------------------------------------------------------------- 2. NaN
+
 
 def _all_finite(path: Path) -> bool:
     state = torch.load(path, map_location="cpu", weights_only=False)["model"]
@@ -98,7 +118,9 @@ def test_a_non_finite_setting_is_refused_by_the_config(tmp_path, value):
     """`--set optim.lr=.inf` (issue #30) used to pass validation and only blow up the first update."""
     with pytest.raises(ConfigError, match=rf"--set optim.lr={value}: optim.lr: expected a finite number"):
         load_config(REPO / "configs" / "crw-patch-cpu.yaml", [f"optim.lr={value}"])
-    (tmp_path / "c.yaml").write_text(f"base: {REPO / 'configs' / 'crw-patch-cpu.yaml'}\nwalk:\n  temperature: {value}\n")
+    (tmp_path / "c.yaml").write_text(
+        f"base: {REPO / 'configs' / 'crw-patch-cpu.yaml'}\nwalk:\n  temperature: {value}\n"
+    )
     with pytest.raises(ConfigError, match=r"c.yaml: walk.temperature: expected a finite number"):
         load_config(tmp_path / "c.yaml")
 
@@ -107,7 +129,9 @@ def test_divergence_after_a_checkpoint_names_that_finite_checkpoint(tmp_path, ti
     import ever.train
 
     monkeypatch.setattr(ever.train, "build_optimizer", _breaks_at_step(3, float("nan")))
-    with pytest.raises(EverError, match=r"update of step 3.*last checkpoint, step 2, is finite and kept: .*div/checkpoint.pt"):
+    with pytest.raises(
+        EverError, match=r"update of step 3.*last checkpoint, step 2, is finite and kept: .*div/checkpoint.pt"
+    ):
         train(_cfg(tmp_path, tiny_videos, "name=div", "train.steps=4", "train.ckpt_every=2"))
     assert torch.load(tmp_path / "div" / "checkpoint.pt", weights_only=False)["step"] == 2
     assert _all_finite(tmp_path / "div" / "checkpoint.pt")
@@ -128,6 +152,7 @@ def test_eval_refuses_a_checkpoint_with_non_finite_weights(tmp_path, tiny_videos
 
 # ----------------------------------------------------------------------------- 3. unreadable training video
 
+
 def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, tiny_videos):
     # a frame folder whose frames 2.. are garbage: it passes the start-up probe, most of its reads fail
     _frame_folder(tmp_path / "bad" / "clip", 12, corrupt=tuple(range(2, 12)))
@@ -135,8 +160,11 @@ def test_failed_reads_during_training_are_counted_and_stop_the_run(tmp_path, tin
     run = train(_cfg(tmp_path, roots, "name=tolerant", "train.steps=4", "data.max_fail_frac=1.0"))
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["read_failures"] > 0  # reported, not silent
-    with pytest.raises(DataError, match=r"training reads failed by step \d+ \(> data.max_fail_frac=0.05\); "
-                                        r"first: .*clip/0000\d.jpg: unreadable JPEG"):
+    with pytest.raises(
+        DataError,
+        match=r"training reads failed by step \d+ \(> data.max_fail_frac=0.05\); "
+        r"first: .*clip/0000\d.jpg: unreadable JPEG",
+    ):
         train(_cfg(tmp_path, roots, "name=strict", "train.steps=4", "data.max_fail_frac=0.05"))
 
 
@@ -145,9 +173,28 @@ def test_a_data_worker_error_is_one_line(tmp_path, capsys):
     _frame_folder(tmp_path / "bad" / "a", 12, corrupt=tuple(range(12)))
     _frame_folder(tmp_path / "bad" / "b", 12, corrupt=tuple(range(12)))
     cfg = REPO / "configs" / "crw-patch-cpu.yaml"
-    rc = main(["train", str(cfg), "--set", f"data.roots=[{tmp_path / 'bad'}]", "--set", "data.num_workers=1",
-               "--set", "data.size=64", "--set", "model.width=8", "--set", "train.steps=2",
-               "--set", f"out_dir={tmp_path / 'runs'}", "--set", "ledger.enabled=false", "--set", "walk.home_shift=0"])
+    rc = main(
+        [
+            "train",
+            str(cfg),
+            "--set",
+            f"data.roots=[{tmp_path / 'bad'}]",
+            "--set",
+            "data.num_workers=1",
+            "--set",
+            "data.size=64",
+            "--set",
+            "model.width=8",
+            "--set",
+            "train.steps=2",
+            "--set",
+            f"out_dir={tmp_path / 'runs'}",
+            "--set",
+            "ledger.enabled=false",
+            "--set",
+            "walk.home_shift=0",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     line = [ln for ln in err.splitlines() if ln.startswith("ever: error:")]
@@ -155,6 +202,7 @@ def test_a_data_worker_error_is_one_line(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- 4. unwritable outputs
+
 
 def test_a_file_in_the_way_of_the_run_folder_is_one_line_before_any_work(tmp_path, tiny_videos):
     (tmp_path / "blocked").write_text("a file, not a folder")
@@ -183,6 +231,7 @@ def test_an_os_error_during_work_is_one_line(monkeypatch, capsys):
 
 # ----------------------------------------------------------------------------- 5. runs that learn nothing
 
+
 def test_impossible_node_settings_are_refused_at_config_time():
     with pytest.raises(ConfigError, match="1 node per frame .*the walk needs at least 2"):
         load_config(REPO / "configs" / "crw-patch-cpu.yaml", ["nodes.patch_stride=1000"])
@@ -209,6 +258,7 @@ def test_a_gradient_stuck_at_zero_is_warned_in_log_metrics_and_ledger(tmp_path, 
 
 
 # ----------------------------------------------------------------------------- 6. config values
+
 
 def test_yaml_exponent_floats_are_accepted_in_files_and_overrides(tmp_path):
     f = tmp_path / "c.yaml"
@@ -237,11 +287,14 @@ def test_override_errors_name_the_override_and_num_workers_is_checked(tmp_path):
 
 # ----------------------------------------------------------------------------- 7. resume with other steps
 
+
 def test_resume_with_another_step_count_is_refused(tmp_path, tiny_videos):
     train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2"))
     with pytest.raises(CheckpointError, match="train.steps was 2 and is now 4 .*schedule is laid out over train.steps"):
         train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=4"), resume=True)
-    train(_cfg(tmp_path, tiny_videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True)  # neutral keys may change
+    train(
+        _cfg(tmp_path, tiny_videos, "name=r", "train.steps=2", "train.log_every=2"), resume=True
+    )  # neutral keys may change
     ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     del ckpt["config"]["eval"]["sequences"]  # a checkpoint saved before that field existed still resumes
     torch.save(ckpt, tmp_path / "r" / "checkpoint.pt")
@@ -249,6 +302,7 @@ def test_resume_with_another_step_count_is_refused(tmp_path, tiny_videos):
 
 
 # ----------------------------------------------------------------------------- 8. leftovers and gaps
+
 
 def test_torn_checkpoint_temp_files_are_removed_at_start(tmp_path, tiny_videos):
     run = tmp_path / "torn"
@@ -271,8 +325,9 @@ def test_verify_reports_an_extra_unlisted_frame(tmp_path):
     seq = next((root / "JPEGImages" / "480p").iterdir())
     shutil.copy(seq / "00000.jpg", seq / "00099.jpg")
     problems = verify("ever-synth", root)
-    assert len(problems) == 1 and problems[0].endswith("00099.jpg: not in checksums.sha256 (an extra file the "
-                                                       "dataset does not list)")
+    assert len(problems) == 1 and problems[0].endswith(
+        "00099.jpg: not in checksums.sha256 (an extra file the dataset does not list)"
+    )
 
 
 def test_a_tiny_video_is_said_to_be_too_small(tmp_path):
@@ -291,6 +346,7 @@ def test_a_tiny_video_is_said_to_be_too_small(tmp_path):
 
 # ----------------------------------------------------------------------------- issue #30: nothing silent
 
+
 def _yaml(cfg, path: Path) -> Path:
     from ever.config import save_config
 
@@ -307,15 +363,25 @@ def test_a_second_train_into_a_running_run_folder_is_refused(tmp_path, tiny_vide
     run = cfg.run_dir
     run.mkdir(parents=True)
     holder = subprocess.Popen(  # a stand-in for the first `ever train`: holds the lock until told to stop
-        [sys.executable, "-c", "import sys; from ever.utils import hold_lock\n"
-         f"with hold_lock({str(run / '.train.lock')!r}, 'x'):\n print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ever.utils import hold_lock\n"
+            f"with hold_lock({str(run / '.train.lock')!r}, 'x'):\n print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert main(["train", str(_yaml(cfg, tmp_path / "busy.yaml"))]) == 2
         err = capsys.readouterr().err.strip()
-        assert err == f"ever: error: {run}: another `ever train` (pid {holder.pid}) holds .train.lock: wait for it " \
-                      "to finish", err
+        assert (
+            err == f"ever: error: {run}: another `ever train` (pid {holder.pid}) holds .train.lock: wait for it "
+            "to finish"
+        ), err
         assert sorted(p.name for p in run.iterdir()) == [".train.lock"]  # nothing written: no config, no metrics
     finally:
         holder.communicate("")
@@ -326,8 +392,9 @@ def test_a_second_train_into_a_running_run_folder_is_refused(tmp_path, tiny_vide
     assert [json.loads(ln)["step"] for ln in lines] == [1, 2]
 
 
-def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(tmp_path, tiny_videos, capsys,
-                                                                               monkeypatch):
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(
+    tmp_path, tiny_videos, capsys, monkeypatch
+):
     """The second checkpoint write meets a full disk (torch reports it as its own RuntimeError): one line naming
     the checkpoint, the first checkpoint kept whole, no temp file, and --resume finishes the run."""
     from conftest import fill_disk
@@ -335,8 +402,11 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(t
     cfg = _cfg(tmp_path, tiny_videos, "name=full", "train.steps=4", "train.ckpt_every=2")
     yaml_file = _yaml(cfg, tmp_path / "full.yaml")
     writes = []
-    fill_disk(monkeypatch, full=lambda p: p.name.startswith(".checkpoint.pt.") and writes.append(p) is None
-              and len(writes) > 1, room=1000)
+    fill_disk(
+        monkeypatch,
+        full=lambda p: p.name.startswith(".checkpoint.pt.") and writes.append(p) is None and len(writes) > 1,
+        room=1000,
+    )
     assert main(["train", str(yaml_file)]) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and "RuntimeError" not in err, err

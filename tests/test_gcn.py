@@ -1,4 +1,5 @@
 """Space-time-separable GCN: shapes, masking of padded nodes, permutation behaviour, cost."""
+
 import pytest
 import torch
 
@@ -11,8 +12,9 @@ COMBOS = [("attention", "affinity"), ("attention", "learned"), ("learned", "affi
 
 def _gcn(spatial="attention", temporal="affinity", layers=2, seed=0):
     torch.manual_seed(seed)
-    return build_gcn(GCNConfig(enabled=True, layers=layers, spatial=spatial, temporal=temporal), D, 0.1,
-                     num_frames=T, num_nodes=N)
+    return build_gcn(
+        GCNConfig(enabled=True, layers=layers, spatial=spatial, temporal=temporal), D, 0.1, num_frames=T, num_nodes=N
+    )
 
 
 def _inputs(seed=0):
@@ -138,11 +140,16 @@ def test_the_ledger_counts_the_gcn_as_often_as_it_runs(tmp_path, tiny_videos, ho
     import json
 
     from conftest import tiny_cfg
+
     from ever.train import train
 
     cfg = tiny_cfg(tmp_path, tiny_videos, "train.steps=1", "gcn.enabled=true", f"walk.home_shift={home_shift}")
     tot = json.loads((train(cfg) / "ledger.json").read_text())["phases"]["train"]["totals"]
-    one = gcn_cost(build_gcn(cfg.gcn, cfg.model.proj_dim, cfg.walk.temperature), cfg.train.batch_size,
-                   *graph_size(cfg), cfg.model.proj_dim)["flops_fwd_bwd"]
+    one = gcn_cost(
+        build_gcn(cfg.gcn, cfg.model.proj_dim, cfg.walk.temperature),
+        cfg.train.batch_size,
+        *graph_size(cfg),
+        cfg.model.proj_dim,
+    )["flops_fwd_bwd"]
     assert tot["metrics"]["gcn_flops_per_step"] == runs * one
     assert tot["metrics"]["gcn_flop_share"] == pytest.approx(runs * one / tot["flops"])

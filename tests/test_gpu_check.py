@@ -1,4 +1,5 @@
 """bench/gpu_check.py in its reduced form: the one script a lent GPU runs, checked here so that call is not wasted."""
+
 import importlib.util
 import json
 import math

@@ -1,4 +1,5 @@
 """The shifted home view (walk.home_shift): targets, the walk against a positional shortcut, CRW, config."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,8 +69,18 @@ def test_home_walk_rewards_appearance_and_punishes_position():
 
 @pytest.mark.parametrize("extra", [[], ["nodes.kind=object", "nodes.k=8", "gcn.enabled=true"]])
 def test_crw_trains_a_step_coming_home(extra):
-    cfg = load_config(CPU_CFG, ["walk.home_shift=32", "model.width=8", "model.proj_dim=16", "data.size=64",
-                                "nodes.patch_size=32", "nodes.patch_stride=16", *extra])
+    cfg = load_config(
+        CPU_CFG,
+        [
+            "walk.home_shift=32",
+            "model.width=8",
+            "model.proj_dim=16",
+            "data.size=64",
+            "nodes.patch_size=32",
+            "nodes.patch_stride=16",
+            *extra,
+        ],
+    )
     torch.manual_seed(0)
     crw = CRW(cfg).train()
     x = torch.rand(2, 4, 3, 64, 64, generator=torch.Generator().manual_seed(0))

@@ -1,14 +1,15 @@
 """PCK conventions of keypoint files and their pooling over sequences, on hand-computed cases."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from test_davis import make_davis
 
 from ever.data.davis import DavisDataset
 from ever.errors import DataError
 from ever.evaluate import keypoints as KP
-from test_davis import make_davis
 
 
 def _result(convention, hits, visible):
@@ -39,9 +40,12 @@ def test_convention_field_and_thresholds_in_score_keypoints(tmp_path):
     # alpha 0.2:  BADJA 3.2 px -> 2 of 2; JHMDB 2.19 px -> 1 of 2.
     make_davis(tmp_path, {"a": (3, 48, 64, 1)})
     seq = DavisDataset(tmp_path, "val").sequence("a")
-    ann = {"annotated_frames": [
-        {"frame": "00000", "joints_xy_480p": [[10, 10], [30, 10]], "visible": [True, True]},
-        {"frame": "00002", "joints_xy_480p": [[12, 10], [30, 13]], "visible": [True, True]}]}
+    ann = {
+        "annotated_frames": [
+            {"frame": "00000", "joints_xy_480p": [[10, 10], [30, 10]], "visible": [True, True]},
+            {"frame": "00002", "joints_xy_480p": [[12, 10], [30, 13]], "visible": [True, True]},
+        ]
+    }
     path = tmp_path / "kp.json"
     stems = [seq.frame_stem(i) for i in range(len(seq))]
     for convention, expected in (("badja", (0.5, 1.0)), ("jhmdb", (0.0, 0.5))):

@@ -1,4 +1,5 @@
 """The energy ledger: file layout, resumed totals, honest estimate flags, FLOPs, failures, CLI."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,24 @@ from ever import ledger as L
 from ever.errors import EverError
 from ever.ledger import Ledger, kinetics_estimate, ledger_table, load_ledger
 
-SEGMENT_KEYS = {"start", "end", "seconds", "kwh_cpu", "kwh_gpu", "kwh_ram", "kwh", "co2_kg", "steps", "clips",
-                "frames", "flops", "peak_mem_bytes", "method", "status", "estimate"}
+SEGMENT_KEYS = {
+    "start",
+    "end",
+    "seconds",
+    "kwh_cpu",
+    "kwh_gpu",
+    "kwh_ram",
+    "kwh",
+    "co2_kg",
+    "steps",
+    "clips",
+    "frames",
+    "flops",
+    "peak_mem_bytes",
+    "method",
+    "status",
+    "estimate",
+}
 
 
 def _busy(n: int = 20) -> None:
@@ -183,7 +200,10 @@ def test_cli_prints_one_row_per_run_and_writes_csv(tmp_path, capsys):
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["name"] for r in rows] == ["alpha", "beta"]
     assert float(rows[0]["jf"]) == 0.5 and rows[1]["jf"] == ""
-    assert float(rows[0]["wh"]) == pytest.approx(1000 * ledger_table([runs / "alpha"])[0]["kwh"]) and "jf_per_kwh" not in rows[0]
+    assert (
+        float(rows[0]["wh"]) == pytest.approx(1000 * ledger_table([runs / "alpha"])[0]["kwh"])
+        and "jf_per_kwh" not in rows[0]
+    )
     assert float(rows[0]["cpu_hours"]) >= 0 and lines[0].split()[3] == "GFLOPs"  # FLOPs first
     assert rows[1]["wh"] == ""  # energy disabled: no number, not zero
     assert "train:" in rows[0]["estimate"] and rows[1]["estimate"] == "train:no-energy"
@@ -223,13 +243,22 @@ def test_the_environment_says_when_a_run_came_from_uncommitted_code(tmp_path):
     assert git_changes(tmp_path / "pkg") == ["pkg/b.py"]  # only the folder asked about, named from the root
 
 
-@pytest.mark.parametrize("content, words", [
-    ({"J&F-Mean": 0.5, "method": "copy"}, "'phases' must be a mapping of phases"),  # a summary.json, say
-    ({"phases": 5}, "'phases' must be a mapping of phases"),
-    ({"phases": {"train": {"segments": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
-    ([1, 2], "'phases' must be a mapping of phases"),
-    ({"phases": {"train": {"steps": 3}}}, "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ({"J&F-Mean": 0.5, "method": "copy"}, "'phases' must be a mapping of phases"),  # a summary.json, say
+        ({"phases": 5}, "'phases' must be a mapping of phases"),
+        (
+            {"phases": {"train": {"segments": 3}}},
+            "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'",
+        ),
+        ([1, 2], "'phases' must be a mapping of phases"),
+        (
+            {"phases": {"train": {"steps": 3}}},
+            "phase 'train' must be a mapping with a list of 'segments' (mappings) or 'totals'",
+        ),
+    ],
+)
 def test_a_json_file_that_is_not_a_ledger_is_one_line(tmp_path, capsys, content, words):
     """Issue #30: a non-ledger ledger.json gave exit 0 and a row of '-', {"phases": 5} a traceback."""
     from ever.cli import main
@@ -239,8 +268,10 @@ def test_a_json_file_that_is_not_a_ledger_is_one_line(tmp_path, capsys, content,
     (run / "ledger.json").write_text(json.dumps(content))
     assert main(["ledger", str(run)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"ever: error: {run / 'ledger.json'}: not an EVER ledger ({words}, e.g. " \
-                  '{"phases": {"train": {"segments": [...]}}})', err
+    assert (
+        err == f"ever: error: {run / 'ledger.json'}: not an EVER ledger ({words}, e.g. "
+        '{"phases": {"train": {"segments": [...]}}})'
+    ), err
 
 
 def test_cli_takes_a_ledger_file_itself(tmp_path, capsys):

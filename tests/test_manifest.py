@@ -1,4 +1,5 @@
 """Dataset manifests: schema, verify, fetch without network, and the `ever data` commands."""
+
 from __future__ import annotations
 
 import re
@@ -90,7 +91,8 @@ def test_verify_synth_detects_missing_and_corrupt_files(synth, tmp_path):
     assert any("videos/train/*.mp4: no file matches" in p for p in problems)
     assert any("train000.mp4: file missing" in p for p in problems)
     assert manifest.verify("davis2017", tmp_path / "nope")[0].endswith(
-        "dataset folder not found (run `ever data fetch davis2017` or see data_manifest/davis2017.yaml)")
+        "dataset folder not found (run `ever data fetch davis2017` or see data_manifest/davis2017.yaml)"
+    )
 
 
 def test_verify_davis_layout(tmp_path):

@@ -10,14 +10,15 @@ statistics = ``db_statistics(series)``, and the sequences written as palette PNG
 DAVIS folder (ImageSets/2017/train.txt) and a results folder, then scored like ``evaluation_method.py``
 does (means over objects of J["M"], J["R"], J["D"], ...). They are not outputs of EVER's code.
 """
+
 from __future__ import annotations
 
+import davis_fixtures as fx
 import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation
 from skimage.morphology import disk
 
-import davis_fixtures as fx
 from ever.evaluate import metrics as M
 
 # (J, F) of each pair of davis_fixtures.mask_pairs(), by the official db_eval_iou / f_measure
@@ -61,7 +62,7 @@ OFFICIAL_OBJECTS = {
 
 def square(y0, x0, size, shape=(100, 100)):
     m = np.zeros(shape, bool)
-    m[y0:y0 + size, x0:x0 + size] = True
+    m[y0 : y0 + size, x0 : x0 + size] = True
     return m
 
 
@@ -141,8 +142,6 @@ def test_scorer_excludes_first_and_last_frames_and_unannotated():
     assert summary["J-Mean"] == 0.75 and summary["F-Mean"] == 0.75 and summary["J&F-Mean"] == 0.75
 
 
-
-
 @pytest.mark.parametrize("name", sorted(OFFICIAL_PAIRS))
 def test_j_and_f_agree_with_official_code(name):
     gt, pred = fx.mask_pairs()[name]
@@ -197,10 +196,9 @@ def test_boundary_map_is_seg2bmap():
     # expected maps are the official davis2017/metrics.py _seg2bmap of these masks (same commit as above)
     m = np.zeros((4, 5), bool)
     m[1:3, 1:3] = True
-    expected = np.array([[1, 1, 1, 0, 0],
-                         [1, 0, 1, 0, 0],
-                         [1, 1, 1, 0, 0],
-                         [0, 0, 0, 0, 0]], bool)  # the last row compares with its E neighbour only
+    expected = np.array(
+        [[1, 1, 1, 0, 0], [1, 0, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], bool
+    )  # the last row compares with its E neighbour only
     assert (M.boundary_map(m) == expected).all()
     full = np.ones((3, 3), bool)  # the image border is no boundary
     assert not M.boundary_map(full).any()

@@ -1,4 +1,5 @@
 """Object crops (``nodes.kind=object_crop``): each segment's box cropped, resized and encoded on its own."""
+
 import re
 from pathlib import Path
 
@@ -102,7 +103,9 @@ def test_centre_windows_are_native_pixels_round_each_segment():
         seen.append(x)
         return F.avg_pool2d(x, 8)
 
-    feats, valid = ObjectCropNodes(NodeConfig(kind="object_crop", k=4, crop_window="centre", patch_size=8))(encode, frames, seg[None])
+    feats, valid = ObjectCropNodes(NodeConfig(kind="object_crop", k=4, crop_window="centre", patch_size=8))(
+        encode, frames, seg[None]
+    )
     assert valid[0, 0].tolist() == [True, True, True, False] and seen[0].shape == (3, 3, 8, 8)
     # the window's own pixels, not resized: what a patch crop of the same place would see (sampled at the
     # pixel centres, exact up to float rounding)
@@ -113,7 +116,9 @@ def test_centre_windows_are_native_pixels_round_each_segment():
 
 def test_centre_windows_must_fit_the_clip():
     with pytest.raises(ConfigError, match="nodes.patch_size=160 is larger than data.size=128"):
-        load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=centre", "nodes.patch_size=160", "data.size=128"])
+        load_config(
+            None, ["nodes.kind=object_crop", "nodes.crop_window=centre", "nodes.patch_size=160", "data.size=128"]
+        )
     with pytest.raises(ConfigError, match=re.escape("nodes.crop_window must be box|centre")):
         load_config(None, ["nodes.kind=object_crop", "nodes.crop_window=middle"])
     with pytest.raises(ConfigError, match=re.escape("nodes.crop_background=mask needs nodes.crop_window=box")):
@@ -139,10 +144,26 @@ def test_object_crop_trains_end_to_end(tmp_path):
     from ever.train import train
 
     generate(tmp_path / "d", SynthConfig(num_train=2, num_eval=1, frames_train=10, frames_eval=4, height=64, width=96))
-    cfg = load_config(None, [f"data.roots=[{tmp_path / 'd' / 'videos' / 'train'}]", "data.size=64", "data.clip_len=3",
-                             "data.num_workers=0", "model.width=8", "model.proj_dim=16", "nodes.kind=object_crop",
-                             "nodes.k=4", "nodes.patch_size=32", "nodes.seg_scale=20", "train.steps=2",
-                             "train.batch_size=2", f"out_dir={tmp_path}", "ledger.enabled=false", "name=oc"])
+    cfg = load_config(
+        None,
+        [
+            f"data.roots=[{tmp_path / 'd' / 'videos' / 'train'}]",
+            "data.size=64",
+            "data.clip_len=3",
+            "data.num_workers=0",
+            "model.width=8",
+            "model.proj_dim=16",
+            "nodes.kind=object_crop",
+            "nodes.k=4",
+            "nodes.patch_size=32",
+            "nodes.seg_scale=20",
+            "train.steps=2",
+            "train.batch_size=2",
+            f"out_dir={tmp_path}",
+            "ledger.enabled=false",
+            "name=oc",
+        ],
+    )
     run = train(cfg)
     assert (run / "checkpoint.pt").is_file()
 

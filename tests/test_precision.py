@@ -1,14 +1,15 @@
 """Training precision (train.precision): bf16 autocast on CPU as on CUDA, the loss in fp32; old train.amp."""
+
 import json
 
 import pytest
 import torch
+from conftest import tiny_cfg
 
 import ever.train as T
 from ever.config import ConfigError, config_from_dict, with_defaults
 from ever.errors import EverError
 from ever.models.crw import CRW
-from conftest import tiny_cfg
 
 CPU = torch.device("cpu")
 
@@ -28,8 +29,10 @@ def test_precision_decides_autocast_per_device(monkeypatch):
 def test_old_configs_with_train_amp_read_as_precision():
     for amp, precision in ((True, "auto"), (False, "fp32")):
         assert config_from_dict({"train": {"amp": amp}}, "old.yaml").train.precision == precision
-        assert with_defaults({"train": {"amp": amp}})["train"] == {**config_from_dict({}).to_dict()["train"],
-                                                                    "precision": precision}
+        assert with_defaults({"train": {"amp": amp}})["train"] == {
+            **config_from_dict({}).to_dict()["train"],
+            "precision": precision,
+        }
     with pytest.raises(ConfigError, match="old.yaml: train: unknown key 'amp'"):
         config_from_dict({"train": {"amp": "yes"}}, "old.yaml")
 
@@ -65,11 +68,22 @@ def test_a_short_bf16_run_follows_fp32(tmp_path, tiny_videos, monkeypatch):
     monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)  # emulated where the CPU has no bf16: slower, same numbers
     losses = {}
     for precision in ("fp32", "bf16"):
-        run = T.train(tiny_cfg(tmp_path, tiny_videos, "train.steps=6", "optim.lr=0.003", "walk.edge_dropout=0",
-                               f"name={precision}", f"train.precision={precision}"))
+        run = T.train(
+            tiny_cfg(
+                tmp_path,
+                tiny_videos,
+                "train.steps=6",
+                "optim.lr=0.003",
+                "walk.edge_dropout=0",
+                f"name={precision}",
+                f"train.precision={precision}",
+            )
+        )
         losses[precision] = [json.loads(ln)["loss"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
-        assert config_from_dict(torch.load(run / "checkpoint.pt", weights_only=False)["config"]).train.precision \
+        assert (
+            config_from_dict(torch.load(run / "checkpoint.pt", weights_only=False)["config"]).train.precision
             == precision
+        )
     a, b = losses["fp32"], losses["bf16"]
     assert len(a) == len(b) == 6 and all(map(torch.isfinite, torch.tensor(b)))
     assert max(abs(x - y) for x, y in zip(a, b)) < 0.05 * max(a), (a, b)

@@ -1,4 +1,5 @@
 """Label propagation (CRW protocol): exactness against a brute-force reference, bounded memory, baselines."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from skimage.color import rgb2lab
+from test_davis import make_davis, moving_squares
 
 from ever.data.davis import DavisDataset
 from ever.errors import DataError
 from ever.evaluate import keypoints as KP
 from ever.evaluate import propagation as P
 from ever.evaluate.metrics import j_measure
-from test_davis import make_davis, moving_squares
 
 
 class ArraySequence:
@@ -86,8 +87,9 @@ def test_lab_features_shape_odd_sizes():
     assert P.lab_features(torch.rand(2, 3, 37, 50)).shape == (2, 3, 5, 7)
 
 
-@pytest.mark.parametrize("size,long_side,cells", [((37, 50), 0, (5, 7)), ((480, 854), 0, (60, 107)),
-                                                  ((480, 854), 427, (30, 54))])
+@pytest.mark.parametrize(
+    "size,long_side,cells", [((37, 50), 0, (5, 7)), ((480, 854), 0, (60, 107)), ((480, 854), 427, (30, 54))]
+)
 def test_grid_shapes(size, long_side, cells):
     g = P.CellGrid(size, long_side)
     assert g.cells == cells and g.padded == (cells[0] * 8, cells[1] * 8)
@@ -103,8 +105,13 @@ def test_predict_matches_brute_force(n):
     torch.manual_seed(0)
     h, w, C, K = 13, 17, 6, 3
     norm = lambda x: F.normalize(x, dim=-3)  # noqa: E731
-    args = (norm(torch.randn(C, h, w)), norm(torch.randn(C, h, w)), torch.rand(K, h, w),
-            norm(torch.randn(n, C, h, w)), torch.rand(n, K, h, w))
+    args = (
+        norm(torch.randn(C, h, w)),
+        norm(torch.randn(C, h, w)),
+        torch.rand(K, h, w),
+        norm(torch.randn(n, C, h, w)),
+        torch.rand(n, K, h, w),
+    )
     ours = P.predict(*args, topk=7, radius=3.5, temperature=0.1, max_elements=500)
     ref = reference_predict(*args, topk=7, radius=3.5, temperature=0.1)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
@@ -139,6 +146,7 @@ def padded_reference(feats, labels0, n, topk, radius, temperature):
 
 def indexed_features(feats):
     """Frames carry their index in pixel (0, 0); the feature fn returns feats[index]."""
+
     def fn(frames):
         return feats[(frames[:, 0, 0, 0] * 255).round().long()]
 
@@ -155,15 +163,17 @@ def test_reference_context_matches_padded_video(n, T):
     labels0 = torch.softmax(torch.randn(K, h, w) * 3, 0)
     frames, fn = indexed_features(feats)
     grid = P.CellGrid((h * 8, w * 8))
-    ours = list(P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1,
-                            context="reference"))
+    ours = list(
+        P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1, context="reference")
+    )
     ref = padded_reference(feats, labels0, n, topk=6, radius=2.5, temperature=0.1)
     assert len(ours) == len(ref) == T - 1
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     # first_once differs as soon as a copy of frame 0 enters the top-k (n > 1), and equals with n = 0
-    old = list(P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1,
-                           context="first_once"))
+    old = list(
+        P.propagate(frames, labels0, grid, fn, n_context=n, topk=6, radius=2.5, temperature=0.1, context="first_once")
+    )
     assert all(torch.allclose(a, b) for a, b in zip(old, ours)) == (n == 0)
 
 
@@ -174,14 +184,34 @@ def test_first_once_context_matches_brute_force_per_frame():
     feats = F.normalize(torch.randn(T, C, h, w), dim=1)
     labels0 = torch.softmax(torch.randn(K, h, w), 0)
     frames, fn = indexed_features(feats)
-    ours = list(P.propagate(frames, labels0, P.CellGrid((h * 8, w * 8)), fn, n_context=n, topk=5, radius=3,
-                            temperature=0.1, context="first_once"))
+    ours = list(
+        P.propagate(
+            frames,
+            labels0,
+            P.CellGrid((h * 8, w * 8)),
+            fn,
+            n_context=n,
+            topk=5,
+            radius=3,
+            temperature=0.1,
+            context="first_once",
+        )
+    )
     soft = [labels0]
     for t in range(1, T):
         prev = list(range(max(1, t - n), t))
-        soft.append(reference_predict(feats[t], feats[0], labels0, feats[prev].reshape(-1, C, h, w),
-                                      torch.stack([soft[i] for i in prev]) if prev else torch.zeros(0, K, h, w),
-                                      topk=5, radius=3, temperature=0.1))
+        soft.append(
+            reference_predict(
+                feats[t],
+                feats[0],
+                labels0,
+                feats[prev].reshape(-1, C, h, w),
+                torch.stack([soft[i] for i in prev]) if prev else torch.zeros(0, K, h, w),
+                topk=5,
+                radius=3,
+                temperature=0.1,
+            )
+        )
         torch.testing.assert_close(ours[t - 1], soft[t], rtol=1e-5, atol=1e-6)
 
 
@@ -261,7 +291,7 @@ def test_long_video_is_incremental():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is fastest
     try:
-        for t, pred in enumerate(P.propagate_masks(seq, fn, n_context=5, chunk=chunk)):
+        for t, _ in enumerate(P.propagate_masks(seq, fn, n_context=5, chunk=chunk)):
             assert seq.reads <= t + chunk + 1  # never more than one chunk ahead of the output
     finally:
         torch.set_num_threads(threads)
@@ -292,12 +322,16 @@ def test_model_features_contract():
 
 # ------------------------------------------------------------------------------------------- keypoints
 
+
 def test_keypoints_static_video_and_reader(tmp_path):
     make_davis(tmp_path, {"a": (6, 48, 64, 1)})
     seq = DavisDataset(tmp_path, "val").sequence("a")
-    ann = {"annotated_frames": [
-        {"frame": "00001", "joints_xy_480p": [[11.5, 19.5], [0, 0]], "visible": [True, False]},
-        {"frame": "00004", "joints_xy_480p": [[13.5, 19.5], [5, 5]], "visible": [True, True]}]}
+    ann = {
+        "annotated_frames": [
+            {"frame": "00001", "joints_xy_480p": [[11.5, 19.5], [0, 0]], "visible": [True, False]},
+            {"frame": "00004", "joints_xy_480p": [[13.5, 19.5], [5, 5]], "visible": [True, True]},
+        ]
+    }
     path = tmp_path / "kp.json"
     path.write_text(json.dumps(ann))
     kp = KP.read_keypoints(path, [seq.frame_stem(i) for i in range(len(seq))])
@@ -323,6 +357,7 @@ def test_keypoints_reader_errors(tmp_path):
 
 # ------------------------------------------------------------------- the vectorised top-k against the loop
 
+
 def loop_predict(query, first_feat, first_labels, prev_feats, prev_labels, topk, radius, temperature, tile=8):
     """EVER's propagation step before issue 32 (4965e1d), written out: frame 0's top-k over all its cells,
     then query tiles of tile x tile cells against their window grown by ceil(radius) - 1, keys at distance
@@ -342,8 +377,9 @@ def loop_predict(query, first_feat, first_labels, prev_feats, prev_labels, topk,
                 ky0, ky1, kx0, kx1 = max(0, y0 - reach), min(h, y1 + reach), max(0, x0 - reach), min(w, x1 + reach)
                 qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
                 ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
-                far = ((qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
-                       >= radius ** 2)
+                far = (qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (
+                    qx.reshape(-1, 1) - kx.reshape(1, -1)
+                ) ** 2 >= radius**2
                 tq = query[:, y0:y1, x0:x1].reshape(C, -1).T
                 kf = prev_feats[:, :, ky0:ky1, kx0:kx1].permute(1, 0, 2, 3).reshape(C, -1)
                 kl = prev_labels[:, :, ky0:ky1, kx0:kx1].permute(0, 2, 3, 1).reshape(-1, K)
@@ -370,9 +406,18 @@ def random_context(seed, n, h, w, C=6, K=3, levels=0):
     return feats[0], feats[1], labels[0], feats[2:], labels[1:]
 
 
-@pytest.mark.parametrize("n,h,w,radius,topk", [(0, 9, 11, 3.0, 5), (1, 5, 7, 1.0, 4), (3, 13, 17, 3.5, 7),
-                                               (4, 17, 23, 12.0, 10), (2, 9, 10, 1.5, 40), (3, 19, 8, 0.5, 6),
-                                               (20, 16, 24, 5.0, 10)])
+@pytest.mark.parametrize(
+    "n,h,w,radius,topk",
+    [
+        (0, 9, 11, 3.0, 5),
+        (1, 5, 7, 1.0, 4),
+        (3, 13, 17, 3.5, 7),
+        (4, 17, 23, 12.0, 10),
+        (2, 9, 10, 1.5, 40),
+        (3, 19, 8, 0.5, 6),
+        (20, 16, 24, 5.0, 10),
+    ],
+)
 def test_predict_matches_the_loop_it_replaces(n, h, w, radius, topk):
     """Random features, grids that tiles do not divide, radii beyond the grid and below one cell, top-k
     larger than the window: the same soft labels as the pre-issue-32 loop, any chunking."""
@@ -391,8 +436,9 @@ def test_ties_give_the_same_labels_where_tied_keys_agree():
     lab = lambda f: torch.stack([torch.sin(code(f)), torch.cos(code(f))])  # noqa: E731 (K=2) from the feature
     l0, pl = lab(f0), torch.stack([lab(f) for f in pf])
     ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=4.0, temperature=0.1)
-    torch.testing.assert_close(P.predict(q, f0, l0, pf, pl, topk=10, radius=4.0, temperature=0.1), ref,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        P.predict(q, f0, l0, pf, pl, topk=10, radius=4.0, temperature=0.1), ref, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("context", ["reference", "first_once"])
@@ -424,8 +470,10 @@ def test_bench_eval_pieces(tmp_path):
     spec.loader.exec_module(bench)
     utils = tmp_path / "code" / "utils"
     utils.mkdir(parents=True)
-    (utils / "test_utils.py").write_text("import cv2\n\ndef context_index_bank(n, m, N):\n    return n\n\n"
-                                         "def mem_efficient_batched_affinity(*a):\n    return torch.zeros(1)\n")
+    (utils / "test_utils.py").write_text(
+        "import cv2\n\ndef context_index_bank(n, m, N):\n    return n\n\n"
+        "def mem_efficient_batched_affinity(*a):\n    return torch.zeros(1)\n"
+    )
     (utils / "__init__.py").write_text("import imageio\n\nclass MaskedAttention(nn.Module):\n    pass\n")
     ns = bench._load_videowalk(tmp_path)
     assert ns["context_index_bank"](3, 0, 0) == 3 and issubclass(ns["MaskedAttention"], torch.nn.Module)

@@ -1,4 +1,5 @@
 """The README's numbers come from the committed results snapshots, not from a keyboard."""
+
 from pathlib import Path
 
 from ever.analysis import readme, sources, tables
@@ -9,8 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_results_are_generated_from_the_committed_snapshots():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme.readme_section(text) == readme.readme_results(ROOT / "results"), (
-        "README.md's results section differs from results/: run `python -m ever.analysis.readme README.md`")
+        "README.md's results section differs from results/: run `python -m ever.analysis.readme README.md`"
+    )
     import re
+
     assert not re.search(r"\bnan\b|\bNone\b", readme.readme_section(text)), "a missing value printed as nan/None"
 
 

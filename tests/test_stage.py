@@ -1,4 +1,5 @@
 """The training stage (model.train_stage): an encoder trained, saved and exported without layer4, as CRW."""
+
 import json
 import subprocess
 import sys
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_cfg
 
 from ever.config import ConfigError, load_config, with_defaults
 from ever.models import EverModel, load_checkpoint
 from ever.models.encoder import ResNetEncoder
 from ever.train import train
-from conftest import tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,12 +55,27 @@ def test_a_layer3_run_trains_saves_and_counts_a_smaller_encoder(tmp_path, tiny_v
     model, cfg = load_checkpoint(l3 / "checkpoint.pt")
     assert cfg.model.train_stage == "layer3" and model.features(torch.rand(1, 3, 64, 64)).shape == (1, 32, 8, 8)
     # the ledger's FLOPs are the step's: layer4 at stride 1 is most of the encoder at 1/8 resolution
-    flops = {r.name: json.loads((r / "ledger.json").read_text())["phases"]["train"]["totals"]["flops"] for r in (l3, l4)}
+    flops = {
+        r.name: json.loads((r / "ledger.json").read_text())["phases"]["train"]["totals"]["flops"] for r in (l3, l4)
+    }
     assert 0 < flops["l3"] < 0.6 * flops["l4"], flops
     # evaluating the layer3 model at layer4 is a one-line config error naming the checkpoint
-    bad = subprocess.run([sys.executable, "-m", "ever.cli", "eval", str(l3 / "checkpoint.pt"), "--data",
-                          str(tmp_path / "none"), "--set", "model.eval_stage=layer4"],
-                         cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ever.cli",
+            "eval",
+            str(l3 / "checkpoint.pt"),
+            "--data",
+            str(tmp_path / "none"),
+            "--set",
+            "model.eval_stage=layer4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2, bad.stderr[-2000:]
     assert f"{l3 / 'checkpoint.pt'}:config" in bad.stderr and "has no layer4" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
@@ -69,4 +85,3 @@ def test_a_layer3_run_trains_saves_and_counts_a_smaller_encoder(tmp_path, tiny_v
     with pytest.raises(ConfigError, match="has no layer4"):
         export(l3 / "checkpoint.pt", "l3", [], out_dir=tmp_path / "shipped", stage="layer4")
     assert not (tmp_path / "shipped").exists()
-

@@ -1,4 +1,5 @@
 """ever-synth: determinism, layout, formats, config handling, and that the task is not trivial."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ever.data.davis import davis_palette
 from ever.data.synth import (
     EVAL_IMAGES,
     TRAIN_IMAGES,
@@ -16,7 +18,6 @@ from ever.data.synth import (
     is_generated,
     render_sequence,
 )
-from ever.data.davis import davis_palette
 from ever.errors import DataError
 
 TINY = dict(num_train=2, num_eval=2, frames_train=8, frames_eval=6, height=64, width=96)
@@ -160,8 +161,24 @@ def test_cli_generate(tmp_path, capsys):
     from ever.cli import main
 
     root = tmp_path / "s"
-    args = ["data", "generate", "--root", str(root), "--set", "num_train=1", "--set", "num_eval=1",
-            "--set", "frames_train=4", "--set", "frames_eval=3", "--set", "height=48", "--set", "width=64"]
+    args = [
+        "data",
+        "generate",
+        "--root",
+        str(root),
+        "--set",
+        "num_train=1",
+        "--set",
+        "num_eval=1",
+        "--set",
+        "frames_train=4",
+        "--set",
+        "frames_eval=3",
+        "--set",
+        "height=48",
+        "--set",
+        "width=64",
+    ]
     assert main(args) == 0
     assert len(list((root / "JPEGImages/480p/val000").glob("*.jpg"))) == 3
     assert main(args) == 0 and "already generated" in capsys.readouterr().out

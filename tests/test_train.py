@@ -1,4 +1,5 @@
 """Training: config handling, learning on tiny data, exact resume after SIGKILL, DDP on CPU."""
+
 import json
 import os
 import signal
@@ -10,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_cfg
 
 from ever.config import ConfigError, load_config
 from ever.errors import EverError
 from ever.models import load_checkpoint
 from ever.train import train
-from conftest import tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,8 +72,15 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_videos):
     ref = train(_cfg(tmp_path / "a", tiny_videos, *args, "name=ref"))
     overrides = [f"--set={a}" for a in (*args, "name=killed", "data.roots=[" + str(tiny_videos) + "]")]
     base = [
-        "data.size=64", "data.num_workers=0", "model.width=8", "model.proj_dim=16", "train.batch_size=4",
-        "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path / 'b'}", "ledger.enabled=false",
+        "data.size=64",
+        "data.num_workers=0",
+        "model.width=8",
+        "model.proj_dim=16",
+        "train.batch_size=4",
+        "train.log_every=1",
+        "train.ckpt_every=2",
+        f"out_dir={tmp_path / 'b'}",
+        "ledger.enabled=false",
     ]
     cmd = [sys.executable, "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")]
     cmd += [f"--set={b}" for b in base] + overrides
@@ -92,7 +100,9 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_videos):
     # resuming with a config that changes what is computed is refused, naming the key
     changed = subprocess.run(cmd + ["--resume", "--set=train.batch_size=2"], cwd=REPO, capture_output=True, text=True)
     assert changed.returncode == 2 and "train.batch_size was 4 and is now 2" in changed.stderr
-    steps_logged = [int(ln.split('"step": ')[1].split(",")[0]) for ln in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
+    steps_logged = [
+        int(ln.split('"step": ')[1].split(",")[0]) for ln in (ckpt.parent / "metrics.jsonl").read_text().splitlines()
+    ]
     assert steps_logged == list(range(1, steps + 1))
 
 
@@ -123,17 +133,35 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     args = ["train.steps=4", "walk.edge_dropout=0.1", "walk.home_shift=32"]
     single = train(_cfg(tmp_path / "single", tiny_videos, *args, "name=single"))
     base = [
-        f"data.roots=[{tiny_videos}]", "data.size=64", "data.num_workers=0", "model.width=8", "model.proj_dim=16",
-        "train.batch_size=4", "train.log_every=1", "train.ckpt_every=2", f"out_dir={tmp_path / 'ddp'}",
-        "ledger.enabled=false", "name=ddp", *args,
+        f"data.roots=[{tiny_videos}]",
+        "data.size=64",
+        "data.num_workers=0",
+        "model.width=8",
+        "model.proj_dim=16",
+        "train.batch_size=4",
+        "train.log_every=1",
+        "train.ckpt_every=2",
+        f"out_dir={tmp_path / 'ddp'}",
+        "ledger.enabled=false",
+        "name=ddp",
+        *args,
     ]
     import socket
 
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-           "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")] + [f"--set={b}" for b in base]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        "-m",
+        "ever.cli",
+        "train",
+        str(REPO / "configs" / "crw-patch-cpu.yaml"),
+    ] + [f"--set={b}" for b in base]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -148,8 +176,10 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     print("ddp vs single: max", diff.max().item(), "mean", diff.mean().item())
     assert diff.max() < 0.2 * lr and diff.mean() < 1e-3 * lr, (diff.max(), diff.mean())
     # the logged loss is the global batch's mean under DDP too, step by step
-    logged = [[json.loads(ln)["loss"] for ln in (d / "metrics.jsonl").read_text().splitlines()]
-              for d in (single, tmp_path / "ddp" / "ddp")]
+    logged = [
+        [json.loads(ln)["loss"] for ln in (d / "metrics.jsonl").read_text().splitlines()]
+        for d in (single, tmp_path / "ddp" / "ddp")
+    ]
     assert len(logged[0]) == 4 and np.allclose(logged[0], logged[1], atol=2e-4), logged
 
 
@@ -164,6 +194,15 @@ def test_adamw_decays_weights_not_norms_and_the_mlp_head_trains(tmp_path, tiny_v
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.05 for p in g["params"]}
     assert decayed and all(p.ndim >= 2 for p in crw.parameters() if id(p) in decayed)
     assert len([m for m in crw.model.head.modules() if isinstance(m, torch.nn.Linear)]) == 2
-    run = train(_cfg(tmp_path, tiny_videos, "name=adamw", "train.steps=2", "optim.name=adamw",
-                     "optim.weight_decay=0.05", "model.proj=mlp"))
+    run = train(
+        _cfg(
+            tmp_path,
+            tiny_videos,
+            "name=adamw",
+            "train.steps=2",
+            "optim.name=adamw",
+            "optim.weight_decay=0.05",
+            "model.proj=mlp",
+        )
+    )
     assert torch.isfinite(_params(run / "checkpoint.pt")).all()

@@ -1,4 +1,5 @@
 """The palindrome walk loss: hand-computed values, limits, dropout, masking, gradients."""
+
 import math
 
 import numpy as np

@@ -1,43 +1,51 @@
 """What a chapter's figure or table shows, said from its numbers: the sentences beside them that are not a
 verdict on a claim (those are :mod:`ever.analysis.wording`'s)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from ever.analysis.wording import core_range
 
 
 def walk_cost_growth(cost) -> str:
     """Chapter 1: how much more the walk costs from the third to the last node count of ``cost``
     (:func:`ever.analysis.tables.walk_flops_table` as a DataFrame)."""
     ratio = cost.set_index("nodes")["flops"]
-    return (f"From {ratio.index[2]} to {ratio.index[-1]} nodes ({ratio.index[-1] // ratio.index[2]}x more) "
-            f"the walk costs {ratio.iloc[-1] / ratio.iloc[2]:.0f}x more FLOPs (one clip of T = {cost['T'].iloc[0]} "
-            f"frames, {cost['dim'].iloc[0]}-dimensional embeddings, forward pass; chapter 6 measures a training step).")
+    return (
+        f"From {ratio.index[2]} to {ratio.index[-1]} nodes ({ratio.index[-1] // ratio.index[2]}x more) "
+        f"the walk costs {ratio.iloc[-1] / ratio.iloc[2]:.0f}x more FLOPs (one clip of T = {cost['T'].iloc[0]} "
+        f"frames, {cost['dim'].iloc[0]}-dimensional embeddings, forward pass; chapter 6 measures a training step)."
+    )
 
 
 def transitions_text(walk: dict[str, Any], start: int, idx, train_nodes: int, train_size: int) -> str:
-    """Chapter 3: what the transition-matrix figure shows (``walk``: :func:`ever.explore.walk_example`; ``start``,
-    ``idx``: :func:`ever.explore.walk_window`; the training graph's nodes per frame and crop size)."""
+    """Chapter 3: what the transition-matrix figure shows (``walk``: :func:`ever.explore_walk.walk_example`; ``start``,
+    ``idx``: :func:`ever.explore_walk.walk_window`; the training graph's nodes per frame and crop size)."""
     import numpy as np
 
     gh, gw = walk["grid"]
     n = gh * gw
     peak = np.mean([a.max(axis=1).mean() for a in walk["fwd"]])
     H, W = walk["frames"].shape[1:3]
-    return (f"Sequence `{walk['sequence']}`, {n} nodes per frame ({gh}x{gw} grid, {walk['patch']} px cells "
-            f"every {walk['stride']} px), temperature {walk['temperature']}. Shown: the rows and columns of "
-            f"the {len(idx)} nodes in a window around the object's centre (node {start}), on a log scale; a "
-            f"row's mass outside the window is not drawn. A uniform walker would put {1 / n:.4f} on each "
-            f"node; the mean largest transition probability of a row here is **{peak:.3f}**; a bright "
-            "diagonal is a walker that stays on the same piece of the scene.\n\n"
-            f"Why {n} nodes here when training walked on {train_nodes}: training crops {train_size}-px squares "
-            f"from its clips, which hold {train_nodes} patches of that size and stride. These figures run the *same* "
-            f"encoder and head on whole evaluation frames of {H}×{W} px, as label propagation does. The encoder is "
-            "convolutional, so a larger frame only means more patches of the same size, not other weights.")
+    return (
+        f"Sequence `{walk['sequence']}`, {n} nodes per frame ({gh}x{gw} grid, {walk['patch']} px cells "
+        f"every {walk['stride']} px), temperature {walk['temperature']}. Shown: the rows and columns of "
+        f"the {len(idx)} nodes in a window around the object's centre (node {start}), on a log scale; a "
+        f"row's mass outside the window is not drawn. A uniform walker would put {1 / n:.4f} on each "
+        f"node; the mean largest transition probability of a row here is **{peak:.3f}**; a bright "
+        "diagonal is a walker that stays on the same piece of the scene.\n\n"
+        f"Why {n} nodes here when training walked on {train_nodes}: training crops {train_size}-px squares "
+        f"from its clips, which hold {train_nodes} patches of that size and stride. These figures run the *same* "
+        f"encoder and head on whole evaluation frames of {H}×{W} px, as label propagation does. The encoder is "
+        "convolutional, so a larger frame only means more patches of the same size, not other weights."
+    )
 
 
 def round_trip_text(walk: dict[str, Any], start: int, end) -> str:
-    """Chapter 3: where the walker of :func:`ever.explore.walk_round_trip` ends (``end``: its last distribution)."""
+    """Chapter 3: where the walker of :func:`ever.explore_walk.walk_round_trip` ends (``end``: its last
+    distribution)."""
     import numpy as np
 
     centers, gw = walk["centers"], walk["grid"][1]
@@ -45,13 +53,18 @@ def round_trip_text(walk: dict[str, Any], start: int, end) -> str:
     steps = np.abs(np.subtract(divmod(best, gw), divmod(start, gw))).max()
     px = float(np.hypot(*(centers[best] - centers[start])))
     in_obj = walk["mask0"][int(centers[best][1]), int(centers[best][0])] > 0
-    where_end = ("the start node itself: the walk's single most likely end is home" if best == start else
-                 f"node {best}, {steps} grid step{'s' if steps != 1 else ''} ({px:.0f} px) from the start, "
-                 f"{'inside' if in_obj else 'outside'} the annotated object, with probability {end[best]:.3f}")
-    return (f"After the round trip the walker is back on its start node with probability "
-            f"**{end[start]:.3f}** (a uniform walk: {1 / len(centers):.3f}). The node it most "
-            f"likely ends on is {where_end}. The rest of the mass is spread over "
-            f"{int((end > 0.01).sum())} nodes that each hold more than 1 %.")
+    where_end = (
+        "the start node itself: the walk's single most likely end is home"
+        if best == start
+        else f"node {best}, {steps} grid step{'s' if steps != 1 else ''} ({px:.0f} px) from the start, "
+        f"{'inside' if in_obj else 'outside'} the annotated object, with probability {end[best]:.3f}"
+    )
+    return (
+        f"After the round trip the walker is back on its start node with probability "
+        f"**{end[start]:.3f}** (a uniform walk: {1 / len(centers):.3f}). The node it most "
+        f"likely ends on is {where_end}. The rest of the mass is spread over "
+        f"{int((end > 0.01).sum())} nodes that each hold more than 1 %."
+    )
 
 
 def best_run_line(S) -> str:
@@ -71,17 +84,22 @@ def nodes_and_compute(D, baselines: bool) -> str:
     """Chapter 5: how to read :func:`ever.analysis.plots.nodes_and_compute` of the evaluated runs ``D``
     (``baselines``: whether dotted baseline lines are drawn)."""
     lines = [f"{k}, {'with' if g else 'without'} GCN" for k, g in zip(D["nodes"], D["GCN"])]
-    joined = [label for label in dict.fromkeys(lines)
-              if D.loc[[x == label for x in lines], "N/frame"].nunique() > 1]
-    text = ("Each marker is one run at its number of nodes per frame; colour is the node type, a dot without the "
-            "GCN and a cross with it, drawn a little apart, so the GCN's effect is the gap between a dot and the "
-            "cross beside it and is never averaged in. ")
+    joined = [label for label in dict.fromkeys(lines) if D.loc[[x == label for x in lines], "N/frame"].nunique() > 1]
+    text = (
+        "Each marker is one run at its number of nodes per frame; colour is the node type, a dot without the "
+        "GCN and a cross with it, drawn a little apart, so the GCN's effect is the gap between a dot and the "
+        "cross beside it and is never averaged in. "
+    )
     if joined:
-        text += ("Runs of one node type and GCN setting are joined by a line, solid without the GCN and dashed "
-                 f"with it ({', '.join(joined)}). ")
+        text += (
+            "Runs of one node type and GCN setting are joined by a line, solid without the GCN and dashed "
+            f"with it ({', '.join(joined)}). "
+        )
     else:
-        text += ("This grid trains one N per node type, so no lines join runs; the cells of `configs/ablation/` "
-                 "(K = 4 to 32) add the points a line would join. ")
+        text += (
+            "This grid trains one N per node type, so no lines join runs; the cells of `configs/ablation/` "
+            "(K = 4 to 32) add the points a line would join. "
+        )
     if baselines:
         text += "Dotted lines are the baselines (no training). "
     return text + "The right panel shows the training FLOPs per clip on an axis from zero."
@@ -90,15 +108,24 @@ def nodes_and_compute(D, baselines: bool) -> str:
 def energy_estimate(LT, estimated: list[str], how: list[str]) -> str:
     """Chapter 6: which runs' energy in the cost table ``LT`` is an estimate (``estimated``) and how each ledger
     says it was made (``how``: :func:`ever.analysis.tables.energy_method`)."""
-    who = ("Every run's energy here is" if len(estimated) == len(LT) else
-           "The energy of " + ", ".join(f"`{n}`" for n in estimated) + " is")
-    return (who + " **an estimate, not a measurement**; each `ledger.json` records how it was made:\n\n"
-            + "\n".join(f"- {h}" for h in how)
-            + ("\n\nSo on this machine the energy is a function of the CPU seconds (the CPU's share) and "
-               "the wall seconds (the RAM's share) in the first table: it measures how long a run held the "
-               "machine and how many cores it used, whatever the reason."
-               if any(h.startswith("cpu (estimate)") and "CPU time" in h for h in how)
-               and any(h.startswith("ram (estimate)") for h in how) else ""))
+    who = (
+        "Every run's energy here is"
+        if len(estimated) == len(LT)
+        else "The energy of " + ", ".join(f"`{n}`" for n in estimated) + " is"
+    )
+    return (
+        who
+        + " **an estimate, not a measurement**; each `ledger.json` records how it was made:\n\n"
+        + "\n".join(f"- {h}" for h in how)
+        + (
+            "\n\nSo on this machine the energy is a function of the CPU seconds (the CPU's share) and "
+            "the wall seconds (the RAM's share) in the first table: it measures how long a run held the "
+            "machine and how many cores it used, whatever the reason."
+            if any(h.startswith("cpu (estimate)") and "CPU time" in h for h in how)
+            and any(h.startswith("ram (estimate)") for h in how)
+            else ""
+        )
+    )
 
 
 def walk_bench(B, g: dict[str, Any], measured: bool) -> str:
@@ -106,42 +133,62 @@ def walk_bench(B, g: dict[str, Any], measured: bool) -> str:
     memory grow with the nodes per frame."""
     from ever.analysis.tables import walk_flops_table
 
-    shape = (f"B = {g['B']} clip{'s' if g['B'] != 1 else ''} of T = {g['T']} frames, D = {g['D']}-dimensional node "
-             f"embeddings, {'forward and backward' if g['backward'] else 'forward only'}")
+    shape = (
+        f"B = {g['B']} clip{'s' if g['B'] != 1 else ''} of T = {g['T']} frames, D = {g['D']}-dimensional node "
+        f"embeddings, {'forward and backward' if g['backward'] else 'forward only'}"
+    )
     text = f"One walk loss on a batch of {shape}."
     if measured:
         n_top = int(B["nodes"].max())
         one = walk_flops_table([n_top], T=4, dim=64)[0]["flops"] / 1e9
         top = float(B.set_index("nodes").loc[n_top, "gflops"])
-        text += (f" Chapter 1 counts one clip of T = 4 frames with D = 64, forward only, so its FLOPs are {top / one:.0f}x "
-                 f"smaller at the same N (at N = {n_top}: {one:.4f} against {top:.2f} GFLOPs).")
-    text += (f" **FLOPs grow as N^{g['exponent_flops']:.2f}** over N = {int(B['nodes'].min())} to {int(B['nodes'].max())}"
-             + (" (the exponent the bench printed)" if measured else "") + ".")
+        text += (
+            f" Chapter 1 counts one clip of T = 4 frames with D = 64, forward only, so its FLOPs are {top / one:.0f}x "
+            f"smaller at the same N (at N = {n_top}: {one:.4f} against {top:.2f} GFLOPs)."
+        )
+    text += (
+        f" **FLOPs grow as N^{g['exponent_flops']:.2f}** over N = {int(B['nodes'].min())} to {int(B['nodes'].max())}"
+        + (" (the exponent the bench printed)" if measured else "")
+        + "."
+    )
     if g["exponent_time"] is not None:
         lo, hi = B.iloc[0], B.iloc[-1]
-        text += (f" Time grows more slowly here, as N^{g['exponent_time']:.2f} (fitted over N ≥ {g['time_from']}): "
-                 f"{lo['ms']:.1f} ms for {lo['gflops']:.3f} GFLOPs at N = {int(lo['nodes'])}, {hi['ms']:.0f} ms for "
-                 f"{hi['gflops']:.2f} GFLOPs at N = {int(hi['nodes'])}.")
+        text += (
+            f" Time grows more slowly here, as N^{g['exponent_time']:.2f} (fitted over N ≥ {g['time_from']}): "
+            f"{lo['ms']:.1f} ms for {lo['gflops']:.3f} GFLOPs at N = {int(lo['nodes'])}, {hi['ms']:.0f} ms for "
+            f"{hi['gflops']:.2f} GFLOPs at N = {int(hi['nodes'])}."
+        )
     if "peak_mb" in B:
-        text += (f" Peak memory is the process's largest resident size so far ({B['peak_mb'].min():.0f} to "
-                 f"{B['peak_mb'].max():.0f} MiB): on a CPU it cannot be reset between sizes, so only its growth is "
-                 "the walk's.")
+        text += (
+            f" Peak memory is the process's largest resident size so far ({B['peak_mb'].min():.0f} to "
+            f"{B['peak_mb'].max():.0f} MiB): on a CPU it cannot be reset between sizes, so only its growth is "
+            "the walk's."
+        )
     return text
 
 
 def generator(rec: dict[str, Any], rec_path) -> str:
     """Chapter 2: what the ever-synth generator drew (``rec``: its ``synth_config.yaml`` at ``rec_path``)."""
-    return (f"Every video shows {rec['min_objects']} to {rec['max_objects']} moving objects over a panning background, "
-            f"with Gaussian sensor noise of standard deviation {rec['noise']:g} grey levels (of 255). Generator version "
-            f"{rec['generator_version']}, seed {rec['seed']}; the settings are recorded in `{rec_path}` "
-            f"(`ever data generate ever-synth --set key=value` changes them).")
+    return (
+        f"Every video shows {rec['min_objects']} to {rec['max_objects']} moving objects over a panning background, "
+        f"with Gaussian sensor noise of standard deviation {rec['noise']:g} grey levels (of 255). Generator version "
+        f"{rec['generator_version']}, seed {rec['seed']}; the settings are recorded in `{rec_path}` "
+        f"(`ever data generate ever-synth --set key=value` changes them)."
+    )
 
 
 def dataset_sources(rows: list[dict[str, Any]]) -> str:
     """Chapter 2: where each dataset of :func:`ever.analysis.tables.datasets` comes from."""
-    return ("Sources: " + "; ".join(f"**{r['name']}** <{r['source']}>" if r["source"] != "-" else
-                                    f"**{r['name']}** generated by `ever data generate {r['name']}`" for r in rows)
-            + ".")
+    return (
+        "Sources: "
+        + "; ".join(
+            f"**{r['name']}** <{r['source']}>"
+            if r["source"] != "-"
+            else f"**{r['name']}** generated by `ever data generate {r['name']}`"
+            for r in rows
+        )
+        + "."
+    )
 
 
 def development_data(src, split: str, origin: str, data_dirs: list) -> list[str] | None:
@@ -168,14 +215,23 @@ def development_data(src, split: str, origin: str, data_dirs: list) -> list[str]
         size = f"{w} × {h} px frames, scored with the long side resized to {long_side} px ({long_side / max(w, h):.0%})"
     else:
         size = f"scored with the long side resized to {long_side} px"
-    out = [f"**{rec['num_sequences']} sequences, {rec['frames']:,} frames** (split `{split}` of the copy; "
-           f"{frames.min()} to {frames.max()} frames each), {size}: " + ", ".join(f"`{s}`" for s in frames.index)
-           + ". " + origin]
+    out = [
+        f"**{rec['num_sequences']} sequences, {rec['frames']:,} frames** (split `{split}` of the copy; "
+        f"{frames.min()} to {frames.max()} frames each), {size}: "
+        + ", ".join(f"`{s}`" for s in frames.index)
+        + ". "
+        + origin
+    ]
     kp = rec.get("keypoints") or {}
     if kp:
-        out.append("BADJA joints, scored by PCK on the annotated frames: " + "; ".join(
-            f"`{s}`, {k['joints']} visible joints in {k['frames']} of its {frames.get(s)} frames" for s, k in kp.items())
-            + ".")
+        out.append(
+            "BADJA joints, scored by PCK on the annotated frames: "
+            + "; ".join(
+                f"`{s}`, {k['joints']} visible joints in {k['frames']} of its {frames.get(s)} frames"
+                for s, k in kp.items()
+            )
+            + "."
+        )
     return out
 
 
@@ -189,18 +245,162 @@ def report_timing(rep: dict[str, Any], env: dict[str, Any], later: list[str]) ->
     steps["seconds"] = steps["seconds"].round().astype(int)  # whole seconds: the steps are timed by the wall clock
     kind = steps["step"].str.split().str[0].replace({"baseline": "eval", "bench": "eval"})
     by = steps.groupby(kind, sort=False)["seconds"].sum()
-    where = (f"on {env['cpu_count']} CPU cores" + (f" and {env['gpu']}" if env.get("gpu") else "")
-             if env.get("cpu_count") else "")
-    parts = {"data": "generating data", "train": "training", "eval": "evaluating (runs, baselines, benchmark)",
-             "notebook": "executing notebooks", "jupyter-book": "building the book"}
+    where = (
+        f"on {env['cpu_count']} CPU cores" + (f" and {env['gpu']}" if env.get("gpu") else "")
+        if env.get("cpu_count")
+        else ""
+    )
+    parts = {
+        "data": "generating data",
+        "train": "training",
+        "eval": "evaluating (runs, baselines, benchmark)",
+        "notebook": "executing notebooks",
+        "jupyter-book": "building the book",
+    }
     total = int(steps["seconds"].sum())
-    head = {"running": "This report run", "finished": "The previous report run",
-            "failed": "The previous report run, which failed,"}.get(rep.get("status"), "A report run")
-    text = (f"{head} (grid `{rep.get('grid')}`, device `{rep.get('device') or 'auto'}`) took **{total / 60:.0f} minutes** "
-            f"{where} for the steps in the table ({total:,} s): "
-            + ", ".join(f"{by[k] / 60:.1f} min {v}" for k, v in parts.items() if k in by) + ".")
+    head = {
+        "running": "This report run",
+        "finished": "The previous report run",
+        "failed": "The previous report run, which failed,",
+    }.get(rep.get("status"), "A report run")
+    text = (
+        f"{head} (grid `{rep.get('grid')}`, device `{rep.get('device') or 'auto'}`) took **{total / 60:.0f} minutes** "
+        f"{where} for the steps in the table ({total:,} s): "
+        + ", ".join(f"{by[k] / 60:.1f} min {v}" for k, v in parts.items() if k in by)
+        + "."
+    )
     if rep.get("status") == "running" and later:
-        text += (" Not in the table: notebook" + ("s " if len(later) > 1 else " ") + ", ".join(f"`{n}`" for n in later)
-                 + " and the book build, which run after this page is executed (this page is `07_reproduce`); "
-                 "the terminal prints their times at the end, and `runs/report.json` keeps them.")
+        text += (
+            " Not in the table: notebook"
+            + ("s " if len(later) > 1 else " ")
+            + ", ".join(f"`{n}`" for n in later)
+            + " and the book build, which run after this page is executed (this page is `07_reproduce`); "
+            "the terminal prints their times at the end, and `runs/report.json` keeps them."
+        )
     return text, steps.set_index("step").rename_axis(None)
+
+
+def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
+    """Chapter 5: :func:`ever.analysis.claims.gcn_cycle` ``rows`` against the cell ``base`` without the GCN, and
+    whether a variant shows the shortcut's signature (an easier cycle with a lower J&F)."""
+    parts = [
+        f"`{r['cell']}`: training cycle {r['loss']} (loss / ln N {r['d_loss']:+.3f}"
+        + (f", noise {r['noise_loss']:.3f}" if r["noise_loss"] is not None else "")
+        + f"), J&F {r['jf']} ({r['d_jf']:+.3f}"
+        + (f", noise {r['noise_jf']:.3f}" if r["noise_jf"] is not None else "")
+        + ")"
+        for r in rows
+    ]
+    shortcut = [r["cell"] for r in rows if r["loss"] == "easier" and r["jf"] == "lower"]
+    return (
+        f"Against `{base}` (computed by `ever.analysis.claims.gcn_cycle`; noise is twice the mean sd "
+        "over seeds of the two cells): "
+        + "; ".join(parts)
+        + ". "
+        + (
+            f"{', '.join(f'`{c}`' for c in shortcut)} shows the shortcut's signature, an easier cycle with a lower J&F."
+            if shortcut
+            else "No variant shows the shortcut's signature (an easier cycle with a lower J&F) on this grid."
+        )
+    )
+
+
+def gap_steps(G, random_jf: float | None) -> str:
+    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (whether it exceeds
+    the noise), where the chain of steps takes the first cell's J&F, and what the untrained encoder scores."""
+
+    def step(r) -> str:
+        return f"{r['a - b']:+.3f} J&F, " + (
+            "with one seed in each cell the noise is not measured"
+            if r["beyond noise"] is None
+            else f"{'beyond' if r['beyond noise'] else 'within'} the noise ({r['noise']:.3f}"
+            + ("" if min(r["seeds a"], r["seeds b"]) > 1 else ", from the seeds of one cell: the other has one")
+            + ")"
+        )
+
+    big = G.loc[G["a - b"].abs().idxmax()]
+    text = [
+        f"The largest of these steps is `{big['a']}` against `{big['b']}`: {step(big)}; together they take "
+        f"the patch walk's {G['J&F b'].iloc[0]:.3f} to {G['J&F a'].iloc[-1]:.3f}."
+    ]
+    if random_jf:
+        text.append(
+            f"The untrained encoder scores {random_jf:.3f}: a cell near or below it has learned little, so "
+            "these steps say how far a design's training falls short, not what it loses against a "
+            "walk that learned as well."
+        )
+    return " ".join(text)
+
+
+def step_seconds(lc: dict[str, Any]) -> str | None:
+    """Chapter 5: whether the seconds per step of the ablation's runs compare (``lc``:
+    :func:`ever.analysis.stats.load_confound`); None without two timed runs."""
+    if lc["wall_ratio"] is None or lc["flops_spread"] is None:
+        return None
+    text = (
+        f"The FLOPs per clip of these runs are within {100 * lc['flops_spread']:.2f} % of each other, "
+        f"their wall seconds per step {lc['wall_ratio']:.1f}x apart"
+    )
+    if lc["cores"] is not None:
+        text += f", and they kept {core_range(lc['cores'])} cores busy"
+    if lc["confounded"]:
+        return text + (
+            ". **The seconds are not a method difference on this evidence**: the runs got different "
+            "numbers of cores, which depended on what else the machine was running. This chapter compares "
+            "FLOPs; chapter 6 shows the seconds and the energy estimated from them run by run."
+        )
+    if lc["uncounted"]:
+        return text + (
+            ". Same FLOPs, same cores, different seconds: the slower runs did work the FLOP counter does "
+            "not see (object nodes segment every frame on the CPU) or met other load. `bench/train.py` "
+            "times the segmentation on its own; this chapter compares FLOPs."
+        )
+    return text + ": the runs got the same share of the machine, so their seconds per step compare."
+
+
+def front_text(pts, fs: dict[str, Any], lc: dict[str, Any]) -> str:
+    """Chapter 6: the Pareto front of accuracy against FLOPs (``fs``: :func:`ever.analysis.stats.front_summary` of
+    ``pts``) and whether the runs' seconds, and so their estimated energy, measure their method (``lc``)."""
+    best = fs["best"]
+    if fs["negligible"]:
+        text = (
+            f"The trained runs' training FLOPs are within {100 * fs['spread']:.2f} % of each other: on compute "
+            f"they are one point, so no Pareto front is drawn. At that cost the most accurate is `{best}` "
+            f"(J&F {pts.loc[best, 'J&F']:.3f})."
+        )
+    else:
+        text = (
+            f"The trained runs' training FLOPs differ by up to {100 * fs['spread']:.0f} %. Runs on the Pareto "
+            "front of accuracy against FLOPs: " + ", ".join(f"`{n}`" for n in fs["front"]) + "."
+        )
+    if lc["confounded"]:
+        text += (
+            f" Their wall seconds are {lc['wall_ratio']:.1f}x apart and they kept "
+            f"{core_range(lc['cores'])} cores busy (right): the machine gave them different shares of itself, "
+            "so their estimated energy differs for the same reason. It is shown in the tables as what these "
+            "runs cost on this machine, not as a property of their method: no accuracy-per-energy ratio and "
+            "no energy front is drawn."
+        )
+    elif lc["uncounted"]:
+        text += (
+            f" Their wall seconds are {lc['wall_ratio']:.1f}x apart on the same cores (right) for the same "
+            "FLOPs: the slower runs did work the FLOP counter does not see (object nodes segment every frame "
+            "on the CPU) or met other load, and their estimated energy follows their seconds. No "
+            "accuracy-per-energy ratio and no energy front is drawn."
+        )
+    return text
+
+
+def kinetics_hours(K, lc: dict[str, Any]) -> str | None:
+    """Chapter 6: why the Kinetics-scale hours (``K``: :func:`ever.analysis.tables.kinetics_table`) of runs with
+    the same PFLOPs differ; None when they compare."""
+    if not (lc["confounded"] or lc["uncounted"]):
+        return None
+    kwh = K["kWh (estimate)"].dropna()
+    return (
+        f"At PFLOPs within {100 * lc['flops_spread']:.2f} % of each other the wall hours are {lc['wall_ratio']:.1f}x "
+        + (f"and the kWh {kwh.max() / kwh.min():.1f}x " if len(kwh) > 1 and kwh.min() > 0 else "")
+        + "apart: that is the measured runs' wall and CPU time carried over (they kept "
+        f"{core_range(lc['cores'])} cores busy), including work the FLOP counter does not "
+        "see and the machine's load. Compare the runs on PFLOPs."
+    )

@@ -1,5 +1,6 @@
 """The claims tested, as data: each function returns what a grid shows for one claim (its verdict, the numbers
 it rests on, the reason when it does not decide). :mod:`ever.analysis.wording` turns them into sentences."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ TOLERANCE = 0.02  # claim 1: J&F within this of the patch walk counts as equal a
 CHANCE_MARGIN = 0.02  # a run never left chance when its late loss / ln N stays above 1 - this
 
 
-def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: float = CHANCE_MARGIN) -> list[dict[str, Any]]:
+def chance_runs(
+    runs_dir: str | Path, names: list[str] | None = None, margin: float = CHANCE_MARGIN
+) -> list[dict[str, Any]]:
     """Runs whose training walk never left chance: over the second half of their logged steps, the mean
     ``loss / ln N`` of :func:`training_curves` is at least ``1 - margin`` (1 is the loss of a uniform walk, what
     features that tell no node from another give). Per such run: ``run``, that mean, the mean ``acc × N``
@@ -43,13 +46,20 @@ def chance_runs(runs_dir: str | Path, names: list[str] | None = None, margin: fl
         late = m[m["step"] > m["step"].max() / 2].dropna(subset=["loss / ln N"])
         if late.empty or late["loss / ln N"].mean() < 1 - margin:
             continue
-        out.append({"run": run, "loss / ln N": float(late["loss / ln N"].mean()),
-                    "acc × N": float(late["acc × N"].mean()) if "acc × N" in late else None,
-                    "grad_norm": float(late["grad_norm"].median()) if "grad_norm" in late else None})
+        out.append(
+            {
+                "run": run,
+                "loss / ln N": float(late["loss / ln N"].mean()),
+                "acc × N": float(late["acc × N"].mean()) if "acc × N" in late else None,
+                "grad_norm": float(late["grad_norm"].median()) if "grad_norm" in late else None,
+            }
+        )
     return out
 
 
-def green_claim(table, reference: str | None = None, factor: float = FACTOR, tolerance: float = TOLERANCE) -> dict[str, Any]:
+def green_claim(
+    table, reference: str | None = None, factor: float = FACTOR, tolerance: float = TOLERANCE
+) -> dict[str, Any]:
     """Test "object nodes reach the patch walk's accuracy at >= ``factor``x less compute" on an
     :func:`ablation_table`: for every object run, its J&F gap to the ``reference`` patch run (default:
     the first patch run without GCN) and its compute ratio (reference GFLOPs per clip / its own).
@@ -68,14 +78,28 @@ def green_claim(table, reference: str | None = None, factor: float = FACTOR, tol
             continue
         ratio = None if ref_fl is None or not r["GFLOPs/clip"] else float(ref_fl) / float(r["GFLOPs/clip"])
         gap = float(r["J&F"]) - ref_jf
-        rows.append({"run": r["run"], "J&F gap": gap, "compute ratio": ratio,
-                     "equal accuracy": gap >= -tolerance, "cheap enough": ratio is not None and ratio >= factor})
+        rows.append(
+            {
+                "run": r["run"],
+                "J&F gap": gap,
+                "compute ratio": ratio,
+                "equal accuracy": gap >= -tolerance,
+                "cheap enough": ratio is not None and ratio >= factor,
+            }
+        )
     holds = any(x["equal accuracy"] and x["cheap enough"] for x in rows) if rows else None
     ratios = [x["compute ratio"] for x in rows if x["compute ratio"]]
     # Testable only where the object runs' compute differs from the patch run's (not pooled from one encoding).
     testable = bool(ratios) and max(max(ratios), 1 / min(ratios)) >= 1.5
-    return {"reference": reference, "reference_jf": ref_jf, "factor": factor, "tolerance": tolerance,
-            "holds": holds, "testable": testable, "rows": rows}
+    return {
+        "reference": reference,
+        "reference_jf": ref_jf,
+        "factor": factor,
+        "tolerance": tolerance,
+        "holds": holds,
+        "testable": testable,
+        "rows": rows,
+    }
 
 
 def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
@@ -96,8 +120,13 @@ def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
         for col, key, up, down in (("loss / ln N", "loss", "harder", "easier"), ("J&F", "jf", "higher", "lower")):
             d = O.loc[cell, f"{col} mean"] - O.loc[base, f"{col} mean"]
             n = noise(O.loc[cell, f"{col} sd"], O.loc[base, f"{col} sd"])
-            row.update({f"d_{key}": float(d), f"noise_{key}": n,
-                        key: "within noise" if n is None or abs(d) <= n else up if d > 0 else down})
+            row.update(
+                {
+                    f"d_{key}": float(d),
+                    f"noise_{key}": n,
+                    key: "within noise" if n is None or abs(d) <= n else up if d > 0 else down,
+                }
+            )
         rows.append(row)
     return rows
 
@@ -150,8 +179,13 @@ class CropClaim:
     clear: bool
 
 
-def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None, factor: float = FACTOR,
-               tolerance: float = TOLERANCE) -> CropClaim | None:
+def crop_claim(
+    runs_dir: str | Path,
+    split: str,
+    names: list[str] | None = None,
+    factor: float = FACTOR,
+    tolerance: float = TOLERANCE,
+) -> CropClaim | None:
     """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against
     ``object_crop``, so the encoder's cost grows with the number of nodes). The target is patch-level
     accuracy: the patch-crop cell's final J&F (mean over its seeds) less ``tolerance``, the same margin that
@@ -186,7 +220,10 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     C = curves(runs_dir, split, names)
     if C.empty or "train_gflops" not in C:
         return None
-    kinds = {c: run_config_flat(Path(runs_dir) / g["run"].iloc[0]).get("nodes.kind") for c, g in C.groupby("cell", sort=False)}
+    kinds = {
+        c: run_config_flat(Path(runs_dir) / g["run"].iloc[0]).get("nodes.kind")
+        for c, g in C.groupby("cell", sort=False)
+    }
     refs = [c for c, k in kinds.items() if k == "patch_crop"]
     objects = [c for c, k in kinds.items() if k == "object_crop"]
     if not refs or not objects:
@@ -201,8 +238,11 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
         return final, reach, first
 
     T = runs_table(runs_dir, split, names)
-    clip = ({c: T.loc[T["run"].map(cell_of) == c, "train_flops_per_clip"].mean() for c in [refs[0], *objects]}
-            if "train_flops_per_clip" in T else {})
+    clip = (
+        {c: T.loc[T["run"].map(cell_of) == c, "train_flops_per_clip"].mean() for c in [refs[0], *objects]}
+        if "train_flops_per_clip" in T
+        else {}
+    )
     ref_final, _, _ = per_seed(refs[0])
     ref_mean = sum(ref_final) / len(ref_final)
     target = ref_mean - tolerance
@@ -219,21 +259,33 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
         mean = sum(final) / len(final)
         reached_ratio = ref_cost / (sum(hit) / len(hit)) if hit and ref_hit else None
         n = noise(sample_sd(final), sample_sd(ref_final))
-        rows.append(CropRow(cell=cell, seeds=len(final), final=mean, final_sd=sample_sd(final), gap=mean - ref_mean,
-                            noise=n, beyond_noise=n is not None and abs(mean - ref_mean) > n,
-                            equal=mean - ref_mean >= -tolerance, reached=len(hit),
-                            reach=sum(hit) / len(hit) if hit else None, reach_sd=sample_sd(hit),
-                            ratio=reached_ratio if every else None, ratio_reached=reached_ratio,
-                            ratio_low=min(ref_hit) / max(hit) if every and ref_hit else None,
-                            clip_ratio=(clip[refs[0]] / clip[cell]
-                                        if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None),
-                            vs_reference=paired(CQ, cell, refs[0])))
+        rows.append(
+            CropRow(
+                cell=cell,
+                seeds=len(final),
+                final=mean,
+                final_sd=sample_sd(final),
+                gap=mean - ref_mean,
+                noise=n,
+                beyond_noise=n is not None and abs(mean - ref_mean) > n,
+                equal=mean - ref_mean >= -tolerance,
+                reached=len(hit),
+                reach=sum(hit) / len(hit) if hit else None,
+                reach_sd=sample_sd(hit),
+                ratio=reached_ratio if every else None,
+                ratio_reached=reached_ratio,
+                ratio_low=min(ref_hit) / max(hit) if every and ref_hit else None,
+                clip_ratio=(clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None),
+                vs_reference=paired(CQ, cell, refs[0]),
+            )
+        )
     # Only cells with a spread of their own decide (a one-seed cell, e.g. a diagnostic, is shown, not judged).
     judged = [r for r in rows if r.seeds > 1]
     ok = [r for r in judged if r.ratio is not None and r.ratio >= factor and r.equal]
     # A cell refutes the claim when it is less accurate beyond the noise, or as accurate without the saving.
-    refuted = [r for r in judged if (not r.equal and r.beyond_noise)
-               or (r.equal and (r.ratio is None or r.ratio < factor))]
+    refuted = [
+        r for r in judged if (not r.equal and r.beyond_noise) or (r.equal and (r.ratio is None or r.ratio < factor))
+    ]
     bb = best_baseline_score(summaries(runs_dir, split, names))
     best, best_jf = bb if bb else (None, None)
     # The reference must end above the best baseline by more than the noise of its own seeds (by anything with
@@ -242,16 +294,31 @@ def crop_claim(runs_dir: str | Path, split: str, names: list[str] | None = None,
     learned = best_jf is None or ref_mean - best_jf > (ref_noise or 0.0)
     holds = None if not learned else True if ok else False if judged and len(refuted) == len(judged) else None
     undecided = "baseline" if not learned else "noise" if holds is None else None
-    return CropClaim(reference=refs[0], baseline=best, baseline_jf=best_jf, learned=learned, undecided=undecided,
-                     reference_final=ref_mean, target=target, reference_seeds=len(ref_final),
-                     reference_sd=sample_sd(ref_final), reference_noise=ref_noise,
-                     reference_reach=ref_cost, reference_reached=len(ref_hit),
-                     reference_at_first=ref_first, reference_vs_baseline=paired(CQ, refs[0], best),
-                     factor=factor, tolerance=tolerance, rows=tuple(rows), holds=holds,
-                     clear=learned and any(r.ratio_low >= factor for r in ok))
+    return CropClaim(
+        reference=refs[0],
+        baseline=best,
+        baseline_jf=best_jf,
+        learned=learned,
+        undecided=undecided,
+        reference_final=ref_mean,
+        target=target,
+        reference_seeds=len(ref_final),
+        reference_sd=sample_sd(ref_final),
+        reference_noise=ref_noise,
+        reference_reach=ref_cost,
+        reference_reached=len(ref_hit),
+        reference_at_first=ref_first,
+        reference_vs_baseline=paired(CQ, refs[0], best),
+        factor=factor,
+        tolerance=tolerance,
+        rows=tuple(rows),
+        holds=holds,
+        clear=learned and any(r.ratio_low >= factor for r in ok),
+    )
 
 
 # ------------------------------------------------------------------ what one study shows, as data (wording words it)
+
 
 @dataclass(frozen=True)
 class VersusBaseline:
@@ -343,8 +410,9 @@ class Study:
     pooled: PooledClaim | None  # else claim 1 on pooled nodes, when there is something to compare
 
 
-def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
-          crop: CropClaim | None = None) -> Study | None:
+def study(
+    runs_dir: str | Path, split: str, names: list[str] | None = None, crop: CropClaim | None = None
+) -> Study | None:
     """What the evaluated runs of ``runs_dir`` show; None when no trained run was evaluated:
 
     * the first cell (the first run, its seeds averaged) and every other cell against the best baseline,
@@ -381,12 +449,29 @@ def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
         c = compare(CQ, cell, best) if shared else None
         significant = c is not None and c["p"] is not None and c["p"] < P_CLEAR
         lead = m - base[best]
-        outcome = ("clearly below" if lead < 0 and significant and above == 0 else "not above" if lead <= 0 else
-                   "beats" if significant and above == len(seeds) else "above, not clearly")
-        return VersusBaseline(cell, tuple(seeds), tuple(float(jf[r]) for r in seeds),
-                              cfgs[seeds[0]].get("seed") if len(seeds) == 1 else None, m,
-                              float(jf[seeds].std(ddof=1)) if len(seeds) > 1 else None, best, float(base[best]),
-                              lead, above, c, outcome)
+        outcome = (
+            "clearly below"
+            if lead < 0 and significant and above == 0
+            else "not above"
+            if lead <= 0
+            else "beats"
+            if significant and above == len(seeds)
+            else "above, not clearly"
+        )
+        return VersusBaseline(
+            cell,
+            tuple(seeds),
+            tuple(float(jf[r]) for r in seeds),
+            cfgs[seeds[0]].get("seed") if len(seeds) == 1 else None,
+            m,
+            float(jf[seeds].std(ddof=1)) if len(seeds) > 1 else None,
+            best,
+            float(base[best]),
+            lead,
+            above,
+            c,
+            outcome,
+        )
 
     main = against_best(cells[0])
     others = tuple(o for o in map(against_best, cells[1:]) if o is not None) if main is not None else ()
@@ -395,9 +480,14 @@ def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
         return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in SAME_WEIGHTS_KEYS}
 
     A = ablation_table(runs_dir, split, names)  # GCN FLOP share and claim 1, read once
-    pairs = [(r, g) for g in cells if cfgs[seeds_of[g][0]].get("gcn.enabled") for r in cells
-             if not cfgs[seeds_of[r][0]].get("gcn.enabled")
-             and without_gcn(cfgs[seeds_of[r][0]]) == without_gcn(cfgs[seeds_of[g][0]])]
+    pairs = [
+        (r, g)
+        for g in cells
+        if cfgs[seeds_of[g][0]].get("gcn.enabled")
+        for r in cells
+        if not cfgs[seeds_of[r][0]].get("gcn.enabled")
+        and without_gcn(cfgs[seeds_of[r][0]]) == without_gcn(cfgs[seeds_of[g][0]])
+    ]
     gcn = None
     if pairs:
         cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
@@ -405,22 +495,31 @@ def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
         d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
         n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
         share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
-        gcn = GcnClaim(tuple(GcnPair(r, g, d[g], paired(CQ, g, r)) for r, g in pairs),
-                       tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
-                       float(base[best]) if best is not None else None, n,
-                       sum(x > n for x in d.values()) if n is not None else 0,
-                       sum(x < -n for x in d.values()) if n is not None else 0,
-                       float(share.max()) if len(share) else None)
+        gcn = GcnClaim(
+            tuple(GcnPair(r, g, d[g], paired(CQ, g, r)) for r, g in pairs),
+            tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
+            float(base[best]) if best is not None else None,
+            n,
+            sum(x > n for x in d.values()) if n is not None else 0,
+            sum(x < -n for x in d.values()) if n is not None else 0,
+            float(share.max()) if len(share) else None,
+        )
     objects = None
     object_cells = [c for c in cells if str(cfgs[seeds_of[c][0]].get("nodes.kind", "")).startswith("object")]
     refs = [b for b in ("baseline: random", "baseline: copy") if b in base]
     if object_cells and refs:
         cell_jf = {c: jf[seeds_of[c]].mean() for c in object_cells}
-        objects = ObjectCells(refs[0], float(base[refs[0]]), tuple(cell_jf.items()),
-                              tuple(c for c in object_cells if cell_jf[c] > base[refs[0]] + LEARNED_MARGIN),
-                              LEARNED_MARGIN)
-    stuck = tuple(StuckRun(r["run"], r["loss / ln N"], r["acc × N"], r["grad_norm"], float(jf[r["run"]]))
-                  for r in chance_runs(runs_dir, models))
+        objects = ObjectCells(
+            refs[0],
+            float(base[refs[0]]),
+            tuple(cell_jf.items()),
+            tuple(c for c in object_cells if cell_jf[c] > base[refs[0]] + LEARNED_MARGIN),
+            LEARNED_MARGIN,
+        )
+    stuck = tuple(
+        StuckRun(r["run"], r["loss / ln N"], r["acc × N"], r["grad_norm"], float(jf[r["run"]]))
+        for r in chance_runs(runs_dir, models)
+    )
     crop = crop if crop is not None else crop_claim(runs_dir, split, names)
     pooled = None
     if crop is None:
@@ -428,6 +527,10 @@ def study(runs_dir: str | Path, split: str, names: list[str] | None = None,
         ratios = [r["compute ratio"] for r in g.get("rows", []) if r["compute ratio"] is not None]
         if g["holds"] is not None:
             untestable = bool(ratios) and not g["testable"]
-            pooled = PooledClaim(g["factor"], g["holds"], not untestable,
-                                 (max(max(ratios), 1 / min(ratios)) - 1) * 100 if untestable else None)
+            pooled = PooledClaim(
+                g["factor"],
+                g["holds"],
+                not untestable,
+                (max(max(ratios), 1 / min(ratios)) - 1) * 100 if untestable else None,
+            )
     return Study(n_seq, main, others, gcn, objects, stuck, len(models), crop, pooled)

@@ -1,5 +1,6 @@
 """How the notebooks show things: the book's style, a table with formatted cells, a visible note, and the
 number formats every table and sentence shares."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,11 @@ def table(df, caption: str | None = None, gradient: bool = False) -> None:
     colours numeric cells by value (one scale for the whole table)."""
     from IPython.display import HTML, display
 
-    styler = (df.style.format(format_value, na_rep="–").format_index(format_value)
-              .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False))
+    styler = (
+        df.style.format(format_value, na_rep="–")
+        .format_index(format_value)
+        .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False)
+    )
     if gradient:
         styler = styler.background_gradient(cmap="viridis", axis=None)
     if caption:
@@ -80,7 +84,7 @@ def fixed(v: Any, decimals: int = 3) -> str:
     last decimal ``< 0.001``; "–" when missing."""
     if v is None or v != v:
         return "–"
-    step = 10.0 ** -decimals
+    step = 10.0**-decimals
     return f"< {step:.{decimals}f}" if 0 < abs(float(v)) < step else f"{float(v):,.{decimals}f}"
 
 

@@ -1,4 +1,5 @@
 """Every figure of the chapters: one function a figure, returning the matplotlib figure."""
+
 from __future__ import annotations
 
 from ever.analysis.stats import along_training
@@ -25,12 +26,18 @@ def label_points(ax, x, y, labels, fontsize: float = 8) -> None:
 
     def collide(ga, gb) -> bool:  # their label boxes share some x and some y
         ya, yb = place(ga), place(gb)
-        return (left[ga].min() < right[gb].max() and left[gb].min() < right[ga].max()
-                and ya.min() - h < yb.max() and yb.min() - h < ya.max())
+        return (
+            left[ga].min() < right[gb].max()
+            and left[gb].min() < right[ga].max()
+            and ya.min() - h < yb.max()
+            and yb.min() - h < ya.max()
+        )
 
     while True:  # merge colliding groups until none collide
-        pair = next(((a, b) for a in range(len(groups)) for b in range(a + 1, len(groups))
-                     if collide(groups[a], groups[b])), None)
+        pair = next(
+            ((a, b) for a in range(len(groups)) for b in range(a + 1, len(groups)) if collide(groups[a], groups[b])),
+            None,
+        )
         if pair is None:
             break
         a, b = pair
@@ -39,9 +46,17 @@ def label_points(ax, x, y, labels, fontsize: float = 8) -> None:
         for i, ly in zip(g, place(g)):
             dy = float(ly - pts[i, 1])
             line = dict(arrowstyle="-", lw=0.8, color="0.3", shrinkA=1, shrinkB=5) if len(g) > 1 else None
-            ax.annotate(str(labels[i]), (x[i], y[i]), textcoords="offset points", xytext=(7 if line is None else 18, dy),
-                        fontsize=fontsize, va="center", arrowprops=line, annotation_clip=False,
-                        bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))  # over grid lines
+            ax.annotate(
+                str(labels[i]),
+                (x[i], y[i]),
+                textcoords="offset points",
+                xytext=(7 if line is None else 18, dy),
+                fontsize=fontsize,
+                va="center",
+                arrowprops=line,
+                annotation_clip=False,
+                bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8),
+            )  # over grid lines
 
 
 def plot_curves(C, baselines, x: str = "step", xlabel: str = "training step", ylabel: str = "J&F", title: str = ""):
@@ -77,13 +92,21 @@ def plot_compute_curves(C, baseline: tuple[str, float] | None = None):
         return None
     D = D.assign(train_wh=D["train_kwh"] * 1000)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-    sns.lineplot(data=D, x="train_gflops", y="J&F-Mean", hue="cell", errorbar="sd", marker="o", ax=axes[0], legend=False)
-    sns.lineplot(data=D, x="train_wh", y="J&F-Mean", hue="cell", units="run", estimator=None, marker="o", lw=1,
-                 ax=axes[1])
-    axes[0].set(xscale="log", xlabel="cumulative training GFLOPs (log scale)", ylabel="J&F",
-                title="line: mean over seeds, band: ± 1 sd")
-    axes[1].set(xscale="log", xlabel="cumulative training energy, Wh (estimate, log scale)",
-                title="one line per run (seed)")
+    sns.lineplot(
+        data=D, x="train_gflops", y="J&F-Mean", hue="cell", errorbar="sd", marker="o", ax=axes[0], legend=False
+    )
+    sns.lineplot(
+        data=D, x="train_wh", y="J&F-Mean", hue="cell", units="run", estimator=None, marker="o", lw=1, ax=axes[1]
+    )
+    axes[0].set(
+        xscale="log",
+        xlabel="cumulative training GFLOPs (log scale)",
+        ylabel="J&F",
+        title="line: mean over seeds, band: ± 1 sd",
+    )
+    axes[1].set(
+        xscale="log", xlabel="cumulative training energy, Wh (estimate, log scale)", title="one line per run (seed)"
+    )
     for ax in axes:
         ax.xaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -98,6 +121,7 @@ def plot_compute_curves(C, baseline: tuple[str, float] | None = None):
 
 
 # ------------------------------------------------------------------------------------- chapters 1 to 3: the walk
+
 
 def walk_cost(cost):
     """Chapter 1: FLOPs of one walk loss against nodes per frame (``cost``: :func:`ever.analysis.tables.
@@ -157,8 +181,8 @@ def frames_and_masks(ds, names: list[str]):
 
 
 def transitions(walk: dict, start: int, idx):
-    """Chapter 3: the transition matrices of :func:`ever.explore.walk_example` ``walk``, restricted to the
-    nodes ``idx`` around node ``start`` (:func:`ever.explore.walk_window`), on a log scale."""
+    """Chapter 3: the transition matrices of :func:`ever.explore_walk.walk_example` ``walk``, restricted to the
+    nodes ``idx`` around node ``start`` (:func:`ever.explore_walk.walk_window`), on a log scale."""
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import LogNorm
@@ -176,7 +200,7 @@ def transitions(walk: dict, start: int, idx):
 
 def round_trip(walk: dict, start: int, where: list[int], dists: list):
     """Chapter 3: where a walker that starts on node ``start`` is along the palindrome (``where``, ``dists``:
-    :func:`ever.explore.walk_round_trip`), over each frame, forward on the top row and back on the bottom."""
+    :func:`ever.explore_walk.walk_round_trip`), over each frame, forward on the top row and back on the bottom."""
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import LogNorm
@@ -187,15 +211,25 @@ def round_trip(walk: dict, start: int, where: list[int], dists: list):
     fig, axes = plt.subplots(2, n_fwd, figsize=(3.3 * n_fwd + 1, 5.2), layout="constrained")
     H, W = frames.shape[1:3]
     panels = list(axes[0]) + list(axes[1][: len(dists) - n_fwd])
-    for ax in axes[1][len(dists) - n_fwd:]:
+    for ax in axes[1][len(dists) - n_fwd :]:
         ax.axis("off")
     norm = LogNorm(vmin=1e-3, vmax=1)  # one scale for every panel; below 0.1 % the frame shows through
     half = walk["stride"] / 2
     for k, (ax, d, t) in enumerate(zip(panels, dists, where)):
         ax.imshow(frames[t])
-        im = ax.imshow(np.ma.masked_less(d.reshape(gh, gw), 1e-3), cmap="inferno", norm=norm, alpha=0.65,
-                       interpolation="nearest", extent=(centers[:, 0].min() - half, centers[:, 0].max() + half,
-                                                        centers[:, 1].max() + half, centers[:, 1].min() - half))
+        im = ax.imshow(
+            np.ma.masked_less(d.reshape(gh, gw), 1e-3),
+            cmap="inferno",
+            norm=norm,
+            alpha=0.65,
+            interpolation="nearest",
+            extent=(
+                centers[:, 0].min() - half,
+                centers[:, 0].max() + half,
+                centers[:, 1].max() + half,
+                centers[:, 1].min() - half,
+            ),
+        )
         ax.plot(*centers[start], "w+", ms=12, mew=2)
         ax.set_xlim(0, W)
         ax.set_ylim(H, 0)
@@ -215,11 +249,15 @@ def training_relative_to_chance(mm):
     cols = [c for c in ("loss / ln N", "acc × N") if c in mm]
     fig, axes = plt.subplots(1, len(cols), figsize=(6.5 * len(cols), 3.8), squeeze=False)
     for ax, c in zip(axes[0], cols):
-        sns.lineplot(data=mm, x="step", y=c, hue="run", ax=ax, marker="o" if len(mm) < 60 else None,
-                     legend=ax is axes[0][-1])
+        sns.lineplot(
+            data=mm, x="step", y=c, hue="run", ax=ax, marker="o" if len(mm) < 60 else None, legend=ax is axes[0][-1]
+        )
         ax.axhline(1, color="grey", ls="--", lw=1)
-        ax.set_title({"loss / ln N": "cycle loss / ln N (1 = uniform walk)",
-                      "acc × N": "cycle accuracy / chance (1 = chance)"}[c])
+        ax.set_title(
+            {"loss / ln N": "cycle loss / ln N (1 = uniform walk)", "acc × N": "cycle accuracy / chance (1 = chance)"}[
+                c
+            ]
+        )
         if c == "acc × N":
             ax.set_yscale("log")
     sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False)
@@ -240,8 +278,10 @@ def loss_by_cycle_length(mm):
         last = mm.dropna(subset=["loss_by_len"]).groupby("run", sort=False).tail(1).set_index("run")["loss_by_len"]
         for run, losses in last.items():
             n = mm.loc[mm["run"] == run, "N"].iloc[0]
-            rows += [{"run": run, "cycle length (hops each way)": k, "loss / ln N": v / np.log(n)}
-                     for k, v in enumerate(losses, start=1)]
+            rows += [
+                {"run": run, "cycle length (hops each way)": k, "loss / ln N": v / np.log(n)}
+                for k, v in enumerate(losses, start=1)
+            ]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -254,13 +294,18 @@ def loss_by_cycle_length(mm):
 
 # --------------------------------------------------------------------------------------- chapter 4: the results
 
+
 def scores(S, split: str):
     """Chapter 4: J&F, J and F of every run and baseline of a :func:`ever.analysis.sources.summaries` table."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    long = S.melt(id_vars=["run", "kind"], value_vars=[c for c in ("J&F-Mean", "J-Mean", "F-Mean") if c in S],
-                  var_name="metric", value_name="score")
+    long = S.melt(
+        id_vars=["run", "kind"],
+        value_vars=[c for c in ("J&F-Mean", "J-Mean", "F-Mean") if c in S],
+        var_name="metric",
+        value_name="score",
+    )
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(S)), 3.8))
     sns.barplot(data=long, x="run", y="score", hue="metric", ax=ax)
     ax.set_ylim(0, min(1.0, 1.2 * float(long["score"].max())))
@@ -298,8 +343,12 @@ def per_sequence(Q, best: str):
     long = Q.loc[order].reset_index().melt(id_vars="sequence", var_name="method", value_name="J&F")
     fig, ax = plt.subplots(figsize=(11, 4))
     sns.pointplot(data=long, x="sequence", y="J&F", hue="method", linestyle="none", dodge=0.4, ax=ax)
-    ax.set(xlabel="", ylabel="J&F (seed mean for a cell of seeds)", ylim=(0, 1),
-           title=f"per sequence, ordered by the first cell's lead over the best baseline ({best})")
+    ax.set(
+        xlabel="",
+        ylabel="J&F (seed mean for a cell of seeds)",
+        ylim=(0, 1),
+        title=f"per sequence, ordered by the first cell's lead over the best baseline ({best})",
+    )
     plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1), frameon=False)
     fig.tight_layout()
@@ -323,7 +372,8 @@ def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
     main = next(iter(model_runs(runs_dir, names)), None)
     best = best_baseline(summaries(runs_dir, split, names))  # "baseline: <kind>"
     shown = ([(main.name, main)] if main is not None else []) + (
-        [(best, baseline_dir(runs_dir, best.removeprefix("baseline: ")))] if best is not None else [])
+        [(best, baseline_dir(runs_dir, best.removeprefix("baseline: ")))] if best is not None else []
+    )
     dirs = {label: seq_dirs(d) for label, d in shown}
     common = sorted(set.intersection(*(set(v) for v in dirs.values()))) if dirs and all(dirs.values()) else []
     figs = []
@@ -343,22 +393,25 @@ def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
 
 # ------------------------------------------------------------------------------ chapters 5 and 6: claims and cost
 
+
 def ablation_dots(D):
     """Chapter 5: per run of an :func:`ever.analysis.tables.ablation_table` ``D`` (evaluated runs), its J&F,
     training GFLOPs per clip and the walk's share of them (log), one panel each; colour is the node type, a cross
     a run with the GCN."""
     import matplotlib.pyplot as plt
-
-    from ever.analysis.display import percent
     import numpy as np
     import seaborn as sns
     from matplotlib.lines import Line2D
 
+    from ever.analysis.display import percent
+
     kinds = list(dict.fromkeys(D["nodes"]))
     colour = dict(zip(kinds, sns.color_palette()))
-    panels = [("J&F", "J&F", False, lambda v: f"{v:.3f}"),
-              ("GFLOPs/clip", "training GFLOPs per clip", False, lambda v: f"{v:.2f}"),
-              ("walk % of FLOPs", "walk share of the FLOPs (%, log)", True, percent)]
+    panels = [
+        ("J&F", "J&F", False, lambda v: f"{v:.3f}"),
+        ("GFLOPs/clip", "training GFLOPs per clip", False, lambda v: f"{v:.2f}"),
+        ("walk % of FLOPs", "walk share of the FLOPs (%, log)", True, percent),
+    ]
     panels = [p for p in panels if D[p[0]].notna().any()]
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 1.9 + 0.6 * len(D)), sharey=True, squeeze=False)
     ypos = np.arange(len(D))[::-1]  # the first run of the grid on top
@@ -367,8 +420,7 @@ def ablation_dots(D):
             if r[col] is None or r[col] != r[col]:
                 continue
             ax.scatter(r[col], yi, s=110, color=colour[r["nodes"]], marker="X" if r["GCN"] else "o", zorder=3)
-            ax.annotate(fmt(r[col]), (r[col], yi), xytext=(0, 10), textcoords="offset points", ha="center",
-                        fontsize=10)
+            ax.annotate(fmt(r[col]), (r[col], yi), xytext=(0, 10), textcoords="offset points", ha="center", fontsize=10)
         vals = D[col].dropna()
         if log:
             ax.set_xscale("log")
@@ -379,9 +431,10 @@ def ablation_dots(D):
         ax.tick_params(labelsize=10)
     axes[0][0].set_yticks(ypos, D["run"], fontsize=11)
     axes[0][0].set_ylim(-0.6, len(D) - 0.3)
-    handles = ([Line2D([], [], ls="", marker="o", markersize=9, color=colour[k], label=k) for k in kinds]
-               + [Line2D([], [], ls="", marker="o", markersize=9, color="0.4", label="without GCN"),
-                  Line2D([], [], ls="", marker="X", markersize=9, color="0.4", label="with GCN")])
+    handles = [Line2D([], [], ls="", marker="o", markersize=9, color=colour[k], label=k) for k in kinds] + [
+        Line2D([], [], ls="", marker="o", markersize=9, color="0.4", label="without GCN"),
+        Line2D([], [], ls="", marker="X", markersize=9, color="0.4", label="with GCN"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=11, frameon=False)
     fig.tight_layout(rect=(0, 0.1 + 0.1 / len(D), 1, 1))
     return fig
@@ -400,15 +453,28 @@ def nodes_and_compute(D, base):
     for label, g in D.groupby("line", sort=False):
         g = g.sort_values("N/frame")
         gcn = bool(g["GCN"].iloc[0])
-        style = dict(ls="--" if gcn else "-", marker="X" if gcn else "o", markersize=9,
-                     color=colour[g["nodes"].iloc[0]], label=label)
+        style = dict(
+            ls="--" if gcn else "-",
+            marker="X" if gcn else "o",
+            markersize=9,
+            color=colour[g["nodes"].iloc[0]],
+            label=label,
+        )
         x = g["N/frame"] * (1.04 if gcn else 1 / 1.04)  # a run with and one without the GCN side by side
         axes[0].plot(x, g["J&F"], **style)
         axes[1].plot(x, g["GFLOPs/clip"], **style)
     for (name, v), grey in zip(base.items(), ("0.35", "0.5", "0.65")):
         axes[0].axhline(v, color=grey, ls=":", lw=1.2)
-        axes[0].annotate(name, (1.0, v), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                         textcoords="offset points", fontsize=10, va="center", color="0.3")
+        axes[0].annotate(
+            name,
+            (1.0, v),
+            xycoords=("axes fraction", "data"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            fontsize=10,
+            va="center",
+            color="0.3",
+        )
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(D["N/frame"].unique()), [str(n) for n in sorted(D["N/frame"].unique())])
@@ -435,8 +501,15 @@ def accuracy_and_cores(pts, acc, front: list, ev):
     ax = axes[0]
     ax.scatter(pts["GFLOPs"], pts["J&F"], s=70, zorder=3)
     if len(front) > 1:
-        ax.step(pts.loc[front, "GFLOPs"], pts.loc[front, "J&F"], where="post", color="tab:green", lw=2,
-                label="Pareto front", zorder=2)
+        ax.step(
+            pts.loc[front, "GFLOPs"],
+            pts.loc[front, "J&F"],
+            where="post",
+            color="tab:green",
+            lw=2,
+            label="Pareto front",
+            zorder=2,
+        )
     for i, (b, v) in enumerate(acc[[i.startswith("baseline:") for i in acc.index]].items()):
         ax.axhline(v, ls="--", lw=1, color=f"C{i + 1}", label=b)
     ax.set_xlim(0, 1.6 * pts["GFLOPs"].max())  # from zero: equal costs stay equal to the eye
@@ -448,8 +521,9 @@ def accuracy_and_cores(pts, acc, front: list, ev):
     top = 1.15 * max(ev["wall s"].max(), ev["CPU s"].max())
     for k in range(1, int(np.ceil(ev["cores busy"].max() + 0.05)) + 1):
         ax.plot([0, top], [0, k * top], color="0.6", lw=1, ls="--", zorder=1)
-        ax.annotate(f"{k} core{'s' if k > 1 else ''}", (top / k * 0.92, top * 0.92), fontsize=10, color="0.35",
-                    ha="right")
+        ax.annotate(
+            f"{k} core{'s' if k > 1 else ''}", (top / k * 0.92, top * 0.92), fontsize=10, color="0.35", ha="right"
+        )
     base = [i.startswith("baseline:") for i in ev.index]
     ax.scatter(ev["wall s"], ev["CPU s"], s=70, zorder=3, c=["0.55" if b else "C0" for b in base])
     ax.set(xlim=(0, top), ylim=(0, top))
@@ -468,9 +542,11 @@ def walk_bench(B, g: dict):
     import matplotlib.pyplot as plt
 
     panels = [c for c in ("gflops", "ms", "peak_mb") if c in B]
-    titles = {"gflops": f"GFLOPs (~ N^{g['exponent_flops']:.2f})",
-              "ms": "time, ms" + (f" (~ N^{g['exponent_time']:.2f} for N ≥ {g['time_from']})" if g["exponent_time"] else ""),
-              "peak_mb": "peak memory of the process (MiB)"}
+    titles = {
+        "gflops": f"GFLOPs (~ N^{g['exponent_flops']:.2f})",
+        "ms": "time, ms" + (f" (~ N^{g['exponent_time']:.2f} for N ≥ {g['time_from']})" if g["exponent_time"] else ""),
+        "peak_mb": "peak memory of the process (MiB)",
+    }
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8), squeeze=False)
     for ax, c in zip(axes[0], panels):
         ax.plot(B["nodes"], B[c], marker="o")

@@ -2,6 +2,7 @@
 
 ``python -m ever.analysis.readme README.md`` rewrites it; ``tests/test_readme.py`` checks that it is current.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,9 @@ def readme_results(root: str | Path = "results") -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-README_BEGIN = "<!-- results: generated from results/ by `python -m ever.analysis.readme README.md`; do not edit by hand -->"
+README_BEGIN = (
+    "<!-- results: generated from results/ by `python -m ever.analysis.readme README.md`; do not edit by hand -->"
+)
 
 
 README_END = "<!-- /results -->"

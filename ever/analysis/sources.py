@@ -4,6 +4,7 @@ into DataFrames (summaries, per-sequence scores, curves of accuracy against comp
 The folder layout is :mod:`ever.runs`'s; a snapshot (``results/<study>/``, written by
 :func:`ever.report.snapshot`) keeps it and adds ``SNAPSHOT.json``. Nothing here imports torch.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,18 +34,24 @@ def training_curve(run_dir: str | Path, split: str):
     steps = int(run_config_flat(run_dir)["train.steps"])
     kwh = (train.get("totals") or {}).get("kwh")
     rd = RunDir(run_dir)
-    points = {snapshot_step(p.parent.parent.name): p  # eval-curve/step-NNNNNN/<split>/summary.json
-              for p in rd.curve_summaries(split)}
+    points = {
+        snapshot_step(p.parent.parent.name): p  # eval-curve/step-NNNNNN/<split>/summary.json
+        for p in rd.curve_summaries(split)
+    }
     final = rd.summary_path(split)
     if final.is_file():  # the final weights: one point, even where a snapshot of the last step was scored too
         points[steps] = final
     rows = []
     for step, path in sorted(points.items()):
         s = read_json(path) or {}
-        rows.append({"step": step,
-                     "train_gflops": per_step * step / 1e9 if per_step else None,
-                     "train_kwh": kwh * step / steps if kwh is not None and steps else None,
-                     **{k: s[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2") if k in s}})
+        rows.append(
+            {
+                "step": step,
+                "train_gflops": per_step * step / 1e9 if per_step else None,
+                "train_kwh": kwh * step / steps if kwh is not None and steps else None,
+                **{k: s[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2") if k in s},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -85,13 +92,19 @@ def evaluation_table(path: str | Path, score: str = "J&F-Mean"):
     for label in info.get("evaluations", []):
         s = read_json(Path(path) / label / "summary.json") or {}
         c = s.get("cfg") or {}
-        rows.append({"method": label.split("--")[0], score: s.get(score),
-                     "protocol": f"{c.get('context')} context, {c.get('label_resize')} labels"})
+        rows.append(
+            {
+                "method": label.split("--")[0],
+                score: s.get(score),
+                "protocol": f"{c.get('context')} context, {c.get('label_resize')} labels",
+            }
+        )
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)  # pivot, not pivot_table: two evaluations of one cell are an error, not a mean
-    return (df.pivot(index="method", columns="protocol", values=score)
-            .reindex(index=list(dict.fromkeys(df["method"])), columns=list(dict.fromkeys(df["protocol"]))))
+    return df.pivot(index="method", columns="protocol", values=score).reindex(
+        index=list(dict.fromkeys(df["method"])), columns=list(dict.fromkeys(df["protocol"]))
+    )
 
 
 def evaluation_sequences(path: str | Path):
@@ -110,7 +123,8 @@ def evaluation_sequences(path: str | Path):
 
 def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, names: list[str] | None = None):
     """Where a chapter reads a study's results: ``(runs_dir, names, None)`` when ``runs_dir`` holds an
-    evaluated model run for ``split`` (this machine ran the study; baselines alone do not count), else ``(snapshot, None, info)`` when the committed
+    evaluated model run for ``split`` (this machine ran the study; baselines alone do not count), else ``(snapshot,
+    None, info)`` when the committed
     snapshot exists (``names``: :func:`snapshot_runs`), else ``(runs_dir, names, None)`` with nothing in it."""
     if not summaries(runs_dir, split, names, baselines=False).empty:
         return Path(runs_dir), names, None
@@ -120,7 +134,9 @@ def live_or_snapshot(runs_dir: str | Path, snapshot: str | Path, split: str, nam
     return Path(runs_dir), names, None
 
 
-def study_source(grid_path: str | Path, snapshot: str | Path) -> tuple[Path, list[str] | None, str, dict[str, Any] | None]:
+def study_source(
+    grid_path: str | Path, snapshot: str | Path
+) -> tuple[Path, list[str] | None, str, dict[str, Any] | None]:
     """Where a chapter reads a study that has its own grid (the real-video or the green study):
     ``(folder, run names, split, snapshot info or None)``. With the grid file present, :func:`live_or_snapshot`
     of its runs; without it (the grid only locates local runs), the committed snapshot with its own split.

@@ -1,5 +1,6 @@
 """Pure statistics on the tables of :mod:`ever.analysis.sources`: seeds grouped into cells, noise, paired
 comparisons over sequences, compute to reach a target, Pareto fronts. No file is read here."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,9 +36,15 @@ def reach_table(C, target: float, cost: str = "train_gflops", score: str = "J&F-
     for cell, g in C.groupby("cell", sort=False):
         costs = [compute_to_reach(r, target, cost, score) for _, r in g.groupby("run", sort=False)]
         hit = pd.Series([c for c in costs if c is not None], dtype=float)
-        rows.append({"cell": cell, "runs": len(costs), "reached": len(hit),
-                     f"{cost} to reach": hit.mean() if len(hit) else None,
-                     "sd": hit.std(ddof=1) if len(hit) > 1 else None})
+        rows.append(
+            {
+                "cell": cell,
+                "runs": len(costs),
+                "reached": len(hit),
+                f"{cost} to reach": hit.mean() if len(hit) else None,
+                "sd": hit.std(ddof=1) if len(hit) > 1 else None,
+            }
+        )
     return pd.DataFrame(rows).set_index("cell")
 
 
@@ -108,10 +115,16 @@ def held_out_scores(C, tuned: list[str]):
         raise ValueError(f"held_out_scores: tuned sequences not in the table: {', '.join(unknown)}")
     tuned_rows = C.index.isin(list(tuned))
     if not tuned_rows.any() or tuned_rows.all():
-        raise ValueError(f"held_out_scores: {len(C)} sequences, {int(tuned_rows.sum())} of them tuned on: need both kinds")
-    return pd.DataFrame({f"tuning ({int(tuned_rows.sum())})": C[tuned_rows].mean(),
-                         f"held out ({int((~tuned_rows).sum())})": C[~tuned_rows].mean(),
-                         f"all ({len(C)})": C.mean()})
+        raise ValueError(
+            f"held_out_scores: {len(C)} sequences, {int(tuned_rows.sum())} of them tuned on: need both kinds"
+        )
+    return pd.DataFrame(
+        {
+            f"tuning ({int(tuned_rows.sum())})": C[tuned_rows].mean(),
+            f"held out ({int((~tuned_rows).sum())})": C[~tuned_rows].mean(),
+            f"all ({len(C)})": C.mean(),
+        }
+    )
 
 
 def compare(Q, a: str, b: str) -> dict[str, Any]:
@@ -127,17 +140,25 @@ def compare(Q, a: str, b: str) -> dict[str, Any]:
     if d.empty:
         raise ValueError(f"compare: `{a}` and `{b}` share no scored sequence")
     top = d.idxmax()
-    return {"n": len(d), "ahead": int((d > 0).sum()), "lead": float(d.mean()), "top": top,
-            "top_lead": float(d[top]), "lead_without_top": float(d.drop(top).mean()) if len(d) > 1 else None,
-            "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and np.ptp(d) > 1e-9 else None}
+    return {
+        "n": len(d),
+        "ahead": int((d > 0).sum()),
+        "lead": float(d.mean()),
+        "top": top,
+        "top_lead": float(d[top]),
+        "lead_without_top": float(d.drop(top).mean()) if len(d) > 1 else None,
+        "p": float(ttest_rel(both[a], both[b]).pvalue) if len(d) >= 3 and np.ptp(d) > 1e-9 else None,
+    }
 
 
 def cost_ratios(T, a: str, b: str) -> dict[str, float]:
     """How many times cell ``a`` of :func:`training_cost` costs cell ``b``: per clip in FLOPs, and in the
     mean wall seconds, CPU seconds and energy estimate of their seeds (the same number of steps, so per clip
     too; NaN where a ledger lacks the figure)."""
-    return {k: float(T.loc[a, c] / T.loc[b, c])
-            for k, c in (("flops", "GFLOPs/clip"), ("wall", "wall s"), ("cpu", "CPU s"), ("energy", "Wh"))}
+    return {
+        k: float(T.loc[a, c] / T.loc[b, c])
+        for k, c in (("flops", "GFLOPs/clip"), ("wall", "wall s"), ("cpu", "CPU s"), ("energy", "Wh"))
+    }
 
 
 def pareto_front(points, cost: str, score: str) -> list:
@@ -166,8 +187,12 @@ def front_summary(points, cost: str, score: str, negligible: float = 0.01) -> di
     pts = points.dropna(subset=[cost, score])
     spread = cost_spread(pts[cost])
     tie = spread is not None and spread < negligible
-    return {"spread": spread, "negligible": tie, "front": [] if tie else pareto_front(pts, cost, score),
-            "best": pts[score].idxmax() if len(pts) else None}
+    return {
+        "spread": spread,
+        "negligible": tie,
+        "front": [] if tie else pareto_front(pts, cost, score),
+        "best": pts[score].idxmax() if len(pts) else None,
+    }
 
 
 def load_confound(table, flops: str, wall: str, cores: str, negligible: float = 0.01) -> dict[str, Any]:
@@ -184,9 +209,16 @@ def load_confound(table, flops: str, wall: str, cores: str, negligible: float = 
     ratio = max(walls) / min(walls) if len(walls) >= 2 else None
     span = (min(cs), max(cs)) if cs else None
     confounded = bool(span is not None and span[1] - span[0] > 0.25)
-    uncounted = bool(not confounded and spread is not None and spread < negligible and ratio is not None and ratio > 1.1)
-    return {"flops_spread": spread, "wall_ratio": ratio, "cores": span, "confounded": confounded,
-            "uncounted": uncounted}
+    uncounted = bool(
+        not confounded and spread is not None and spread < negligible and ratio is not None and ratio > 1.1
+    )
+    return {
+        "flops_spread": spread,
+        "wall_ratio": ratio,
+        "cores": span,
+        "confounded": confounded,
+        "uncounted": uncounted,
+    }
 
 
 def sample_sd(xs: list[float]) -> float | None:

@@ -1,5 +1,6 @@
 """The tables the book and the README show, one function each, from run folders or snapshots (numbers, not
 sentences: :mod:`ever.analysis.wording` words them)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,9 @@ def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
     if bb is not None:
         targets[f"the best baseline ({bb[0]})"] = bb[1]
     if claim is not None:
-        targets[(f"patch-level accuracy: the final J&F of {claim.reference} (mean over seeds) less "
-                 f"{claim.tolerance:g}")] = claim.target
+        targets[
+            (f"patch-level accuracy: the final J&F of {claim.reference} (mean over seeds) less {claim.tolerance:g}")
+        ] = claim.target
     out = []
     col = "train_gflops to reach"
     for name, target in targets.items():
@@ -44,14 +46,22 @@ def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
         ref = claim.reference if claim is not None else None
         if ref in T.index and T.loc[ref, col] == T.loc[ref, col]:
             T[f"x less than {ref}"] = T.loc[ref, col] / T[col]
-        out.append((T.round({col: 0, "sd": 0}),
-                    f"training GFLOPs to reach J&F {target:.3f}, {name}; mean and sd over the seeds that reach it "
-                    "(a seed already there at its first evaluation counts that point's compute: an upper bound)"))
+        out.append(
+            (
+                T.round({col: 0, "sd": 0}),
+                f"training GFLOPs to reach J&F {target:.3f}, {name}; mean and sd over the seeds that reach it "
+                "(a seed already there at its first evaluation counts that point's compute: an upper bound)",
+            )
+        )
     return out
 
 
-def seed_table(runs_dir: str | Path, split: str, names: list[str] | None = None,
-               scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2")):
+def seed_table(
+    runs_dir: str | Path,
+    split: str,
+    names: list[str] | None = None,
+    scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2"),
+):
     """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
     ``mean ± sd`` as text (the mean alone for a cell of one seed), in the grid's order."""
     import pandas as pd
@@ -97,12 +107,22 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
         (ma, sa), (mb, sb) = (O.loc[c, ["J&F-Mean mean", "J&F-Mean sd"]].tolist() for c in (a, b))
         n = noise(sa, sb)
         c = paired(CQ, a, b)
-        rows.append({"a": a, "b": b, "seeds a": int(O.loc[a, "J&F-Mean n"]), "seeds b": int(O.loc[b, "J&F-Mean n"]),
-                     "J&F a": ma, "J&F b": mb, "a - b": ma - mb,
-                     "noise": float("nan") if n is None else n,
-                     "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
-                     "a ahead": c["ahead"] if c else 0, "sequences": c["n"] if c else 0,
-                     "p": float("nan") if c is None or c["p"] is None else c["p"]})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "seeds a": int(O.loc[a, "J&F-Mean n"]),
+                "seeds b": int(O.loc[b, "J&F-Mean n"]),
+                "J&F a": ma,
+                "J&F b": mb,
+                "a - b": ma - mb,
+                "noise": float("nan") if n is None else n,
+                "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
+                "a ahead": c["ahead"] if c else 0,
+                "sequences": c["n"] if c else 0,
+                "p": float("nan") if c is None or c["p"] is None else c["p"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -125,13 +145,22 @@ def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs:
         tot = ((load_ledger(d).get("phases") or {}).get("train") or {}).get("totals") or {}
         cpu = tot.get("cpu_seconds")
         cpu_h = None if cpu is None else cpu / tot["clips"] * e["clips"] / 3600
-        assumptions = [a.replace(f"{epochs} epoch(s)", f"{epochs} epoch{'' if epochs == 1 else 's'}")
-                       for a in e["assumptions"]]
-        rows.append({"run": d.name, "PFLOPs": None if e["flops"] is None else e["flops"] / 1e15,
-                     "CPU hours": cpu_h, "wall hours": e["hours"],
-                     "cores busy": cpu_h / e["hours"] if cpu_h is not None and e["hours"] else None,
-                     "kWh (estimate)": e["kwh"], "kg CO2eq (estimate)": e["co2_kg"],
-                     "clips": e["clips"], "scaled from clips": e["measured_on"]["clips"]})
+        assumptions = [
+            a.replace(f"{epochs} epoch(s)", f"{epochs} epoch{'' if epochs == 1 else 's'}") for a in e["assumptions"]
+        ]
+        rows.append(
+            {
+                "run": d.name,
+                "PFLOPs": None if e["flops"] is None else e["flops"] / 1e15,
+                "CPU hours": cpu_h,
+                "wall hours": e["hours"],
+                "cores busy": cpu_h / e["hours"] if cpu_h is not None and e["hours"] else None,
+                "kWh (estimate)": e["kwh"],
+                "kg CO2eq (estimate)": e["co2_kg"],
+                "clips": e["clips"],
+                "scaled from clips": e["measured_on"]["clips"],
+            }
+        )
     return (pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()), assumptions
 
 
@@ -152,8 +181,17 @@ def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None)
         s = RunDir(d).summary(split) or {}
         row.update({k: v for k, v in scalars(s).items() if k not in ("method", "data", "split", "device")})
         tot = RunDir(d).train_totals()
-        for k in ("seconds", "cpu_seconds", "steps", "kwh", "co2_kg", "flops", "flops_per_clip", "peak_mem_bytes",
-                  "estimate"):
+        for k in (
+            "seconds",
+            "cpu_seconds",
+            "steps",
+            "kwh",
+            "co2_kg",
+            "flops",
+            "flops_per_clip",
+            "peak_mem_bytes",
+            "estimate",
+        ):
             if k in tot:
                 row[f"train_{k}"] = tot[k]
         if tot.get("seconds") is not None and tot.get("steps"):
@@ -197,10 +235,23 @@ def cost_table(runs_dir: str | Path, names: list[str] | None = None):
             continue
         r = ledger_row(d)  # the ledger's phases summed once, as `ever ledger` prints them
         wall, cpu = r["seconds"], r["cpu_seconds"]
-        rows.append({"run": label, "J&F": r["jf"], "GFLOPs": r["gflops"], "GFLOPs/clip": r["gflops_per_clip"],
-                     "wall s": wall, "CPU s": cpu, "cores busy": cpu / wall if cpu is not None and wall else None,
-                     "Wh": r["wh"], "g CO2eq": r["co2_g"], "peak MiB": r["peak_mem_mib"],
-                     "estimate": r["estimate"], "PCK": r["pck"], "kWh": r["kwh"]})
+        rows.append(
+            {
+                "run": label,
+                "J&F": r["jf"],
+                "GFLOPs": r["gflops"],
+                "GFLOPs/clip": r["gflops_per_clip"],
+                "wall s": wall,
+                "CPU s": cpu,
+                "cores busy": cpu / wall if cpu is not None and wall else None,
+                "Wh": r["wh"],
+                "g CO2eq": r["co2_g"],
+                "peak MiB": r["peak_mem_mib"],
+                "estimate": r["estimate"],
+                "PCK": r["pck"],
+                "kWh": r["kwh"],
+            }
+        )
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
@@ -221,11 +272,20 @@ def training_cost(runs_dir: str | Path, names: list[str] | None = None):
     if T.empty:
         return pd.DataFrame()
     get = lambda c: T[c] if c in T else float("nan")  # noqa: E731 - a ledger without CPU time or energy
-    T = T.assign(PFLOPs=T["train_flops"] / 1e15, **{"GFLOPs/clip": T["train_flops_per_clip"] / 1e9,
-                 "wall s": T["train_seconds"], "CPU s": get("train_cpu_seconds"), "Wh": get("train_kwh") * 1000})
+    T = T.assign(
+        PFLOPs=T["train_flops"] / 1e15,
+        **{
+            "GFLOPs/clip": T["train_flops_per_clip"] / 1e9,
+            "wall s": T["train_seconds"],
+            "CPU s": get("train_cpu_seconds"),
+            "Wh": get("train_kwh") * 1000,
+        },
+    )
     O = over_seeds(T, ("PFLOPs", "GFLOPs/clip", "wall s", "CPU s", "Wh"))
-    out = pd.DataFrame({"seeds": O["wall s n"].astype(int), "PFLOPs": O["PFLOPs mean"],
-                        "GFLOPs/clip": O["GFLOPs/clip mean"]}, index=O.index)
+    out = pd.DataFrame(
+        {"seeds": O["wall s n"].astype(int), "PFLOPs": O["PFLOPs mean"], "GFLOPs/clip": O["GFLOPs/clip mean"]},
+        index=O.index,
+    )
     for c in ("wall s", "CPU s", "Wh"):
         out[c], out[f"{c} sd"] = O[f"{c} mean"], O[f"{c} sd"]
     out["cores busy"] = out["CPU s"] / out["wall s"]
@@ -237,8 +297,14 @@ def training_cost_table(T):
     of the seconds and the energy estimate, and cores busy."""
     import pandas as pd
 
-    show = pd.DataFrame({"seeds": T["seeds"], "PFLOPs": T["PFLOPs"].map(lambda v: f"{v:.3f}"),
-                         "GFLOPs/clip": T["GFLOPs/clip"].map(lambda v: f"{v:.2f}")}, index=T.index)
+    show = pd.DataFrame(
+        {
+            "seeds": T["seeds"],
+            "PFLOPs": T["PFLOPs"].map(lambda v: f"{v:.3f}"),
+            "GFLOPs/clip": T["GFLOPs/clip"].map(lambda v: f"{v:.2f}"),
+        },
+        index=T.index,
+    )
     for c, fmt in (("wall s", "{:,.0f}"), ("CPU s", "{:,.0f}"), ("Wh", "{:.2f}")):
         show[c + (" (estimate)" if c == "Wh" else "")] = [mean_sd(m, sd, fmt) for m, sd in zip(T[c], T[f"{c} sd"])]
     show["cores busy"] = T["cores busy"].map(lambda v: "–" if v != v else f"{v:.2f}")
@@ -258,8 +324,14 @@ def training_tail(runs_dir: str | Path, names: list[str] | None = None, last: in
     rows = []
     for run, g in M.dropna(subset=["loss"]).groupby("run", sort=False):
         t = g.sort_values("step").tail(last)
-        row = {"run": run, "N": int(t["N"].iloc[0]), "first step": int(t["step"].iloc[0]),
-               "last step": int(t["step"].iloc[-1]), "points": len(t), "loss / ln N": float(t["loss / ln N"].mean())}
+        row = {
+            "run": run,
+            "N": int(t["N"].iloc[0]),
+            "first step": int(t["step"].iloc[0]),
+            "last step": int(t["step"].iloc[-1]),
+            "points": len(t),
+            "loss / ln N": float(t["loss / ln N"].mean()),
+        }
         if "acc × N" in t:
             row["acc × N"] = float(t["acc × N"].mean())
         rows.append(row)
@@ -329,7 +401,8 @@ def walk_cost(bench_json: str | Path):
     if bench is not None and bench.get("walk"):
         return pd.DataFrame(bench["walk"]), True
     return pd.DataFrame(walk_flops_table([8, 16, 32, 49, 64, 128, 256], T=4, dim=64)).assign(
-        gflops=lambda d: d["flops"] / 1e9).drop(columns=["flops"]), False
+        gflops=lambda d: d["flops"] / 1e9
+    ).drop(columns=["flops"]), False
 
 
 def walk_flops_table(nodes: list[int], T: int = 4, dim: int = 64) -> list[dict[str, Any]]:
@@ -360,22 +433,24 @@ def ablation_table(runs_dir: str | Path, split: str, names: list[str] | None = N
         cfg = load_config(RunDir(Path(runs_dir) / r["run"]).config_path)  # an unreadable config fails the book
         t = tail.loc[r["run"]] if r["run"] in tail.index else {}
         wall, cpu = r.get("train_s_per_step"), r.get("train_cpu_s_per_step")
-        rows.append({
-            "run": r["run"],
-            "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
-            "N/frame": graph_size(cfg)[1],
-            "GCN": bool(cfg.gcn.enabled),
-            "J&F": r.get("J&F-Mean"),
-            "loss / ln N": t.get("loss / ln N"),
-            "acc × N": t.get("acc × N"),
-            "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
-            "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
-            "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
-            "peak MiB": _div(r.get("train_peak_mem_bytes"), 2**20),
-            "s/step": wall,
-            "CPU s/step": cpu,
-            "cores busy": cpu / wall if cpu is not None and cpu == cpu and wall else None,
-        })
+        rows.append(
+            {
+                "run": r["run"],
+                "nodes": cfg.nodes.kind if cfg.nodes.kind != "object" else f"object ({cfg.nodes.segmenter})",
+                "N/frame": graph_size(cfg)[1],
+                "GCN": bool(cfg.gcn.enabled),
+                "J&F": r.get("J&F-Mean"),
+                "loss / ln N": t.get("loss / ln N"),
+                "acc × N": t.get("acc × N"),
+                "GFLOPs/clip": _div(r.get("train_flops_per_clip"), 1e9),
+                "walk % of FLOPs": _div(r.get("walk_flop_share"), 0.01),
+                "GCN % of FLOPs": _div(r.get("gcn_flop_share"), 0.01),
+                "peak MiB": _div(r.get("train_peak_mem_bytes"), 2**20),
+                "s/step": wall,
+                "CPU s/step": cpu,
+                "cores busy": cpu / wall if cpu is not None and cpu == cpu and wall else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -388,13 +463,23 @@ def last_logged(mm):
     :func:`ever.analysis.sources.training_curves`): ``(table, caption)``; the step is in the caption when every
     run's last step is the same."""
     last = mm.groupby("run").tail(1).set_index("run").rename_axis(None)
-    shown = {"step": "last step", "N": "nodes N", "loss / ln N": "loss / ln N", "acc × N": "accuracy × N",
-             "elapsed_s": "training time (s)"}
+    shown = {
+        "step": "last step",
+        "N": "nodes N",
+        "loss / ln N": "loss / ln N",
+        "acc × N": "accuracy × N",
+        "elapsed_s": "training time (s)",
+    }
     at = "at the last logged step"
     if "step" in last and last["step"].nunique() == 1:  # one last step for all: said in the caption
-        at, shown = f"at step {int(last['step'].iloc[0])}, the last logged", {k: v for k, v in shown.items() if k != "step"}
-    return (last[[c for c in shown if c in last]].rename(columns=shown),
-            f"{at}; loss and accuracy relative to chance (1 = a uniform walk)")
+        at, shown = (
+            f"at step {int(last['step'].iloc[0])}, the last logged",
+            {k: v for k, v in shown.items() if k != "step"},
+        )
+    return (
+        last[[c for c in shown if c in last]].rename(columns=shown),
+        f"{at}; loss and accuracy relative to chance (1 = a uniform walk)",
+    )
 
 
 def gcn_cells(A):
@@ -428,14 +513,25 @@ def generated_data(data_root: str | Path):
     eval_bytes = sum(f.stat().st_size for d in (jpeg_dir, ann_dir) if d.is_dir() for f in d.rglob("*") if f.is_file())
     each = "–" if not counts else str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
     size = f"{rec['height']} × {rec['width']}" if rec else "–"
-    parts = pd.DataFrame([
-        {"videos": len(videos), "frames each": str(rec["frames_train"]) if rec else "–", "frame size (px)": size,
-         "stored as": (f"H.264 mp4, {rec['fps']} fps, crf {rec['crf']}" if rec else "mp4"),
-         "MB": sum(v.stat().st_size for v in videos) / 1e6},
-        {"videos": len(eval_seqs), "frames each": each, "frame size (px)": size,
-         "stored as": (f"JPEG (quality {rec['jpeg_quality']}) + PNG masks" if rec else "JPEG + PNG masks"),
-         "MB": eval_bytes / 1e6},
-    ], index=["training (unlabelled)", "evaluation (labelled)"])
+    parts = pd.DataFrame(
+        [
+            {
+                "videos": len(videos),
+                "frames each": str(rec["frames_train"]) if rec else "–",
+                "frame size (px)": size,
+                "stored as": (f"H.264 mp4, {rec['fps']} fps, crf {rec['crf']}" if rec else "mp4"),
+                "MB": sum(v.stat().st_size for v in videos) / 1e6,
+            },
+            {
+                "videos": len(eval_seqs),
+                "frames each": each,
+                "frame size (px)": size,
+                "stored as": (f"JPEG (quality {rec['jpeg_quality']}) + PNG masks" if rec else "JPEG + PNG masks"),
+                "MB": eval_bytes / 1e6,
+            },
+        ],
+        index=["training (unlabelled)", "evaluation (labelled)"],
+    )
     return parts, rec, rec_path
 
 
@@ -452,7 +548,9 @@ def datasets():
         gen = M.load_manifest(r["name"]).get("generator_config") or {}
         if gen.get("num_train") and gen.get("num_eval"):
             r["purpose"] = "pretraining + evaluation"
-            r["videos"] = f"{gen['num_train'] + gen['num_eval']} ({gen['num_train']} training + {gen['num_eval']} evaluation)"
+            r["videos"] = (
+                f"{gen['num_train'] + gen['num_eval']} ({gen['num_train']} training + {gen['num_eval']} evaluation)"
+            )
     T = pd.DataFrame(rows).set_index("name").rename_axis(None)[["purpose", "videos", "frames", "size", "licence"]]
     return T.astype(object).where(T.notna(), "not recorded"), rows
 
@@ -465,8 +563,9 @@ def ablation_accuracy(A, tail):
     cap = None
     if len(tail):
         steps = sorted(set(zip(tail["first step"], tail["last step"], tail["points"])))
-        cap = ("loss / ln N and acc × N: mean of the last logged points, "
-               + "; ".join(f"steps {a}–{b} ({p} points)" for a, b, p in steps))
+        cap = "loss / ln N and acc × N: mean of the last logged points, " + "; ".join(
+            f"steps {a}–{b} ({p} points)" for a, b, p in steps
+        )
     return A.set_index("run")[cols], cap
 
 
@@ -477,8 +576,10 @@ def cost_tables(LT) -> list[tuple[Any, str]]:
 
     est = " (estimate)" if any(v not in ("no", None) for v in LT["estimate"]) else ""
     out = []
-    for cols, caption in ((("J&F", "GFLOPs", "wall s", "CPU s", "cores busy"), "accuracy, compute and time"),
-                          (("Wh", "g CO2eq", "peak MiB"), "energy and peak memory")):
+    for cols, caption in (
+        (("J&F", "GFLOPs", "wall s", "CPU s", "cores busy"), "accuracy, compute and time"),
+        (("Wh", "g CO2eq", "peak MiB"), "energy and peak memory"),
+    ):
         show = LT[[c for c in cols if LT[c].notna().any()]]
         show = show.assign(**{c: show[c].map(fixed) for c in ("Wh", "g CO2eq") if c in show})
         out.append((show.rename(columns={"Wh": f"Wh{est}", "g CO2eq": f"g CO2eq{est}"}), caption))

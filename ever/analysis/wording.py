@@ -1,5 +1,6 @@
 """Verdicts and numbers as sentences: every sentence the README and the book print about results is made
 here, from the data of :mod:`ever.analysis.claims` and :mod:`ever.analysis.stats`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,21 +41,27 @@ def provenance(path: str | Path, shown: str | None = None) -> str:
     m = info.get("machine") or {}
     hw = f"{m.get('cpu')}, {m.get('cpu_count')} cores, " + (", ".join(m["gpus"]) if m.get("gpus") else "no GPU")
     cmd = info["command"]
-    how = (f"made by `{cmd}`" if "\n" not in cmd else f"made by the commands in `{shown}/SNAPSHOT.json`")
+    how = f"made by `{cmd}`" if "\n" not in cmd else f"made by the commands in `{shown}/SNAPSHOT.json`"
     runs_at = info.get("trained_at") or []
     taken = f"snapshot taken at commit `{(info.get('commit') or '?')[:7]}`"
     if runs_at == [info.get("commit")]:
         at = f"at commit `{runs_at[0][:7]}`"
     elif runs_at:
-        at = (f"runs trained at commit{'s' if len(runs_at) > 1 else ''} "
-              + ", ".join(f"`{c[:7]}`" for c in runs_at) + f", {taken}")
+        at = (
+            f"runs trained at commit{'s' if len(runs_at) > 1 else ''} "
+            + ", ".join(f"`{c[:7]}`" for c in runs_at)
+            + f", {taken}"
+        )
     else:
         at = taken
     by_files: dict[tuple[str, ...], list[str]] = {}
     for run, files in (info.get("trained_changes") or {}).items():
         by_files.setdefault(tuple(files), []).append(f"`{run}`")
-    changed = "".join(f"; {', '.join(runs)} {'were' if len(runs) > 1 else 'was'} trained with uncommitted changes to "
-                      + ", ".join(f"`{f}`" for f in files) for files, runs in by_files.items())
+    changed = "".join(
+        f"; {', '.join(runs)} {'were' if len(runs) > 1 else 'was'} trained with uncommitted changes to "
+        + ", ".join(f"`{f}`" for f in files)
+        for files, runs in by_files.items()
+    )
     return f"From the committed results snapshot `{shown}`, {how}, {at}, on {info.get('date')} ({hw}){changed}."
 
 
@@ -71,17 +78,21 @@ def comparison_line(Q, a: str, b: str) -> str:
     means, the lead, on how many sequences a is ahead, its largest lead and the mean lead without it, and the
     paired t-test."""
     c = compare(Q, a, b)
-    line = (f"**`{a}` against `{b}`**: J&F {Q[a].mean():.3f} against {Q[b].mean():.3f} ({c['lead']:+.3f}) on "
-            f"{c['n']} sequences, ahead on {c['ahead']} of {c['n']}; its largest lead is {c['top_lead']:+.3f} on "
-            f"`{c['top']}`")
+    line = (
+        f"**`{a}` against `{b}`**: J&F {Q[a].mean():.3f} against {Q[b].mean():.3f} ({c['lead']:+.3f}) on "
+        f"{c['n']} sequences, ahead on {c['ahead']} of {c['n']}; its largest lead is {c['top_lead']:+.3f} on "
+        f"`{c['top']}`"
+    )
     if c["lead_without_top"] is not None:
         line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
     return line + (f" (paired t-test over the sequences: p = {c['p']:.2g})." if c["p"] is not None else ".")
 
 
 PROTOCOL_WORDS = {  # eval.context / eval.label_resize values (ever.evaluate.propagation) as the book names them
-    "reference": "frame 0 padded in front (reference)", "first_once": "frame 0 once (EVER's earlier)",
-    "bilinear": "labels resized bilinearly", "area": "labels area-averaged",
+    "reference": "frame 0 padded in front (reference)",
+    "first_once": "frame 0 once (EVER's earlier)",
+    "bilinear": "labels resized bilinearly",
+    "area": "labels area-averaged",
 }
 
 
@@ -102,19 +113,28 @@ def evaluation_legend(path: str | Path) -> tuple[dict[str, str], list[str]]:
     for label in info.get("evaluations", []):
         s = read_json(Path(path) / label / "summary.json") or {}
         c, m, row = s.get("cfg") or {}, s.get("method"), label.split("--")[0]
-        words = [PROTOCOL_WORDS.get(c.get(k), f"{k.replace('_', ' ')}: {c.get(k)}") for k in ("context", "label_resize")]
+        words = [
+            PROTOCOL_WORDS.get(c.get(k), f"{k.replace('_', ' ')}: {c.get(k)}") for k in ("context", "label_resize")
+        ]
         columns[f"{c.get('context')} context, {c.get('label_resize')} labels"] = "; ".join(words)
         stage = s.get("eval_stage") or next(iter(re.findall(r"-(layer\d)$", row)), None)
-        what = ([] if m is None else ["raw Lab colour of 8x8 blocks, no learned features"] if m == "lab" else
-                ["the same encoder with random weights, no training"] if m == "random" else
-                [f"the shipped model `{m}`"] if m in shipped else [f"the trained checkpoint `{m}`"]) + ([f"features of {stage}"] if stage else [])
+        what = (
+            []
+            if m is None
+            else ["raw Lab colour of 8x8 blocks, no learned features"]
+            if m == "lab"
+            else ["the same encoder with random weights, no training"]
+            if m == "random"
+            else [f"the shipped model `{m}`"]
+            if m in shipped
+            else [f"the trained checkpoint `{m}`"]
+        ) + ([f"features of {stage}"] if stage else [])
         if what:
             rows.setdefault(row, ", ".join(what))
         if "--" in label:
             labels[label] = f"`{row}` with " + ", ".join(words)
     used = {x for pair in info.get("compare", []) for x in pair}
-    return columns, ([f"`{r}`: {w}" for r, w in rows.items()]
-                     + [f"`{k}`: {w}" for k, w in labels.items() if k in used])
+    return columns, ([f"`{r}`: {w}" for r, w in rows.items()] + [f"`{k}`: {w}" for k, w in labels.items() if k in used])
 
 
 def _ahead_clause(c: dict[str, Any] | None) -> str:
@@ -130,25 +150,34 @@ def screen_line(jf, main: str, Q, seeds: list[str], rows: list[str]) -> str:
     sd = float(Q.loc[Q.index.isin(list(rows)), list(seeds)].mean().std(ddof=1))
     diffs = {r: float(v - jf[main]) for r, v in jf.items() if r != main}
     beyond = [r for r, d in diffs.items() if abs(d) > 2 * sd]
-    return (f"Against the kept run `{main}` (J&F {jf[main]:.3f}): "
-            + ", ".join(f"`{r}` {d:+.3f}" for r, d in diffs.items())
-            + f". The same recipe's {len(seeds)} seeds spread by sd {sd:.3f} on these {len(rows)} sequences: "
-            + (f"{', '.join(f'`{r}`' for r in beyond)} differ{'s' if len(beyond) == 1 else ''} by more than twice that, "
-               "the others by less." if beyond else "every run is within twice that."))
+    return (
+        f"Against the kept run `{main}` (J&F {jf[main]:.3f}): "
+        + ", ".join(f"`{r}` {d:+.3f}" for r, d in diffs.items())
+        + f". The same recipe's {len(seeds)} seeds spread by sd {sd:.3f} on these {len(rows)} sequences: "
+        + (
+            f"{', '.join(f'`{r}`' for r in beyond)} differ{'s' if len(beyond) == 1 else ''} by more than twice that, "
+            "the others by less."
+            if beyond
+            else "every run is within twice that."
+        )
+    )
 
 
 def protocol_text(summary: dict[str, Any]) -> str:
     """One sentence naming the label-propagation protocol an evaluation used (from its summary.json)."""
     c = summary.get("cfg") or {}
-    context = {"reference": "the reference (CRW) context: frame 0 unrestricted plus the preceding frames, the "
-                            "video padded in front by copies of frame 0",
-               "first_once": "frame 0 once plus the preceding frames (EVER's earlier protocol)"}.get(
-        c.get("context"), f"context {c.get('context')!r}")
+    context = {
+        "reference": "the reference (CRW) context: frame 0 unrestricted plus the preceding frames, the "
+        "video padded in front by copies of frame 0",
+        "first_once": "frame 0 once plus the preceding frames (EVER's earlier protocol)",
+    }.get(c.get("context"), f"context {c.get('context')!r}")
     size = f"frames resized to a long side of {c['long_side']} px" if c.get("long_side") else "native resolution"
-    text = (f"Protocol: {context}; {c.get('n_context')} preceding frames, top-{c.get('topk')}, radius "
-            f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
-            f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
-            "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)")
+    text = (
+        f"Protocol: {context}; {c.get('n_context')} preceding frames, top-{c.get('topk')}, radius "
+        f"{c.get('radius')} cells, temperature {c.get('temperature')}, first-frame labels resized "
+        f"{'bilinearly' if c.get('label_resize') == 'bilinear' else 'by area averaging'}, {size}; J and F "
+        "as the official DAVIS evaluation (F on seg2bmap boundaries, void as background)"
+    )
     if c.get("sequences"):
         text += f"; only the sequences {', '.join(c['sequences'])} of split {c.get('split')!r} (eval.sequences)"
     if summary.get("pck_convention"):
@@ -172,8 +201,9 @@ OUTCOME_WORDS = {  # claims.VersusBaseline.outcome as the verdict of a sentence
 CLAIM_1 = "Claim 1 (object nodes at patch accuracy for ≥{factor:g}x less compute)"
 
 
-def findings(runs_dir: str | Path, split: str, names: list[str] | None = None,
-             crop: CropClaim | None = None) -> list[str]:
+def findings(
+    runs_dir: str | Path, split: str, names: list[str] | None = None, crop: CropClaim | None = None
+) -> list[str]:
     """What the evaluated runs of ``runs_dir`` show, as Markdown sentences (the book opens with them, the README
     carries them for the committed snapshots): :func:`sentences` of :func:`ever.analysis.claims.study` (``crop``:
     its :func:`~ever.analysis.claims.crop_claim`, when the caller already has it). Each says on how many
@@ -193,8 +223,9 @@ def sentences(s: Study | None) -> list[str]:
         out.append(_main_line(s.main, on))
         others = [_other_clause(o) for o in s.others]
         if others:
-            out.append(f"**The other cells against the same baseline** ({s.main.baseline_jf:.3f}): "
-                       + "; ".join(others) + ".")
+            out.append(
+                f"**The other cells against the same baseline** ({s.main.baseline_jf:.3f}): " + "; ".join(others) + "."
+            )
     if s.gcn is not None:
         out.append(_gcn_line(s.gcn))
     if s.objects is not None:
@@ -218,7 +249,8 @@ def in_short(real: Study | None, studies: dict[str, Study | None]) -> list[str]:
         if s is None:
             continue
         heads = ([_gcn_head(s.gcn)] if s.gcn is not None else []) + (
-            [_crop_head(s.crop)] if s.crop is not None else [_pooled_head(s.pooled)] if s.pooled is not None else [])
+            [_crop_head(s.crop)] if s.crop is not None else [_pooled_head(s.pooled)] if s.pooled is not None else []
+        )
         rest += [f"{label}: {h}" for h in heads]
     return first + rest
 
@@ -238,13 +270,18 @@ def _main_line(v: VersusBaseline, on: str) -> str:
         score, spread = f"J&F {v.mean:.3f}", f", seed {v.seed}."
     else:
         score = f"J&F {v.mean:.3f} (mean of {n} seeds)"
-        spread = (f"; seeds {', '.join(f'{x:.3f}' for x in v.seed_jf)} (sd {v.sd:.3f}), "
-                  f"{v.above} of {n} above that baseline.")
-    line = (f"**{_main_head(v)}** (`{v.baseline}`{_one_init(v.baseline)}): {score} against {v.baseline_jf:.3f} "
-            f"({v.lead:+.3f}) {on}{spread}")
+        spread = (
+            f"; seeds {', '.join(f'{x:.3f}' for x in v.seed_jf)} (sd {v.sd:.3f}), {v.above} of {n} above that baseline."
+        )
+    line = (
+        f"**{_main_head(v)}** (`{v.baseline}`{_one_init(v.baseline)}): {score} against {v.baseline_jf:.3f} "
+        f"({v.lead:+.3f}) {on}{spread}"
+    )
     if c is not None:
-        line += (f" Sequence by sequence {'the seed mean' if n > 1 else 'it'} is ahead on {c['ahead']} "
-                 f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`")
+        line += (
+            f" Sequence by sequence {'the seed mean' if n > 1 else 'it'} is ahead on {c['ahead']} "
+            f"of {c['n']}; its largest lead is {c['top_lead']:+.3f} on `{c['top']}`"
+        )
         if c["lead_without_top"] is not None:
             line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
         if c["p"] is not None:
@@ -264,58 +301,87 @@ def _gcn_head(g: GcnClaim) -> str:
         return "The GCN (claim 2) is not shown to raise J&F"
     sd, k = g.noise / 2, len(g.pairs)
     where = f"in all {k} pairs" if k > 1 else "in its one pair"
-    verdict = (f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}" if g.up == g.down == 0
-               else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {g.up} of {k} "
-               f"pairs and lowered it in {g.down}")
+    verdict = (
+        f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}"
+        if g.up == g.down == 0
+        else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {g.up} of {k} "
+        f"pairs and lowered it in {g.down}"
+    )
     return f"The GCN (claim 2) {verdict}"
 
 
 def _gcn_line(g: GcnClaim) -> str:
     diffs = ", ".join(f"`{p.gcn}` {p.diff:+.3f}{_ahead_clause(p.compare)}" for p in g.pairs)
-    diffs += ("; without it " + ", ".join(f"`{r}` ends at {jf:.3f}" for r, jf in g.bare_ends)
-              + (f" (best baseline {g.baseline_jf:.3f})" if g.baseline_jf is not None else ""))
-    hint = ("" if g.noise is not None else
-            "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint")
-    cost = (f" It adds {g.flop_share:.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
-            "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
-            if g.flop_share is not None else "")
+    diffs += (
+        "; without it "
+        + ", ".join(f"`{r}` ends at {jf:.3f}" for r, jf in g.bare_ends)
+        + (f" (best baseline {g.baseline_jf:.3f})" if g.baseline_jf is not None else "")
+    )
+    hint = (
+        ""
+        if g.noise is not None
+        else "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint"
+    )
+    cost = (
+        f" It adds {g.flop_share:.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
+        "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
+        if g.flop_share is not None
+        else ""
+    )
     return f"**{_gcn_head(g)}**: run with GCN minus run without, {diffs}{hint}.{cost}"
 
 
 def _objects_line(o: ObjectCells) -> str:
     against = "the untrained encoder" if o.reference == "baseline: random" else "copying the first mask"
     head = f"**{len(o.learned)} of {len(o.cells)} object-node cells score more than {o.margin:g} above {against}**"
-    tail = ("." if o.learned else ": every one scores below it." if all(jf < o.reference_jf for _, jf in o.cells)
-            else ": they learned little beyond what the architecture gives.")
-    return (head + f" (`{o.reference}` {o.reference_jf:.3f}): " + ", ".join(f"`{c}` {jf:.3f}" for c, jf in o.cells)
-            + tail)
+    tail = (
+        "."
+        if o.learned
+        else ": every one scores below it."
+        if all(jf < o.reference_jf for _, jf in o.cells)
+        else ": they learned little beyond what the architecture gives."
+    )
+    return (
+        head + f" (`{o.reference}` {o.reference_jf:.3f}): " + ", ".join(f"`{c}` {jf:.3f}" for c, jf in o.cells) + tail
+    )
 
 
 def _stuck_line(stuck: tuple[StuckRun, ...], runs: int) -> str:
-    return (f"**{len(stuck)} of {runs} runs never left chance in training** (loss over the second half "
-            "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
-            + "; ".join(f"`{r.run}` loss {r.loss:.2f}x a uniform walk's"
-                        + (f", accuracy {r.acc:.2f}x chance" if r.acc is not None else "")
-                        + (f", median gradient norm {r.grad_norm:.2g}" if r.grad_norm is not None else "")
-                        + f", J&F {r.jf:.3f}" for r in stuck) + ".")
+    return (
+        f"**{len(stuck)} of {runs} runs never left chance in training** (loss over the second half "
+        "of training relative to a uniform walk's; their scores stay in their cells' means and spreads): "
+        + "; ".join(
+            f"`{r.run}` loss {r.loss:.2f}x a uniform walk's"
+            + (f", accuracy {r.acc:.2f}x chance" if r.acc is not None else "")
+            + (f", median gradient norm {r.grad_norm:.2g}" if r.grad_norm is not None else "")
+            + f", J&F {r.jf:.3f}"
+            for r in stuck
+        )
+        + "."
+    )
 
 
 def _pooled_head(p: PooledClaim) -> str:
     claim = CLAIM_1.format(factor=p.factor)
-    return (f"{claim} is not tested by this grid" if not p.testable else
-            f"{claim} {'holds' if p.holds else 'does not hold'} on this grid")
+    return (
+        f"{claim} is not tested by this grid"
+        if not p.testable
+        else f"{claim} {'holds' if p.holds else 'does not hold'} on this grid"
+    )
 
 
 def _pooled_line(p: PooledClaim) -> str:
     if p.testable:
         return f"**{_pooled_head(p)}** (chapter 5)."
-    return (f"**{_pooled_head(p)}**: its object and patch cells pool their nodes from one dense encoding "
-            f"of each frame, so their training FLOPs per clip differ by at most {p.spread:.1f} % (chapter 5). It can "
-            "show only where each node is encoded on its own, as in the original walk (`configs/report-green.yaml`).")
+    return (
+        f"**{_pooled_head(p)}**: its object and patch cells pool their nodes from one dense encoding "
+        f"of each frame, so their training FLOPs per clip differ by at most {p.spread:.1f} % (chapter 5). It can "
+        "show only where each node is encoded on its own, as in the original walk (`configs/report-green.yaml`)."
+    )
 
 
 def _one_init(baseline: str) -> str:
-    """", one initialisation" when ``baseline`` is the random encoder (a single seed of it was scored)."""
+    """ ", one initialisation" when ``baseline`` is the random encoder (a single seed of it was scored)."""
     return ", one initialisation" if baseline == "baseline: random" else ""
 
 
@@ -328,26 +394,38 @@ def cost_findings(T, claim: CropClaim | None) -> list[str]:
     multi = T[T["seeds"] > 1].dropna(subset=["wall s sd"])
     if len(multi):
         rel = (multi["wall s sd"] / multi["wall s"]).sort_values()
-        out.append(f"Over the seeds of one cell the wall seconds spread by {100 * rel.iloc[0]:.0f} % (`{rel.index[0]}`) "
-                   f"to {100 * rel.iloc[-1]:.0f} % (`{rel.index[-1]}`) of their mean (sd / mean).")
-    for row in (claim.rows if claim is not None else ()):
+        out.append(
+            f"Over the seeds of one cell the wall seconds spread by {100 * rel.iloc[0]:.0f} % (`{rel.index[0]}`) "
+            f"to {100 * rel.iloc[-1]:.0f} % (`{rel.index[-1]}`) of their mean (sd / mean)."
+        )
+    for row in claim.rows if claim is not None else ():
         ref, obj = claim.reference, row.cell
         if ref not in T.index or obj not in T.index:
             continue
         r = cost_ratios(T, ref, obj)
-        timed = [f"{r[k]:.1f}x less {what}" for k, what in (("wall", "wall time"), ("cpu", "CPU time"),
-                                                            ("energy", "estimated energy")) if r[k] == r[k]]
+        timed = [
+            f"{r[k]:.1f}x less {what}"
+            for k, what in (("wall", "wall time"), ("cpu", "CPU time"), ("energy", "estimated energy"))
+            if r[k] == r[k]
+        ]
         if not timed:
             continue
         smaller = all(r[k] < r["flops"] for k in ("wall", "cpu", "energy") if r[k] == r[k])
         any_smaller = any_smaller or smaller
-        out.append(f"`{obj}` needs {r['flops']:.1f}x fewer FLOPs per clip than `{ref}`"
-                   + (", but only " if smaller else ", and ") + ", ".join(timed[:-1])
-                   + (" and " if len(timed) > 1 else "") + timed[-1] + ".")
+        out.append(
+            f"`{obj}` needs {r['flops']:.1f}x fewer FLOPs per clip than `{ref}`"
+            + (", but only " if smaller else ", and ")
+            + ", ".join(timed[:-1])
+            + (" and " if len(timed) > 1 else "")
+            + timed[-1]
+            + "."
+        )
     if any_smaller:
-        out.append("Where the saving in time and energy is smaller than the saving in FLOPs, the FLOP counter does not "
-                   "see all the work (an object walk also segments every frame, in the data workers, whose CPU time the "
-                   "ledger includes) or this machine runs the two cells' FLOPs at different rates.")
+        out.append(
+            "Where the saving in time and energy is smaller than the saving in FLOPs, the FLOP counter does not "
+            "see all the work (an object walk also segments every frame, in the data workers, whose CPU time the "
+            "ledger includes) or this machine runs the two cells' FLOPs at different rates."
+        )
     return out
 
 
@@ -358,76 +436,122 @@ def core_range(span: tuple[float, float]) -> str:
 
 
 def _crop_head(claim: CropClaim) -> str:
-    verdict = ("is not decided by this grid" if claim.holds is None else "holds beyond the spread over seeds"
-               if claim.clear else "holds on the mean, not beyond the spread over seeds" if claim.holds else
-               "does not hold in this grid")
+    verdict = (
+        "is not decided by this grid"
+        if claim.holds is None
+        else "holds beyond the spread over seeds"
+        if claim.clear
+        else "holds on the mean, not beyond the spread over seeds"
+        if claim.holds
+        else "does not hold in this grid"
+    )
     return f"{CLAIM_1.format(factor=claim.factor)} {verdict}"
 
 
 def crop_claim_line(claim: CropClaim) -> str:
     """:func:`~ever.analysis.claims.crop_claim` as one Markdown sentence for the findings."""
     n = claim.reference_seeds
-    ref = (f"the patch-crop walk `{claim.reference}` (every patch encoded on its own) ends at J&F "
-           f"{claim.reference_final:.3f}" + (f" ± {claim.reference_sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
-           + f", so patch-level accuracy is J&F ≥ {claim.target:.3f} (within {claim.tolerance:g})")
+    ref = (
+        f"the patch-crop walk `{claim.reference}` (every patch encoded on its own) ends at J&F "
+        f"{claim.reference_final:.3f}"
+        + (f" ± {claim.reference_sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
+        + f", so patch-level accuracy is J&F ≥ {claim.target:.3f} (within {claim.tolerance:g})"
+    )
     at_first = claim.reference_reached > 0 and claim.reference_at_first == claim.reference_reached
     if claim.reference_reach is not None:
-        ref += (f"; {claim.reference_reached} of its {n} seeds reach it, after "
-                f"{claim.reference_reach:,.0f} training GFLOPs on average"
-                + (", all at their first evaluation" if at_first else ""))
+        ref += (
+            f"; {claim.reference_reached} of its {n} seeds reach it, after "
+            f"{claim.reference_reach:,.0f} training GFLOPs on average"
+            + (", all at their first evaluation" if at_first else "")
+        )
     cells = []
     for r in claim.rows:
-        t = (f"`{r.cell}`" + (f" ({r.clip_ratio:.1f}x fewer training FLOPs per clip)" if r.clip_ratio else "")
-             + f" ends at {r.final:.3f}" + (f" ± {r.final_sd:.3f}" if r.final_sd is not None else "")
-             + f" ({r.gap:+.3f}" + ("" if r.noise is None else
-                                        f", {'beyond' if r.beyond_noise else 'within'} the noise of the patch walk's "
-                                        f"seeds, twice their sd, {r.noise:.3f}; one seed, so it does not enter the verdict"
-                                        if r.seeds == 1 else
-                                        f", {'beyond' if r.beyond_noise else 'within'} the noise of the two cells, "
-                                        f"twice the mean of their sds over seeds, {r.noise:.3f}")
-             + ")" + (f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
-                      if (v := r.vs_reference) and v["p"] is not None else "")
-             + f"; {r.reached} of {r.seeds} seeds reach {claim.target:.3f}")
+        t = (
+            f"`{r.cell}`"
+            + (f" ({r.clip_ratio:.1f}x fewer training FLOPs per clip)" if r.clip_ratio else "")
+            + f" ends at {r.final:.3f}"
+            + (f" ± {r.final_sd:.3f}" if r.final_sd is not None else "")
+            + f" ({r.gap:+.3f}"
+            + (
+                ""
+                if r.noise is None
+                else f", {'beyond' if r.beyond_noise else 'within'} the noise of the patch walk's "
+                f"seeds, twice their sd, {r.noise:.3f}; one seed, so it does not enter the verdict"
+                if r.seeds == 1
+                else f", {'beyond' if r.beyond_noise else 'within'} the noise of the two cells, "
+                f"twice the mean of their sds over seeds, {r.noise:.3f}"
+            )
+            + ")"
+            + (
+                f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
+                if (v := r.vs_reference) and v["p"] is not None
+                else ""
+            )
+            + f"; {r.reached} of {r.seeds} seeds reach {claim.target:.3f}"
+        )
         if r.reach is not None:
             t += f", after {r.reach:,.0f}" + (f" ± {r.reach_sd:,.0f}" if r.reach_sd is not None else "") + " GFLOPs"
         if r.ratio is not None:
-            t += f": {r.ratio:.1f}x less compute (slowest of its seeds against the fastest patch seed: {r.ratio_low:.1f}x)"
+            t += (
+                f": {r.ratio:.1f}x less compute"
+                f" (slowest of its seeds against the fastest patch seed: {r.ratio_low:.1f}x)"
+            )
         elif r.ratio_reached is not None:
             t += f" ({r.ratio_reached:.1f}x less than the patch walk, counting only the seeds that reach it)"
         cells.append(t)
     lead = claim.reference_final - claim.baseline_jf if claim.baseline_jf is not None else None
     vb = claim.reference_vs_baseline
-    above = ("" if lead is None or claim.undecided == "baseline" else
-             f" That walk ends above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}) by {lead:+.3f}"
-             + ("" if claim.reference_noise is None else
-                f", more than the noise of its seeds (twice their sd, {claim.reference_noise:.3f})")
-             + ("." if vb is None or vb["p"] is None else
-                f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
-                + (", so that lead is not shown to carry over to other videos." if vb["p"] >= P_CLEAR else ".")))
-    why = above   # then, when the grid does not decide, why not
+    above = (
+        ""
+        if lead is None or claim.undecided == "baseline"
+        else f" That walk ends above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}) by {lead:+.3f}"
+        + (
+            ""
+            if claim.reference_noise is None
+            else f", more than the noise of its seeds (twice their sd, {claim.reference_noise:.3f})"
+        )
+        + (
+            "."
+            if vb is None or vb["p"] is None
+            else f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
+            + (", so that lead is not shown to carry over to other videos." if vb["p"] >= P_CLEAR else ".")
+        )
+    )
+    why = above  # then, when the grid does not decide, why not
     if claim.holds is None and claim.undecided == "baseline":
-        why += (f" That walk does not end above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}): "
-                "it has not learned beyond what the baselines give" if lead <= 0 else
-                f" That walk does not end clearly above the best baseline (`{claim.baseline}`, "
-                f"{claim.baseline_jf:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
-                f"sd, {claim.reference_noise:.3f}), so it is not shown to have learned beyond what the baselines give")
+        why += (
+            f" That walk does not end above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}): "
+            "it has not learned beyond what the baselines give"
+            if lead <= 0
+            else f" That walk does not end clearly above the best baseline (`{claim.baseline}`, "
+            f"{claim.baseline_jf:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
+            f"sd, {claim.reference_noise:.3f}), so it is not shown to have learned beyond what the baselines give"
+        )
         why += ", and reaching its accuracy, at any compute, says nothing about the claim."
     elif claim.holds is None:
-        unshown = [r for r in claim.rows if not r.equal and not r.beyond_noise
-                   and (r.seeds > 1 or r.noise is None)]
+        unshown = [r for r in claim.rows if not r.equal and not r.beyond_noise and (r.seeds > 1 or r.noise is None)]
         why += " " + " ".join(
             f"`{r.cell}` ends below patch-level accuracy, "
-            + ("but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
-               if r.noise is None else
-               "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
-               "not shown to be as accurate either.") for r in unshown)
+            + (
+                "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
+                if r.noise is None
+                else "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
+                "not shown to be as accurate either."
+            )
+            for r in unshown
+        )
         if claim.reference_seeds != 1 and not any(r.seeds > 1 for r in claim.rows):
-            why += " No object cell has two seeds: a cell of one seed has no spread of its own, so none enters the verdict."
-    return (f"**{_crop_head(claim)}** where "
-            f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
-            "at its first evaluation counts that point's compute, an upper bound of what it needed"
-            + ("; every patch seed was, so no ratio here bounds the saving either way" if at_first else "")
-            + " (chapter 5).")
+            why += (
+                " No object cell has two seeds: a cell of one seed has no spread of its own,"
+                " so none enters the verdict."
+            )
+    return (
+        f"**{_crop_head(claim)}** where "
+        f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
+        "at its first evaluation counts that point's compute, an upper bound of what it needed"
+        + ("; every patch seed was, so no ratio here bounds the saving either way" if at_first else "")
+        + " (chapter 5)."
+    )
 
 
 def bullets(lines: list[str]) -> str:
@@ -437,40 +561,6 @@ def bullets(lines: list[str]) -> str:
 
 # ---------------------------------------------------------------- chapter 5 and 6: verdicts beside tables and figures
 
-def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
-    """Chapter 5: :func:`ever.analysis.claims.gcn_cycle` ``rows`` against the cell ``base`` without the GCN, and
-    whether a variant shows the shortcut's signature (an easier cycle with a lower J&F)."""
-    parts = [f"`{r['cell']}`: training cycle {r['loss']} (loss / ln N {r['d_loss']:+.3f}"
-             + (f", noise {r['noise_loss']:.3f}" if r["noise_loss"] is not None else "")
-             + f"), J&F {r['jf']} ({r['d_jf']:+.3f}"
-             + (f", noise {r['noise_jf']:.3f}" if r["noise_jf"] is not None else "") + ")" for r in rows]
-    shortcut = [r["cell"] for r in rows if r["loss"] == "easier" and r["jf"] == "lower"]
-    return (f"Against `{base}` (computed by `ever.analysis.claims.gcn_cycle`; noise is twice the mean sd "
-            "over seeds of the two cells): " + "; ".join(parts) + ". "
-            + (f"{', '.join(f'`{c}`' for c in shortcut)} shows the shortcut's signature, an easier "
-               "cycle with a lower J&F." if shortcut else
-               "No variant shows the shortcut's signature (an easier cycle with a lower J&F) on this grid."))
-
-
-def gap_steps(G, random_jf: float | None) -> str:
-    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (whether it exceeds
-    the noise), where the chain of steps takes the first cell's J&F, and what the untrained encoder scores."""
-    def step(r) -> str:
-        return (f"{r['a - b']:+.3f} J&F, " + ("with one seed in each cell the noise is not measured"
-                                              if r["beyond noise"] is None else
-                                              f"{'beyond' if r['beyond noise'] else 'within'} the noise ({r['noise']:.3f}"
-                                              + ("" if min(r["seeds a"], r["seeds b"]) > 1 else
-                                                 ", from the seeds of one cell: the other has one") + ")"))
-
-    big = G.loc[G["a - b"].abs().idxmax()]
-    text = [f"The largest of these steps is `{big['a']}` against `{big['b']}`: {step(big)}; together they take "
-            f"the patch walk's {G['J&F b'].iloc[0]:.3f} to {G['J&F a'].iloc[-1]:.3f}."]
-    if random_jf:
-        text.append(f"The untrained encoder scores {random_jf:.3f}: a cell near or below it has learned little, so "
-                    "these steps say how far a design's training falls short, not what it loses against a "
-                    "walk that learned as well.")
-    return " ".join(text)
-
 
 def pooled_verdict(claim: dict[str, Any], share) -> str:
     """Chapter 5: :func:`ever.analysis.claims.green_claim` on this build's grid (``share``: the runs' walk % of
@@ -478,70 +568,22 @@ def pooled_verdict(claim: dict[str, Any], share) -> str:
     from ever.analysis.display import percent
 
     best = max(claim["rows"], key=lambda r: r["J&F gap"])
-    return (("**Verdict on this grid: not tested** (its object and patch runs cost the same FLOPs, so fewer nodes "
-             "cannot show as less compute). " if not claim["testable"] else
-             f"**Verdict on this grid: the claim {'holds' if claim['holds'] else 'does not hold'}.** ")
-            + f"Reference `{claim['reference']}` scores J&F {claim['reference_jf']:.3f}; the best object run, "
-            f"`{best['run']}`, is {best['J&F gap']:+.3f} J&F from it at a compute ratio of "
-            + (f"{best['compute ratio']:.2f}" if best["compute ratio"] else "unknown") + "."
-            + (f" The walk is {percent(share.min())} to {percent(share.max())} of a training step's FLOPs "
-               "(column *walk share*): fewer nodes cannot save much when the encoder, which every variant runs once "
-               "per frame, is nearly all of the cost." if len(share) and share.max() < 10 else ""))
-
-
-def step_seconds(lc: dict[str, Any]) -> str | None:
-    """Chapter 5: whether the seconds per step of the ablation's runs compare (``lc``:
-    :func:`ever.analysis.stats.load_confound`); None without two timed runs."""
-    if lc["wall_ratio"] is None or lc["flops_spread"] is None:
-        return None
-    text = (f"The FLOPs per clip of these runs are within {100 * lc['flops_spread']:.2f} % of each other, "
-            f"their wall seconds per step {lc['wall_ratio']:.1f}x apart")
-    if lc["cores"] is not None:
-        text += f", and they kept {core_range(lc['cores'])} cores busy"
-    if lc["confounded"]:
-        return text + (". **The seconds are not a method difference on this evidence**: the runs got different "
-                       "numbers of cores, which depended on what else the machine was running. This chapter compares "
-                       "FLOPs; chapter 6 shows the seconds and the energy estimated from them run by run.")
-    if lc["uncounted"]:
-        return text + (". Same FLOPs, same cores, different seconds: the slower runs did work the FLOP counter does "
-                       "not see (object nodes segment every frame on the CPU) or met other load. `bench/train.py` "
-                       "times the segmentation on its own; this chapter compares FLOPs.")
-    return text + ": the runs got the same share of the machine, so their seconds per step compare."
-
-
-def front_text(pts, fs: dict[str, Any], lc: dict[str, Any]) -> str:
-    """Chapter 6: the Pareto front of accuracy against FLOPs (``fs``: :func:`ever.analysis.stats.front_summary` of
-    ``pts``) and whether the runs' seconds, and so their estimated energy, measure their method (``lc``)."""
-    best = fs["best"]
-    if fs["negligible"]:
-        text = (f"The trained runs' training FLOPs are within {100 * fs['spread']:.2f} % of each other: on compute "
-                f"they are one point, so no Pareto front is drawn. At that cost the most accurate is `{best}` "
-                f"(J&F {pts.loc[best, 'J&F']:.3f}).")
-    else:
-        text = (f"The trained runs' training FLOPs differ by up to {100 * fs['spread']:.0f} %. Runs on the Pareto "
-                "front of accuracy against FLOPs: " + ", ".join(f"`{n}`" for n in fs["front"]) + ".")
-    if lc["confounded"]:
-        text += (f" Their wall seconds are {lc['wall_ratio']:.1f}x apart and they kept "
-                 f"{core_range(lc['cores'])} cores busy (right): the machine gave them different shares of itself, "
-                 "so their estimated energy differs for the same reason. It is shown in the tables as what these "
-                 "runs cost on this machine, not as a property of their method: no accuracy-per-energy ratio and "
-                 "no energy front is drawn.")
-    elif lc["uncounted"]:
-        text += (f" Their wall seconds are {lc['wall_ratio']:.1f}x apart on the same cores (right) for the same "
-                 "FLOPs: the slower runs did work the FLOP counter does not see (object nodes segment every frame "
-                 "on the CPU) or met other load, and their estimated energy follows their seconds. No "
-                 "accuracy-per-energy ratio and no energy front is drawn.")
-    return text
-
-
-def kinetics_hours(K, lc: dict[str, Any]) -> str | None:
-    """Chapter 6: why the Kinetics-scale hours (``K``: :func:`ever.analysis.tables.kinetics_table`) of runs with
-    the same PFLOPs differ; None when they compare."""
-    if not (lc["confounded"] or lc["uncounted"]):
-        return None
-    kwh = K["kWh (estimate)"].dropna()
-    return (f"At PFLOPs within {100 * lc['flops_spread']:.2f} % of each other the wall hours are {lc['wall_ratio']:.1f}x "
-            + (f"and the kWh {kwh.max() / kwh.min():.1f}x " if len(kwh) > 1 and kwh.min() > 0 else "")
-            + "apart: that is the measured runs' wall and CPU time carried over (they kept "
-            f"{core_range(lc['cores'])} cores busy), including work the FLOP counter does not "
-            "see and the machine's load. Compare the runs on PFLOPs.")
+    return (
+        (
+            "**Verdict on this grid: not tested** (its object and patch runs cost the same FLOPs, so fewer nodes "
+            "cannot show as less compute). "
+            if not claim["testable"]
+            else f"**Verdict on this grid: the claim {'holds' if claim['holds'] else 'does not hold'}.** "
+        )
+        + f"Reference `{claim['reference']}` scores J&F {claim['reference_jf']:.3f}; the best object run, "
+        f"`{best['run']}`, is {best['J&F gap']:+.3f} J&F from it at a compute ratio of "
+        + (f"{best['compute ratio']:.2f}" if best["compute ratio"] else "unknown")
+        + "."
+        + (
+            f" The walk is {percent(share.min())} to {percent(share.max())} of a training step's FLOPs "
+            "(column *walk share*): fewer nodes cannot save much when the encoder, which every variant runs once "
+            "per frame, is nearly all of the cost."
+            if len(share) and share.max() < 10
+            else ""
+        )
+    )

@@ -17,6 +17,7 @@ averaged over the cell); label propagation L2-normalises features and compares t
 ``random``: the encoder of a config with the initial weights of a seed (:func:`random_encoder`), read at
 ``model.eval_stage``; ``ever eval random --set seed=N`` scores one initialisation of a distribution.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,7 +35,7 @@ def lab_dist_features(frames: torch.Tensor, radius: float = LAB_SPHERE_RADIUS) -
     ``f1 . f2 = 1 - (|x1 - x2|^2 + (h1 - h2)^2) / (2 R^2)`` (see the module docstring)."""
     lab = F.avg_pool2d(rgb_to_lab(frames.float()), STRIDE, ceil_mode=True)
     x = lab - lab.new_tensor([50.0, 0.0, 0.0])[None, :, None, None]
-    height = (radius ** 2 - x.square().sum(1, keepdim=True)).clamp_min(0).sqrt()
+    height = (radius**2 - x.square().sum(1, keepdim=True)).clamp_min(0).sqrt()
     return torch.cat([x, height], 1) / radius
 
 

@@ -15,7 +15,8 @@ joint becomes a Gaussian heat map (one channel per joint, ``sigma`` in feature c
 exactly like mask labels (:func:`ever.evaluate.propagation.propagate`); the predicted position is the
 arg-max of the channel upsampled to the native resolution. When the joints are given in frame 0, one
 propagation serves the masks and the joints (:func:`propagate_masks_keypoints`: the heat maps are extra
-label channels of the masks' propagation, whose affinities and top-k do not depend on the labels). A joint is scored on a later annotated frame
+label channels of the masks' propagation, whose affinities and top-k do not depend on the labels). A joint is scored
+on a later annotated frame
 (the given frame never is) when it is visible there and was visible in the first annotated frame. The copy
 baseline keeps the joints where they were given.
 
@@ -30,21 +31,28 @@ the file's ``"pck_convention"`` field, else ``"badja"``, since this format is th
 Over a dataset (:func:`pool_pck`), the scored frames of all sequences are pooled before averaging (BADJA:
 every frame counts once; JHMDB: per joint over every frame of every video, as the CRW/UVC script).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from ever.errors import DataError
-from ever.evaluate.metrics import (PCK_CONVENTIONS, badja_threshold, jhmdb_threshold, joint_hits, pck, pck_badja,
-                                  pck_jhmdb)
-from ever.evaluate.propagation import (STRIDE, FeatureFn, CellGrid, first_mask, mask_labels, propagate,
-                                       propagate_masks)
+from ever.evaluate.metrics import (
+    PCK_CONVENTIONS,
+    badja_threshold,
+    jhmdb_threshold,
+    joint_hits,
+    pck,
+    pck_badja,
+    pck_jhmdb,
+)
+from ever.evaluate.propagation import STRIDE, CellGrid, FeatureFn, first_mask, mask_labels, propagate, propagate_masks
 
 
 @dataclass
@@ -107,14 +115,25 @@ def heatmaps(xy: np.ndarray, grid: CellGrid, sigma: float = 1.0) -> torch.Tensor
     h, w = grid.cells
     gy, gx = torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32)
     d2 = (gx[None, None, :] - cells[:, 0, None, None]) ** 2 + (gy[None, :, None] - cells[:, 1, None, None]) ** 2
-    return torch.exp(-d2 / (2 * sigma ** 2))
+    return torch.exp(-d2 / (2 * sigma**2))
 
 
-def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature_fn: FeatureFn | str,
-                        start: int = 0, sigma: float = 1.0, n_context: int = 20, topk: int = 10,
-                        radius: float = 12.0, temperature: float = 0.05, long_side: int = 0,
-                        device: str | torch.device = "cpu", chunk: int = 8,
-                        context: str = "reference") -> Iterator[np.ndarray]:
+def propagate_keypoints(
+    seq,
+    joints_xy: np.ndarray,
+    visible: np.ndarray,
+    feature_fn: FeatureFn | str,
+    start: int = 0,
+    sigma: float = 1.0,
+    n_context: int = 20,
+    topk: int = 10,
+    radius: float = 12.0,
+    temperature: float = 0.05,
+    long_side: int = 0,
+    device: str | torch.device = "cpu",
+    chunk: int = 8,
+    context: str = "reference",
+) -> Iterator[np.ndarray]:
     """Yield predicted joints (J, 2) (x, y pixels; NaN for joints not visible at ``start``) for frames
     ``start``, ``start + 1``, ..., ``len(seq) - 1``, given joints_xy (J, 2) and visible (J,) at ``start``.
     ``context``: see :mod:`ever.evaluate.propagation` (heat maps are made at feature resolution, so there
@@ -137,8 +156,19 @@ def propagate_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature
         return
     H, W = seq.size
     frames = (seq.frame(i) for i in range(start, len(seq)))
-    for soft in propagate(frames, heatmaps(joints_xy[sel], grid, sigma), grid, feature_fn, n_context, topk,
-                          radius, temperature, device, chunk, context):
+    for soft in propagate(
+        frames,
+        heatmaps(joints_xy[sel], grid, sigma),
+        grid,
+        feature_fn,
+        n_context,
+        topk,
+        radius,
+        temperature,
+        device,
+        chunk,
+        context,
+    ):
         yield _joints(grid.up(soft.cpu()), sel, given, W)
 
 
@@ -150,11 +180,22 @@ def _joints(heat: torch.Tensor, sel: np.ndarray, given: np.ndarray, W: int) -> n
     return pred
 
 
-def propagate_masks_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, feature_fn: FeatureFn | str,
-                              sigma: float = 1.0, n_context: int = 20, topk: int = 10, radius: float = 12.0,
-                              temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
-                              chunk: int = 8, context: str = "reference",
-                              label_resize: str = "bilinear") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def propagate_masks_keypoints(
+    seq,
+    joints_xy: np.ndarray,
+    visible: np.ndarray,
+    feature_fn: FeatureFn | str,
+    sigma: float = 1.0,
+    n_context: int = 20,
+    topk: int = 10,
+    radius: float = 12.0,
+    temperature: float = 0.05,
+    long_side: int = 0,
+    device: str | torch.device = "cpu",
+    chunk: int = 8,
+    context: str = "reference",
+    label_resize: str = "bilinear",
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (mask (H, W) int64, joints (J, 2)) for every frame from one propagation, the joints
     (J, 2) with visible (J,) given in frame 0: the K mask channels and the J' heat maps of the visible
     joints are propagated together (one encoding, one top-k a frame), so each equals what
@@ -174,14 +215,21 @@ def propagate_masks_keypoints(seq, joints_xy: np.ndarray, visible: np.ndarray, f
         labels = torch.cat([labels, heatmaps(joints_xy[sel], grid, sigma)])
     W = seq.size[1]
     frames = (seq.frame(i) for i in range(len(seq)))
-    for soft in propagate(frames, labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk,
-                          context):
+    for soft in propagate(
+        frames, labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk, context
+    ):
         up = grid.up(soft.cpu())  # (K + J', H, W)
         yield ids[up[:K].argmax(0)].numpy(), _joints(up[K:], sel, given, W) if len(sel) else given
 
 
-def score_keypoints(seq, kp: Keypoints, feature_fn: FeatureFn | str, alphas: tuple[float, ...] = (0.1, 0.2),
-                    predicted: list[np.ndarray] | None = None, **kwargs) -> dict:
+def score_keypoints(
+    seq,
+    kp: Keypoints,
+    feature_fn: FeatureFn | str,
+    alphas: tuple[float, ...] = (0.1, 0.2),
+    predicted: list[np.ndarray] | None = None,
+    **kwargs,
+) -> dict:
     """Propagate from the first annotated frame and score the later annotated frames.
 
     Returns {'pck_convention', 'frames' (scored), 'joints' (scored joint instances), 'PCK@0.1', 'PCK@0.2',
@@ -200,8 +248,12 @@ def score_keypoints(seq, kp: Keypoints, feature_fn: FeatureFn | str, alphas: tup
         if t not in targets:
             continue
         a = targets[t]
-        predictions.append({"frame": seq.frame_stem(t),
-                            "joints_xy": [None if np.isnan(p).any() else [float(p[0]), float(p[1])] for p in pred]})
+        predictions.append(
+            {
+                "frame": seq.frame_stem(t),
+                "joints_xy": [None if np.isnan(p).any() else [float(p[0]), float(p[1])] for p in pred],
+            }
+        )
         if t == start:
             continue
         visible = kp.visible[a] & kp.visible[0]
@@ -222,8 +274,11 @@ def score_keypoints(seq, kp: Keypoints, feature_fn: FeatureFn | str, alphas: tup
     hits = {}
     for alpha in alphas:
         key = f"PCK@{alpha:g}"
-        h = (joint_hits(np.stack(preds), np.stack(gts), np.array(refs), alpha, kp.convention)
-             if preds else np.zeros((0, n_joints), bool))
+        h = (
+            joint_hits(np.stack(preds), np.stack(gts), np.array(refs), alpha, kp.convention)
+            if preds
+            else np.zeros((0, n_joints), bool)
+        )
         out[key] = pck(h, visible, kp.convention)
         hits[key] = h.astype(int).tolist()
     out.update(hits=hits, visible=visible.astype(int).tolist(), predictions=predictions)
@@ -236,8 +291,7 @@ def pool_pck(results: list[dict]) -> dict:
     'PCK@0.1', ...}"""
     conventions = {r["pck_convention"] for r in results}
     if len(conventions) != 1:
-        raise DataError(f"keypoint files mix PCK conventions ({', '.join(sorted(conventions))}); "
-                        f"score them separately")
+        raise DataError(f"keypoint files mix PCK conventions ({', '.join(sorted(conventions))}); score them separately")
     convention = conventions.pop()
     out: dict = {"pck_convention": convention}
     used = [r for r in results if r["frames"]]
@@ -245,8 +299,11 @@ def pool_pck(results: list[dict]) -> dict:
         raise DataError("jhmdb PCK pools each joint over the videos: every keypoint file needs the same joints")
     for key in results[0]["hits"]:
         if convention == "badja":  # every frame counts once (files may have different joint lists)
-            per_frame = [pck_badja(np.asarray([h], bool), np.asarray([v], bool))
-                         for r in used for h, v in zip(r["hits"][key], r["visible"])]
+            per_frame = [
+                pck_badja(np.asarray([h], bool), np.asarray([v], bool))
+                for r in used
+                for h, v in zip(r["hits"][key], r["visible"])
+            ]
             per_frame = [p for p in per_frame if not np.isnan(p)]
             out[key] = float(np.mean(per_frame)) if per_frame else float("nan")
         else:  # every joint over every scored frame of every video

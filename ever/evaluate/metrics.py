@@ -42,6 +42,7 @@ numpy/scipy; ``tests/test_metrics.py`` pins values computed by the official func
   its error is <= ``alpha * 0.6 * diagonal of the bounding box of the frame's visible ground-truth joints``;
   the first frame is excluded; PCK of each joint over all its scored frames, then the mean over joints.
 """
+
 from __future__ import annotations
 
 import math
@@ -120,7 +121,7 @@ def decay(per_frame: np.ndarray, n_bins: int = 4) -> float:
     if len(per_frame) == 0:
         return float("nan")
     ids = np.round(np.linspace(1, len(per_frame), n_bins + 1) + 1e-10).astype(int) - 1
-    bins = [per_frame[ids[i]:ids[i + 1] + 1] for i in range(n_bins)]
+    bins = [per_frame[ids[i] : ids[i + 1] + 1] for i in range(n_bins)]
     return float(np.nanmean(bins[0]) - np.nanmean(bins[-1]))
 
 
@@ -129,12 +130,12 @@ def statistics(per_frame: np.ndarray) -> dict[str, float]:
     per_frame = np.asarray(per_frame, dtype=np.float64)
     if len(per_frame) == 0:
         return {"Mean": float("nan"), "Recall": float("nan"), "Decay": float("nan")}
-    return {"Mean": float(np.nanmean(per_frame)), "Recall": float((per_frame > 0.5).mean()),
-            "Decay": decay(per_frame)}
+    return {"Mean": float(np.nanmean(per_frame)), "Recall": float((per_frame > 0.5).mean()), "Decay": decay(per_frame)}
 
 
-def frame_scores(gt: np.ndarray, pred: np.ndarray, object_ids: list[int],
-                 bound_th: float = BOUND_TH) -> tuple[np.ndarray, np.ndarray]:
+def frame_scores(
+    gt: np.ndarray, pred: np.ndarray, object_ids: list[int], bound_th: float = BOUND_TH
+) -> tuple[np.ndarray, np.ndarray]:
     """J and F of each object in one frame: gt, pred (H, W) int label maps -> (J (N,), F (N,)).
 
     Void pixels (255) of ``gt`` are background, as in the official semi-supervised evaluation."""
@@ -149,10 +150,10 @@ def frame_scores(gt: np.ndarray, pred: np.ndarray, object_ids: list[int],
 class SequenceScorer:
     """Accumulates per-frame J and F of one sequence, frame by frame (memory: two floats per object-frame).
 
-        scorer = SequenceScorer(object_ids, num_frames=len(seq))
-        for t, pred in enumerate(predictions):
-            scorer.add(t, seq.mask(t), pred)
-        rows = scorer.summary()   # one dict per object
+    scorer = SequenceScorer(object_ids, num_frames=len(seq))
+    for t, pred in enumerate(predictions):
+        scorer.add(t, seq.mask(t), pred)
+    rows = scorer.summary()   # one dict per object
     """
 
     def __init__(self, object_ids: list[int], num_frames: int, bound_th: float = BOUND_TH):
@@ -216,8 +217,7 @@ def jhmdb_threshold(gt_xy: np.ndarray, visible: np.ndarray) -> float:
     return float(0.6 * np.linalg.norm(pts.max(0) - pts.min(0)))
 
 
-def joint_hits(pred_xy: np.ndarray, gt_xy: np.ndarray, ref: np.ndarray, alpha: float,
-               convention: str) -> np.ndarray:
+def joint_hits(pred_xy: np.ndarray, gt_xy: np.ndarray, ref: np.ndarray, alpha: float, convention: str) -> np.ndarray:
     """(T, J) bool: joint within ``alpha * ref`` px of the truth; pred_xy, gt_xy (T, J, 2), ref (T,).
 
     ``badja`` uses a strict ``<``, ``jhmdb`` ``<=`` (as their reference code)."""

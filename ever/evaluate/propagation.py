@@ -42,11 +42,12 @@ against the window the radius allows.
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
 """
+
 from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -62,12 +63,11 @@ LABEL_RESIZES = ("bilinear", "area")
 
 # ----------------------------------------------------------------------------- feature functions
 
+
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """sRGB (t, 3, H, W) in [0, 1] -> CIE Lab (D65): L in [0, 100], a and b in about [-128, 127]."""
     lin = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
-    m = x.new_tensor([[0.412453, 0.357580, 0.180423],
-                      [0.212671, 0.715160, 0.072169],
-                      [0.019334, 0.119193, 0.950227]])
+    m = x.new_tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
     white = x.new_tensor([0.95047, 1.0, 1.08883])
     xyz = torch.einsum("ij,tjhw->tihw", m, lin) / white[None, :, None, None]
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
@@ -100,6 +100,7 @@ def model_features(model: torch.nn.Module, stage: str) -> FeatureFn:
 
 
 # ----------------------------------------------------------------------------- geometry
+
 
 class CellGrid:
     """Native frame (H, W) -> resized (Hr, Wr) -> padded (Hp, Wp), multiples of 8 -> cells (h, w)."""
@@ -154,8 +155,14 @@ class CellGrid:
 
 # ----------------------------------------------------------------------------- propagation
 
-def encode(frames: Iterable[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, device: str | torch.device = "cpu",
-           chunk: int = 8) -> Iterator[torch.Tensor]:
+
+def encode(
+    frames: Iterable[np.ndarray],
+    grid: CellGrid,
+    feature_fn: FeatureFn,
+    device: str | torch.device = "cpu",
+    chunk: int = 8,
+) -> Iterator[torch.Tensor]:
     """Yield L2-normalised features (C, h, w) frame by frame, encoding ``chunk`` frames at a time."""
     buf: list[np.ndarray] = []
     for rgb in frames:
@@ -172,27 +179,32 @@ def _encode_chunk(rgb: list[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, 
     with torch.inference_mode():
         feats = feature_fn(x)
     if feats.dim() != 4 or feats.shape[0] != len(rgb) or tuple(feats.shape[-2:]) != grid.cells:
-        raise ValueError(f"feature function returned {tuple(feats.shape)} for frames {tuple(x.shape)}; expected "
-                         f"({len(rgb)}, C, {grid.cells[0]}, {grid.cells[1]}) (stride {STRIDE})")
+        raise ValueError(
+            f"feature function returned {tuple(feats.shape)} for frames {tuple(x.shape)}; expected "
+            f"({len(rgb)}, C, {grid.cells[0]}, {grid.cells[1]}) (stride {STRIDE})"
+        )
     feats = F.normalize(feats.float().to(device), dim=1)
     yield from feats.unbind(0)
 
 
-def topk_first(q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int,
-                max_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_first(
+    q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int, max_elements: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K)."""
     k = min(k, keys.shape[1])
     step = max(1, max_elements // keys.shape[1])
     vals, labs = [], []
     for i in range(0, q.shape[0], step):
-        v, idx = (q[i:i + step] @ keys).topk(k, dim=1)
+        v, idx = (q[i : i + step] @ keys).topk(k, dim=1)
         vals.append(v)
         labs.append(labels[idx])
     return torch.cat(vals), torch.cat(labs)
 
 
 @functools.lru_cache(maxsize=8)
-def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[tuple[slice, slice, slice, slice, torch.Tensor]]:
+def _tiles(
+    h: int, w: int, radius: float, tile: int, device: str
+) -> list[tuple[slice, slice, slice, slice, torch.Tensor]]:
     """Query tiles of a (h, w) grid: (query rows, query cols, key rows, key cols, far (T, R*S) bool)."""
     reach = max(0, math.ceil(radius) - 1)  # |dy|, |dx| <= reach for every key at distance < radius
     plan = []
@@ -203,13 +215,13 @@ def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[tuple[
             qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
             ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
             d2 = (qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
-            plan.append((slice(y0, y1), slice(x0, x1), slice(ky0, ky1), slice(kx0, kx1),
-                         (d2 >= radius ** 2).to(device)))
+            plan.append((slice(y0, y1), slice(x0, x1), slice(ky0, ky1), slice(kx0, kx1), (d2 >= radius**2).to(device)))
     return plan
 
 
-def _topk_local(query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float,
-                tile: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def _topk_local(
+    query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float, tile: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k affinities of each query cell to the cells of ``feats`` within ``radius`` (distance < radius).
 
     query (C, h, w); feats (n, C, h, w); labels (n, K, h, w) -> values (h*w, k), labels (h*w, k, K).
@@ -233,9 +245,17 @@ def _topk_local(query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, 
     return vals.reshape(h * w, k), labs.reshape(h * w, k, K)
 
 
-def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.Tensor, prev_feats: torch.Tensor,
-            prev_labels: torch.Tensor, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
-            max_elements: int = 2**25) -> torch.Tensor:
+def predict(
+    query: torch.Tensor,
+    first_feat: torch.Tensor,
+    first_labels: torch.Tensor,
+    prev_feats: torch.Tensor,
+    prev_labels: torch.Tensor,
+    topk: int = 10,
+    radius: float = 12.0,
+    temperature: float = 0.05,
+    max_elements: int = 2**25,
+) -> torch.Tensor:
     """Soft labels (K, h, w) of one frame.
 
     query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
@@ -255,9 +275,19 @@ def predict(query: torch.Tensor, first_feat: torch.Tensor, first_labels: torch.T
     return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
 
 
-def propagate(frames: Iterable[np.ndarray], first_labels: torch.Tensor, grid: CellGrid, feature_fn: FeatureFn,
-              n_context: int = 20, topk: int = 10, radius: float = 12.0, temperature: float = 0.05,
-              device: str | torch.device = "cpu", chunk: int = 8, context: str = "reference") -> Iterator[torch.Tensor]:
+def propagate(
+    frames: Iterable[np.ndarray],
+    first_labels: torch.Tensor,
+    grid: CellGrid,
+    feature_fn: FeatureFn,
+    n_context: int = 20,
+    topk: int = 10,
+    radius: float = 12.0,
+    temperature: float = 0.05,
+    device: str | torch.device = "cpu",
+    chunk: int = 8,
+    context: str = "reference",
+) -> Iterator[torch.Tensor]:
     """Yield soft labels (K, h, w) for each frame after the first.
 
     frames: iterable of (H, W, 3) uint8, the first one being the annotated frame; first_labels: (K, h, w)
@@ -302,9 +332,19 @@ def mask_labels(first: np.ndarray, object_ids, grid: CellGrid, label_resize: str
     return ids, grid.down(onehot, label_resize)
 
 
-def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk: int = 10, radius: float = 12.0,
-                    temperature: float = 0.05, long_side: int = 0, device: str | torch.device = "cpu",
-                    chunk: int = 8, context: str = "reference", label_resize: str = "bilinear") -> Iterator[np.ndarray]:
+def propagate_masks(
+    seq,
+    feature_fn: FeatureFn | str,
+    n_context: int = 20,
+    topk: int = 10,
+    radius: float = 12.0,
+    temperature: float = 0.05,
+    long_side: int = 0,
+    device: str | torch.device = "cpu",
+    chunk: int = 8,
+    context: str = "reference",
+    label_resize: str = "bilinear",
+) -> Iterator[np.ndarray]:
     """Yield the predicted (H, W) int64 label map of every frame of ``seq`` (frame 0 = its ground truth,
     void pixels as background).
 
@@ -323,6 +363,7 @@ def propagate_masks(seq, feature_fn: FeatureFn | str, n_context: int = 20, topk:
     grid = CellGrid(seq.size, long_side)
     ids, first_labels = mask_labels(first, seq.object_ids, grid, label_resize)
     frames = (seq.frame(i) for i in range(len(seq)))
-    for soft in propagate(frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk,
-                          context):
+    for soft in propagate(
+        frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk, context
+    ):
         yield ids[grid.up(soft.cpu()).argmax(0)].numpy()

@@ -17,7 +17,8 @@ one-line ``EverError``):
 * ``summary.json`` (only when every sequence is done; strict JSON, an undefined score is null): J&F-Mean,
   J-Mean, J-Recall, F-Mean, F-Recall (means over objects), decays, num_sequences, num_objects, frames,
   seconds, frames_per_s (propagation + scoring, summed over the runs that computed the sequences),
-  ``skipped_sequences`` (sequences with nothing to score: fewer than 3 frames, warned about), ``resumed_sequences``, method, eval_stage (the encoder
+  ``skipped_sequences`` (sequences with nothing to score: fewer than 3 frames, warned about), ``resumed_sequences``,
+  method, eval_stage (the encoder
   stage read, null for copy and Lab), data, split, cfg, and, when
   the root has ``keypoints/<seq>.json`` files, ``pck_convention`` and PCK@0.1 / PCK@0.2 pooled over the
   sequences (:func:`ever.evaluate.keypoints.pool_pck`) with a per-sequence breakdown under ``keypoints``;
@@ -32,6 +33,7 @@ predicted as null), ready for the official davis2017-evaluation code.
 ``cli(args)`` implements ``ever eval CHECKPOINT|copy|lab|lab-dist|random`` (the baselines:
 :mod:`ever.evaluate.baselines`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,20 +56,36 @@ from ever.config import EvalConfig, LedgerConfig
 from ever.data.davis import DavisDataset, davis_palette
 from ever.errors import CheckpointError, DataError
 from ever.evaluate import BASELINES
-from ever.evaluate.keypoints import (keypoint_convention, pool_pck, propagate_masks_keypoints, read_keypoints,
-                                    score_keypoints)
+from ever.evaluate.keypoints import (
+    keypoint_convention,
+    pool_pck,
+    propagate_masks_keypoints,
+    read_keypoints,
+    score_keypoints,
+)
 from ever.evaluate.metrics import VOID, SequenceScorer, dataset_summary
 from ever.evaluate.propagation import FeatureFn, lab_features, model_features, propagate_masks
-from ever.utils import (atomic_write_bytes, atomic_write_json, atomic_write_text, select_device, sha256_file,
-                        writable_dir)
+from ever.utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    select_device,
+    sha256_file,
+    writable_dir,
+)
 
 CSV_FIELDS = ["sequence", "object", "frames", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
 # Bump when scoring changes what a sequence's result is: saved results of another version are recomputed.
 SCORING_VERSION = "davis2017-semi/seg2bmap-1"
 
 
-def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray | None = None, points: np.ndarray | None = None,
-            alpha: float = 0.5) -> np.ndarray:
+def overlay(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    palette: np.ndarray | None = None,
+    points: np.ndarray | None = None,
+    alpha: float = 0.5,
+) -> np.ndarray:
     """(H, W, 3) uint8 frame with (H, W) object ids blended in (``palette`` (256, 3) colours, default the
     DAVIS palette; background and void 255 untouched) and points (J, 2) as (x, y) drawn as dots."""
     from PIL import ImageDraw
@@ -81,8 +99,9 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray | None = No
         pen, r = ImageDraw.Draw(im), max(2, min(rgb.shape[:2]) // 100)
         for j, (x, y) in enumerate(points):
             if np.isfinite(x) and np.isfinite(y):
-                pen.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(c) for c in pal[1 + j % 254]),
-                            outline=(255, 255, 255))
+                pen.ellipse(
+                    [x - r, y - r, x + r, y + r], fill=tuple(int(c) for c in pal[1 + j % 254]), outline=(255, 255, 255)
+                )
         out = np.asarray(im)
     return out
 
@@ -126,15 +145,30 @@ def fingerprint(name: str, identity: str, data_root: str | Path, split: str, cfg
     """sha256 of what decides a sequence's result: method name and identity (e.g. the checkpoint's
     sha256), data folder, split, eval settings (``overlays`` aside) and :data:`SCORING_VERSION`."""
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("overlays", "data", "split", "sequences")}
-    key = {"method": name, "identity": identity, "data": str(Path(data_root).resolve()), "split": split,
-           "eval": settings, "scoring": SCORING_VERSION}
+    key = {
+        "method": name,
+        "identity": identity,
+        "data": str(Path(data_root).resolve()),
+        "split": split,
+        "eval": settings,
+        "scoring": SCORING_VERSION,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def evaluate(method: FeatureFn | str, data_root: str | Path, split: str, out_dir: str | Path, cfg: EvalConfig,
-             name: str, device: str | torch.device | None = None, ledger: LedgerConfig | None = None,
-             save_masks: str | Path | None = None, identity: str = "",
-             eval_stage: str | None = None) -> dict[str, Any]:
+def evaluate(
+    method: FeatureFn | str,
+    data_root: str | Path,
+    split: str,
+    out_dir: str | Path,
+    cfg: EvalConfig,
+    name: str,
+    device: str | torch.device | None = None,
+    ledger: LedgerConfig | None = None,
+    save_masks: str | Path | None = None,
+    identity: str = "",
+    eval_stage: str | None = None,
+) -> dict[str, Any]:
     """Propagate the first-frame masks of every sequence with ``method`` (a feature function or 'copy'),
     score them, write the results into ``out_dir`` and return the summary (see module docstring).
     ``identity`` tells apart methods of the same ``name`` (the checkpoint's sha256, the random encoder's
@@ -148,10 +182,22 @@ def evaluate(method: FeatureFn | str, data_root: str | Path, split: str, out_dir
         save_masks = writable_dir(save_masks, "predicted masks")
     device = select_device("auto") if device is None else torch.device(device)
     ledger = ledger or LedgerConfig()
-    with Ledger(ledger_dir(out_dir), phase="eval", country=ledger.country, device=device,
-                enabled=ledger.enabled) as led:
-        summary = _evaluate(method, data_root, split, out_dir, cfg, name, device, save_masks, identity,
-                            on_frames=lambda n: led.add(frames=n), eval_stage=eval_stage)
+    with Ledger(
+        ledger_dir(out_dir), phase="eval", country=ledger.country, device=device, enabled=ledger.enabled
+    ) as led:
+        summary = _evaluate(
+            method,
+            data_root,
+            split,
+            out_dir,
+            cfg,
+            name,
+            device,
+            save_masks,
+            identity,
+            on_frames=lambda n: led.add(frames=n),
+            eval_stage=eval_stage,
+        )
         led.set_metric("J&F-Mean", summary["J&F-Mean"])
     return summary
 
@@ -173,8 +219,9 @@ def ground_truth_hash(ds: DavisDataset, seq_name: str) -> str:
     return h.hexdigest()
 
 
-def _load_done(path: Path, fp: str, save_masks: Path | None, overlays: bool,
-               ground_truth: str) -> dict[str, Any] | None:
+def _load_done(
+    path: Path, fp: str, save_masks: Path | None, overlays: bool, ground_truth: str
+) -> dict[str, Any] | None:
     """A sequence's saved result if it was made with fingerprint ``fp`` against the same ground truth
     (:func:`ground_truth_hash`) and wrote what is asked now."""
     try:
@@ -201,15 +248,33 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: str, device,
-              save_masks: Path | None, identity: str, on_frames=lambda n: None,
-              eval_stage: str | None = None) -> dict[str, Any]:
+def _evaluate(
+    method,
+    data_root,
+    split,
+    out_dir: Path,
+    cfg: EvalConfig,
+    name: str,
+    device,
+    save_masks: Path | None,
+    identity: str,
+    on_frames=lambda n: None,
+    eval_stage: str | None = None,
+) -> dict[str, Any]:
     ds = DavisDataset(data_root, split)
     for seq_name in cfg.sequences:  # a subset (eval.sequences): each must be in the split
         ds.sequence(seq_name)
     sequences = list(cfg.sequences) or ds.sequences
-    opts = dict(n_context=cfg.n_context, topk=cfg.topk, radius=cfg.radius, temperature=cfg.temperature,
-                long_side=cfg.long_side, device=device, context=cfg.context, label_resize=cfg.label_resize)
+    opts = dict(
+        n_context=cfg.n_context,
+        topk=cfg.topk,
+        radius=cfg.radius,
+        temperature=cfg.temperature,
+        long_side=cfg.long_side,
+        device=device,
+        context=cfg.context,
+        label_resize=cfg.label_resize,
+    )
     conventions = {}
     for seq_name in sequences:  # before any work: one PCK convention per evaluation
         kp_file = ds.keypoints_file(seq_name)
@@ -219,8 +284,10 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
             except (OSError, ValueError, AttributeError) as e:
                 raise DataError(f"{kp_file}: unreadable keypoint JSON ({e})".splitlines()[0]) from None
     if len(set(conventions.values())) > 1:
-        raise DataError(f"{ds.root / 'keypoints'}: files mix PCK conventions "
-                        f"({', '.join(f'{p.name}: {c}' for p, c in conventions.items())})")
+        raise DataError(
+            f"{ds.root / 'keypoints'}: files mix PCK conventions "
+            f"({', '.join(f'{p.name}: {c}' for p, c in conventions.items())})"
+        )
     fp = fingerprint(name, identity, data_root, split, cfg)
     (out_dir / "summary.json").unlink(missing_ok=True)  # present only when every sequence is done
     records: list[dict[str, Any]] = []
@@ -234,8 +301,12 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
             resumed += 1
         else:
             rec = _evaluate_sequence(ds, seq_name, method, cfg, opts, out_dir, save_masks)
-            rec.update(fingerprint=fp, ground_truth=gt, saved_masks=str(save_masks.resolve()) if save_masks else None,
-                       overlays=cfg.overlays)
+            rec.update(
+                fingerprint=fp,
+                ground_truth=gt,
+                saved_masks=str(save_masks.resolve()) if save_masks else None,
+                overlays=cfg.overlays,
+            )
             atomic_write_json(path, rec)
             on_frames(rec["frames"])
         records.append(rec)
@@ -249,22 +320,34 @@ def _evaluate(method, data_root, split, out_dir: Path, cfg: EvalConfig, name: st
     seconds = sum(rec["seconds"] for rec in records)
     skipped = [{"sequence": rec["sequence"], "reason": rec["skipped"]} for rec in records if rec.get("skipped")]
     summary: dict[str, Any] = dataset_summary(rows)
-    summary.update(num_sequences=len(sequences), num_objects=len(rows), frames=frames,
-                   seconds=round(seconds, 3), frames_per_s=frames / seconds if seconds > 0 else float("nan"),
-                   skipped_sequences=skipped, resumed_sequences=resumed,
-                   method=name, eval_stage=eval_stage, data=str(data_root), split=split, device=str(device),
-                   cfg={**asdict(cfg), "data": str(data_root), "split": split})
+    summary.update(
+        num_sequences=len(sequences),
+        num_objects=len(rows),
+        frames=frames,
+        seconds=round(seconds, 3),
+        frames_per_s=frames / seconds if seconds > 0 else float("nan"),
+        skipped_sequences=skipped,
+        resumed_sequences=resumed,
+        method=name,
+        eval_stage=eval_stage,
+        data=str(data_root),
+        split=split,
+        device=str(device),
+        cfg={**asdict(cfg), "data": str(data_root), "split": split},
+    )
     keypoints = {rec["sequence"]: rec["keypoints"] for rec in records if rec.get("keypoints")}
     if keypoints:
         summary.update(pool_pck(list(keypoints.values())))
-        summary["keypoints"] = {s: {k: v for k, v in kp.items() if k not in ("hits", "visible")}
-                                for s, kp in keypoints.items()}
+        summary["keypoints"] = {
+            s: {k: v for k, v in kp.items() if k not in ("hits", "visible")} for s, kp in keypoints.items()
+        }
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
 
 
-def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig, opts: dict, out_dir: Path,
-                       save_masks: Path | None) -> dict[str, Any]:
+def _evaluate_sequence(
+    ds: DavisDataset, seq_name: str, method, cfg: EvalConfig, opts: dict, out_dir: Path, save_masks: Path | None
+) -> dict[str, Any]:
     """Propagate, score and (optionally) save one sequence -> its record (see module docstring)."""
     t0 = time.perf_counter()
     seq = ds.sequence(seq_name)
@@ -279,8 +362,11 @@ def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig,
     kp_file = ds.keypoints_file(seq_name)
     kp = read_keypoints(kp_file, [seq.frame_stem(i) for i in range(len(seq))]) if kp_file is not None else None
     shared = kp is not None and kp.frames[0] == 0  # joints given in frame 0: one propagation serves both
-    stream = (propagate_masks_keypoints(seq, kp.xy[0], kp.visible[0], method, **opts) if shared
-              else ((p, None) for p in propagate_masks(seq, method, **opts)))
+    stream = (
+        propagate_masks_keypoints(seq, kp.xy[0], kp.visible[0], method, **opts)
+        if shared
+        else ((p, None) for p in propagate_masks(seq, method, **opts))
+    )
     joints = []
     for t, (pred, points) in enumerate(stream):
         joints.append(points)
@@ -293,15 +379,31 @@ def _evaluate_sequence(ds: DavisDataset, seq_name: str, method, cfg: EvalConfig,
             _save_png(out_dir / "overlays" / seq_name / f"{stem}.png", overlay(seq.frame(t), pred))
     rec["rows"] = [{"sequence": seq_name, **r} for r in scorer.summary()]
     if kp is not None:
-        res = score_keypoints(seq, kp, method, predicted=joints if shared else None,
-                              **{k: v for k, v in opts.items() if k != "label_resize"})
+        res = score_keypoints(
+            seq,
+            kp,
+            method,
+            predicted=joints if shared else None,
+            **{k: v for k, v in opts.items() if k != "label_resize"},
+        )
         predictions = res.pop("predictions")
         if save_masks is not None:
-            atomic_write_json(save_masks / "keypoints" / f"{seq_name}.json",
-                              {"sequence": seq_name, "pck_convention": kp.convention, "predicted": True,
-                               "annotated_frames": [{"frame": p["frame"], "joints_xy_480p": p["joints_xy"],
-                                                     "visible": [xy is not None for xy in p["joints_xy"]]}
-                                                    for p in predictions]})
+            atomic_write_json(
+                save_masks / "keypoints" / f"{seq_name}.json",
+                {
+                    "sequence": seq_name,
+                    "pck_convention": kp.convention,
+                    "predicted": True,
+                    "annotated_frames": [
+                        {
+                            "frame": p["frame"],
+                            "joints_xy_480p": p["joints_xy"],
+                            "visible": [xy is not None for xy in p["joints_xy"]],
+                        }
+                        for p in predictions
+                    ],
+                },
+            )
         rec["keypoints"] = res
     rec["seconds"] = time.perf_counter() - t0
     return rec
@@ -348,8 +450,10 @@ def cli(args) -> int:
         path = shipped or Path(what)
         model, ckpt_cfg = resolve_model(what)  # an unusable file: a one-line CheckpointError
         if args.config and asdict(cfg.model) != asdict(ckpt_cfg.model):
-            raise CheckpointError(f"{path}: made for model {asdict(ckpt_cfg.model)}, but {args.config} describes "
-                                  f"model {asdict(cfg.model)}")
+            raise CheckpointError(
+                f"{path}: made for model {asdict(ckpt_cfg.model)}, but {args.config} describes "
+                f"model {asdict(cfg.model)}"
+            )
         if not args.config:  # the run's own eval settings (its saved config), with --set on top
             from ever.config import apply_overrides, config_from_dict
 
@@ -363,17 +467,32 @@ def cli(args) -> int:
     data = args.data or ecfg.data
     split = args.split or ecfg.split
     out = Path(args.out) if args.out else default_out / split
-    s = evaluate(method, data, split, out, ecfg, name, device=device, ledger=cfg.ledger,
-                 save_masks=getattr(args, "save_masks", None), identity=identity, eval_stage=stage)
-    line = (f"{name} on {data} [{split}]: J&F {s['J&F-Mean']:.4f}  J {s['J-Mean']:.4f}  F {s['F-Mean']:.4f}  "
-            f"({s['frames']} frames, {s['frames_per_s']:.2f} frames/s)")
+    s = evaluate(
+        method,
+        data,
+        split,
+        out,
+        ecfg,
+        name,
+        device=device,
+        ledger=cfg.ledger,
+        save_masks=getattr(args, "save_masks", None),
+        identity=identity,
+        eval_stage=stage,
+    )
+    line = (
+        f"{name} on {data} [{split}]: J&F {s['J&F-Mean']:.4f}  J {s['J-Mean']:.4f}  F {s['F-Mean']:.4f}  "
+        f"({s['frames']} frames, {s['frames_per_s']:.2f} frames/s)"
+    )
     if "PCK@0.1" in s:
         line += f"  PCK@0.1 {s['PCK@0.1']:.4f}  PCK@0.2 {s['PCK@0.2']:.4f} ({s['pck_convention']})"
     if s["skipped_sequences"]:
         line += f"  [{len(s['skipped_sequences'])} sequence(s) with nothing to score]"
     if math.isnan(s["J&F-Mean"]):
-        raise DataError(f"{data}: no frame could be scored in split '{split}': none of its {s['num_sequences']} "
-                        "sequence(s) has a ground-truth mask on a frame 1..T-2 (frame 0's is the input); J&F is "
-                        f"undefined, null in {out / 'summary.json'}")
+        raise DataError(
+            f"{data}: no frame could be scored in split '{split}': none of its {s['num_sequences']} "
+            "sequence(s) has a ground-truth mask on a frame 1..T-2 (frame 0's is the input); J&F is "
+            f"undefined, null in {out / 'summary.json'}"
+        )
     print(line + f"  -> {out}")
     return 0

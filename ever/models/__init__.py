@@ -1,4 +1,5 @@
 """The encoder + projection head, and loading a trained one from a checkpoint."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not an EVER checkpoint (keys 'model' and 'config' missing)")
     if not isinstance(ckpt["model"], dict):
-        raise CheckpointError(f"{path}: not an EVER checkpoint ('model' is a {type(ckpt['model']).__name__}, "
-                              "not a state dict)")
+        raise CheckpointError(
+            f"{path}: not an EVER checkpoint ('model' is a {type(ckpt['model']).__name__}, not a state dict)"
+        )
     from ever.utils import finite_state
 
     bad = finite_state(ckpt["model"]) if isinstance(ckpt["model"], dict) else 0
@@ -53,7 +55,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: {bad} weight tensors hold NaN or infinite values (a diverged run); refused")
     cfg = config_from_dict(ckpt["config"], f"{path}:config")
     model = EverModel(cfg.model)
-    state = {k[len("model."):]: v for k, v in ckpt["model"].items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in ckpt["model"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -80,8 +82,9 @@ def resolve_model(name_or_path: str | Path | None = None) -> tuple[EverModel, Co
             raise
         except Exception as e:  # noqa: BLE001 - anything else a loader raises means an unusable checkpoint
             raise CheckpointError(f"{what}: cannot load checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
-    raise CheckpointError(f"{what}: neither a checkpoint file nor a shipped model "
-                          f"(shipped: {', '.join(pretrained.names()) or 'none'})")
+    raise CheckpointError(
+        f"{what}: neither a checkpoint file nor a shipped model (shipped: {', '.join(pretrained.names()) or 'none'})"
+    )
 
 
 def shipped_file(what: str | Path | None) -> Path | None:

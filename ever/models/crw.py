@@ -1,9 +1,10 @@
 """The trainable whole: encoder -> nodes -> head -> (GCN) -> L2 norm -> palindrome walk loss
 (optionally coming home to a shifted view of frame 0, ``walk.home_shift``)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -19,9 +20,14 @@ from ever.walk import Home, WalkOutput, walk_loss
 class StepDraws:
     """What a training step draws for its whole global batch, so that DDP splits agree with one process
     (:mod:`ever.train` builds them from the step number); None: drawn locally / no DDP normalisation."""
-    noise: Callable[[tuple[int, int, int]], torch.Tensor] | None = None  # (B, T, N) -> (B, T-1, 2, N, N) uniforms: edge dropout
+
+    noise: Callable[[tuple[int, int, int]], torch.Tensor] | None = (
+        None  # (B, T, N) -> (B, T-1, 2, N, N) uniforms: edge dropout
+    )
     home: Callable[[int, int], torch.Tensor] | None = None  # (B, n) -> (B,) indices in [0, n): the home views' shifts
-    count: Callable[[torch.Tensor], torch.Tensor] | None = None  # walker count -> loss divisor (ever.walk.walk_loss count_fn)
+    count: Callable[[torch.Tensor], torch.Tensor] | None = (
+        None  # walker count -> loss divisor (ever.walk.walk_loss count_fn)
+    )
 
 
 class CRW(nn.Module):
@@ -76,7 +82,10 @@ class CRW(nn.Module):
         return walk_loss(emb, valid, self.temperature, dropout, noise, home, draws.count, self.min_cycle)
 
     def home_view(
-        self, frame0: torch.Tensor, seg0: torch.Tensor | None, generator: torch.Generator | None = None,
+        self,
+        frame0: torch.Tensor,
+        seg0: torch.Tensor | None,
+        generator: torch.Generator | None = None,
         home_fn=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """frame0 (B, 3, H, W), seg0 (B, H, W) or None -> each clip's frame 0 (and segment map) rolled by

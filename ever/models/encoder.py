@@ -18,6 +18,7 @@ the other samples of its batch, so training is exact under any DDP split and eva
     enc3 = ResNetEncoder(16, last_stage="layer3")
     fmap = enc3(x)                           # -> (B, 4*width, H/8, W/8); enc3(x, "layer4") raises
 """
+
 from __future__ import annotations
 
 import math
@@ -55,14 +56,19 @@ class BasicBlock(nn.Module):
 class ResNetEncoder(nn.Module):
     """(B, 3, H, W) float in [0, 1] -> dense features (B, C, H/8, W/8) of a chosen stage."""
 
-    def __init__(self, width: int = 64, blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2), padding: str = "zeros",
-                 last_stage: str = "layer4"):
+    def __init__(
+        self,
+        width: int = 64,
+        blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2),
+        padding: str = "zeros",
+        last_stage: str = "layer4",
+    ):
         super().__init__()
         if padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {padding!r}")
         if last_stage not in STAGES[1:]:
             raise ValueError(f"last_stage must be one of {STAGES[1:]}, got {last_stage!r}")
-        self.stages = STAGES[:STAGES.index(last_stage) + 1]  # the stages this encoder has
+        self.stages = STAGES[: STAGES.index(last_stage) + 1]  # the stages this encoder has
         w = width
         pool = nn.MaxPool2d(3, 2, 1) if padding == "zeros" else nn.Sequential(nn.CircularPad2d(1), nn.MaxPool2d(3, 2))
         self.stem = nn.Sequential(

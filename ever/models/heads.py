@@ -3,6 +3,7 @@
 The head is used only by the walk; label propagation drops it and reads encoder features.
 L2 normalisation happens after the (optional) GCN, in :class:`ever.models.crw.CRW`.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn

@@ -18,6 +18,7 @@ The interface is in :mod:`ever.nodes.base`, patch nodes in :mod:`ever.nodes.patc
 (a module of its own), implement ``__call__``, register it in :func:`build_extractor`, and add its name to
 ``NodeConfig.kind``.
 """
+
 from __future__ import annotations
 
 from ever.config import NodeConfig
@@ -25,8 +26,15 @@ from ever.nodes.base import NodeExtractor
 from ever.nodes.objects import ObjectCropNodes, ObjectNodes
 from ever.nodes.patches import PatchCropNodes, PatchPoolNodes, grid_centers
 
-__all__ = ["NodeExtractor", "ObjectCropNodes", "ObjectNodes", "PatchCropNodes", "PatchPoolNodes", "build_extractor",
-           "grid_centers"]
+__all__ = [
+    "NodeExtractor",
+    "ObjectCropNodes",
+    "ObjectNodes",
+    "PatchCropNodes",
+    "PatchPoolNodes",
+    "build_extractor",
+    "grid_centers",
+]
 
 
 def build_extractor(cfg: NodeConfig) -> NodeExtractor:

@@ -1,4 +1,5 @@
 """The node extractor's interface: frames -> one feature vector per node per frame (see :mod:`ever.nodes`)."""
+
 from __future__ import annotations
 
 import abc

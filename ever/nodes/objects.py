@@ -34,6 +34,7 @@ the nearest-upsampled feature map over the segment's pixels. A segment covering 
 :data:`MIN_CELLS` of a feature cell in total is marked invalid (it would be a near copy of its
 neighbour), as are the padding labels.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,6 +56,7 @@ KMEANS_POS_WEIGHT = 1.0  # weight of the (y, x) in [0, 1] coordinates next to un
 
 
 # ----------------------------------------------------------------------------- segmentation (numpy)
+
 
 def merge_to_k(labels: np.ndarray, image: np.ndarray, k: int, min_px: int = 0) -> np.ndarray:
     """Merge the regions of ``labels`` (h, w) int until at most ``k`` remain, none below ``min_px``.
@@ -146,11 +148,19 @@ def _segment_one(img: np.ndarray, cfg: NodeConfig, f: int) -> np.ndarray:
         small = small.reshape(h, f, w, f, 3).mean((1, 3))
     small /= 255.0
     if cfg.segmenter == "felzenszwalb":
-        lab = felzenszwalb(small, scale=cfg.seg_scale / (f * f), sigma=cfg.seg_sigma,
-                           min_size=max(1, FELZ_MIN_PX // (f * f)))
+        lab = felzenszwalb(
+            small, scale=cfg.seg_scale / (f * f), sigma=cfg.seg_sigma, min_size=max(1, FELZ_MIN_PX // (f * f))
+        )
     elif cfg.segmenter == "slic":
-        lab = slic(small, n_segments=cfg.k, compactness=cfg.seg_compactness, sigma=cfg.seg_sigma,
-                   start_label=0, max_num_iter=SLIC_ITERS, channel_axis=-1)
+        lab = slic(
+            small,
+            n_segments=cfg.k,
+            compactness=cfg.seg_compactness,
+            sigma=cfg.seg_sigma,
+            start_label=0,
+            max_num_iter=SLIC_ITERS,
+            channel_axis=-1,
+        )
     else:
         raise ConfigError(f"nodes.segmenter={cfg.segmenter!r} does not segment pixels (only felzenszwalb|slic)")
     lab = merge_to_k(lab, small, cfg.k, max(1, MERGE_MIN_PX // (f * f)))
@@ -197,6 +207,7 @@ class SegmentedClips(torch.utils.data.Dataset):
 
 
 # ----------------------------------------------------------------------------- pooling (torch)
+
 
 def segment_mass(segments: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
     """segments (M, H, W) int in [0, k) -> (M, k, h*w): area of each segment in each of the h x w cells,
@@ -305,6 +316,7 @@ class ObjectNodes(NodeExtractor):
 
 # ----------------------------------------------------------------------------- object crops
 
+
 def segment_boxes(segments: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Bounding boxes of the labels of segment maps: (M, H, W) int in [0, k) -> (boxes (M, k, 4) float
     as (y0, x0, y1, x1) in pixels, end exclusive; present (M, k) bool). Absent labels get an empty box."""
@@ -352,8 +364,12 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int, mode: str =
     t = (torch.arange(size, device=images.device, dtype=images.dtype) + 0.5) / size  # (size,)
     y0, x0, y1, x1 = boxes.to(images.dtype).unbind(-1)  # (M, k) each
     # pixel coordinates, kept within the box's own pixel centres (a crop, then a resize: no bleeding)
-    py = torch.minimum(torch.maximum(y0[..., None] + (y1 - y0)[..., None] * t, y0[..., None] + 0.5), y1[..., None] - 0.5)
-    px = torch.minimum(torch.maximum(x0[..., None] + (x1 - x0)[..., None] * t, x0[..., None] + 0.5), x1[..., None] - 0.5)
+    py = torch.minimum(
+        torch.maximum(y0[..., None] + (y1 - y0)[..., None] * t, y0[..., None] + 0.5), y1[..., None] - 0.5
+    )
+    px = torch.minimum(
+        torch.maximum(x0[..., None] + (x1 - x0)[..., None] * t, x0[..., None] + 0.5), x1[..., None] - 0.5
+    )
     gy = (2 * py / H - 1)[..., :, None].expand(M, k, size, size)  # normalised, align_corners=False
     gx = (2 * px / W - 1)[..., None, :].expand(M, k, size, size)
     grid = torch.stack([gx, gy], -1).flatten(1, 2)  # (M, k*size, size, 2)

@@ -1,5 +1,6 @@
 """Patch nodes on a regular grid: cropped and encoded one by one (the reference walk) or pooled from one
 dense encoding of the frame (the efficient walk); and the grid's geometry."""
+
 from __future__ import annotations
 
 import numpy as np

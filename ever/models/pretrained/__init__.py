@@ -14,6 +14,7 @@ Files in this folder, per model ``NAME``:
   ``ever eval`` ``summary.json`` given: the model itself, its fp32 checkpoint, baselines; each with the
   encoder stage it read, ``eval_stage``), ``sha256``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,18 @@ from ever.errors import CheckpointError
 HERE = Path(__file__).parent
 DEFAULT = "crw-w16-real-1k"  # what `ever propagate` and `ever.propagate` use without --model
 FORMAT = 1
-_FIGURES = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2", "pck_convention", "num_sequences", "frames",
-            "frames_per_s", "eval_stage")
+_FIGURES = (
+    "J&F-Mean",
+    "J-Mean",
+    "F-Mean",
+    "PCK@0.1",
+    "PCK@0.2",
+    "pck_convention",
+    "num_sequences",
+    "frames",
+    "frames_per_s",
+    "eval_stage",
+)
 
 
 def names() -> list[str]:
@@ -58,8 +69,10 @@ def load(name: str) -> tuple[torch.nn.Module, Any]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != info.get("sha256"):
-        raise CheckpointError(f"{path}: sha256 {digest[:12]}... does not match {name}.json's {str(info.get('sha256'))[:12]}...: "
-                              "damaged or altered weights; reinstall ever")
+        raise CheckpointError(
+            f"{path}: sha256 {digest[:12]}... does not match {name}.json's {str(info.get('sha256'))[:12]}...: "
+            "damaged or altered weights; reinstall ever"
+        )
     try:
         blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means a damaged install
@@ -99,8 +112,14 @@ def _evaluations(evals: list[str | Path]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: str | Path = HERE,
-           command: str | None = None, stage: str | None = None) -> Path:
+def export(
+    checkpoint: str | Path,
+    name: str,
+    evals: list[str | Path],
+    out_dir: str | Path = HERE,
+    command: str | None = None,
+    stage: str | None = None,
+) -> Path:
     """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
 
     The card's figures are read from the run's files: ``ledger.json`` of the checkpoint's run (for a
@@ -120,8 +139,10 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
     if stage is not None:
         from ever.config import config_from_dict
 
-        cfg = config_from_dict({**cfg.to_dict(), "model": {**cfg.to_dict()["model"], "eval_stage": stage}},
-                               f"{checkpoint}:config (--stage {stage})")
+        cfg = config_from_dict(
+            {**cfg.to_dict(), "model": {**cfg.to_dict()["model"], "eval_stage": stage}},
+            f"{checkpoint}:config (--stage {stage})",
+        )
     evaluation = _evaluations(evals)  # read before anything is written
     step = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("step", -1))
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
@@ -140,12 +161,18 @@ def export(checkpoint: str | Path, name: str, evals: list[str | Path], out_dir: 
         "steps": step,
         "source": str(checkpoint),
         "config": cfg.to_dict(),
-        "ledger": {**{k: (None if train.get(k) is None else train[k] * share) for k in ("kwh", "co2_kg", "flops", "clips")},
-                   "hours": (train.get("seconds") or 0) * share / 3600, "steps_logged": train.get("steps"),
-                   "estimate": train.get("estimate"), "estimated": train.get("estimated"),
-                   "share_of_run": share},  # < 1: a snapshot; the run's totals x step / steps (steady rate)
+        "ledger": {
+            **{k: (None if train.get(k) is None else train[k] * share) for k in ("kwh", "co2_kg", "flops", "clips")},
+            "hours": (train.get("seconds") or 0) * share / 3600,
+            "steps_logged": train.get("steps"),
+            "estimate": train.get("estimate"),
+            "estimated": train.get("estimated"),
+            "share_of_run": share,
+        },  # < 1: a snapshot; the run's totals x step / steps (steady rate)
         "evaluation": evaluation,
-        "trained_with": _read_json(run_dir / "env.json"),  # the training run's environment (env.json: commit, torch, host)
+        "trained_with": _read_json(
+            run_dir / "env.json"
+        ),  # the training run's environment (env.json: commit, torch, host)
         "exported": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(), "command": command},
         "bytes": len(weights),
         "sha256": hashlib.sha256(weights).hexdigest(),
@@ -168,11 +195,19 @@ def table() -> list[dict[str, Any]]:
     for name in names():
         info = card(name)
         own = info["evaluation"].get(name) or next(iter(info["evaluation"].values()), {})
-        rows.append({"name": name, "default": name == DEFAULT,
-                     "trained_on": ", ".join(_short(r) for r in info["trained_on"]),
-                     "steps": info["steps"], "J&F": own.get("J&F-Mean"), "PCK@0.1": own.get("PCK@0.1"),
-                     "eval_data": Path(own.get("data") or "?").name,
-                     "MB": info["bytes"] / 1e6, "kWh": info["ledger"]["kwh"]})
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT,
+                "trained_on": ", ".join(_short(r) for r in info["trained_on"]),
+                "steps": info["steps"],
+                "J&F": own.get("J&F-Mean"),
+                "PCK@0.1": own.get("PCK@0.1"),
+                "eval_data": Path(own.get("data") or "?").name,
+                "MB": info["bytes"] / 1e6,
+                "kWh": info["ledger"]["kwh"],
+            }
+        )
     return rows
 
 
@@ -182,14 +217,20 @@ def cli(args) -> int:
     if not rows:
         print("no shipped models")
         return 0
-    print(f"{'name':<18} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
-          f"{'train Wh':>8}")
+    print(
+        f"{'name':<18} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
+        f"{'train Wh':>8}"
+    )
     for r in rows:
         fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
-        print(f"{r['name'] + (' *' if r['default'] else ''):<18} {r['trained_on'][:46]:<46} {r['steps']:>6} "
-              f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
-              f"{r['MB']:>5.1f} {fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}")
-    print("* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
-          "the card has one, else the checkpoint it was exported from (card: "
-          f"{HERE}/NAME.json)")
+        print(
+            f"{r['name'] + (' *' if r['default'] else ''):<18} {r['trained_on'][:46]:<46} {r['steps']:>6} "
+            f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
+            f"{r['MB']:>5.1f} {fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}"
+        )
+    print(
+        "* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
+        "the card has one, else the checkpoint it was exported from (card: "
+        f"{HERE}/NAME.json)"
+    )
     return 0
