@@ -95,7 +95,7 @@ def _feature_fn(method: str, device: str):
     if method == "lab":
         return lab_features
     if method == "w16":
-        from ever.models import resolve_model
+        from ever.models.pretrained import resolve_model
 
         model, _ = resolve_model("crw-w16-real-1k")
         return model_features(model.to(device).eval(), "layer3")

@@ -186,7 +186,8 @@ def choose_model(
     (said so in the notice); None: the shipped default model; ``""`` or ``"random"``: a random-init tiny
     model, which also raises a ``UserWarning`` (its views show nothing learned).
     """
-    from ever.models import pretrained, resolve_model
+    from ever.models import pretrained
+    from ever.models.pretrained import resolve_model
 
     if checkpoint is not None and str(checkpoint) in RANDOM:
         model, cfg = random_model()

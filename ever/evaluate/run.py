@@ -444,7 +444,7 @@ def cli(args) -> int:
         folder = f"{name}-seed{cfg.seed}" if what == "random" and cfg.seed else name
         default_out = Path("runs") / "baselines" / folder / "eval"
     else:
-        from ever.models import resolve_model, shipped_file
+        from ever.models.pretrained import resolve_model, shipped_file
 
         shipped = shipped_file(what)  # a shipped model's name (ever models), else a checkpoint path
         path = shipped or Path(what)

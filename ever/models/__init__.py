@@ -62,33 +62,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise CheckpointError(f"{path}: weights do not fit the architecture in its config ({first})") from None
     return model.eval(), cfg
-
-
-def resolve_model(name_or_path: str | Path | None = None) -> tuple[EverModel, Config]:
-    """A shipped model's name (``ever models``; None = the default one) or a checkpoint path ->
-    (model in eval mode, its Config). A name that is neither, or a file that does not load, raises a
-    one-line ``CheckpointError``."""
-    from ever.models import pretrained
-
-    what = pretrained.DEFAULT if name_or_path is None else str(name_or_path)
-    if what in pretrained.names():
-        return pretrained.load(what)
-    if Path(what).exists() or what.endswith(".pt") or "/" in what:
-        from ever.config import ConfigError
-
-        try:
-            return load_checkpoint(what)
-        except (CheckpointError, ConfigError):
-            raise
-        except Exception as e:  # noqa: BLE001 - anything else a loader raises means an unusable checkpoint
-            raise CheckpointError(f"{what}: cannot load checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
-    raise CheckpointError(
-        f"{what}: neither a checkpoint file nor a shipped model (shipped: {', '.join(pretrained.names()) or 'none'})"
-    )
-
-
-def shipped_file(what: str | Path | None) -> Path | None:
-    """The weights file of the shipped model named ``what`` (see ``ever models``), None for anything else."""
-    from ever.models import pretrained
-
-    return pretrained.HERE / f"{what}.pt" if str(what) in pretrained.names() else None

@@ -85,6 +85,34 @@ def load(name: str) -> tuple[torch.nn.Module, Any]:
     return model.eval(), cfg
 
 
+def resolve_model(name_or_path: str | Path | None = None) -> tuple[torch.nn.Module, Any]:
+    """A shipped model's name (``ever models``; None = the default one) or a checkpoint path ->
+    (EverModel in eval mode, its Config). A name that is neither, or a file that does not load, raises a
+    one-line ``CheckpointError``."""
+    what = DEFAULT if name_or_path is None else str(name_or_path)
+    if what in names():
+        return load(what)
+    if Path(what).exists() or what.endswith(".pt") or "/" in what:
+        from ever.config import ConfigError
+
+        try:
+            from ever.models import load_checkpoint
+
+            return load_checkpoint(what)
+        except (CheckpointError, ConfigError):
+            raise
+        except Exception as e:  # noqa: BLE001 - anything else a loader raises means an unusable checkpoint
+            raise CheckpointError(f"{what}: cannot load checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+    raise CheckpointError(
+        f"{what}: neither a checkpoint file nor a shipped model (shipped: {', '.join(names()) or 'none'})"
+    )
+
+
+def shipped_file(what: str | Path | None) -> Path | None:
+    """The weights file of the shipped model named ``what`` (see ``ever models``), None for anything else."""
+    return HERE / f"{what}.pt" if str(what) in names() else None
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
