@@ -132,9 +132,12 @@ def _noisy_binary(values: set[int]) -> bool:
     return len([v for v in values if 0 < v <= NEAR]) >= 2 and len([v for v in values if 255 - NEAR <= v < 255]) >= 2
 
 
-def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_mask(
+    path: str | Path, size: tuple[int, int] | None = None, video: str | Path = "the video"
+) -> tuple[np.ndarray, np.ndarray]:
     """A first-frame mask (formats in the module docstring) -> labels (H, W) uint8 (0 background,
-    1..254 objects, 255 void) and the palette (256, 3) uint8 of the output masks.
+    1..254 objects, 255 void) and the palette (256, 3) uint8 of the output masks. ``size`` (H, W): the
+    frames' of ``video``, checked first (a resized mask is refused as such, before its content is judged).
 
     A lossy mask (JPEG, or a grey PNG with compression noise next to 0 and 255) of one black/white object
     is read with a threshold, grey > :data:`LOSSY_THRESHOLD` = object 1, and a warning; one with other
@@ -145,6 +148,10 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             im.load()
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable mask image ({e})".splitlines()[0]) from None
+    if size is not None and (im.height, im.width) != tuple(size):
+        raise DataError(
+            f"{path}: mask is {im.width}x{im.height} px but the frames of {video} are {size[1]}x{size[0]} px"
+        )
     palette = davis_palette()
     if im.format in LOSSY_FORMATS:
         rgb = np.asarray(im.convert("RGB")).astype(np.int16)
@@ -454,13 +461,9 @@ def propagate(
     from ever.utils import atomic_write_json, select_device
 
     frames = open_frames(video)
-    labels, palette = read_mask(mask)
+    H, W = frames.get([0])[0].shape[:2]
+    labels, palette = read_mask(mask, (H, W), video)
     seq = Stream(frames, labels)
-    H, W = seq.size
-    if labels.shape != (H, W):
-        raise DataError(
-            f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]} px but the frames of {video} are {W}x{H} px"
-        )
     if not seq.object_ids:
         raise DataError(f"{mask}: no object in the mask (every pixel is background 0 or void 255)")
     xy, names = read_points(points, (H, W)) if points is not None else (None, [])

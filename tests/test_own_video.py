@@ -455,6 +455,10 @@ def test_a_lossy_mask_of_several_objects_is_refused(tmp_path):
     Image.fromarray(ids).save(tmp_path / "ids.jpg", quality=90)
     with pytest.raises(DataError, match=r"ids.jpg: lossy JPEG mask has no pixel > 127"):
         read_mask(tmp_path / "ids.jpg")
+    # a one-object JPEG resized (bilinear: grey edges) for another video: refused for its size, not its greys
+    Image.fromarray(_square_mask()).resize((112, 80), Image.BILINEAR).save(tmp_path / "big.jpg", quality=90)
+    with pytest.raises(DataError, match=r"big.jpg: mask is 112x80 px but the frames of clip.mp4 are 56x40 px"):
+        read_mask(tmp_path / "big.jpg", (40, 56), "clip.mp4")
 
 
 def test_frame_folders_are_read_in_natural_order(tmp_path):
