@@ -573,6 +573,14 @@ def _encoder(behaviour):
     return write_frames
 
 
+def _propagate_five_frames(tmp_path, tiny, capsys):
+    """``ever propagate`` of a 5-frame folder with a good mask into ``tmp_path/out`` -> (rc, stderr, out)."""
+    out = tmp_path / "out"
+    args = ["propagate", str(_frame_folder(tmp_path / "f", 5)), "--mask", str(_good_mask(tmp_path / "m.png"))]
+    rc, err = _run([*args, "--model", str(tiny), "--out", str(out)], capsys)
+    return rc, err, out
+
+
 @pytest.mark.parametrize(
     "behaviour, words",
     [("enospc", "No space left on device"), ("garbage", "the video encoder (ffmpeg) failed: 0 of 5 frames read back")],
@@ -583,20 +591,7 @@ def test_a_failed_overlay_write_is_one_line_and_leaves_no_broken_video(
     import imageio_ffmpeg
 
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", _encoder(behaviour))
-    out = tmp_path / "out"
-    rc, err = _run(
-        [
-            "propagate",
-            str(_frame_folder(tmp_path / "f", 5)),
-            "--mask",
-            str(_good_mask(tmp_path / "m.png")),
-            "--model",
-            str(tiny),
-            "--out",
-            str(out),
-        ],
-        capsys,
-    )
+    rc, err, out = _propagate_five_frames(tmp_path, tiny, capsys)
     assert rc == 2 and _error_line(err).startswith(f"ever: error: {out / 'overlay.mp4'}: {words}"), err
     assert not (out / "overlay.mp4").exists() and not list(out.glob(".overlay*"))
 
@@ -605,20 +600,7 @@ def test_a_full_disk_while_writing_masks_names_the_file(tmp_path, tiny, capsys, 
     from conftest import fill_disk
 
     fill_disk(monkeypatch, full=lambda p: p.name.startswith(".00002.png"))
-    out = tmp_path / "out"
-    rc, err = _run(
-        [
-            "propagate",
-            str(_frame_folder(tmp_path / "f", 5)),
-            "--mask",
-            str(_good_mask(tmp_path / "m.png")),
-            "--model",
-            str(tiny),
-            "--out",
-            str(out),
-        ],
-        capsys,
-    )
+    rc, err, out = _propagate_five_frames(tmp_path, tiny, capsys)
     assert rc == 2 and _error_line(err).startswith(
         f"ever: error: {out / 'masks' / '00002.png'}: No space left on device"
     ), err
