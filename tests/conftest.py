@@ -25,21 +25,24 @@ def tiny_cfg(out_dir, roots, *extra):
     roots = roots if isinstance(roots, list) else [roots]
     return load_config(
         REPO / "configs" / "crw-patch-cpu.yaml",
-        [
-            f"data.roots=[{', '.join(map(str, roots))}]",
-            "data.size=64",
-            "data.num_workers=0",
-            "model.width=8",
-            "model.proj_dim=16",
-            "train.batch_size=4",
-            "train.log_every=1",
-            "train.ckpt_every=2",
-            f"out_dir={out_dir}",
-            "ledger.enabled=false",
-            "walk.home_shift=0",
-            *extra,
-        ],
+        [f"data.roots=[{', '.join(map(str, roots))}]", *tiny_settings(out_dir), "walk.home_shift=0", *extra],
     )
+
+
+def tiny_settings(out_dir):
+    """The ``--set`` overrides that shrink ``configs/crw-patch-cpu.yaml`` to seconds (:func:`tiny_cfg`'s,
+    without its roots and home view), for tests that run ``ever train`` as a command."""
+    return [
+        "data.size=64",
+        "data.num_workers=0",
+        "model.width=8",
+        "model.proj_dim=16",
+        "train.batch_size=4",
+        "train.log_every=1",
+        "train.ckpt_every=2",
+        f"out_dir={out_dir}",
+        "ledger.enabled=false",
+    ]
 
 
 class _FullDisk:

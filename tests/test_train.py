@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_cfg
+from conftest import tiny_cfg, tiny_settings
 
 from ever.config import ConfigError, load_config
 from ever.errors import EverError
@@ -71,17 +71,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_videos):
     args = [f"train.steps={steps}", "walk.edge_dropout=0.2", "walk.home_shift=32"]  # random drops and shifts too
     ref = train(_cfg(tmp_path / "a", tiny_videos, *args, "name=ref"))
     overrides = [f"--set={a}" for a in (*args, "name=killed", "data.roots=[" + str(tiny_videos) + "]")]
-    base = [
-        "data.size=64",
-        "data.num_workers=0",
-        "model.width=8",
-        "model.proj_dim=16",
-        "train.batch_size=4",
-        "train.log_every=1",
-        "train.ckpt_every=2",
-        f"out_dir={tmp_path / 'b'}",
-        "ledger.enabled=false",
-    ]
+    base = tiny_settings(tmp_path / "b")
     cmd = [sys.executable, "-m", "ever.cli", "train", str(REPO / "configs" / "crw-patch-cpu.yaml")]
     cmd += [f"--set={b}" for b in base] + overrides
     ckpt = tmp_path / "b" / "killed" / "checkpoint.pt"
@@ -132,20 +122,7 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path, tiny_videos):
     # global count (walk_loss count_fn), so DDP still matches one process
     args = ["train.steps=4", "walk.edge_dropout=0.1", "walk.home_shift=32"]
     single = train(_cfg(tmp_path / "single", tiny_videos, *args, "name=single"))
-    base = [
-        f"data.roots=[{tiny_videos}]",
-        "data.size=64",
-        "data.num_workers=0",
-        "model.width=8",
-        "model.proj_dim=16",
-        "train.batch_size=4",
-        "train.log_every=1",
-        "train.ckpt_every=2",
-        f"out_dir={tmp_path / 'ddp'}",
-        "ledger.enabled=false",
-        "name=ddp",
-        *args,
-    ]
+    base = [f"data.roots=[{tiny_videos}]", *tiny_settings(tmp_path / "ddp"), "name=ddp", *args]
     import socket
 
     with socket.socket() as s:  # a free port for the rendezvous
