@@ -362,7 +362,7 @@ def run(args, argv) -> dict:
         cells.append(cell)
         sources.add(source)
     flops = {c.name: count_flops(c) for c in cells}
-    rows, convs, loads = [], [], []
+    rows, totals, convs, loads = [], [], [], []
     for t in threads:
         torch.set_num_threads(t)
         load_before = os.getloadavg()
@@ -373,6 +373,9 @@ def run(args, argv) -> dict:
             for c in cells:  # in turn: a change of load hits the three alike
                 clock = train_step(c, s)
                 wall, cpu = step_parts(clock, "wall"), step_parts(clock, "cpu")
+                totals.append(
+                    {"cell": c.name, "threads": t, "step": s, "wall_s": clock.wall["step"], "cpu_s": clock.cpu["step"]}
+                )
                 rows += [
                     {"cell": c.name, "threads": t, "step": s, "part": p, "wall_s": wall[p], "cpu_s": cpu[p]}
                     for p in PARTS
@@ -403,6 +406,7 @@ def run(args, argv) -> dict:
             "warmup": args.warmup,
         },
         "cells": {c.name: {"nodes": c.cfg.nodes.kind, **flops[c.name]} for c in cells},
+        "step_totals": totals,  # each timed step's own clock: its parts (rows) sum to it
         "rows": rows,
         "convs": convs,
     }
