@@ -17,8 +17,9 @@ and the cosine schedule of ``ever.train.build_optimizer``, gradient clipping), w
 ``time.perf_counter`` and the process's CPU time ``time.process_time``; CUDA synchronised before each read)
 around its parts, in the order they run:
 
-- ``data``: reading and augmenting the batch's clips (``ClipDataset``) and moving them to the device as floats;
-- ``segmentation``: Felzenszwalb segments of every frame (``segment_frames``; object crops only);
+- ``data``: reading and augmenting the batch's clips (``ClipDataset``, at one torch thread as in a DataLoader
+  worker) and moving them to the device as floats;
+- ``segmentation``: Felzenszwalb segments of every frame (``segment_frames``, one thread; object crops only);
 - ``home view``: rolling each clip's frame 0 (walks that come home to a shifted view: the patch cells);
 - ``crops``: the node extractor outside the encoder: cutting patches, finding and resizing segment boxes,
   or pooling cells of the dense map;
@@ -234,13 +235,15 @@ def train_step(cell: Cell, step: int) -> Clock:
     cell.clock, cell.convs, cell.encoded = Clock(dev), [], []
     clock = cell.clock
     with clock("step"):
-        with clock("data"):
+        with clock("data"), _one_thread():
             clips = cell.clips(step)
-            frames = clips.to(dev).float().div_(255)
         segments = None
         if cell.segments:
-            with clock("segmentation"):
-                segments = torch.from_numpy(np.stack([segment_frames(c, cfg.nodes) for c in clips])).to(dev)
+            with clock("segmentation"), _one_thread():
+                segments = torch.from_numpy(np.stack([segment_frames(c, cfg.nodes) for c in clips]))
+        with clock("data"):  # to the device, as the training loop does
+            frames = clips.to(dev).float().div_(255)
+            segments = segments.to(dev) if segments is not None else None
         gen = torch.Generator().manual_seed(cfg.seed * 7_919 + step)
         draws = StepDraws(
             noise=lambda shape: _edge_noise(cfg, step, shape, 0, 1),
@@ -262,6 +265,17 @@ def train_step(cell: Cell, step: int) -> Clock:
             cell.opt.zero_grad(set_to_none=True)
             cell.sched.step()
     return clock
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """One torch thread, as in a DataLoader worker (torch sets it there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _timed(clock: Clock, part: str, fn, *a, **k):
@@ -343,8 +357,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None, help="write the JSON here")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve() if args.out else None
-    with contextlib.chdir(REPO):  # the grid's paths (configs, data roots) are relative to the repository
-        result = run(args, argv)
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.chdir(REPO):  # the grid's paths (configs, data roots) are relative to the repository
+            result = run(args, argv)
+    finally:
+        torch.set_num_threads(threads)
     for t in result["threads"]:
         print(f"\n{t} thread{'s' if t > 1 else ''}: median over {args.steps} steps (share of the step's CPU time)")
         print(part_table(result, t).to_string())
