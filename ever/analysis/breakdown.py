@@ -278,7 +278,8 @@ def gap_text(snap: dict[str, Any], grid: dict[str, dict[str, float]] | None = No
         go, gp, gq = grid["objcrop8"], grid["patchcrop49"], grid["patchpool49"]
         inside = min(ratios) <= gp["cpu"] / go["cpu"] <= max(ratios)
         out.append(
-            f"**The grid's own runs** (their ledgers, mean over {go['seeds']} and {gp['seeds']} seeds): objcrop8 "
+            f"**The grid's own runs** (their ledgers, means over {go['seeds']}, {gp['seeds']} and {gq['seeds']} "
+            "seeds): objcrop8 "
             f"counted {gp['gflop'] / go['gflop']:.1f}x fewer FLOPs a step than patchcrop49 and took "
             f"{gp['cpu'] / go['cpu']:.1f}x less CPU time ({go['cpu']:.2f} against {gp['cpu']:.2f} s a step) and "
             f"{gp['wall'] / go['wall']:.1f}x less wall time; the pooled walk took {gq['cpu']:.2f} CPU s a step. "
@@ -303,13 +304,14 @@ def _threads_text(snap: dict[str, Any], t: int, t2: int) -> str:
         f"**With {t2} torch threads** (load average {load['before'][0]:.1f} before, {load['after'][0]:.1f} after; "
         f"reading and segmenting kept at one thread, as in the data workers) one step takes {o2['cpu']:.2f} CPU s "
         f"in objcrop8, {p2['cpu']:.2f} in patchcrop49 and {q2['cpu']:.2f} in patchpool49 ({o2['wall']:.2f}, "
-        f"{p2['wall']:.2f} and {q2['wall']:.2f} s of wall time), so objcrop8 saves **{p2['cpu'] / o2['cpu']:.1f}x** "
-        f"of patchcrop49's CPU time and {p2['wall'] / o2['wall']:.1f}x of its wall time. The encoder does fewer "
+        f"{p2['wall']:.2f} and {q2['wall']:.2f} s of wall time): objcrop8 takes only **{p2['cpu'] / o2['cpu']:.1f}x "
+        f"less CPU time** than patchcrop49 and {p2['wall'] / o2['wall']:.1f}x less wall time. The encoder does fewer "
         f"GFLOPs per CPU second than with {t}: {fall['objcrop8']:.1f}x fewer in objcrop8 ({thr2['objcrop8']:.0f}), "
         f"{fall['patchcrop49']:.1f}x in patchcrop49 ({thr2['patchcrop49']:.0f}), {fall['patchpool49']:.1f}x in "
         f"patchpool49 ({thr2['patchpool49']:.0f}), most in {worst}. A second thread costs every operator a start and "
         "a wait at its end whatever its FLOPs, and on a loaded machine a thread that waits for a descheduled partner "
-        "spins on its core: a cost per operator, which the small crops' cheap operators feel most."
+        "spins on its core: a cost per operator, which the small crops' cheap operators feel most. How much it "
+        "costs depends on the load, so these seconds hold for this machine at this load only."
     )
 
 
