@@ -300,17 +300,21 @@ def _threads_text(snap: dict[str, Any], t: int, t2: int) -> str:
     fall = {c: thr[c] / thr2[c] for c in CELLS}
     load = next(a for a in snap["load_average"] if a["threads"] == t2)
     worst = max(fall, key=fall.get)
+    pooled = S["patchpool49"]["cpu"] / S["objcrop8"]["cpu"]
+    feel = ", which objcrop8's few crops, with the least work per operator, feel most" if worst == "objcrop8" else ""
     return (
         f"**With {t2} torch threads** (load average {load['before'][0]:.1f} before, {load['after'][0]:.1f} after; "
         f"reading and segmenting kept at one thread, as in the data workers) one step takes {o2['cpu']:.2f} CPU s "
         f"in objcrop8, {p2['cpu']:.2f} in patchcrop49 and {q2['cpu']:.2f} in patchpool49 ({o2['wall']:.2f}, "
         f"{p2['wall']:.2f} and {q2['wall']:.2f} s of wall time): objcrop8 takes only **{p2['cpu'] / o2['cpu']:.1f}x "
-        f"less CPU time** than patchcrop49 and {p2['wall'] / o2['wall']:.1f}x less wall time. The encoder does fewer "
+        f"less CPU time** than patchcrop49 and {p2['wall'] / o2['wall']:.1f}x less wall time, and the pooled walk "
+        f"takes {q2['cpu'] / o2['cpu']:.2f}x objcrop8's CPU time (with {t}: {pooled:.2f}x). "
+        "The encoder does fewer "
         f"GFLOPs per CPU second than with {t}: {fall['objcrop8']:.1f}x fewer in objcrop8 ({thr2['objcrop8']:.0f}), "
         f"{fall['patchcrop49']:.1f}x in patchcrop49 ({thr2['patchcrop49']:.0f}), {fall['patchpool49']:.1f}x in "
         f"patchpool49 ({thr2['patchpool49']:.0f}), most in {worst}. A second thread costs every operator a start and "
         "a wait at its end whatever its FLOPs, and on a loaded machine a thread that waits for a descheduled partner "
-        "spins on its core: a cost per operator, which the small crops' cheap operators feel most. How much it "
+        f"spins on its core: a cost per operator{feel}. How much it "
         "costs depends on the load, so these seconds hold for this machine at this load only."
     )
 
