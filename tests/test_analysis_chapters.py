@@ -34,10 +34,10 @@ def test_every_papermill_parameter_is_used_and_no_cell_is_long(nb):
     assert max(len("".join(c["source"]).splitlines()) for c in cells) <= 25
 
 
-def test_the_notebooks_hold_under_600_lines_of_code():
+def test_the_notebooks_hold_under_605_lines_of_code():
     assert (
         sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb") for c in _code_cells(nb))
-        < 600
+        < 605  # 600 until chapter 5 gained its step breakdown (5 lines calling ever.analysis.breakdown)
     )
 
 
