@@ -130,3 +130,41 @@ def test_the_committed_snapshots_read_the_minimal_effect_of_the_grid_that_made_t
     assert sources.declared_min_effect(ROOT / "results" / "green-long") == 0.03
     assert sources.declared_min_effect(ROOT / "results" / "ship") is None  # its grid declares none
     assert sources.declared_min_effect(ROOT / "nowhere") is None
+
+
+def test_the_gcn_share_counts_both_passes_where_the_ledger_counted_one(tmp_path):
+    import json
+    import shutil
+
+    from ever.analysis import tables
+
+    src = ROOT / "results" / "green-long" / "patchpool49-gcn-3k-s0"  # trained before the per-module count
+    one_pass = json.loads((src / "ledger.json").read_text())["phases"]["train"]["totals"]["metrics"]["gcn_flop_share"]
+    T = tables.runs_table(ROOT / "results" / "green-long", "train", ["patchpool49-gcn-3k-s0"])
+    assert T["gcn_flop_share"].iloc[0] == pytest.approx(2 * one_pass)  # clip and home view: two passes a step
+    assert tables.gcn_passes_uncounted(src, {"walk.home_shift": 0}) == 1  # no home view: one pass, counted
+    run = tmp_path / "new"
+    shutil.copytree(src, run)
+    env = json.loads((run / "env.json").read_text())
+    (run / "env.json").write_text(json.dumps({**env, "git_commit": None}))
+    ledger = json.loads((run / "ledger.json").read_text())
+    assert tables.gcn_passes_uncounted(run, {"walk.home_shift": 32}) == 2  # no commit: its date says before
+    ledger["phases"]["train"]["segments"][0]["start"] = "2026-12-07T00:00:00+00:00"
+    (run / "ledger.json").write_text(json.dumps(ledger))
+    assert tables.gcn_passes_uncounted(run, {"walk.home_shift": 32}) == 1  # trained after: counted as run
+
+
+def test_the_pooled_walk_is_judged_against_the_patch_crop_walks_accuracy_in_flops_and_seconds():
+    from ever.analysis import sources, tables
+
+    snap = ROOT / "results" / "green-long"
+    info = sources.snapshot_info(snap)
+    c = claims.crop_claim(snap, info["split"], sources.snapshot_runs(info))
+    (w,) = c.pooled
+    assert w.cell == "patchpool49-3k" and (w.seeds, w.reached, w.at_first, w.first_step) == (2, 2, True, 1000)
+    assert [k for k, _ in w.steps] == [1000, 2000, 3000] and w.effect.key == "patchpool49-3k − patchcrop49-3k"
+    assert w.flops_ratio == pytest.approx(c.reference_reach / w.reach)
+    # Seconds to reach: each run's training seconds per step (its ledger) at the step where it reaches the target.
+    T = tables.runs_table(snap, info["split"], [f"patchpool49-3k-s{s}" for s in (0, 1)]).set_index("run")
+    assert w.reach_seconds == pytest.approx(1000 * T["train_s_per_step"].mean())
+    assert 1 < w.seconds_ratio < w.flops_ratio  # the FLOP saving is larger than the time saving (issue 34)

@@ -201,8 +201,40 @@ def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None)
         for k in ("walk_flop_share", "gcn_flop_share"):
             if k in (tot.get("metrics") or {}):
                 row[k] = tot["metrics"][k]
+        if row.get("gcn_flop_share") is not None:
+            row["gcn_flop_share"] *= gcn_passes_uncounted(d, row)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# From this commit on the ledger counts the GCN's FLOPs as often as its module runs in a step (ever.train's
+# _count_step_flops, FlopCounterMode per module). Before it, gcn_flops_per_step was one forward and backward pass
+# (ever.gcn.gcn_cost), though with walk.home_shift the GCN runs twice a step (on the clip and on the home view);
+# the step's total FLOPs (one FlopCounterMode over the whole step) always counted both passes.
+GCN_COUNTED_AS_RUN = ("dd53541", "2026-12-06T10:31:21+00:00")  # the commit and its date
+
+
+def gcn_passes_uncounted(run_dir: str | Path, config: dict[str, Any]) -> int:
+    """How many times the GCN ran per training step for each pass the ledger of ``run_dir`` counted: 2 for a
+    run with ``walk.home_shift`` (flat ``config``) trained before :data:`GCN_COUNTED_AS_RUN` (its ``env.json``
+    commit not descended from it, by git; where git cannot tell, its training began before that commit's date),
+    else 1. The one place the snapshots' GCN share is corrected: ``runs_table`` multiplies by it."""
+    import subprocess
+
+    if not config.get("walk.home_shift"):
+        return 1
+    commit = (read_json(Path(run_dir) / "env.json") or {}).get("git_commit")
+    root = Path(__file__).resolve().parents[2]
+    if commit:
+        r = subprocess.run(
+            ["git", "-C", str(root), "merge-base", "--is-ancestor", GCN_COUNTED_AS_RUN[0], commit],
+            capture_output=True,
+        )
+        if r.returncode in (0, 1):  # 0: descended (counted as run), 1: not descended; else git cannot tell
+            return 1 if r.returncode == 0 else 2
+    segs = ((read_json(Path(run_dir) / "ledger.json") or {}).get("phases", {}).get("train") or {}).get("segments") or []
+    start = segs[0].get("start") if segs else None
+    return 2 if start is not None and start < GCN_COUNTED_AS_RUN[1] else 1
 
 
 def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):

@@ -272,6 +272,24 @@ def sentences(s: Study | None) -> list[str]:
     return out
 
 
+def answers(s: Study | None) -> list[str]:
+    """The three answers of a green study (the README's Results summary), one Markdown line each with its
+    effects and 95 % intervals: object nodes (claim 1), the GCN (claim 2) and the pooled patch walk against the
+    patch-crop walk's accuracy; each is the bold opening of its line in :func:`sentences`. Empty when the study
+    has none of them."""
+    if s is None:
+        return []
+    out = []
+    if s.crop is not None:
+        rest = _crop_head(s.crop, s.holm).removeprefix(CLAIM_1.format(factor=s.crop.factor))
+        out.append(f"**Objects at patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)**{rest}.")
+    if s.gcn is not None:
+        out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}.")
+    for w in s.crop.pooled if s.crop is not None else ():
+        out.append(f"**Pooled patches**: {_walk_head(w, s.crop, s.holm).removeprefix('The pooled walk ')}.")
+    return out
+
+
 def in_short(real: Study | None, studies: dict[str, Study | None]) -> list[str]:
     """The book's first lines: the verdicts that open :func:`sentences`, for the shipped recipe's study (its
     main cell) and, per study of the green claims (``studies``: label -> its study, in the order given), its
@@ -339,15 +357,19 @@ def _pair_text(e: Effect | None, diff: float, m: float | None, holm: dict[str, A
     cells have no per-sequence scores (no interval)."""
     if e is None:
         return f"{diff:+.3f} (no per-sequence scores, so no interval)"
-    return effect_text(e, m, (holm or {}).get(e.key)) + f" on {e.n_sequences} sequences, {_seeds(e)}"
+    one = " (one seed each: the interval holds the spread over sequences only)" if e.seeds_a == e.seeds_b == 1 else ""
+    return effect_text(e, m, (holm or {}).get(e.key)) + f" on {e.n_sequences} sequences, {_seeds(e)}{one}"
 
 
 def _seeds(e: Effect) -> str:
     return f"{e.seeds_a} seed{'s' if e.seeds_a > 1 else ''} against {e.seeds_b}"
 
 
+GCN_HEAD = "The GCN (claim 2): "
+
+
 def _gcn_head(g: GcnClaim, m: float | None = None, holm: dict[str, Any] | None = None) -> str:
-    return "The GCN (claim 2): " + "; ".join(
+    return GCN_HEAD + "; ".join(
         f"`{p.gcn}` against `{p.bare}` {_pair_text(p.effect, p.diff, m, holm)}" for p in g.pairs
     )
 
