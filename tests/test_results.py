@@ -804,16 +804,15 @@ def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp
     assert (row["a"], row["b"], row["seeds a"], row["seeds b"]) == ("few", "big", 1, 2) and row[
         "a - b"
     ] == pytest.approx(-0.25)
-    assert (
-        row["noise"] == pytest.approx(2 * np.std([0.5, 0.6], ddof=1)) and row["beyond noise"]
-    )  # one seed: big's sd only
+    # its interval over sequences and seeds, and the one rule's word for it (claims.verdict; no m declared here)
+    assert row["low"] < row["a - b"] < row["high"] < 0 and row["verdict"] == "lowers"
     assert (row["a ahead"], row["sequences"]) == (0, 3) and row["p"] == pytest.approx(
         ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue
     )
     assert tables.cell_gaps(tmp_path, "test", None, [("few", "big")]).empty
     _run(tmp_path, "one-s0", jf=0.4)
     (row,) = tables.cell_gaps(tmp_path, "val", None, [("few", "one")]).to_dict("records")
-    assert row["noise"] != row["noise"] and row["beyond noise"] is None  # one seed each: no noise to judge by
+    assert row["low"] != row["low"] and row["verdict"] is None  # no sequence scored by both: no interval
     assert (row["a ahead"], row["sequences"]) == (0, 0) and row["p"] != row["p"]  # no sequence scored by both
 
 

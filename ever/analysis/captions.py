@@ -306,16 +306,15 @@ def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
 
 
 def gap_steps(G, random_jf: float | None) -> str:
-    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (whether it exceeds
-    the noise), where the chain of steps takes the first cell's J&F, and what the untrained encoder scores."""
+    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (its 95 % interval
+    and the one rule's verdict), where the chain of steps takes the first cell's J&F, and what the untrained
+    encoder scores."""
 
     def step(r) -> str:
-        return f"{r['a - b']:+.3f} J&F, " + (
-            "with one seed in each cell the noise is not measured"
-            if r["beyond noise"] is None
-            else f"{'beyond' if r['beyond noise'] else 'within'} the noise ({r['noise']:.3f}"
-            + ("" if min(r["seeds a"], r["seeds b"]) > 1 else ", from the seeds of one cell: the other has one")
-            + ")"
+        return f"{r['a - b']:+.3f} J&F" + (
+            ", without per-sequence scores: no interval"
+            if r["verdict"] is None
+            else f" [{r['low']:+.3f}, {r['high']:+.3f}], {r['verdict']}"
         )
 
     big = G.loc[G["a - b"].abs().idxmax()]
