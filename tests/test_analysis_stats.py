@@ -168,3 +168,16 @@ def test_the_pooled_walk_is_judged_against_the_patch_crop_walks_accuracy_in_flop
     T = tables.runs_table(snap, info["split"], [f"patchpool49-3k-s{s}" for s in (0, 1)]).set_index("run")
     assert w.reach_seconds == pytest.approx(1000 * T["train_s_per_step"].mean())
     assert 1 < w.seconds_ratio < w.flops_ratio  # the FLOP saving is larger than the time saving (issue 34)
+
+
+def test_the_gcn_cycle_judges_jf_by_the_same_rule_when_it_has_the_per_sequence_scores():
+    from ever.analysis import sources, tables
+
+    snap = ROOT / "results" / "green-long"
+    names = sources.snapshot_runs(sources.snapshot_info(snap))
+    A, Q = tables.ablation_table(snap, "train", names), sources.sequence_scores(snap, "train", names)
+    (row,) = claims.gcn_cycle(A, "patchpool49-3k", Q, 0.03)
+    e = stats.cell_effect(Q, "patchpool49-gcn-3k", "patchpool49-3k")
+    assert row["interval_jf"] == (e.low, e.high) and row["jf"] == claims.verdict(e, 0.03) == "undecided"
+    (old,) = claims.gcn_cycle(A, "patchpool49-3k")  # without them: the seeds' noise, as before
+    assert old["jf"] == "within noise" and "interval_jf" not in old

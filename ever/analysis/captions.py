@@ -288,13 +288,20 @@ def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
         + (f", noise {r['noise_loss']:.3f}" if r["noise_loss"] is not None else "")
         + f"), J&F {r['jf']} ({r['d_jf']:+.3f}"
         + (f", noise {r['noise_jf']:.3f}" if r["noise_jf"] is not None else "")
+        + (" [{:+.3f}, {:+.3f}]".format(*r["interval_jf"]) if r.get("interval_jf") else "")
         + ")"
         for r in rows
     ]
     shortcut = [r["cell"] for r in rows if r["loss"] == "easier" and r["jf"] == "lower"]
     return (
         f"Against `{base}` (computed by `ever.analysis.claims.gcn_cycle`; noise is twice the mean sd "
-        "over seeds of the two cells): "
+        "over seeds of the two cells"
+        + (
+            "; J&F's brackets: its 95 % interval over sequences and seeds, judged by `ever.analysis.claims.verdict`"
+            if any(r.get("interval_jf") for r in rows)
+            else ""
+        )
+        + "): "
         + "; ".join(parts)
         + ". "
         + (

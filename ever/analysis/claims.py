@@ -122,13 +122,16 @@ def green_claim(
     }
 
 
-def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
+def gcn_cycle(A, base: str, Q=None, min_effect: float | None = None) -> list[dict[str, Any]]:
     """What the GCN did to the training cycle and to J&F, per GCN cell of an :func:`ablation_table` ``A`` (runs
     ``<cell>-s<seed>``) against the cell ``base`` without it: the change of the mean ``loss / ln N`` (the
     cycle's loss relative to chance: lower is an easier cycle) and of the mean J&F, each with its :func:`noise`
     (twice the mean of the two cells' sample sds over seeds), and a word: ``"easier"``/``"harder"`` (loss) or
-    ``"higher"``/``"lower"`` (J&F) beyond that, else ``"within noise"``. A GCN that closes the cycle without
-    learning appearance shows as an easier cycle with a lower J&F."""
+    ``"higher"``/``"lower"`` (J&F) beyond that, else ``"within noise"``. With the runs' per-sequence scores
+    ``Q`` (:func:`sequence_scores`) J&F is judged by :func:`verdict` instead, against ``min_effect``:
+    ``interval_jf`` is the 95 % interval of :func:`~ever.analysis.stats.cell_effect`, ``noise_jf`` None, and the
+    word ``"higher"``, ``"lower"``, ``"no effect larger than m"`` or ``"undecided"``. A GCN that closes the cycle
+    without learning appearance shows as an easier cycle with a lower J&F."""
     O = over_seeds(A, ("J&F", "loss / ln N"))
     if base not in O.index:
         return []
@@ -145,6 +148,19 @@ def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
                     f"d_{key}": float(d),
                     f"noise_{key}": n,
                     key: "within noise" if n is None or abs(d) <= n else up if d > 0 else down,
+                }
+            )
+        e = cell_effect(Q, cell, base) if Q is not None and not Q.empty else None
+        if e is not None:
+            v = verdict(e, min_effect)
+            row.update(
+                {
+                    "d_jf": e.effect,
+                    "noise_jf": None,
+                    "interval_jf": (e.low, e.high),
+                    "jf": f"no effect larger than {min_effect:g}"
+                    if v == NO_EFFECT
+                    else {RAISES: "higher", LOWERS: "lower"}.get(v, v),
                 }
             )
         rows.append(row)
