@@ -269,7 +269,8 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     )
     study = claims.study(tmp_path, "val", names)
     assert wording.sentences(study) == text  # findings: the study's verdicts as data, then as sentences
-    assert (study.gcn.up, study.gcn.down, study.pooled.holds, study.pooled.testable) == (1, 0, True, True)
+    assert claims.verdict(study.gcn.pairs[0].effect, study.min_effect) == claims.RAISES
+    assert (study.pooled.holds, study.pooled.testable) == (True, True)
     short = wording.in_short(None, {"Short grid": study, "Long grid": None})  # the first page: the verdicts, labelled
     assert short == [
         "Short grid: The GCN (claim 2): `p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120] on 2 sequences, "

@@ -27,7 +27,8 @@ from ever.analysis.tables import ablation_table, runs_table
 from ever.config import SAME_WEIGHTS_KEYS
 from ever.runs import run_config_flat
 
-P_CLEAR = 0.05  # a paired t-test over the sequences below this (and every seed on one side) makes a lead clear
+P_CLEAR = 0.05  # a paired t-test over the sequences below this after Holm's correction (and every seed on one
+# side) makes a lead over a baseline clear
 LEARNED_MARGIN = 0.02  # an object cell learned when it ends this much above the untrained encoder (or copying)
 FACTOR = 5.0  # claim 1: object nodes at patch accuracy for at least this many times less compute
 TOLERANCE = 0.02  # claim 1: J&F within this of the patch walk counts as equal accuracy
@@ -479,15 +480,12 @@ class GcnPair:
 
 @dataclass(frozen=True)
 class GcnClaim:
-    """Claim 2, the GCN: every pair of cells whose configs differ only in ``gcn.*``. ``noise``: the grid's own
-    (stats.noise of the cells with seeds; None when it measures none); ``up`` / ``down``: pairs moved beyond it."""
+    """Claim 2, the GCN: every pair of cells whose configs differ only in ``gcn.*``, each with its effect
+    (judged by :func:`verdict`)."""
 
     pairs: tuple[GcnPair, ...]
     bare_ends: tuple[tuple[str, float], ...]  # where each walk without the GCN ends
     baseline_jf: float | None
-    noise: float | None
-    up: int
-    down: int
     flop_share: float | None  # the GCN's largest share of the training FLOPs, in %
 
 
@@ -635,9 +633,7 @@ def study(
     gcn = None
     if pairs:
         cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
-        sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
         d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
-        n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
         share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
         gcn = GcnClaim(
             tuple(
@@ -645,9 +641,6 @@ def study(
             ),
             tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
             float(base[best]) if best is not None else None,
-            n,
-            sum(x > n for x in d.values()) if n is not None else 0,
-            sum(x < -n for x in d.values()) if n is not None else 0,
             float(share.max()) if len(share) else None,
         )
     objects = None
