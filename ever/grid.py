@@ -58,6 +58,16 @@ class GridNotebooks:
 
 
 @dataclass
+class GridClaims:
+    """What the grid's comparisons are judged against, declared before its runs."""
+
+    # The minimal effect of interest in J&F: a comparison whose 95 % interval lies within [-min_effect,
+    # min_effect] shows "no effect larger than min_effect" (ever.analysis.claims.verdict); None: no claim of
+    # no effect is possible, a difference is only raised, lowered or undecided.
+    min_effect: float | None = None
+
+
+@dataclass
 class Grid:
     """A grid file (``configs/report*.yaml``), typed and checked like a run config (:mod:`ever.config`)."""
 
@@ -69,6 +79,7 @@ class Grid:
     runs: list[RunSpec] = field(default_factory=list)
     baselines: GridBaselines = field(default_factory=GridBaselines)
     notebooks: GridNotebooks = field(default_factory=GridNotebooks)
+    claims: GridClaims = field(default_factory=GridClaims)
     build: bool = True  # false: stop after executing the notebooks
     bench: bool = True  # measure the walk's cost against nodes (bench/walk.py, small sizes) for chapter 6
     title: str = ""  # what a results snapshot of this grid (--snapshot) is called in the README and the book
@@ -128,6 +139,9 @@ def load_grid(path: str | Path) -> Grid:
             raise GridError(f"{path}: runs[{i}] needs 'name' and 'config'")
         if names.count(r.name) > 1 or r.name == "baselines" or "/" in r.name:
             raise GridError(f"{path}: runs[{i}]: bad or duplicate run name {r.name!r}")
+    m = g.claims.min_effect
+    if m is not None and not 0 < m < 1:
+        raise GridError(f"{path}: claims.min_effect must be a J&F difference between 0 and 1, got {m!r}")
     bad = [b for b in g.baselines.kinds if b not in BASELINES]
     if bad:
         raise GridError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")

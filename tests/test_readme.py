@@ -36,3 +36,18 @@ def test_every_snapshot_made_by_a_grid_names_a_grid_file_that_exists():
     for f in sorted((ROOT / "results").glob("*/SNAPSHOT.json")):
         for grid in re.findall(r"--grid (\S+)", sources.snapshot_info(f.parent)["command"]):
             assert (ROOT / grid).is_file(), f"{f}: made by {grid}, which is not in the repository"
+
+
+def test_the_results_summary_gives_the_three_answers_with_their_intervals():
+    import re
+
+    summary = readme.results_summary(ROOT / "results")
+    lines = [ln for ln in summary.splitlines() if ln.startswith("- ")]
+    assert [re.match(r"- \*\*([^*]+)\*\*", ln).group(1) for ln in lines] == [
+        "Objects at patch accuracy for ≥5x less compute (claim 1)",
+        "The GCN (claim 2)",
+        "Pooled patches",
+    ]
+    interval = r"\[[+-]?\d\.\d{3}, [+-]?\d\.\d{3}\]"
+    assert all(re.search(interval, ln) and "Holm" in ln for ln in lines)
+    assert "m = 0.03, declared in the grid file" in summary  # configs/report-green-long.yaml's claims.min_effect

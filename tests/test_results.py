@@ -235,11 +235,14 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
         "`main-gcn` 0.300 (1 seed) scores above it, but not clearly" in others
         and "`obj` 0.250 (1 seed) does not beat it" in others
     )
-    assert "GCN (claim 2) is not shown to raise J&F" in gcn and "`main-gcn` -0.100" in gcn and "`obj-gcn` +0.040" in gcn
-    assert "one seed each" in gcn
-    # sequence by sequence where both were scored, and how far the walk without the GCN learned
-    assert "`main-gcn` -0.100 (ahead on 1 of 3 sequences, p = " in gcn
-    assert "without it `main` ends at 0.400, `obj` ends at 0.250 (best baseline 0.260)" in gcn
+    # each pair an effect with its interval (stats.effect, claims.verdict; no minimal effect declared here)
+    assert "GCN (claim 2): `main-gcn` against `main` undecided (-0.100 [" in gcn
+    assert "; no minimal effect declared) (p = " in gcn and "on 3 sequences, 1 seed against 1" in gcn
+    assert (
+        "`obj-gcn` against `obj` raises J&F by 0.040 [0.040, 0.040] on 2 sequences" in gcn
+    )  # per-sequence files alike
+    # how far the walk without the GCN learned
+    assert "Without it `main` ends at 0.400, `obj` ends at 0.250 (best baseline 0.260)" in gcn
     assert "1 of 2 object-node cells score more than 0.02 above copying the first mask" in objects
     assert "`obj` 0.250, `obj-gcn` 0.290." in objects
     # Pooled nodes: the object and patch cells cost the same FLOPs, so claim 1 cannot show here.
@@ -259,30 +262,29 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     names = [f"{c}-s{s}" for c in ("p", "p-gcn", "o") for s in (0, 1)]
     text = wording.findings(tmp_path, "val", names)
     (gcn,) = [t for t in text if "GCN (claim 2)" in t]
-    assert "raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs and lowered it in 0" in gcn
-    assert "`p-gcn` +0.100" in gcn
+    # seeds 0.40/0.42 against 0.50/0.52 on both sequences: the bootstrap's seed draws give 0.08 to 0.12
+    assert "`p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120] on 2 sequences, 2 seeds against 2" in gcn
     assert (
         text[-1] == "**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid** (chapter 5)."
     )
     study = claims.study(tmp_path, "val", names)
     assert wording.sentences(study) == text  # findings: the study's verdicts as data, then as sentences
-    assert (study.gcn.up, study.gcn.down, study.pooled.holds, study.pooled.testable) == (1, 0, True, True)
+    assert claims.verdict(study.gcn.pairs[0].effect, study.min_effect) == claims.RAISES
+    assert (study.pooled.holds, study.pooled.testable) == (True, True)
     short = wording.in_short(None, {"Short grid": study, "Long grid": None})  # the first page: the verdicts, labelled
     assert short == [
-        "Short grid: The GCN (claim 2) raised J&F beyond twice the spread over seeds (sd 0.014) in 1 of 1 pairs"
-        " and lowered it in 0",
+        "Short grid: The GCN (claim 2): `p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120] on 2 sequences, "
+        "2 seeds against 2",
         "Short grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid",
     ]
     assert all(f"**{h.split(': ', 1)[1]}**" in " ".join(text) for h in short)  # each is the opening of a finding
 
-    # A GCN whose effect stays inside the noise is said to move J&F by less than it, in every pair.
+    # A GCN whose interval holds 0 is undecided (no minimal effect declared: no claim of no effect either).
     for s in (0, 1):
         _run(tmp_path / "flat", f"p-s{s}", jf=0.40 + 0.02 * s, seed=s)
         _run(tmp_path / "flat", f"p-gcn-s{s}", gcn=True, jf=0.41 + 0.02 * s, seed=s)
     (gcn,) = [t for t in wording.findings(tmp_path / "flat", "val", names[:4]) if "GCN (claim 2)" in t]
-    assert gcn.startswith(
-        "**The GCN (claim 2) moved J&F by less than twice the spread over seeds (sd 0.014) in its one pair**"
-    )
+    assert gcn.startswith("**The GCN (claim 2): `p-gcn` against `p` undecided (+0.010 [-0.010, +0.030]; no minimal")
 
 
 def test_training_curves_stack_every_runs_metrics_and_kinetics_skips_runs_without_ledger(tmp_path):
@@ -324,7 +326,7 @@ def test_findings_over_seeds_give_the_mean_the_spread_and_a_paired_test(tmp_path
     ]
     assert "J&F 0.500 (mean of 3 seeds)" in lead and "seeds 0.400, 0.500, 0.600 (sd 0.100), 3 of 3 above" in lead
     p = ttest_rel([0.6, 0.5, 0.4, 0.5], [0.3, 0.3, 0.6, 0.2]).pvalue  # over the seed means of each sequence
-    assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g})" in lead and p > 0.05
+    assert "ahead on 3 of 4" in lead and "+0.300 on `a`" in lead and f"p = {p:.2g}, Holm {p:.2g})" in lead and p > 0.05
     Q = stats.cell_sequence_scores(sources.sequence_scores(tmp_path, "val", ["w-s0", "w-s1", "w-s2"]))
     assert list(Q.columns) == ["w", "baseline: copy"] and Q.loc["a", "w"] == pytest.approx(0.6)
     assert stats.cell_sequence_scores(
@@ -679,15 +681,15 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     line = wording.findings(tmp_path, "val", names)[-1]
     assert line.startswith("**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds beyond the spread")
     assert (
-        "patch-level accuracy is J&F ≥ 0.480 (within 0.02); 2 of its 2 seeds reach it, after 280 training GFLOPs"
-        in line
-    )
-    assert (
-        "`oc` (10.0x fewer training FLOPs per clip) ends at 0.510 ± 0.014 (+0.010, within the noise of the two cells, "
-        "twice the mean of their sds over seeds, 0.014); "
-        "2 of 2 seeds reach 0.480, "
-        f"after {(o0 + o1) / 2:,.0f} ± {np.std([o0, o1], ddof=1):,.0f} GFLOPs: {ref / ((o0 + o1) / 2):.1f}x"
+        "Patch-level accuracy is J&F ≥ 0.480 (`pc` ends at 0.500 ± 0.000 over 2 seeds, less 0.02), reached by 2 of "
+        "its 2 seeds after 280 training GFLOPs;"
     ) in line
+    # the effect with its interval (seeds 0.50 and 0.52 against 0.50 and 0.50: 0 to +0.02), then compute to reach
+    assert (
+        "`oc` against `pc` undecided (+0.010 [+0.000, +0.020]; no minimal effect declared) on 2 sequences, 2 seeds "
+        "against 2, at 10.0x fewer training FLOPs per clip**"
+    ) in line
+    assert f"`oc`: 2 of 2 seeds, {ref / ((o0 + o1) / 2):.1f}x less compute (slowest of its seeds" in line
     assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
     assert wording.findings(tmp_path, "val", names, c)[-1] == line  # a claim the caller already has is the one read ...
     assert (
@@ -704,15 +706,12 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     assert row.gap == pytest.approx(-0.0433, abs=1e-3) and not row.beyond_noise
     assert (c.holds, c.undecided) == (None, "noise")
     line = wording.crop_claim_line(c)
-    assert (
-        "is not decided by this grid**" in line
-        and "`oc` ends below patch-level accuracy, but by less than the noise" in line
-    )
-    assert f"({ref / ((o0 + o1) / 2):.1f}x less than the patch walk, counting only" in line
+    assert "is not decided by this grid: `oc` against `pc` undecided (-0.043 [" in line
+    assert f"`oc`: 2 of 3 seeds, {ref / ((o0 + o1) / 2):.1f}x less counting those" in line
     # The same with one seed per cell: no measure of the noise, no verdict either way.
     c1 = claims.crop_claim(tmp_path, "val", ["pc-s0", "oc-s2"])
     assert c1.rows[0].noise is None and (c1.holds, c1.undecided) == (None, "noise")
-    assert "with one seed in each cell the grid does not measure the noise" in wording.crop_claim_line(c1)
+    assert "(one seed: not judged)" in wording.crop_claim_line(c1)
 
     # Cheap enough on the mean, but a slow seed puts the floor under 5x: holds, not beyond the spread.
     shutil.rmtree(tmp_path / "oc-s2")
@@ -729,6 +728,9 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
         (tmp_path / f"oc-s{s}" / "curve.csv").write_text(
             "step,train_gflops,J&F-Mean\n1,10.0,0.3\n2,20.0,0.49\n3,30.0,0.47\n"
         )
+        (tmp_path / f"oc-s{s}" / "eval" / "val" / "per_sequence.csv").write_text(
+            "sequence,J-Mean,F-Mean\ns1,0.47,0.47\ns2,0.47,0.47\n"  # the same final score per sequence
+        )
     c = claims.crop_claim(tmp_path, "val", names)
     (row,) = c.rows
     assert row.reached == 2 and row.ratio > 5 and row.gap == pytest.approx(-0.03) and not row.equal
@@ -738,15 +740,18 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     )
     assert stats.noise(None, float("nan")) is None
     assert c.holds is False and c.undecided is None
-    assert "does not hold in this grid**" in wording.crop_claim_line(c)
+    assert (
+        "does not hold in this grid: `oc` against `pc` lowers J&F by 0.030 [0.030, 0.030]" in wording.crop_claim_line(c)
+    )
     # A one-seed object cell (a diagnostic) is shown but does not decide, even at patch level and far cheaper.
     _crop_run(tmp_path, "od-s0", "object_crop", 0, [1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
     c = claims.crop_claim(tmp_path, "val", names + ["od-s0"])
     assert [r.cell for r in c.rows] == ["oc", "od"] and c.rows[1].equal and c.rows[1].ratio > 5
-    assert c.holds is False and "one seed, so it does not enter the verdict" in wording.crop_claim_line(c)
+    assert c.holds is False and "`od` against `pc` " in wording.crop_claim_line(c)
+    assert "(one seed: not judged)" in wording.crop_claim_line(c)
     c = claims.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1", "od-s0"])
     assert (c.holds, c.undecided) == (None, "noise")
-    assert "No object cell has two seeds" in wording.crop_claim_line(c)
+    assert "no object cell has two seeds, so none enters the verdict" in wording.crop_claim_line(c)
     shutil.rmtree(tmp_path / "od-s0")
     assert claims.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
 
@@ -757,15 +762,14 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     c = claims.crop_claim(tmp_path, "val", names)
     assert (c.baseline, c.learned, c.holds, c.clear, c.undecided) == ("baseline: copy", False, None, False, "baseline")
     line = wording.crop_claim_line(c)
-    assert "less compute) is not decided by this grid**" in line and "(`baseline: copy`, 0.550)" in line
-    assert "does not end above the best baseline" in line
+    assert "less compute) is not decided by this grid:" in line
+    assert "the patch walk is not shown to end above the best baseline (`baseline: copy`, 0.550)" in line
     # Above the baseline on the mean, but by less than the noise of the patch walk's own seeds: not decided either.
     (tmp_path / "pc-s1" / "curve.csv").write_text("step,train_gflops,J&F-Mean\n1,100.0,0.3\n2,200.0,0.4\n3,300.0,0.7\n")
     c = claims.crop_claim(tmp_path, "val", names)  # patch seeds 0.5 and 0.7: mean 0.60, noise 2 x 0.141 against 0.55
     assert c.reference_final == pytest.approx(0.6) and (c.learned, c.holds, c.undecided) == (False, None, "baseline")
-    assert (
-        "does not end clearly above the best baseline (`baseline: copy`, 0.550): its lead, +0.050, is within the "
-        "noise of its seeds (twice their sd, 0.283)" in wording.crop_claim_line(c)
+    assert "the patch walk is not shown to end above the best baseline (`baseline: copy`, 0.550)" in (
+        wording.crop_claim_line(c)
     )
     (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.3}))  # a lead beyond that noise: the claim is judged
     assert claims.crop_claim(tmp_path, "val", names).learned
@@ -789,12 +793,7 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
         pytest.approx(ttest_rel([0.3, 0.2, 0.6, 0.1], [0.7, 0.5, 0.5, 0.7]).pvalue),
     )
     line = wording.crop_claim_line(c)
-    assert (
-        f"That walk ends above the best baseline (`baseline: copy`, 0.300) by +0.300, more than the noise of its "
-        f"seeds (twice their sd, 0.283); sequence by sequence it is ahead on 3 of 4 (paired t-test p = {p:.2g}), so "
-        "that lead is not shown to carry over to other videos."
-    ) in line
-    assert "below it on 3 of 4 sequences (paired t-test p = " in line
+    assert "`oc` against `pc` lowers J&F by 0.300 [" in line and "(p = " in line and "on 4 sequences" in line
 
 
 def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp_path):
@@ -806,16 +805,15 @@ def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp
     assert (row["a"], row["b"], row["seeds a"], row["seeds b"]) == ("few", "big", 1, 2) and row[
         "a - b"
     ] == pytest.approx(-0.25)
-    assert (
-        row["noise"] == pytest.approx(2 * np.std([0.5, 0.6], ddof=1)) and row["beyond noise"]
-    )  # one seed: big's sd only
+    # its interval over sequences and seeds, and the one rule's word for it (claims.verdict; no m declared here)
+    assert row["low"] < row["a - b"] < row["high"] < 0 and row["verdict"] == "lowers"
     assert (row["a ahead"], row["sequences"]) == (0, 3) and row["p"] == pytest.approx(
         ttest_rel([0.2, 0.3, 0.4], [0.65, 0.45, 0.55]).pvalue
     )
     assert tables.cell_gaps(tmp_path, "test", None, [("few", "big")]).empty
     _run(tmp_path, "one-s0", jf=0.4)
     (row,) = tables.cell_gaps(tmp_path, "val", None, [("few", "one")]).to_dict("records")
-    assert row["noise"] != row["noise"] and row["beyond noise"] is None  # one seed each: no noise to judge by
+    assert row["low"] != row["low"] and row["verdict"] is None  # no sequence scored by both: no interval
     assert (row["a ahead"], row["sequences"]) == (0, 0) and row["p"] != row["p"]  # no sequence scored by both
 
 

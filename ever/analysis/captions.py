@@ -288,13 +288,20 @@ def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
         + (f", noise {r['noise_loss']:.3f}" if r["noise_loss"] is not None else "")
         + f"), J&F {r['jf']} ({r['d_jf']:+.3f}"
         + (f", noise {r['noise_jf']:.3f}" if r["noise_jf"] is not None else "")
+        + (" [{:+.3f}, {:+.3f}]".format(*r["interval_jf"]) if r.get("interval_jf") else "")
         + ")"
         for r in rows
     ]
     shortcut = [r["cell"] for r in rows if r["loss"] == "easier" and r["jf"] == "lower"]
     return (
         f"Against `{base}` (computed by `ever.analysis.claims.gcn_cycle`; noise is twice the mean sd "
-        "over seeds of the two cells): "
+        "over seeds of the two cells"
+        + (
+            "; J&F's brackets: its 95 % interval over sequences and seeds, judged by `ever.analysis.claims.verdict`"
+            if any(r.get("interval_jf") for r in rows)
+            else ""
+        )
+        + "): "
         + "; ".join(parts)
         + ". "
         + (
@@ -306,16 +313,15 @@ def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
 
 
 def gap_steps(G, random_jf: float | None) -> str:
-    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (whether it exceeds
-    the noise), where the chain of steps takes the first cell's J&F, and what the untrained encoder scores."""
+    """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (its 95 % interval
+    and the one rule's verdict), where the chain of steps takes the first cell's J&F, and what the untrained
+    encoder scores."""
 
     def step(r) -> str:
-        return f"{r['a - b']:+.3f} J&F, " + (
-            "with one seed in each cell the noise is not measured"
-            if r["beyond noise"] is None
-            else f"{'beyond' if r['beyond noise'] else 'within'} the noise ({r['noise']:.3f}"
-            + ("" if min(r["seeds a"], r["seeds b"]) > 1 else ", from the seeds of one cell: the other has one")
-            + ")"
+        return f"{r['a - b']:+.3f} J&F" + (
+            ", without per-sequence scores: no interval"
+            if r["verdict"] is None
+            else f" [{r['low']:+.3f}, {r['high']:+.3f}], {r['verdict']}"
         )
 
     big = G.loc[G["a - b"].abs().idxmax()]

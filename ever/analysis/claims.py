@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ever.analysis.sources import curves, sequence_scores, summaries, training_curves
+from ever.analysis.sources import curves, declared_min_effect, sequence_scores, summaries, training_curves
 from ever.analysis.stats import (
+    Effect,
     best_baseline,
     best_baseline_score,
+    cell_effect,
     cell_of,
     cell_sequence_scores,
     compare,
     compute_to_reach,
+    holm,
     noise,
     over_seeds,
     paired,
@@ -24,11 +27,29 @@ from ever.analysis.tables import ablation_table, runs_table
 from ever.config import SAME_WEIGHTS_KEYS
 from ever.runs import run_config_flat
 
-P_CLEAR = 0.05  # a paired t-test over the sequences below this (and every seed on one side) makes a lead clear
+P_CLEAR = 0.05  # a paired t-test over the sequences below this after Holm's correction (and every seed on one
+# side) makes a lead over a baseline clear
 LEARNED_MARGIN = 0.02  # an object cell learned when it ends this much above the untrained encoder (or copying)
 FACTOR = 5.0  # claim 1: object nodes at patch accuracy for at least this many times less compute
 TOLERANCE = 0.02  # claim 1: J&F within this of the patch walk counts as equal accuracy
 CHANCE_MARGIN = 0.02  # a run never left chance when its late loss / ln N stays above 1 - this
+
+RAISES, LOWERS, NO_EFFECT, UNDECIDED = "raises", "lowers", "no effect", "undecided"
+
+
+def verdict(e: Effect, min_effect: float | None) -> str:
+    """The one rule every comparison of two cells is judged by (:func:`ever.analysis.stats.effect`'s 95 %
+    interval ``[low, high]`` of ``a - b``): :data:`RAISES` when ``low > 0``, :data:`LOWERS` when ``high < 0``,
+    :data:`NO_EFFECT` when the interval lies within ``[-min_effect, min_effect]`` (the minimal effect of interest
+    the grid file declares, ``claims.min_effect``; None: no claim of no effect is possible), else
+    :data:`UNDECIDED`. :func:`ever.analysis.wording.effect_text` words it."""
+    if e.low > 0:
+        return RAISES
+    if e.high < 0:
+        return LOWERS
+    if min_effect is not None and -min_effect <= e.low and e.high <= min_effect:
+        return NO_EFFECT
+    return UNDECIDED
 
 
 def chance_runs(
@@ -102,13 +123,16 @@ def green_claim(
     }
 
 
-def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
+def gcn_cycle(A, base: str, Q=None, min_effect: float | None = None) -> list[dict[str, Any]]:
     """What the GCN did to the training cycle and to J&F, per GCN cell of an :func:`ablation_table` ``A`` (runs
     ``<cell>-s<seed>``) against the cell ``base`` without it: the change of the mean ``loss / ln N`` (the
     cycle's loss relative to chance: lower is an easier cycle) and of the mean J&F, each with its :func:`noise`
     (twice the mean of the two cells' sample sds over seeds), and a word: ``"easier"``/``"harder"`` (loss) or
-    ``"higher"``/``"lower"`` (J&F) beyond that, else ``"within noise"``. A GCN that closes the cycle without
-    learning appearance shows as an easier cycle with a lower J&F."""
+    ``"higher"``/``"lower"`` (J&F) beyond that, else ``"within noise"``. With the runs' per-sequence scores
+    ``Q`` (:func:`sequence_scores`) J&F is judged by :func:`verdict` instead, against ``min_effect``:
+    ``interval_jf`` is the 95 % interval of :func:`~ever.analysis.stats.cell_effect`, ``noise_jf`` None, and the
+    word ``"higher"``, ``"lower"``, ``"no effect larger than m"`` or ``"undecided"``. A GCN that closes the cycle
+    without learning appearance shows as an easier cycle with a lower J&F."""
     O = over_seeds(A, ("J&F", "loss / ln N"))
     if base not in O.index:
         return []
@@ -125,6 +149,19 @@ def gcn_cycle(A, base: str) -> list[dict[str, Any]]:
                     f"d_{key}": float(d),
                     f"noise_{key}": n,
                     key: "within noise" if n is None or abs(d) <= n else up if d > 0 else down,
+                }
+            )
+        e = cell_effect(Q, cell, base) if Q is not None and not Q.empty else None
+        if e is not None:
+            v = verdict(e, min_effect)
+            row.update(
+                {
+                    "d_jf": e.effect,
+                    "noise_jf": None,
+                    "interval_jf": (e.low, e.high),
+                    "jf": f"no effect larger than {min_effect:g}"
+                    if v == NO_EFFECT
+                    else {RAISES: "higher", LOWERS: "lower"}.get(v, v),
                 }
             )
         rows.append(row)
@@ -151,6 +188,29 @@ class CropRow:
     ratio_low: float | None
     clip_ratio: float | None
     vs_reference: dict[str, Any] | None
+    effect: Effect | None = None  # this cell minus the reference (stats.effect; None without per-sequence scores)
+
+
+@dataclass(frozen=True)
+class PooledWalk:
+    """A pooled patch walk (nodes pooled from one encoding of the frame, no GCN) against the patch-crop walk's
+    accuracy, the target of claim 1 (:func:`crop_claim`): per seed, training GFLOPs and wall seconds to reach it
+    (means over the ``reached`` seeds that do), how many times less than the patch-crop walk needs (its seeds'
+    means over the seeds that reach it), whether every seed reached it at its first evaluation (the cost is
+    then an upper bound), the difference of seed means of J&F at every step both were scored (from the curves,
+    no interval: per-sequence scores are kept at the end of training only), and ``effect`` at the end."""
+
+    cell: str
+    seeds: int
+    reached: int
+    reach: float | None
+    reach_seconds: float | None
+    flops_ratio: float | None
+    seconds_ratio: float | None
+    at_first: bool
+    first_step: int | None
+    steps: tuple[tuple[int, float], ...]
+    effect: Effect | None
 
 
 @dataclass(frozen=True)
@@ -177,6 +237,8 @@ class CropClaim:
     rows: tuple[CropRow, ...]
     holds: bool | None
     clear: bool
+    pooled: tuple[PooledWalk, ...] = ()  # the pooled patch walks against the same target
+    min_effect: float | None = None  # the grid's declared minimal effect of interest (stats.verdict)
 
 
 def crop_claim(
@@ -185,6 +247,7 @@ def crop_claim(
     names: list[str] | None = None,
     factor: float = FACTOR,
     tolerance: float = TOLERANCE,
+    min_effect: float | None = None,
 ) -> CropClaim | None:
     """Claim 1 on training curves and over seeds, where each node is encoded on its own (``patch_crop`` against
     ``object_crop``, so the encoder's cost grows with the number of nodes). The target is patch-level
@@ -214,6 +277,12 @@ def crop_claim(
     seeds decide; a one-seed cell (a diagnostic) is in ``rows`` with the reference's noise alone.
     ``reference_vs_baseline``: :func:`compare` of the patch cell against the best baseline sequence by sequence
     (information beside the seed rule: whether its lead would carry over to other videos).
+    ``effect`` of a row: :func:`~ever.analysis.stats.cell_effect` of the cell against the patch cell (its
+    interval over sequences and seeds); where it exists, "beyond the noise" means :func:`verdict` says it
+    raises or lowers J&F (the interval excludes 0), else (no per-sequence scores) the seeds' :func:`noise`.
+    ``pooled``: every pooled patch cell without GCN against the same target (:class:`PooledWalk`);
+    ``min_effect``: the declared minimal effect of interest (default: the snapshot's grid file's,
+    :func:`~ever.analysis.sources.declared_min_effect`).
     The reference is the first patch-crop cell in the order of the runs (the grid's order); other patch-crop cells
     (e.g. ``patchcrop49-home0``) are compared in the tables only.
     The whole result is None when there is no patch-crop cell with a curve or no object-crop cell."""
@@ -226,6 +295,7 @@ def crop_claim(
     }
     refs = [c for c, k in kinds.items() if k == "patch_crop"]
     objects = [c for c, k in kinds.items() if k == "object_crop"]
+    min_effect = declared_min_effect(runs_dir) if min_effect is None else min_effect
     if not refs or not objects:
         return None
 
@@ -249,7 +319,8 @@ def crop_claim(
     _, ref_reach, ref_first = per_seed(refs[0], target)
     ref_hit = [x for x in ref_reach if x is not None]
     ref_cost = sum(ref_hit) / len(ref_hit) if ref_hit else None
-    CQ = cell_sequence_scores(sequence_scores(runs_dir, split, names))
+    Q = sequence_scores(runs_dir, split, names)
+    CQ = cell_sequence_scores(Q)
 
     rows = []
     for cell in objects:
@@ -259,6 +330,8 @@ def crop_claim(
         mean = sum(final) / len(final)
         reached_ratio = ref_cost / (sum(hit) / len(hit)) if hit and ref_hit else None
         n = noise(sample_sd(final), sample_sd(ref_final))
+        e = cell_effect(Q, cell, refs[0]) if not Q.empty else None
+        beyond = verdict(e, None) in (RAISES, LOWERS) if e is not None else n is not None and abs(mean - ref_mean) > n
         rows.append(
             CropRow(
                 cell=cell,
@@ -267,7 +340,7 @@ def crop_claim(
                 final_sd=sample_sd(final),
                 gap=mean - ref_mean,
                 noise=n,
-                beyond_noise=n is not None and abs(mean - ref_mean) > n,
+                beyond_noise=beyond,
                 equal=mean - ref_mean >= -tolerance,
                 reached=len(hit),
                 reach=sum(hit) / len(hit) if hit else None,
@@ -277,6 +350,7 @@ def crop_claim(
                 ratio_low=min(ref_hit) / max(hit) if every and ref_hit else None,
                 clip_ratio=(clip[refs[0]] / clip[cell] if clip and clip[cell] > 0 and clip[refs[0]] > 0 else None),
                 vs_reference=paired(CQ, cell, refs[0]),
+                effect=e,
             )
         )
     # Only cells with a spread of their own decide (a one-seed cell, e.g. a diagnostic, is shown, not judged).
@@ -314,7 +388,59 @@ def crop_claim(
         rows=tuple(rows),
         holds=holds,
         clear=learned and any(r.ratio_low >= factor for r in ok),
+        pooled=pooled_walks(C, T, Q, kinds, refs[0], target),
+        min_effect=min_effect,
     )
+
+
+def pooled_walks(C, T, Q, kinds: dict[str, Any], reference: str, target: float) -> tuple[PooledWalk, ...]:
+    """:class:`PooledWalk` of every cell of the curves ``C`` whose ``nodes.kind`` (``kinds``) is ``patch_pool`` and
+    whose runs have no GCN, against ``reference`` (the patch-crop cell) and its ``target`` J&F (``T``:
+    :func:`runs_table`, for the GCN and the seconds per step; ``Q``: :func:`sequence_scores`). Wall seconds at
+    a step are the run's training seconds per step (its ledger) times the step: a steady rate assumed."""
+    if "train_s_per_step" in T:
+        per_step = T.set_index("run")["train_s_per_step"]
+        C = C.assign(train_s=C["step"] * C["run"].map(per_step))
+    gcn = T.set_index("run")["gcn.enabled"] if "gcn.enabled" in T else None
+
+    def reach(cell: str, cost: str) -> list[float | None]:
+        if cost not in C:
+            return []
+        return [compute_to_reach(g, target, cost) for _, g in C[C["cell"] == cell].groupby("run", sort=False)]
+
+    def mean(xs: list[float | None]) -> float | None:
+        hit = [x for x in xs if x is not None]
+        return sum(hit) / len(hit) if hit else None
+
+    ref_flops, ref_s = mean(reach(reference, "train_gflops")), mean(reach(reference, "train_s"))
+    ref_steps = C[C["cell"] == reference].groupby("step")["J&F-Mean"].mean()
+    out = []
+    for cell, k in kinds.items():
+        runs = C.loc[C["cell"] == cell, "run"].unique()
+        if k != "patch_pool" or (gcn is not None and any(bool(gcn.get(r)) for r in runs)):
+            continue
+        flops, secs = reach(cell, "train_gflops"), reach(cell, "train_s")
+        hit = [x for x in flops if x is not None]
+        first = list(C[C["cell"] == cell].groupby("run", sort=False)["train_gflops"].min())
+        steps = C[C["cell"] == cell].groupby("step")["J&F-Mean"].mean()
+        both = [s for s in steps.index if s in ref_steps.index]
+        f, s = mean(flops), mean(secs)
+        out.append(
+            PooledWalk(
+                cell=cell,
+                seeds=len(runs),
+                reached=len(hit),
+                reach=f,
+                reach_seconds=s,
+                flops_ratio=ref_flops / f if ref_flops and f else None,
+                seconds_ratio=ref_s / s if ref_s and s else None,
+                at_first=bool(hit) and all(x is not None and x == f0 for x, f0 in zip(flops, first)),
+                first_step=int(C.loc[C["cell"] == cell, "step"].min()) if len(runs) else None,
+                steps=tuple((int(x), float(steps[x] - ref_steps[x])) for x in both),
+                effect=cell_effect(Q, cell, reference) if not Q.empty else None,
+            )
+        )
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ what one study shows, as data (wording words it)
@@ -324,8 +450,9 @@ def crop_claim(
 class VersusBaseline:
     """A cell (its seeds averaged) against the best baseline, overall and sequence by sequence.
 
-    ``outcome``: ``"clearly below"`` (below on every seed and p < :data:`P_CLEAR`), ``"not above"``,
-    ``"beats"`` (above on every seed and p < :data:`P_CLEAR`) or ``"above, not clearly"``."""
+    ``outcome``: ``"clearly below"`` (below on every seed and ``p_holm`` < :data:`P_CLEAR`), ``"not above"``,
+    ``"beats"`` (above on every seed and ``p_holm`` < :data:`P_CLEAR`) or ``"above, not clearly"``; ``p_holm``:
+    the paired t-test's p Holm-corrected over the grid's comparisons (:func:`study`)."""
 
     cell: str
     seeds: tuple[str, ...]
@@ -339,6 +466,7 @@ class VersusBaseline:
     above: int  # seeds above the baseline
     compare: dict[str, Any] | None  # stats.compare of the cell against the baseline, sequence by sequence
     outcome: str
+    p_holm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -347,19 +475,17 @@ class GcnPair:
     gcn: str  # the same config with it
     diff: float  # J&F with minus without (means over seeds)
     compare: dict[str, Any] | None  # sequence by sequence (stats.paired)
+    effect: Effect | None = None  # with minus without, over sequences and seeds (stats.effect)
 
 
 @dataclass(frozen=True)
 class GcnClaim:
-    """Claim 2, the GCN: every pair of cells whose configs differ only in ``gcn.*``. ``noise``: the grid's own
-    (stats.noise of the cells with seeds; None when it measures none); ``up`` / ``down``: pairs moved beyond it."""
+    """Claim 2, the GCN: every pair of cells whose configs differ only in ``gcn.*``, each with its effect
+    (judged by :func:`verdict`)."""
 
     pairs: tuple[GcnPair, ...]
     bare_ends: tuple[tuple[str, float], ...]  # where each walk without the GCN ends
     baseline_jf: float | None
-    noise: float | None
-    up: int
-    down: int
     flop_share: float | None  # the GCN's largest share of the training FLOPs, in %
 
 
@@ -408,23 +534,35 @@ class Study:
     runs: int  # trained runs
     crop: CropClaim | None  # claim 1 where each node is encoded on its own
     pooled: PooledClaim | None  # else claim 1 on pooled nodes, when there is something to compare
+    min_effect: float | None = None  # the grid's declared minimal effect of interest (verdict)
+    holm: dict[str, float | None] | None = None  # Holm-corrected p of every comparison, by Effect.key
 
 
 def study(
-    runs_dir: str | Path, split: str, names: list[str] | None = None, crop: CropClaim | None = None
+    runs_dir: str | Path,
+    split: str,
+    names: list[str] | None = None,
+    crop: CropClaim | None = None,
+    min_effect: float | None = None,
 ) -> Study | None:
     """What the evaluated runs of ``runs_dir`` show; None when no trained run was evaluated:
 
     * the first cell (the first run, its seeds averaged) and every other cell against the best baseline,
       overall and sequence by sequence, a win only when a paired t-test over the sequences gives p < :data:`P_CLEAR`
-      and every seed is above, and "clearly below" in the mirror case;
+      after Holm's correction over the grid's comparisons and every seed is above, and "clearly below" in the
+      mirror case;
     * claim 2, the GCN: its effect in every pair of runs whose configs differ only in ``gcn.*``, against the
       spread over seeds (when the grid measures one), sequence by sequence, where the walk without it ends, and
       its share of the training FLOPs;
     * object-node cells against the untrained encoder and against copying the first mask;
     * runs whose training never left chance;
     * claim 1: :func:`crop_claim` where the grid has patch-crop and object-crop cells with curves (``crop``,
-      when the caller already has it), else :func:`green_claim`."""
+      when the caller already has it), else :func:`green_claim`.
+
+    Every comparison (each cell against the best baseline, each GCN pair, each object-crop cell and pooled walk
+    against the patch-crop walk) is one of the grid's family: ``holm`` holds their p-values Holm-corrected
+    (:func:`~ever.analysis.stats.holm`), by ``Effect.key`` (``a − b``). ``min_effect``: the declared minimal
+    effect of interest, default the snapshot's grid file's (:func:`~ever.analysis.sources.declared_min_effect`)."""
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S or not (S["kind"] == "model").any():
         return None
@@ -438,16 +576,22 @@ def study(
     best = best_baseline(S)
     Q = sequence_scores(runs_dir, split, names)
     CQ = cell_sequence_scores(Q)
+    min_effect = declared_min_effect(runs_dir) if min_effect is None else min_effect
 
-    def against_best(cell: str) -> VersusBaseline | None:
+    def versus_best(cell: str) -> dict[str, Any] | None:
+        seeds = seeds_of[cell]
+        shared = not Q.empty and set(seeds) <= set(Q) and best in Q and len(CQ[[cell, best]].dropna()) > 0
+        return compare(CQ, cell, best) if shared else None
+
+    def against_best(cell: str, adjusted: dict[str, float | None]) -> VersusBaseline | None:
         seeds = seeds_of[cell]
         if best is None or not jf[seeds].notna().any():
             return None
         m = jf[seeds].mean()
         above = int((jf[seeds] > base[best]).sum())
-        shared = not Q.empty and set(seeds) <= set(Q) and best in Q and len(CQ[[cell, best]].dropna()) > 0
-        c = compare(CQ, cell, best) if shared else None
-        significant = c is not None and c["p"] is not None and c["p"] < P_CLEAR
+        c = versus_best(cell)
+        p_holm = adjusted.get(f"{cell} − {best}")
+        significant = p_holm is not None and p_holm < P_CLEAR
         lead = m - base[best]
         outcome = (
             "clearly below"
@@ -471,10 +615,8 @@ def study(
             above,
             c,
             outcome,
+            p_holm,
         )
-
-    main = against_best(cells[0])
-    others = tuple(o for o in map(against_best, cells[1:]) if o is not None) if main is not None else ()
 
     def without_gcn(c: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in c.items() if k != "name" and not k.startswith("gcn.") and k not in SAME_WEIGHTS_KEYS}
@@ -491,17 +633,14 @@ def study(
     gcn = None
     if pairs:
         cell_jf = {c: jf[seeds_of[c]].mean() for c in cells}
-        sds = [jf[seeds_of[c]].std(ddof=1) for c in cells if len(seeds_of[c]) > 1]
         d = {g: cell_jf[g] - cell_jf[r] for r, g in pairs}
-        n = noise(*sds)  # the grid's own noise: twice the mean sd over seeds of its cells
         share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
         gcn = GcnClaim(
-            tuple(GcnPair(r, g, d[g], paired(CQ, g, r)) for r, g in pairs),
+            tuple(
+                GcnPair(r, g, d[g], paired(CQ, g, r), cell_effect(Q, g, r) if not Q.empty else None) for r, g in pairs
+            ),
             tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
             float(base[best]) if best is not None else None,
-            n,
-            sum(x > n for x in d.values()) if n is not None else 0,
-            sum(x < -n for x in d.values()) if n is not None else 0,
             float(share.max()) if len(share) else None,
         )
     objects = None
@@ -533,4 +672,15 @@ def study(
                 not untestable,
                 (max(max(ratios), 1 / min(ratios)) - 1) * 100 if untestable else None,
             )
-    return Study(n_seq, main, others, gcn, objects, stuck, len(models), crop, pooled)
+    vs = {c: versus_best(c) for c in cells} if best is not None else {}
+    family = {f"{c} − {best}": v["p"] for c, v in vs.items() if v is not None}
+    effects = [
+        *(p.effect for p in (gcn.pairs if gcn is not None else ())),
+        *(r.effect for r in (crop.rows if crop is not None else ())),
+        *(w.effect for w in (crop.pooled if crop is not None else ())),
+    ]
+    family.update({e.key: e.p for e in effects if e is not None})
+    adjusted = holm(family)
+    main = against_best(cells[0], adjusted)
+    others = tuple(o for o in (against_best(c, adjusted) for c in cells[1:]) if o is not None) if main else ()
+    return Study(n_seq, main, others, gcn, objects, stuck, len(models), crop, pooled, min_effect, adjusted)

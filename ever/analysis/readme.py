@@ -7,17 +7,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ever.analysis.claims import study
 from ever.analysis.sources import SCRATCH, evaluation_table, snapshot_info, snapshot_runs
 from ever.analysis.tables import seed_table
-from ever.analysis.wording import evaluation_comparisons, findings, provenance
+from ever.analysis.wording import answers, evaluation_comparisons, findings, provenance
+
+SUMMARY = "green-long"  # the snapshot whose study answers the three questions of the Results summary
+
+
+def results_summary(root: str | Path = "results") -> str:
+    """The Results summary: :func:`answers` of the study of ``<root>/`` :data:`SUMMARY` (objects, the GCN,
+    pooled patches), one line each with its effects and 95 % intervals; empty without that snapshot."""
+    d = Path(root) / SUMMARY
+    info = snapshot_info(d)
+    if info is None:
+        return ""
+    s = study(d, info["split"], snapshot_runs(info))
+    lines = answers(s)
+    if not lines:
+        return ""
+    m = f"m = {s.min_effect:g}, declared in the grid file" if s.min_effect is not None else "no m declared"
+    return (
+        f"**Results summary** (`{Path(root).name}/{SUMMARY}`, {s.n_sequences} sequences; each effect is a difference "
+        "in J&F with its 95 % interval from a bootstrap over sequences and seeds, judged against the minimal effect "
+        f"of interest, {m}; p: paired t-test over the sequences, Holm: corrected over the grid's comparisons):\n\n"
+        + "\n".join(f"- {line}" for line in lines)
+    )
 
 
 def readme_results(root: str | Path = "results") -> str:
     """The README's results section, generated from the committed snapshots under ``root`` (each
-    ``<study>/SNAPSHOT.json``, in name order): per study its title, :func:`provenance`, the :func:`seed_table`
-    and the :func:`findings`. ``tests/test_readme.py`` checks that the README holds exactly this text, so a
-    README number always comes from a committed result; ``python -m ever.analysis.readme README.md`` rewrites it."""
-    parts = []
+    ``<study>/SNAPSHOT.json``, in name order), after the :func:`results_summary`: per study its title,
+    :func:`provenance`, the :func:`seed_table` and the :func:`findings`. ``tests/test_readme.py`` checks that the
+    README holds exactly this text, so a README number always comes from a committed result; ``python -m
+    ever.analysis.readme README.md`` rewrites it."""
+    parts = [results_summary(root)]
     for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
         d = f.parent
         if d.name.endswith(SCRATCH):  # a snapshot being written or replaced

@@ -153,6 +153,23 @@ def study_source(
     return Path(snapshot), None, "", None
 
 
+def declared_min_effect(path: str | Path) -> float | None:
+    """The minimal effect of interest (``claims.min_effect``, :class:`ever.grid.GridClaims`) declared by the grid
+    file that made the results snapshot ``path`` (named by ``--grid`` in its ``SNAPSHOT.json`` command, relative
+    to the folder above ``results/``); None when ``path`` is not a snapshot of a grid or the grid declares none.
+    A grid file that is there but wrong raises its one-line :class:`ever.grid.GridError`."""
+    import re
+
+    from ever.grid import load_grid
+
+    info = snapshot_info(path) or {}
+    grids = re.findall(r"--grid (\S+)", info.get("command") or "")
+    if not grids:
+        return None
+    grid = Path(path).resolve().parent.parent / grids[0]
+    return load_grid(grid).claims.min_effect if grid.is_file() else None
+
+
 SCRATCH = (".tmp", ".old")  # suffixes of a snapshot folder being written or replaced (ever.report._write_snapshot)
 
 

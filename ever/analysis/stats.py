@@ -3,6 +3,7 @@ comparisons over sequences, compute to reach a target, Pareto fronts. No file is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -226,3 +227,96 @@ def sample_sd(xs: list[float]) -> float | None:
     import statistics
 
     return statistics.stdev(xs) if len(xs) > 1 else None
+
+
+BOOTSTRAP_DRAWS = 10_000  # draws of :func:`effect`'s bootstrap
+BOOTSTRAP_SEED = 0  # its RNG seed: the same files give the same interval
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Cell ``a`` minus cell ``b`` in J&F (:func:`effect`): the mean over sequences of the seed-mean difference,
+    its 95 % interval ``[low, high]`` from the two-level bootstrap, the paired t-test's ``p`` over the sequences
+    (seeds averaged; None with fewer than 3 sequences or no spread), how many sequences and seeds it rests on,
+    and ``step`` when it compares the cells after that many training steps (None: at the end of training)."""
+
+    a: str
+    b: str
+    effect: float
+    low: float
+    high: float
+    p: float | None
+    n_sequences: int
+    seeds_a: int
+    seeds_b: int
+    step: int | None = None
+
+    @property
+    def key(self) -> str:
+        """How :func:`holm`'s family names this comparison (``a − b``, ``@ step`` when at a step)."""
+        return f"{self.a} − {self.b}" + (f" @ {self.step}" if self.step is not None else "")
+
+
+def effect(A, B, a: str = "a", b: str = "b", draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED, step=None):
+    """Cell ``a`` against cell ``b`` of a grid: ``A`` (sequences x seeds of ``a``, a DataFrame or array of J&F)
+    and ``B`` (sequences x seeds of ``b``, the same sequences in rows; any number of seeds per cell, one
+    included). Sequences where either cell lacks a score are left out. The effect is the mean over sequences of
+    (mean over ``a``'s seeds - mean over ``b``'s seeds). Its 95 % interval is the 2.5th and 97.5th percentile of
+    ``draws`` (10,000 by default) two-level bootstrap replicates, from a NumPy generator seeded with ``seed``
+    (0): each replicate draws the sequences with replacement and each cell's seeds with replacement,
+    independently of the other cell's, so the interval carries the spread over both sequences and seeds. A
+    replicate's seeds are drawn once and scored on all its drawn sequences, not drawn again for every sequence:
+    a seed is one trained model scored on every sequence, and a seed that is worse everywhere (a run that
+    never left chance) must widen the interval, where drawing seeds per sequence would average it away.
+    ``p``: the paired t-test over the sequences on the seed means (:func:`compare`).
+    Returns an :class:`Effect`; raises ValueError when the cells share no scored sequence."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import ttest_rel
+
+    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    if A.ndim != 2 or B.ndim != 2 or len(A) != len(B):
+        raise ValueError(
+            f"effect: need sequences x seeds of both cells over the same sequences, got {A.shape}, {B.shape}"
+        )
+    keep = ~np.isnan(A).any(axis=1) & ~np.isnan(B).any(axis=1)
+    A, B = A[keep], B[keep]
+    S = len(A)
+    if S == 0 or A.shape[1] == 0 or B.shape[1] == 0:
+        raise ValueError(f"effect: `{a}` and `{b}` share no scored sequence")
+    ma, mb = A.mean(axis=1), B.mean(axis=1)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, S, size=(draws, S))[..., None]  # (draws, S, 1): the drawn sequences
+
+    def replicate(X):  # (draws,): mean over drawn sequences of the mean over drawn seeds
+        cols = rng.integers(0, X.shape[1], size=(draws, 1, X.shape[1]))  # one draw of seeds for all sequences
+        return X[rows, cols].mean(axis=2).mean(axis=1)
+
+    boot = replicate(A) - replicate(B)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    d = pd.Series(ma - mb)
+    p = float(ttest_rel(ma, mb).pvalue) if S >= 3 and np.ptp(d) > 1e-9 else None
+    return Effect(a, b, float(d.mean()), float(low), float(high), p, S, A.shape[1], B.shape[1], step)
+
+
+def cell_effect(Q, a: str, b: str, **kw) -> Effect | None:
+    """:func:`effect` of cells ``a`` and ``b`` of :func:`sequence_scores` ``Q`` (sequences x runs, runs named
+    ``<cell>-s<seed>`` or a baseline's label): their runs as seeds. None when either cell has no column or
+    they share no scored sequence."""
+    ca = [c for c in Q.columns if cell_of(c) == a] if a is not None else []
+    cb = [c for c in Q.columns if cell_of(c) == b] if b is not None else []
+    if not ca or not cb or not len(Q[ca + cb].dropna()):
+        return None
+    return effect(Q[ca], Q[cb], a, b, **kw)
+
+
+def holm(ps: dict[str, float | None]) -> dict[str, float | None]:
+    """Holm's step-down correction of one family of p-values (a grid's comparisons, by name): sorted
+    ascending, the i-th smallest of m is multiplied by m - i + 1, capped at 1, and made non-decreasing.
+    None stays None and does not count in m."""
+    known = sorted(((p, k) for k, p in ps.items() if p is not None), key=lambda x: x[0])
+    m, out, run = len(known), dict.fromkeys(ps), 0.0
+    for i, (p, k) in enumerate(known):
+        run = max(run, min(1.0, (m - i) * p))
+        out[k] = run
+    return out

@@ -11,9 +11,9 @@ from ever.analysis.sources import sequence_scores, summaries, training_curves
 from ever.analysis.stats import (
     along_training,
     best_baseline_score,
+    cell_effect,
     cell_of,
     cell_sequence_scores,
-    noise,
     over_seeds,
     paired,
     reach_table,
@@ -85,28 +85,40 @@ def seed_table(
     return pd.DataFrame(rows).set_index("run")
 
 
-def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: list[tuple[str, str]]):
+def cell_gaps(
+    runs_dir: str | Path,
+    split: str,
+    names: list[str] | None,
+    pairs: list[tuple[str, str]],
+    min_effect: float | None = None,
+):
     """Cell ``a`` against cell ``b`` for each pair -> DataFrame, one row each (columns ``a``, ``b``, ``seeds a``,
-    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``noise``, ``beyond noise``, ``a ahead``, ``sequences``,
-    ``p``): both final J&F (means over seeds), the difference a - b, the :func:`noise` of the two cells (NaN
-    when neither has two seeds) and whether the difference exceeds it (None when that noise is not measured),
-    and sequence by sequence (:func:`paired`) on how many of the ``sequences`` both were scored on a is ahead
-    (both counts 0 when there are none) and the paired t-test's p. A pair naming a cell the runs do not have is
-    skipped."""
+    ``seeds b``, ``J&F a``, ``J&F b``, ``a - b``, ``low``, ``high``, ``verdict``, ``a ahead``, ``sequences``,
+    ``p``): both final J&F (means over seeds), the difference a - b, its 95 % interval over sequences and seeds
+    (:func:`~ever.analysis.stats.cell_effect`; NaN when the two share no scored sequence) and the one rule's
+    word for it (:func:`ever.analysis.claims.verdict` against ``min_effect``, default the snapshot's grid
+    file's; None without an interval), and sequence by sequence (:func:`paired`) on how many of the
+    ``sequences`` both were scored on a is ahead (both counts 0 when there are none) and the paired t-test's p.
+    A pair naming a cell the runs do not have is skipped."""
     import pandas as pd
+
+    from ever.analysis.claims import verdict
+    from ever.analysis.sources import declared_min_effect
 
     S = summaries(runs_dir, split, names)
     if S.empty or "J&F-Mean" not in S:
         return pd.DataFrame()
+    m = declared_min_effect(runs_dir) if min_effect is None else min_effect
     O = over_seeds(S, ("J&F-Mean",))
-    CQ = cell_sequence_scores(sequence_scores(runs_dir, split, names))
+    Q = sequence_scores(runs_dir, split, names)
+    CQ = cell_sequence_scores(Q)
     rows = []
     for a, b in pairs:
         if a not in O.index or b not in O.index:
             continue
-        (ma, sa), (mb, sb) = (O.loc[c, ["J&F-Mean mean", "J&F-Mean sd"]].tolist() for c in (a, b))
-        n = noise(sa, sb)
+        ma, mb = (float(O.loc[c, "J&F-Mean mean"]) for c in (a, b))
         c = paired(CQ, a, b)
+        e = cell_effect(Q, a, b) if not Q.empty else None
         rows.append(
             {
                 "a": a,
@@ -116,8 +128,9 @@ def cell_gaps(runs_dir: str | Path, split: str, names: list[str] | None, pairs: 
                 "J&F a": ma,
                 "J&F b": mb,
                 "a - b": ma - mb,
-                "noise": float("nan") if n is None else n,
-                "beyond noise": None if n is None or ma != ma or mb != mb else abs(ma - mb) > n,
+                "low": float("nan") if e is None else e.low,
+                "high": float("nan") if e is None else e.high,
+                "verdict": None if e is None else verdict(e, m),
                 "a ahead": c["ahead"] if c else 0,
                 "sequences": c["n"] if c else 0,
                 "p": float("nan") if c is None or c["p"] is None else c["p"],
@@ -201,8 +214,40 @@ def runs_table(runs_dir: str | Path, split: str, names: list[str] | None = None)
         for k in ("walk_flop_share", "gcn_flop_share"):
             if k in (tot.get("metrics") or {}):
                 row[k] = tot["metrics"][k]
+        if row.get("gcn_flop_share") is not None:
+            row["gcn_flop_share"] *= gcn_passes_uncounted(d, row)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# From this commit on the ledger counts the GCN's FLOPs as often as its module runs in a step (ever.train's
+# _count_step_flops, FlopCounterMode per module). Before it, gcn_flops_per_step was one forward and backward pass
+# (ever.gcn.gcn_cost), though with walk.home_shift the GCN runs twice a step (on the clip and on the home view);
+# the step's total FLOPs (one FlopCounterMode over the whole step) always counted both passes.
+GCN_COUNTED_AS_RUN = ("dd53541", "2026-12-06T10:31:21+00:00")  # the commit and its date
+
+
+def gcn_passes_uncounted(run_dir: str | Path, config: dict[str, Any]) -> int:
+    """How many times the GCN ran per training step for each pass the ledger of ``run_dir`` counted: 2 for a
+    run with ``walk.home_shift`` (flat ``config``) trained before :data:`GCN_COUNTED_AS_RUN` (its ``env.json``
+    commit not descended from it, by git; where git cannot tell, its training began before that commit's date),
+    else 1. The one place the snapshots' GCN share is corrected: ``runs_table`` multiplies by it."""
+    import subprocess
+
+    if not config.get("walk.home_shift"):
+        return 1
+    commit = (read_json(Path(run_dir) / "env.json") or {}).get("git_commit")
+    root = Path(__file__).resolve().parents[2]
+    if commit:
+        r = subprocess.run(
+            ["git", "-C", str(root), "merge-base", "--is-ancestor", GCN_COUNTED_AS_RUN[0], commit],
+            capture_output=True,
+        )
+        if r.returncode in (0, 1):  # 0: descended (counted as run), 1: not descended; else git cannot tell
+            return 1 if r.returncode == 0 else 2
+    segs = ((read_json(Path(run_dir) / "ledger.json") or {}).get("phases", {}).get("train") or {}).get("segments") or []
+    start = segs[0].get("start") if segs else None
+    return 2 if start is not None and start < GCN_COUNTED_AS_RUN[1] else 1
 
 
 def varying_columns(df, prefix: tuple[str, ...] = ("data.", "model.", "nodes.", "walk.", "gcn.", "optim.", "train.")):

@@ -7,19 +7,44 @@ from pathlib import Path
 from typing import Any
 
 from ever.analysis.claims import (
-    P_CLEAR,
+    LOWERS,
+    NO_EFFECT,
+    RAISES,
     CropClaim,
     GcnClaim,
     ObjectCells,
     PooledClaim,
+    PooledWalk,
     StuckRun,
     Study,
     VersusBaseline,
     study,
+    verdict,
 )
 from ever.analysis.sources import evaluation_sequences, snapshot_info, summaries
-from ever.analysis.stats import compare, cost_ratios
+from ever.analysis.stats import Effect, compare, cost_ratios
 from ever.runs import RunDir, read_json, result_dirs
+
+
+def effect_text(e: Effect, min_effect: float | None, p_holm: float | None = None) -> str:
+    """:func:`~ever.analysis.claims.verdict` of an :class:`~ever.analysis.stats.Effect` in words, its interval
+    given: "raises J&F by x [a, b]", "lowers J&F by x [a, b]" (x, a, b as amounts lost), "no effect larger than
+    m (x [a, b])" or "undecided (x [a, b]; m = ...)", then the paired p over the sequences and its Holm
+    correction in the grid's family (``p_holm``) when known."""
+    v, iv = verdict(e, min_effect), f"{e.effect:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
+    text = (
+        f"raises J&F by {e.effect:.3f} [{e.low:.3f}, {e.high:.3f}]"
+        if v == RAISES
+        else f"lowers J&F by {-e.effect:.3f} [{-e.high:.3f}, {-e.low:.3f}]"
+        if v == LOWERS
+        else f"no effect larger than {min_effect:g} ({iv})"
+        if v == NO_EFFECT
+        else f"undecided ({iv}; "
+        + (f"m = {min_effect:g})" if min_effect is not None else "no minimal effect declared)")
+    )
+    if e.p is not None:
+        text += f" (p = {e.p:.2g}" + (f", Holm {p_holm:.2g})" if p_holm is not None else ")")
+    return text
 
 
 def results_text(runs_dir: str | Path, split: str, names: list[str] | None = None) -> str:
@@ -137,9 +162,13 @@ def evaluation_legend(path: str | Path) -> tuple[dict[str, str], list[str]]:
     return columns, ([f"`{r}`: {w}" for r, w in rows.items()] + [f"`{k}`: {w}" for k, w in labels.items() if k in used])
 
 
-def _ahead_clause(c: dict[str, Any] | None) -> str:
-    """A :func:`compare` as " (ahead on k of n sequences, p = ...)"; empty without one or without a p."""
-    return "" if c is None or c["p"] is None else f" (ahead on {c['ahead']} of {c['n']} sequences, p = {c['p']:.2g})"
+def _ahead_clause(c: dict[str, Any] | None, p_holm: float | None = None) -> str:
+    """A :func:`compare` as " (ahead on k of n sequences, p = ...)" (with ", Holm ..." when ``p_holm``, its
+    correction over the grid's comparisons, is given); empty without one or without a p."""
+    if c is None or c["p"] is None:
+        return ""
+    holm = f", Holm {p_holm:.2g}" if p_holm is not None else ""
+    return f" (ahead on {c['ahead']} of {c['n']} sequences, p = {c['p']:.2g}{holm})"
 
 
 def screen_line(jf, main: str, Q, seeds: list[str], rows: list[str]) -> str:
@@ -214,7 +243,10 @@ def findings(
 def sentences(s: Study | None) -> list[str]:
     """A :class:`~ever.analysis.claims.Study` as Markdown sentences, each opening with its bold verdict (the
     heads :func:`in_short` lists): the first cell and the others against the best baseline, claim 2 (the GCN),
-    the object-node cells, the runs that never left chance, claim 1."""
+    the object-node cells, the runs that never left chance, claim 1 and the pooled walk against claim 1's
+    target. Claims 1 and 2 and the pooled walk open with their effects and 95 % intervals judged by
+    :func:`~ever.analysis.claims.verdict` (:func:`effect_text`), each in one sentence and its qualifiers in a
+    second; every p is shown beside its Holm correction over the grid's comparisons."""
     if s is None:
         return []
     on = f"on {s.n_sequences} sequences" if s.n_sequences else "on the evaluation split"
@@ -227,15 +259,34 @@ def sentences(s: Study | None) -> list[str]:
                 f"**The other cells against the same baseline** ({s.main.baseline_jf:.3f}): " + "; ".join(others) + "."
             )
     if s.gcn is not None:
-        out.append(_gcn_line(s.gcn))
+        out.append(_gcn_line(s.gcn, s.min_effect, s.holm))
     if s.objects is not None:
         out.append(_objects_line(s.objects))
     if s.stuck:
         out.append(_stuck_line(s.stuck, s.runs))
     if s.crop is not None:  # nodes encoded on their own, with curves over seeds: the test the claim is about
-        out.append(crop_claim_line(s.crop))
+        out.append(crop_claim_line(s.crop, s.holm))
+        out += [_walk_line(w, s.crop, s.holm) for w in s.crop.pooled]
     elif s.pooled is not None:
         out.append(_pooled_line(s.pooled))
+    return out
+
+
+def answers(s: Study | None) -> list[str]:
+    """The three answers of a green study (the README's Results summary), one Markdown line each with its
+    effects and 95 % intervals: object nodes (claim 1), the GCN (claim 2) and the pooled patch walk against the
+    patch-crop walk's accuracy; each is the bold opening of its line in :func:`sentences`. Empty when the study
+    has none of them."""
+    if s is None:
+        return []
+    out = []
+    if s.crop is not None:
+        rest = _crop_head(s.crop, s.holm).removeprefix(CLAIM_1.format(factor=s.crop.factor))
+        out.append(f"**Objects at patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)**{rest}.")
+    if s.gcn is not None:
+        out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}.")
+    for w in s.crop.pooled if s.crop is not None else ():
+        out.append(f"**Pooled patches**: {_walk_head(w, s.crop, s.holm).removeprefix('The pooled walk ')}.")
     return out
 
 
@@ -248,8 +299,12 @@ def in_short(real: Study | None, studies: dict[str, Study | None]) -> list[str]:
     for label, s in studies.items():
         if s is None:
             continue
-        heads = ([_gcn_head(s.gcn)] if s.gcn is not None else []) + (
-            [_crop_head(s.crop)] if s.crop is not None else [_pooled_head(s.pooled)] if s.pooled is not None else []
+        heads = ([_gcn_head(s.gcn, s.min_effect, s.holm)] if s.gcn is not None else []) + (
+            [_crop_head(s.crop, s.holm)] + [_walk_head(w, s.crop, s.holm) for w in s.crop.pooled]
+            if s.crop is not None
+            else [_pooled_head(s.pooled)]
+            if s.pooled is not None
+            else []
         )
         rest += [f"{label}: {h}" for h in heads]
     return first + rest
@@ -285,7 +340,8 @@ def _main_line(v: VersusBaseline, on: str) -> str:
         if c["lead_without_top"] is not None:
             line += f", and without that sequence its mean lead is {c['lead_without_top']:+.3f}"
         if c["p"] is not None:
-            line += f" (paired t-test over the sequences: p = {c['p']:.2g})"
+            holm = f", Holm {v.p_holm:.2g}" if v.p_holm is not None else ""
+            line += f" (paired t-test over the sequences: p = {c['p']:.2g}{holm})"
         line += "."
     return line
 
@@ -293,42 +349,42 @@ def _main_line(v: VersusBaseline, on: str) -> str:
 def _other_clause(o: VersusBaseline) -> str:
     n = len(o.seeds)
     txt = f"`{o.cell}` {o.mean:.3f}" + (f" ± {o.sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
-    return txt + f" {_outcome(o).replace('the best baseline', 'it')}" + _ahead_clause(o.compare)
+    return txt + f" {_outcome(o).replace('the best baseline', 'it')}" + _ahead_clause(o.compare, o.p_holm)
 
 
-def _gcn_head(g: GcnClaim) -> str:
-    if g.noise is None:
-        return "The GCN (claim 2) is not shown to raise J&F"
-    sd, k = g.noise / 2, len(g.pairs)
-    where = f"in all {k} pairs" if k > 1 else "in its one pair"
-    verdict = (
-        f"moved J&F by less than twice the spread over seeds (sd {sd:.3f}) {where}"
-        if g.up == g.down == 0
-        else f"raised J&F beyond twice the spread over seeds (sd {sd:.3f}) in {g.up} of {k} "
-        f"pairs and lowered it in {g.down}"
+def _pair_text(e: Effect | None, diff: float, m: float | None, holm: dict[str, Any] | None) -> str:
+    """One comparison of two cells: its :func:`effect_text`, or the difference of seed means alone when the
+    cells have no per-sequence scores (no interval)."""
+    if e is None:
+        return f"{diff:+.3f} (no per-sequence scores, so no interval)"
+    one = " (one seed each: the interval holds the spread over sequences only)" if e.seeds_a == e.seeds_b == 1 else ""
+    return effect_text(e, m, (holm or {}).get(e.key)) + f" on {e.n_sequences} sequences, {_seeds(e)}{one}"
+
+
+def _seeds(e: Effect) -> str:
+    return f"{e.seeds_a} seed{'s' if e.seeds_a > 1 else ''} against {e.seeds_b}"
+
+
+GCN_HEAD = "The GCN (claim 2): "
+
+
+def _gcn_head(g: GcnClaim, m: float | None = None, holm: dict[str, Any] | None = None) -> str:
+    return GCN_HEAD + "; ".join(
+        f"`{p.gcn}` against `{p.bare}` {_pair_text(p.effect, p.diff, m, holm)}" for p in g.pairs
     )
-    return f"The GCN (claim 2) {verdict}"
 
 
-def _gcn_line(g: GcnClaim) -> str:
-    diffs = ", ".join(f"`{p.gcn}` {p.diff:+.3f}{_ahead_clause(p.compare)}" for p in g.pairs)
-    diffs += (
-        "; without it "
-        + ", ".join(f"`{r}` ends at {jf:.3f}" for r, jf in g.bare_ends)
-        + (f" (best baseline {g.baseline_jf:.3f})" if g.baseline_jf is not None else "")
-    )
-    hint = (
-        ""
-        if g.noise is not None
-        else "; one seed each, and this grid does not measure the spread over seeds, so a difference is a hint"
+def _gcn_line(g: GcnClaim, m: float | None = None, holm: dict[str, Any] | None = None) -> str:
+    ends = ", ".join(f"`{r}` ends at {jf:.3f}" for r, jf in g.bare_ends) + (
+        f" (best baseline {g.baseline_jf:.3f})" if g.baseline_jf is not None else ""
     )
     cost = (
-        f" It adds {g.flop_share:.2g} % of the training FLOPs: it cannot lower the footprint by itself, "
-        "only by letting a smaller encoder reach the same accuracy, which this grid does not test."
+        f"; it costs {g.flop_share:.2g} % of the training FLOPs, so it could lower the footprint only by letting a "
+        "smaller encoder reach the same accuracy"
         if g.flop_share is not None
         else ""
     )
-    return f"**{_gcn_head(g)}**: run with GCN minus run without, {diffs}{hint}.{cost}"
+    return f"**{_gcn_head(g, m, holm)}**. Without it {ends}{cost}."
 
 
 def _objects_line(o: ObjectCells) -> str:
@@ -435,8 +491,8 @@ def core_range(span: tuple[float, float]) -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
-def _crop_head(claim: CropClaim) -> str:
-    verdict = (
+def _crop_head(claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
+    verdict_words = (
         "is not decided by this grid"
         if claim.holds is None
         else "holds beyond the spread over seeds"
@@ -445,112 +501,74 @@ def _crop_head(claim: CropClaim) -> str:
         if claim.holds
         else "does not hold in this grid"
     )
-    return f"{CLAIM_1.format(factor=claim.factor)} {verdict}"
+    cells = "; ".join(
+        f"`{r.cell}` against `{claim.reference}` {_pair_text(r.effect, r.gap, claim.min_effect, holm)}"
+        + (f", at {r.clip_ratio:.1f}x fewer training FLOPs per clip" if r.clip_ratio else "")
+        + (" (one seed: not judged)" if r.seeds == 1 else "")
+        for r in claim.rows
+    )
+    return f"{CLAIM_1.format(factor=claim.factor)} {verdict_words}: {cells}"
 
 
-def crop_claim_line(claim: CropClaim) -> str:
-    """:func:`~ever.analysis.claims.crop_claim` as one Markdown sentence for the findings."""
+def crop_claim_line(claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
+    """:func:`~ever.analysis.claims.crop_claim` as Markdown: one sentence with the verdict and every object-crop
+    cell's effect against the patch-crop walk (``holm``: the grid's Holm-corrected p by ``Effect.key``), and one
+    of qualifiers (patch-level accuracy, compute to reach it, why the grid does not decide)."""
     n = claim.reference_seeds
-    ref = (
-        f"the patch-crop walk `{claim.reference}` (every patch encoded on its own) ends at J&F "
-        f"{claim.reference_final:.3f}"
-        + (f" ± {claim.reference_sd:.3f} ({n} seeds)" if n > 1 else " (1 seed)")
-        + f", so patch-level accuracy is J&F ≥ {claim.target:.3f} (within {claim.tolerance:g})"
-    )
     at_first = claim.reference_reached > 0 and claim.reference_at_first == claim.reference_reached
-    if claim.reference_reach is not None:
-        ref += (
-            f"; {claim.reference_reached} of its {n} seeds reach it, after "
-            f"{claim.reference_reach:,.0f} training GFLOPs on average"
-            + (", all at their first evaluation" if at_first else "")
-        )
-    cells = []
-    for r in claim.rows:
-        t = (
-            f"`{r.cell}`"
-            + (f" ({r.clip_ratio:.1f}x fewer training FLOPs per clip)" if r.clip_ratio else "")
-            + f" ends at {r.final:.3f}"
-            + (f" ± {r.final_sd:.3f}" if r.final_sd is not None else "")
-            + f" ({r.gap:+.3f}"
-            + (
-                ""
-                if r.noise is None
-                else f", {'beyond' if r.beyond_noise else 'within'} the noise of the patch walk's "
-                f"seeds, twice their sd, {r.noise:.3f}; one seed, so it does not enter the verdict"
-                if r.seeds == 1
-                else f", {'beyond' if r.beyond_noise else 'within'} the noise of the two cells, "
-                f"twice the mean of their sds over seeds, {r.noise:.3f}"
-            )
-            + ")"
-            + (
-                f", below it on {v['n'] - v['ahead']} of {v['n']} sequences (paired t-test p = {v['p']:.2g})"
-                if (v := r.vs_reference) and v["p"] is not None
-                else ""
-            )
-            + f"; {r.reached} of {r.seeds} seeds reach {claim.target:.3f}"
-        )
-        if r.reach is not None:
-            t += f", after {r.reach:,.0f}" + (f" ± {r.reach_sd:,.0f}" if r.reach_sd is not None else "") + " GFLOPs"
-        if r.ratio is not None:
-            t += (
-                f": {r.ratio:.1f}x less compute"
-                f" (slowest of its seeds against the fastest patch seed: {r.ratio_low:.1f}x)"
-            )
-        elif r.ratio_reached is not None:
-            t += f" ({r.ratio_reached:.1f}x less than the patch walk, counting only the seeds that reach it)"
-        cells.append(t)
-    lead = claim.reference_final - claim.baseline_jf if claim.baseline_jf is not None else None
-    vb = claim.reference_vs_baseline
-    above = (
-        ""
-        if lead is None or claim.undecided == "baseline"
-        else f" That walk ends above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}) by {lead:+.3f}"
-        + (
-            ""
-            if claim.reference_noise is None
-            else f", more than the noise of its seeds (twice their sd, {claim.reference_noise:.3f})"
-        )
-        + (
-            "."
-            if vb is None or vb["p"] is None
-            else f"; sequence by sequence it is ahead on {vb['ahead']} of {vb['n']} (paired t-test p = {vb['p']:.2g})"
-            + (", so that lead is not shown to carry over to other videos." if vb["p"] >= P_CLEAR else ".")
-        )
+    reach = (
+        f", reached by {claim.reference_reached} of its {n} seeds after {claim.reference_reach:,.0f} training GFLOPs"
+        + (" (at their first evaluation: an upper bound)" if at_first else "")
+        if claim.reference_reach is not None
+        else f", reached by none of its {n} seeds"
     )
-    why = above  # then, when the grid does not decide, why not
+    cells = "".join(
+        f"; `{r.cell}`: {r.reached} of {r.seeds} seeds"
+        + (
+            f", {r.ratio:.1f}x less compute (slowest of its seeds against the fastest patch seed {r.ratio_low:.1f}x)"
+            if r.ratio is not None
+            else f", {r.ratio_reached:.1f}x less counting those"
+            if r.ratio_reached is not None
+            else ""
+        )
+        for r in claim.rows
+    )
+    why = ""
     if claim.holds is None and claim.undecided == "baseline":
-        why += (
-            f" That walk does not end above the best baseline (`{claim.baseline}`, {claim.baseline_jf:.3f}): "
-            "it has not learned beyond what the baselines give"
-            if lead <= 0
-            else f" That walk does not end clearly above the best baseline (`{claim.baseline}`, "
-            f"{claim.baseline_jf:.3f}): its lead, {lead:+.3f}, is within the noise of its seeds (twice their "
-            f"sd, {claim.reference_noise:.3f}), so it is not shown to have learned beyond what the baselines give"
+        why = (
+            f"; the patch walk is not shown to end above the best baseline (`{claim.baseline}`, "
+            f"{claim.baseline_jf:.3f}), so reaching its accuracy says nothing about the claim"
         )
-        why += ", and reaching its accuracy, at any compute, says nothing about the claim."
-    elif claim.holds is None:
-        unshown = [r for r in claim.rows if not r.equal and not r.beyond_noise and (r.seeds > 1 or r.noise is None)]
-        why += " " + " ".join(
-            f"`{r.cell}` ends below patch-level accuracy, "
-            + (
-                "but with one seed in each cell the grid does not measure the noise, so that is not shown to be real."
-                if r.noise is None
-                else "but by less than the noise: with seeds this scattered it is not shown to be less accurate, and "
-                "not shown to be as accurate either."
-            )
-            for r in unshown
-        )
-        if claim.reference_seeds != 1 and not any(r.seeds > 1 for r in claim.rows):
-            why += (
-                " No object cell has two seeds: a cell of one seed has no spread of its own,"
-                " so none enters the verdict."
-            )
+    elif claim.holds is None and not any(r.seeds > 1 for r in claim.rows):
+        why = "; no object cell has two seeds, so none enters the verdict"
     return (
-        f"**{_crop_head(claim)}** where "
-        f"each node is encoded on its own: {ref}.{why} " + "; ".join(cells) + ". A seed already at the target "
-        "at its first evaluation counts that point's compute, an upper bound of what it needed"
-        + ("; every patch seed was, so no ratio here bounds the saving either way" if at_first else "")
-        + " (chapter 5)."
+        f"**{_crop_head(claim, holm)}**. Patch-level accuracy is J&F ≥ {claim.target:.3f} (`{claim.reference}` ends "
+        f"at {claim.reference_final:.3f}"
+        + (f" ± {claim.reference_sd:.3f} over {n} seeds" if n > 1 else ", 1 seed")
+        + f", less {claim.tolerance:g}){reach}{cells}{why}."
+    )
+
+
+def _walk_head(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
+    reach = (
+        f"reaches the patch-crop walk's accuracy with {w.flops_ratio:.1f}x fewer training FLOPs"
+        + (f" and {w.seconds_ratio:.1f}x less wall time" if w.seconds_ratio is not None else "")
+        if w.reached and w.flops_ratio is not None
+        else "does not reach the patch-crop walk's accuracy"
+    )
+    last = w.steps[-1][1] if w.steps else float("nan")
+    end = _pair_text(w.effect, last, claim.min_effect, holm)
+    return f"The pooled walk `{w.cell}` {reach}; against `{claim.reference}` at the end of training {end}"
+
+
+def _walk_line(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
+    """A :class:`~ever.analysis.claims.PooledWalk` as Markdown: its verdict sentence and one of qualifiers."""
+    first = f", all at their first evaluation (step {w.first_step}: an upper bound of the cost)" if w.at_first else ""
+    steps = ", ".join(f"{d:+.3f} at step {k}" for k, d in w.steps)
+    return (
+        f"**{_walk_head(w, claim, holm)}**. {w.reached} of its {w.seeds} seeds reach J&F ≥ {claim.target:.3f}{first}"
+        f"; against the patch-crop walk, seed means, step by step: {steps} (an interval only at the end, "
+        "where the per-sequence scores are kept)."
     )
 
 
