@@ -6,8 +6,10 @@
 - :class:`FrameSource`: the frames (H, W, 3) uint8 of a video file, a JPEG folder, a DAVIS sequence or
   an array (T, H, W, 3), with the DAVIS annotation (H, W) of a frame when the folder has one;
 - :func:`list_videos` / :func:`find_checkpoints`: what there is to open;
-- :func:`choose_model`: a trained checkpoint, else the package's shipped pretrained model
-  (``ever models``), and a loud warning whenever the model is untrained (random weights).
+- :func:`choose_model`: by default the package's shipped pretrained model (``ever models``, the default
+  of ``ever propagate``), read from the package's own folder wherever the kernel runs; on request a
+  trained checkpoint (a path, or ``"auto"``: the grid's live run); a loud warning whenever the model is
+  untrained (random weights).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+SHIPPED = "shipped"  # choose_model: the shipped default model (ever.models.pretrained.DEFAULT), the default
 AUTO = "auto"  # choose_model: the grid's first run, else any run, else the shipped default model
 RANDOM = ("", "random")  # choose_model: a random-init tiny model (a dry run; warned about)
 
@@ -153,6 +156,7 @@ class ModelChoice:
     kind: str  # "checkpoint" | "shipped" | "random"
     source: str  # checkpoint path, shipped model name, or "random"
     notice: str
+    file: str = ""  # the weights file read (a checkpoint or the shipped model's .pt); "" for random weights
 
     @property
     def untrained(self) -> bool:
@@ -175,19 +179,27 @@ def random_model(width: int = 8, proj_dim: int = 32, seed: int = 0):
     return EverModel(cfg.model).eval(), cfg
 
 
+def _shown(path: Path) -> str:
+    """A package file as the reader should see it: relative to the checkout (``ever/models/...``)."""
+    root = Path(__file__).resolve().parents[1]
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def choose_model(
-    checkpoint: str | Path | None = None, runs_dir: str | Path = "runs", run_names: Sequence[str] = ()
+    checkpoint: str | Path | None = SHIPPED, runs_dir: str | Path = "runs", run_names: Sequence[str] = ()
 ) -> ModelChoice:
     """The model to explore, and what to tell the reader about it.
 
-    ``checkpoint``: a checkpoint path (relative: see :func:`resolve`) or a shipped model's name
-    (``ever models``); ``"auto"``: ``runs_dir/NAME/checkpoint.pt`` of the first of ``run_names`` that has
-    one, else the first run folder of ``runs_dir`` with a checkpoint, else the shipped default model
-    (said so in the notice); None: the shipped default model; ``""`` or ``"random"``: a random-init tiny
-    model, which also raises a ``UserWarning`` (its views show nothing learned).
+    ``checkpoint``: ``"shipped"`` or None (the default): the shipped default model, the one ``ever
+    propagate`` uses (:data:`ever.models.pretrained.DEFAULT`, read from the package's folder whatever the
+    working directory); a shipped model's name (``ever models``); a checkpoint path (relative: see
+    :func:`resolve`); ``"auto"``: a live run, ``runs_dir/NAME/checkpoint.pt`` of the first of
+    ``run_names`` that has one, else the first run folder of ``runs_dir`` with a checkpoint, else the
+    shipped default model (said so in the notice); ``""`` or ``"random"``: a random-init tiny model, which
+    also raises a ``UserWarning`` (its views show nothing learned).
     """
     from ever.models import pretrained
-    from ever.models.pretrained import resolve_model
+    from ever.models.pretrained import resolve_model, shipped_file
 
     if checkpoint is not None and str(checkpoint) in RANDOM:
         model, cfg = random_model()
@@ -203,19 +215,23 @@ def choose_model(
             if not pretrained.names():
                 return choose_model("random")
             why = f"no trained checkpoint under `{runs}`, so "
-    if checkpoint is not None and str(checkpoint) not in pretrained.names():
+    if checkpoint is not None and str(checkpoint) not in (SHIPPED, *pretrained.names()):
         p = resolve(checkpoint)
         path = str(p) if p.exists() else str(checkpoint)  # else resolve_model's own one-line error
         model, cfg = resolve_model(path)
-        return ModelChoice(model, cfg, "checkpoint", path, f"Model: the trained checkpoint `{path}`.")
-    name = pretrained.DEFAULT if checkpoint is None else str(checkpoint)
+        return ModelChoice(model, cfg, "checkpoint", path, f"Model: the trained checkpoint `{path}`.", path)
+    name = pretrained.DEFAULT if checkpoint in (None, SHIPPED) else str(checkpoint)
     model, cfg = resolve_model(name)
     row = next(r for r in pretrained.table() if r["name"] == name)
+    file = shipped_file(name)
+    score = "" if row["J&F"] is None else f"; J&F {row['J&F']:.3f} on {row['eval_data']}"
+    default = ", the default of `ever propagate`" if name == pretrained.DEFAULT else ""
     return ModelChoice(
         model,
         cfg,
         "shipped",
         name,
-        f"Model: {why}the shipped pretrained model `{name}` (trained on {row['trained_on']}, "
-        f"{row['steps']} steps; see `ever models`).",
+        f"Model: {why}the shipped pretrained model `{name}`{default} (`{_shown(file)}`, trained on "
+        f"{row['trained_on']}, {row['steps']} steps{score}; see `ever models`).",
+        str(file),
     )

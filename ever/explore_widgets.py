@@ -6,7 +6,7 @@ Picking the point: with ipympl installed (``pip install ipympl``, matplotlib's `
 views are live figures and a **click on the source frame** (left panel of the transition view) picks
 the point; without it the views are redrawn as images and x / y sliders pick the point. The other
 controls: the video (a sequence found by :func:`ever.explore_io.list_videos` or any path) and the model
-(auto, the checkpoints found, the shipped models, random-init) with a load button; the node mode, the
+(the shipped models, the default first; auto; the checkpoints found; random-init) with a load button; the node mode, the
 frame, the clip length, the propagation steps, and propagating the frame's DAVIS mask instead of the point.
 Every redraw reports its time per view and the explorer's cache; an untrained model is shown in red.
 """
@@ -55,10 +55,11 @@ def model_options(runs_dir: str = "runs") -> list[tuple[str, str]]:
     """(label, value) of the models to choose from, values as :func:`ever.explore_io.choose_model` takes them."""
     from ever.models import pretrained
 
+    shipped = sorted(pretrained.names(), key=lambda n: n != pretrained.DEFAULT)  # the default first
     return (
-        [("auto: a trained run, else the shipped model", "auto")]
+        [(f"shipped: {n}" + (" (default)" if n == pretrained.DEFAULT else ""), n) for n in shipped]
+        + [("auto: this build's trained run, else the shipped model", "auto")]
         + [(c, c) for c in find_checkpoints([runs_dir])]
-        + [(f"shipped: {n}", n) for n in pretrained.names()]
         + [("random-init tiny model (UNTRAINED)", "random")]
     )
 

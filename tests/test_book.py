@@ -303,24 +303,51 @@ def _check_curve(run: Path, split: str) -> None:
 
 PLACEHOLDER = re.compile(r"No [^.\n]{0,60}?(yet|found|was found|were found)|is (absent|missing)|TODO|placeholder", re.I)
 REPR = re.compile(r"<(ever|matplotlib|pandas)\.[^>\n]*object at 0x|\{'|dtype: (float|int|object)|Name: [^\n]*, dtype")
-# Run in the page by Chromium after load: the text a reader sees in the cell outputs (innerText), and every
-# output table that reaches past the article's right edge with no horizontally scrolling box around it.
+# Run in the page by Chromium after load: the text a reader sees in the cell outputs (innerText); every
+# output table that reaches past the article's right edge with no horizontally scrolling box around it, or
+# that a box which does not scroll (overflow hidden / clip) cuts off; a scrolling table whose caption starts
+# out of view; and every table cell holding "±" whose text wraps onto a second line.
 PROBE = """<script>
 window.addEventListener("load", function () {
-  var seen = {text: "", cut: [], outputs: 0, cells: document.querySelectorAll("div.cell").length};
+  var seen = {text: "", cut: [], wrapped: [], outputs: 0, cells: document.querySelectorAll("div.cell").length};
   var outputs = document.querySelectorAll("div.cell_output");
   seen.outputs = outputs.length;
   outputs.forEach(function (c) { seen.text += c.innerText + "\\n"; });
   var article = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
   var edge = article.getBoundingClientRect().right;
+  function lines(el) {  // the distinct line boxes of an element's text
+    var r = document.createRange(); r.selectNodeContents(el);
+    var tops = {}; Array.prototype.forEach.call(r.getClientRects(), function (b) {
+      if (b.width > 0) tops[Math.round(b.top)] = 1; });
+    return Object.keys(tops).length;
+  }
   document.querySelectorAll("div.cell_output table").forEach(function (t, i) {
+    var right = t.getBoundingClientRect().right, name = "table " + (i + 1);
     for (var el = t.parentElement; el && el !== document.body; el = el.parentElement) {
-      var ox = getComputedStyle(el).overflowX;
-      if (ox === "auto" || ox === "scroll") return;
+      var ox = getComputedStyle(el).overflowX, box = el.getBoundingClientRect();
+      if (ox === "auto" || ox === "scroll") {
+        var cap = t.querySelector("caption");
+        if (cap && cap.textContent.trim()) {
+          var r = document.createRange(); r.selectNodeContents(cap);
+          var first = r.getClientRects()[0];
+          if (first && first.left > box.right - 20)
+            seen.cut.push(name + "'s caption starts at " + Math.round(first.left) + " px, out of its box (ends "
+                          + Math.round(box.right) + ")");
+        }
+        return;
+      }
+      if ((ox === "hidden" || ox === "clip") && right > box.right + 1) {
+        seen.cut.push(name + " ends at " + Math.round(right) + " px, clipped by a box that does not scroll at "
+                      + Math.round(box.right));
+        return;
+      }
     }
-    var right = t.getBoundingClientRect().right;
     if (right > edge + 1)
-      seen.cut.push("table " + (i + 1) + " ends at " + Math.round(right) + " px, the page at " + Math.round(edge));
+      seen.cut.push(name + " ends at " + Math.round(right) + " px, the page at " + Math.round(edge));
+  });
+  document.querySelectorAll("div.cell_output td, div.cell_output th").forEach(function (c) {
+    if (c.textContent.indexOf("\u00b1") >= 0 && lines(c) > 1)
+      seen.wrapped.push(JSON.stringify(c.textContent.trim()) + " on " + lines(c) + " lines");
   });
   var pre = document.createElement("pre"); pre.id = "ever-seen"; pre.textContent = JSON.stringify(seen);
   document.body.appendChild(pre);
@@ -330,7 +357,8 @@ window.addEventListener("load", function () {
 
 def read_in_browser(exe: str, page: Path, profile: Path) -> dict:
     """What Chromium renders of a built page at 1280x900: ``{"text": the cell outputs' visible text,
-    "cut": tables cut off at the right edge, "outputs": n, "cells": n}`` (via :data:`PROBE`, run in a copy
+    "cut": tables cut off at the right edge or clipped, "wrapped": "±" cells on several lines, "outputs": n,
+    "cells": n}`` (via :data:`PROBE`, run in a copy
     of the page beside it, so that its styles and scripts load as in the original)."""
     probe = page.with_name(page.stem + ".ever-probe.html")
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
@@ -359,15 +387,17 @@ def read_in_browser(exe: str, page: Path, profile: Path) -> dict:
 def page_problems(stem: str, seen: dict) -> list[str]:
     """What a reader should never meet in a chapter's cell outputs as Chromium shows them
     (:func:`read_in_browser`): a placeholder sentence ("No ... yet", "... is absent"), a Python repr (an
-    object address, a dict, a pandas Series footer), or a table cut off at the right edge. The exploration
-    notebook is exempt from the placeholder rule (it says what to install or run)."""
+    object address, a dict, a pandas Series footer), a table cut off at the right edge or clipped by a box
+    that does not scroll (or whose caption scrolled out of view), or a "mean ± sd" cell wrapped onto a
+    second line. The exploration notebook is exempt from the placeholder rule (it says what to install or
+    run)."""
     if not seen["cells"]:
         return ["no code cell found (has the page markup changed?)"]
     problems = []
     if stem != "08_explore":
         problems += [f"placeholder {m.group(0)!r}" for m in PLACEHOLDER.finditer(seen["text"])]
     problems += [f"python repr {m.group(0)!r}" for m in REPR.finditer(seen["text"])]
-    return problems + [f"cut off: {c}" for c in seen["cut"]]
+    return problems + [f"cut off: {c}" for c in seen["cut"]] + [f"wrapped: {w}" for w in seen.get("wrapped", [])]
 
 
 def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
@@ -402,6 +432,51 @@ def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
     assert page_problems("01_intro", seen("<p>J&amp;F 0.354</p>", narrative="<p>Where a file is missing</p>")) == []
 
 
+def test_page_problems_finds_wrapped_spreads_and_clipped_tables_and_the_book_style_passes(tmp_path):
+    """A "mean ± sd" cell on two lines and a table cut by a box that does not scroll are found; the same
+    tables as the book shows them (book/_static/ever.css, ever.analysis.display.table's markup and its
+    non-breaking spaces) pass, a wide one scrolling in its own box with its caption in view."""
+    exe = _ensure_chromium()
+    from ever.analysis.display import table
+
+    def seen(*outputs: str, css: bool = False) -> dict:
+        page = tmp_path / "p.html"
+        link = f'<link rel="stylesheet" href="{(ROOT / "book" / "_static" / "ever.css").as_uri()}">' if css else ""
+        page.write_text(
+            f"<html><head>{link}</head><body><main>"
+            + "".join(
+                f'<div class="cell"><div class="cell_output"><div class="output text_html">{o}</div></div></div>'
+                for o in outputs
+            )
+            + "</main></body></html>",
+            encoding="utf-8",
+        )
+        return read_in_browser(exe, page, tmp_path / "profile")
+
+    def shown(df, caption: str) -> str:  # the HTML display.table puts in a cell's output
+        from unittest import mock
+
+        with mock.patch("IPython.display.display") as out:
+            table(df, caption=caption)
+        return out.call_args.args[0].data
+
+    import pandas as pd
+
+    narrow = '<table style="width:40px"><tr><th>J&amp;F</th></tr><tr><td>0.484 ± 0.056</td></tr></table>'
+    wrapped = page_problems("05_ablations", seen(narrow))
+    assert len(wrapped) == 1 and wrapped[0].startswith('wrapped: "0.484 ± 0.056" on 3 lines'), wrapped
+    wide = "<table><tr>" + "<td>0.354</td>" * 400 + "</tr></table>"
+    clipped = page_problems("05_ablations", seen(f'<div style="overflow:hidden; max-width:600px">{wide}</div>'))
+    assert len(clipped) == 1 and "clipped by a box that does not scroll" in clipped[0], clipped
+    spread = pd.DataFrame({"J&F": ["0.484 ± 0.056"]}, index=["objcrop8"])
+    many = pd.DataFrame({f"column {i}": ["0.484 ± 0.056"] for i in range(40)}, index=["patchcrop49"])
+    caption = "final scores, mean ± sd over seeds"
+    raw = seen(shown(many, caption))  # a wide table in its scroll box, without the book's style
+    assert any("caption starts at" in p for p in page_problems("05_ablations", raw)), raw["cut"]
+    styled = seen(f'<div style="width:40px">{shown(spread, caption)}</div>', shown(many, caption), css=True)
+    assert page_problems("05_ablations", styled) == [] and "0.484 ± 0.056" in styled["text"].replace("\xa0", " ")
+
+
 def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None:
     """Every check of a book built by `ever report` (files, pages, figures, errors, browser)."""
     for r in grid["runs"]:
@@ -421,6 +496,7 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
         assert page.is_file(), f"chapter {stem} missing from the built book"
         text = page.read_text(encoding="utf-8")
         assert "<h1>" in text, stem
+        assert "_static/ever.css" in text, f"{stem}: the book's CSS (book/_static/ever.css) is not linked"
         # No error output of any kind in the rendered cells.
         assert "Traceback (most recent call last)" not in text, f"{stem}: a traceback in the page"
         assert 'class="output traceback' not in text and "ansi-red-fg" not in text, f"{stem}: an error output"

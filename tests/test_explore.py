@@ -368,6 +368,30 @@ def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(t
         assert XI.choose_model("").untrained
 
 
+@pytest.mark.parametrize("where", ["elsewhere", "book", "root"])
+def test_the_default_model_is_the_shipped_one_whatever_the_working_directory(where, tmp_path, monkeypatch):
+    """Chapter 8's default opens the file `ever propagate` uses, though a run folder with a checkpoint
+    sits in the working directory (a live kernel in book/, `ever report` at the root, any other folder)."""
+    pm = pytest.importorskip("papermill")
+    from ever.models import pretrained
+
+    cwd = {"elsewhere": tmp_path / "elsewhere", "book": ROOT / "book", "root": ROOT}[where]
+    cwd.mkdir(exist_ok=True)
+    monkeypatch.chdir(cwd)
+    if where == "elsewhere":
+        _checkpoint(cwd / "runs" / "a" / "checkpoint.pt")
+    declared = pm.inspect_notebook(str(ROOT / "book" / "08_explore.ipynb"))["checkpoint"]["default"]
+    assert declared == repr(XI.SHIPPED).replace("'", '"')  # the notebook's default is the shipped model
+    for default in (XI.choose_model(), XI.choose_model(XI.SHIPPED, "runs", ["a"])):
+        assert default.kind == "shipped" and default.source == pretrained.DEFAULT
+        assert Path(default.file) == pretrained.shipped_file(pretrained.DEFAULT) and Path(default.file).is_file()
+        assert f"ever/models/pretrained/{pretrained.DEFAULT}.pt" in default.notice
+        assert "default of `ever propagate`" in default.notice and "trained checkpoint" not in default.notice
+    if where == "elsewhere":  # the live run stays one parameter away
+        live = XI.choose_model(XI.AUTO, "runs")
+        assert live.kind == "checkpoint" and Path(live.file).resolve() == (cwd / "runs/a/checkpoint.pt").resolve()
+
+
 def test_relative_paths_resolve_from_the_repository_in_book(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT / "book")  # where a live Jupyter kernel of the notebook starts
     assert XI.repo_root() == ROOT
@@ -426,8 +450,9 @@ def test_sliders_pick_the_point_without_click_and_load_warns(tmp_path):
 # ----------------------------------------------------------------------------- the notebook, headless
 
 
-def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
-    """Run from book/ (as a live kernel is) with no trained run: the shipped model, said so; three views."""
+def test_notebook_runs_headless_elsewhere_and_opens_the_shipped_model(tmp_path):
+    """Run from a folder that is neither the checkout nor book/, with a trained run in ``runs_dir`` and no
+    ``checkpoint`` given: the shipped default model, named with its file; three views."""
     pm = pytest.importorskip("papermill")
     from PIL import Image
 
@@ -435,17 +460,16 @@ def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
     vid.mkdir(parents=True)
     for t, f in enumerate(square_video(T=5, H=64, W=96)):
         Image.fromarray(f).save(vid / f"{t:05d}.jpg")
-    (tmp_path / "runs").mkdir()
+    run = _checkpoint(tmp_path / "runs" / "a" / "checkpoint.pt")
     out = tmp_path / "explore.ipynb"
     pm.execute_notebook(
         str(ROOT / "book" / "08_explore.ipynb"),
         str(out),
-        cwd=str(ROOT / "book"),
+        cwd=str(tmp_path),
         kernel_name="python3",
         progress_bar=False,
         parameters={
             "video": str(vid),
-            "checkpoint": "auto",
             "runs_dir": str(tmp_path / "runs"),
             "frame": 0,
             "point": [12, 12],
@@ -460,4 +484,8 @@ def test_notebook_runs_headless_from_book_and_says_which_model(tmp_path):
     images = sum("image/png" in o.get("data", {}) for o in outputs)
     text = " ".join("".join(o.get("data", {}).get("text/markdown", "")) + "".join(o.get("text", "")) for o in outputs)
     assert images >= 3
-    assert "shipped pretrained model" in text and "no trained checkpoint" in text and "UNTRAINED" not in text
+    from ever.models import pretrained
+
+    assert f"the shipped pretrained model `{pretrained.DEFAULT}`, the default of `ever propagate`" in text
+    assert f"ever/models/pretrained/{pretrained.DEFAULT}.pt" in text
+    assert str(run) not in text and "UNTRAINED" not in text

@@ -51,7 +51,7 @@ def table(df, caption: str | None = None, gradient: bool = False) -> None:
     from IPython.display import HTML, display
 
     styler = (
-        df.style.format(format_value, na_rep="–")
+        df.style.format(lambda v: format_value(v).replace(" ± ", "\u00a0±\u00a0"), na_rep="–")  # never wraps
         .format_index(format_value)
         .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False)
     )
