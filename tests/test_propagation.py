@@ -100,8 +100,10 @@ def test_grid_shapes(size, long_side, cells):
     assert g.up(down).shape == (2, *size)
 
 
-@pytest.mark.parametrize("n", [0, 1, 4])
-def test_predict_matches_brute_force(n):
+@pytest.mark.parametrize("n,radius", [(0, 3.5), (1, 3.5), (4, 3.5), (3, 2.0), (2, 0.5), (3, 40.0)])
+def test_predict_matches_brute_force(n, radius):
+    """Random features (no ties); radii between cells, on a cell distance (excluded), below one cell
+    (the query's own cell) and beyond the grid."""
     torch.manual_seed(0)
     h, w, C, K = 13, 17, 6, 3
     norm = lambda x: F.normalize(x, dim=-3)  # noqa: E731
@@ -112,8 +114,8 @@ def test_predict_matches_brute_force(n):
         norm(torch.randn(n, C, h, w)),
         torch.rand(n, K, h, w),
     )
-    ours = P.predict(*args, topk=7, radius=3.5, temperature=0.1, max_elements=500)
-    ref = reference_predict(*args, topk=7, radius=3.5, temperature=0.1)
+    ours = P.predict(*args, topk=7, radius=radius, temperature=0.1, max_elements=500)
+    ref = reference_predict(*args, topk=7, radius=radius, temperature=0.1)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 
 
@@ -426,6 +428,25 @@ def test_predict_matches_the_loop_it_replaces(n, h, w, radius, topk):
     for max_elements in (2**25, 700):
         ours = P.predict(*args, topk=topk, radius=radius, temperature=0.1, max_elements=max_elements)
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "n,h,w,radius,topk,levels",
+    [
+        (20, 30, 37, 12.0, 10, 5),  # the protocol: interior tiles scan their near keys only
+        (20, 16, 24, 12.0, 10, 3),  # windows clipped by the grid on every side
+        (4, 12, 12, 12.0, 10, 2),  # rows shorter than 64k in full (n*R*S = 576): full rows
+        (8, 20, 20, 4.0, 10, 3),  # near rows shorter than 64k (n*P < 640 <= n*R*S): padded with -inf
+        (5, 17, 19, 1.0, 3, 2),  # radius 1: a query's own cell only
+        (3, 9, 9, 2.0, 10, 4),  # integer radius: keys at distance exactly 2 excluded
+    ],
+)
+def test_ties_resolve_as_the_loop(n, h, w, radius, topk, levels):
+    """Features drawn from a few vectors (most affinities tie exactly) and labels unrelated to them, so a
+    tie resolved otherwise changes the soft labels: bit for bit those of the pre-issue-32 loop (CPU topk)."""
+    args = random_context(n + h + levels, n, h, w, C=3, levels=levels)
+    ref = loop_predict(*args, topk=topk, radius=radius, temperature=0.1)
+    assert torch.equal(P.predict(*args, topk=topk, radius=radius, temperature=0.1), ref)
 
 
 def test_ties_give_the_same_labels_where_tied_keys_agree():
