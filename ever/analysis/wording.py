@@ -718,3 +718,15 @@ def display_text(df):
 
     fix = lambda v: re.sub(r"\[([^\]]+)\]", lambda m: "[" + m.group(1).replace(" ", "\u00a0") + "]", str(v))  # noqa: E731
     return df.apply(lambda col: col.map(fix).str.replace(" ± ", "\u00a0±\u00a0", regex=False))
+
+
+def figure1_caption(T) -> str:
+    """Figure 1's caption (``T``: :func:`ever.analysis.tables.table1_data`): what each mark is."""
+    U = T[T["kind"] == "untrained"]
+    inits = ", ".join(f"{n} {name.split(', ')[-1]}" for name, n in zip(U.index, U["seeds"]))
+    return (
+        "**Figure 1.** J&F against training compute (GFLOPs counted in the runs' ledgers, log scale), on Table 1's "
+        "sequences: each trained method at its training FLOPs, with its sd over seeds; horizontal lines, the methods "
+        f"that need no training ({', '.join(f'`{b}`' for b in T.index[T['kind'] == 'baseline'])}); bands, the "
+        f"untrained encoders' mean ± sd over their initialisations ({inits}). The shipped recipe is in red."
+    )
