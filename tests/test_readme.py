@@ -126,3 +126,33 @@ def test_the_front_page_is_empty_without_the_snapshots(tmp_path):
     assert wording.abstract(tmp_path) == "" and wording.claims_evidence(tmp_path).empty
     assert tables.table1_data(tmp_path).empty and tables.ship_bar(tmp_path) is None
     assert readme.readme_summary(tmp_path) == ""
+
+
+def test_figure1_draws_every_method_and_both_kinds_of_baseline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Polygon, Rectangle
+
+    from ever.analysis import plots, wording
+
+    T = tables.table1_data(ROOT / "results")
+    ax = plots.figure1(T).axes[0]
+    trained = T[T["kind"] == "trained"]
+    points = sorted(
+        (round(x), round(y, 6)) for line in ax.lines if line.get_marker() == "o" for x, y in line.get_xydata()
+    )
+    assert points == sorted((round(g), round(j, 6)) for g, j in zip(trained["GFLOPs"], trained["J&F"]))
+    levels = sorted(
+        round(line.get_ydata()[0], 6)
+        for line in ax.lines
+        if line.get_ydata()[0] == line.get_ydata()[-1] and len(line.get_xydata()) == 2
+    )
+    assert levels == sorted(round(v, 6) for v in T.loc[list(tables.COLOUR_BASELINES), "J&F"])
+    bands = [p for p in ax.patches if isinstance(p, (Polygon, Rectangle))]
+    assert len(bands) == 2 and any(isinstance(c, LineCollection) for c in ax.collections)  # error bars
+    assert ax.get_xscale() == "log"
+    assert "`lab-dist`, `lab`, `copy`" in wording.figure1_caption(
+        T
+    ) and "5 layer3, 5 layer4" in wording.figure1_caption(T)
