@@ -641,7 +641,7 @@ def abstract(root: str | Path = "results") -> str:
     cores = ((snapshot_info(Path(root) / "ship") or {}).get("machine") or {}).get("cpu_count")
     v = verdict(obj.effect, s.min_effect)
     objects = (
-        f"lower J&F by {-obj.effect.effect:.3f} (95 % interval {-obj.effect.high:.3f} to {-obj.effect.low:.3f})"
+        f"lower J&F by {-obj.effect.effect:.3f} (95\u00a0% interval {-obj.effect.high:.3f} to {-obj.effect.low:.3f})"
         if v == LOWERS
         else f"change J&F by {_interval(obj.effect)} ({v})"
     )
