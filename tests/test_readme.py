@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from ever.analysis import readme, sources, tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -9,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_readme_results_are_generated_from_the_committed_snapshots():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme.readme_section(text) == readme.readme_results(ROOT / "results"), (
+    assert readme.readme_section(text) == readme.readme_summary(ROOT / "results"), (
         "README.md's results section differs from results/: run `python -m ever.analysis.readme README.md`"
     )
     import re
@@ -51,3 +53,106 @@ def test_the_results_summary_gives_the_three_answers_with_their_intervals():
     interval = r"\[[+-]?\d\.\d{3}, [+-]?\d\.\d{3}\]"
     assert all(re.search(interval, ln) and "Holm" in ln for ln in lines)
     assert "m = 0.03, declared in the grid file" in summary  # configs/report-green-long.yaml's claims.min_effect
+
+
+def test_the_readme_is_read_in_five_minutes():
+    size = len((ROOT / "README.md").read_bytes())
+    assert size <= 12 * 1024, f"README.md is {size} bytes: the long text belongs in the book"
+    assert readme.readme_results(ROOT / "results"), "the findings in full (the book's) are still generated"
+
+
+def test_table1_rows_come_from_the_snapshots():
+    import json
+
+    import pandas as pd
+
+    T = tables.table1_data(ROOT / "results")
+    assert list(T.index) == [
+        "ship-lr3e-4",
+        *tables.CLAIM_CELLS,
+        "lab-dist",
+        "lab",
+        "copy",
+        "untrained encoder, layer3",
+        "untrained encoder, layer4",
+    ]
+    seeds = [
+        json.loads((ROOT / f"results/ship/ship-lr3e-4-s{i}/eval/train/summary.json").read_text()) for i in range(3)
+    ]
+    jf = pd.Series([s["J&F-Mean"] for s in seeds])
+    assert T.loc["ship-lr3e-4", "J&F"] == pytest.approx(jf.mean()) and T.loc["ship-lr3e-4", "J&F sd"] == pytest.approx(
+        jf.std()
+    )
+    lab = json.loads((ROOT / "results/baselines/lab-dist/summary.json").read_text())
+    assert T.loc["lab-dist", "J&F"] == pytest.approx(lab["J&F-Mean"], abs=1e-6)
+    inits = [json.loads((ROOT / f"results/baselines/random-s{i}-layer3/summary.json").read_text()) for i in range(5)]
+    assert T.loc["untrained encoder, layer3", "J&F"] == pytest.approx(pd.Series([s["J&F-Mean"] for s in inits]).mean())
+    assert T.loc["untrained encoder, layer3", "seeds"] == 5 and T.loc["lab", "GFLOPs"] == 0
+    # training compute: the ledgers' FLOPs, larger for 49 patch crops than for 8 object crops
+    assert T.loc["patchcrop49-3k", "GFLOPs"] > 5 * T.loc["objcrop8-3k", "GFLOPs"] > 0
+    shown = tables.table1(T)
+    assert list(shown.columns) == ["J&F", "PCK@0.1", "training GFLOPs", "training min", "seeds"]
+    assert shown.loc["ship-lr3e-4", "J&F"] == f"{jf.mean():.3f}\u00a0±\u00a0{jf.std():.3f}"  # never wraps
+    assert shown.loc["copy", "seeds"] == "–" and shown.loc["untrained encoder, layer4", "seeds"] == "5 inits"
+
+
+def test_the_abstract_numbers_are_the_snapshots_numbers():
+    import re
+
+    from ever.analysis import wording
+
+    text = wording.abstract(ROOT / "results")
+    f = wording.front(ROOT / "results")
+    T, bar, s = f["table"], f["bar"], f["study"]
+    sentences = [x for x in re.split(r"(?<=\.) (?=[A-Z])", text) if x]
+    assert 3 <= len(sentences) <= 5, sentences
+    assert f"J&F {T.loc['ship-lr3e-4', 'J&F']:.3f} ± {T.loc['ship-lr3e-4', 'J&F sd']:.3f}" in text
+    assert f"{T.loc['lab-dist', 'J&F']:.3f} for Lab colour distances" in text
+    assert "does not clear the bar of +0.08" in text and not bar.clears
+    assert f"{bar.model_jf:.3f} against `lab-dist` {bar.baseline_jf:.3f} ({bar.lead:+.3f}" in text
+    assert bar.sequences == 10 and bar.seeds == 3  # the ten sequences that did not choose the recipe
+    obj = s.crop.rows[0].effect
+    assert f"lower J&F by {-obj.effect:.3f} (95\u00a0% interval {-obj.high:.3f} to {-obj.low:.3f})" in text
+    gcn = s.gcn.pairs[0].effect
+    assert f"undecided ({gcn.effect:+.3f} [{gcn.low:+.3f}, {gcn.high:+.3f}] J&F)" in text
+    E = wording.claims_evidence(ROOT / "results")
+    assert list(E.columns) == ["claim", "verdict", "effect (95 % interval)", "where"]
+    assert E["verdict"].iloc[-1] == "does not clear" and "lowers" in E["verdict"].iloc[0]
+
+
+def test_the_front_page_is_empty_without_the_snapshots(tmp_path):
+    from ever.analysis import wording
+
+    assert wording.abstract(tmp_path) == "" and wording.claims_evidence(tmp_path).empty
+    assert tables.table1_data(tmp_path).empty and tables.ship_bar(tmp_path) is None
+    assert readme.readme_summary(tmp_path) == ""
+
+
+def test_figure1_draws_every_method_and_both_kinds_of_baseline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Polygon, Rectangle
+
+    from ever.analysis import plots, wording
+
+    T = tables.table1_data(ROOT / "results")
+    ax = plots.figure1(T).axes[0]
+    trained = T[T["kind"] == "trained"]
+    points = sorted(
+        (round(x), round(y, 6)) for line in ax.lines if line.get_marker() == "o" for x, y in line.get_xydata()
+    )
+    assert points == sorted((round(g), round(j, 6)) for g, j in zip(trained["GFLOPs"], trained["J&F"]))
+    levels = sorted(
+        round(line.get_ydata()[0], 6)
+        for line in ax.lines
+        if line.get_ydata()[0] == line.get_ydata()[-1] and len(line.get_xydata()) == 2
+    )
+    assert levels == sorted(round(v, 6) for v in T.loc[list(tables.COLOUR_BASELINES), "J&F"])
+    bands = [p for p in ax.patches if isinstance(p, (Polygon, Rectangle))]
+    assert len(bands) == 2 and any(isinstance(c, LineCollection) for c in ax.collections)  # error bars
+    assert ax.get_xscale() == "log"
+    assert "`lab-dist`, `lab`, `copy`" in wording.figure1_caption(
+        T
+    ) and "5 layer3, 5 layer4" in wording.figure1_caption(T)

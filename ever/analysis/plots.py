@@ -559,3 +559,43 @@ def walk_bench(B, g: dict):
         ax.set_title(titles[c], fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def figure1(T):
+    """Figure 1: J&F against training compute. ``T`` is :func:`ever.analysis.tables.table1_data`: each trained
+    method a point at its training GFLOPs (log scale) with its sd over seeds as an error bar; the colour and copy
+    baselines as horizontal lines; the untrained encoders of each stage as a band (mean ± sd over their
+    initialisations) with their members' spread in the legend."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    trained = T[T["kind"] == "trained"]
+    for i, (_name, r) in enumerate(trained.iterrows()):
+        ax.errorbar(
+            r["GFLOPs"],
+            r["J&F"],
+            yerr=0 if r["J&F sd"] != r["J&F sd"] else r["J&F sd"],
+            fmt="o",
+            color="C3" if i == 0 else "C0",
+            capsize=3,
+            ms=7 if i == 0 else 5,
+        )
+    for (name, r), style in zip(T[T["kind"] == "baseline"].iterrows(), ("-", "--", ":")):
+        ax.axhline(r["J&F"], color="0.3", ls=style, lw=1.2, label=f"{name} {r['J&F']:.3f}")
+    for (name, r), colour in zip(T[T["kind"] == "untrained"].iterrows(), ("C2", "C4")):
+        ax.axhspan(
+            r["J&F"] - r["J&F sd"],
+            r["J&F"] + r["J&F sd"],
+            color=colour,
+            alpha=0.15,
+            label=f"{name}: {r['J&F']:.3f} ± {r['J&F sd']:.3f} ({r['seeds']} inits)",
+        )
+    ax.set_xscale("log")
+    ax.set_xlim(trained["GFLOPs"].min() / 2, trained["GFLOPs"].max() * 4)
+    label_points(ax, trained["GFLOPs"], trained["J&F"], list(trained.index))
+    ax.set_xlabel("training compute (GFLOPs, log scale)")
+    ax.set_ylabel("J&F (mean over seeds)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

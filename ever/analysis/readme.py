@@ -1,4 +1,4 @@
-"""The README's generated Results section, from the committed snapshots under ``results/``.
+"""The README's generated results block (and the book's findings in full), from the snapshots under ``results/``.
 
 ``python -m ever.analysis.readme README.md`` rewrites it; ``tests/test_readme.py`` checks that it is current.
 """
@@ -35,12 +35,31 @@ def results_summary(root: str | Path = "results") -> str:
     )
 
 
+def readme_summary(root: str | Path = "results") -> str:
+    """The README's generated results block: Table 1 (:func:`ever.analysis.tables.table1`) with its caption, the
+    shipped model against the bar (:func:`ever.analysis.bar.bar_text`) and one line per claim
+    (:func:`ever.analysis.wording.answers` of the :data:`SUMMARY` study); empty without the snapshots.
+    ``tests/test_readme.py`` checks that the README holds exactly this text."""
+    from ever.analysis.bar import bar_text
+    from ever.analysis.tables import table1, table1_caption
+    from ever.analysis.wording import front
+
+    f = front(root)
+    if f is None:
+        return ""
+    T, b, s = f["table"], f["bar"], f["study"]
+    lines = [f"**The shipped model** (`{T.index[0]}`, on the {b.sequences} held-out sequences) {bar_text(b)}."]
+    lines += answers(s)
+    return "\n\n".join(
+        [table1_caption(T, root), table1(T).to_markdown(disable_numparse=True), "\n".join(f"- {ln}" for ln in lines)]
+    )
+
+
 def readme_results(root: str | Path = "results") -> str:
-    """The README's results section, generated from the committed snapshots under ``root`` (each
+    """Every study in full (the book's "Findings in full"), generated from the committed snapshots under ``root`` (each
     ``<study>/SNAPSHOT.json``, in name order), after the :func:`results_summary`: per study its title,
-    :func:`provenance`, the :func:`seed_table` and the :func:`findings`. ``tests/test_readme.py`` checks that the
-    README holds exactly this text, so a README number always comes from a committed result; ``python -m
-    ever.analysis.readme README.md`` rewrites it."""
+    :func:`provenance`, the :func:`seed_table` and the :func:`findings`. Until 2026-12-06 this was the README's
+    results section; the README now holds :func:`readme_summary`."""
     parts = [results_summary(root)]
     for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
         d = f.parent
@@ -91,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     readme = Path(args[0] if args else "README.md")
-    atomic_write_text(readme, with_readme_results(readme.read_text(), readme_results(readme.parent / "results")))
+    atomic_write_text(readme, with_readme_results(readme.read_text(), readme_summary(readme.parent / "results")))
 
 
 if __name__ == "__main__":

@@ -629,3 +629,149 @@ def cost_tables(LT) -> list[tuple[Any, str]]:
         show = show.assign(**{c: show[c].map(fixed) for c in ("Wh", "g CO2eq") if c in show})
         out.append((show.rename(columns={"Wh": f"Wh{est}", "g CO2eq": f"g CO2eq{est}"}), caption))
     return out
+
+
+SHIP, CLAIMS, BASELINES, TUNING = "ship", "green-long", "baselines", "recipe"  # the snapshots Table 1 reads
+CLAIM_CELLS = ("patchcrop49-3k", "objcrop8-3k", "objcentre8-3k", "patchpool49-3k", "patchpool49-gcn-3k")
+COLOUR_BASELINES = ("lab-dist", "lab", "copy")
+
+
+def table1_data(root: str | Path = "results"):
+    """Table 1 as numbers, from the committed snapshots under ``root``: the shipped recipe (``ship``), the claim
+    cells of ``green-long`` (:data:`CLAIM_CELLS`), the colour and copy baselines and the untrained encoders (five
+    initialisations a stage, as a distribution) of ``baselines``. One row per method (index ``method``), columns
+    ``J&F`` and ``PCK@0.1`` (mean over seeds, or over initialisations) with their sample sd (``… sd``; NaN for
+    one), ``GFLOPs`` (training, per run; 0 without training), ``train min`` (wall minutes of training, mean and
+    ``train min sd`` over seeds), ``seeds`` (seeds or initialisations; 0 for a deterministic baseline),
+    ``kind`` (``trained``, ``baseline`` or ``untrained``) and ``snapshot``. Empty without those snapshots."""
+    import pandas as pd
+
+    from ever.analysis.bar import families, summary_scores
+    from ever.analysis.sources import evaluation_sequences, snapshot_info, snapshot_runs
+
+    root = Path(root)
+    rows = []
+    for snap, cells in ((SHIP, None), (CLAIMS, CLAIM_CELLS)):
+        info = snapshot_info(root / snap)
+        if info is None:
+            return pd.DataFrame()
+        S = summaries(root / snap, info["split"], snapshot_runs(info), baselines=False)
+        O = over_seeds(S, ("J&F-Mean", "PCK@0.1"))
+        C = training_cost(root / snap, snapshot_runs(info))
+        for cell in cells or O.index[:1]:
+            rows.append(
+                {
+                    "method": cell,
+                    "J&F": O.loc[cell, "J&F-Mean mean"],
+                    "J&F sd": O.loc[cell, "J&F-Mean sd"],
+                    "PCK@0.1": O.loc[cell, "PCK@0.1 mean"],
+                    "PCK@0.1 sd": O.loc[cell, "PCK@0.1 sd"],
+                    "GFLOPs": C.loc[cell, "PFLOPs"] * 1e6,
+                    "train min": C.loc[cell, "wall s"] / 60,
+                    "train min sd": C.loc[cell, "wall s sd"] / 60,
+                    "seeds": int(C.loc[cell, "seeds"]),
+                    "kind": "trained",
+                    "snapshot": f"{root.name}/{snap}",
+                }
+            )
+    if snapshot_info(root / BASELINES) is None:
+        return pd.DataFrame()
+    F = families(evaluation_sequences(root / BASELINES), summary_scores(root / BASELINES))
+    for fam, r in F.iterrows():
+        untrained = fam.startswith("random")
+        rows.append(
+            {
+                "method": f"untrained encoder, {fam.split()[1]}" if untrained else fam,
+                "J&F": r["J&F"],
+                "J&F sd": r["sd"],
+                "PCK@0.1": r["PCK@0.1"],
+                "PCK@0.1 sd": r["PCK@0.1 sd"],
+                "GFLOPs": 0.0,
+                "train min": 0.0,
+                "train min sd": float("nan"),
+                "seeds": int(r["members"]) if untrained else 0,
+                "kind": "untrained" if untrained else "baseline",
+                "snapshot": f"{root.name}/{BASELINES}",
+            }
+        )
+    T = pd.DataFrame(rows).set_index("method")
+    order = [i for i in T.index if T.loc[i, "kind"] == "trained"] + list(COLOUR_BASELINES)
+    return T.loc[order + [i for i in T.index if i not in order]]
+
+
+def table1(T):
+    """:func:`table1_data` for the page and the README, as :func:`unbroken` text: ``J&F`` and ``PCK@0.1`` as
+    mean ± sd, training ``GFLOPs`` and ``train min`` ("–" without training), ``seeds`` ("–" for a deterministic
+    baseline; initialisations for the untrained encoders)."""
+    import pandas as pd
+
+    show = pd.DataFrame(
+        {
+            "J&F": [mean_sd(m, s) for m, s in zip(T["J&F"], T["J&F sd"])],
+            "PCK@0.1": [mean_sd(m, s) for m, s in zip(T["PCK@0.1"], T["PCK@0.1 sd"])],
+            "training GFLOPs": ["–" if g == 0 else f"{g:,.0f}" for g in T["GFLOPs"]],
+            "training min": [
+                "–" if m == 0 else mean_sd(m, s, "{:.1f}") for m, s in zip(T["train min"], T["train min sd"])
+            ],
+            "seeds": [
+                "–" if k == "baseline" else f"{n} inits" if k == "untrained" else str(n)
+                for k, n in zip(T["kind"], T["seeds"])
+            ],
+        },
+        index=T.index,
+    )
+    return unbroken(show)
+
+
+def held_out(root: str | Path = "results") -> list[str]:
+    """The shipped recipe's held-out sequences: those of ``ship`` that did not choose its recipe (the sequences
+    of the ``recipe`` screen), in ``ship``'s order."""
+    from ever.analysis.sources import eval_sequences, snapshot_info, snapshot_runs
+
+    root = Path(root)
+    ship, tuning = snapshot_info(root / SHIP), snapshot_info(root / TUNING)
+    if ship is None or tuning is None:
+        return []
+    used = set(eval_sequences(root / TUNING, tuning["split"], snapshot_runs(tuning)[0]))
+    scored = sequence_scores(root / SHIP, ship["split"], snapshot_runs(ship)).index
+    return [q for q in scored if q not in used] if used else []
+
+
+def ship_bar(root: str | Path = "results"):
+    """Issue 33's bar (:func:`ever.analysis.bar.clear_bar`) for the shipped recipe's seeds (``ship``) against
+    every baseline of ``baselines``, on the :func:`held_out` sequences; None without those snapshots."""
+    from ever.analysis.bar import clear_bar, summary_scores
+    from ever.analysis.sources import evaluation_sequences, snapshot_info, snapshot_runs
+
+    root = Path(root)
+    info = snapshot_info(root / SHIP)
+    seqs = held_out(root)
+    if info is None or snapshot_info(root / BASELINES) is None or not seqs:
+        return None
+    names = snapshot_runs(info)
+    M = sequence_scores(root / SHIP, info["split"], names)[names]
+    S = summaries(root / SHIP, info["split"], names, baselines=False)
+    return clear_bar(
+        M,
+        evaluation_sequences(root / BASELINES),
+        sequences=seqs,
+        model_pck=[float(v) for v in S["PCK@0.1"]],
+        baseline_pck=summary_scores(root / BASELINES),
+    )
+
+
+def table1_caption(T, root: str | Path = "results") -> str:
+    """Table 1's caption (``T``: :func:`table1_data` of ``root``): the data and resolution the baselines were
+    scored at (every row shares them: one protocol), what each column is and which snapshots it comes from."""
+    from ever.analysis.sources import evaluation_sequences, snapshot_info
+
+    info = snapshot_info(Path(root) / BASELINES) or {}
+    cfg = (read_json(Path(root) / BASELINES / info["evaluations"][0] / "summary.json") or {}).get("cfg", {})
+    n = len(evaluation_sequences(Path(root) / BASELINES))
+    cores = (info.get("machine") or {}).get("cpu_count")
+    snaps = ", ".join(f"`{s}`" for s in dict.fromkeys(T["snapshot"]))
+    return (
+        f"**Table 1.** J&F and PCK@0.1 on the {n} sequences of `{Path(cfg.get('data', '?')).name}` at "
+        f"{cfg.get('long_side')} px (mean ± sd over seeds, or over the untrained encoders' initialisations); "
+        f"training GFLOPs and minutes per run from the ledgers ({cores} CPU cores, shared). From {snaps}."
+    )

@@ -605,3 +605,128 @@ def pooled_verdict(claim: dict[str, Any], share) -> str:
             else ""
         )
     )
+
+
+def _interval(e: Effect) -> str:
+    return f"{e.effect:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
+
+
+def front(root: str | Path = "results") -> dict[str, Any] | None:
+    """What the first page and the README open with, from the committed snapshots under ``root``: ``table``
+    (:func:`ever.analysis.tables.table1_data`), ``bar`` (the shipped recipe against issue 33's bar,
+    :func:`ever.analysis.tables.ship_bar`), ``study`` (the claims' study of ``green-long``); None without them."""
+    from ever.analysis.readme import SUMMARY
+    from ever.analysis.sources import snapshot_runs
+    from ever.analysis.tables import ship_bar, table1_data
+
+    info = snapshot_info(Path(root) / SUMMARY)
+    T, bar = table1_data(root), ship_bar(root)
+    if info is None or T.empty or bar is None:
+        return None
+    s = study(Path(root) / SUMMARY, info["split"], snapshot_runs(info))
+    if s.crop is None or s.gcn is None or not s.crop.pooled or s.crop.rows[0].effect is None:
+        return None
+    return {"table": T, "bar": bar, "study": s}
+
+
+def abstract(root: str | Path = "results") -> str:
+    """The first page's abstract: four sentences with the numbers of :func:`front` (the shipped recipe against
+    the baselines and issue 33's bar, claim 1, claim 2, the pooled patch walk); empty without the snapshots."""
+    f = front(root)
+    if f is None:
+        return ""
+    T, b, s = f["table"], f["bar"], f["study"]
+    ship, untrained = T.index[0], T[T["kind"] == "untrained"].iloc[0]
+    obj, gcn, pool = s.crop.rows[0], s.gcn.pairs[0].effect, s.crop.pooled[0]
+    cores = ((snapshot_info(Path(root) / "ship") or {}).get("machine") or {}).get("cpu_count")
+    v = verdict(obj.effect, s.min_effect)
+    objects = (
+        f"lower J&F by {-obj.effect.effect:.3f} (95\u00a0% interval {-obj.effect.high:.3f} to {-obj.effect.low:.3f})"
+        if v == LOWERS
+        else f"change J&F by {_interval(obj.effect)} ({v})"
+    )
+    return " ".join(
+        [
+            f"EVER's shipped model, trained by the contrastive random walk for {T.loc[ship, 'train min']:.0f} "
+            f"minutes{f' on {cores} CPU cores' if cores else ''} ({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
+            f"J&F {T.loc[ship, 'J&F']:.3f} ± {T.loc[ship, 'J&F sd']:.3f} ({T.loc[ship, 'seeds']} seeds) on "
+            f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc['lab-dist', 'J&F']:.3f} for Lab colour "
+            f"distances (`lab-dist`) and {untrained['J&F']:.3f} ± {untrained['J&F sd']:.3f} for untrained encoders.",
+            f"On the {b.sequences} held-out sequences it {'clears' if b.clears else 'does not clear'} the bar "
+            f"of +{b.margin:.2f} J&F over the strongest baseline without training: {b.model_jf:.3f} against "
+            f"`{b.baseline}` {b.baseline_jf:.3f} ({b.lead:+.3f}, p = {b.p:.2f}).",
+            f"Claim 1: 8 object nodes {objects} against 49 patch crops, for {obj.clip_ratio:.1f}x fewer training "
+            "FLOPs per clip.",
+            f"Claim 2: the space-time GCN's effect is {verdict(gcn, s.min_effect)} ({_interval(gcn)} J&F); pooling "
+            f"the 49 patches from one encoding of the frame costs {pool.flops_ratio:.1f}x fewer training FLOPs than "
+            f"cropping them, at a J&F difference of {_interval(pool.effect)} ({verdict(pool.effect, s.min_effect)}).",
+        ]
+    )
+
+
+def claims_evidence(root: str | Path = "results"):
+    """The claims-to-evidence table of the first page: one row per claim (``claim``, ``verdict``, ``effect``
+    with its 95 % interval or the bar's lead, ``where`` in the book), from :func:`front`; empty without it."""
+    import pandas as pd
+
+    f = front(root)
+    if f is None:
+        return pd.DataFrame()
+    b, s = f["bar"], f["study"]
+    m = f"; m = {s.min_effect:g}" if s.min_effect is not None else ""
+    rows = [
+        (
+            f"Object nodes reach patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)",
+            f"`{r.cell}` {verdict(r.effect, s.min_effect)} J&F",
+            f"{_interval(r.effect)}{m}",
+            "chapter 5",
+        )
+        for r in s.crop.rows
+    ]
+    rows += [
+        (
+            "The space-time GCN raises accuracy (claim 2)",
+            verdict(p.effect, s.min_effect),
+            f"{_interval(p.effect)}{m}",
+            "chapter 5",
+        )
+        for p in s.gcn.pairs
+    ]
+    rows += [
+        (
+            "Pooled patches: the patch walk's accuracy for less compute",
+            f"{w.flops_ratio:.1f}x fewer FLOPs; J&F {verdict(w.effect, s.min_effect)}",
+            f"{_interval(w.effect)}{m}",
+            "chapter 5",
+        )
+        for w in s.crop.pooled
+    ]
+    rows.append(
+        (
+            f"The shipped model beats every baseline by ≥{b.margin:.2f} J&F",
+            "clears" if b.clears else "does not clear",
+            f"{b.lead:+.3f} against `{b.baseline}`, p = {b.p:.2f}, {b.sequences} held-out sequences",
+            "chapter 4",
+        )
+    )
+    return display_text(pd.DataFrame(rows, columns=["claim", "verdict", "effect (95 % interval)", "where"]))
+
+
+def display_text(df):
+    """``df`` as text whose intervals and "±" never wrap (non-breaking spaces inside them)."""
+    import re
+
+    fix = lambda v: re.sub(r"\[([^\]]+)\]", lambda m: "[" + m.group(1).replace(" ", "\u00a0") + "]", str(v))  # noqa: E731
+    return df.apply(lambda col: col.map(fix).str.replace(" ± ", "\u00a0±\u00a0", regex=False))
+
+
+def figure1_caption(T) -> str:
+    """Figure 1's caption (``T``: :func:`ever.analysis.tables.table1_data`): what each mark is."""
+    U = T[T["kind"] == "untrained"]
+    inits = ", ".join(f"{n} {name.split(', ')[-1]}" for name, n in zip(U.index, U["seeds"]))
+    return (
+        "**Figure 1.** J&F against training compute (GFLOPs counted in the runs' ledgers, log scale), on Table 1's "
+        "sequences: each trained method at its training FLOPs, with its sd over seeds; horizontal lines, the methods "
+        f"that need no training ({', '.join(f'`{b}`' for b in T.index[T['kind'] == 'baseline'])}); bands, the "
+        f"untrained encoders' mean ± sd over their initialisations ({inits}). The shipped recipe is in red."
+    )
