@@ -384,6 +384,19 @@ def read_in_browser(exe: str, page: Path, profile: Path) -> dict:
     return json.loads(html.unescape(m.group(1)))
 
 
+def render_cells(exe: str, tmp_path: Path, outputs, head: str = "", narrative: str = "") -> dict:
+    """:func:`read_in_browser` of a small page laid out as a built chapter: ``narrative`` then one code cell
+    per HTML string of ``outputs`` (inside ``div.cell_output``), ``head`` (e.g. a stylesheet link) in <head>."""
+    page = tmp_path / "p.html"
+    cells = "".join(
+        f'<div class="cell"><div class="cell_input">x</div><div class="cell_output">'
+        f'<div class="output text_html">{o}</div></div></div>'
+        for o in outputs
+    )
+    page.write_text(f"<html><head>{head}</head><body>{narrative}<main>{cells}</main></body></html>", encoding="utf-8")
+    return read_in_browser(exe, page, tmp_path / "profile")
+
+
 def page_problems(stem: str, seen: dict) -> list[str]:
     """What a reader should never meet in a chapter's cell outputs as Chromium shows them
     (:func:`read_in_browser`): a placeholder sentence ("No ... yet", "... is absent"), a Python repr (an
@@ -405,18 +418,7 @@ def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
     exe = _ensure_chromium()
 
     def seen(*outputs: str, narrative: str = "") -> dict:
-        page = tmp_path / "p.html"
-        page.write_text(
-            "<html><body>"
-            + narrative
-            + "".join(
-                f'<div class="cell"><div class="cell_input">x</div><div class="cell_output">{o}</div></div>'
-                for o in outputs
-            )
-            + "</body></html>",
-            encoding="utf-8",
-        )
-        return read_in_browser(exe, page, tmp_path / "profile")
+        return render_cells(exe, tmp_path, outputs, narrative=narrative)
 
     wide = "<table><tr>" + "<td>0.354</td>" * 400 + "</tr></table>"
     good = seen("<p>J&amp;F 0.354</p>", f'<div style="overflow-x:auto; max-width:100%">{wide}</div>')
@@ -440,18 +442,8 @@ def test_page_problems_finds_wrapped_spreads_and_clipped_tables_and_the_book_sty
     from ever.analysis.display import table
 
     def seen(*outputs: str, css: bool = False) -> dict:
-        page = tmp_path / "p.html"
         link = f'<link rel="stylesheet" href="{(ROOT / "book" / "_static" / "ever.css").as_uri()}">' if css else ""
-        page.write_text(
-            f"<html><head>{link}</head><body><main>"
-            + "".join(
-                f'<div class="cell"><div class="cell_output"><div class="output text_html">{o}</div></div></div>'
-                for o in outputs
-            )
-            + "</main></body></html>",
-            encoding="utf-8",
-        )
-        return read_in_browser(exe, page, tmp_path / "profile")
+        return render_cells(exe, tmp_path, outputs, head=link)
 
     def shown(df, caption: str) -> str:  # the HTML display.table puts in a cell's output
         from unittest import mock
