@@ -68,6 +68,20 @@ class GridClaims:
 
 
 @dataclass
+class GridTime:
+    """How long the grid took when it ran (issue 34): measured, never estimated. ``source: ledgers`` means
+    ``hours`` is the sum of the training and evaluation wall seconds that the ledgers of its results snapshot
+    record (:func:`ever.analysis.tables.measured_time`; tests/test_readme.py checks the two agree), which leaves
+    out data generation and the book; any other ``source`` says in words where the figure comes from."""
+
+    hours: float | None = None  # wall-clock hours of one run of the grid; None: never run to the end
+    date: str = ""  # when it ran (YYYY-MM-DD, or a span)
+    machine: str = ""  # what it ran on (cores, CPU or GPU)
+    load: str = ""  # what else ran beside it (wall times grow with it; FLOPs do not)
+    source: str = ""  # "ledgers", or where the figure comes from
+
+
+@dataclass
 class Grid:
     """A grid file (``configs/report*.yaml``), typed and checked like a run config (:mod:`ever.config`)."""
 
@@ -80,6 +94,7 @@ class Grid:
     baselines: GridBaselines = field(default_factory=GridBaselines)
     notebooks: GridNotebooks = field(default_factory=GridNotebooks)
     claims: GridClaims = field(default_factory=GridClaims)
+    time: GridTime = field(default_factory=GridTime)  # how long it took when it ran, as measured
     build: bool = True  # false: stop after executing the notebooks
     bench: bool = True  # measure the walk's cost against nodes (bench/walk.py, small sizes) for chapter 6
     title: str = ""  # what a results snapshot of this grid (--snapshot) is called in the README and the book
@@ -142,6 +157,9 @@ def load_grid(path: str | Path) -> Grid:
     m = g.claims.min_effect
     if m is not None and not 0 < m < 1:
         raise GridError(f"{path}: claims.min_effect must be a J&F difference between 0 and 1, got {m!r}")
+    t = g.time
+    if (t.hours is not None and t.hours <= 0) or (t.source == "ledgers" and t.hours is None):
+        raise GridError(f"{path}: time.hours must be measured wall hours > 0 (with source: ledgers), got {t.hours!r}")
     bad = [b for b in g.baselines.kinds if b not in BASELINES]
     if bad:
         raise GridError(f"{path}: unknown baseline {bad[0]!r} (known: {', '.join(BASELINES)})")

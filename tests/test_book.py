@@ -61,6 +61,12 @@ def test_grid_rejects_unknown_key(tmp_path):
     p.write_text("runs: [{name: a, config: x.yaml}, {name: a, config: y.yaml}]\n")
     with pytest.raises(GridError, match="duplicate"):
         load_grid(p)
+    p.write_text("runs: []\ntime: {hours: 0.5, date: '2026-12-01', source: ledgers}\n")
+    assert load_grid(p).time.hours == 0.5 and load_grid(p).time.source == "ledgers"
+    for bad in ("{hours: -1}", "{source: ledgers}", "{hours: 1, minutes: 3}", "{hours: soon}"):
+        p.write_text(f"runs: []\ntime: {bad}\n")
+        with pytest.raises(GridError, match=f"{p}: time"):
+            load_grid(p)
 
 
 def test_grid_without_notebooks_scores_given_data_and_prints_the_table(tmp_path, capsys):

@@ -156,3 +156,55 @@ def test_figure1_draws_every_method_and_both_kinds_of_baseline():
     assert "`lab-dist`, `lab`, `copy`" in wording.figure1_caption(
         T
     ) and "5 layer3, 5 layer4" in wording.figure1_caption(T)
+
+
+# ----------------------------------------------------------------------------- reproducing the studies (chapter 7)
+
+
+def test_grid_times_are_the_snapshots_measured_times():
+    """Every grid file that says its time comes from the ledgers holds the hours its snapshot's ledgers sum to
+    (within its rounding to 0.01 h), on a date they span, on the machine its SNAPSHOT.json names."""
+    from ever.grid import load_grid
+
+    snaps = tables.grid_snapshots(ROOT)
+    checked = 0
+    for f in sorted((ROOT / "configs").glob("report*.yaml")):
+        t = load_grid(f).time
+        if t.source != "ledgers":
+            assert t.hours is None or t.source, f"{f.name}: time.hours without a source"
+            continue
+        snap = snaps.get(f"configs/{f.name}")
+        assert snap is not None, f"{f.name}: time from the ledgers, but no snapshot under results/ names this grid"
+        m = tables.measured_time(snap)
+        assert abs(m["hours"] - t.hours) <= 0.005 + 1e-9, (
+            f"{f.name}: time.hours {t.hours} but the ledgers of {snap.name} sum to {m['hours']:.2f} h: write that"
+        )
+        assert m["first"] <= t.date <= m["last"], f"{f.name}: time.date {t.date} outside {m['first']}..{m['last']}"
+        assert sources.snapshot_info(snap)["machine"]["cpu"] in t.machine, f"{f.name}: time.machine"
+        checked += 1
+    assert checked >= 6  # report, ship, green, green-long, recipe, train-stage
+
+
+def test_measured_time_sums_the_ledgers(tmp_path):
+    import json
+
+    def ledger(d, phases):
+        d.mkdir(parents=True)
+        (d / "ledger.json").write_text(json.dumps({"phases": phases}))
+
+    seg = lambda start, end: {"start": start, "end": end}  # noqa: E731
+    ledger(
+        tmp_path / "a",
+        {
+            "train": {"totals": {"seconds": 3600.0, "cpu_seconds": 5400.0}, "segments": [seg("2026-01-02T10", "x")]},
+            "eval": {"totals": {"seconds": 360.0}, "segments": [seg("2026-01-02T11", "2026-01-02T12")]},
+        },
+    )
+    ledger(
+        tmp_path / "baselines" / "lab", {"eval": {"totals": {"seconds": 1440.0}, "segments": [seg("a", "2026-01-05")]}}
+    )
+    m = tables.measured_time(tmp_path)
+    assert m["train hours"] == 1.0 and m["eval hours"] == 0.5 and m["hours"] == 1.5 and m["cores busy"] == 1.5
+    assert m["runs"] == 1 and m["last"] == "x" and m["first"] == "2026-01-02"
+    assert tables.measured_time(tmp_path / "baselines" / "lab")["cores busy"] is None
+    assert tables.measured_time(tmp_path / "none") is None

@@ -775,3 +775,50 @@ def table1_caption(T, root: str | Path = "results") -> str:
         f"{cfg.get('long_side')} px (mean ± sd over seeds, or over the untrained encoders' initialisations); "
         f"training GFLOPs and minutes per run from the ledgers ({cores} CPU cores, shared). From {snaps}."
     )
+
+
+# ----------------------------------------------------------------------------- reproducing the studies (chapter 7)
+
+
+def measured_time(snapshot: str | Path) -> dict[str, Any] | None:
+    """What the ledgers of a results snapshot measured (every ``ledger.json`` under it: runs and baselines):
+    ``train hours`` and ``eval hours`` (sums of the phases' wall seconds; a grid runs its steps one after
+    another, so their sum is the grid's time less data generation and the book), ``hours`` (both), ``cores
+    busy`` (training CPU seconds / wall seconds: near the core count on an idle machine, lower under load),
+    ``runs`` (ledgers with a training phase), ``first`` and ``last`` (dates of the first segment's start and
+    the last one's end). None when the snapshot holds no ledger."""
+    secs = {"train": 0.0, "eval": 0.0}
+    cpu, runs, stamps = 0.0, 0, []
+    for f in sorted(Path(snapshot).rglob("ledger.json")):
+        for phase, p in ((read_json(f) or {}).get("phases") or {}).items():
+            tot = p.get("totals") or {}
+            secs["train" if phase == "train" else "eval"] += tot.get("seconds") or 0.0
+            if phase == "train":
+                cpu, runs = cpu + (tot.get("cpu_seconds") or 0.0), runs + 1
+            stamps += [s[k] for s in p.get("segments") or [] for k in ("start", "end") if s.get(k)]
+    if not stamps:
+        return None
+    return {
+        "train hours": secs["train"] / 3600,
+        "eval hours": secs["eval"] / 3600,
+        "hours": (secs["train"] + secs["eval"]) / 3600,
+        "cores busy": cpu / secs["train"] if secs["train"] else None,
+        "runs": runs,
+        "first": min(stamps)[:10],
+        "last": max(stamps)[:10],
+    }
+
+
+def grid_snapshots(root: str | Path = ".") -> dict[str, Path]:
+    """Which committed results snapshot each grid file made: ``{grid path as written: snapshot folder}``, from
+    the ``--grid`` of each ``results/*/SNAPSHOT.json`` command under ``root`` (snapshots made by hand name none)."""
+    import re
+
+    from ever.analysis.sources import SCRATCH, snapshot_info
+
+    out = {}
+    for f in sorted((Path(root) / "results").glob("*/SNAPSHOT.json")):
+        if not f.parent.name.endswith(SCRATCH):
+            for grid in re.findall(r"--grid (\S+)", (snapshot_info(f.parent) or {}).get("command") or ""):
+                out[grid] = f.parent
+    return out
