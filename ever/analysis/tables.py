@@ -822,3 +822,257 @@ def grid_snapshots(root: str | Path = ".") -> dict[str, Path]:
             for grid in re.findall(r"--grid (\S+)", (snapshot_info(f.parent) or {}).get("command") or ""):
                 out[grid] = f.parent
     return out
+
+
+def make_targets(makefile: str | Path = "Makefile") -> dict[str, str]:
+    """``{grid file: make target}`` for the Makefile's targets whose recipe runs ``ever report`` (without
+    ``--grid`` it runs ``configs/report.yaml``, :class:`ever.grid.Grid`'s default)."""
+    import re
+
+    from ever.grid import Grid
+
+    out, target = {}, None
+    for line in Path(makefile).read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^([A-Za-z][\w-]*):", line)
+        if m:
+            target = m.group(1)
+        elif line.startswith("\t") and target and re.search(r"\bever report\b", line):
+            grid = re.search(r"--grid (\S+)", line)
+            out.setdefault(grid.group(1) if grid else str(Grid().path), target)
+    return out
+
+
+def data_needed(grid) -> list[str]:
+    """The datasets of ``data_manifest/`` a grid (:class:`ever.grid.Grid`) reads: its evaluation data and every
+    ``data.roots`` of its runs (in ``common_set`` or a run's ``set``; each run's config's own roots when the
+    grid does not point its runs at its data), each matched to the manifest whose name is the longest prefix
+    of one of the path's folders (``davis2016-dev-extra`` -> ``davis2016``); names no manifest matches stay
+    as written."""
+    import re
+
+    from ever.config import load_config
+    from ever.data import manifest as M
+
+    known = sorted((r["name"] for r in M.datasets_table()), key=len, reverse=True)
+    paths = [grid.data.name]
+    for r in grid.runs:
+        sets = [s for s in [*grid.common_set, *r.set] if s.startswith("data.roots=")]
+        if sets:
+            paths += re.split(r"\s*,\s*", sets[-1].split("=", 1)[1].strip("[] "))
+        elif not grid.data.override_run_data and Path(r.config).is_file():
+            paths += load_config(r.config).data.roots
+    out = []
+    for p in paths:
+        name = next((k for part in Path(p).parts for k in known if part.startswith(k)), p)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _measured_text(t) -> str:
+    """A grid's ``time`` (:class:`ever.grid.GridTime`) in words: when, on what, under which load, from where."""
+    src = "the snapshot's ledgers (training + evaluation)" if t.source == "ledgers" else t.source
+    if t.hours is None:
+        return src or "not run yet"
+    return "; ".join(x for x in (t.date, t.machine, t.load and f"load: {t.load}", src and f"from {src}") if x)
+
+
+def reproduce_table(root: str | Path = "."):
+    """Chapter 7's table of every study, one row per grid file ``configs/report*.yaml`` under ``root`` (index
+    ``grid``): ``study`` (its title, or its snapshot's), ``command`` (its make target, else ``ever report``
+    with it), ``data`` (:func:`data_needed`), ``hours`` (``time.hours`` as measured; NaN when never run),
+    ``measured`` (the date, the machine, its load and the source, from the grid file's ``time``), ``cores busy``
+    (of its snapshot's training, :func:`measured_time`: how loaded the machine was) and ``snapshot`` (the
+    results folder it made, :func:`grid_snapshots`; "–" for none)."""
+    import pandas as pd
+
+    from ever.analysis.sources import snapshot_info
+    from ever.grid import load_grid
+
+    root = Path(root)
+    snaps, targets = grid_snapshots(root), make_targets(root / "Makefile")
+    rows = []
+    for f in sorted((root / "configs").glob("report*.yaml")):
+        rel = f"configs/{f.name}"
+        g, snap = load_grid(f), snaps.get(rel)
+        title = g.title or ((snapshot_info(snap) or {}).get("title") if snap else "") or ""
+        cmd = f"make {targets[rel]}" if rel in targets else f"ever report --grid {rel}"
+        if rel not in targets and snap is not None:
+            cmd += f" --snapshot results/{snap.name}"
+        t, m = g.time, (measured_time(snap) if snap is not None else None) or {}
+        rows.append(
+            {
+                "grid": rel,
+                "study": title or "–",
+                "command": cmd,
+                "data": ", ".join(data_needed(g)),
+                "hours": float("nan") if t.hours is None else t.hours,
+                "measured": _measured_text(t),
+                "cores busy": m.get("cores busy", float("nan")),
+                "snapshot": f"results/{snap.name}" if snap is not None else "–",
+            }
+        )
+    return pd.DataFrame(rows).set_index("grid")
+
+
+def notebook_parameters(book_dir: str | Path = "book"):
+    """The papermill parameters of every chapter (``NN_*.ipynb`` under ``book_dir``), read from the cell
+    tagged ``parameters``: one row each with ``notebook``, ``parameter``, ``default`` (the source text of the
+    value) and ``meaning`` (the comment on its line). A parameters cell that is not plain assignments is a
+    ValueError naming the notebook."""
+    import ast
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for nb in sorted(Path(book_dir).glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        for c in cells:
+            if "parameters" not in (c.get("metadata") or {}).get("tags", []):
+                continue
+            src = "".join(c["source"])
+            lines = src.splitlines()
+            for node in ast.parse(src).body:
+                if not (
+                    isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                ):
+                    raise ValueError(f"{nb}: the parameters cell holds more than assignments (line {node.lineno})")
+                line = lines[node.end_lineno - 1]
+                rest = line[node.value.end_col_offset :] if node.end_lineno == node.lineno else ""
+                rows.append(
+                    {
+                        "notebook": nb.stem,
+                        "parameter": node.targets[0].id,
+                        "default": ast.get_source_segment(src, node.value),
+                        "meaning": rest.split("#", 1)[1].strip() if "#" in rest else "",
+                    }
+                )
+    return pd.DataFrame(rows, columns=["notebook", "parameter", "default", "meaning"])
+
+
+def _nodes_text(cfg) -> str:
+    n, k = cfg.nodes_per_frame, cfg.nodes.kind
+    if k == "patch_pool":
+        return f"{n} patches of {cfg.nodes.patch_size} px pooled from one encoding"
+    if k == "patch_crop":
+        return f"{n} patch crops of {cfg.nodes.patch_size} px, each encoded"
+    what = f"{cfg.nodes.k} {cfg.nodes.segmenter} segments"
+    if k == "object":
+        return f"{what}, mask-pooled from one encoding"
+    window = "32-px centred windows" if cfg.nodes.crop_window == "centre" else "boxes"
+    return f"{what}, their {window} each encoded" + (", others masked" if cfg.nodes.crop_background == "mask" else "")
+
+
+def _data_text(roots: list[str]) -> str:
+    names = []
+    for r in roots:
+        parts = Path(r).parts
+        names.append(next((p for p in parts if p.startswith(("davis", "real-video", "ever-synth"))), r))
+    return " + ".join(dict.fromkeys(names))
+
+
+GLOSSARY_REFERENCE = "ship/ship-lr3e-4-s0"  # the run the glossary's ``also`` column compares every run with
+# What the glossary's other columns show, or what says nothing of a run (names, logging, where it ran):
+GLOSSARY_SHOWN = tuple(
+    "name seed out_dir data.roots data.num_workers model.width model.train_stage model.eval_stage nodes. gcn.enabled "
+    "optim.lr train.steps train.log_every train.ckpt_every train.snapshot_every train.device eval. ledger.".split()
+)
+
+
+def _also(flat: dict[str, Any], ref: dict[str, Any]) -> str:
+    """The settings of a run (flat config) that differ from ``ref``'s, leaving out :data:`GLOSSARY_SHOWN`."""
+    keep = lambda k: not any(k == s or (s.endswith(".") and k.startswith(s)) for s in GLOSSARY_SHOWN)  # noqa: E731
+    return ", ".join(f"{k}={flat[k]}" for k in flat if keep(k) and flat[k] != ref.get(k)) or "–"
+
+
+def run_glossary(root: str | Path = "results", models: str | Path | None = None):
+    """Every run name of the committed snapshots under ``root`` (``kind: runs``), one row per grid cell (the
+    seeds of a row grouped: index ``run``), read from each run's saved ``config.yaml``: ``snapshot``,
+    ``seeds``, ``nodes`` per frame (how they are made), ``GCN``, ``steps`` (trained; "250 of 1000" where the
+    scored weights are a snapshot of a longer run), ``lr``, ``width``, ``stages``
+    (trained through -> features read at), ``data`` (training data), ``also`` (every other training setting
+    that differs from the shipped recipe's run, :data:`GLOSSARY_REFERENCE`). Then the shipped models of ``models``
+    (default: ``ever/models/pretrained``; their cards name the run they are the weights of). Two rows of one
+    name in different snapshots are kept apart by their snapshot."""
+    import json
+    import re
+
+    import pandas as pd
+
+    from ever.analysis.sources import SCRATCH, snapshot_info, snapshot_runs
+    from ever.analysis.stats import cell_of
+    from ever.config import load_config
+
+    ref = run_config_flat(Path(root) / GLOSSARY_REFERENCE)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in sorted(Path(root).glob("*/SNAPSHOT.json")):
+        info = snapshot_info(f.parent) or {}
+        if f.parent.name.endswith(SCRATCH) or info.get("kind", "runs") != "runs":
+            continue
+        for run in snapshot_runs(info):
+            path = f.parent / run / "config.yaml"
+            if not path.is_file():
+                continue
+            cfg, cell = load_config(path), cell_of(run)
+            scored = re.search(
+                r"step-0*(\d+)", str((RunDir(f.parent / run).summary(info["split"]) or {}).get("method"))
+            )
+            row = rows.setdefault(
+                (cell, f.parent.name),
+                {
+                    "run": cell,
+                    "snapshot": f"results/{f.parent.name}",
+                    "seeds": [],
+                    "nodes": _nodes_text(cfg),
+                    "GCN": "yes" if cfg.gcn.enabled else "no",
+                    "steps": f"{scored.group(1)} of {cfg.train.steps}" if scored else str(cfg.train.steps),
+                    "lr": f"{cfg.optim.lr:g}",
+                    "width": cfg.model.width,
+                    "stages": f"{cfg.model.train_stage} -> {cfg.model.eval_stage}",
+                    "data": _data_text(cfg.data.roots),
+                    "also": _also(run_config_flat(f.parent / run), ref),
+                },
+            )
+            row["seeds"].append(cfg.seed)
+    out = [{**r, "seeds": ", ".join(str(s) for s in sorted(set(r["seeds"])))} for r in rows.values()]
+    models = Path(models) if models is not None else Path(__file__).resolve().parents[1] / "models" / "pretrained"
+    for card in sorted(models.glob("*.json")):
+        c = json.loads(card.read_text(encoding="utf-8"))
+        out.append(
+            {
+                "run": c["name"],
+                "snapshot": f"shipped model (`ever models`): the weights of {c.get('source', '?')}",
+                "seeds": "–",
+                "nodes": "–",
+                "GCN": "–",
+                "steps": str(c.get("steps")),
+                "lr": "–",
+                "width": "–",
+                "stages": "–",
+                "data": _data_text(c.get("trained_on") or []),
+                "also": "–",
+            }
+        )
+    return pd.DataFrame(out).set_index("run")
+
+
+def grid_summary(grid_path: str | Path):
+    """Chapter 7's "grid that made this book": ``(sentence, table)``, the sentence naming the grid's data, split,
+    baselines and the overrides of every run, the table one row per run (``config``, ``overrides``); None
+    without the grid file."""
+    import pandas as pd
+
+    from ever.grid import load_grid
+
+    if not Path(grid_path).is_file():
+        return None
+    g = load_grid(grid_path)
+    text = (
+        f"Grid `{grid_path}`: data `{g.data.name}` at `{g.data_root}`, split `{g.split}`, baselines "
+        f"{', '.join(g.baselines.kinds) or 'none'}; overrides for every run: "
+        + (", ".join(f"`{s}`" for s in g.common_set) or "none")
+        + "."
+    )
+    rows = [{"run": r.name, "config": r.config, "overrides": " ".join(r.set) or "-"} for r in g.runs]
+    return text, pd.DataFrame(rows, columns=["run", "config", "overrides"]).set_index("run")
