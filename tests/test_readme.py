@@ -273,6 +273,31 @@ def test_run_glossary_names_every_run_of_the_snapshots_from_its_config():
     assert len(cells) == len(G) and len(G) >= 25
 
 
+def test_published_numbers_are_the_papers_beside_ours_from_the_snapshots():
+    import re
+
+    from ever.analysis import wording
+
+    P = tables.published_table(ROOT / "results")
+    T = tables.table1_data(ROOT / "results")
+    crw = P.loc["CRW (Jabri et al. 2020)"]
+    assert crw["J&F"] == 0.676 and "DAVIS-2017 val" in crw["evaluated on"] and "not a run of ours" in crw["from"]
+    best = T.loc[T["kind"] == "trained", "J&F"].idxmax()
+    assert list(P.index[1:]) == [f"EVER `{T.index[0]}`", f"EVER `{best}`"]  # the shipped recipe, the best cell
+    assert (
+        P.loc[f"EVER `{best}`", "J&F"] == T.loc[best, "J&F"] and "results/green-long" in P.loc[f"EVER `{best}`", "from"]
+    )
+    assert (
+        "3,000 steps" in P.loc[f"EVER `{best}`", "trained"]
+        and "15 DAVIS-2016" in P.loc[f"EVER `{best}`", "evaluated on"]
+    )
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    assert all(re.search(rf"@\w+\{{{p['cite']},", bib) for p in tables.PUBLISHED)
+    note = wording.published_note(ROOT / "results")
+    assert f"{T.loc[T.index[0], 'J&F']:.3f}-{T.loc[best, 'J&F']:.3f}" in note and "Kinetics-400" in note
+    assert tables.published_table(ROOT / "none").empty and wording.published_note(ROOT / "none") == ""
+
+
 def test_grid_summary_names_the_data_and_every_run(tmp_path):
     text, runs = tables.grid_summary(ROOT / "configs" / "report.yaml")
     assert "data `ever-synth`" in text and "baselines copy, lab, random" in text

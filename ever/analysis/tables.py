@@ -1057,6 +1057,58 @@ def run_glossary(root: str | Path = "results", models: str | Path | None = None)
     return pd.DataFrame(out).set_index("run")
 
 
+# ----------------------------------------------------------------------------- published numbers (the first page)
+
+# Published scores, typed once here with their citation (book/references.bib): the papers' numbers, never a
+# run of ours. J&F on the 0-1 scale EVER uses (the papers print percent).
+PUBLISHED = (
+    {
+        "method": "CRW (Jabri et al. 2020)",
+        "cite": "jabri2020crw",
+        "J&F": 0.676,  # the paper's DAVIS-2017 val result: J&F mean 67.6
+        "evaluated on": "DAVIS-2017 val: 30 sequences, several objects each, 480p",
+        "trained": "ResNet-18 on Kinetics-400, days on GPUs",
+        "from": "the paper (typed in `ever.analysis.tables.PUBLISHED`), not a run of ours",
+    },
+)
+
+
+def published_table(root: str | Path = "results"):
+    """The published scores (:data:`PUBLISHED`) beside EVER's shipped recipe and its best trained method of
+    Table 1 (:func:`table1_data` of ``root``): one row per method, columns ``J&F``, ``evaluated on``,
+    ``trained`` and ``from``; EVER's rows are read from the snapshots (sequences, resolution, encoder width,
+    steps, minutes). Empty without the snapshots."""
+    import pandas as pd
+
+    from ever.analysis.sources import evaluation_sequences, snapshot_info, snapshot_runs
+
+    T = table1_data(root)
+    if T.empty:
+        return pd.DataFrame()
+    root = Path(root)
+    info = snapshot_info(root / BASELINES) or {}
+    cfg = (read_json(root / BASELINES / info["evaluations"][0] / "summary.json") or {}).get("cfg", {})
+    n = len(evaluation_sequences(root / BASELINES))
+    cores = ((snapshot_info(root / SHIP) or {}).get("machine") or {}).get("cpu_count")
+    trained = T[T["kind"] == "trained"]
+    rows = [{k: p[k] for k in ("method", "J&F", "evaluated on", "trained", "from")} for p in PUBLISHED]
+    for method in dict.fromkeys([trained.index[0], trained["J&F"].idxmax()]):
+        snap = root / Path(T.loc[method, "snapshot"]).name
+        run = next(r for r in snapshot_runs(snapshot_info(snap) or {}) if r.startswith(method))
+        flat = run_config_flat(snap / run)
+        rows.append(
+            {
+                "method": f"EVER `{method}`",
+                "J&F": T.loc[method, "J&F"],
+                "evaluated on": f"{n} DAVIS-2016 train sequences, one object each, {cfg.get('long_side')} px",
+                "trained": f"width-{flat['model.width']} ResNet, {flat['train.steps']:,} steps, "
+                f"{T.loc[method, 'train min']:.0f} min on {cores} CPU cores",
+                "from": f"`{T.loc[method, 'snapshot']}`, mean of {T.loc[method, 'seeds']} seeds",
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
 def grid_summary(grid_path: str | Path):
     """Chapter 7's "grid that made this book": ``(sentence, table)``, the sentence naming the grid's data, split,
     baselines and the overrides of every run, the table one row per run (``config``, ``overrides``); None

@@ -730,3 +730,21 @@ def figure1_caption(T) -> str:
         f"that need no training ({', '.join(f'`{b}`' for b in T.index[T['kind'] == 'baseline'])}); bands, the "
         f"untrained encoders' mean ± sd over their initialisations ({inits}). The shipped recipe is in red."
     )
+
+
+def published_note(root: str | Path = "results") -> str:
+    """The sentence above the published-numbers table (:func:`ever.analysis.tables.published_table`): why EVER's
+    scores are not comparable with the published ones yet; empty without the snapshots. (A code cell's
+    Markdown output is not MyST, so the page cites the papers in its own text.)"""
+    from ever.analysis.tables import PUBLISHED, published_table
+
+    P = published_table(root)
+    if P.empty:
+        return ""
+    ours = P.loc[P.index.str.startswith("EVER"), "J&F"]
+    return (
+        f"**Not comparable yet.** EVER scores {ours.min():.3f}-{ours.max():.3f} on DAVIS-2016 training sequences "
+        "with one object each, after at most a few thousand CPU steps of a width-16 encoder on about 1,600 frames "
+        f"of 18 short videos; {' and '.join(p['method'].split(' (')[0] for p in PUBLISHED)} scored DAVIS-2017's "
+        "validation sequences, with several objects each, after training a ResNet-18 on Kinetics-400 for days on GPUs."
+    )
