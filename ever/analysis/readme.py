@@ -87,30 +87,67 @@ README_BEGIN = (
 
 README_END = "<!-- /results -->"
 
+REPRODUCE_BEGIN = (
+    "<!-- reproduce: generated from configs/ and results/ by `python -m ever.analysis.readme README.md`; "
+    "do not edit by hand -->"
+)
+REPRODUCE_END = "<!-- /reproduce -->"
 
-def readme_section(readme_text: str) -> str:
-    """The generated part of the README (between :data:`README_BEGIN` and :data:`README_END`), stripped."""
-    if README_BEGIN not in readme_text or README_END not in readme_text:
-        raise ValueError("README has no generated results section (markers missing)")
-    return readme_text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
+
+def readme_reproduce(root: str | Path = ".") -> str:
+    """The README's short reproduce table: :func:`ever.analysis.tables.reproduce_table` of the repository at
+    ``root``, one row per grid file with its results snapshot (or the grid file where it made none), the
+    command, the data and the measured hours (with the date it ran)."""
+    from ever.analysis.tables import reproduce_table
+    from ever.grid import load_grid
+
+    R = reproduce_table(root)
+    dates = {g: load_grid(Path(root) / g).time.date for g in R.index}
+    rows = [
+        (
+            f"`{s}`" if s != "–" else f"`{g}`",
+            f"`{c}`",
+            d,
+            "not measured" if h != h else f"{h:.2f} ({dates[g]})" if dates[g] else f"{h:.2f}",
+        )
+        for g, s, c, d, h in zip(R.index, R["snapshot"], R["command"], R["data"], R["hours"])
+    ]
+    head = ("study", "command", "data (`data_manifest/`)", "hours, measured")
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ("---",) * len(head), *rows])
 
 
-def with_readme_results(readme_text: str, generated: str) -> str:
-    """``readme_text`` with its generated section (between the markers) replaced by ``generated``."""
-    readme_section(readme_text)  # the markers are there
-    head, rest = readme_text.split(README_BEGIN, 1)
-    return f"{head}{README_BEGIN}\n{generated}\n{README_END}{rest.split(README_END, 1)[1]}"
+def _markers(which: str) -> tuple[str, str]:
+    return (README_BEGIN, README_END) if which == "results" else (REPRODUCE_BEGIN, REPRODUCE_END)
+
+
+def readme_section(readme_text: str, which: str = "results") -> str:
+    """A generated part of the README (``which``: ``results``, between :data:`README_BEGIN` and
+    :data:`README_END`, or ``reproduce``, between :data:`REPRODUCE_BEGIN` and :data:`REPRODUCE_END`), stripped."""
+    begin, end = _markers(which)
+    if begin not in readme_text or end not in readme_text:
+        raise ValueError(f"README has no generated {which} section (markers missing)")
+    return readme_text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def with_readme_results(readme_text: str, generated: str, which: str = "results") -> str:
+    """``readme_text`` with its generated ``which`` section (between its markers) replaced by ``generated``."""
+    readme_section(readme_text, which)  # the markers are there
+    begin, end = _markers(which)
+    head, rest = readme_text.split(begin, 1)
+    return f"{head}{begin}\n{generated}\n{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ever.analysis.readme [README.md]``: regenerate the README's results section in place."""
+    """``python -m ever.analysis.readme [README.md]``: regenerate the README's results and reproduce sections in
+    place."""
     import sys
 
     from ever.utils import atomic_write_text
 
     args = sys.argv[1:] if argv is None else argv
     readme = Path(args[0] if args else "README.md")
-    atomic_write_text(readme, with_readme_results(readme.read_text(), readme_summary(readme.parent / "results")))
+    text = with_readme_results(readme.read_text(), readme_summary(readme.parent / "results"))
+    atomic_write_text(readme, with_readme_results(text, readme_reproduce(readme.parent), "reproduce"))
 
 
 if __name__ == "__main__":

@@ -883,11 +883,12 @@ def reproduce_table(root: str | Path = "."):
     with it), ``data`` (:func:`data_needed`), ``hours`` (``time.hours`` as measured; NaN when never run),
     ``measured`` (the date, the machine, its load and the source, from the grid file's ``time``), ``cores busy``
     (of its snapshot's training, :func:`measured_time`: how loaded the machine was) and ``snapshot`` (the
-    results folder it made, :func:`grid_snapshots`; "–" for none)."""
+    results folder it made, :func:`grid_snapshots`; "–" for none). The default grid first, then those that made
+    a snapshot, then the others."""
     import pandas as pd
 
     from ever.analysis.sources import snapshot_info
-    from ever.grid import load_grid
+    from ever.grid import Grid, load_grid
 
     root = Path(root)
     snaps, targets = grid_snapshots(root), make_targets(root / "Makefile")
@@ -912,7 +913,9 @@ def reproduce_table(root: str | Path = "."):
                 "snapshot": f"results/{snap.name}" if snap is not None else "–",
             }
         )
-    return pd.DataFrame(rows).set_index("grid")
+    R = pd.DataFrame(rows).set_index("grid")
+    first = [str(Grid().path)] + [g for g in R.index if R.loc[g, "snapshot"] != "–"]
+    return R.loc[list(dict.fromkeys(first + list(R.index)))]
 
 
 def notebook_parameters(book_dir: str | Path = "book"):
