@@ -355,6 +355,15 @@ window.addEventListener("load", function () {
     if (c.textContent.indexOf("\u00b1") >= 0 && lines(c) > 1)
       seen.wrapped.push(JSON.stringify(c.textContent.trim()) + " on " + lines(c) + " lines");
   });
+  // The first screen: the first cell output (the first page's abstract) and the head of the first output
+  // table (Table 1 there), in page pixels from the top.
+  if (outputs.length) {
+    var o = outputs[0].getBoundingClientRect();
+    seen.first_output = {text: outputs[0].innerText.slice(0, 400), top: o.top + window.scrollY};
+  }
+  var t1 = document.querySelector("div.cell_output table");
+  var head = t1 && (t1.querySelector("thead") || t1.querySelector("tr"));
+  if (head) seen.table_head = {text: head.innerText, bottom: head.getBoundingClientRect().bottom + window.scrollY};
   var pre = document.createElement("pre"); pre.id = "ever-seen"; pre.textContent = JSON.stringify(seen);
   document.body.appendChild(pre);
 });
@@ -417,6 +426,40 @@ def page_problems(stem: str, seen: dict) -> list[str]:
         problems += [f"placeholder {m.group(0)!r}" for m in PLACEHOLDER.finditer(seen["text"])]
     problems += [f"python repr {m.group(0)!r}" for m in REPR.finditer(seen["text"])]
     return problems + [f"cut off: {c}" for c in seen["cut"]] + [f"wrapped: {w}" for w in seen.get("wrapped", [])]
+
+
+FOLD = 900  # px from the top of the page: the first screen of issue 35 (a 1280x900 screenshot shows this much)
+
+
+def first_screen_problems(seen: dict) -> list[str]:
+    """What a reader must see without scrolling on the first page (:func:`read_in_browser` at 1280x900): the
+    abstract (the first cell output) starting above :data:`FOLD` with at least one number in it, and the head
+    of the first table (Table 1) ending above it. (Page coordinates: Chromium's --dump-dom reports a window
+    shorter than its --screenshot does at the same --window-size, so the fold is fixed, not innerHeight.)"""
+    fold, problems = FOLD, []
+    first, head = seen.get("first_output"), seen.get("table_head")
+    if first is None or first["top"] >= fold:
+        problems.append(f"the abstract starts at {first and round(first['top'])} px, below the fold at {fold}")
+    elif not re.search(r"\d\.\d", first["text"]):
+        problems.append(f"the first output has no number: {first['text'][:80]!r}")
+    if head is None or head["bottom"] > fold:
+        problems.append(f"Table 1's head ends at {head and round(head['bottom'])} px, below the fold at {fold}")
+    return problems
+
+
+def test_first_screen_problems_find_an_abstract_or_table_below_the_fold(tmp_path):
+    exe = _ensure_chromium()
+    abstract = "<p>EVER scores J&amp;F 0.484 against 0.515.</p>"
+    table = "<table><thead><tr><th>method</th><th>J&amp;F</th></tr></thead><tr><td>a</td><td>0.5</td></tr></table>"
+    good = render_cells(exe, tmp_path, [abstract, table], narrative="<h1>EVER</h1>")
+    assert first_screen_problems(good) == []
+    tall = '<div style="height:1200px"></div>'
+    low = first_screen_problems(render_cells(exe, tmp_path, [abstract, table], narrative=tall))
+    assert len(low) == 2 and "the abstract starts at" in low[0] and "Table 1's head ends at" in low[1], low
+    late = first_screen_problems(render_cells(exe, tmp_path, [abstract, tall + table]))
+    assert len(late) == 1 and late[0].startswith("Table 1's head"), late
+    words = first_screen_problems(render_cells(exe, tmp_path, ["<p>No numbers here.</p>", table]))
+    assert len(words) == 1 and "no number" in words[0], words
 
 
 def test_page_problems_finds_placeholders_reprs_and_cut_off_tables(tmp_path):
@@ -536,6 +579,9 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
     m = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(encoding="utf-8"))
     landing = (index.parent / m.group(1)) if m else index
     assert landing.is_file(), f"index.html redirects to a missing page {landing}"
+    # The first screen of the first page (issue 35): the abstract with a number and Table 1's head, unscrolled.
+    first_screen = read_in_browser(exe, landing, tmp_path / "chrome-profile-fold")
+    assert not first_screen_problems(first_screen), (first_screen_problems(first_screen), first_screen["first_output"])
     for label, page in (("index", landing), ("results", pages["04_results"])):
         title = _title(page)
         assert "EVER" in title, f"{label}: page title {title!r}"
