@@ -243,6 +243,14 @@ def test_reproduce_table_has_one_row_per_grid_from_the_grid_files():
         assert (R.loc[g, "hours"] == t.hours) if t.hours is not None else R.loc[g, "hours"] != R.loc[g, "hours"]
     assert 1.5 < R.loc["configs/report-ship.yaml", "cores busy"] <= 2  # the snapshot's ledgers, not the grid's
     assert not R["study"].eq("–").any(), R.loc[R["study"].eq("–")].index.tolist()
+    (what, _), (time, _) = tables.reproduce_views(R)  # as chapter 7 shows them: two tables that fit the page
+    assert list(what.columns) == ["study", "command", "data", "snapshot"] and list(what.index) == list(R.index)
+    ship = load_grid(ROOT / "configs" / "report-ship.yaml").time
+    assert (
+        time.loc["configs/report-ship.yaml", "hours"] == f"{ship.hours:.2f}"
+        and time.loc["configs/report-gpu.yaml", "hours"] == "–"
+    )
+    assert time.loc["configs/report-ship.yaml", "from"].startswith("its snapshot's ledgers")
 
 
 def test_make_targets_reads_the_makefiles_report_recipes(tmp_path):

@@ -869,22 +869,14 @@ def data_needed(grid) -> list[str]:
     return out
 
 
-def _measured_text(t) -> str:
-    """A grid's ``time`` (:class:`ever.grid.GridTime`) in words: when, on what, under which load, from where."""
-    src = "the snapshot's ledgers (training + evaluation)" if t.source == "ledgers" else t.source
-    if t.hours is None:
-        return src or "not run yet"
-    return "; ".join(x for x in (t.date, t.machine, t.load and f"load: {t.load}", src and f"from {src}") if x)
-
-
 def reproduce_table(root: str | Path = "."):
     """Chapter 7's table of every study, one row per grid file ``configs/report*.yaml`` under ``root`` (index
     ``grid``): ``study`` (its title, or its snapshot's), ``command`` (its make target, else ``ever report``
-    with it), ``data`` (:func:`data_needed`), ``hours`` (``time.hours`` as measured; NaN when never run),
-    ``measured`` (the date, the machine, its load and the source, from the grid file's ``time``), ``cores busy``
-    (of its snapshot's training, :func:`measured_time`: how loaded the machine was) and ``snapshot`` (the
-    results folder it made, :func:`grid_snapshots`; "–" for none). The default grid first, then those that made
-    a snapshot, then the others."""
+    with it), ``data`` (:func:`data_needed`), ``snapshot`` (the results folder it made, :func:`grid_snapshots`;
+    "–" for none), then the grid file's ``time`` as measured: ``hours`` (NaN when never run), ``ran`` (date),
+    ``on`` (machine), ``load``, ``from`` (where the figure comes from, in words), and ``cores busy`` of its
+    snapshot's training (:func:`measured_time`: how loaded the machine was). The default grid first, then
+    those that made a snapshot, then the others."""
     import pandas as pd
 
     from ever.analysis.sources import snapshot_info
@@ -907,15 +899,32 @@ def reproduce_table(root: str | Path = "."):
                 "study": title or "–",
                 "command": cmd,
                 "data": ", ".join(data_needed(g)),
-                "hours": float("nan") if t.hours is None else t.hours,
-                "measured": _measured_text(t),
-                "cores busy": m.get("cores busy", float("nan")),
                 "snapshot": f"results/{snap.name}" if snap is not None else "–",
+                "hours": float("nan") if t.hours is None else t.hours,
+                "ran": t.date or "–",
+                "on": t.machine or "–",
+                "load": t.load or "–",
+                "from": "its snapshot's ledgers: training + evaluation" if t.source == "ledgers" else t.source or "–",
+                "cores busy": m.get("cores busy", float("nan")),
             }
         )
     R = pd.DataFrame(rows).set_index("grid")
     first = [str(Grid().path)] + [g for g in R.index if R.loc[g, "snapshot"] != "–"]
     return R.loc[list(dict.fromkeys(first + list(R.index)))]
+
+
+def reproduce_views(R) -> list[tuple[Any, str]]:
+    """A :func:`reproduce_table` ``R`` as chapter 7 shows it, two ``(table, caption)`` pairs that each fit the
+    page: what each study answers and how to run it; how long it took, as text (hours to 0.01, cores busy to
+    0.1, "–" where not measured)."""
+    num = lambda v, f: "–" if v != v else f.format(v)  # noqa: E731
+    time = R[["hours", "ran", "on", "load", "from", "cores busy"]].assign(
+        hours=[num(h, "{:.2f}") for h in R["hours"]], **{"cores busy": [num(c, "{:.1f}") for c in R["cores busy"]]}
+    )
+    return [
+        (R[["study", "command", "data", "snapshot"]], "every study: what it answers, its command, data and results"),
+        (time, "how long each study took when it ran, as measured"),
+    ]
 
 
 def notebook_parameters(book_dir: str | Path = "book"):

@@ -647,7 +647,7 @@ def abstract(root: str | Path = "results") -> str:
     )
     return " ".join(
         [
-            f"EVER's shipped model, trained by the contrastive random walk for {T.loc[ship, 'train min']:.0f} "
+            f"EVER's shipped model, trained for {T.loc[ship, 'train min']:.0f} "
             f"minutes{f' on {cores} CPU cores' if cores else ''} ({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
             f"J&F {T.loc[ship, 'J&F']:.3f} ± {T.loc[ship, 'J&F sd']:.3f} ({T.loc[ship, 'seeds']} seeds) on "
             f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc['lab-dist', 'J&F']:.3f} for Lab colour "
@@ -658,8 +658,8 @@ def abstract(root: str | Path = "results") -> str:
             f"Claim 1: 8 object nodes {objects} against 49 patch crops, for {obj.clip_ratio:.1f}x fewer training "
             "FLOPs per clip.",
             f"Claim 2: the space-time GCN's effect is {verdict(gcn, s.min_effect)} ({_interval(gcn)} J&F); pooling "
-            f"the 49 patches from one encoding of the frame costs {pool.flops_ratio:.1f}x fewer training FLOPs than "
-            f"cropping them, at a J&F difference of {_interval(pool.effect)} ({verdict(pool.effect, s.min_effect)}).",
+            f"the 49 patches from one encoding costs {pool.flops_ratio:.1f}x fewer training FLOPs than cropping "
+            f"them, at {_interval(pool.effect)} J&F ({verdict(pool.effect, s.min_effect)}).",
         ]
     )
 
