@@ -26,7 +26,7 @@ def test_near_duplicates_count_as_one_distinct_video():
 
 
 def _snapshot(tmp_path, rng, steps=(500, 1000), seeds=3):
-    """A data-scaling snapshot: three cells x seeds, curve.csv and per-sequence scores, data.csv, baselines."""
+    """A data-scaling snapshot: three cells x seeds, curve.csv and per-sequence scores, data.csv."""
     for cell, (_, _, jf) in CELLS.items():
         for s in range(seeds):
             run = tmp_path / f"{cell}-s{s}"
@@ -46,11 +46,6 @@ def _snapshot(tmp_path, rng, steps=(500, 1000), seeds=3):
             for i, (c, (d, f, _)) in enumerate(CELLS.items())
         ]
     ).to_csv(tmp_path / scaling.DATA_FILE, index=False)
-    for kind, v in {"lab-dist": 0.45, "copy": 0.25}.items():
-        out = tmp_path / "baselines" / kind / "eval" / "train"
-        out.mkdir(parents=True)
-        rows = [{"sequence": q, "object": 1, "frames": 10, "J-Mean": v, "F-Mean": v} for q in SEQS]
-        pd.DataFrame(rows).to_csv(out / "per_sequence.csv", index=False)
     return tmp_path
 
 
@@ -83,24 +78,50 @@ def test_effects_compare_each_amount_with_the_one_before_and_correct_for_the_fam
     assert flipped[0]["verdict"] == LOWERS and len(flipped) == 1  # two cells: no extra end-to-end comparison
 
 
-def test_baseline_and_model_scores_are_sequences_by_label(tmp_path):
-    snap = _snapshot(tmp_path, np.random.default_rng(2))
-    B = scaling.baseline_scores(snap)
-    assert sorted(B.columns) == ["copy", "lab-dist"] and list(B.index) == sorted(SEQS)
+def _baselines(root):
+    """A snapshot of bare evaluations under ``root/baselines``: lab-dist and copy, three untrained inits."""
+    import json
+
+    labels = {"lab-dist": 0.45, "copy": 0.25} | {f"random-s{s}-layer3": 0.2 + 0.05 * s for s in range(3)}
+    for label, v in labels.items():
+        d = root / "baselines" / label
+        d.mkdir(parents=True)
+        rows = [{"sequence": q, "object": 1, "frames": 10, "J-Mean": v, "F-Mean": v} for q in SEQS]
+        pd.DataFrame(rows).to_csv(d / "per_sequence.csv", index=False)
+        (d / "summary.json").write_text(json.dumps({"J&F-Mean": v, "PCK@0.1": 0.1 if "random" in label else None}))
+    (root / "baselines" / "SNAPSHOT.json").write_text(json.dumps({"kind": "evaluations", "evaluations": list(labels)}))
+    return root
+
+
+def test_model_scores_and_the_bar_of_a_cell(tmp_path):
+    snap = _snapshot(tmp_path / "scaling", np.random.default_rng(2))
     M = scaling.model_scores(snap, "large")
     assert list(M.columns) == ["large-s0", "large-s1", "large-s2"]
     assert M.mean().mean() == pytest.approx(0.50, abs=0.02)
+    root = _baselines(tmp_path / "results")
+    bar = scaling.cell_bar(snap, "large", root=root)
+    assert bar.baseline == "lab-dist" and bar.baseline_jf == pytest.approx(0.45)
+    assert bar.lead == pytest.approx(M.mean().mean() - 0.45)
+    assert bar.sequences == len(SEQS) and bar.seeds == 3
+    assert not bar.jf_clears  # +0.05 is below the goal's +0.08
+    assert scaling.cell_bar(snap, "nothing", root=root) is None
+    assert scaling.cell_bar(snap, "large", root=tmp_path / "none") is None
 
 
 def test_figure_draws_every_seed_and_the_baselines(tmp_path):
-    snap = _snapshot(tmp_path, np.random.default_rng(3))
-    fig = scaling.figure(scaling.points(snap), {"lab-dist": 0.45})
+    from ever.analysis.bar import families
+    from ever.analysis.sources import evaluation_sequences
+
+    snap = _snapshot(tmp_path / "scaling", np.random.default_rng(3))
+    F = families(evaluation_sequences(_baselines(tmp_path / "results") / "baselines"))
+    fig = scaling.figure(scaling.points(snap), F)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     dots = sum(len(c.get_offsets()) for c in ax.collections)
     assert dots == 3 * 3 * 2  # every run at every step
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "lab-dist" in labels and "step 1000 (mean of seeds)" in labels
+    assert {"lab-dist", "copy", "random layer3", "step 1000 (mean of seeds)"} <= set(labels)
+    assert len(ax.patches) == 1  # one band: the untrained family's sd
 
 
 def test_describe_data_counts_what_training_reads(tmp_path):

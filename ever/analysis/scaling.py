@@ -10,7 +10,12 @@ the amounts without the videos.
 * :func:`table`: the same over seeds (mean, sd, n) per cell and step;
 * :func:`effects`: each amount against the one before it at the end of training (:func:`ever.analysis.stats.effect`
   with its verdict, :func:`ever.analysis.claims.verdict`, Holm-corrected over the grid's comparisons);
+* :func:`cell_bar`: a cell against issue 33's bar (:func:`ever.analysis.bar.clear_bar`);
 * :func:`figure`: J&F against distinct videos, one line per scored step, every seed drawn, baselines as lines.
+
+The grid scores no baselines of its own: it shares the protocol of ``results/baselines`` (bare evaluations, the
+untrained encoders over five initialisations), and the sequences that decide are the shipped recipe's held-out
+ones (:func:`ever.analysis.tables.held_out`: those that did not choose its learning rate).
 """
 
 from __future__ import annotations
@@ -97,29 +102,20 @@ def effects(
     sequences: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Each amount of video against the one before it (``cells`` in increasing order), and the largest against
-    the smallest, at the end of training over the sequences all scored (or ``sequences``): one dict per
-    comparison with the :class:`ever.analysis.stats.Effect`, its verdict under ``min_effect`` and its p-value
-    after Holm's correction over these comparisons."""
+    the smallest, at the end of training over ``sequences`` (default: all both scored): one dict per comparison
+    with the :class:`ever.analysis.stats.Effect`, its verdict under ``min_effect`` and its p-value after Holm's
+    correction over these comparisons."""
     from ever.analysis.claims import verdict
     from ever.analysis.sources import sequence_scores
     from ever.analysis.stats import cell_effect, holm
 
     Q = sequence_scores(path, split)
     if sequences is not None:
-        Q = Q.loc[sequences]
+        Q = Q.loc[list(sequences)]
     pairs = list(zip(cells[1:], cells[:-1])) + ([(cells[-1], cells[0])] if len(cells) > 2 else [])
     found = [e for e in (cell_effect(Q, a, b) for a, b in pairs) if e is not None]
     corrected = holm({e.key: e.p for e in found})
     return [{"effect": e, "verdict": verdict(e, min_effect), "p_holm": corrected[e.key]} for e in found]
-
-
-def baseline_scores(path: str | Path, split: str = "train"):
-    """Sequences x baselines (J&F) of a grid's bare evaluations, labelled by kind (``lab-dist``, ``random``)."""
-    from ever.analysis.sources import sequence_scores
-
-    Q = sequence_scores(path, split)
-    B = Q[[c for c in Q.columns if c.startswith("baseline: ")]]
-    return B.rename(columns=lambda c: c.removeprefix("baseline: ")).dropna(axis=1, how="all")
 
 
 def model_scores(path: str | Path, cell: str, split: str = "train"):
@@ -131,9 +127,33 @@ def model_scores(path: str | Path, cell: str, split: str = "train"):
     return Q[[c for c in Q.columns if cell_of(c) == cell and not c.startswith("baseline: ")]]
 
 
-def figure(P, baselines: dict[str, float] | None = None, score: str = "J&F-Mean"):
+def cell_bar(path: str | Path, cell: str, split: str = "train", root: str | Path = "results"):
+    """One cell's seeds against issue 33's bar (:func:`ever.analysis.bar.clear_bar`): every baseline of
+    ``root``'s baselines snapshot, on the shipped recipe's held-out sequences, PCK@0.1 where scored. None
+    without the baselines snapshot or the cell."""
+    from ever.analysis.bar import clear_bar, summary_scores
+    from ever.analysis.sources import evaluation_sequences, snapshot_info, summaries
+    from ever.analysis.tables import BASELINES, held_out
+
+    base = Path(root) / BASELINES
+    M = model_scores(path, cell, split)
+    if snapshot_info(base) is None or M.empty:
+        return None
+    S = summaries(path, split, list(M.columns), baselines=False)
+    pck = [float(v) for v in S["PCK@0.1"].dropna()] if "PCK@0.1" in S else []
+    return clear_bar(
+        M,
+        evaluation_sequences(base),
+        sequences=held_out(root) or None,
+        model_pck=pck or None,
+        baseline_pck=summary_scores(base),
+    )
+
+
+def figure(P, baselines=None, score: str = "J&F-Mean"):
     """J&F against distinct training videos (log axis): every seed a dot, one line per scored step through the
-    seed means, each baseline (label -> score on the same sequences) a horizontal line. Returns the figure."""
+    seed means; ``baselines`` (:func:`ever.analysis.bar.families` on the same sequences) drawn as horizontal lines,
+    a family of several members (untrained encoders) as its mean with a band of one sd. Returns the figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -145,8 +165,12 @@ def figure(P, baselines: dict[str, float] | None = None, score: str = "J&F-Mean"
         ax.scatter(at["distinct"], at[score], color=colour, alpha=0.5, s=18)
         m = at.groupby("distinct")[score].mean()
         ax.plot(m.index, m.values, "-o", color=colour, label=f"step {step} (mean of seeds)")
-    for (label, value), style in zip((baselines or {}).items(), ("--", ":", "-.", (0, (1, 3)))):
-        ax.axhline(value, color="0.35", linestyle=style, linewidth=1, label=label)
+    styles = iter(("--", ":", "-.", (0, (1, 3)), (0, (5, 1)), (0, (3, 1, 1, 1))))
+    for fam, row in (baselines if baselines is not None else []).iterrows():
+        style = next(styles, "--")
+        ax.axhline(row["J&F"], color="0.35", linestyle=style, linewidth=1, label=fam)
+        if row["members"] > 1 and row["sd"] == row["sd"]:
+            ax.axhspan(row["J&F"] - row["sd"], row["J&F"] + row["sd"], color="0.5", alpha=0.12)
     ax.set_xscale("log")
     xs = sorted(P["distinct"].dropna().unique())
     ax.set_xticks(xs, [str(int(x)) for x in xs])
