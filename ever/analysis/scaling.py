@@ -68,16 +68,16 @@ def read_data(path: str | Path):
     return pd.read_csv(f).set_index("cell") if f.is_file() else None
 
 
-def points(path: str | Path, split: str = "train", names: list[str] | None = None):
+def points(path: str | Path, split: str = "train", names: list[str] | None = None, amounts=None):
     """One row per run and scored step: ``run``, ``cell``, ``step``, ``J&F-Mean`` (and the other scores the
-    curves hold), with the cell's ``distinct`` videos and ``frames`` from ``data.csv`` (NaN without it). Empty
-    when nothing was scored."""
+    curves hold), with the cell's ``distinct`` videos and ``frames`` from ``amounts`` (default: ``path``'s
+    ``data.csv``, :func:`read_data`; NaN without it). Empty when nothing was scored."""
     from ever.analysis.sources import curves
 
     C = curves(path, split, names)
     if C.empty:
         return C
-    amounts = read_data(path)
+    amounts = read_data(path) if amounts is None else amounts
     for col in ("distinct", "frames"):
         C[col] = C["cell"].map(amounts[col]) if amounts is not None else float("nan")
     return C
