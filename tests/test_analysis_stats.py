@@ -181,3 +181,53 @@ def test_the_gcn_cycle_judges_jf_by_the_same_rule_when_it_has_the_per_sequence_s
     assert row["interval_jf"] == (e.low, e.high) and row["jf"] == claims.verdict(e, 0.03) == "undecided"
     (old,) = claims.gcn_cycle(A, "patchpool49-3k")  # without them: the seeds' noise, as before
     assert old["jf"] == "within noise" and "interval_jf" not in old
+
+
+def _components(rng, S, k, inter, res, seed_a, seed_b, effect=0.0):
+    """Sequences x seeds of two cells drawn from J&F = 0.5 + sequence + seed + sequence x cell + residual."""
+    seq = rng.normal(0, 0.1, S)[:, None]
+    A = 0.5 + effect + seq + rng.normal(0, inter, S)[:, None] + rng.normal(0, seed_a, k)[None]
+    A = A + rng.normal(0, res, (S, k))
+    B = 0.5 + seq + rng.normal(0, seed_b, k)[None] + rng.normal(0, res, (S, k))
+    return A, B
+
+
+def test_power_recovers_known_variance_components():
+    from ever.analysis.stats import power
+
+    A, B = _components(np.random.default_rng(0), S=400, k=40, inter=0.06, res=0.03, seed_a=0.02, seed_b=0.01)
+    pw = power(A, B)
+    assert pw.sd_interaction == pytest.approx(0.06, rel=0.15)
+    assert pw.sd_residual == pytest.approx(0.03, rel=0.05)
+    assert pw.sd_seed_a == pytest.approx(0.02, rel=0.4) and pw.sd_seed_b == pytest.approx(0.01, abs=0.01)
+    assert (pw.sequences, pw.seeds_a, pw.seeds_b) == (400, 40, 40)
+
+
+def test_power_predicts_the_bootstrap_interval_and_what_would_resolve_an_effect():
+    from ever.analysis.stats import effect, power
+
+    rng = np.random.default_rng(1)
+    A, B = _components(rng, S=15, k=6, inter=0.05, res=0.03, seed_a=0.015, seed_b=0.015)
+    pw = power(A, B)
+    e = effect(A, B, draws=2000)
+    # the predicted half-width is the bootstrap's, to within the bootstrap's own small-sample bias
+    assert pw.half_width(6) == pytest.approx((e.high - e.low) / 2, rel=0.35)
+    # more seeds narrow the interval down to the sequences' floor, more sequences below it
+    assert pw.half_width(2) > pw.half_width(6) > pw.half_width(1000)
+    floor = 1.96 * pw.sd_interaction / 15**0.5
+    assert pw.half_width(10_000) == pytest.approx(floor, rel=0.05)
+    assert pw.seeds_needed(floor * 0.99) is None  # the sequences' spread alone exceeds it
+    k = pw.seeds_needed(floor * 1.5)
+    assert k is not None and pw.half_width(k) <= floor * 1.5 < pw.half_width(k - 1)
+    seed_floor = 1.96 * ((pw.sd_seed_a**2 + pw.sd_seed_b**2) / 6) ** 0.5  # what no number of sequences removes
+    target = max(seed_floor * 1.2, 0.5 * pw.half_width(6))
+    s = pw.sequences_needed(target, seeds=6)
+    assert s > 15 and pw.half_width(6, s) <= target < pw.half_width(6, s - 1)
+    assert pw.sequences_needed(seed_floor * 0.99, seeds=6) is None
+
+
+def test_power_needs_two_seeds_and_three_sequences():
+    from ever.analysis.stats import power
+
+    with pytest.raises(ValueError, match="2 seeds"):
+        power(np.ones((5, 1)), np.ones((5, 2)))

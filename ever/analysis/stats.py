@@ -320,3 +320,72 @@ def holm(ps: dict[str, float | None]) -> dict[str, float | None]:
         run = max(run, min(1.0, (m - i) * p))
         out[k] = run
     return out
+
+
+@dataclass(frozen=True)
+class Power:
+    """How precisely a grid of ``sequences`` x seeds can measure the difference of two cells (:func:`power`):
+    the variance components estimated from the runs (J&F², each floored at 0), and what they predict.
+
+    ``sd_interaction``: how much the difference between the cells varies from sequence to sequence (beyond
+    evaluation noise); ``sd_residual``: a seed's score on a sequence around its cell's sequence and seed effects;
+    ``sd_seed_a``/``sd_seed_b``: how much a whole seed (one trained model, every sequence) moves its cell."""
+
+    sd_interaction: float
+    sd_residual: float
+    sd_seed_a: float
+    sd_seed_b: float
+    sequences: int
+    seeds_a: int
+    seeds_b: int
+
+    def half_width(self, seeds: int, sequences: int | None = None) -> float:
+        """The predicted half-width of the 95 % interval of the effect with ``seeds`` per cell on ``sequences``
+        (default: as many as measured): 1.96 x the standard error of the mean over sequences of the seed-mean
+        difference, under the model J&F = cell + seed + sequence x cell + residual."""
+        S = sequences or self.sequences
+        var = (
+            self.sd_interaction**2 / S
+            + 2 * self.sd_residual**2 / (seeds * S)
+            + (self.sd_seed_a**2 + self.sd_seed_b**2) / seeds
+        )
+        return 1.96 * var**0.5
+
+    def seeds_needed(self, target: float, max_seeds: int = 100) -> int | None:
+        """The fewest seeds per cell whose predicted half-width is at most ``target`` on the measured number of
+        sequences; None when even ``max_seeds`` cannot (the sequences' own spread exceeds it)."""
+        return next((k for k in range(2, max_seeds + 1) if self.half_width(k) <= target), None)
+
+    def sequences_needed(self, target: float, seeds: int, max_sequences: int = 10_000) -> int | None:
+        """The fewest sequences on which ``seeds`` per cell give a predicted half-width of at most ``target``."""
+        return next((s for s in range(3, max_sequences + 1) if self.half_width(seeds, s) <= target), None)
+
+
+def power(A, B) -> Power:
+    """Variance components of two cells' J&F (``A``, ``B``: sequences x seeds, the same sequences in rows, at
+    least two seeds each; rows with a missing score are dropped), estimated by the method of moments: the
+    residual variance from each cell's sequence x seed table (two-way, no replication, pooled over the cells),
+    a seed's variance from the variance of its cell's seed means less the residual's share, and the
+    interaction from the variance over sequences of the seed-mean difference less the residual's share.
+    With two or three seeds a component is itself uncertain by a factor of several: read the predictions as
+    orders of magnitude."""
+    import numpy as np
+
+    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    keep = ~np.isnan(A).any(axis=1) & ~np.isnan(B).any(axis=1)
+    A, B = A[keep], B[keep]
+    S, ka, kb = len(A), A.shape[1], B.shape[1]
+    if S < 3 or ka < 2 or kb < 2:
+        raise ValueError(f"power: need >= 3 sequences and >= 2 seeds per cell, got {S} x ({ka}, {kb})")
+
+    def residual_ss(X):  # sum of squares of the two-way residual and its degrees of freedom
+        r = X - X.mean(axis=1, keepdims=True) - X.mean(axis=0, keepdims=True) + X.mean()
+        return float((r**2).sum()), (X.shape[0] - 1) * (X.shape[1] - 1)
+
+    (ssa, dfa), (ssb, dfb) = residual_ss(A), residual_ss(B)
+    res = (ssa + ssb) / (dfa + dfb)
+    seed_a = max(float(A.mean(axis=0).var(ddof=1)) - res / S, 0.0)
+    seed_b = max(float(B.mean(axis=0).var(ddof=1)) - res / S, 0.0)
+    d = A.mean(axis=1) - B.mean(axis=1)
+    inter = max(float(d.var(ddof=1)) - res * (1 / ka + 1 / kb), 0.0)
+    return Power(inter**0.5, res**0.5, seed_a**0.5, seed_b**0.5, S, ka, kb)

@@ -77,6 +77,21 @@ def find_videos(roots: list[str]) -> list[Path]:
     return sorted(p for paths in find_videos_by_root(roots) for p in paths)
 
 
+def group_keys(root_of: list[int], names: list[str], groups: list[str] | tuple[str, ...] = ()) -> list[tuple]:
+    """(root, pattern) of each video: the first of ``groups`` (fnmatch patterns) its name matches, or None when
+    none does. The videos of one root under one pattern are near-duplicates: together they weigh as one
+    video (:func:`video_weights`) and count as one distinct video (:func:`distinct_videos`)."""
+    from fnmatch import fnmatchcase
+
+    return [(r, next((g for g in groups if fnmatchcase(n, g)), None)) for r, n in zip(root_of, names)]
+
+
+def distinct_videos(root_of: list[int], names: list[str], groups: list[str] | tuple[str, ...] = ()) -> int:
+    """How many distinct videos: a group of near-duplicates (:func:`group_keys`) counts once."""
+    keys = group_keys(root_of, names, groups)
+    return len({k for k in keys if k[1] is not None}) + sum(k[1] is None for k in keys)
+
+
 def video_weights(root_of: list[int], names: list[str], root_weights: list[float] | tuple[float, ...] = (),
                   groups: list[str] | tuple[str, ...] = ()) -> np.ndarray:
     """(V,) float64 probabilities, summing to 1, of drawing each video.
@@ -86,10 +101,8 @@ def video_weights(root_of: list[int], names: list[str], root_weights: list[float
     first pattern a name matches counts) share a weight of 1; with ``root_weights`` (one per root) each
     root's videos are then scaled to ``root_weights[r] / sum(root_weights)`` of the total.
     """
-    from fnmatch import fnmatchcase
-
     V = len(root_of)
-    key = [(r, next((g for g in groups if fnmatchcase(n, g)), None)) for r, n in zip(root_of, names)]
+    key = group_keys(root_of, names, groups)
     size: dict[tuple[int, str | None], int] = {}
     for k in key:
         size[k] = size.get(k, 0) + 1
