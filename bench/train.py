@@ -13,7 +13,8 @@ cropped (object_crop: each segment's box encoded on its own, as patch_crop encod
 For each variant, stage (``model.train_stage``: the encoder ends there) and precision (``train.precision``;
 ``ever.train.autocast``, the rule training uses; channels_last on CUDA as ``ever.train``), on the device it
 finds: the training step (forward + backward + grad clip + Adam step) — median of ``--steps`` after
-``--warmup`` untimed steps — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
+``--warmup`` untimed steps, in wall time and in the process's CPU time (all threads; on a loaded machine
+the CPU time is the steadier figure) — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
 peak memory, nodes per frame (mean valid), the walk loss's share of the step (its own forward +
 backward on the step's embeddings), the GCN's share when on (its FLOPs as its module ran in the counted
 step, and its time x the times it ran: twice with a home view), and for felzenszwalb/slic the
@@ -203,7 +204,15 @@ def bench_variant(
         reset_peak(device)
     elif not _cpu_peak_reset():
         row["peak_note"] = "process peak RSS since start (could not reset)"
-    st = time_stats(step, device, reps=args.steps, warmup=args.warmup)
+    cpu_times: list[float] = []  # process CPU seconds of each call (all threads; robust to a loaded machine)
+
+    def timed_step():
+        c0 = time.process_time()
+        step()
+        cpu_times.append(time.process_time() - c0)
+
+    st = time_stats(timed_step, device, reps=args.steps, warmup=args.warmup)
+    row["cpu_ms"] = 1e3 * statistics.median(cpu_times[args.warmup :])
     row["peak_mb"] = (peak_memory(device) if cuda else _cpu_peak()) / 2**20
     row["step_ms"] = 1e3 * st["median_s"]
     row["step_ms_std"] = 1e3 * st["std_s"]
@@ -261,8 +270,9 @@ def _label(r: dict) -> str:
 
 def print_table(rows: list[dict], ref: dict | None) -> None:
     hdr = (
-        f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} {'peak MB':>8} "
-        f"{'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} {'x FLOPs':>8}"
+        f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'CPU ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} "
+        f"{'peak MB':>8} {'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} "
+        f"{'x FLOPs':>8}"
     )
     print(hdr)
     print("-" * len(hdr))
@@ -270,8 +280,8 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
         sp = ref["step_ms"] / r["step_ms"] if ref else None
         fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
         print(
-            f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['clips_per_s']:8.2f} "
-            f"{r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
+            f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['cpu_ms']:9.1f} "
+            f"{r['clips_per_s']:8.2f} {r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
             f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
             f"{_fmt(100 * r['gcn_flop_share'] if 'gcn_flop_share' in r else None, '5.2f'):>5}% "
             f"{_fmt(r.get('seg_ms_per_clip'), '11.1f'):>11} "
@@ -279,7 +289,8 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
             f"{_fmt(sp, '8.2f'):>8} {_fmt(fl, '8.3f'):>8}"
         )
     print(
-        f"N = mean valid nodes per frame; walk/gcn % = share of the step time (the GCN's time x the times it ran); "
+        f"N = mean valid nodes per frame; CPU ms = process CPU time of a step (all threads, median); "
+        f"walk/gcn % = share of the step time (the GCN's time x the times it ran); "
         f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
         f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}."
     )

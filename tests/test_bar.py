@@ -103,6 +103,18 @@ def test_deciding_sequences_are_declared_and_a_missing_one_is_an_error():
         clear_bar(M.drop(index="seq3"), B, sequences=SEQS)
 
 
+def test_p_is_the_paired_t_test_of_the_seed_mean_against_the_strongest_baseline():
+    from scipy.stats import ttest_rel
+
+    rng = np.random.default_rng(7)
+    B, M = baselines(rng), model(rng, 0.6, sd=0.05)
+    bar = clear_bar(M, B)
+    assert bar.p == pytest.approx(ttest_rel(M.mean(axis=1), B[bar.baseline]).pvalue, rel=1e-12)
+    assert clear_bar(M, B, sequences=SEQS[:2]).p is None  # fewer than 3 sequences: no test
+    flat = pd.DataFrame({"s0": B[bar.baseline] + 0.1}, index=SEQS)  # the same lead on every sequence
+    assert clear_bar(flat, B).p is None
+
+
 def test_summary_scores_reads_each_evaluation_of_a_snapshot(tmp_path):
     (tmp_path / "SNAPSHOT.json").write_text(json.dumps({"kind": "evaluations", "evaluations": ["lab", "copy"]}))
     for label, v in (("lab", 0.163), ("copy", None)):

@@ -59,8 +59,12 @@ def test_a_step_under_cpu_bf16_autocast(tmp_path, extra):
         results[precision] = (out.loss.item(), torch.cat([g.flatten() for g in grads.values()]))
     assert dtypes == [torch.float32, torch.bfloat16]
     (l32, g32), (l16, g16) = results["fp32"], results["bf16"]
-    assert l16 == pytest.approx(l32, rel=0.02)
-    assert torch.nn.functional.cosine_similarity(g32, g16, dim=0) > 0.85  # 0.92 measured: bf16 has 8 bits
+    # One step of an untrained net on noise, through layer3 (the CPU default): bf16's 8 bits move the loss by
+    # 0.1-4.4 % and give gradients of cosine 0.73-0.95 to fp32's (measured over init seeds 0-3, with and without
+    # the GCN). Through layer4 the cosine was 0.89-0.97: its large gradients dominate the flattened vector,
+    # without them the noisier early layers weigh more. Parity over a training run: results/train-stage.
+    assert l16 == pytest.approx(l32, rel=0.06)
+    assert torch.nn.functional.cosine_similarity(g32, g16, dim=0) > 0.7
     assert g16.abs().sum() > 0
 
 

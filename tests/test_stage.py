@@ -43,12 +43,14 @@ def test_train_stage_is_validated_against_the_eval_stage():
     assert with_defaults({"model": {"width": 16}})["model"]["train_stage"] == "layer4"
     ref = load_config(REPO / "configs" / "crw-reference.yaml")  # as ajabri/videowalk: train through layer4, read layer3
     assert (ref.model.train_stage, ref.model.eval_stage) == ("layer4", "layer3")
+    cpu = load_config(REPO / "configs" / "crw-patch-cpu.yaml")  # the CPU default (issue 32, results/train-stage)
+    assert (cpu.model.train_stage, cpu.model.eval_stage) == ("layer3", "layer3")
 
 
 def test_a_layer3_run_trains_saves_and_counts_a_smaller_encoder(tmp_path, tiny_videos):
     common = ["train.steps=2", "train.ckpt_every=1", "model.eval_stage=layer3"]
-    l3 = train(tiny_cfg(tmp_path, tiny_videos, *common, "name=l3", "model.train_stage=layer3"))
-    l4 = train(tiny_cfg(tmp_path, tiny_videos, *common, "name=l4"))
+    l3 = train(tiny_cfg(tmp_path, tiny_videos, *common, "name=l3"))  # the CPU default's stage
+    l4 = train(tiny_cfg(tmp_path, tiny_videos, *common, "name=l4", "model.train_stage=layer4"))
     ckpt = torch.load(l3 / "checkpoint.pt", weights_only=False)
     assert not any(".layer4." in k for k in ckpt["model"]) and ckpt["config"]["model"]["train_stage"] == "layer3"
     assert any(".layer4." in k for k in torch.load(l4 / "checkpoint.pt", weights_only=False)["model"])

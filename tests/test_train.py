@@ -61,7 +61,8 @@ def test_training_writes_run_and_loss_falls(tmp_path, tiny_videos):
     assert 0 < totals["metrics"]["walk_flop_share"] < 0.5
     model, saved = load_checkpoint(run / "checkpoint.pt")
     assert saved.model.width == 8
-    assert model.features(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
+    # read at layer3, the CPU default's stage (issue 32): 4 x width channels at 1/8 resolution
+    assert saved.model.eval_stage == "layer3" and model.features(torch.rand(1, 3, 64, 64)).shape == (1, 32, 8, 8)
     with pytest.raises(EverError, match="pass --resume"):
         train(cfg)
 

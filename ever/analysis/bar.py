@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ever.analysis.sources import snapshot_info
+from ever.analysis.stats import compare
 from ever.runs import read_json
 
 RANDOM = re.compile(r"^random-s(\d+)-(layer\d)$")  # one untrained initialisation: seed, stage
@@ -121,7 +122,7 @@ def clear_bar(
     scored). ``model_pck``: the seeds' PCK@0.1; ``baseline_pck``: label -> PCK@0.1 (the untrained families'
     spread sets the PCK bar). A sequence either table lacks is an error, not a smaller test."""
     import numpy as np
-    from scipy.stats import ttest_rel
+    import pandas as pd
 
     seqs = list(sequences) if sequences is not None else sorted(set(M.index) & set(B.index))
     missing = sorted(set(seqs) - (set(M.dropna().index) & set(B.dropna().index)))
@@ -130,8 +131,7 @@ def clear_bar(
     M, B = M.loc[seqs], B.loc[seqs]
     label, base = strongest(B)
     per_seed = M.mean()
-    d = M.mean(axis=1) - B[label]
-    p = float(ttest_rel(M.mean(axis=1), B[label]).pvalue) if len(seqs) >= 3 and np.ptp(d) > 1e-9 else None
+    p = compare(pd.DataFrame({"model": M.mean(axis=1), "baseline": B[label]}), "model", "baseline")["p"]
     needed = None
     if baseline_pck:
         fam = families(B, baseline_pck)
