@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed
 
-.PHONY: install test lint report data davis-dev green green-long gpu-check clean
+.PHONY: install test lint report data davis-dev green green-long data-scaling gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
@@ -52,6 +52,14 @@ green: $(STAMP)
 # configs/report-green-long.yaml); needs the DAVIS folders.
 green-long: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green-long.yaml --snapshot results/green-long $(REPORT_ARGS)
+
+# How J&F grows with real training video (issue 33): the shipped recipe through layer3 under bf16 on 3, 18 and 34
+# distinct videos, three seeds each, scored at 427 px on 15 sequences; rewrites results/data-scaling and counts
+# what each cell trains on (data.csv). Hours in configs/report-data-scaling.yaml; needs the DAVIS folders and
+# real-video-extra decoded into data/real-video-extra-frames (`ever data frames`, see the grid file).
+data-scaling: $(STAMP)
+	$(BIN)/ever report --grid configs/report-data-scaling.yaml --snapshot results/data-scaling $(REPORT_ARGS)
+	$(BIN)/python -m ever.analysis.scaling configs/report-data-scaling.yaml results/data-scaling
 
 # On a CUDA machine (issue 32): the reference walk's bf16 training step (clips/s, MFU), propagation at 480p
 # (frames/s) and a ten-minute training with its J&F, in one JSON (runs/gpu-check/gpu_check.json); reuse the

@@ -531,7 +531,7 @@ def check_built_book(book: Path, grid: dict, runs: Path, tmp_path: Path) -> None
     index = html_dir / "index.html"
     assert index.is_file()
     chapters = sorted((book / "book").glob("[0-9][0-9]_*.ipynb"))
-    assert len(chapters) == 9  # the first page, 7 chapters and the exploration notebook
+    assert len(chapters) == 10  # the first page, 7 chapters, the exploration notebook and the data-scaling study
     pages = {c.stem: html_dir / "book" / "generated" / f"{c.stem}.html" for c in chapters}
     for stem, page in pages.items():
         assert page.is_file(), f"chapter {stem} missing from the built book"
