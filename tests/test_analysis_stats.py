@@ -231,3 +231,19 @@ def test_power_needs_two_seeds_and_three_sequences():
 
     with pytest.raises(ValueError, match="2 seeds"):
         power(np.ones((5, 1)), np.ones((5, 2)))
+
+
+def test_power_text_says_what_more_seeds_or_sequences_would_do():
+    from ever.analysis.stats import Power, cell_power
+
+    wide = Power(0.09, 0.045, 0.03, 0.0, 15, 2, 2)  # claim 2's components: the sequences set the floor
+    text = wording.power_text(wide, 0.03)
+    assert f"±{wide.half_width(6):.3f}" in text and f"below ±{wide.half_width(10**6):.3f}" in text
+    assert f"about {wide.sequences_needed(0.03, 6)} sequences at 6 seeds would" in text
+    narrow = Power(0.02, 0.03, 0.01, 0.01, 15, 3, 3)  # seeds set the interval: more seeds resolve m
+    text = wording.power_text(narrow, 0.03)
+    assert f"needs about {narrow.seeds_needed(0.03)} seeds a cell" in text and "cannot be resolved" not in text
+    Q = pd.DataFrame({"a-s0": [0.5, 0.6, 0.4], "a-s1": [0.5, 0.6, 0.5], "b-s0": [0.4, 0.5, 0.4]})
+    assert cell_power(Q, "a", "b") is None  # one seed of b: no seed variance to estimate
+    Q["b-s1"] = [0.45, 0.5, 0.3]
+    assert cell_power(Q, "a", "b").sequences == 3

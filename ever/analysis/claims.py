@@ -10,10 +10,12 @@ from typing import Any
 from ever.analysis.sources import curves, declared_min_effect, sequence_scores, summaries, training_curves
 from ever.analysis.stats import (
     Effect,
+    Power,
     best_baseline,
     best_baseline_score,
     cell_effect,
     cell_of,
+    cell_power,
     cell_sequence_scores,
     compare,
     compute_to_reach,
@@ -476,6 +478,7 @@ class GcnPair:
     diff: float  # J&F with minus without (means over seeds)
     compare: dict[str, Any] | None  # sequence by sequence (stats.paired)
     effect: Effect | None = None  # with minus without, over sequences and seeds (stats.effect)
+    power: Power | None = None  # what more seeds or sequences would resolve (stats.power; >= 2 seeds a cell)
 
 
 @dataclass(frozen=True)
@@ -637,7 +640,15 @@ def study(
         share = A.loc[A["GCN"], "GCN % of FLOPs"].dropna() if "GCN % of FLOPs" in A else A.iloc[0:0]
         gcn = GcnClaim(
             tuple(
-                GcnPair(r, g, d[g], paired(CQ, g, r), cell_effect(Q, g, r) if not Q.empty else None) for r, g in pairs
+                GcnPair(
+                    r,
+                    g,
+                    d[g],
+                    paired(CQ, g, r),
+                    cell_effect(Q, g, r) if not Q.empty else None,
+                    cell_power(Q, g, r) if not Q.empty else None,
+                )
+                for r, g in pairs
             ),
             tuple((r, cell_jf[r]) for r in dict.fromkeys(r for r, _ in pairs)),
             float(base[best]) if best is not None else None,

@@ -389,3 +389,13 @@ def power(A, B) -> Power:
     d = A.mean(axis=1) - B.mean(axis=1)
     inter = max(float(d.var(ddof=1)) - res * (1 / ka + 1 / kb), 0.0)
     return Power(inter**0.5, res**0.5, seed_a**0.5, seed_b**0.5, S, ka, kb)
+
+
+def cell_power(Q, a: str, b: str) -> Power | None:
+    """:func:`power` of cells ``a`` and ``b`` of :func:`sequence_scores` ``Q`` (their runs as seeds); None when
+    either has fewer than two seeds or they share fewer than three scored sequences."""
+    ca = [c for c in Q.columns if cell_of(c) == a]
+    cb = [c for c in Q.columns if cell_of(c) == b]
+    if len(ca) < 2 or len(cb) < 2 or len(Q[ca + cb].dropna()) < 3:
+        return None
+    return power(Q[ca], Q[cb])

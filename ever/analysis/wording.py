@@ -22,7 +22,7 @@ from ever.analysis.claims import (
     verdict,
 )
 from ever.analysis.sources import evaluation_sequences, snapshot_info, summaries
-from ever.analysis.stats import Effect, compare, cost_ratios
+from ever.analysis.stats import Effect, Power, compare, cost_ratios
 from ever.runs import RunDir, read_json, result_dirs
 
 
@@ -284,7 +284,17 @@ def answers(s: Study | None) -> list[str]:
         rest = _crop_head(s.crop, s.holm).removeprefix(CLAIM_1.format(factor=s.crop.factor))
         out.append(f"**Objects at patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)**{rest}.")
     if s.gcn is not None:
-        out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}.")
+        p = s.gcn.pairs[0] if s.gcn.pairs else None
+        short = (
+            f"; {p.power.sequences} sequences cannot resolve {s.min_effect:g}: no number of seeds narrows the "
+            f"interval below ±{p.power.half_width(10**6):.3f} (`stats.power`)"
+            if p is not None
+            and p.power is not None
+            and s.min_effect is not None
+            and p.power.half_width(10**6) > s.min_effect
+            else ""
+        )
+        out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}{short}.")
     for w in s.crop.pooled if s.crop is not None else ():
         out.append(f"**Pooled patches**: {_walk_head(w, s.crop, s.holm).removeprefix('The pooled walk ')}.")
     return out
@@ -384,7 +394,31 @@ def _gcn_line(g: GcnClaim, m: float | None = None, holm: dict[str, Any] | None =
         if g.flop_share is not None
         else ""
     )
-    return f"**{_gcn_head(g, m, holm)}**. Without it {ends}{cost}."
+    resolve = "".join(" " + power_text(p.power, m) for p in g.pairs[:1] if p.power is not None and m is not None)
+    return f"**{_gcn_head(g, m, holm)}**. Without it {ends}{cost}.{resolve}"
+
+
+SEEDS_PLANNED = 6  # the seeds per cell issue 34 asks of claim 2
+
+
+def power_text(pw: Power, m: float, seeds: int = SEEDS_PLANNED) -> str:
+    """What more seeds or sequences would do for a comparison (:class:`ever.analysis.stats.Power`): the predicted
+    half-width of its 95 % interval with ``seeds`` a cell, its floor with unlimited seeds on the same sequences,
+    and, when that floor is above the minimal effect ``m``, how many sequences ``seeds`` would need."""
+    hw, floor = pw.half_width(seeds), pw.half_width(10**6)
+    head = (
+        f"With {seeds} seeds a cell its 95 % interval would be about ±{hw:.3f} wide (±{pw.half_width(pw.seeds_a):.3f} "
+        f"with {pw.seeds_a}, from the spread over sequences and seeds, `stats.power`)"
+    )
+    if floor <= m:
+        k = pw.seeds_needed(m)
+        return head + f"; ±{m:g} needs about {k} seeds a cell." if k else head + "."
+    s = pw.sequences_needed(m, seeds)
+    more = f"about {s} sequences at {seeds} seeds would" if s else f"no number of sequences at {seeds} seeds would"
+    return (
+        head + f"; on these {pw.sequences} sequences no number of seeds narrows it below ±{floor:.3f}, so an effect "
+        f"of {m:g} cannot be resolved here: {more}."
+    )
 
 
 def _objects_line(o: ObjectCells) -> str:
