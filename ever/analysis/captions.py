@@ -59,6 +59,90 @@ def compute_curves(study: str, inits: tuple[str, float, float, int] | None, init
     )
 
 
+def single_run_line(O, run: str, what: str) -> str | None:
+    """Chapter 4: a run of one seed set against the cells of several seeds of the same study, so that its
+    number is not left unremarked (``O``: :func:`ever.analysis.stats.over_seeds` of the study's summaries;
+    ``what``: what makes the run different, e.g. "trained on generated video only"). For J&F and each PCK it
+    has, whether it lies within twice each seeded cell's sd over seeds (the book's noise,
+    :func:`ever.analysis.stats.noise`) of that cell's mean. None when ``run`` or a seeded cell is missing."""
+    from ever.analysis.stats import noise
+
+    seeded = [c for c in O.index if O.loc[c, "J&F-Mean n"] > 1 and not str(c).startswith("baseline")]
+    if run not in O.index or not seeded:
+        return None
+    parts, within, above, below = [], [], [], []
+    scores = [c for c in ("J&F-Mean", "PCK@0.1", "PCK@0.2") if f"{c} mean" in O]
+    for score in [c for c in scores if O.loc[run, f"{c} mean"] == O.loc[run, f"{c} mean"]]:
+        x, name = float(O.loc[run, f"{score} mean"]), score.removesuffix("-Mean")
+        cells = ", ".join(f"`{c}` {O.loc[c, f'{score} mean']:.3f} ± {O.loc[c, f'{score} sd']:.3f}" for c in seeded)
+        parts.append(f"{name} {x:.3f} (against {cells})")
+        gaps = [(x - O.loc[c, f"{score} mean"], noise(O.loc[c, f"{score} sd"])) for c in seeded]
+        if all(n is not None and d > n for d, n in gaps):
+            above.append(name)
+        elif all(n is not None and -d > n for d, n in gaps):
+            below.append(name)
+        else:
+            within.append(name)
+    said = [f"{k}: {', '.join(v)}" for k, v in (("within", within), ("above", above), ("below", below)) if v]
+    verdict = (
+        "Against the seeded cells' noise (twice their sd over seeds), " + "; ".join(said) + ". With one seed, "
+        "a difference beyond the noise is a hint, not a finding"
+    )
+    return f"**`{run}`, one seed, {what}:** {'; '.join(parts)}. {verdict}."
+
+
+def seed_spreads(studies: list[tuple[str, Any]], rows: list[str]) -> str | None:
+    """Chapter 4: the spread over seeds of each recipe on the same sequences, computed one way, so that two
+    spreads quoted for the same sequences are not left unexplained. ``studies``: ``(label, Q)`` with ``Q`` a
+    sequences x runs table (:func:`ever.analysis.sources.sequence_scores`) whose first cell's seeds (its first
+    column's ``<cell>-s<seed>`` siblings) are the recipe; the spread is the sd over seeds of each seed's mean J&F
+    over ``rows`` (as
+    :func:`ever.analysis.wording.screen_line` reads it). None when fewer than two studies have two seeds."""
+    said = []
+    from ever.analysis.stats import cell_of
+
+    for label, Q in studies:
+        have = [c for c in Q if len(Q.columns) and cell_of(c) == cell_of(Q.columns[0])]
+        if len(have) > 1 and Q.index.isin(list(rows)).any():
+            means = Q.loc[Q.index.isin(list(rows)), have].mean()
+            said.append(f"{label}: sd {float(means.std(ddof=1)):.3f} over {len(have)} seeds (mean {means.mean():.3f})")
+    if len(said) < 2:
+        return None
+    return (
+        f"**Two recipes, two spreads on the same {len(rows)} sequences** ({', '.join(rows)}): "
+        + "; ".join(said)
+        + ". Each is the spread of its own recipe's seeds, not two measures of one; the screen above is read "
+        "against the first of them, the recipe it kept."
+    )
+
+
+def gcn_pairs_line(A) -> str | None:
+    """Chapter 5, this build's grid: what the GCN did to each run it was added to, said as what it is (``A``:
+    :func:`ever.analysis.tables.ablation_table`): the J&F of each run with the GCN against the run without it
+    that has the same node type and nodes per frame, higher or lower by how much. None without such a pair."""
+    if A.empty or "GCN" not in A:
+        return None
+    D = A.dropna(subset=["J&F"])
+    pairs = []
+    for _, g in D[D["GCN"].astype(bool)].iterrows():
+        bare = D[(~D["GCN"].astype(bool)) & (D["nodes"] == g["nodes"]) & (D["N/frame"] == g["N/frame"])]
+        if len(bare) == 1:
+            b = bare.iloc[0]
+            d = g["J&F"] - b["J&F"]
+            pairs.append(
+                f"`{g['run']}` scores {abs(d):.3f} J&F {'lower' if d < 0 else 'higher'} than `{b['run']}` "
+                f"({g['J&F']:.3f} against {b['J&F']:.3f})"
+            )
+    if not pairs:
+        return None
+    return (
+        "**The GCN in this build's grid:** "
+        + "; ".join(pairs)
+        + ". One run each, so each difference is what one seed measured on this grid's data, not a verdict; "
+        "chapter 5's green grids test the GCN (claim 2) over seeds on real video."
+    )
+
+
 def walk_cost_growth(cost) -> str:
     """Chapter 1: how much more the walk costs from the third to the last node count of ``cost``
     (:func:`ever.analysis.tables.walk_flops_table` as a DataFrame)."""
