@@ -342,3 +342,24 @@ def test_the_untrained_encoder_band_comes_only_from_evaluations_scored_alike(tmp
     assert fig is not None and any(
         abs(ln.get_ydata()[0] - 0.3) < 1e-9 for ln in fig.axes[0].lines if len(ln.get_ydata())
     )
+
+
+def test_the_overlays_ground_truth_row_is_the_annotated_frames(tmp_path):
+    from PIL import Image
+
+    seq, ann = tmp_path / "JPEGImages" / "480p" / "sq", tmp_path / "Annotations" / "480p" / "sq"
+    seq.mkdir(parents=True)
+    ann.mkdir(parents=True)
+    (tmp_path / "ImageSets" / "2017").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("sq\n")
+    for t in range(3):
+        Image.fromarray(np.full((16, 24, 3), 90, np.uint8)).save(seq / f"{t:05d}.jpg")
+        m = np.zeros((16, 24), np.uint8)
+        m[4:8, 4 + t : 8 + t] = 1
+        Image.fromarray(m, "P").save(ann / f"{t:05d}.png")
+    truth = plots._ground_truth(tmp_path, "val", "sq", ["00000", "00002"])
+    assert [s for _, s in truth] == ["00000", "00002"] and truth[0][0].shape == (16, 24, 3)
+    assert not np.array_equal(truth[0][0], truth[1][0])  # each frame with its own mask drawn
+    assert plots._ground_truth(tmp_path, "val", "sq", ["00009"]) is None  # a frame without annotation
+    assert plots._ground_truth(None, "val", "sq", ["00000"]) is None
+    assert plots._ground_truth(tmp_path, "val", "other", ["00000"]) is None

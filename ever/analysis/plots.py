@@ -398,10 +398,11 @@ def per_sequence(Q, best: str):
     return fig
 
 
-def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
+def overlays(runs_dir, split: str, names: list[str] | None, seqs: int, data_root=None) -> list:
     """Chapter 4: for up to ``seqs`` sequences (at least one), the first, middle and last overlay images of the
-    main run (top) and the best baseline (bottom), from their ``eval/<split>/overlays/<sequence>/*.png``.
-    One figure a sequence; empty when they share no sequence with overlays."""
+    main run and the best baseline, from their ``eval/<split>/overlays/<sequence>/*.png``; with ``data_root``
+    (the DAVIS-layout data they were scored on) a first row of the same frames with their annotated masks, the
+    ground truth. One figure a sequence; empty when they share no sequence with overlays."""
     import matplotlib.pyplot as plt
 
     from ever.analysis.sources import summaries
@@ -421,17 +422,41 @@ def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
     common = sorted(set.intersection(*(set(v) for v in dirs.values()))) if dirs and all(dirs.values()) else []
     figs = []
     for seq in common[: max(1, seqs)]:
-        fig, axes = plt.subplots(len(shown), 3, figsize=(10, 2.5 * len(shown)), squeeze=False)
-        for row, (label, _) in zip(axes, shown):
-            pngs = sorted(dirs[label][seq].glob("*.png"))
-            for ax, f in zip(row, [pngs[0], pngs[len(pngs) // 2], pngs[-1]]):
-                ax.imshow(plt.imread(f))
-                ax.set_title(f"{label}  frame {f.stem}", fontsize=9)
+        pngs = {label: sorted(dirs[label][seq].glob("*.png")) for label, _ in shown}
+        picks = {label: [f[0], f[len(f) // 2], f[-1]] for label, f in pngs.items()}
+        truth = _ground_truth(data_root, split, seq, [f.stem for f in picks[shown[0][0]]])
+        rows = ([("ground truth", truth)] if truth else []) + [
+            (label, [(plt.imread(f), f.stem) for f in picks[label]]) for label, _ in shown
+        ]
+        fig, axes = plt.subplots(len(rows), 3, figsize=(10, 2.5 * len(rows)), squeeze=False)
+        for row, (label, images) in zip(axes, rows):
+            for ax, (img, stem) in zip(row, images):
+                ax.imshow(img)
+                ax.set_title(f"{label}  frame {stem}", fontsize=9)
                 ax.axis("off")
-        fig.suptitle(f"sequence {seq}: the main run (top) and the best baseline (bottom)", fontsize=10)
+        top = "the annotated masks (top), " if truth else ""
+        fig.suptitle(f"sequence {seq}: {top}the main run and the best baseline (bottom)", fontsize=10)
         fig.tight_layout()
         figs.append(fig)
     return figs
+
+
+def _ground_truth(data_root, split: str, seq: str, stems: list[str]) -> list | None:
+    """The frames ``stems`` of sequence ``seq`` of the DAVIS-layout ``data_root`` with their annotated masks
+    drawn over them, as ``[(image, stem)]``; None when the data, the sequence or an annotation is missing."""
+    from ever.data.davis import DavisDataset
+    from ever.evaluate.run import overlay
+
+    if data_root is None or not (Path(data_root) / "JPEGImages").is_dir():
+        return None
+    try:
+        sq = DavisDataset(str(data_root), split=split).sequence(seq)
+    except Exception:  # noqa: BLE001 - no such split or sequence: no ground-truth row
+        return None
+    index = {p.stem: i for i, p in enumerate(sq.frame_paths)}
+    if any(s not in index or not sq.mask_paths[index[s]].is_file() for s in stems):
+        return None
+    return [(overlay(sq.frame(index[s]), sq.mask(index[s])), s) for s in stems]
 
 
 # ------------------------------------------------------------------------------ chapters 5 and 6: claims and cost
