@@ -363,3 +363,11 @@ def test_the_overlays_ground_truth_row_is_the_annotated_frames(tmp_path):
     assert plots._ground_truth(tmp_path, "val", "sq", ["00009"]) is None  # a frame without annotation
     assert plots._ground_truth(None, "val", "sq", ["00000"]) is None
     assert plots._ground_truth(tmp_path, "val", "other", ["00000"]) is None
+
+
+def test_the_front_sentence_of_a_single_trained_run():
+    """A build where one trained run was scored (the others still running or skipped) still gets its sentence."""
+    pts = pd.DataFrame({"J&F": [0.35], "GFLOPs": [100.0], "wall s": [10.0], "cores busy": [1.5]}, index=["a"])
+    fs = stats.front_summary(pts, "GFLOPs", "J&F")
+    text = captions.front_text(pts, fs, stats.load_confound(pts, "GFLOPs", "wall s", "cores busy"))
+    assert text.startswith("One trained run, `a` (J&F 0.350): no front to draw.")

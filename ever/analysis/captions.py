@@ -530,7 +530,9 @@ def front_text(pts, fs: dict[str, Any], lc: dict[str, Any]) -> str:
     """Chapter 6: the Pareto front of accuracy against FLOPs (``fs``: :func:`ever.analysis.stats.front_summary` of
     ``pts``) and whether the runs' seconds, and so their estimated energy, measure their method (``lc``)."""
     best = fs["best"]
-    if fs["negligible"]:
+    if fs["spread"] is None:  # a single trained run: nothing to rank
+        text = f"One trained run, `{best}` (J&F {pts.loc[best, 'J&F']:.3f}): no front to draw."
+    elif fs["negligible"]:
         text = (
             f"The trained runs' training FLOPs are within {100 * fs['spread']:.2f} % of each other: on compute "
             f"they are one point, so no Pareto front is drawn. At that cost the most accurate is `{best}` "
