@@ -3,6 +3,7 @@ notebooks themselves (short cells that call the package, every parameter used)."
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -371,3 +372,8 @@ def test_the_front_sentence_of_a_single_trained_run():
     fs = stats.front_summary(pts, "GFLOPs", "J&F")
     text = captions.front_text(pts, fs, stats.load_confound(pts, "GFLOPs", "wall s", "cores busy"))
     assert text.startswith("One trained run, `a` (J&F 0.350): no front to draw.")
+    ev = pts.assign(**{"CPU s": [15.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found" would reach the page
+        fig = plots.accuracy_and_cores(pts, pd.Series({"a": 0.35}), [], ev)
+    assert fig.axes[0].get_legend() is None  # nothing to name without a front or a baseline

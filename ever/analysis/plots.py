@@ -584,7 +584,8 @@ def accuracy_and_cores(pts, acc, front: list, ev):
     ax.set_xlabel("training compute (GFLOPs, counted by PyTorch)", fontsize=11)
     ax.set_ylabel("J&F-Mean", fontsize=11)
     ax.set_title("accuracy against compute", fontsize=12)
-    ax.legend(fontsize=9, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # a front or a baseline drawn: name them
+        ax.legend(fontsize=9, loc="lower right")
     ax = axes[1]
     top = 1.15 * max(ev["wall s"].max(), ev["CPU s"].max())
     for k in range(1, int(np.ceil(ev["cores busy"].max() + 0.05)) + 1):
