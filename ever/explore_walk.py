@@ -13,9 +13,20 @@ import torch
 
 
 def walk_example(
-    checkpoint: str | Path, data_root: str | Path, split: str, seq_index: int = 0, num_frames: int = 4, stride: int = 1
+    model: str | Path,
+    data_root: str | Path,
+    split: str,
+    seq_index: int = 0,
+    num_frames: int = 4,
+    stride: int = 1,
+    long_side: int = 0,
 ) -> dict[str, Any]:
     """Transition matrices of a trained encoder on the first frames of an evaluation sequence.
+
+    ``model``: a shipped model's name (``ever models``) or a ``checkpoint.pt``
+    (:func:`ever.models.pretrained.resolve_model`); ``long_side`` > 0 resizes the frames (and the first mask,
+    nearest) so that their long side is that many px, as the evaluation reads real video (427 px: half of
+    DAVIS's 480p); 0 keeps the native size.
 
     Nodes are grid cells average-pooled from the encoder's dense map (``PatchPoolNodes`` with the
     run's patch size and stride), embedded by its projection head and L2-normalised; the GCN (if any)
@@ -27,17 +38,24 @@ def walk_example(
     import torch.nn.functional as F
 
     from ever.data.davis import DavisDataset
-    from ever.models import load_checkpoint
+    from ever.models.pretrained import resolve_model
     from ever.nodes import PatchPoolNodes, grid_centers
     from ever.walk import transition_matrices
 
-    model, cfg = load_checkpoint(checkpoint)
+    net, cfg = resolve_model(str(model))
     ds = DavisDataset(str(data_root), split=split)
     name = ds.sequences[seq_index % len(ds.sequences)]
     seq = ds.sequence(name)
     idx = [min(i * stride, len(seq) - 1) for i in range(num_frames)]
     frames = np.stack([seq.frame(i) for i in idx])
     mask0 = np.asarray(seq.first_mask())
+    if long_side > 0 and max(frames.shape[1:3]) != long_side:
+        from PIL import Image
+
+        scale = long_side / max(frames.shape[1:3])
+        size = (round(frames.shape[2] * scale), round(frames.shape[1] * scale))  # (W, H) for PIL
+        frames = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+        mask0 = np.asarray(Image.fromarray(mask0.astype(np.uint8)).resize(size, Image.NEAREST)).astype(mask0.dtype)
     H, W = (frames.shape[1] // 8) * 8, (frames.shape[2] // 8) * 8
     frames, mask0 = frames[:, :H, :W], mask0[:H, :W]
     p = max(8, (cfg.nodes.patch_size // 8) * 8)
@@ -46,8 +64,8 @@ def walk_example(
     extractor = PatchPoolNodes(p, s)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]  # (1, T, 3, H, W)
     with torch.no_grad():
-        feats, valid = extractor(model.dense, x)
-        emb = F.normalize(model.head(feats).float(), dim=-1)
+        feats, valid = extractor(net.dense, x)
+        emb = F.normalize(net.head(feats).float(), dim=-1)
         fwd, bwd = transition_matrices(emb, valid, temperature=cfg.walk.temperature)
     centers, grid = grid_centers(H, W, p, s)
     return {

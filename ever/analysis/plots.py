@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ever.analysis.stats import along_training
 
 
@@ -76,13 +78,39 @@ def plot_curves(C, baselines, x: str = "step", xlabel: str = "training step", yl
     return fig
 
 
-def plot_compute_curves(C, baseline: tuple[str, float] | None = None):
+def untrained_inits(snapshot: str | Path, like: str | Path) -> tuple[str, float, float, int] | None:
+    """The untrained encoder as a distribution over its initialisations: ``(label, mean J&F, sd, inits)`` of
+    the ``random-s<seed>-<stage>`` evaluations of the committed ``snapshot`` (``results/baselines``) that were
+    scored like the summary ``like`` (a study's ``baseline: random`` ``summary.json``: same protocol and data,
+    same encoder stage); None when the snapshot has none scored that way, so a figure never mixes protocols."""
+    import json
+    import statistics
+
+    like = Path(like)
+    if not like.is_file() or not Path(snapshot).is_dir():
+        return None
+    ref = json.loads(like.read_text())
+    scores = []
+    for f in sorted(Path(snapshot).glob("random-s*/summary.json")):
+        s = json.loads(f.read_text())
+        same = s.get("cfg") == ref.get("cfg") and s.get("eval_stage") == ref.get("eval_stage")
+        if same and s.get("num_sequences") == ref.get("num_sequences") and "J&F-Mean" in s:
+            scores.append(float(s["J&F-Mean"]))
+    if len(scores) < 2:
+        return None
+    return ("untrained encoder", statistics.mean(scores), statistics.stdev(scores), len(scores))
+
+
+def plot_compute_curves(
+    C, baseline: tuple[str, float] | None = None, untrained: tuple[str, float, float, int] | None = None
+):
     """Claim 1's figure: the J&F of each cell of :func:`curves` (its runs scored along training) against
     cumulative training GFLOPs, mean over seeds with a band of ± 1 sd (FLOPs per step are fixed, so the seeds
     of a cell share their x), and against each run's cumulative training energy in Wh, one line per run (the
     energy is each run's own estimate and follows the machine's load). ``baseline``: (name, J&F), e.g.
-    :func:`best_baseline_score`, drawn dotted on both. Log x axes with plain 1-2-5 ticks. Returns the
-    figure, or None when no run was scored along its training."""
+    :func:`best_baseline_score`, drawn dotted on both; ``untrained``: :func:`untrained_inits`, drawn on both as
+    a dashed line at its mean in a grey band of ± 1 sd over its initialisations. Log x axes with plain 1-2-5
+    ticks. Returns the figure, or None when no run was scored along its training."""
     import matplotlib as mpl
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -113,9 +141,16 @@ def plot_compute_curves(C, baseline: tuple[str, float] | None = None):
         ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
         if baseline is not None:
             ax.axhline(baseline[1], color="grey", ls=":", lw=1.2)
+        if untrained is not None:
+            _, mean, sd, _ = untrained
+            ax.axhspan(mean - sd, mean + sd, color="grey", alpha=0.15, lw=0)
+            ax.axhline(mean, color="dimgrey", ls="--", lw=1.2)
     sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1, 1), frameon=False)
-    if baseline is not None:
-        axes[1].text(1.02, 0.02, f"dotted: {baseline[0]}", transform=axes[1].transAxes, fontsize=9, color="grey")
+    notes = ([f"dotted: {baseline[0]}"] if baseline is not None else []) + (
+        [f"dashed, band: {untrained[0]}", f"(mean ± sd of {untrained[3]} inits)"] if untrained is not None else []
+    )
+    if notes:
+        axes[1].text(1.02, 0.02, "\n".join(notes), transform=axes[1].transAxes, fontsize=9, color="grey", va="bottom")
     fig.tight_layout()
     return fig
 
@@ -334,18 +369,26 @@ def pck(S, thresholds: list[str]):
 
 
 def per_sequence(Q, best: str):
-    """Chapter 4: J&F of every method (columns of a sequences x cells table) on every sequence, ordered by the
-    first cell's lead over the best baseline ``best``."""
+    """Chapter 4: J&F of every method on every sequence, ordered by the first cell's lead over the best baseline
+    ``best``. ``Q``: sequences x runs (:func:`ever.analysis.sources.sequence_scores`, one column per seed): the
+    seeds of a cell (``<cell>-s<seed>``) are one method, drawn as their mean with a bar of ± one sd over seeds."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    order = (Q.iloc[:, 0] - Q[best]).sort_values().index
-    long = Q.loc[order].reset_index().melt(id_vars="sequence", var_name="method", value_name="J&F")
+    from ever.analysis.stats import cell_of, cell_sequence_scores
+
+    C = cell_sequence_scores(Q)
+    order = (C.iloc[:, 0] - C[best]).sort_values().index
+    long = Q.loc[order].reset_index().melt(id_vars="sequence", var_name="run", value_name="J&F")
+    long["method"] = long["run"].map(cell_of)
     fig, ax = plt.subplots(figsize=(11, 4))
-    sns.pointplot(data=long, x="sequence", y="J&F", hue="method", linestyle="none", dodge=0.4, ax=ax)
+    sns.pointplot(
+        data=long, x="sequence", y="J&F", hue="method", linestyle="none", dodge=0.4, errorbar="sd", capsize=0.1, ax=ax
+    )
+    seeded = [c for c in C if (long["method"] == c).sum() > len(order)]
     ax.set(
         xlabel="",
-        ylabel="J&F (seed mean for a cell of seeds)",
+        ylabel="J&F" + (" (mean ± sd over seeds)" if seeded else ""),
         ylim=(0, 1),
         title=f"per sequence, ordered by the first cell's lead over the best baseline ({best})",
     )
@@ -355,10 +398,11 @@ def per_sequence(Q, best: str):
     return fig
 
 
-def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
+def overlays(runs_dir, split: str, names: list[str] | None, seqs: int, data_root=None) -> list:
     """Chapter 4: for up to ``seqs`` sequences (at least one), the first, middle and last overlay images of the
-    main run (top) and the best baseline (bottom), from their ``eval/<split>/overlays/<sequence>/*.png``.
-    One figure a sequence; empty when they share no sequence with overlays."""
+    main run and the best baseline, from their ``eval/<split>/overlays/<sequence>/*.png``; with ``data_root``
+    (the DAVIS-layout data they were scored on) a first row of the same frames with their annotated masks, the
+    ground truth. One figure a sequence; empty when they share no sequence with overlays."""
     import matplotlib.pyplot as plt
 
     from ever.analysis.sources import summaries
@@ -378,17 +422,41 @@ def overlays(runs_dir, split: str, names: list[str] | None, seqs: int) -> list:
     common = sorted(set.intersection(*(set(v) for v in dirs.values()))) if dirs and all(dirs.values()) else []
     figs = []
     for seq in common[: max(1, seqs)]:
-        fig, axes = plt.subplots(len(shown), 3, figsize=(10, 2.5 * len(shown)), squeeze=False)
-        for row, (label, _) in zip(axes, shown):
-            pngs = sorted(dirs[label][seq].glob("*.png"))
-            for ax, f in zip(row, [pngs[0], pngs[len(pngs) // 2], pngs[-1]]):
-                ax.imshow(plt.imread(f))
-                ax.set_title(f"{label}  frame {f.stem}", fontsize=9)
+        pngs = {label: sorted(dirs[label][seq].glob("*.png")) for label, _ in shown}
+        picks = {label: [f[0], f[len(f) // 2], f[-1]] for label, f in pngs.items()}
+        truth = _ground_truth(data_root, split, seq, [f.stem for f in picks[shown[0][0]]])
+        rows = ([("ground truth", truth)] if truth else []) + [
+            (label, [(plt.imread(f), f.stem) for f in picks[label]]) for label, _ in shown
+        ]
+        fig, axes = plt.subplots(len(rows), 3, figsize=(10, 2.5 * len(rows)), squeeze=False)
+        for row, (label, images) in zip(axes, rows):
+            for ax, (img, stem) in zip(row, images):
+                ax.imshow(img)
+                ax.set_title(f"{label}  frame {stem}", fontsize=9)
                 ax.axis("off")
-        fig.suptitle(f"sequence {seq}: the main run (top) and the best baseline (bottom)", fontsize=10)
+        top = "the annotated masks (top), " if truth else ""
+        fig.suptitle(f"sequence {seq}: {top}the main run and the best baseline (bottom)", fontsize=10)
         fig.tight_layout()
         figs.append(fig)
     return figs
+
+
+def _ground_truth(data_root, split: str, seq: str, stems: list[str]) -> list | None:
+    """The frames ``stems`` of sequence ``seq`` of the DAVIS-layout ``data_root`` with their annotated masks
+    drawn over them, as ``[(image, stem)]``; None when the data, the sequence or an annotation is missing."""
+    from ever.data.davis import DavisDataset
+    from ever.evaluate.run import overlay
+
+    if data_root is None or not (Path(data_root) / "JPEGImages").is_dir():
+        return None
+    try:
+        sq = DavisDataset(str(data_root), split=split).sequence(seq)
+    except Exception:  # noqa: BLE001 - no such split or sequence: no ground-truth row
+        return None
+    index = {p.stem: i for i, p in enumerate(sq.frame_paths)}
+    if any(s not in index or not sq.mask_paths[index[s]].is_file() for s in stems):
+        return None
+    return [(overlay(sq.frame(index[s]), sq.mask(index[s])), s) for s in stems]
 
 
 # ------------------------------------------------------------------------------ chapters 5 and 6: claims and cost
@@ -516,7 +584,8 @@ def accuracy_and_cores(pts, acc, front: list, ev):
     ax.set_xlabel("training compute (GFLOPs, counted by PyTorch)", fontsize=11)
     ax.set_ylabel("J&F-Mean", fontsize=11)
     ax.set_title("accuracy against compute", fontsize=12)
-    ax.legend(fontsize=9, loc="lower left")
+    if ax.get_legend_handles_labels()[0]:  # a front or a baseline drawn: name them
+        ax.legend(fontsize=9, loc="lower right")
     ax = axes[1]
     top = 1.15 * max(ev["wall s"].max(), ev["CPU s"].max())
     for k in range(1, int(np.ceil(ev["cores busy"].max() + 0.05)) + 1):
