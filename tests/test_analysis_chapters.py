@@ -35,11 +35,12 @@ def test_every_papermill_parameter_is_used_and_no_cell_is_long(nb):
     assert max(len("".join(c["source"]).splitlines()) for c in cells) <= 25
 
 
-def test_the_notebooks_hold_under_700_lines_of_code():
+def test_the_notebooks_hold_under_760_lines_of_code():
     assert (
         sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb") for c in _code_cells(nb))
-        < 700  # 605 until the chapters led with the real-video snapshots, kept the live run in a section of its
-        # own, numbered and captioned every figure and table and remarked on the numbers left bare (issue 35)
+        < 760  # 605 until the chapters led with the real-video snapshots, kept the live run in a section of its
+        # own, numbered and captioned every figure and table and remarked on the numbers left bare (issue 35);
+        # 700 until chapter 9, the data-scaling study (issue 33), whose analysis is ever.analysis.scaling
     )
 
 
@@ -50,9 +51,9 @@ def test_figures_and_tables_are_numbered_per_chapter_in_order():
     assert num.figure("b") == "**Figure 4.2.** b" and num.table("c") == "Table 4.2. c"
 
 
-@pytest.mark.parametrize("nb", sorted(BOOK.glob("0[1-68]_*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb", sorted(BOOK.glob("0[1-689]_*.ipynb")), ids=lambda p: p.stem)
 def test_every_figure_and_table_of_the_chapters_is_numbered(nb):
-    """Chapters 1-6 and 8: every code cell that draws a figure (``plt.show()`` or an ``XP.plot_``) is captioned
+    """Chapters 1-6, 8 and 9: every code cell that draws a figure (``plt.show()`` or an ``XP.plot_``) is captioned
     by ``num.figure`` in the cell or the next one, and every ``view.table`` gets a ``num.table`` caption."""
     cells = _code_cells(nb)
     for i, c in enumerate(cells):
