@@ -65,6 +65,16 @@ def test_every_figure_and_table_of_the_chapters_is_numbered(nb):
             assert "num.table(" in call, call[:120]
 
 
+def _one_sequence(root):
+    """The folders of a DAVIS-layout split ``val`` holding one sequence ``sq``: its frame and mask folders."""
+    seq, ann = root / "JPEGImages" / "480p" / "sq", root / "Annotations" / "480p" / "sq"
+    seq.mkdir(parents=True)
+    ann.mkdir(parents=True)
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("sq\n")
+    return seq, ann
+
+
 def test_the_walk_example_reads_a_shipped_model_on_frames_resized_as_the_evaluation(tmp_path):
     from PIL import Image
 
@@ -73,11 +83,7 @@ def test_the_walk_example_reads_a_shipped_model_on_frames_resized_as_the_evaluat
 
     if not pretrained.names():
         pytest.skip("no shipped model in this checkout")
-    seq, ann = tmp_path / "JPEGImages" / "480p" / "sq", tmp_path / "Annotations" / "480p" / "sq"
-    seq.mkdir(parents=True)
-    ann.mkdir(parents=True)
-    (tmp_path / "ImageSets" / "2017").mkdir(parents=True)
-    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("sq\n")
+    seq, ann = _one_sequence(tmp_path)
     for t in range(3):
         f = np.full((96, 160, 3), 90, np.uint8)
         f[20 + 4 * t : 52 + 4 * t, 60:100] = (230, 30, 30)
@@ -89,9 +95,7 @@ def test_the_walk_example_reads_a_shipped_model_on_frames_resized_as_the_evaluat
     assert walk["frames"].shape == (3, 192, 320, 3) and walk["mask0"].shape == (192, 320)
     assert walk["mask0"].max() == 1 and walk["sequence"] == "sq"
     assert all(np.allclose(a.sum(1), 1, atol=1e-4) for a in walk["fwd"])
-    assert "trained 1000 steps on" in captions.shipped_line(pretrained.DEFAULT) or "steps on" in captions.shipped_line(
-        pretrained.DEFAULT
-    )
+    assert "steps on" in captions.shipped_line(pretrained.DEFAULT)
 
 
 def test_run_dir_writes_what_it_reads(tmp_path):
@@ -349,11 +353,7 @@ def test_the_untrained_encoder_band_comes_only_from_evaluations_scored_alike(tmp
 def test_the_overlays_ground_truth_row_is_the_annotated_frames(tmp_path):
     from PIL import Image
 
-    seq, ann = tmp_path / "JPEGImages" / "480p" / "sq", tmp_path / "Annotations" / "480p" / "sq"
-    seq.mkdir(parents=True)
-    ann.mkdir(parents=True)
-    (tmp_path / "ImageSets" / "2017").mkdir(parents=True)
-    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("sq\n")
+    seq, ann = _one_sequence(tmp_path)
     for t in range(3):
         Image.fromarray(np.full((16, 24, 3), 90, np.uint8)).save(seq / f"{t:05d}.jpg")
         m = np.zeros((16, 24), np.uint8)
