@@ -120,7 +120,7 @@ def test_figure_draws_every_seed_and_the_baselines(tmp_path):
     dots = sum(len(c.get_offsets()) for c in ax.collections)
     assert dots == 3 * 3 * 2  # every run at every step
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"lab-dist", "copy", "random layer3", "step 1000 (mean of seeds)"} <= set(labels)
+    assert {"lab-dist", "copy", "random layer3", "random layer3 ± sd", "step 1000 (mean of seeds)"} <= set(labels)
     assert len(ax.patches) == 1  # one band: the untrained family's sd
 
 

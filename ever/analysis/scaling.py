@@ -157,7 +157,7 @@ def figure(P, baselines=None, score: str = "J&F-Mean"):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.6, 4.0))
     steps = sorted(P["step"].unique())
     colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(steps)))
     for step, colour in zip(steps, colours):
@@ -170,14 +170,14 @@ def figure(P, baselines=None, score: str = "J&F-Mean"):
         style = next(styles, "--")
         ax.axhline(row["J&F"], color="0.35", linestyle=style, linewidth=1, label=fam)
         if row["members"] > 1 and row["sd"] == row["sd"]:
-            ax.axhspan(row["J&F"] - row["sd"], row["J&F"] + row["sd"], color="0.5", alpha=0.12)
+            ax.axhspan(row["J&F"] - row["sd"], row["J&F"] + row["sd"], color="0.5", alpha=0.12, label=f"{fam} ± sd")
     ax.set_xscale("log")
     xs = sorted(P["distinct"].dropna().unique())
     ax.set_xticks(xs, [str(int(x)) for x in xs])
     ax.minorticks_off()
     ax.set_xlabel("distinct training videos")
     ax.set_ylabel(score.replace("-Mean", ""))
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, hiding no line
     fig.tight_layout()
     return fig
 
