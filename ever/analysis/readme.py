@@ -75,7 +75,8 @@ def readme_results(root: str | Path = "results") -> str:
             parts.append("\n".join(f"- {line}" for line in evaluation_comparisons(d)))
             continue
         names = snapshot_runs(info)
-        parts.append(seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–"))
+        table = seed_table(d, info["split"], names).to_markdown(disable_numparse=True, missingval="–")
+        parts.append(table.replace(" ± ", "\u00a0±\u00a0"))  # a "mean ± sd" cell never wraps on the page
         parts.append("\n".join(f"- {line}" for line in findings(d, info["split"], names)))
     return "\n\n".join(p for p in parts if p)
 
