@@ -215,6 +215,7 @@ def test_power_predicts_the_bootstrap_interval_and_what_would_resolve_an_effect(
     # more seeds narrow the interval down to the sequences' floor, more sequences below it
     assert pw.half_width(2) > pw.half_width(6) > pw.half_width(1000)
     floor = 1.96 * pw.sd_interaction / 15**0.5
+    assert pw.floor == pytest.approx(floor)
     assert pw.half_width(10_000) == pytest.approx(floor, rel=0.05)
     assert pw.seeds_needed(floor * 0.99) is None  # the sequences' spread alone exceeds it
     k = pw.seeds_needed(floor * 1.5)

@@ -121,10 +121,10 @@ def effects(
 def model_scores(path: str | Path, cell: str, split: str = "train"):
     """Sequences x seeds (J&F at the end of training) of one cell of the grid."""
     from ever.analysis.sources import sequence_scores
-    from ever.analysis.stats import cell_of
+    from ever.analysis.stats import cell_columns
 
     Q = sequence_scores(path, split)
-    return Q[[c for c in Q.columns if cell_of(c) == cell and not c.startswith("baseline: ")]]
+    return Q[cell_columns(Q, cell)]
 
 
 def cell_bar(path: str | Path, cell: str, split: str = "train", root: str | Path = "results"):

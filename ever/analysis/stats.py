@@ -299,12 +299,16 @@ def effect(A, B, a: str = "a", b: str = "b", draws: int = BOOTSTRAP_DRAWS, seed:
     return Effect(a, b, float(d.mean()), float(low), float(high), p, S, A.shape[1], B.shape[1], step)
 
 
+def cell_columns(Q, cell: str | None) -> list[str]:
+    """The columns of ``Q`` (runs named ``<cell>-s<seed>``, or a baseline's label) that are ``cell``'s seeds."""
+    return [c for c in Q.columns if cell_of(c) == cell] if cell is not None else []
+
+
 def cell_effect(Q, a: str, b: str, **kw) -> Effect | None:
     """:func:`effect` of cells ``a`` and ``b`` of :func:`sequence_scores` ``Q`` (sequences x runs, runs named
     ``<cell>-s<seed>`` or a baseline's label): their runs as seeds. None when either cell has no column or
     they share no scored sequence."""
-    ca = [c for c in Q.columns if cell_of(c) == a] if a is not None else []
-    cb = [c for c in Q.columns if cell_of(c) == b] if b is not None else []
+    ca, cb = cell_columns(Q, a), cell_columns(Q, b)
     if not ca or not cb or not len(Q[ca + cb].dropna()):
         return None
     return effect(Q[ca], Q[cb], a, b, **kw)
@@ -351,6 +355,11 @@ class Power:
         )
         return 1.96 * var**0.5
 
+    @property
+    def floor(self) -> float:
+        """The half-width no number of seeds goes below on the measured sequences (the interaction's share)."""
+        return 1.96 * self.sd_interaction / self.sequences**0.5
+
     def seeds_needed(self, target: float, max_seeds: int = 100) -> int | None:
         """The fewest seeds per cell whose predicted half-width is at most ``target`` on the measured number of
         sequences; None when even ``max_seeds`` cannot (the sequences' own spread exceeds it)."""
@@ -394,8 +403,7 @@ def power(A, B) -> Power:
 def cell_power(Q, a: str, b: str) -> Power | None:
     """:func:`power` of cells ``a`` and ``b`` of :func:`sequence_scores` ``Q`` (their runs as seeds); None when
     either has fewer than two seeds or they share fewer than three scored sequences."""
-    ca = [c for c in Q.columns if cell_of(c) == a]
-    cb = [c for c in Q.columns if cell_of(c) == b]
+    ca, cb = cell_columns(Q, a), cell_columns(Q, b)
     if len(ca) < 2 or len(cb) < 2 or len(Q[ca + cb].dropna()) < 3:
         return None
     return power(Q[ca], Q[cb])

@@ -287,11 +287,8 @@ def answers(s: Study | None) -> list[str]:
         p = s.gcn.pairs[0] if s.gcn.pairs else None
         short = (
             f"; {p.power.sequences} sequences cannot resolve {s.min_effect:g}: no number of seeds narrows the "
-            f"interval below ±{p.power.half_width(10**6):.3f} (`stats.power`)"
-            if p is not None
-            and p.power is not None
-            and s.min_effect is not None
-            and p.power.half_width(10**6) > s.min_effect
+            f"interval below ±{p.power.floor:.3f} (`stats.power`)"
+            if p is not None and p.power is not None and s.min_effect is not None and p.power.floor > s.min_effect
             else ""
         )
         out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}{short}.")
@@ -405,7 +402,7 @@ def power_text(pw: Power, m: float, seeds: int = SEEDS_PLANNED) -> str:
     """What more seeds or sequences would do for a comparison (:class:`ever.analysis.stats.Power`): the predicted
     half-width of its 95 % interval with ``seeds`` a cell, its floor with unlimited seeds on the same sequences,
     and, when that floor is above the minimal effect ``m``, how many sequences ``seeds`` would need."""
-    hw, floor = pw.half_width(seeds), pw.half_width(10**6)
+    hw, floor = pw.half_width(seeds), pw.floor
     head = (
         f"With {seeds} seeds a cell its 95 % interval would be about ±{hw:.3f} wide (±{pw.half_width(pw.seeds_a):.3f} "
         f"with {pw.seeds_a}, from the spread over sequences and seeds, `stats.power`)"
