@@ -48,10 +48,8 @@ def test_every_committed_snapshot_says_how_when_and_where_it_was_made():
 
 
 def test_every_snapshot_made_by_a_grid_names_a_grid_file_that_exists():
-    import re
-
     for f in sorted((ROOT / "results").glob("*/SNAPSHOT.json")):
-        for grid in re.findall(r"--grid (\S+)", sources.snapshot_info(f.parent)["command"]):
+        for grid in sources.snapshot_grids(f.parent):
             assert (ROOT / grid).is_file(), f"{f}: made by {grid}, which is not in the repository"
 
 

@@ -153,17 +153,22 @@ def study_source(
     return Path(snapshot), None, "", None
 
 
+def snapshot_grids(path: str | Path) -> list[str]:
+    """The grid files (as the command wrote them, relative to the folder above ``results/``) named by ``--grid``
+    in the command of the results snapshot ``path``; empty for a snapshot made by hand or no snapshot."""
+    import re
+
+    return re.findall(r"--grid (\S+)", (snapshot_info(path) or {}).get("command") or "")
+
+
 def declared_min_effect(path: str | Path) -> float | None:
     """The minimal effect of interest (``claims.min_effect``, :class:`ever.grid.GridClaims`) declared by the grid
     file that made the results snapshot ``path`` (named by ``--grid`` in its ``SNAPSHOT.json`` command, relative
     to the folder above ``results/``); None when ``path`` is not a snapshot of a grid or the grid declares none.
     A grid file that is there but wrong raises its one-line :class:`ever.grid.GridError`."""
-    import re
-
     from ever.grid import load_grid
 
-    info = snapshot_info(path) or {}
-    grids = re.findall(r"--grid (\S+)", info.get("command") or "")
+    grids = snapshot_grids(path)
     if not grids:
         return None
     grid = Path(path).resolve().parent.parent / grids[0]

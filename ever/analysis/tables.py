@@ -812,14 +812,12 @@ def measured_time(snapshot: str | Path) -> dict[str, Any] | None:
 def grid_snapshots(root: str | Path = ".") -> dict[str, Path]:
     """Which committed results snapshot each grid file made: ``{grid path as written: snapshot folder}``, from
     the ``--grid`` of each ``results/*/SNAPSHOT.json`` command under ``root`` (snapshots made by hand name none)."""
-    import re
-
-    from ever.analysis.sources import SCRATCH, snapshot_info
+    from ever.analysis.sources import SCRATCH, snapshot_grids
 
     out = {}
     for f in sorted((Path(root) / "results").glob("*/SNAPSHOT.json")):
         if not f.parent.name.endswith(SCRATCH):
-            for grid in re.findall(r"--grid (\S+)", (snapshot_info(f.parent) or {}).get("command") or ""):
+            for grid in snapshot_grids(f.parent):
                 out[grid] = f.parent
     return out
 
