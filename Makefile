@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed
 
-.PHONY: install test lint report data davis-dev green green-long data-scaling gpu-check clean
+.PHONY: install test lint report data davis-dev green green-long data-scaling objects-lr gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
@@ -60,6 +60,11 @@ green-long: $(STAMP)
 data-scaling: $(STAMP)
 	$(BIN)/ever report --grid configs/report-data-scaling.yaml --snapshot results/data-scaling $(REPORT_ARGS)
 	$(BIN)/python -m ever.analysis.scaling configs/report-data-scaling.yaml results/data-scaling
+
+# A learning-rate check for the object walk with 16 and 32 crops per frame (issue 34): 1000 steps at two lrs,
+# one seed, scored on the five tuning sequences at 427 px; rewrites results/objects-lr. Needs the DAVIS folders.
+objects-lr: $(STAMP)
+	$(BIN)/ever report --grid configs/report-objects-lr.yaml --snapshot results/objects-lr $(REPORT_ARGS)
 
 # On a CUDA machine (issue 32): the reference walk's bf16 training step (clips/s, MFU), propagation at 480p
 # (frames/s) and a ten-minute training with its J&F, in one JSON (runs/gpu-check/gpu_check.json); reuse the
