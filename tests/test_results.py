@@ -761,11 +761,27 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     shutil.rmtree(tmp_path / "od-s0")
     assert claims.crop_claim(tmp_path, "val", ["pc-s0", "pc-s1"]) is None  # nothing to compare with
 
-    # A baseline above the patch-crop walk: whatever the object cells do, the claim is not decided.
+    # A baseline above the patch-crop walk: object cells short of it beyond the noise still refute the claim
+    # (equal accuracy to the patch walk, whatever it is worth), and the line says what the reference is worth ...
     base = tmp_path / "baselines" / "copy" / "eval" / "val"
     base.mkdir(parents=True)
     (base / "summary.json").write_text(json.dumps({"J&F-Mean": 0.55}))
     c = claims.crop_claim(tmp_path, "val", names)
+    assert (c.baseline, c.learned, c.holds, c.clear, c.undecided) == ("baseline: copy", False, False, False, None)
+    line = wording.crop_claim_line(c)
+    assert "does not hold in this grid: `oc` against `pc` lowers J&F by 0.030 [0.030, 0.030]" in line
+    assert "the patch walk itself is not shown to end above the best baseline (`baseline: copy`, 0.550)" in line
+    # ... but object cells at the patch walk's accuracy do not confirm it: matching a walk that has not learned
+    # says nothing, so the claim is not decided.
+    for s in (0, 1):
+        (tmp_path / f"oc-s{s}" / "curve.csv").write_text(
+            "step,train_gflops,J&F-Mean\n1,10.0,0.3\n2,20.0,0.49\n3,30.0,0.5\n"
+        )
+        (tmp_path / f"oc-s{s}" / "eval" / "val" / "per_sequence.csv").write_text(
+            "sequence,J-Mean,F-Mean\ns1,0.5,0.5\ns2,0.5,0.5\n"
+        )
+    c = claims.crop_claim(tmp_path, "val", names)
+    assert c.rows[0].equal and c.rows[0].ratio > 5
     assert (c.baseline, c.learned, c.holds, c.clear, c.undecided) == ("baseline: copy", False, None, False, "baseline")
     line = wording.crop_claim_line(c)
     assert "less compute) is not decided by this grid:" in line

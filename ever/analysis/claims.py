@@ -273,10 +273,12 @@ def crop_claim(
     final accuracy (``clear``: the same with ``ratio_low >= factor``); False when every object cell refutes
     it, either less accurate by more than ``tolerance`` and beyond the :func:`noise` of the two cells, or as
     accurate without the saving; else None, not decided, and ``undecided`` says why: ``"baseline"`` when the
-    patch-crop cell does not end above the best baseline (matching a walk that has not learned says nothing
-    about the claim; "above" means by more than the :func:`noise` of its own seeds), ``"noise"`` when an object
-    cell's shortfall is within the noise or no object cell has two seeds. Only object cells with two or more
-    seeds decide; a one-seed cell (a diagnostic) is in ``rows`` with the reference's noise alone.
+    patch-crop cell does not end above the best baseline (``learned`` False: matching a walk that has not learned
+    says nothing about the claim; "above" means by more than the :func:`noise` of its own seeds) and not every
+    object cell falls short of it beyond the noise (a shortfall refutes the claim whatever the reference is
+    worth), ``"noise"`` when an object cell's shortfall is within the noise or no object cell has two seeds.
+    Only object cells with two or more seeds decide; a one-seed cell (a diagnostic) is in ``rows`` with the
+    reference's noise alone.
     ``reference_vs_baseline``: :func:`compare` of the patch cell against the best baseline sequence by sequence
     (information beside the seed rule: whether its lead would carry over to other videos).
     ``effect`` of a row: :func:`~ever.analysis.stats.cell_effect` of the cell against the patch cell (its
@@ -365,11 +367,15 @@ def crop_claim(
     bb = best_baseline_score(summaries(runs_dir, split, names))
     best, best_jf = bb if bb else (None, None)
     # The reference must end above the best baseline by more than the noise of its own seeds (by anything with
-    # one seed): matching a walk that is not shown to have learned says nothing about the claim.
+    # one seed) for its accuracy to be worth matching: matching a walk that is not shown to have learned says
+    # nothing about the claim. Falling short of it does: the claim is equal accuracy to the patch walk, whatever
+    # the patch walk is worth, so a shortfall beyond the noise refutes it either way.
     ref_noise = noise(sample_sd(ref_final))
     learned = best_jf is None or ref_mean - best_jf > (ref_noise or 0.0)
-    holds = None if not learned else True if ok else False if judged and len(refuted) == len(judged) else None
-    undecided = "baseline" if not learned else "noise" if holds is None else None
+    if not learned:
+        refuted = [r for r in judged if not r.equal and r.beyond_noise]
+    holds = True if learned and ok else False if judged and len(refuted) == len(judged) else None
+    undecided = None if holds is not None else "baseline" if not learned else "noise"
     return CropClaim(
         reference=refs[0],
         baseline=best,

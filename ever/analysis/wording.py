@@ -570,6 +570,11 @@ def crop_claim_line(claim: CropClaim, holm: dict[str, Any] | None = None) -> str
             f"; the patch walk is not shown to end above the best baseline (`{claim.baseline}`, "
             f"{claim.baseline_jf:.3f}), so reaching its accuracy says nothing about the claim"
         )
+    elif claim.holds is False and not claim.learned:
+        why = (
+            f"; the patch walk itself is not shown to end above the best baseline (`{claim.baseline}`, "
+            f"{claim.baseline_jf:.3f}), so the object walk falls short of a design that does not beat it either"
+        )
     elif claim.holds is None and not any(r.seeds > 1 for r in claim.rows):
         why = "; no object cell has two seeds, so none enters the verdict"
     return (
