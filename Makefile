@@ -7,6 +7,8 @@ VENV_FLAGS ?=
 # The default is the CPU wheel; with a GPU, e.g. TORCH_SPEC="torch --index-url <your CUDA index>",
 # or VENV_FLAGS=--system-site-packages to reuse the CUDA build you already have.
 TORCH_SPEC ?= torch==2.13.0
+# Extra `ever report` arguments for every report target, e.g. REPORT_ARGS="--jobs 2" (two runs at a time, each on
+# half the cores: on a small CPU several one-thread runs finish a grid sooner than one run on every core).
 REPORT_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.ever-installed

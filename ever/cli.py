@@ -7,7 +7,7 @@ ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] 
                [--overwrite]
 ever models
 ever ledger runs/* [--csv FILE]
-ever report [--grid configs/report.yaml] [--device cuda]
+ever report [--grid configs/report.yaml] [--device cuda] [--jobs N]
 """
 
 from __future__ import annotations
@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="train, evaluate, execute notebooks and build the book")
     r.add_argument("--grid", default="configs/report.yaml")
     r.add_argument("--device", default=None, help="override train.device for every run (cpu | cuda)")
+    r.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train and score N runs at once (on a CPU each gets cores // N threads unless OMP_NUM_THREADS is set)",
+    )
     r.add_argument(
         "--snapshot",
         default=None,

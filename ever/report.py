@@ -22,18 +22,27 @@ Every step is incremental and isolated:
 A failing step names the run and raises :class:`ReportError`; the steps before it keep their files.
 A timing summary is printed at the end and written to ``<runs>/report.json``.
 
+``jobs`` > 1 (``ever report --jobs N``) trains and scores that many runs at once, each run's train ->
+eval -> curve in order, then the baselines that many at a time; notebooks and the book follow, one by one.
+On a CPU each job's subprocesses get ``OMP_NUM_THREADS`` = cores // jobs unless it is set (several
+one-thread runs use a small machine better than one run on every core). A failing run stops neither the
+others nor what they computed: the first failure is raised when every job has ended.
+
 The grid file's schema is :mod:`ever.grid`; what the notebooks read back from the run folders (tables,
 curves, verdicts) is :mod:`ever.analysis`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +130,31 @@ class _Timer:
         lines += [f"{r['step']:<40s}{r['status']:<12s}{r['seconds']:>10.1f}" for r in self.rows]
         lines.append(f"{'total':<52s}{total:>10.1f}")
         return "\n".join(lines)
+
+
+def _in_parallel(jobs: int, fn, items) -> None:
+    """``fn(item)`` for every item, ``jobs`` at a time; when every call has ended, raise the first failure
+    (in the order of ``items``): one failing run neither stops the others nor loses what they computed."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+    for f in futures:
+        f.result()
+
+
+@contextlib.contextmanager
+def _threads_per_job(jobs: int, device: str | None):
+    """On a CPU, ``OMP_NUM_THREADS`` = cores // ``jobs`` (at least 1) for the subprocesses started inside,
+    unless the caller set it; restored afterwards."""
+    import torch
+
+    if "OMP_NUM_THREADS" in os.environ or (device != "cpu" and torch.cuda.is_available()):
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -290,10 +324,11 @@ def baseline_config(g: Grid):
     )
 
 
-def _step_baseline(g: Grid, kind: str) -> str:
+def _save_baseline_config(g: Grid) -> Path:
+    """Write ``<runs>/configs/baselines.yaml`` unless it already holds :func:`baseline_config` (a new baseline
+    config makes every baseline stale: their summaries are then older than it)."""
     from ever.config import save_config
 
-    out = RunDir(baseline_dir(g.runs_dir, kind)).eval_dir(g.split)
     cfg = baseline_config(g)
     cfg_path = g.runs_dir / "configs" / "baselines.yaml"
     old = None
@@ -303,7 +338,13 @@ def _step_baseline(g: Grid, kind: str) -> str:
         except yaml.YAMLError:
             old = None
     if old is None or not configs_match(old, cfg.to_dict()):
-        save_config(cfg, cfg_path)  # a new baseline config makes every baseline stale
+        save_config(cfg, cfg_path)
+    return cfg_path
+
+
+def _step_baseline(g: Grid, kind: str) -> str:
+    out = RunDir(baseline_dir(g.runs_dir, kind)).eval_dir(g.split)
+    cfg_path = _save_baseline_config(g)
     if _fresh(out / SUMMARY_FILE, cfg_path) and _same_inputs(out, _inputs(g, True)):
         return "cached"
     return _run_eval(g, kind, cfg_path, out, f"baseline {kind}", f"eval-baseline-{kind}")
@@ -473,8 +514,10 @@ def _titled_redirect(index: Path) -> None:
     )
 
 
-def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None) -> Path:
-    """Run the whole pipeline of a grid; returns the built ``_build/html/index.html``."""
+def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None, jobs: int = 1) -> Path:
+    """Run the whole pipeline of a grid, ``jobs`` runs at a time; returns the built ``_build/html/index.html``."""
+    if jobs < 1:
+        raise ReportError(f"--jobs must be >= 1, got {jobs}")
     g = load_grid(grid_path)
     if g.notebooks.execute:  # before any work: a parameter no notebook declares would be silently ignored
         sources = source_notebooks(g.book_root)
@@ -489,6 +532,8 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     index = g.html_dir / "index.html"
     from ever.utils import atomic_write_json
 
+    lock = threading.Lock()  # jobs > 1: one step at a time writes the timer and report.json
+
     def log(status: str) -> None:  # runs/report.json after every step: chapter 7 shows this run's steps so far
         atomic_write_json(
             g.runs_dir / "report.json",
@@ -499,29 +544,42 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
         t0 = time.perf_counter()
         try:
             status = fn(*args)
-        except ReportError:
-            timer.add(name, time.perf_counter() - t0, "FAILED")
-            log("failed")
-            print(timer.summary(), flush=True)
-            raise
         except Exception as e:  # noqa: BLE001 - name the step that failed
-            timer.add(name, time.perf_counter() - t0, "FAILED")
-            log("failed")
-            print(timer.summary(), flush=True)
+            with lock:
+                timer.add(name, time.perf_counter() - t0, "FAILED")
+                log("failed")
+                print(timer.summary(), flush=True)
+            if isinstance(e, ReportError):
+                raise
             raise ReportError(f"{name}: {type(e).__name__}: {e}") from e
-        timer.add(name, time.perf_counter() - t0, status)
-        log("running")
+        with lock:
+            timer.add(name, time.perf_counter() - t0, status)
+            log("running")
 
     step(f"data {g.data.name}", _step_data, g)
     cfg_dir = g.runs_dir / "configs"
-    for spec in g.runs:
+
+    def one_run(spec: RunSpec) -> None:
         step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
-    for spec in g.runs:
         step(f"eval {spec.name}", _step_eval, g, spec)
         if (g.runs_dir / spec.name / "snapshots").is_dir():
             step(f"curve {spec.name}", _step_curve, g, spec)
-    for kind in g.baselines.kinds:
-        step(f"baseline {kind}", _step_baseline, g, kind)
+
+    if jobs == 1:  # every training first, then every evaluation: the order of the runs, as always
+        for spec in g.runs:
+            step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
+        for spec in g.runs:
+            step(f"eval {spec.name}", _step_eval, g, spec)
+            if (g.runs_dir / spec.name / "snapshots").is_dir():
+                step(f"curve {spec.name}", _step_curve, g, spec)
+        for kind in g.baselines.kinds:
+            step(f"baseline {kind}", _step_baseline, g, kind)
+    else:
+        if g.baselines.kinds:
+            _save_baseline_config(g)  # once, before the baselines that read it run side by side
+        with _threads_per_job(jobs, device):
+            _in_parallel(jobs, one_run, g.runs)
+            _in_parallel(jobs, lambda kind: step(f"baseline {kind}", _step_baseline, g, kind), g.baselines.kinds)
     if g.bench and g.notebooks.execute:
         step("bench walk", _step_bench, g)
     if g.notebooks.execute:
@@ -683,7 +741,7 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
 
 
 def cli(args) -> int:
-    report(args.grid, device=getattr(args, "device", None))
+    report(args.grid, device=getattr(args, "device", None), jobs=getattr(args, "jobs", 1))
     if getattr(args, "snapshot", None):
         g = load_grid(args.grid)
         cmd = f"ever report --grid {_show_path(g.path)}" + (f" --device {args.device}" if args.device else "")
