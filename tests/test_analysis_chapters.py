@@ -321,16 +321,24 @@ def test_the_untrained_encoder_band_comes_only_from_evaluations_scored_alike(tmp
         (path / "summary.json").write_text(
             json.dumps({"J&F-Mean": jf, "cfg": cfg, "eval_stage": stage, "num_sequences": 15})
         )
+        # two sequences around jf: the family's score is the mean over sequences (bar.families)
+        pd.DataFrame(
+            {"sequence": ["a", "b"], "J-Mean": [jf - 0.05, jf + 0.05], "F-Mean": [jf - 0.05, jf + 0.05]}
+        ).to_csv(path / "per_sequence.csv", index=False)
         return path / "summary.json"
 
     like = summary(tmp_path / "study", 0.4)
-    for i, jf in enumerate([0.2, 0.3, 0.4]):
-        summary(tmp_path / "snap" / f"random-s{i}-layer3", jf)
+    labels = [f"random-s{i}-layer3" for i in range(3)] + ["random-s0-layer4", "random-s4-layer3", "lab"]
+    for label, jf in zip(labels[:3], [0.2, 0.3, 0.4]):
+        summary(tmp_path / "snap" / label, jf)
     summary(tmp_path / "snap" / "random-s0-layer4", 0.9, stage="layer4")
     summary(tmp_path / "snap" / "random-s4-layer3", 0.9, long_side=240)
-    label, mean, sd, n = plots.untrained_inits(tmp_path / "snap", like)
+    summary(tmp_path / "snap" / "lab", 0.9)  # scored alike, but a colour baseline, not an initialisation
+    (tmp_path / "snap" / "SNAPSHOT.json").write_text(json.dumps({"kind": "evaluations", "evaluations": labels}))
+    label, mean, sd, n = tables.untrained_inits(tmp_path / "snap", like)
     assert (n, mean, sd) == (3, pytest.approx(0.3), pytest.approx(0.1)) and label == "untrained encoder"
-    assert plots.untrained_inits(tmp_path / "absent", like) is None
+    assert tables.untrained_inits(tmp_path / "absent", like) is None
+    assert tables.untrained_inits(tmp_path / "snap", tmp_path / "absent.json") is None
     assert "grey band of ± sd over its 3 initialisations (0.300 ± 0.100" in captions.compute_curves(
         "study", (label, mean, sd, n), "snap"
     )

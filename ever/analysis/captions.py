@@ -46,7 +46,7 @@ def shipped_line(name: str) -> str:
 
 def compute_curves(study: str, inits: tuple[str, float, float, int] | None, inits_source: str) -> str:
     """Chapter 5: what claim 1's curve of J&F against training compute shows (``study``: its title; ``inits``:
-    :func:`ever.analysis.plots.untrained_inits`, read from ``inits_source``)."""
+    :func:`ever.analysis.tables.untrained_inits`, read from ``inits_source``)."""
     untrained = (
         f"; the untrained encoder dashed, in a grey band of ± sd over its {inits[3]} initialisations "
         f"({inits[1]:.3f} ± {inits[2]:.3f}, `{inits_source}`)"

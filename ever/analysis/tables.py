@@ -699,6 +699,33 @@ def table1_data(root: str | Path = "results"):
     return T.loc[order + [i for i in T.index if i not in order]]
 
 
+def untrained_inits(snapshot: str | Path, like: str | Path) -> tuple[str, float, float, int] | None:
+    """The untrained encoder as a distribution over its initialisations, ``(label, mean J&F, sd, inits)``:
+    the family (:func:`ever.analysis.bar.families`) of the ``random-s<seed>-<stage>`` evaluations of the
+    committed ``snapshot`` (``results/baselines``) that were scored like the summary ``like`` (a study's
+    ``baseline: random`` ``summary.json``: same protocol and data, same encoder stage, same number of
+    sequences); None when fewer than two were, so a figure never mixes protocols."""
+    from ever.analysis.bar import RANDOM, families
+    from ever.analysis.sources import evaluation_sequences, snapshot_info
+
+    ref = read_json(Path(like)) if Path(like).is_file() else None
+    info = snapshot_info(snapshot) if ref is not None else None
+    if info is None:
+        return None
+
+    def alike(label: str) -> bool:
+        s = read_json(Path(snapshot) / label / "summary.json") or {}
+        keys = ("cfg", "eval_stage", "num_sequences")
+        return bool(RANDOM.match(label)) and all(s.get(k) == ref.get(k) for k in keys)
+
+    Q = evaluation_sequences(snapshot)
+    same = [label for label in Q.columns if alike(label)]
+    if len(same) < 2:
+        return None
+    row = families(Q[same]).iloc[0]  # one stage: one family
+    return ("untrained encoder", float(row["J&F"]), float(row["sd"]), int(row["members"]))
+
+
 def table1(T):
     """:func:`table1_data` for the page and the README, as :func:`unbroken` text: ``J&F`` and ``PCK@0.1`` as
     mean ± sd, training ``GFLOPs`` and ``train min`` ("–" without training), ``seeds`` ("–" for a deterministic
@@ -841,24 +868,16 @@ def make_targets(makefile: str | Path = "Makefile") -> dict[str, str]:
 
 
 def data_needed(grid) -> list[str]:
-    """The datasets of ``data_manifest/`` a grid (:class:`ever.grid.Grid`) reads: its evaluation data and every
-    ``data.roots`` of its runs (in ``common_set`` or a run's ``set``; each run's config's own roots when the
-    grid does not point its runs at its data), each matched to the manifest whose name is the longest prefix
-    of one of the path's folders (``davis2016-dev-extra`` -> ``davis2016``); names no manifest matches stay
-    as written."""
-    import re
-
-    from ever.config import load_config
+    """The datasets of ``data_manifest/`` a grid (:class:`ever.grid.Grid`) reads: its evaluation data and the
+    ``data.roots`` every run trains on (:func:`ever.report.run_config`: the run's config with the grid's
+    overrides, parsed as ``--set`` is), each matched to the manifest whose name is the longest prefix of one
+    of the path's folders (``davis2016-dev-extra`` -> ``davis2016``); names no manifest matches stay as
+    written."""
     from ever.data import manifest as M
+    from ever.report import run_config
 
     known = sorted((r["name"] for r in M.datasets_table()), key=len, reverse=True)
-    paths = [grid.data.name]
-    for r in grid.runs:
-        sets = [s for s in [*grid.common_set, *r.set] if s.startswith("data.roots=")]
-        if sets:
-            paths += re.split(r"\s*,\s*", sets[-1].split("=", 1)[1].strip("[] "))
-        elif not grid.data.override_run_data and Path(r.config).is_file():
-            paths += load_config(r.config).data.roots
+    paths = [grid.data.name] + [p for r in grid.runs for p in run_config(grid, r).data.roots]
     out = []
     for p in paths:
         name = next((k for part in Path(p).parts for k in known if part.startswith(k)), p)
