@@ -718,12 +718,12 @@ def claims_evidence(root: str | Path = "results"):
             f"1: object nodes at patch accuracy, ≥{s.crop.factor:g}x less compute",
             f"{r.cell} {verdict(r.effect, s.min_effect)} J&F",
             _interval(r.effect),
-            "chapter 5",
+            "chapter\u00a05",
         )
         for r in s.crop.rows
     ]
     rows += [
-        ("2: the space-time GCN raises J&F", verdict(p.effect, s.min_effect), _interval(p.effect), "chapter 5")
+        ("2: the space-time GCN raises J&F", verdict(p.effect, s.min_effect), _interval(p.effect), "chapter\u00a05")
         for p in s.gcn.pairs
     ]
     rows += [
@@ -731,7 +731,7 @@ def claims_evidence(root: str | Path = "results"):
             "pooled patches: patch accuracy for less compute",
             f"{w.flops_ratio:.1f}x fewer FLOPs; J&F {verdict(w.effect, s.min_effect)}",
             _interval(w.effect),
-            "chapter 5",
+            "chapter\u00a05",
         )
         for w in s.crop.pooled
     ]
@@ -740,7 +740,7 @@ def claims_evidence(root: str | Path = "results"):
             f"shipped model: ≥{b.margin:.2f} J&F above every baseline",
             "clears" if b.clears else "does not clear",
             f"{b.lead:+.3f} against {b.baseline}, p = {b.p:.2f}, {b.sequences} held-out sequences",
-            "chapter 4",
+            "chapter\u00a04",
         )
     )
     return display_text(pd.DataFrame(rows, columns=["claim", "verdict", effect, "where"]))
