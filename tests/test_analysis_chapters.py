@@ -178,7 +178,7 @@ def test_chapter_five_pieces_read_the_ablation_table():
     assert "`g`: training cycle easier" in text and "`g` shows the shortcut's signature" in text
     table, caption = tables.ablation_accuracy(A, pd.DataFrame({"first step": [8], "last step": [10], "points": [3]}))
     assert list(table.columns) == ["nodes", "N/frame", "GCN", "J&F", "loss / ln N", "acc × N"]
-    assert caption.endswith("steps 8–10 (3 points)")
+    assert caption.endswith("steps 8–10 (3 points)") and caption.startswith("J&F: over all the split's objects")
     D = A.dropna(subset=["J&F"])
     assert "(patch_pool, without GCN" not in captions.nodes_and_compute(D, True)  # one N per line: none joined
     assert "This grid trains one N per node type" in captions.nodes_and_compute(D, True)
@@ -310,8 +310,21 @@ def test_the_sentences_that_remark_on_numbers_say_what_they_are():
             "J&F": [0.354, 0.249, 0.2],
         }
     )
-    assert "`p-gcn` scores 0.105 J&F lower than `p` (0.249 against 0.354)" in captions.gcn_pairs_line(B)
+    pairs = captions.gcn_pairs_line(B)
+    assert "`p-gcn` scores 0.105 J&F lower than `p` (0.249 against 0.354)" in pairs
+    assert "J&F over all the split's objects" in pairs and "per-sequence differences" in pairs  # the unit, named
     assert captions.gcn_pairs_line(B[B["run"] != "p"]) is None
+
+    G = pd.DataFrame(
+        {"a": ["c9", "o8"], "b": ["c49", "c9"], "J&F a": [0.40, 0.30], "J&F b": [0.50, 0.40], "a - b": [-0.10, -0.10]}
+    ).assign(low=[-0.2, -0.15], high=[0.0, -0.05], verdict=["undecided", "lowers J&F"])
+    G.loc[1, "a - b"] = -0.12
+    steps = captions.gap_steps(G, 0.406, ("untrained encoder", 0.265, 0.084, 5), "results/baselines")
+    assert "`o8` against `c9`: -0.120 J&F [-0.150, -0.050], lowers J&F" in steps and "0.500 to 0.300" in steps
+    # the grid's one untrained initialisation is never shown as the untrained encoder's score
+    assert "`baseline: random` (0.406) is one initialisation of the untrained encoder" in steps
+    assert "over 5 initialisations the untrained encoder scores 0.265 ± 0.084 (`results/baselines`)" in steps
+    assert "initialisation" not in captions.gap_steps(G, None, None, "results/baselines")
 
 
 def test_the_untrained_encoder_band_comes_only_from_evaluations_scored_alike(tmp_path):
@@ -321,19 +334,30 @@ def test_the_untrained_encoder_band_comes_only_from_evaluations_scored_alike(tmp
         (path / "summary.json").write_text(
             json.dumps({"J&F-Mean": jf, "cfg": cfg, "eval_stage": stage, "num_sequences": 15})
         )
+        # two sequences around jf: the family's score is the mean over sequences (bar.families)
+        pd.DataFrame(
+            {"sequence": ["a", "b"], "J-Mean": [jf - 0.05, jf + 0.05], "F-Mean": [jf - 0.05, jf + 0.05]}
+        ).to_csv(path / "per_sequence.csv", index=False)
         return path / "summary.json"
 
-    like = summary(tmp_path / "study", 0.4)
-    for i, jf in enumerate([0.2, 0.3, 0.4]):
-        summary(tmp_path / "snap" / f"random-s{i}-layer3", jf)
+    summary(baseline_dir(tmp_path / "study", "random") / "eval" / "val", 0.4)
+    labels = [f"random-s{i}-layer3" for i in range(3)] + ["random-s0-layer4", "random-s4-layer3", "lab"]
+    for label, jf in zip(labels[:3], [0.2, 0.3, 0.4]):
+        summary(tmp_path / "snap" / label, jf)
     summary(tmp_path / "snap" / "random-s0-layer4", 0.9, stage="layer4")
     summary(tmp_path / "snap" / "random-s4-layer3", 0.9, long_side=240)
-    label, mean, sd, n = plots.untrained_inits(tmp_path / "snap", like)
+    summary(tmp_path / "snap" / "lab", 0.9)  # scored alike, but a colour baseline, not an initialisation
+    (tmp_path / "snap" / "SNAPSHOT.json").write_text(json.dumps({"kind": "evaluations", "evaluations": labels}))
+    label, mean, sd, n = tables.untrained_inits(tmp_path / "snap", tmp_path / "study", "val")
     assert (n, mean, sd) == (3, pytest.approx(0.3), pytest.approx(0.1)) and label == "untrained encoder"
-    assert plots.untrained_inits(tmp_path / "absent", like) is None
-    assert "grey band of ± sd over its 3 initialisations (0.300 ± 0.100" in captions.compute_curves(
-        "study", (label, mean, sd, n), "snap"
-    )
+    assert tables.untrained_inits(tmp_path / "absent", tmp_path / "study", "val") is None
+    assert tables.untrained_inits(tmp_path / "snap", tmp_path / "study", "test") is None  # no random scored there
+    text = captions.compute_curves("study", ("baseline: lab-dist", 0.515), (label, mean, sd, n), "snap")
+    assert "grey band of ± sd over its 3 initialisations (0.300 ± 0.100" in text
+    assert "the best baseline, `baseline: lab-dist` (0.515), dotted" in text
+    one = captions.one_init(0.4, (label, mean, sd, n), "snap")
+    assert one.startswith("`baseline: random` (0.400) is one initialisation") and "3 initialisations" in one
+    assert "0.300 ± 0.100 (`snap`)" in one and captions.one_init(None, None, "snap") is None
     C = pd.DataFrame(
         {
             "run": ["a-s0", "a-s1"] * 2,

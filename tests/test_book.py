@@ -336,9 +336,14 @@ window.addEventListener("load", function () {
         if (cap && cap.textContent.trim()) {
           var r = document.createRange(); r.selectNodeContents(cap);
           var first = r.getClientRects()[0];
+          var ends = Math.max.apply(null, Array.prototype.map.call(r.getClientRects(),
+                                                                   function (b) { return b.right; }));
           if (first && first.left > box.right - 20)
             seen.cut.push(name + "'s caption starts at " + Math.round(first.left) + " px, out of its box (ends "
                           + Math.round(box.right) + ")");
+          else if (ends > box.right + 1)
+            seen.cut.push(name + "'s caption runs to " + Math.round(ends) + " px, past its box (ends "
+                          + Math.round(box.right) + "): cut until scrolled");
         }
         return;
       }
@@ -514,7 +519,10 @@ def test_page_problems_finds_wrapped_spreads_and_clipped_tables_and_the_book_sty
     caption = "final scores, mean ± sd over seeds"
     raw = seen(shown(many, caption))  # a wide table in its scroll box, without the book's style
     assert any("caption starts at" in p for p in page_problems("05_ablations", raw)), raw["cut"]
-    styled = seen(f'<div style="width:40px">{shown(spread, caption)}</div>', shown(many, caption), css=True)
+    long = "one change at a time: " + "fewer patches, windows instead of a grid, resized boxes; " * 12
+    runs = seen(f'<div style="overflow-x:auto; width:600px">{shown(many, long)}</div>')  # caption as wide as its table
+    assert any("caption runs to" in p for p in page_problems("05_ablations", runs)), runs["cut"]
+    styled = seen(f'<div style="width:40px">{shown(spread, "J&F")}</div>', shown(many, long), css=True)
     assert page_problems("05_ablations", styled) == [] and "0.484 ± 0.056" in styled["text"].replace("\xa0", " ")
 
 

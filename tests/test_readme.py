@@ -120,16 +120,19 @@ def test_the_abstract_numbers_are_the_snapshots_numbers():
     sentences = [x for x in re.split(r"(?<=\.) (?=[A-Z])", text) if x]
     assert 3 <= len(sentences) <= 5, sentences
     assert f"J&F {T.loc['ship-lr3e-4', 'J&F']:.3f} ± {T.loc['ship-lr3e-4', 'J&F sd']:.3f}" in text
-    assert f"{T.loc['lab-dist', 'J&F']:.3f} for Lab colour distances" in text
+    best = T.loc[T["kind"] == "baseline", "J&F"].idxmax()  # whichever baseline the snapshots make strongest
+    assert f"{T.loc[best, 'J&F']:.3f} for the strongest baseline without training (`{best}`)" in text
+    assert f"for untrained encoders (over {T[T['kind'] == 'untrained']['seeds'].iloc[0]} initialisations)" in text
     assert "does not clear the bar of +0.08" in text and not bar.clears
-    assert f"{bar.model_jf:.3f} against `lab-dist` {bar.baseline_jf:.3f} ({bar.lead:+.3f}" in text
+    assert f"{bar.model_jf:.3f} against `{bar.baseline}` {bar.baseline_jf:.3f} ({bar.lead:+.3f}" in text
     assert bar.sequences == 10 and bar.seeds == 3  # the ten sequences that did not choose the recipe
     obj = s.crop.rows[0].effect
     assert f"lower J&F by {-obj.effect:.3f} (95\u00a0% interval {-obj.high:.3f} to {-obj.low:.3f})" in text
     gcn = s.gcn.pairs[0].effect
     assert f"undecided ({gcn.effect:+.3f} [{gcn.low:+.3f}, {gcn.high:+.3f}] J&F)" in text
     E = wording.claims_evidence(ROOT / "results")
-    assert list(E.columns) == ["claim", "verdict", "effect (95 % interval)", "where"]
+    assert list(E.columns) == ["claim", "verdict", f"effect (95 % interval; m = {s.min_effect:g})", "where"]
+    assert "`" not in "".join(E.stack())  # an HTML table shows no Markdown: no literal backticks
     assert E["verdict"].iloc[-1] == "does not clear" and "lowers" in E["verdict"].iloc[0]
 
 

@@ -237,9 +237,10 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     )
     # each pair an effect with its interval (stats.effect, claims.verdict; no minimal effect declared here)
     assert "GCN (claim 2): `main-gcn` against `main` undecided (-0.100 [" in gcn
-    assert "; no minimal effect declared) (p = " in gcn and "on 3 sequences, 1 seed against 1" in gcn
+    assert "; no minimal effect declared) (p = " in gcn
+    assert "mean of 3 per-sequence differences, 1 seed against 1" in gcn
     assert (
-        "`obj-gcn` against `obj` raises J&F by 0.040 [0.040, 0.040] on 2 sequences" in gcn
+        "`obj-gcn` against `obj` raises J&F by 0.040 [0.040, 0.040], mean of 2 per-sequence differences" in gcn
     )  # per-sequence files alike
     # how far the walk without the GCN learned
     assert "Without it `main` ends at 0.400, `obj` ends at 0.250 (best baseline 0.260)" in gcn
@@ -251,6 +252,13 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     assert wording.findings(tmp_path, "test") == []
     (objects,) = [t for t in wording.findings(tmp_path, "val", ["main", "obj"]) if "object-node cells" in t]
     assert objects.endswith("`obj` 0.250: every one scores below it.")  # below copying the first mask (0.26)
+    from ever.analysis.claims import ObjectCells
+
+    untrained = ObjectCells("baseline: random", 0.406, (("o8", 0.288),), (), 0.02)
+    # the grid's random baseline is one initialisation, never "the untrained encoder's" score
+    assert "above this grid's untrained encoder** (`baseline: random`, one initialisation, 0.406): `o8` 0.288" in (
+        wording._objects_line(untrained)
+    )
 
 
 def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_where_it_can_show(tmp_path):
@@ -263,7 +271,10 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     text = wording.findings(tmp_path, "val", names)
     (gcn,) = [t for t in text if "GCN (claim 2)" in t]
     # seeds 0.40/0.42 against 0.50/0.52 on both sequences: the bootstrap's seed draws give 0.08 to 0.12
-    assert "`p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120] on 2 sequences, 2 seeds against 2" in gcn
+    assert (
+        "`p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120], mean of 2 per-sequence differences, 2 seeds against 2"
+        in gcn
+    )
     assert (
         text[-1] == "**Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid** (chapter 5)."
     )
@@ -273,8 +284,8 @@ def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_
     assert (study.pooled.holds, study.pooled.testable) == (True, True)
     short = wording.in_short(None, {"Short grid": study, "Long grid": None})  # the first page: the verdicts, labelled
     assert short == [
-        "Short grid: The GCN (claim 2): `p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120] on 2 sequences, "
-        "2 seeds against 2",
+        "Short grid: The GCN (claim 2): `p-gcn` against `p` raises J&F by 0.100 [0.080, 0.120], mean of 2 "
+        "per-sequence differences, 2 seeds against 2",
         "Short grid: Claim 1 (object nodes at patch accuracy for ≥5x less compute) holds on this grid",
     ]
     assert all(f"**{h.split(': ', 1)[1]}**" in " ".join(text) for h in short)  # each is the opening of a finding
@@ -692,8 +703,8 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
     ) in line
     # the effect with its interval (seeds 0.50 and 0.52 against 0.50 and 0.50: 0 to +0.02), then compute to reach
     assert (
-        "`oc` against `pc` undecided (+0.010 [+0.000, +0.020]; no minimal effect declared) on 2 sequences, 2 seeds "
-        "against 2, at 10.0x fewer training FLOPs per clip**"
+        "`oc` against `pc` undecided (+0.010 [+0.000, +0.020]; no minimal effect declared), mean of 2 per-sequence "
+        "differences, 2 seeds against 2, at 10.0x fewer training FLOPs per clip**"
     ) in line
     assert f"`oc`: 2 of 2 seeds, {ref / ((o0 + o1) / 2):.1f}x less compute (slowest of its seeds" in line
     assert "all at their first evaluation" not in line  # the patch seeds crossed it between evaluations
@@ -815,7 +826,7 @@ def test_crop_claim_is_the_compute_to_reach_patch_level_accuracy_over_seeds(tmp_
         pytest.approx(ttest_rel([0.3, 0.2, 0.6, 0.1], [0.7, 0.5, 0.5, 0.7]).pvalue),
     )
     line = wording.crop_claim_line(c)
-    assert "`oc` against `pc` lowers J&F by 0.300 [" in line and "(p = " in line and "on 4 sequences" in line
+    assert "`oc` against `pc` lowers J&F by 0.300 [" in line and "(p = " in line and "mean of 4 per-sequence" in line
 
 
 def test_cell_gaps_read_each_pair_against_the_noise_and_sequence_by_sequence(tmp_path):

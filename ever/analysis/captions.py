@@ -44,9 +44,16 @@ def shipped_line(name: str) -> str:
     return f"trained {row['steps']} steps on {row['trained_on']}{score}"
 
 
-def compute_curves(study: str, inits: tuple[str, float, float, int] | None, inits_source: str) -> str:
-    """Chapter 5: what claim 1's curve of J&F against training compute shows (``study``: its title; ``inits``:
-    :func:`ever.analysis.plots.untrained_inits`, read from ``inits_source``)."""
+def compute_curves(
+    study: str,
+    baseline: tuple[str, float] | None,
+    inits: tuple[str, float, float, int] | None,
+    inits_source: str,
+) -> str:
+    """Chapter 5: what claim 1's curve of J&F against training compute shows (``study``: its title;
+    ``baseline``: the best baseline of the grid, :func:`ever.analysis.stats.best_baseline_score`; ``inits``:
+    :func:`ever.analysis.tables.untrained_inits`, read from ``inits_source``)."""
+    best = f"the best baseline, `{baseline[0]}` ({baseline[1]:.3f}), dotted" if baseline else "no baseline scored"
     untrained = (
         f"; the untrained encoder dashed, in a grey band of ± sd over its {inits[3]} initialisations "
         f"({inits[1]:.3f} ± {inits[2]:.3f}, `{inits_source}`)"
@@ -55,8 +62,28 @@ def compute_curves(study: str, inits: tuple[str, float, float, int] | None, init
     )
     return (
         f"{study}: J&F against cumulative training compute (left) and estimated energy (right), mean over seeds "
-        f"with a band of ± sd on the left; the best baseline dotted{untrained}."
+        f"with a band of ± sd on the left; {best}{untrained}."
     )
+
+
+def one_init(random_jf: float | None, inits: tuple[str, float, float, int] | None, inits_source: str) -> str | None:
+    """How to read a grid's ``baseline: random`` (J&F ``random_jf``): one initialisation of the untrained
+    encoder, beside the untrained encoder as a distribution over initialisations (``inits``:
+    :func:`ever.analysis.tables.untrained_inits`, read from ``inits_source``), so the two never read as one
+    quantity. None when the grid scored no untrained encoder."""
+    if random_jf is None or random_jf != random_jf:
+        return None
+    text = (
+        f"`baseline: random` ({random_jf:.3f}) is one initialisation of the untrained encoder, the one this grid scored"
+    )
+    if inits:
+        text += (
+            f"; over {inits[3]} initialisations the untrained encoder scores {inits[1]:.3f} ± {inits[2]:.3f} "
+            f"(`{inits_source}`)"
+        )
+    else:
+        text += "; no committed distribution of untrained encoders was scored like this grid"
+    return text + "."
 
 
 def single_run_line(O, run: str, what: str) -> str | None:
@@ -138,7 +165,9 @@ def gcn_pairs_line(A) -> str | None:
     return (
         "**The GCN in this build's grid:** "
         + "; ".join(pairs)
-        + ". One run each, so each difference is what one seed measured on this grid's data, not a verdict; "
+        + " (J&F over all the split's objects, DAVIS's average: a sequence with more objects weighs more than in "
+        "the first page's per-sequence differences). One run each, so each difference is what one seed measured "
+        "on this grid's data, not a verdict; "
         "chapter 5's green grids test the GCN (claim 2) over seeds on real video."
     )
 
@@ -474,10 +503,10 @@ def gcn_cycle_text(base: str, rows: list[dict[str, Any]]) -> str:
     )
 
 
-def gap_steps(G, random_jf: float | None) -> str:
+def gap_steps(G, random_jf: float | None, inits: tuple[str, float, float, int] | None, inits_source: str) -> str:
     """Chapter 5: the largest one-change step of :func:`ever.analysis.tables.cell_gaps` ``G`` (its 95 % interval
     and the one rule's verdict), where the chain of steps takes the first cell's J&F, and what the untrained
-    encoder scores."""
+    encoder scores: the grid's one initialisation (``random_jf``) beside the distribution (:func:`one_init`)."""
 
     def step(r) -> str:
         return f"{r['a - b']:+.3f} J&F" + (
@@ -491,11 +520,11 @@ def gap_steps(G, random_jf: float | None) -> str:
         f"The largest of these steps is `{big['a']}` against `{big['b']}`: {step(big)}; together they take "
         f"the patch walk's {G['J&F b'].iloc[0]:.3f} to {G['J&F a'].iloc[-1]:.3f}."
     ]
-    if random_jf:
+    init = one_init(random_jf, inits, inits_source)
+    if init:
         text.append(
-            f"The untrained encoder scores {random_jf:.3f}: a cell near or below it has learned little, so "
-            "these steps say how far a design's training falls short, not what it loses against a "
-            "walk that learned as well."
+            "A cell near or below the untrained encoder has learned little, so these steps say how far a design's "
+            f"training falls short, not what it loses against a walk that learned as well: {init}"
         )
     return " ".join(text)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+RANDOM_BASELINE = "baseline: random"  # a grid's untrained encoder: one initialisation, not the distribution
+RANDOM_SHOWN = "baseline: random (1 init)"  # how a table names it
+
 
 def book_style() -> None:
     """The notebooks' common display settings (one call at the top of each chapter)."""
@@ -46,20 +49,21 @@ def format_value(v: Any) -> str:
 
 def table(df, caption: str | None = None, gradient: bool = False) -> None:
     """Show a DataFrame in a notebook: cells by :func:`format_value`, a horizontal scroll bar when wider
-    than the page (nothing cut off at the right edge), the index as the first column; ``gradient``
+    than the page (nothing cut off at the right edge; the caption no wider than that box, book/_static/ever.css),
+    the index as the first column (``baseline: random`` named as the one initialisation it is); ``gradient``
     colours numeric cells by value (one scale for the whole table)."""
     from IPython.display import HTML, display
 
     styler = (
         df.style.format(lambda v: format_value(v).replace(" ± ", "\u00a0±\u00a0"), na_rep="–")  # never wraps
-        .format_index(format_value)
+        .format_index(lambda v: RANDOM_SHOWN if v == RANDOM_BASELINE else format_value(v))
         .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False)
     )
     if gradient:
         styler = styler.background_gradient(cmap="viridis", axis=None)
     if caption:
         styler = styler.set_caption(caption)
-    display(HTML(f'<div style="overflow-x:auto; max-width:100%">{styler.to_html()}</div>'))
+    display(HTML(f'<div class="ever-table" style="overflow-x:auto; max-width:100%">{styler.to_html()}</div>'))
 
 
 def note(text: str) -> None:

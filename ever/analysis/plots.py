@@ -78,29 +78,6 @@ def plot_curves(C, baselines, x: str = "step", xlabel: str = "training step", yl
     return fig
 
 
-def untrained_inits(snapshot: str | Path, like: str | Path) -> tuple[str, float, float, int] | None:
-    """The untrained encoder as a distribution over its initialisations: ``(label, mean J&F, sd, inits)`` of
-    the ``random-s<seed>-<stage>`` evaluations of the committed ``snapshot`` (``results/baselines``) that were
-    scored like the summary ``like`` (a study's ``baseline: random`` ``summary.json``: same protocol and data,
-    same encoder stage); None when the snapshot has none scored that way, so a figure never mixes protocols."""
-    import json
-    import statistics
-
-    like = Path(like)
-    if not like.is_file() or not Path(snapshot).is_dir():
-        return None
-    ref = json.loads(like.read_text())
-    scores = []
-    for f in sorted(Path(snapshot).glob("random-s*/summary.json")):
-        s = json.loads(f.read_text())
-        same = s.get("cfg") == ref.get("cfg") and s.get("eval_stage") == ref.get("eval_stage")
-        if same and s.get("num_sequences") == ref.get("num_sequences") and "J&F-Mean" in s:
-            scores.append(float(s["J&F-Mean"]))
-    if len(scores) < 2:
-        return None
-    return ("untrained encoder", statistics.mean(scores), statistics.stdev(scores), len(scores))
-
-
 def plot_compute_curves(
     C, baseline: tuple[str, float] | None = None, untrained: tuple[str, float, float, int] | None = None
 ):
@@ -108,7 +85,8 @@ def plot_compute_curves(
     cumulative training GFLOPs, mean over seeds with a band of ± 1 sd (FLOPs per step are fixed, so the seeds
     of a cell share their x), and against each run's cumulative training energy in Wh, one line per run (the
     energy is each run's own estimate and follows the machine's load). ``baseline``: (name, J&F), e.g.
-    :func:`best_baseline_score`, drawn dotted on both; ``untrained``: :func:`untrained_inits`, drawn on both as
+    :func:`best_baseline_score`, drawn dotted on both; ``untrained``:
+    :func:`ever.analysis.tables.untrained_inits`, drawn on both as
     a dashed line at its mean in a grey band of ± 1 sd over its initialisations. Log x axes with plain 1-2-5
     ticks. Returns the figure, or None when no run was scored along its training."""
     import matplotlib as mpl

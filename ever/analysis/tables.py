@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ever.analysis.display import mean_sd, unbroken
+from ever.analysis.display import RANDOM_BASELINE, mean_sd, unbroken
 from ever.analysis.sources import sequence_scores, summaries, training_curves
 from ever.analysis.stats import (
     along_training,
@@ -19,7 +19,7 @@ from ever.analysis.stats import (
     reach_table,
 )
 from ever.config import SAME_WEIGHTS_KEYS
-from ever.runs import RunDir, load_metrics, model_runs, read_json, result_dirs, run_config_flat, scalars
+from ever.runs import RunDir, baseline_dir, load_metrics, model_runs, read_json, result_dirs, run_config_flat, scalars
 
 
 def reach_tables(C, S, claim: dict[str, Any] | None) -> list[tuple[Any, str]]:
@@ -63,7 +63,9 @@ def seed_table(
     scores: tuple[str, ...] = ("J&F-Mean", "J-Mean", "F-Mean", "PCK@0.1", "PCK@0.2"),
 ):
     """One row per cell (seeds grouped, :func:`over_seeds`) and per baseline: ``seeds`` and, per score,
-    ``mean ± sd`` as text (the mean alone for a cell of one seed), in the grid's order."""
+    ``mean ± sd`` as text (the mean alone for a cell of one seed), in the grid's order. A baseline has no
+    seed ("–"), except ``baseline: random``: one initialisation of the untrained encoder ("1 init"), not
+    the untrained encoder's distribution (:func:`untrained_inits`)."""
     import pandas as pd
 
     S = summaries(runs_dir, split, names)
@@ -77,7 +79,8 @@ def seed_table(
     rows = []
     for cell, r in O.iterrows():
         n = int(runs_per_cell[cell])  # seeds run; a score's mean and sd are over those that have it
-        row = {"run": cell, "seeds": "–" if cell in ("baseline: copy", "baseline: lab") else n}  # no seed to vary
+        seeds = ("1 init" if cell == RANDOM_BASELINE else "–") if cell.startswith("baseline: ") else n
+        row = {"run": cell, "seeds": seeds}
         for c in cols:
             mean, sd = r[f"{c} mean"], r[f"{c} sd"]
             row[c] = mean_sd(mean, sd)
@@ -137,6 +140,29 @@ def cell_gaps(
             }
         )
     return pd.DataFrame(rows)
+
+
+def gap_view(G):
+    """:func:`cell_gaps` ``G`` as chapter 5 shows it, narrow enough for the page: one row per pair (index ``a``,
+    ``b``), ``seeds`` ("a / b"), ``J&F a``, ``J&F b``, ``a - b``, ``95 % interval`` ("[low, high]", never
+    wrapped; "–" without one), ``verdict``, ``a ahead`` ("k of n" sequences) and ``p`` (2 digits)."""
+    import pandas as pd
+
+    nb = "\u00a0"
+    interval = ["–" if lo != lo else f"[{lo:+.3f},{nb}{hi:+.3f}]" for lo, hi in zip(G["low"], G["high"], strict=True)]
+    return pd.DataFrame(
+        {
+            "seeds": [f"{a}{nb}/{nb}{b}" for a, b in zip(G["seeds a"], G["seeds b"], strict=True)],
+            "J&F a": G["J&F a"].round(3).tolist(),
+            "J&F b": G["J&F b"].round(3).tolist(),
+            "a - b": G["a - b"].round(3).tolist(),
+            "95 % interval": interval,
+            "verdict": G["verdict"].fillna("–").tolist(),
+            "a ahead": [f"{k} of {n}" if n else "–" for k, n in zip(G["a ahead"], G["sequences"], strict=True)],
+            "p": ["–" if p != p else f"{p:.2g}" for p in G["p"]],
+        },
+        index=pd.MultiIndex.from_arrays([G["a"], G["b"]], names=["a", "b"]),
+    )
 
 
 def kinetics_table(runs_dir: str | Path, names: list[str] | None = None, epochs: int = 1):
@@ -602,13 +628,13 @@ def datasets():
 
 def ablation_accuracy(A, tail):
     """Chapter 5: the accuracy columns of an :func:`ablation_table` ``A`` (node type, N, GCN, J&F and, where
-    logged, the training cycle relative to chance) and a caption naming the steps those means cover (``tail``:
-    :func:`training_tail`)."""
+    logged, the training cycle relative to chance) and a caption naming J&F's unit (objects, as DAVIS averages)
+    and the steps those means cover (``tail``: :func:`training_tail`)."""
     cols = ["nodes", "N/frame", "GCN", "J&F"] + [c for c in ("loss / ln N", "acc × N") if A[c].notna().any()]
-    cap = None
+    cap = "J&F: over all the split's objects (DAVIS's J&F-Mean)"
     if len(tail):
         steps = sorted(set(zip(tail["first step"], tail["last step"], tail["points"])))
-        cap = "loss / ln N and acc × N: mean of the last logged points, " + "; ".join(
+        cap += "; loss / ln N and acc × N: mean of the last logged points, " + "; ".join(
             f"steps {a}–{b} ({p} points)" for a, b, p in steps
         )
     return A.set_index("run")[cols], cap
@@ -699,6 +725,34 @@ def table1_data(root: str | Path = "results"):
     return T.loc[order + [i for i in T.index if i not in order]]
 
 
+def untrained_inits(snapshot: str | Path, runs_dir: str | Path, split: str) -> tuple[str, float, float, int] | None:
+    """The untrained encoder as a distribution over its initialisations, ``(label, mean J&F, sd, inits)``:
+    the family (:func:`ever.analysis.bar.families`) of the ``random-s<seed>-<stage>`` evaluations of the
+    committed ``snapshot`` (``results/baselines``) that were scored like the ``baseline: random`` of the
+    study in ``runs_dir`` on ``split`` (same protocol and data, same encoder stage, same number of
+    sequences); None when fewer than two were, so a figure never mixes protocols."""
+    from ever.analysis.bar import RANDOM, families
+    from ever.analysis.sources import evaluation_sequences, snapshot_info
+
+    like = baseline_dir(runs_dir, "random") / "eval" / split / "summary.json"
+    ref = read_json(like) if like.is_file() else None
+    info = snapshot_info(snapshot) if ref is not None else None
+    if info is None:
+        return None
+
+    def alike(label: str) -> bool:
+        s = read_json(Path(snapshot) / label / "summary.json") or {}
+        keys = ("cfg", "eval_stage", "num_sequences")
+        return bool(RANDOM.match(label)) and all(s.get(k) == ref.get(k) for k in keys)
+
+    Q = evaluation_sequences(snapshot)
+    same = [label for label in Q.columns if alike(label)]
+    if len(same) < 2:
+        return None
+    row = families(Q[same]).iloc[0]  # one stage: one family
+    return ("untrained encoder", float(row["J&F"]), float(row["sd"]), int(row["members"]))
+
+
 def table1(T):
     """:func:`table1_data` for the page and the README, as :func:`unbroken` text: ``J&F`` and ``PCK@0.1`` as
     mean ± sd, training ``GFLOPs`` and ``train min`` ("–" without training), ``seeds`` ("–" for a deterministic
@@ -766,14 +820,16 @@ def table1_caption(T, root: str | Path = "results") -> str:
     from ever.analysis.sources import evaluation_sequences, snapshot_info
 
     info = snapshot_info(Path(root) / BASELINES) or {}
-    cfg = (read_json(Path(root) / BASELINES / info["evaluations"][0] / "summary.json") or {}).get("cfg", {})
+    rec = read_json(Path(root) / BASELINES / info["evaluations"][0] / "summary.json") or {}
+    cfg = rec.get("cfg", {})
     n = len(evaluation_sequences(Path(root) / BASELINES))
     cores = (info.get("machine") or {}).get("cpu_count")
     snaps = ", ".join(f"`{s}`" for s in dict.fromkeys(T["snapshot"]))
     return (
-        f"**Table 1.** J&F and PCK@0.1 on the {n} sequences of `{Path(cfg.get('data', '?')).name}` at "
-        f"{cfg.get('long_side')} px (mean ± sd over seeds, or over the untrained encoders' initialisations); "
-        f"training GFLOPs and minutes per run from the ledgers ({cores} CPU cores, shared). From {snaps}."
+        f"**Table 1.** J&F and PCK@0.1 on the {n} DAVIS-2016 development sequences "
+        f"(`{Path(cfg.get('data', '?')).name}`, DAVIS-2016's {rec.get('split', '?')} split) at "
+        f"{cfg.get('long_side')} px, mean ± sd over seeds or initialisations; training GFLOPs and minutes per run "
+        f"(ledgers, {cores} shared CPU cores). From {snaps}."
     )
 
 
@@ -841,24 +897,16 @@ def make_targets(makefile: str | Path = "Makefile") -> dict[str, str]:
 
 
 def data_needed(grid) -> list[str]:
-    """The datasets of ``data_manifest/`` a grid (:class:`ever.grid.Grid`) reads: its evaluation data and every
-    ``data.roots`` of its runs (in ``common_set`` or a run's ``set``; each run's config's own roots when the
-    grid does not point its runs at its data), each matched to the manifest whose name is the longest prefix
-    of one of the path's folders (``davis2016-dev-extra`` -> ``davis2016``); names no manifest matches stay
-    as written."""
-    import re
-
-    from ever.config import load_config
+    """The datasets of ``data_manifest/`` a grid (:class:`ever.grid.Grid`) reads: its evaluation data and the
+    ``data.roots`` every run trains on (:func:`ever.report.run_config`: the run's config with the grid's
+    overrides, parsed as ``--set`` is), each matched to the manifest whose name is the longest prefix of one
+    of the path's folders (``davis2016-dev-extra`` -> ``davis2016``); names no manifest matches stay as
+    written."""
     from ever.data import manifest as M
+    from ever.report import run_config
 
     known = sorted((r["name"] for r in M.datasets_table()), key=len, reverse=True)
-    paths = [grid.data.name]
-    for r in grid.runs:
-        sets = [s for s in [*grid.common_set, *r.set] if s.startswith("data.roots=")]
-        if sets:
-            paths += re.split(r"\s*,\s*", sets[-1].split("=", 1)[1].strip("[] "))
-        elif not grid.data.override_run_data and Path(r.config).is_file():
-            paths += load_config(r.config).data.roots
+    paths = [grid.data.name] + [p for r in grid.runs for p in run_config(grid, r).data.roots]
     out = []
     for p in paths:
         name = next((k for part in Path(p).parts for k in known if part.startswith(k)), p)
@@ -1110,7 +1158,7 @@ def published_table(root: str | Path = "results"):
             {
                 "method": f"EVER `{method}`",
                 "J&F": T.loc[method, "J&F"],
-                "evaluated on": f"{n} DAVIS-2016 train sequences, one object each, {cfg.get('long_side')} px",
+                "evaluated on": f"{n} DAVIS-2016 development sequences, one object each, {cfg.get('long_side')} px",
                 "trained": f"width-{flat['model.width']} ResNet, {flat['train.steps']:,} steps, "
                 f"{T.loc[method, 'train min']:.0f} min on {cores} CPU cores",
                 "from": f"`{T.loc[method, 'snapshot']}`, mean of {T.loc[method, 'seeds']} seeds",

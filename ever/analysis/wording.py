@@ -21,6 +21,7 @@ from ever.analysis.claims import (
     study,
     verdict,
 )
+from ever.analysis.display import RANDOM_BASELINE
 from ever.analysis.sources import evaluation_sequences, snapshot_info, summaries
 from ever.analysis.stats import Effect, Power, compare, cost_ratios
 from ever.runs import RunDir, read_json, result_dirs
@@ -365,7 +366,8 @@ def _pair_text(e: Effect | None, diff: float, m: float | None, holm: dict[str, A
     if e is None:
         return f"{diff:+.3f} (no per-sequence scores, so no interval)"
     one = " (one seed each: the interval holds the spread over sequences only)" if e.seeds_a == e.seeds_b == 1 else ""
-    return effect_text(e, m, (holm or {}).get(e.key)) + f" on {e.n_sequences} sequences, {_seeds(e)}{one}"
+    per = f"mean of {e.n_sequences} per-sequence differences"  # the unit: a sequence counts once, whatever its objects
+    return effect_text(e, m, (holm or {}).get(e.key)) + f", {per}, {_seeds(e)}{one}"
 
 
 def _seeds(e: Effect) -> str:
@@ -419,7 +421,7 @@ def power_text(pw: Power, m: float, seeds: int = SEEDS_PLANNED) -> str:
 
 
 def _objects_line(o: ObjectCells) -> str:
-    against = "the untrained encoder" if o.reference == "baseline: random" else "copying the first mask"
+    against = "this grid's untrained encoder" if o.reference == RANDOM_BASELINE else "copying the first mask"
     head = f"**{len(o.learned)} of {len(o.cells)} object-node cells score more than {o.margin:g} above {against}**"
     tail = (
         "."
@@ -429,7 +431,10 @@ def _objects_line(o: ObjectCells) -> str:
         else ": they learned little beyond what the architecture gives."
     )
     return (
-        head + f" (`{o.reference}` {o.reference_jf:.3f}): " + ", ".join(f"`{c}` {jf:.3f}" for c, jf in o.cells) + tail
+        head
+        + f" (`{o.reference}`{_one_init(o.reference)}, {o.reference_jf:.3f}): "
+        + ", ".join(f"`{c}` {jf:.3f}" for c, jf in o.cells)
+        + tail
     )
 
 
@@ -469,7 +474,7 @@ def _pooled_line(p: PooledClaim) -> str:
 
 def _one_init(baseline: str) -> str:
     """ ", one initialisation" when ``baseline`` is the random encoder (a single seed of it was scored)."""
-    return ", one initialisation" if baseline == "baseline: random" else ""
+    return ", one initialisation" if baseline == RANDOM_BASELINE else ""
 
 
 def cost_findings(T, claim: CropClaim | None) -> list[str]:
@@ -673,6 +678,7 @@ def abstract(root: str | Path = "results") -> str:
         return ""
     T, b, s = f["table"], f["bar"], f["study"]
     ship, untrained = T.index[0], T[T["kind"] == "untrained"].iloc[0]
+    best = T.loc[T["kind"] == "baseline", "J&F"].idxmax()  # the strongest method without training
     obj, gcn, pool = s.crop.rows[0], s.gcn.pairs[0].effect, s.crop.pooled[0]
     cores = ((snapshot_info(Path(root) / "ship") or {}).get("machine") or {}).get("cpu_count")
     v = verdict(obj.effect, s.min_effect)
@@ -686,10 +692,11 @@ def abstract(root: str | Path = "results") -> str:
             f"EVER's shipped model, trained for {T.loc[ship, 'train min']:.0f} "
             f"minutes{f' on {cores} CPU cores' if cores else ''} ({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
             f"J&F {T.loc[ship, 'J&F']:.3f} ± {T.loc[ship, 'J&F sd']:.3f} ({T.loc[ship, 'seeds']} seeds) on "
-            f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc['lab-dist', 'J&F']:.3f} for Lab colour "
-            f"distances (`lab-dist`) and {untrained['J&F']:.3f} ± {untrained['J&F sd']:.3f} for untrained encoders.",
+            f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc[best, 'J&F']:.3f} for the strongest "
+            f"baseline without training (`{best}`) and {untrained['J&F']:.3f} ± {untrained['J&F sd']:.3f} for "
+            f"untrained encoders (over {untrained['seeds']} initialisations).",
             f"On the {b.sequences} held-out sequences it {'clears' if b.clears else 'does not clear'} the bar "
-            f"of +{b.margin:.2f} J&F over the strongest baseline without training: {b.model_jf:.3f} against "
+            f"of +{b.margin:.2f} J&F over the strongest baseline: {b.model_jf:.3f} against "
             f"`{b.baseline}` {b.baseline_jf:.3f} ({b.lead:+.3f}, p = {b.p:.2f}).",
             f"Claim 1: 8 object nodes {objects} against 49 patch crops, for {obj.clip_ratio:.1f}x fewer training "
             "FLOPs per clip.",
@@ -701,51 +708,47 @@ def abstract(root: str | Path = "results") -> str:
 
 
 def claims_evidence(root: str | Path = "results"):
-    """The claims-to-evidence table of the first page: one row per claim (``claim``, ``verdict``, ``effect``
-    with its 95 % interval or the bar's lead, ``where`` in the book), from :func:`front`; empty without it."""
+    """The claims-to-evidence table of the first page: one row per claim (``claim``, a short name that fits one
+    line; ``verdict``; ``effect (95 % interval; m = ...)`` with its interval, or the bar's lead; ``where`` in
+    the book), from :func:`front`; empty without it."""
     import pandas as pd
 
     f = front(root)
     if f is None:
         return pd.DataFrame()
     b, s = f["bar"], f["study"]
-    m = f"; m = {s.min_effect:g}" if s.min_effect is not None else ""
+    effect = "effect (95 % interval" + (f"; m = {s.min_effect:g})" if s.min_effect is not None else ")")
     rows = [
         (
-            f"Object nodes reach patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)",
-            f"`{r.cell}` {verdict(r.effect, s.min_effect)} J&F",
-            f"{_interval(r.effect)}{m}",
-            "chapter 5",
+            f"1: object nodes at patch accuracy, ≥{s.crop.factor:g}x less compute",
+            f"{r.cell} {verdict(r.effect, s.min_effect)} J&F",
+            _interval(r.effect),
+            "chapter\u00a05",
         )
         for r in s.crop.rows
     ]
     rows += [
-        (
-            "The space-time GCN raises accuracy (claim 2)",
-            verdict(p.effect, s.min_effect),
-            f"{_interval(p.effect)}{m}",
-            "chapter 5",
-        )
+        ("2: the space-time GCN raises J&F", verdict(p.effect, s.min_effect), _interval(p.effect), "chapter\u00a05")
         for p in s.gcn.pairs
     ]
     rows += [
         (
-            "Pooled patches: the patch walk's accuracy for less compute",
+            "pooled patches: patch accuracy for less compute",
             f"{w.flops_ratio:.1f}x fewer FLOPs; J&F {verdict(w.effect, s.min_effect)}",
-            f"{_interval(w.effect)}{m}",
-            "chapter 5",
+            _interval(w.effect),
+            "chapter\u00a05",
         )
         for w in s.crop.pooled
     ]
     rows.append(
         (
-            f"The shipped model beats every baseline by ≥{b.margin:.2f} J&F",
+            f"shipped model: ≥{b.margin:.2f} J&F above every baseline",
             "clears" if b.clears else "does not clear",
-            f"{b.lead:+.3f} against `{b.baseline}`, p = {b.p:.2f}, {b.sequences} held-out sequences",
-            "chapter 4",
+            f"{b.lead:+.3f} against {b.baseline}, p = {b.p:.2f}, {b.sequences} held-out sequences",
+            "chapter\u00a04",
         )
     )
-    return display_text(pd.DataFrame(rows, columns=["claim", "verdict", "effect (95 % interval)", "where"]))
+    return display_text(pd.DataFrame(rows, columns=["claim", "verdict", effect, "where"]))
 
 
 def display_text(df):
@@ -779,7 +782,8 @@ def published_note(root: str | Path = "results") -> str:
         return ""
     ours = P.loc[P.index.str.startswith("EVER"), "J&F"]
     return (
-        f"**Not comparable yet.** EVER scores {ours.min():.3f}-{ours.max():.3f} on DAVIS-2016 training sequences "
+        f"**Not comparable yet.** EVER scores {ours.min():.3f}-{ours.max():.3f} on the DAVIS-2016 development "
+        "sequences (from DAVIS-2016's train split) "
         "with one object each, after at most a few thousand CPU steps of a width-16 encoder on about 1,600 frames "
         f"of 18 short videos; {' and '.join(p['method'].split(' (')[0] for p in PUBLISHED)} scored DAVIS-2017's "
         "validation sequences, with several objects each, after training a ResNet-18 on Kinetics-400 for days on GPUs."
