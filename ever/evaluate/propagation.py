@@ -190,6 +190,7 @@ def _encode_chunk(rgb: list[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, 
 
 CHUNK = 8  # consecutive keys of frame 0 per chunk (:func:`_candidates`)
 CACHE_FLOATS = 2**20  # a block of queries' affinities to frame 0 (4 MiB): small enough to stay in cache
+SMALL_GEMM = 16  # fewer queries than this in a matrix product: the CPU BLAS may round its sums otherwise
 
 
 def _candidates(
@@ -254,6 +255,7 @@ def topk_first(
     k = min(k, M)
     J = -(-M // CHUNK)
     block = max(1, min(max_elements, CACHE_FLOATS) // (J * CHUNK))
+    block = -(-N // -(-N // block))  # blocks of equal size, so none falls under SMALL_GEMM where avoidable
     buf = q.new_empty(J * CHUNK, min(block, N))  # (M, B) and -inf padding to whole chunks
     buf[M:] = float("-inf")
 
@@ -333,7 +335,11 @@ def _topk_local(
     def affinities(t: Tile) -> torch.Tensor:  # (R*S, n, T)
         (T, RS), R, S = t.far.shape, t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
         aff = buf[: RS * n * T].view(R, S * n, T)
-        torch.bmm(keys[t.ky, t.kx].view(R, S * n, C), query[:, t.qy, t.qx].reshape(C, T).expand(R, C, T), out=aff)
+        q = query[:, t.qy, t.qx].reshape(C, T)
+        if T < SMALL_GEMM:  # as the code before issue 32 computed it, which a GEMM this small may round otherwise
+            kf = feats[:, :, t.ky, t.kx].transpose(0, 1).reshape(C, n * RS)
+            return aff.view(RS, n, T).copy_((q.T @ kf).view(T, n, RS).permute(2, 1, 0))
+        torch.bmm(keys[t.ky, t.kx].view(R, S * n, C), q.expand(R, C, T), out=aff)
         return aff.view(RS, n, T)
 
     N = h * w
