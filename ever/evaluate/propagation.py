@@ -35,9 +35,15 @@ function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are ha
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
-(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
-cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
-against the window the radius allows.
+(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for blocks of query
+cells (at most ``max_elements`` floats, and few enough to stay in cache), those to the preceding frames
+for tiles of 8x8 query cells against the window the radius allows.
+
+Speed (issue 32): a top-k over every affinity costs more than the affinities. The k + 1 largest of a row
+lie in the k + 1 chunks of keys with the largest maxima, so a pass of chunk maxima and a top-k of a few
+hundred candidates find them (:func:`_candidates`). Where ties could make a top-k's choice matter (tied
+values with different labels), the row takes ``topk`` over its full row as the code before issue 32 did
+(:func:`_settle`), so the soft labels are those of that code, ties included (tested bit for bit on CPU).
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
