@@ -26,8 +26,9 @@ features in a fresh process, so its peak resident memory is its own:
   needed), then its label propagation as in ``code/test.py`` (the column is skipped without the folder).
 
 Timing covers the propagation step only (affinities, top-k, weighted labels; the first frame is a warm-up); frames/s
-adds the encoder's
-seconds a frame, the same for every column.
+adds the encoder's seconds a frame, the same for every column. On CPU the seconds are the process's CPU time
+(``time.process_time``: on a shared machine wall-clock is mostly the other processes; run with
+``OMP_NUM_THREADS=1`` for single-thread figures), on CUDA wall-clock after a synchronize.
 """
 
 from __future__ import annotations
@@ -121,10 +122,10 @@ def encode_features(method: str, frames: int, long_side: int, device: str, path:
     rgb = [seq.frame(i) for i in range(n)]
     list(encode(rgb[:2], grid, fn, device))  # warm-up
     _sync(device)
-    t0 = time.perf_counter()
+    t0 = _clock(device)
     feats = torch.stack(list(encode(rgb, grid, fn, device)))
     _sync(device)
-    seconds = time.perf_counter() - t0
+    seconds = _clock(device) - t0
     _, labels = mask_labels(first_mask(seq), seq.object_ids, grid, "bilinear")
     torch.save({"feats": feats.cpu(), "labels": labels}, path)
     return {
@@ -142,6 +143,11 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+def _clock(device: str) -> float:
+    """Seconds: the process's CPU time on CPU, wall-clock on CUDA (after :func:`_sync`)."""
+    return time.process_time() if device == "cpu" else time.perf_counter()
 
 
 def time_ever(path: Path, device: str) -> float:
@@ -164,10 +170,10 @@ def time_ever(path: Path, device: str) -> float:
     times = []
     for t in range(1, T):
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = _clock(device)
         step(t)
         _sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(_clock(device) - t0)
     timed = times[1:] or times
     return sum(timed) / len(timed)
 
@@ -214,7 +220,7 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
     for i in range(0, len(targets), 2):  # videowalk batches two targets (bsize = 2)
         t_batch = targets[i : i + 2]
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = _clock(device)
         keys = feats[:, :, key_indices[t_batch]].flatten(-2)  # (1, C, b, 1 + n, hw)
         query = feats[:, :, [N_CONTEXT + t for t in t_batch]].flatten(-2)  # (1, C, b, hw)
         Ws, Is = vw["mem_efficient_batched_affinity"](query, keys, D, TEMPERATURE, TOPK, [0], device)
@@ -222,7 +228,7 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
             ctx = lbls[key_indices[t]].flatten(0, 2).transpose(0, 1)  # (K, (1 + n) hw)
             lbls[N_CONTEXT + t] = (ctx[:, I_] * W_[None]).sum(1).view(-1, h, w).permute(1, 2, 0)
         _sync(device)
-        times.append((time.perf_counter() - t0, len(t_batch)))
+        times.append((_clock(device) - t0, len(t_batch)))
     timed = times[1:] or times  # the first pair is a warm-up
     return sum(s for s, _ in timed) / sum(n for _, n in timed)
 
@@ -338,7 +344,8 @@ def main(argv: list[str]) -> int:
                 )
     print(
         f"device {device}; {results[0]['frames']} frames of {results[0]['source']}; frames/s = 1 / (encoder + "
-        f"propagation) a frame; x base, x vw: today's frames/s over theirs",
+        f"propagation) a frame ({'CPU' if device == 'cpu' else 'wall-clock'} seconds); x base, x vw: today's "
+        f"frames/s over theirs",
         flush=True,
     )
     if opts["json"]:

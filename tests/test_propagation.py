@@ -501,3 +501,64 @@ def test_bench_eval_pieces(tmp_path):
     feats = F.normalize(torch.randn(4, 5, 6, 7), dim=1)
     torch.save({"feats": feats, "labels": torch.rand(2, 6, 7)}, tmp_path / "f.pt")
     assert bench.time_ever(tmp_path / "f.pt", "cpu") > 0
+
+
+# ------------------------------------------------------------------- the top-k from chunk maxima
+
+
+@pytest.mark.parametrize("M,levels,same_labels", [(300, 0, False), (301, 4, False), (299, 4, True), (90, 3, False)])
+def test_topk_first_is_the_full_rows_topk(M, levels, same_labels):
+    """topk_first = (q @ keys).topk(k) bit for bit, labels included: random or few-valued features (ties
+    everywhere), labels a function of the key or not, M not a multiple of CHUNK, M too small for chunks
+    (90 < (k + 2) * CHUNK: every row in full), blocks of 20 queries."""
+    gen = torch.Generator().manual_seed(M)
+    C, N, k = 3, 40, 10
+    if levels:
+        table = F.normalize(torch.randn(levels, C, generator=gen), dim=1)
+        q, keys = table[torch.randint(levels, (N,), generator=gen)], table[torch.randint(levels, (M,), generator=gen)].T
+    else:
+        q, keys = (
+            F.normalize(torch.randn(N, C, generator=gen), dim=1),
+            F.normalize(torch.randn(C, M, generator=gen), dim=0),
+        )
+    labels = (keys.T @ torch.ones(C, 2)).sin() if same_labels else torch.rand(M, 2, generator=gen)
+    v, lab = P.topk_first(q, keys, labels, k, max_elements=20 * M)
+    ref_v, idx = (q @ keys).topk(k, dim=1)
+    assert torch.equal(v, ref_v) and torch.equal(lab, labels[idx])
+
+
+def test_settle_leaves_open_exactly_the_rows_ties_could_change():
+    """_settle: ok where the (value, label) pairs are those of any top-k of the row; open where a tie
+    with another label, a -inf k-th value or a tie beyond the chosen chunks could change them."""
+    k, c = 3, 2
+    labels = torch.tensor([1.0, 2.0, 1.0, 1.0, 1.0, 3.0, 1.0, 5.0, 4.0, 5.0]).view(5, c, 1)  # chunk, key, K
+    chunks = torch.tensor([[0, 1, 2, 3]]).expand(6, -1)
+    cand = torch.tensor(
+        [
+            [[9.0, 8.0], [7.0, 6.0], [5.0, 4.0], [3.0, 2.0]],  # distinct: ok
+            [[9.0, 9.0], [7.0, 6.0], [5.0, 4.0], [3.0, 2.0]],  # 9 tied, labels 1 and 2: open
+            [[9.0, 8.0], [8.0, 6.0], [5.0, 4.0], [3.0, 2.0]],  # 8 tied, labels 2 and 1: open
+            [[9.0, 5.0], [7.0, 6.0], [7.0, 4.0], [7.0, 2.0]],  # 3rd value 7 tied beyond, all label 1: ok
+            [[9.0, 5.0], [7.0, 6.0], [7.0, 4.0], [3.0, 7.0]],  # ... one of them label 5: open
+            [[9.0, 8.0], [-np.inf, -np.inf], [-np.inf, -np.inf], [-np.inf, -np.inf]],  # 3rd value -inf: open
+        ]
+    )
+    top = cand.amax(2)[:, list(range(4)) + [3]]
+    top[3, 4] = 6.0  # (k + 2)-th maximum below the tied 7: every tied key is a candidate
+    top[4, 4] = 6.0
+    vals, labs, ok = P._settle(top, chunks, cand, labels, k)
+    assert ok.tolist() == [True, False, False, True, False, False]
+    assert vals[0].tolist() == [9.0, 8.0, 7.0] and labs[0, :, 0].tolist() == [1.0, 2.0, 1.0]
+    top[3, 4] = 7.0  # a key outside the candidates may tie with the 3rd value: open
+    assert P._settle(top, chunks, cand, labels, k)[2].tolist() == [True, False, False, False, False, False]
+
+
+@pytest.mark.parametrize("radius", [12.0, 3.0, 1.0])
+def test_reference_padding_ties_resolve_as_the_loop(radius):
+    """The reference context's first frames: the preceding frames are copies of frame 0 with its labels
+    (every window affinity tied n-fold, and with frame 0's own), few-valued features: bit for bit the loop."""
+    q, f0, l0, _, _ = random_context(3, 0, 20, 26, C=3, levels=4)
+    n = 20
+    pf, pl = f0.expand(n, -1, -1, -1).contiguous(), l0.expand(n, -1, -1, -1).contiguous()
+    ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=radius, temperature=0.05)
+    assert torch.equal(P.predict(q, f0, l0, pf, pl, topk=10, radius=radius, temperature=0.05), ref)
