@@ -35,15 +35,9 @@ function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are ha
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
-(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for blocks of query
-cells (at most ``max_elements`` floats, and few enough to stay in cache), those to the preceding frames
-for tiles of 8x8 query cells against the window the radius allows.
-
-Speed (issue 32): a top-k over every affinity costs more than the affinities. The k + 1 largest of a row
-lie in the k + 1 chunks of keys with the largest maxima, so a pass of chunk maxima and a top-k of a few
-hundred candidates find them (:func:`_candidates`). Where ties could make a top-k's choice matter (tied
-values with different labels), the row takes ``topk`` over its full row as the code before issue 32 did
-(:func:`_settle`), so the soft labels are those of that code, ties included (tested bit for bit on CPU).
+(a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
+cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
+against the window the radius allows.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -194,115 +188,36 @@ def _encode_chunk(rgb: list[np.ndarray], grid: CellGrid, feature_fn: FeatureFn, 
     yield from feats.unbind(0)
 
 
-CHUNK = 8  # consecutive keys of frame 0 per chunk (:func:`_candidates`)
-CACHE_FLOATS = 2**20  # a block of queries' affinities to frame 0 (4 MiB): small enough to stay in cache
-SMALL_GEMM = 16  # fewer queries than this in a matrix product: the CPU BLAS may round its sums otherwise
-
-
-def _candidates(
-    aff: torch.Tensor, k: int, far: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The keys of the k + 1 chunks with the largest maxima, for each of B queries.
-
-    aff (J, c, B): affinities of B queries to J chunks of c keys (J >= k + 2); far (B, J) bool: chunks not
-    in a query's row (None: none). Returns the k + 2 largest chunk maxima (B, k + 2) in decreasing order,
-    the k + 1 chunks (B, k + 1) and their affinities (B, k + 1, c) (-inf for a chunk not in the row).
-    The k + 1 largest affinities of a row lie in these chunks: any other key is at most the (k + 2)-th maximum.
-    """
-    B = aff.shape[2]
-    maxima = aff.amax(1).T  # (B, J)
-    if far is not None:
-        maxima = maxima.masked_fill(far, float("-inf"))
-    top, chunks = maxima.topk(k + 2, dim=1)
-    chunks = chunks[:, : k + 1]
-    cand = aff[chunks, :, torch.arange(B, device=aff.device)[:, None]]  # (B, k + 1, c)
-    if far is not None:
-        cand.masked_fill_(top[:, : k + 1, None] == float("-inf"), float("-inf"))
-    return top, chunks, cand
-
-
-def _settle(
-    top: torch.Tensor, chunks: torch.Tensor, cand: torch.Tensor, labels: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Top-k of N queries from their candidates (:func:`_candidates`), where ties cannot change it.
-
-    top (N, k + 2), chunks (N, k + 1) indices into labels (L, c, K), cand (N, k + 1, c). Returns values
-    (N, k) in decreasing order, their labels (N, k, K) and ok (N,) bool: the rows whose (value, label) pairs
-    are those of any top-k of the full row, ties resolved in any way: the k-th value is finite, values tied
-    within the top k carry equal labels, and every key tied with the k-th value outside the top k lies in
-    the chosen chunks (the (k + 2)-th maximum is below it) and carries its label. Other rows: the caller's.
-    """
-    N, _, c = cand.shape
-    vals, pos = cand.view(N, -1).topk(k + 1, dim=1)  # (N, k + 1), decreasing
-    labs = labels[chunks.gather(1, pos // c), pos % c]  # (N, k + 1, K)
-    kth = vals[:, k - 1]
-    tied = vals[:, 1:k] == vals[:, : k - 1]
-    same = (labs[:, 1:k] == labs[:, : k - 1]).all(2)
-    ok = (kth > float("-inf")) & (same | ~tied).all(1)
-    edge = torch.nonzero(ok & (vals[:, k] == kth))[:, 0]  # the k-th value ties beyond the top k
-    if len(edge):
-        ties = cand[edge].view(len(edge), -1) == kth[edge, None]  # (E, (k + 1) c)
-        agree = (labels[chunks[edge]].flatten(1, 2) == labs[edge, k - 1, None]).all(2)
-        ok[edge] = (top[edge, k + 1] < kth[edge]) & (agree | ~ties).all(1)
-    return vals[:, :k], labs[:, :k], ok
-
-
 def topk_first(
     q: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor, k: int, max_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K).
-
-    Queries go in blocks of B whose affinities (M, B) stay in cache (and within ``max_elements`` floats).
-    Each block gives its candidates in chunks of CHUNK consecutive keys (:func:`_candidates`), all queries
-    are settled at once (:func:`_settle`), and the few rows that leaves open take ``topk`` over their full
-    row, recomputed as in the first pass, so ties resolve as in ``(q @ keys).topk(k)``.
-    """
-    N, M, K = q.shape[0], keys.shape[1], labels.shape[1]
-    k = min(k, M)
-    J = -(-M // CHUNK)
-    block = max(1, min(max_elements, CACHE_FLOATS) // (J * CHUNK))
-    block = -(-N // -(-N // block))  # blocks of equal size, so none falls under SMALL_GEMM where avoidable
-    buf = q.new_empty(J * CHUNK, min(block, N))  # (M, B) and -inf padding to whole chunks
-    buf[M:] = float("-inf")
-
-    def affinities(i: int) -> torch.Tensor:  # (J * CHUNK, B) for queries i .. i + B - 1
-        qb = q[i : i + block]
-        aff = buf if qb.shape[0] == buf.shape[1] else buf[:, : qb.shape[0]].contiguous()
-        torch.mm(keys.T, qb.T, out=aff[:M])
-        return aff
-
-    vals, labs = q.new_full((N, k), float("-inf")), q.new_zeros(N, k, K)
-    ok = torch.zeros(N, dtype=torch.bool, device=q.device)
-    if J >= k + 2:
-        top, chunks = q.new_empty(N, k + 2), torch.empty(N, k + 1, dtype=torch.long, device=q.device)
-        cand = q.new_empty(N, k + 1, CHUNK)
-        for i in range(0, N, block):
-            aff = affinities(i)
-            top[i : i + block], chunks[i : i + block], cand[i : i + block] = _candidates(aff.view(J, CHUNK, -1), k)
-        chunk_labels = F.pad(labels, (0, 0, 0, J * CHUNK - M)).view(J, CHUNK, K)
-        vals, labs, ok = _settle(top, chunks, cand, chunk_labels, k)
-    for i in torch.unique(torch.nonzero(~ok)[:, 0] // block).tolist():
-        rest = torch.nonzero(~ok[i * block : (i + 1) * block])[:, 0]
-        v, idx = affinities(i * block)[:M, rest].T.topk(k, dim=1)
-        vals[i * block + rest], labs[i * block + rest] = v, labels[idx]
-    return vals, labs
+    """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K)."""
+    k = min(k, keys.shape[1])
+    step = max(1, max_elements // keys.shape[1])
+    vals, labs = [], []
+    for i in range(0, q.shape[0], step):
+        v, idx = (q[i : i + step] @ keys).topk(k, dim=1)
+        vals.append(v)
+        labs.append(labels[idx])
+    return torch.cat(vals), torch.cat(labs)
 
 
 class Tile(NamedTuple):
-    """A tile of T query cells and its key window of R x S cells (the tile grown by the radius, clipped to the grid)."""
+    """A tile of T query cells, its key window of R x S cells (the tile grown by the radius, clipped to the
+    grid) and the window keys each query scans (:func:`_topk_local`)."""
 
     qy: slice  # query rows
     qx: slice  # query columns
     ky: slice  # key window rows
     kx: slice  # key window columns
     far: torch.Tensor  # (T, R*S) bool: the key is at distance >= radius of the query
-    queries: torch.Tensor  # (T,) int64: the tile's cells, y * w + x
-    cells: torch.Tensor  # (R*S,) int64: the window's cells
+    near: torch.Tensor  # (T, P) int64: window positions r * S + s scanned, ascending: the first k, then in-radius
+    skip: torch.Tensor  # (T, P) float: -inf where the entry is far or padding (scanned as -inf), else 0
 
 
 @functools.lru_cache(maxsize=8)
-def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[Tile]:
-    """The query tiles of a (h, w) grid, each with its key window and which window keys are far from which query."""
+def _tiles(h: int, w: int, radius: float, tile: int, k: int, device: str) -> list[Tile]:
+    """The query tiles of a (h, w) grid and, for each, its key window and which window keys each query scans."""
     reach = max(0, math.ceil(radius) - 1)  # |dy|, |dx| <= reach for every key at distance < radius
     plan = []
     for y0 in range(0, h, tile):
@@ -312,9 +227,23 @@ def _tiles(h: int, w: int, radius: float, tile: int, device: str) -> list[Tile]:
             qy, qx = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
             ky, kx = torch.meshgrid(torch.arange(ky0, ky1), torch.arange(kx0, kx1), indexing="ij")
             d2 = (qy.reshape(-1, 1) - ky.reshape(1, -1)) ** 2 + (qx.reshape(-1, 1) - kx.reshape(1, -1)) ** 2
-            window = (slice(y0, y1), slice(x0, x1), slice(ky0, ky1), slice(kx0, kx1))
-            cells = [(y * w + x).reshape(-1).to(device) for y, x in ((qy, qx), (ky, kx))]
-            plan.append(Tile(*window, (d2 >= radius**2).to(device), *cells))
+            far = d2 >= radius**2  # (T, R*S)
+            pos = torch.arange(far.shape[1])
+            scanned = ~far | (pos < k)  # the window's first k keys stay, near or far (see _topk_local)
+            near = torch.where(scanned, pos, far.shape[1]).sort(1).values  # ascending, R*S = none
+            near = near[:, : int(scanned.sum(1).max())]
+            skip = (near == far.shape[1]) | far.gather(1, near.clamp_max(far.shape[1] - 1))
+            skip = torch.zeros(skip.shape).masked_fill_(skip, float("-inf"))  # added: x + 0 = x, x - inf = -inf
+            near = near.clamp_max(far.shape[1] - 1)
+            plan.append(
+                Tile(
+                    slice(y0, y1),
+                    slice(x0, x1),
+                    slice(ky0, ky1),
+                    slice(kx0, kx1),
+                    *(t.to(device) for t in (far, near, skip)),
+                )
+            )
     return plan
 
 
@@ -324,52 +253,49 @@ def _topk_local(
     """Top-k affinities of each query cell to the cells of ``feats`` within ``radius`` (distance < radius).
 
     query (C, h, w); feats (n, C, h, w); labels (n, K, h, w) -> values (h*w, k), labels (h*w, k, K).
-    Queries are taken in tiles of tile x tile cells (T queries); their affinities to the tile's key window
-    (R x S cells of each of the n frames) are R matrix products (S*n, C) x (C, T), the keys read in place
-    from the features laid out (h, w, n, C): (R*S, n, T). Each tile gives its candidates in chunks of the
-    n keys at one window position (:func:`_candidates`), all queries are settled at once (:func:`_settle`),
-    and the few rows that leaves open take ``topk`` over the full row of their window, recomputed as in the
-    first pass, frame by frame in window order with the keys beyond the radius at -inf: the row of the code
-    before issue 32, so ties resolve as there.
+    Queries are taken in tiles of tile x tile cells (T queries); their affinities to the tile's key
+    window (R x S cells of each of the n frames) are one matrix product (T, n*R*S).
+
+    Ties are resolved as in a scan of the whole window, frame by frame in window order with the keys
+    beyond the radius at -inf (the code before issue 32), at a fraction of its cost: on CPU, ``topk`` of
+    k out of at least 64k entries is a heap selection that starts with the row's first k entries and
+    lets a later entry in only when it beats the heap's worst, so later -inf entries change nothing.
+    Each query's row is thus cut to the window's first k keys (far ones at -inf) and its in-radius keys
+    after them (:class:`Tile`'s ``near``): (T, n*P), P about half of R*S, padded with -inf to at least
+    64k entries so that ``topk`` takes the same heap path; rows shorter than 64k in full stay full.
+    The skipped entries are set to -inf by adding ``skip`` (0 or -inf): a vectorised add costs less than a
+    ``masked_fill_`` with a broadcast mask, and leaves every finite affinity as it is (-0.0 becomes +0.0,
+    which compares and weighs the same).
+    The soft labels are bit for bit those of the full scan on CPU (tested, ties included); elsewhere
+    (CUDA) values and untied keys are the same, tied keys may be others, as they may be in a full scan.
     """
     C, h, w = query.shape
     n, K = feats.shape[0], labels.shape[1]
-    keys = feats.permute(2, 3, 0, 1).contiguous()  # (h, w, n, C): a window row's keys are one (S*n, C) block
-    plan = _tiles(h, w, float(radius), tile, str(query.device))
-    buf = query.new_empty(max(t.far.numel() for t in plan) * n)  # one tile's affinities
-
-    def affinities(t: Tile) -> torch.Tensor:  # (R*S, n, T)
-        (T, RS), R, S = t.far.shape, t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
-        aff = buf[: RS * n * T].view(R, S * n, T)
-        q = query[:, t.qy, t.qx].reshape(C, T)
-        if T < SMALL_GEMM:  # as the code before issue 32 computed it, which a GEMM this small may round otherwise
-            kf = feats[:, :, t.ky, t.kx].transpose(0, 1).reshape(C, n * RS)
-            return aff.view(RS, n, T).copy_((q.T @ kf).view(T, n, RS).permute(2, 1, 0))
-        torch.bmm(keys[t.ky, t.kx].view(R, S * n, C), q.expand(R, C, T), out=aff)
-        return aff.view(RS, n, T)
-
-    N = h * w
-    cell_labels = labels.permute(2, 3, 0, 1).reshape(N, n, K)
-    vals, labs = query.new_full((N, k), float("-inf")), query.new_zeros(N, k, K)
-    ok = torch.zeros(N, dtype=torch.bool, device=query.device)
-    if all(t.far.shape[1] >= k + 2 for t in plan):
-        top, cells = query.new_empty(N, k + 2), torch.empty(N, k + 1, dtype=torch.long, device=query.device)
-        cand = query.new_empty(N, k + 1, n)
-        for t in plan:
-            top[t.queries], chunks, cand[t.queries] = _candidates(affinities(t), k, t.far)
-            cells[t.queries] = t.cells[chunks]
-        vals, labs, ok = _settle(top, cells, cand, cell_labels, k)
-    for t in plan:
-        rest = torch.nonzero(~ok[t.queries])[:, 0]
-        if len(rest):
-            RS = t.far.shape[1]
-            row = affinities(t)[:, :, rest].permute(2, 1, 0)  # (E, n, R*S): frame by frame, window order
-            row = row.masked_fill(t.far[rest, None], float("-inf")).reshape(len(rest), n * RS)
+    keys = feats.transpose(0, 1).contiguous()  # (C, n, h, w): a window's copy reads rows of S cells
+    key_labels = labels.permute(0, 2, 3, 1).contiguous()  # (n, h, w, K)
+    vals = query.new_full((h, w, k), float("-inf"))
+    labs = query.new_zeros(h, w, k, K)
+    for t in _tiles(h, w, float(radius), tile, k, str(query.device)):
+        T, RS = t.far.shape
+        q = query[:, t.qy, t.qx].reshape(C, T).T  # (T, C)
+        aff = (q @ keys[:, :, t.ky, t.kx].reshape(C, n * RS)).view(T, n, RS)
+        if n * RS >= 64 * k and RS >= k:  # the heap algorithm: scan the near keys only
+            P = t.near.shape[1]
+            cand = aff.gather(2, t.near[:, None].expand(T, n, P)).add_(t.skip[:, None])  # (T, n, P)
+            cand = cand.view(T, n * P)
+            if n * P < 64 * k:
+                cand = F.pad(cand, (0, 64 * k - n * P), value=float("-inf"))
+            kk = k
+            v, idx = cand.topk(k, dim=1)  # (T, k)
+            idx = idx.clamp_max(n * P - 1)  # padding is picked only after every finite key (weight 0)
+            key = idx // P * RS + t.near.gather(1, idx % P)  # (T, k) index into the n windows
+        else:
             kk = min(k, n * RS)
-            v, key = row.topk(kk, dim=1)
-            vals[t.queries[rest], :kk] = v
-            labs[t.queries[rest], :kk] = cell_labels[t.cells[key % RS], key // RS]
-    return vals, labs
+            v, key = aff.masked_fill_(t.far[:, None], float("-inf")).view(T, n * RS).topk(kk, dim=1)
+        ty, tx = t.qy.stop - t.qy.start, t.qx.stop - t.qx.start
+        vals[t.qy, t.qx, :kk] = v.view(ty, tx, kk)
+        labs[t.qy, t.qx, :kk] = key_labels[:, t.ky, t.kx].reshape(n * RS, K)[key].view(ty, tx, kk, K)
+    return vals.reshape(h * w, k), labs.reshape(h * w, k, K)
 
 
 def predict(
