@@ -254,7 +254,9 @@ def _topk_local(
 
     query (C, h, w); feats (n, C, h, w); labels (n, K, h, w) -> values (h*w, k), labels (h*w, k, K).
     Queries are taken in tiles of tile x tile cells (T queries); their affinities to the tile's key
-    window (R x S cells of each of the n frames) are one matrix product (T, n*R*S).
+    window (R x S cells of each of the n frames) are one matrix product (T, C) x (C, n*R*S), the window's
+    keys copied from the features laid out (n, h, w, C), so the copy moves runs of S*C floats (laid out
+    (C, n, h, w) it moved runs of S floats, most of the time for 64 channels; the products are the same).
 
     Ties are resolved as in a scan of the whole window, frame by frame in window order with the keys
     beyond the radius at -inf (the code before issue 32), at a fraction of its cost: on CPU, ``topk`` of
@@ -271,14 +273,14 @@ def _topk_local(
     """
     C, h, w = query.shape
     n, K = feats.shape[0], labels.shape[1]
-    keys = feats.transpose(0, 1).contiguous()  # (C, n, h, w): a window's copy reads rows of S cells
+    keys = feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C): a window's copy reads runs of S * C floats
     key_labels = labels.permute(0, 2, 3, 1).contiguous()  # (n, h, w, K)
     vals = query.new_full((h, w, k), float("-inf"))
     labs = query.new_zeros(h, w, k, K)
     for t in _tiles(h, w, float(radius), tile, k, str(query.device)):
         T, RS = t.far.shape
         q = query[:, t.qy, t.qx].reshape(C, T).T  # (T, C)
-        aff = (q @ keys[:, :, t.ky, t.kx].reshape(C, n * RS)).view(T, n, RS)
+        aff = (q @ keys[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS)
         if n * RS >= 64 * k and RS >= k:  # the heap algorithm: scan the near keys only
             P = t.near.shape[1]
             cand = aff.gather(2, t.near[:, None].expand(T, n, P)).add_(t.skip[:, None])  # (T, n, P)
