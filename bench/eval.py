@@ -1,33 +1,39 @@
 """Benchmark of label propagation: frames/s at 427 px and native 480p, today's code against the code of
-another commit and against ajabri/videowalk's affinity + top-k, on identical features.
+another tree and against ajabri/videowalk's affinity + top-k, on identical features and real label maps.
 
-    .venv/bin/python bench/eval.py [--base ../wt-base] [--videowalk /work/ref/videowalk] [--frames 8]
-                                   [--size 427 --size 0] [--width 16 --width 64] [--device cpu|cuda] [--json out.json]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/eval.py [--base ../wt-main] [--videowalk /work/ref/videowalk]
+        [--frames 30] [--sequence NAME] [--size 427 --size 0] [--width 16 --width 64] [--device cpu|cuda]
+        [--json out.json]
 
 Methods: raw Lab colour (``lab``); ``w16``: the shipped ``crw-w16-real-1k`` (its ``layer3``, 64 channels);
 ``w64``: a randomly initialised EverModel of width 64 read at ``layer3`` (256 channels, CRW's res3, as
 ``configs/crw-reference.yaml``); other widths are random models read at layer3. Protocol: the default
 EvalConfig (20 context frames as the reference pads them, top-10, radius 12, temperature 0.05).
 
-Frames: the first davis2016-dev sequence with enough frames (``../shared/data/davis2016-dev``), else a
-generated 854x480 video. ``--size 427`` resizes the long side to 427 px, ``0`` keeps 480p. For each size and
-method this process encodes the frames once (today's encoder; its seconds a frame are reported) and saves
-the normalised features; each implementation then propagates the first frame's mask over exactly those
-features in a fresh process, so its peak resident memory is its own:
+Frames: the first ``--frames`` frames of a davis2016-dev sequence (``../shared/data/davis2016-dev``;
+``--sequence NAME``, else the first with enough frames), else a generated 854x480 video with a moving
+ellipse. ``--size 427`` resizes the long side to 427 px, ``0`` keeps 480p. For each size and method this
+process encodes the frames once (today's encoder; its seconds a frame are reported) and saves the
+normalised features; each implementation then propagates over exactly those features in a fresh process,
+so its peak resident memory is its own:
 
-* ``today``: ``ever.evaluate.propagation.predict`` of this tree, each frame against frame 0 and 20
-  preceding frames, all computed (the steady state of a sequence past its 20th frame; before it, the
-  reference context's copies of frame 0 are computed once and ``propagate`` is faster still);
-* ``base``: the same function of the tree given by ``--base`` (e.g. a worktree of 4965e1d), imported from
-  there (the column is skipped without ``--base``);
+* ``today``, ``base``: ``ever.evaluate.propagation.propagate`` of this tree and of the tree given by
+  ``--base`` (e.g. an export of main), imported from there: the first frame's mask carried frame by frame,
+  each frame against frame 0 and the 20 preceding frames with the soft labels *predicted* for them (at first
+  the reference's copies of frame 0), as in an evaluation. Real label maps matter: keys whose affinities tie
+  carry different soft labels, as they do on real video. The two run alternately, three times each; the
+  median of the three is printed, and ``max|d|`` is the largest difference between their soft labels
+  (0: bit for bit the same);
 * ``videowalk``: ``mem_efficient_batched_affinity`` of ``code/utils/test_utils.py`` and ``MaskedAttention`` of
   ``code/utils/__init__.py`` under the ``--videowalk`` folder (a copy of github.com/ajabri/videowalk, kept
   outside this repository; the functions are read from the files, so videowalk's other imports are not
   needed), then its label propagation as in ``code/test.py`` (the column is skipped without the folder).
 
-Timing covers the propagation step only (affinities, top-k, weighted labels; the first frame is a warm-up); frames/s
-adds the encoder's
-seconds a frame, the same for every column.
+Timing covers the propagation step only (``predict``: affinities, top-k, weighted labels; the first frame is a
+warm-up); frames/s adds the encoder's seconds a frame, the same for every column. On CPU the seconds are the
+process's CPU time (``time.process_time``: on a shared machine wall-clock is mostly the other processes; run
+with ``OMP_NUM_THREADS=1`` for single-thread figures), on CUDA wall-clock after a synchronize. The load
+average is printed before and after.
 """
 
 from __future__ import annotations
@@ -75,15 +81,19 @@ class SyntheticSequence:
         return self._mask(0)
 
 
-def _sequence(frames: int):
+def _sequence(frames: int, name: str | None):
     if (DEV / "ImageSets").is_dir():
         from ever.data.davis import DavisDataset
 
         ds = DavisDataset(DEV, "train")
-        for name in ds.sequences:
-            seq = ds.sequence(name)
+        if name is not None:
+            if name not in ds.sequences:
+                raise SystemExit(f"{DEV}: no sequence {name!r} in the train split")
+            return f"davis2016-dev/{name}", ds.sequence(name)
+        for seq_name in ds.sequences:
+            seq = ds.sequence(seq_name)
             if len(seq) >= frames:
-                return f"davis2016-dev/{name}", seq
+                return f"davis2016-dev/{seq_name}", seq
     return "generated-854x480", SyntheticSequence(frames)
 
 
@@ -108,23 +118,23 @@ def _feature_fn(method: str, device: str):
     )
 
 
-def encode_features(method: str, frames: int, long_side: int, device: str, path: Path) -> dict:
+def encode_features(method: str, frames: int, sequence: str | None, long_side: int, device: str, path: Path) -> dict:
     """Encode the frames with today's code; save {'feats' (T, C, h, w) normalised, 'labels' (K, h, w)}."""
     import torch
 
     from ever.evaluate.propagation import CellGrid, encode, first_mask, mask_labels
 
-    source, seq = _sequence(frames)
+    source, seq = _sequence(frames, sequence)
     n = min(frames, len(seq))
     grid = CellGrid(seq.size, long_side)
     fn = _feature_fn(method, device)
     rgb = [seq.frame(i) for i in range(n)]
     list(encode(rgb[:2], grid, fn, device))  # warm-up
     _sync(device)
-    t0 = time.perf_counter()
+    t0 = _clock(device)
     feats = torch.stack(list(encode(rgb, grid, fn, device)))
     _sync(device)
-    seconds = time.perf_counter() - t0
+    seconds = _clock(device) - t0
     _, labels = mask_labels(first_mask(seq), seq.object_ids, grid, "bilinear")
     torch.save({"feats": feats.cpu(), "labels": labels}, path)
     return {
@@ -144,32 +154,48 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ever(path: Path, device: str) -> float:
-    """Seconds a frame of the propagation step (whichever tree is imported) in the steady state: saved frames 1, 2, ...
-    as queries, each against frame 0 and 20 preceding frames (the saved ones, repeated as needed; every
-    one computed, as once a sequence is past its 20th frame). The first query is a warm-up."""
+def _clock(device: str) -> float:
+    """Seconds: the process's CPU time on CPU, wall-clock on CUDA (after :func:`_sync`)."""
+    return time.process_time() if device == "cpu" else time.perf_counter()
+
+
+def time_propagation(path: Path, device: str, out: Path) -> float:
+    """Seconds a frame of ``predict`` (of whichever tree is imported) while ``propagate`` carries the first
+    frame's labels through the saved features (T, C, h, w); saves the soft labels (T - 1, K, h, w) to ``out``.
+    The first frame is a warm-up."""
+    import numpy as np
     import torch
 
     from ever.evaluate import propagation as P
 
     data = torch.load(path)
     feats, labels = data["feats"].to(device), data["labels"].to(device)
-    T, C, h, w = feats.shape
-    ring = torch.arange(N_CONTEXT) % (T - 1) + 1
-    prev_f, prev_l = feats[ring], labels[None].expand(N_CONTEXT, -1, -1, -1).contiguous()
+    T, _, h, w = feats.shape
+    grid = P.CellGrid((h * P.STRIDE, w * P.STRIDE))  # cells (h, w), no resize
+    done = [0]
 
-    def step(t):
-        return P.predict(feats[t], feats[0], labels, prev_f, prev_l, TOPK, RADIUS, TEMPERATURE)
+    def saved(x: torch.Tensor) -> torch.Tensor:  # the next len(x) saved frames' features
+        done[0] += len(x)
+        return feats[done[0] - len(x) : done[0]]
 
-    times = []
-    for t in range(1, T):
+    inner, times = P.predict, []
+
+    def timed(*args):
         _sync(device)
-        t0 = time.perf_counter()
-        step(t)
+        t0 = _clock(device)
+        soft = inner(*args)
         _sync(device)
-        times.append(time.perf_counter() - t0)
-    timed = times[1:] or times
-    return sum(timed) / len(timed)
+        times.append(_clock(device) - t0)
+        return soft
+
+    P.predict = timed  # propagate calls the module's predict: its own loop and ring buffer are what is run
+    blank = np.zeros((h * P.STRIDE, w * P.STRIDE, 3), np.uint8)
+    args = (N_CONTEXT, TOPK, RADIUS, TEMPERATURE, device)
+    soft = torch.stack([s.cpu() for s in P.propagate([blank] * T, labels, grid, saved, *args)])
+    P.predict = inner
+    torch.save(soft, out)
+    timed_ = times[1:] or times
+    return sum(timed_) / len(timed_)
 
 
 def _load_videowalk(folder: Path) -> dict:
@@ -214,7 +240,7 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
     for i in range(0, len(targets), 2):  # videowalk batches two targets (bsize = 2)
         t_batch = targets[i : i + 2]
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = _clock(device)
         keys = feats[:, :, key_indices[t_batch]].flatten(-2)  # (1, C, b, 1 + n, hw)
         query = feats[:, :, [N_CONTEXT + t for t in t_batch]].flatten(-2)  # (1, C, b, hw)
         Ws, Is = vw["mem_efficient_batched_affinity"](query, keys, D, TEMPERATURE, TOPK, [0], device)
@@ -222,7 +248,7 @@ def time_videowalk(path: Path, device: str, folder: Path) -> float:
             ctx = lbls[key_indices[t]].flatten(0, 2).transpose(0, 1)  # (K, (1 + n) hw)
             lbls[N_CONTEXT + t] = (ctx[:, I_] * W_[None]).sum(1).view(-1, h, w).permute(1, 2, 0)
         _sync(device)
-        times.append((time.perf_counter() - t0, len(t_batch)))
+        times.append((_clock(device) - t0, len(t_batch)))
     timed = times[1:] or times  # the first pair is a warm-up
     return sum(s for s, _ in timed) / sum(n for _, n in timed)
 
@@ -231,7 +257,8 @@ def _options(argv: list[str]) -> dict:
     opts: dict = {
         "width": [],
         "size": [],
-        "frames": 8,
+        "frames": 30,
+        "sequence": None,
         "device": None,
         "json": None,
         "base": None,
@@ -243,7 +270,7 @@ def _options(argv: list[str]) -> dict:
         key = argv[i].lstrip("-")
         if key not in opts or i + 1 >= len(argv):
             sys.exit(
-                f"usage: bench/eval.py [--base TREE] [--videowalk DIR] [--frames N] [--size S ...] "
+                f"usage: bench/eval.py [--base TREE] [--videowalk DIR] [--frames N] [--sequence NAME] [--size S ...] "
                 f"[--width W ...] [--device cpu|cuda] [--json PATH] (bad argument {argv[i]!r})"
             )
         value = argv[i + 1]
@@ -258,10 +285,13 @@ def _options(argv: list[str]) -> dict:
 
 
 def _child(spec: str, device: str) -> dict:
-    impl, path, folder = json.loads(spec)
+    impl, path, folder, out = json.loads(spec)
     import torch
 
-    s = time_videowalk(Path(path), device, Path(folder)) if impl == "videowalk" else time_ever(Path(path), device)
+    if impl == "videowalk":
+        s = time_videowalk(Path(path), device, Path(folder))
+    else:
+        s = time_propagation(Path(path), device, Path(out))
     return {
         "impl": impl,
         "s_per_frame": s,
@@ -270,14 +300,14 @@ def _child(spec: str, device: str) -> dict:
     }
 
 
-def _run_child(impl: str, path: Path, device: str, tree: Path, folder: str = "") -> dict:
+def _run_child(impl: str, path: Path, device: str, tree: Path, folder: str = "", out: str = "") -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
-        json.dumps([impl, str(path), folder]),
+        json.dumps([impl, str(path), folder, out]),
         "--device",
         device,
     ]
@@ -308,18 +338,28 @@ def main(argv: list[str]) -> int:
     results = []
     head = (
         f"{'size':>5} {'method':6} {'C':>4} {'cells':>7} {'enc s/f':>8} {'base f/s':>9} {'today f/s':>10} "
-        f"{'vw f/s':>8} {'x base':>7} {'x vw':>6}  (propagation s/frame: base / today / videowalk)"
+        f"{'vw f/s':>8} {'x base':>7} {'x vw':>6} {'max|d|':>8}  (propagation s/frame: base / today / videowalk)"
     )
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs", flush=True)
     print(head, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in opts["size"]:
             for method in methods:
                 path = Path(tmp) / f"{method}-{size}.pt"
-                r = encode_features(method, opts["frames"], size, device, path)
+                r = encode_features(method, opts["frames"], opts["sequence"], size, device, path)
                 r.update(method=method, long_side=size)
-                r["today"] = _run_child("today", path, device, ROOT)
+                trees = {"today": ROOT} if base is None else {"base": base, "today": ROOT}
+                runs: dict = {impl: [] for impl in trees}
+                for _ in range(3):  # alternately, so that a change of load falls on both
+                    for impl, tree in trees.items():
+                        runs[impl].append(_run_child(impl, path, device, tree, out=str(path.with_suffix(f".{impl}"))))
+                for impl, rs in runs.items():
+                    r[impl] = sorted(rs, key=lambda x: x["s_per_frame"])[1]  # the median of 3
                 if base is not None:
-                    r["base"] = _run_child("base", path, device, base)
+                    import torch
+
+                    a, b = (torch.load(path.with_suffix(f".{impl}")) for impl in trees)
+                    r["max_abs_diff"] = (a - b).abs().max().item()
                 if vw is not None:
                     r["videowalk"] = _run_child("videowalk", path, device, ROOT, str(vw))
                 results.append(r)
@@ -333,14 +373,16 @@ def main(argv: list[str]) -> int:
                 print(
                     f"{size or 480:>5} {method:6} {r['channels']:>4} {r['cells'][0]}x{r['cells'][1]:<4} "
                     f"{enc:8.3f} {cell('base'):>9} {cell('today'):>10} {cell('videowalk'):>8} {ratio('base'):>7} "
-                    f"{ratio('videowalk'):>6}  ({prop})",
+                    f"{ratio('videowalk'):>6} {r.get('max_abs_diff', float('nan')):8.1e}  ({prop})",
                     flush=True,
                 )
     print(
         f"device {device}; {results[0]['frames']} frames of {results[0]['source']}; frames/s = 1 / (encoder + "
-        f"propagation) a frame; x base, x vw: today's frames/s over theirs",
+        f"propagation) a frame ({'CPU' if device == 'cpu' else 'wall-clock'} seconds); x base, x vw: today's "
+        f"frames/s over theirs; max|d|: the largest difference between base's and today's soft labels",
         flush=True,
     )
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     if opts["json"]:
         from ever.utils import atomic_write_json, environment
 

@@ -481,8 +481,8 @@ def test_one_propagation_serves_masks_and_keypoints(context):
 
 
 def test_bench_eval_pieces(tmp_path):
-    """bench/eval.py: videowalk's functions are read from its files without its imports; today's step
-    runs on saved features."""
+    """bench/eval.py: videowalk's functions are read from its files without its imports; today's
+    propagation runs on saved features and its soft labels are those of propagate on them."""
     import importlib.util
     from pathlib import Path
 
@@ -498,6 +498,56 @@ def test_bench_eval_pieces(tmp_path):
     (utils / "__init__.py").write_text("import imageio\n\nclass MaskedAttention(nn.Module):\n    pass\n")
     ns = bench._load_videowalk(tmp_path)
     assert ns["context_index_bank"](3, 0, 0) == 3 and issubclass(ns["MaskedAttention"], torch.nn.Module)
-    feats = F.normalize(torch.randn(4, 5, 6, 7), dim=1)
-    torch.save({"feats": feats, "labels": torch.rand(2, 6, 7)}, tmp_path / "f.pt")
-    assert bench.time_ever(tmp_path / "f.pt", "cpu") > 0
+    feats, labels = F.normalize(torch.randn(4, 5, 6, 7), dim=1), torch.rand(2, 6, 7)
+    torch.save({"feats": feats, "labels": labels}, tmp_path / "f.pt")
+    assert bench.time_propagation(tmp_path / "f.pt", "cpu", tmp_path / "soft.pt") > 0
+    grid = P.CellGrid((48, 56))
+    ref = list(P.propagate([np.zeros((48, 56, 3), np.uint8)] * 4, labels, grid, lambda x: feats[: len(x)], 20, 10))
+    assert torch.equal(torch.load(tmp_path / "soft.pt"), torch.stack(ref))
+
+
+# ------------------------------------------------------------------- frame 0's top-k and the reference padding
+
+
+@pytest.mark.parametrize("M,levels,same_labels", [(300, 0, False), (301, 4, False), (299, 4, True), (90, 3, False)])
+def test_topk_first_is_the_full_rows_topk(M, levels, same_labels):
+    """topk_first = (q @ keys).topk(k) bit for bit, labels included: random or few-valued features (ties
+    everywhere), labels a function of the key or not, blocks of 20 queries (max_elements), rows of 90 < 64k
+    keys (topk's other algorithm)."""
+    gen = torch.Generator().manual_seed(M)
+    C, N, k = 3, 40, 10
+    if levels:
+        table = F.normalize(torch.randn(levels, C, generator=gen), dim=1)
+        q, keys = table[torch.randint(levels, (N,), generator=gen)], table[torch.randint(levels, (M,), generator=gen)].T
+    else:
+        q, keys = (
+            F.normalize(torch.randn(N, C, generator=gen), dim=1),
+            F.normalize(torch.randn(C, M, generator=gen), dim=0),
+        )
+    labels = (keys.T @ torch.ones(C, 2)).sin() if same_labels else torch.rand(M, 2, generator=gen)
+    v, lab = P.topk_first(q, keys, labels, k, max_elements=20 * M)
+    ref_v, idx = (q @ keys).topk(k, dim=1)
+    assert torch.equal(v, ref_v) and torch.equal(lab, labels[idx])
+
+
+@pytest.mark.parametrize("radius", [12.0, 3.0, 1.0])
+def test_reference_padding_ties_resolve_as_the_loop(radius):
+    """The reference context's first frames: the preceding frames are copies of frame 0 with its labels
+    (every window affinity tied n-fold, and with frame 0's own), few-valued features: bit for bit the loop."""
+    q, f0, l0, _, _ = random_context(3, 0, 20, 26, C=3, levels=4)
+    n = 20
+    pf, pl = f0.expand(n, -1, -1, -1).contiguous(), l0.expand(n, -1, -1, -1).contiguous()
+    ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=radius, temperature=0.05)
+    assert torch.equal(P.predict(q, f0, l0, pf, pl, topk=10, radius=radius, temperature=0.05), ref)
+
+
+def test_zero_features_resolve_as_the_loop():
+    """Cells whose features are zero (a black region after L2 normalisation) give affinities of 0 that tie
+    with every key, and zero queries whole rows of ties: skipped entries made -inf by adding -inf to them
+    (:func:`_topk_local`) resolve these ties as the loop does, bit for bit."""
+    q, f0, l0, pf, pl = random_context(11, 20, 20, 26, C=3, levels=3)
+    zero = torch.rand(22, 20, 26, generator=torch.Generator().manual_seed(1)) < 0.3  # (frames, h, w)
+    q, f0 = q.masked_fill(zero[0], 0.0), f0.masked_fill(zero[1], 0.0)
+    pf = pf.masked_fill(zero[2:, None], 0.0)
+    ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=12.0, temperature=0.05)
+    assert torch.equal(P.predict(q, f0, l0, pf, pl, topk=10, radius=12.0, temperature=0.05), ref)
