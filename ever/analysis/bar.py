@@ -163,7 +163,8 @@ def bar_text(bar: Bar) -> str:
     text = (
         f"{head}: J&F {bar.model_jf:.3f}{sd} ({bar.seeds} seeds) against the strongest baseline, "
         f"`{bar.baseline}` {bar.baseline_jf:.3f}, on {bar.sequences} sequences: {bar.lead:+.3f} "
-        f"(goal +{bar.margin:.2f}), {bar.seeds_above} of {bar.seeds} seeds above it, {p} (goal < {bar.p_max:g})"
+        f"(goal +{bar.margin:.2f}), {bar.seeds_above} of {bar.seeds} seeds above it (goal: all), "
+        f"{p} (goal < {bar.p_max:g})"
     )
     if bar.pck is not None and bar.pck_needed is not None:
         text += f"; PCK@0.1 {bar.pck:.3f} against the untrained encoders' mean + sd {bar.pck_needed:.3f}"

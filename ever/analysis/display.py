@@ -47,22 +47,32 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
+def code_spans(text: str) -> str:
+    """Plain text with Markdown code spans as HTML: escaped, each `` `x` `` as ``<code>x</code>`` (an HTML table's
+    cells and caption are not parsed as Markdown, so backticks would show as typed)."""
+    import html
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+
+
 def table(df, caption: str | None = None, gradient: bool = False) -> None:
     """Show a DataFrame in a notebook: cells by :func:`format_value`, a horizontal scroll bar when wider
     than the page (nothing cut off at the right edge; the caption no wider than that box, book/_static/ever.css),
-    the index as the first column (``baseline: random`` named as the one initialisation it is); ``gradient``
-    colours numeric cells by value (one scale for the whole table)."""
+    the index as the first column (``baseline: random`` named as the one initialisation it is), code spans in
+    cells, index and caption shown as code (:func:`code_spans`); ``gradient`` colours numeric cells by value
+    (one scale for the whole table)."""
     from IPython.display import HTML, display
 
     styler = (
-        df.style.format(lambda v: format_value(v).replace(" ± ", "\u00a0±\u00a0"), na_rep="–")  # never wraps
-        .format_index(lambda v: RANDOM_SHOWN if v == RANDOM_BASELINE else format_value(v))
+        df.style.format(lambda v: code_spans(format_value(v).replace(" ± ", "\u00a0±\u00a0")), na_rep="–")
+        .format_index(lambda v: code_spans(RANDOM_SHOWN if v == RANDOM_BASELINE else format_value(v)))
         .set_table_styles([{"selector": "th, td", "props": [("padding", "0.2em 0.8em")]}], overwrite=False)
     )
     if gradient:
         styler = styler.background_gradient(cmap="viridis", axis=None)
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(code_spans(caption))
     display(HTML(f'<div class="ever-table" style="overflow-x:auto; max-width:100%">{styler.to_html()}</div>'))
 
 

@@ -98,7 +98,8 @@ REPRODUCE_END = "<!-- /reproduce -->"
 def readme_reproduce(root: str | Path = ".") -> str:
     """The README's short reproduce table: :func:`ever.analysis.tables.reproduce_table` of the repository at
     ``root``, one row per grid file with its results snapshot (or the grid file where it made none), the
-    command, the data and the measured hours (with the date it ran)."""
+    command, the data and the measured hours (with the date it ran); then one row per snapshot of evaluations
+    (``results/baselines``, ...: made by the commands its ``SNAPSHOT.json`` records, not by a grid)."""
     from ever.analysis.tables import reproduce_table
     from ever.grid import load_grid
 
@@ -113,6 +114,10 @@ def readme_reproduce(root: str | Path = ".") -> str:
         )
         for g, s, c, d, h in zip(R.index, R["snapshot"], R["command"], R["data"], R["hours"])
     ]
+    for f in sorted((Path(root) / "results").glob("*/SNAPSHOT.json")):
+        if (snapshot_info(f.parent) or {}).get("kind") == "evaluations":
+            name = f"results/{f.parent.name}"
+            rows.append((f"`{name}`", f"the commands in `{name}/SNAPSHOT.json`", "as its commands say", "not measured"))
     head = ("study", "command", "data (`data_manifest/`)", "hours, measured")
     return "\n".join("| " + " | ".join(r) + " |" for r in [head, ("---",) * len(head), *rows])
 
