@@ -51,6 +51,14 @@ def test_every_citation_of_the_book_has_a_bibliography_entry():
     assert "felzenszwalb2004efficient" in text["07_reproduce"] and "achanta2012slic" in text["07_reproduce"]
 
 
+def test_the_first_page_shows_no_code():
+    # every code cell of the first page is removed or shows only its output (a reader sees no Python there)
+    for c in cells("00_index"):
+        if c["cell_type"] == "code":
+            tags = c["metadata"].get("tags", [])
+            assert "remove-input" in tags or "remove-cell" in tags, source(c)[:80]
+
+
 def test_exploration_chapter_needs_no_mathjax_and_hides_its_plumbing():
     nb = cells("08_explore")
     md = "\n".join(source(c) for c in nb if c["cell_type"] == "markdown")
