@@ -559,26 +559,26 @@ def report(grid_path: str | Path = "configs/report.yaml", device: str | None = N
     step(f"data {g.data.name}", _step_data, g)
     cfg_dir = g.runs_dir / "configs"
 
-    def one_run(spec: RunSpec) -> None:
+    def train(spec: RunSpec) -> None:
         step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
+
+    def score(spec: RunSpec) -> None:  # its final weights, then those kept along training
         step(f"eval {spec.name}", _step_eval, g, spec)
         if (g.runs_dir / spec.name / "snapshots").is_dir():
             step(f"curve {spec.name}", _step_curve, g, spec)
 
     if jobs == 1:  # every training first, then every evaluation: the order of the runs, as always
         for spec in g.runs:
-            step(f"train {spec.name}", _step_train, g, spec, device, cfg_dir / f"{spec.name}.yaml")
+            train(spec)
         for spec in g.runs:
-            step(f"eval {spec.name}", _step_eval, g, spec)
-            if (g.runs_dir / spec.name / "snapshots").is_dir():
-                step(f"curve {spec.name}", _step_curve, g, spec)
+            score(spec)
         for kind in g.baselines.kinds:
             step(f"baseline {kind}", _step_baseline, g, kind)
     else:
         if g.baselines.kinds:
             _save_baseline_config(g)  # once, before the baselines that read it run side by side
         with _threads_per_job(jobs, device):
-            _in_parallel(jobs, one_run, g.runs)
+            _in_parallel(jobs, lambda spec: (train(spec), score(spec)), g.runs)
             _in_parallel(jobs, lambda kind: step(f"baseline {kind}", _step_baseline, g, kind), g.baselines.kinds)
     if g.bench and g.notebooks.execute:
         step("bench walk", _step_bench, g)
