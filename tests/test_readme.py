@@ -75,6 +75,9 @@ def test_the_results_summary_gives_the_three_answers_with_their_intervals():
     interval = r"\[[+-]?\d\.\d{3}, [+-]?\d\.\d{3}\]"
     assert all(re.search(interval, ln) and "Holm" in ln for ln in lines)
     assert "m = 0.03, declared in the grid file" in summary  # configs/report-green-long.yaml's claims.min_effect
+    # the pooled walk's reach and its end effect are two moments of training: each says which step it is
+    assert re.search(r"reaches the patch-crop walk's accuracy by its first evaluation \(step \d+\)", lines[2])
+    assert "at the end of training (step 3000)" in lines[2]
 
 
 def test_the_readme_is_read_in_five_minutes():

@@ -265,6 +265,7 @@ def test_findings_are_computed_from_the_runs_and_name_their_evidence(tmp_path):
     assert "above this grid's untrained encoder** (`baseline: random`, one initialisation, 0.406): `o8` 0.288" in (
         wording._objects_line(untrained)
     )
+    assert wording._objects_line(untrained).endswith("`o8` 0.288: every one scores below that initialisation.")
 
 
 def test_findings_judge_the_gcn_against_the_grids_own_seed_spread_and_claim_one_where_it_can_show(tmp_path):

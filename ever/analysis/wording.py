@@ -426,7 +426,7 @@ def _objects_line(o: ObjectCells) -> str:
     tail = (
         "."
         if o.learned
-        else ": every one scores below it."
+        else f": every one scores below {'that initialisation' if o.reference == RANDOM_BASELINE else 'it'}."
         if all(jf < o.reference_jf for _, jf in o.cells)
         else ": they learned little beyond what the architecture gives."
     )
@@ -592,14 +592,17 @@ def crop_claim_line(claim: CropClaim, holm: dict[str, Any] | None = None) -> str
 
 def _walk_head(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
     reach = (
-        f"reaches the patch-crop walk's accuracy with {w.flops_ratio:.1f}x fewer training FLOPs"
+        "reaches the patch-crop walk's accuracy"
+        + (f" by its first evaluation (step {w.first_step})" if w.at_first else "")
+        + f" with {w.flops_ratio:.1f}x fewer training FLOPs"
         + (f" and {w.seconds_ratio:.1f}x less wall time" if w.seconds_ratio is not None else "")
         if w.reached and w.flops_ratio is not None
         else "does not reach the patch-crop walk's accuracy"
     )
-    last = w.steps[-1][1] if w.steps else float("nan")
+    last_step, last = w.steps[-1] if w.steps else (None, float("nan"))
+    at = f" (step {last_step})" if last_step is not None else ""
     end = _pair_text(w.effect, last, claim.min_effect, holm)
-    return f"The pooled walk `{w.cell}` {reach}; against `{claim.reference}` at the end of training {end}"
+    return f"The pooled walk `{w.cell}` {reach}; against `{claim.reference}` at the end of training{at} {end}"
 
 
 def _walk_line(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
