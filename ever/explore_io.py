@@ -258,6 +258,9 @@ def choose_model(
     row = next(r for r in pretrained.table() if r["name"] == name)
     file = shipped_file(name)
     score = "" if row["J&F"] is None else f"; J&F {row['J&F']:.3f} on {row['eval_data']}"
+    ck = row["J&F checkpoint"]
+    if score and ck is not None and f"{ck:.3f}" != f"{row['J&F']:.3f}":  # the fp16 file and its fp32 source
+        score += f" as shipped in fp16 (the checkpoint it was exported from: {ck:.3f})"
     default = ", the default of `ever propagate`" if name == pretrained.DEFAULT else ""
     return ModelChoice(
         model,

@@ -358,6 +358,12 @@ def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(t
     shipped = XI.choose_model("auto", runs)
     assert shipped.kind == "shipped" and shipped.source == pretrained.DEFAULT and not shipped.untrained
     assert "no trained checkpoint under" in shipped.notice and "shipped pretrained model" in shipped.notice
+    row = next(r for r in pretrained.table() if r["name"] == pretrained.DEFAULT)
+    if row["J&F checkpoint"] is not None and f"{row['J&F checkpoint']:.3f}" != f"{row['J&F']:.3f}":
+        # two evaluations of one model (the fp16 file, its fp32 checkpoint) never read as one number given twice
+        assert f"J&F {row['J&F']:.3f} on" in shipped.notice and f"exported from: {row['J&F checkpoint']:.3f})" in (
+            shipped.notice
+        )
     a = _checkpoint(runs / "a" / "checkpoint.pt")
     b = _checkpoint(runs / "b" / "checkpoint.pt")
     assert XI.choose_model("auto", runs).source == str(a)

@@ -218,7 +218,8 @@ def _short(root: str) -> str:
 
 
 def table() -> list[dict[str, Any]]:
-    """One row per shipped model: name, trained_on, steps, J&F (dev), PCK@0.1, MB, kWh (what `ever models` prints)."""
+    """One row per shipped model: name, trained_on, steps, J&F (dev), PCK@0.1, MB, kWh (what `ever models` prints),
+    and ``J&F checkpoint``, the score of the checkpoint it was exported from (None when its card has none)."""
     rows = []
     for name in names():
         info = card(name)
@@ -230,6 +231,7 @@ def table() -> list[dict[str, Any]]:
                 "trained_on": ", ".join(_short(r) for r in info["trained_on"]),
                 "steps": info["steps"],
                 "J&F": own.get("J&F-Mean"),
+                "J&F checkpoint": info["evaluation"].get("checkpoint", {}).get("J&F-Mean"),
                 "PCK@0.1": own.get("PCK@0.1"),
                 "eval_data": Path(own.get("data") or "?").name,
                 "MB": info["bytes"] / 1e6,
