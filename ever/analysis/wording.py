@@ -692,7 +692,7 @@ def abstract(root: str | Path = "results") -> str:
     )
     return " ".join(
         [
-            f"EVER's shipped recipe (its seed 0 is the shipped model), trained for {T.loc[ship, 'train min']:.0f} "
+            f"EVER's shipped recipe (its seed 0 is the shipped model), trained for {T.loc[ship, 'train min']:.1f} "
             f"minutes{f' on {cores} CPU cores' if cores else ''} ({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
             f"J&F {T.loc[ship, 'J&F']:.3f} ± {T.loc[ship, 'J&F sd']:.3f} ({T.loc[ship, 'seeds']} seeds) on "
             f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc[best, 'J&F']:.3f} for the strongest "
