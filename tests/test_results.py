@@ -141,6 +141,13 @@ def test_table_scrolls_instead_of_cutting_wide_tables(monkeypatch):
     html = shown[0].data
     assert "`" not in html and "<code>ship</code> &lt; <code>lab</code>" in html
     assert html.count("<code>results/ship</code>") == 2
+    # a named index heads its column in the one header row: no second header row of empty cells
+    shown.clear()
+    df = pd.DataFrame({"J&F": [0.5]}, index=pd.Index(["a"], name="run"))
+    view.table(df, caption="c")
+    head = shown[0].data.split("<thead>")[1].split("</thead>")[0]
+    assert head.count("<tr>") == 1 and ">run<" in head and ">J&F<" in head
+    assert df.index.name == "run"  # the caller's frame is left as it was
 
 
 def test_sequence_scores_average_objects_and_keep_the_grid_order(tmp_path):

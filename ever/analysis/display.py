@@ -59,11 +59,15 @@ def code_spans(text: str) -> str:
 def table(df, caption: str | None = None, gradient: bool = False) -> None:
     """Show a DataFrame in a notebook: cells by :func:`format_value`, a horizontal scroll bar when wider
     than the page (nothing cut off at the right edge; the caption no wider than that box, book/_static/ever.css),
-    the index as the first column (``baseline: random`` named as the one initialisation it is), code spans in
+    the index as the first column, its name in the header row (``baseline: random`` named as the one
+    initialisation it is), code spans in
     cells, index and caption shown as code (:func:`code_spans`); ``gradient`` colours numeric cells by value
     (one scale for the whole table)."""
     from IPython.display import HTML, display
 
+    if df.index.nlevels == df.columns.nlevels == 1 and df.index.name is not None and df.columns.name is None:
+        df = df.copy()  # the index's name heads its column in the header row, not a row of its own
+        df.columns.name, df.index.name = df.index.name, None
     styler = (
         df.style.format(lambda v: code_spans(format_value(v).replace(" ± ", "\u00a0±\u00a0")), na_rep="–")
         .format_index(lambda v: code_spans(RANDOM_SHOWN if v == RANDOM_BASELINE else format_value(v)))
