@@ -106,6 +106,19 @@ class WalkResult:
     def returns_home(self) -> bool:
         return self.path[-1] == self.start
 
+    def away_note(self) -> str:
+        """A sentence for the reader when the most likely walk does not end where it started, else "": the
+        return probability sums every walk that ends at the start, and the most likely of those is another."""
+        if self.returns_home:
+            return ""
+        best = " → ".join(map(str, self.home_path))
+        p = self.home_path_prob
+        home = f"; the most likely of them is {best} (probability {p:.3g})" if p else ""
+        return (
+            f"The single most likely walk ends at node {self.path[-1]}, not at its start {self.start}: P(return home) "
+            f"is the sum over every walk that ends at node {self.start}, not the probability of one{home}."
+        )
+
 
 def palindrome_walk(
     embs: Sequence[torch.Tensor],

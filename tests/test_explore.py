@@ -522,3 +522,14 @@ def test_notebook_runs_headless_elsewhere_and_opens_the_shipped_model(tmp_path):
     assert f"the shipped pretrained model `{pretrained.DEFAULT}`, the default of `ever propagate`" in text
     assert f"ever/models/pretrained/{pretrained.DEFAULT}.pt" in text
     assert str(run) not in text and "UNTRAINED" not in text
+
+
+def test_a_walk_that_does_not_come_home_says_what_its_return_probability_sums():
+    from ever.explore import WalkResult
+
+    away = WalkResult([0, 1, 0], 242, [242, 250, 244], 0.2, [0.5, 0.4], [242, 251, 242], 0.05, 0.148)
+    note = away.away_note()
+    assert note.startswith("The single most likely walk ends at node 244, not at its start 242")
+    assert "sum over every walk that ends at node 242" in note and "242 → 251 → 242 (probability 0.05)" in note
+    home = WalkResult([0, 1, 0], 242, [242, 250, 242], 0.2, [0.5, 0.4], [242, 250, 242], 0.2, 0.3)
+    assert home.returns_home and home.away_note() == ""
