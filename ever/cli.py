@@ -7,7 +7,7 @@ ever propagate VIDEO --mask FIRST.png [--points FIRST.json] [--model NAME|CKPT] 
                [--overwrite]
 ever models
 ever ledger runs/* [--csv FILE]
-ever report [--grid configs/report.yaml] [--device cuda] [--jobs N]
+ever report [--grid configs/report.yaml] [--device cuda] [--jobs N] [--only CELL ...] [--snapshot DIR]
 """
 
 from __future__ import annotations
@@ -112,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="train and score N runs at once (on a CPU each gets cores // N threads unless OMP_NUM_THREADS is set)",
+    )
+    r.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="train and score only these cells or runs of the grid (no baselines, notebooks or book); with "
+        "--snapshot the grid's other runs are carried from the snapshot already in DIR, if their configs still match",
     )
     r.add_argument(
         "--snapshot",

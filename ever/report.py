@@ -77,14 +77,22 @@ class ReportError(EverError):
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS) -> bool:
-    """True when two config dicts are equal on every field except ``ignore`` (a field one of them lacks,
-    saved before it existed, counts at its default: :func:`ever.config.with_defaults`)."""
+def config_differences(
+    saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS
+) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved value, wanted value)}`` for every flat config field but ``ignore`` where two config dicts
+    differ (a field one of them lacks, saved before it existed, counts at its default:
+    :func:`ever.config.with_defaults`)."""
     from ever.config import with_defaults
 
     a = {k: v for k, v in flatten(with_defaults(saved)).items() if k not in ignore}
     b = {k: v for k, v in flatten(with_defaults(wanted)).items() if k not in ignore}
-    return a == b
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def configs_match(saved: dict[str, Any], wanted: dict[str, Any], ignore: tuple[str, ...] = NEUTRAL_KEYS) -> bool:
+    """True when two config dicts are equal on every field except ``ignore`` (:func:`config_differences`)."""
+    return not config_differences(saved, wanted, ignore)
 
 
 def _show_path(p: Path) -> str:
@@ -514,11 +522,31 @@ def _titled_redirect(index: Path) -> None:
     )
 
 
-def report(grid_path: str | Path = "configs/report.yaml", device: str | None = None, jobs: int = 1) -> Path:
-    """Run the whole pipeline of a grid, ``jobs`` runs at a time; returns the built ``_build/html/index.html``."""
+def part_of(g: Grid, only: list[str]) -> list[RunSpec]:
+    """The runs of ``g`` that ``only`` names, by cell or by run, in the grid's order (a name that is neither is
+    refused, naming the grid's cells)."""
+    from ever.analysis.stats import cell_of
+
+    cells = list(dict.fromkeys(cell_of(r.name) for r in g.runs))
+    for name in only:
+        if not any(name in (r.name, cell_of(r.name)) for r in g.runs):
+            raise ReportError(f"{g.path}: --only {name} is no cell or run of the grid (its cells: {', '.join(cells)})")
+    return [r for r in g.runs if r.name in only or cell_of(r.name) in only]
+
+
+def report(
+    grid_path: str | Path = "configs/report.yaml", device: str | None = None, jobs: int = 1, only: list[str] = ()
+) -> Path:
+    """Run the whole pipeline of a grid, ``jobs`` runs at a time; returns the built ``_build/html/index.html``.
+    ``only``: names of cells (``name`` of a grid row) or runs (``<name>-s<seed>``) of the grid: train and score
+    those alone, no baselines, notebooks or book (e.g. seeds added to a grid whose other runs live in its
+    committed snapshot: :func:`snapshot`'s ``carry``)."""
     if jobs < 1:
         raise ReportError(f"--jobs must be >= 1, got {jobs}")
     g = load_grid(grid_path)
+    if only:
+        g.runs = part_of(g, only)
+        g.baselines.kinds, g.notebooks.execute, g.build = [], False, False
     if g.notebooks.execute:  # before any work: a parameter no notebook declares would be silently ignored
         sources = source_notebooks(g.book_root)
         declared = {src: declared_parameters(src) for src in sources}
@@ -611,18 +639,44 @@ def snapshot(
     names: list[str] | None = None,
     title: str = "",
     note: str = "",
+    carry: Grid | None = None,
 ) -> Path:
     """Copy the small result files of a grid's runs into ``out``, a *results snapshot* meant to be committed
     (``results/<study>/``): the same layout as ``runs_dir`` (so every :mod:`ever.analysis` reader works on it)
     holding only each run's :data:`RUN_FILES` and each run's and baseline's ``eval/<split>/`` :data:`EVAL_FILES`
-    (no checkpoints, masks or overlays), plus ``SNAPSHOT.json`` (:func:`_write_snapshot`)."""
+    (no checkpoints, masks or overlays), plus ``SNAPSHOT.json`` (:func:`_write_snapshot`).
+
+    ``carry`` (the grid of ``names``; ``ever report --only``): a run or baseline not evaluated under ``runs_dir``
+    is taken from the snapshot already at ``out`` instead, when that one has it; a run only when the config it
+    was trained with is the one ``carry`` trains today (:func:`configs_match`), else refused naming the run and
+    the keys. ``SNAPSHOT.json`` lists what was carried (``carried``)."""
     runs_dir, out = Path(runs_dir), Path(out)
-    pairs = [(label, d) for label, d in result_dirs(runs_dir, names) if RunDir(d).summary_path(split).is_file()]
+    found = [
+        (label, d, runs_dir) for label, d in result_dirs(runs_dir, names) if RunDir(d).summary_path(split).is_file()
+    ]
+    carried = []
+    if carry is not None and out.is_dir():
+        have = {label for label, _, _ in found}
+        specs = {r.name: r for r in carry.runs}
+        for label, d in result_dirs(out, names):
+            if label in have or not RunDir(d).summary_path(split).is_file():
+                continue
+            if not label.startswith("baseline: "):
+                if label not in specs:  # a run the grid no longer has
+                    continue
+                _check_carried(carry, specs[label], d)
+            found.append((label, d, out))
+            carried.append(label)
+        both = [label for root in (runs_dir, out) for label, _ in result_dirs(root, names)]
+        order = list(dict.fromkeys([*(names or []), *both]))
+        # the runs in the grid's order, then the baselines
+        found.sort(key=lambda f: (f[0].startswith("baseline: "), order.index(f[0])))
+    pairs = [(label, d) for label, d, _ in found]
     if not pairs:
         raise ReportError(f"{runs_dir}: no evaluation summary (eval/{split}/summary.json) to snapshot")
     tmp = _scratch(out)
-    for _, d in pairs:
-        dst = tmp / d.relative_to(runs_dir)
+    for _, d, root in found:
+        dst = tmp / d.relative_to(root)
         for f in RUN_FILES:
             if (d / f).is_file():
                 dst.mkdir(parents=True, exist_ok=True)
@@ -638,9 +692,25 @@ def snapshot(
             "title": title,
             "note": note,
             "runs": [label for label, _ in pairs],
+            **({"carried": carried} if carried else {}),
         },
         [d for _, d in pairs],
     )
+
+
+def _check_carried(g: Grid, spec: RunSpec, run_dir: Path) -> None:
+    """Refuse to carry ``run_dir`` (a run of a committed snapshot) into a snapshot of ``g`` unless ``g`` would
+    train it with the config it was trained with."""
+    try:
+        saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ReportError(f"{run_dir / CONFIG_FILE}: cannot carry {spec.name} without its config ({e})") from e
+    diff = config_differences(saved, run_config(g, spec).to_dict())
+    if diff:
+        raise ReportError(
+            f"{run_dir}: {spec.name} was trained with another config than {g.path} gives it now ({', '.join(diff)}); "
+            "train it again (without --only) instead of carrying it"
+        )
 
 
 def snapshot_evaluations(
@@ -741,7 +811,8 @@ def _write_snapshot(tmp: Path, out: Path, info: dict[str, Any], run_dirs: list[P
 
 
 def cli(args) -> int:
-    report(args.grid, device=getattr(args, "device", None), jobs=getattr(args, "jobs", 1))
+    only = getattr(args, "only", None) or []
+    report(args.grid, device=getattr(args, "device", None), jobs=getattr(args, "jobs", 1), only=only)
     if getattr(args, "snapshot", None):
         g = load_grid(args.grid)
         cmd = f"ever report --grid {_show_path(g.path)}" + (f" --device {args.device}" if args.device else "")
@@ -753,6 +824,7 @@ def cli(args) -> int:
             [r.name for r in g.runs],
             title=g.title or f"`{_show_path(g.path)}` on `{g.data.name}` (split `{g.split}`)",
             note=g.note,
+            carry=g if only else None,
         )
         print(f"ever report: results snapshot at {out}", flush=True)
     return 0

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ever.config import NEUTRAL_KEYS, flatten, with_defaults
 from ever.grid import load_grid
-from ever.report import configs_match, run_config
+from ever.report import config_differences, run_config
 
 REPO = Path(__file__).resolve().parents[1]
 GRID_COMMAND = re.compile(r"ever report --grid (\S+)( --device \S+)?")
@@ -43,12 +42,9 @@ def mismatches(snapshot: Path, grid) -> dict[str, dict[str, tuple]]:
             continue
         assert run in specs, f"{snapshot.name}: run {run} is not in {grid.path}"
         saved = yaml.safe_load((snapshot / run / "config.yaml").read_text())
-        wanted = run_config(grid, specs[run]).to_dict()
-        if not configs_match(saved, wanted):
-            a, b = (
-                {k: v for k, v in flatten(with_defaults(d)).items() if k not in NEUTRAL_KEYS} for d in (saved, wanted)
-            )
-            bad[run] = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+        diff = config_differences(saved, run_config(grid, specs[run]).to_dict())
+        if diff:
+            bad[run] = diff
     return bad
 
 

@@ -90,3 +90,88 @@ def test_a_failing_run_stops_neither_the_others_nor_their_scores(tmp_path, steps
     assert [r["step"] for r in rows if r["status"] == "FAILED"] == ["train b"]
     with pytest.raises(rep.ReportError, match="--jobs must be >= 1, got 0"):
         rep.report(_grid(tmp_path), jobs=0)
+
+
+def _seeded_grid(tmp_path, common=()):
+    """A grid of two cells, a (seeds 0, 1) and b (seed 0), on a config file of its own (c.yaml)."""
+    (tmp_path / "c.yaml").write_text("name: c\n")
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "paths": {"runs": str(tmp_path / "r")},
+                "split": "val",
+                "common_set": list(common),
+                "runs": [
+                    {"name": "a", "config": "c.yaml", "seeds": [0, 1]},
+                    {"name": "b", "config": "c.yaml", "seeds": [0]},
+                ],
+                "baselines": {"kinds": ["copy"], "random_config": "c.yaml"},
+                "notebooks": {"execute": False},
+            }
+        )
+    )
+    return path
+
+
+def test_only_trains_and_scores_the_named_cells_or_runs_alone(tmp_path, steps, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rep.report(_seeded_grid(tmp_path), device="cpu", only=["a"])
+    assert [(k, n) for k, n, *_ in steps.log] == [
+        ("train", "a-s0"),
+        ("train", "a-s1"),
+        ("eval", "a-s0"),
+        ("eval", "a-s1"),
+    ]
+    steps.log.clear()
+    rep.report(_seeded_grid(tmp_path), device="cpu", jobs=2, only=["a-s1", "b"])  # no baseline, whatever the jobs
+    assert {(k, n) for k, n, *_ in steps.log} == {
+        ("train", "a-s1"),
+        ("eval", "a-s1"),
+        ("train", "b-s0"),
+        ("eval", "b-s0"),
+    }
+    with pytest.raises(rep.ReportError, match=r"g.yaml: --only c is no cell or run of the grid \(its cells: a, b\)"):
+        rep.report(_seeded_grid(tmp_path), only=["c"])
+
+
+def test_a_snapshot_carries_the_runs_it_did_not_rerun_only_while_their_configs_hold(tmp_path, monkeypatch):
+    import json
+
+    from ever.grid import load_grid
+    from ever.runs import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    g = load_grid(_seeded_grid(tmp_path))
+    specs = {r.name: r for r in g.runs}
+
+    def run(root, name, jf):
+        rd = RunDir(root / name)
+        rd.write_config(rep.run_config(g, specs[name]))
+        rd.write_summary("val", {"J&F-Mean": jf})
+
+    old, new, out = tmp_path / "old", tmp_path / "new", tmp_path / "results" / "study"
+    run(old, "a-s0", 0.4)
+    run(old, "a-s1", 0.5)
+    (old / "baselines" / "copy" / "eval" / "val").mkdir(parents=True)
+    (old / "baselines" / "copy" / "eval" / "val" / "summary.json").write_text(json.dumps({"J&F-Mean": 0.2}))
+    names = [r.name for r in g.runs]
+    rep.snapshot(old, out, "val", "ever report --grid g.yaml", names)
+    run(new, "a-s1", 0.55)  # a seed scored again, and the new cell b
+    run(new, "b-s0", 0.6)
+    rep.snapshot(new, out, "val", "ever report --grid g.yaml", names, carry=g)
+    info = json.loads((out / "SNAPSHOT.json").read_text())
+    assert info["runs"] == ["a-s0", "a-s1", "b-s0", "baseline: copy"]  # the grid's order
+    assert info["carried"] == ["a-s0", "baseline: copy"]
+    jf = {n: json.loads((out / n / "eval" / "val" / "summary.json").read_text())["J&F-Mean"] for n in names}
+    assert jf == {"a-s0": 0.4, "a-s1": 0.55, "b-s0": 0.6}  # what was rerun replaces what was committed
+    # a grid that trains a-s0 otherwise now cannot carry it: refused, naming the run and the key, the snapshot kept
+    changed = load_grid(_seeded_grid(tmp_path, common=["optim.lr=0.5"]))
+    with pytest.raises(
+        rep.ReportError, match=r"a-s0 was trained with another config than .*g.yaml gives it now \(optim.lr\)"
+    ):
+        rep.snapshot(new, out, "val", "ever report --grid g.yaml", names, carry=changed)
+    assert json.loads((out / "SNAPSHOT.json").read_text())["runs"] == info["runs"]
+    # without carry (a whole grid's report) nothing is carried
+    rep.snapshot(new, out, "val", "ever report --grid g.yaml", names)
+    assert json.loads((out / "SNAPSHOT.json").read_text())["runs"] == ["a-s1", "b-s0"]
