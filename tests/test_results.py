@@ -607,7 +607,7 @@ def test_ever_report_snapshot_copies_the_grids_results_after_the_run(tmp_path, m
     )
     _run(tmp_path / "r", "main", jf=0.5)
     ran = []
-    monkeypatch.setattr(report, "report", lambda grid, device=None, jobs=1: ran.append(grid))
+    monkeypatch.setattr(report, "report", lambda grid, device=None, jobs=1, only=(): ran.append(grid))
     args = argparse.Namespace(grid=str(tmp_path / "g.yaml"), device=None, snapshot="results/study")
     assert report.cli(args) == 0 and ran == [str(tmp_path / "g.yaml")]
     info = sources.snapshot_info(tmp_path / "results" / "study")

@@ -658,7 +658,7 @@ def cost_tables(LT) -> list[tuple[Any, str]]:
 
 
 SHIP, CLAIMS, BASELINES, TUNING = "ship", "green-long", "baselines", "recipe"  # the snapshots Table 1 reads
-CLAIM_CELLS = ("patchcrop49-3k", "objcrop8-3k", "objcentre8-3k", "patchpool49-3k", "patchpool49-gcn-3k")
+CLAIM_CELLS = ("patchcrop49-3k", "objcrop8-3k", "objcrop16-3k", "objcentre8-3k", "patchpool49-3k", "patchpool49-gcn-3k")
 COLOUR_BASELINES = ("lab-dist", "lab", "copy")
 
 
