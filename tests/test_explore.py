@@ -350,7 +350,7 @@ def _checkpoint(path: Path) -> Path:
     return path
 
 
-def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(tmp_path):
+def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(tmp_path, monkeypatch):
     from ever.models import pretrained
 
     runs = tmp_path / "runs"
@@ -358,12 +358,18 @@ def test_choose_model_prefers_the_grid_run_then_any_run_then_the_shipped_model(t
     shipped = XI.choose_model("auto", runs)
     assert shipped.kind == "shipped" and shipped.source == pretrained.DEFAULT and not shipped.untrained
     assert "no trained checkpoint under" in shipped.notice and "shipped pretrained model" in shipped.notice
-    row = next(r for r in pretrained.table() if r["name"] == pretrained.DEFAULT)
-    if row["J&F checkpoint"] is not None and f"{row['J&F checkpoint']:.3f}" != f"{row['J&F']:.3f}":
-        # two evaluations of one model (the fp16 file, its fp32 checkpoint) never read as one number given twice
-        assert f"J&F {row['J&F']:.3f} on" in shipped.notice and f"exported from: {row['J&F checkpoint']:.3f})" in (
-            shipped.notice
+    # two evaluations of one model (the fp16 file, its fp32 checkpoint) never read as one number given twice
+    rows = pretrained.table()
+    row = next(r for r in rows if r["name"] == pretrained.DEFAULT)
+    for checkpoint, said in ((0.51347, True), (0.51358, False), (None, False)):
+        row.update({"J&F": 0.51357, "J&F checkpoint": checkpoint})
+        monkeypatch.setattr(pretrained, "table", lambda: rows)
+        notice = XI.choose_model("auto", runs).notice
+        assert (
+            "J&F 0.514 on" in notice
+            and ("as shipped in fp16 (the checkpoint it was exported from: 0.513)" in notice) == said
         )
+    monkeypatch.undo()
     a = _checkpoint(runs / "a" / "checkpoint.pt")
     b = _checkpoint(runs / "b" / "checkpoint.pt")
     assert XI.choose_model("auto", runs).source == str(a)
