@@ -651,14 +651,14 @@ def snapshot(
     was trained with is the one ``carry`` trains today (:func:`configs_match`), else refused naming the run and
     the keys. ``SNAPSHOT.json`` lists what was carried (``carried``)."""
     runs_dir, out = Path(runs_dir), Path(out)
-    found = [
-        (label, d, runs_dir) for label, d in result_dirs(runs_dir, names) if RunDir(d).summary_path(split).is_file()
-    ]
+    listed = result_dirs(runs_dir, names)
+    found = [(label, d, runs_dir) for label, d in listed if RunDir(d).summary_path(split).is_file()]
     carried = []
     if carry is not None and out.is_dir():
         have = {label for label, _, _ in found}
         specs = {r.name: r for r in carry.runs}
-        for label, d in result_dirs(out, names):
+        committed = result_dirs(out, names)
+        for label, d in committed:
             if label in have or not RunDir(d).summary_path(split).is_file():
                 continue
             if not label.startswith("baseline: "):
@@ -667,7 +667,7 @@ def snapshot(
                 _check_carried(carry, specs[label], d)
             found.append((label, d, out))
             carried.append(label)
-        both = [label for root in (runs_dir, out) for label, _ in result_dirs(root, names)]
+        both = [label for label, _ in listed + committed]
         order = list(dict.fromkeys([*(names or []), *both]))
         # the runs in the grid's order, then the baselines
         found.sort(key=lambda f: (f[0].startswith("baseline: "), order.index(f[0])))
