@@ -31,7 +31,7 @@ class ConfigError(ValueError):
 
 # Fields that say where and how a run executes, not what it computes: a resumed run may change them,
 # and the report treats runs that differ only in them as the same run.
-NEUTRAL_KEYS = ("train.device", "data.num_workers", "train.log_every", "train.ckpt_every")
+NEUTRAL_KEYS = ("train.device", "data.num_workers", "data.cache_mb", "train.log_every", "train.ckpt_every")
 # ... and fields that change only what a run keeps besides its result: runs that differ in these end with the
 # same weights (a comparison of recipes treats them alike), but a run without snapshots cannot stand in for one
 # with them, so these are not neutral to resume or to the report's cache.
@@ -61,6 +61,7 @@ class DataConfig:
     size: int = 128  # clips are resized (short side) and randomly cropped to size x size
     crop_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop side / short side, drawn in [lo, hi]
     num_workers: int = 2
+    cache_mb: int = 1024  # decoded frames each loading process keeps (MiB); the clips are the same without them
     max_fail_frac: float = 0.2  # fail the run if more than this fraction of videos is unreadable
 
     def validate(self) -> None:
@@ -73,6 +74,7 @@ class DataConfig:
             "data.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1",
         )
         _check(0 <= self.max_fail_frac <= 1, "data.max_fail_frac must be in [0, 1]")
+        _check(self.cache_mb >= 0, "data.cache_mb must be >= 0")
         _check(len(self.roots) > 0, "data.roots must name at least one folder")
         _check(len(set(self.roots)) == len(self.roots), "data.roots names a root twice")
         _check(

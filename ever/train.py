@@ -131,6 +131,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
         crop_scale=d.crop_scale,
         root_weights=d.root_weights,
         groups=d.groups,
+        cache_mb=d.cache_mb,
     )
     if extractor.needs_segments:
         from ever.nodes.objects import SegmentedClips

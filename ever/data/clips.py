@@ -13,6 +13,10 @@ process. Videos are probed once at construction; unusable ones are skipped with 
 
     dl = clip_loader(ds, batch_sampler, num_workers=2)   # DataLoader with *spawned* workers
 
+With ``cache_mb`` > 0 each process keeps the frames it decoded, up to that many MiB (least recently used
+dropped first): a clip is cut from the very frames a fresh decode gives, so the clips are the same, bit for
+bit, with or without it; only decoding is saved (most of a worker's time on JPEG folders and seeking mp4s).
+
 Workers are spawned, never forked: decord keeps decoder threads, and a fork taken while one of them
 holds a lock (any time after the parent has read a video) can leave a worker hung forever.
 """
@@ -180,8 +184,9 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, roots: list[str], clip_len: int, frame_stride: int = 1, fps: float = 0.0,
                  size: int = 128, seed: int = 0, max_fail_frac: float = 0.2,
                  crop_scale: tuple[float, float] = (1.0, 1.0), root_weights: list[float] | tuple[float, ...] = (),
-                 groups: list[str] | tuple[str, ...] = ()):
+                 groups: list[str] | tuple[str, ...] = (), cache_mb: float = 0.0):
         self.roots, self.size, self.seed = list(roots), size, seed
+        self.cache_bytes = int(cache_mb * 2**20)
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.sampler = ClipSampler(clip_len, frame_stride, fps)
         if root_weights and len(root_weights) != len(self.roots):
@@ -223,6 +228,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.last_failure = ""  # the message of the last one
         self._open: OrderedDict[int, Video] = OrderedDict()
         self._pid: int | None = None
+        self._frames: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()  # (video, frame) -> (H, W, 3)
+        self._frame_bytes = 0
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -230,6 +237,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getstate__(self) -> dict:  # sent to spawned workers: open decoders stay behind
         state = self.__dict__.copy()
         state["_open"], state["_pid"] = OrderedDict(), None
+        state["_frames"], state["_frame_bytes"] = OrderedDict(), 0
         return state
 
     def _video(self, k: int) -> Video:
@@ -244,6 +252,28 @@ class ClipDataset(torch.utils.data.Dataset):
                 self._open.popitem(last=False)[1].close()
         self._open.move_to_end(k)
         return self._open[k]
+
+    def _read(self, k: int, idx: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) uint8 frames ``idx`` of video ``k``: those kept from earlier reads (``cache_bytes``),
+        the others decoded and kept, the least recently used dropped beyond the budget."""
+        if self.cache_bytes <= 0:
+            return self._video(k).get(idx)
+        idx = [int(i) for i in idx]
+        got = {i: self._frames[(k, i)] for i in idx if (k, i) in self._frames}
+        missing = sorted(set(idx) - set(got))
+        if missing:
+            for i, f in zip(missing, self._video(k).get(missing)):
+                got[i] = f = f.copy()  # its own buffer: the byte count is what is kept
+                self._frames[(k, i)] = f
+                self._frame_bytes += f.nbytes
+        for i in idx:
+            if (k, i) in self._frames:
+                self._frames.move_to_end((k, i))
+        while self._frame_bytes > self.cache_bytes and self._frames:
+            self._frame_bytes -= self._frames.popitem(last=False)[1].nbytes
+        if len({got[i].shape for i in idx}) > 1:
+            raise DataError(f"{self.videos[k][0]}: frames {idx[0]}..{idx[-1]} differ in size")
+        return np.stack([got[i] for i in idx])
 
     def root_shares(self) -> dict[str, float]:
         """The share of the clips each root gives (root -> probability; sums to 1)."""
@@ -271,7 +301,7 @@ class ClipDataset(torch.utils.data.Dataset):
             path, n, vfps = self.videos[kk]
             try:
                 idx = self.sampler.sample(n, vfps, rng)
-                frames = self._video(kk).get(idx)
+                frames = self._read(kk, idx)
             except DataError as e:
                 self.read_failures += 1
                 self.last_failure = str(e)
