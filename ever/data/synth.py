@@ -22,6 +22,7 @@ On disk (DAVIS layout, so the evaluation code reads it like DAVIS 2017)::
 
 Same config -> byte-identical files (on the same software stack).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,15 +69,25 @@ class SynthConfig:
 
     def validate(self) -> None:
         ok = (
-            self.num_train >= 0 and self.num_eval >= 0
-            and self.frames_train >= 2 and self.frames_eval >= 2
-            and self.height >= 32 and self.width >= 32 and self.height % 2 == 0 and self.width % 2 == 0
+            self.num_train >= 0
+            and self.num_eval >= 0
+            and self.frames_train >= 2
+            and self.frames_eval >= 2
+            and self.height >= 32
+            and self.width >= 32
+            and self.height % 2 == 0
+            and self.width % 2 == 0
             and 1 <= self.min_objects <= self.max_objects <= 20
-            and 1 <= self.jpeg_quality <= 100 and self.noise >= 0 and self.fps >= 1 and 0 <= self.crf <= 51
+            and 1 <= self.jpeg_quality <= 100
+            and self.noise >= 0
+            and self.fps >= 1
+            and 0 <= self.crf <= 51
         )
         if not ok:
-            raise DataError(f"invalid SynthConfig {asdict(self)} (sizes must be even and >= 32, counts >= 0, "
-                            "1 <= min_objects <= max_objects, 1 <= jpeg_quality <= 100)")
+            raise DataError(
+                f"invalid SynthConfig {asdict(self)} (sizes must be even and >= 32, counts >= 0, "
+                "1 <= min_objects <= max_objects, 1 <= jpeg_quality <= 100)"
+            )
 
 
 def seq_names(cfg: SynthConfig, split: str) -> list[str]:
@@ -85,6 +96,7 @@ def seq_names(cfg: SynthConfig, split: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------- photos
+
 
 @lru_cache(maxsize=None)
 def _photo(name: str) -> np.ndarray:
@@ -113,6 +125,7 @@ def _colour_match(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- a sequence
+
 
 def _smooth(rng: np.random.Generator, tau: np.ndarray, amp: float, n: int = 2) -> np.ndarray:
     """A smooth random 1-D signal over tau in [0, 1]: sum of ``n`` low-frequency sines, |x| <= amp."""
@@ -145,7 +158,7 @@ def _plan(cfg: SynthConfig, split: str, rng: np.random.Generator, T: int) -> dic
         else:  # another photo of the pool, colour-matched to the background
             tex = _colour_match(_tinted(_photo(pool[rng.integers(len(pool))]), rng), bg)
         r0 = rng.uniform(0.12, 0.28) * min(H, W)
-        harm = [(kk, rng.uniform(0, 0.35) / kk ** 0.7, rng.uniform(0, 2 * math.pi)) for kk in range(2, 7)]
+        harm = [(kk, rng.uniform(0, 0.35) / kk**0.7, rng.uniform(0, 2 * math.pi)) for kk in range(2, 7)]
         # Path: start inside the frame, end anywhere near it (so objects cross, occlude, leave).
         c0 = centre[0] + (np.array([W, H]) * rng.uniform(0.15, 0.85, 2) - np.array([W, H]) / 2) / zoom[0]
         travel = rng.uniform(0.4, 1.6) * r0 * np.array([math.cos(a := rng.uniform(0, 2 * math.pi)), math.sin(a)])
@@ -156,8 +169,7 @@ def _plan(cfg: SynthConfig, split: str, rng: np.random.Generator, T: int) -> dic
         # Texture placement inside the texture photo (photo px per object px, and offset).
         t_scale = rng.uniform(0.6, 1.4) / s_base if tex is bg else rng.uniform(0.5, 1.2)
         t_off = np.array([rng.uniform(0.2, 0.8) * tex.shape[1], rng.uniform(0.2, 0.8) * tex.shape[0]])
-        objects.append(dict(tex=tex, r0=r0, harm=harm, pos=pos, theta=theta, scale=scale,
-                            t_scale=t_scale, t_off=t_off))
+        objects.append(dict(tex=tex, r0=r0, harm=harm, pos=pos, theta=theta, scale=scale, t_scale=t_scale, t_off=t_off))
     light = {
         "gain": 1.0 + _smooth(rng, tau, 0.25),
         "tint": 1.0 + np.stack([_smooth(rng, tau, 0.08) for _ in range(3)], 1),
@@ -171,13 +183,13 @@ def _sample(src: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
     h, w = src.shape[-2:]
     T, H, W, _ = xy.shape
     g = torch.stack([2 * xy[..., 0] / (w - 1) - 1, 2 * xy[..., 1] / (h - 1) - 1], -1)
-    out = F.grid_sample(src, g.reshape(1, T * H, W, 2), mode="bilinear", padding_mode="reflection",
-                        align_corners=True)
+    out = F.grid_sample(src, g.reshape(1, T * H, W, 2), mode="bilinear", padding_mode="reflection", align_corners=True)
     return out[0].reshape(3, T, H, W).permute(1, 0, 2, 3)
 
 
-def _render(cfg: SynthConfig, plan: dict[str, Any], frames: np.ndarray,
-            rng: np.random.Generator | None, image: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+def _render(
+    cfg: SynthConfig, plan: dict[str, Any], frames: np.ndarray, rng: np.random.Generator | None, image: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
     """Render frames ``frames`` (indices) of a planned sequence -> ((t,H,W,3) uint8, (t,H,W) uint8).
 
     ``rng`` draws the sensor noise (None = no noise); ``image=False`` computes the labels only.
@@ -230,8 +242,9 @@ def _render(cfg: SynthConfig, plan: dict[str, Any], frames: np.ndarray,
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), labels.numpy()
 
 
-def render_sequence(cfg: SynthConfig, split: str, index: int,
-                    image: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+def render_sequence(
+    cfg: SynthConfig, split: str, index: int, image: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
     """Render sequence ``index`` of ``split`` ("train" | "val") in memory (before compression).
 
     Returns frames (T, H, W, 3) uint8 (None when ``image`` is False: labels only, faster) and labels
@@ -258,6 +271,7 @@ def render_sequence(cfg: SynthConfig, split: str, index: int,
 
 # ----------------------------------------------------------------------------------------- writing
 
+
 def _write_jpeg(path: Path, frame: np.ndarray, quality: int) -> None:
     from PIL import Image
 
@@ -277,9 +291,26 @@ def _write_mp4(path: Path, frames: np.ndarray, cfg: SynthConfig) -> None:
 
     T, H, W, _ = frames.shape
     w = imageio_ffmpeg.write_frames(
-        str(path), (W, H), fps=cfg.fps, codec="libx264", quality=None, macro_block_size=2,
-        output_params=["-crf", str(cfg.crf), "-preset", "fast", "-threads", "1", "-map_metadata", "-1",
-                       "-fflags", "+bitexact", "-flags:v", "+bitexact"],
+        str(path),
+        (W, H),
+        fps=cfg.fps,
+        codec="libx264",
+        quality=None,
+        macro_block_size=2,
+        output_params=[
+            "-crf",
+            str(cfg.crf),
+            "-preset",
+            "fast",
+            "-threads",
+            "1",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+        ],
     )
     w.send(None)
     for f in frames:
@@ -326,8 +357,9 @@ def _write_job(job: tuple[str, SynthConfig, str, int, str]) -> list[Path]:
     return written
 
 
-def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = False, progress: bool = False,
-             workers: int = 0) -> dict[str, Any]:
+def generate(
+    root: str | Path, cfg: SynthConfig | None = None, force: bool = False, progress: bool = False, workers: int = 0
+) -> dict[str, Any]:
     """Write the dataset under ``root`` (skipped when already generated with ``cfg``, unless ``force``).
 
     ``workers``: processes rendering sequences in parallel (0 = one per CPU core, at most 4, for
@@ -344,8 +376,14 @@ def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = Fal
     names = {s: seq_names(cfg, s) for s in ("train", "val")}
     if not force and is_generated(root, cfg):
         files = [p for p in root.rglob("*") if p.is_file()]
-        return {"root": str(root), "generated": False, "sequences": names, "num_files": len(files),
-                "bytes": sum(p.stat().st_size for p in files), "seconds": 0.0}
+        return {
+            "root": str(root),
+            "generated": False,
+            "sequences": names,
+            "num_files": len(files),
+            "bytes": sum(p.stat().st_size for p in files),
+            "seconds": 0.0,
+        }
     from ever.utils import writable_dir
 
     writable_dir(root, "the generated dataset")
@@ -387,8 +425,14 @@ def generate(root: str | Path, cfg: SynthConfig | None = None, force: bool = Fal
     lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(written)]
     atomic_write_text(root / "checksums.sha256", "".join(lines))
     atomic_write_text(root / "synth_config.yaml", yaml.safe_dump(_config_record(cfg), sort_keys=False))
-    return {"root": str(root), "generated": True, "sequences": names, "num_files": len(written) + 2,
-            "bytes": sum(p.stat().st_size for p in written), "seconds": time.perf_counter() - t0}
+    return {
+        "root": str(root),
+        "generated": True,
+        "sequences": names,
+        "num_files": len(written) + 2,
+        "bytes": sum(p.stat().st_size for p in written),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def config_from_sets(items: list[str]) -> SynthConfig:

@@ -13,13 +13,14 @@ past the end) raises :class:`ever.errors.DataError` naming the file. Decoders ar
 re-opened in a new process, so a ``Video`` may be built in the main process and read in DataLoader
 workers (ever's own loaders spawn them: :func:`ever.data.clips.clip_loader`).
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -66,8 +67,10 @@ class Video:
             raise DataError(f"{self.path}: no frame indices requested")
         bad = [i for i in idx if i < 0 or i >= len(self)]
         if bad:
-            raise DataError(f"{self.path}: frame {bad[0]} requested but the video has {len(self)} frames "
-                            "(clip longer than the video)")
+            raise DataError(
+                f"{self.path}: frame {bad[0]} requested but the video has {len(self)} frames "
+                "(clip longer than the video)"
+            )
         return idx
 
     def __repr__(self) -> str:
@@ -122,8 +125,10 @@ class DecordVideo(Video):
         except Exception as e:
             raise DataError(f"{self.path}: cannot decode frames {idx[0]}..{idx[-1]} ({_first_line(e)})") from None
         if out.ndim != 4 or out.shape[0] != len(idx) or out.shape[-1] != 3:
-            raise DataError(f"{self.path}: decoder returned {out.shape[0] if out.ndim else 0} of {len(idx)} frames "
-                            "(truncated or corrupt video)")
+            raise DataError(
+                f"{self.path}: decoder returned {out.shape[0] if out.ndim else 0} of {len(idx)} frames "
+                "(truncated or corrupt video)"
+            )
         return np.ascontiguousarray(out, dtype=np.uint8)
 
     def close(self) -> None:
@@ -139,8 +144,9 @@ class DecordVideo(Video):
 def natural_key(name: str) -> tuple:
     """Sort key of a file name by its numbers: ``frame2.jpg`` < ``frame10.jpg`` (text parts compare
     case-insensitively, digit runs as numbers)."""
-    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part.lower())
-                 for part in re.split(r"(\d+)", name) if part)
+    return tuple(
+        (1, int(part), "") if part.isdigit() else (0, 0, part.lower()) for part in re.split(r"(\d+)", name) if part
+    )
 
 
 def frame_files(folder: Path, exts: tuple[str, ...] = FRAME_EXTS) -> list[Path]:
@@ -150,8 +156,10 @@ def frame_files(folder: Path, exts: tuple[str, ...] = FRAME_EXTS) -> list[Path]:
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in exts), key=lambda p: natural_key(p.stem))
     for a, b in zip(files, files[1:]):
         if natural_key(a.stem) == natural_key(b.stem):
-            raise DataError(f"{folder}: frames {a.name} and {b.name} have the same number, so their order is "
-                            "unknown: rename them (e.g. zero-padded 00001.jpg, 00002.jpg, ...)")
+            raise DataError(
+                f"{folder}: frames {a.name} and {b.name} have the same number, so their order is "
+                "unknown: rename them (e.g. zero-padded 00001.jpg, 00002.jpg, ...)"
+            )
     return files
 
 
@@ -183,8 +191,10 @@ class FrameFolder(Video):
             except Exception as e:
                 raise DataError(f"{f}: unreadable JPEG frame ({_first_line(e)})") from None
             if frames[-1].shape != frames[0].shape:
-                raise DataError(f"{f}: frame size {frames[-1].shape[:2]} differs from {frames[0].shape[:2]} "
-                                f"of {self.files[idx[0]].name}")
+                raise DataError(
+                    f"{f}: frame size {frames[-1].shape[:2]} differs from {frames[0].shape[:2]} "
+                    f"of {self.files[idx[0]].name}"
+                )
         return np.stack(frames)
 
 
