@@ -61,7 +61,7 @@ class DataConfig:
     size: int = 128  # clips are resized (short side) and randomly cropped to size x size
     crop_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop side / short side, drawn in [lo, hi]
     num_workers: int = 2
-    cache_mb: int = 1024  # decoded frames each loading process keeps (MiB); the clips are the same without them
+    cache_mb: int = 2048  # decoded frames kept (MiB a training process, split among its loader workers); 0: none
     max_fail_frac: float = 0.2  # fail the run if more than this fraction of videos is unreadable
 
     def validate(self) -> None:

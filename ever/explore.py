@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from ever.evaluate.propagation import STRIDE, CellGrid, FeatureFn, topk_first
 from ever.explore_io import FrameSource, ModelChoice, choose_model
 from ever.nodes import PatchPoolNodes, grid_centers
+from ever.utils import LRU, nbytes
 from ever.walk import affinity_logits
 
 MODES = ("cells", "patches", "objects")
@@ -303,36 +303,11 @@ class NodeSet:
 # ----------------------------------------------------------------------------- the explorer
 
 
-class _LRU:
-    """A dict bounded in bytes (tensors / arrays / node sets); the least recently used entries are evicted."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes, self.bytes, self.d = max_bytes, 0, OrderedDict()
-
-    @staticmethod
-    def _size(v) -> int:
-        if torch.is_tensor(v):
-            return v.numel() * v.element_size()
-        if isinstance(v, np.ndarray):
-            return v.nbytes
-        if isinstance(v, NodeSet):
-            return v.emb.numel() * 4 + v.centers.nbytes + (v.labels.nbytes if v.labels is not None else 0)
-        return 1024
-
-    def get(self, key):
-        if key in self.d:
-            self.d.move_to_end(key)
-            return self.d[key]
-        return None
-
-    def put(self, key, value) -> None:
-        if key in self.d:
-            self.bytes -= self._size(self.d.pop(key))
-        self.d[key] = value
-        self.bytes += self._size(value)
-        while self.bytes > self.max_bytes and len(self.d) > 1:
-            _, old = self.d.popitem(last=False)
-            self.bytes -= self._size(old)
+def _size(v) -> int:
+    """Bytes held by a cached value of the explorer (node sets besides tensors and arrays)."""
+    if isinstance(v, NodeSet):
+        return v.emb.numel() * 4 + v.centers.nbytes + (v.labels.nbytes if v.labels is not None else 0)
+    return nbytes(v)
 
 
 @dataclass
@@ -405,9 +380,9 @@ class Explorer:
         self._resize = CellGrid(self.source.frame(0).shape[:2], long_side)  # native -> working resolution
         self.size: tuple[int, int] = self._resize.resized  # (H, W) of the frames shown and encoded
         self._pad = CellGrid(self.size)  # working resolution -> encoder input, edge-padded to multiples of 8
-        self._feats = _LRU(int(max_cache_mb * 2**20))
-        self._nodes = _LRU(int(max(16, max_cache_mb / 8) * 2**20))
-        self._frames = _LRU(int(max(16, max_cache_mb / 8) * 2**20))
+        self._feats = LRU(int(max_cache_mb * 2**20), _size)
+        self._nodes = LRU(int(max(16, max_cache_mb / 8) * 2**20), _size)
+        self._frames = LRU(int(max(16, max_cache_mb / 8) * 2**20), _size)
         self.mode = "patches"
         self.set_mode(mode)
 

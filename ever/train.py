@@ -131,7 +131,7 @@ def build_loader(cfg: Config, start: int, rank: int, world: int, device: torch.d
         crop_scale=d.crop_scale,
         root_weights=d.root_weights,
         groups=d.groups,
-        cache_mb=d.cache_mb,
+        cache_mb=d.cache_mb / max(1, d.num_workers),  # each loading process keeps its own frames
     )
     if extractor.needs_segments:
         from ever.nodes.objects import SegmentedClips

