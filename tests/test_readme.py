@@ -145,7 +145,15 @@ def test_the_abstract_numbers_are_the_snapshots_numbers():
     gcn = s.gcn.pairs[0].effect
     assert f"undecided ({gcn.effect:+.3f} [{gcn.low:+.3f}, {gcn.high:+.3f}] J&F)" in text
     E = wording.claims_evidence(ROOT / "results")
-    assert list(E.columns) == ["claim", "verdict", f"effect (95 % interval; m = {s.min_effect:g})", "where"]
+    assert list(E.columns) == [
+        "claim",
+        "verdict",
+        f"effect (95 % interval; m = {s.min_effect:g})",
+        "where",
+        "remade by",
+    ]
+    ship_cmd = "ever report --grid configs/report-ship.yaml --snapshot results/ship"
+    assert set(E["remade by"].iloc[:-1]) == {"make green-long"} and E["remade by"].iloc[-1] == ship_cmd
     assert "`" not in "".join(E.stack())  # an HTML table shows no Markdown: no literal backticks
     assert E["verdict"].iloc[-1] == "does not clear" and "lowers" in E["verdict"].iloc[0]
 

@@ -915,6 +915,22 @@ def data_needed(grid) -> list[str]:
     return out
 
 
+def remake_command(grid: str, snapshot: Path | None, targets: dict[str, str]) -> str:
+    """The command that remakes the study of ``grid`` (a path as ``configs/report-x.yaml``): its make target
+    (``targets``: :func:`make_targets`), else ``ever report --grid`` with it, ``--snapshot`` where it made one."""
+    if grid in targets:
+        return f"make {targets[grid]}"
+    return f"ever report --grid {grid}" + (f" --snapshot results/{snapshot.name}" if snapshot is not None else "")
+
+
+def snapshot_commands(root: str | Path = ".") -> dict[str, str]:
+    """``{snapshot folder name: the command that remakes it}`` for every grid file of the repository at ``root``
+    that made a committed snapshot (:func:`grid_snapshots`, :func:`remake_command`)."""
+    root = Path(root)
+    targets = make_targets(root / "Makefile") if (root / "Makefile").is_file() else {}
+    return {snap.name: remake_command(grid, snap, targets) for grid, snap in grid_snapshots(root).items()}
+
+
 def reproduce_table(root: str | Path = "."):
     """Chapter 7's table of every study, one row per grid file ``configs/report*.yaml`` under ``root`` (index
     ``grid``): ``study`` (its title, or its snapshot's), ``command`` (its make target, else ``ever report``
@@ -935,9 +951,7 @@ def reproduce_table(root: str | Path = "."):
         rel = f"configs/{f.name}"
         g, snap = load_grid(f), snaps.get(rel)
         title = g.title or ((snapshot_info(snap) or {}).get("title") if snap else "") or ""
-        cmd = f"make {targets[rel]}" if rel in targets else f"ever report --grid {rel}"
-        if rel not in targets and snap is not None:
-            cmd += f" --snapshot results/{snap.name}"
+        cmd = remake_command(rel, snap, targets)
         t, m = g.time, (measured_time(snap) if snap is not None else None) or {}
         rows.append(
             {

@@ -715,13 +715,18 @@ def abstract(root: str | Path = "results") -> str:
 def claims_evidence(root: str | Path = "results"):
     """The claims-to-evidence table of the first page: one row per claim (``claim``, a short name that fits one
     line; ``verdict``; ``effect (95 % interval; m = ...)`` with its interval, or the bar's lead; ``where`` in
-    the book), from :func:`front`; empty without it."""
+    the book; ``remade by``: the command that remakes its snapshot, :func:`ever.analysis.tables.snapshot_commands`
+    of the repository holding ``root``), from :func:`front`; empty without it."""
     import pandas as pd
 
     f = front(root)
     if f is None:
         return pd.DataFrame()
+    from ever.analysis.tables import CLAIMS, SHIP, snapshot_commands
+
     b, s = f["bar"], f["study"]
+    cmds = snapshot_commands(Path(root).resolve().parent)
+    claims, ship = cmds.get(CLAIMS, "–"), cmds.get(SHIP, "–")
     effect = "effect (95 % interval" + (f"; m = {s.min_effect:g})" if s.min_effect is not None else ")")
     rows = [
         (
@@ -729,11 +734,18 @@ def claims_evidence(root: str | Path = "results"):
             f"{r.cell} {verdict(r.effect, s.min_effect)} J&F",
             _interval(r.effect),
             "chapter\u00a05",
+            claims,
         )
         for r in s.crop.rows
     ]
     rows += [
-        ("2: the space-time GCN raises J&F", verdict(p.effect, s.min_effect), _interval(p.effect), "chapter\u00a05")
+        (
+            "2: the space-time GCN raises J&F",
+            verdict(p.effect, s.min_effect),
+            _interval(p.effect),
+            "chapter\u00a05",
+            claims,
+        )
         for p in s.gcn.pairs
     ]
     rows += [
@@ -742,6 +754,7 @@ def claims_evidence(root: str | Path = "results"):
             f"{w.flops_ratio:.1f}x fewer FLOPs; J&F {verdict(w.effect, s.min_effect)}",
             _interval(w.effect),
             "chapter\u00a05",
+            claims,
         )
         for w in s.crop.pooled
     ]
@@ -751,9 +764,10 @@ def claims_evidence(root: str | Path = "results"):
             "clears" if b.clears else "does not clear",
             f"{b.lead:+.3f} against {b.baseline}, p = {b.p:.2f}, {b.sequences} held-out sequences",
             "chapter\u00a04",
+            ship,
         )
     )
-    return display_text(pd.DataFrame(rows, columns=["claim", "verdict", effect, "where"]))
+    return display_text(pd.DataFrame(rows, columns=["claim", "verdict", effect, "where", "remade by"]))
 
 
 def display_text(df):
