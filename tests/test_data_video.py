@@ -302,6 +302,20 @@ def test_frame_cache_gives_the_same_clips_and_saves_the_decoding(synth, mp4s, ca
         assert kept.decoded >= first + 24 * 2
 
 
+def test_lru_is_bounded_in_bytes_and_keeps_the_most_recent():
+    from ever.utils import LRU
+
+    c = LRU(3 * 8)
+    for k in "abc":
+        c.put(k, np.zeros(8, np.uint8))
+    assert c.bytes == 24 and c.get("a") is not None  # "a" is now the most recent
+    c.put("d", np.zeros(8, np.uint8))  # over budget: the least recently used ("b") goes
+    assert list(c.d) == ["c", "a", "d"] and c.bytes == 24 and c.get("b") is None
+    c.put("big", torch.zeros(10, dtype=torch.float32))  # 40 bytes, over the whole budget: it alone stays
+    assert list(c.d) == ["big"] and c.bytes == 40 and len(c) == 1
+    assert c.pop("big") is not None and c.bytes == 0 and c.pop("big") is None
+
+
 def test_frame_cache_decodes_part_of_a_clip_alike_on_a_real_mp4():
     """A clip whose frames are half kept decodes the rest alone, with other seeks than a whole clip's
     (bigbuckbunny's keyframes lie far apart); the clip is the same."""
