@@ -76,7 +76,11 @@ def test_the_results_summary_gives_the_three_answers_with_their_intervals():
     assert all(re.search(interval, ln) and "Holm" in ln for ln in lines)
     assert "m = 0.03, declared in the grid file" in summary  # configs/report-green-long.yaml's claims.min_effect
     # the pooled walk's reach and its end effect are two moments of training: each says which step it is
-    assert re.search(r"reaches the patch-crop walk's accuracy by its first evaluation \(step \d+\)", lines[2])
+    assert re.search(
+        r"reaches(, in \d of its \d seeds,)? the patch-crop walk's accuracy by (its|their) first evaluation "
+        r"\(step \d+\)",
+        lines[2],
+    )
     assert "at the end of training (step 3000)" in lines[2]
 
 
@@ -349,3 +353,25 @@ def test_grid_summary_names_the_data_and_every_run(tmp_path):
     assert "data `ever-synth`" in text and "baselines copy, lab, random" in text
     assert runs.index[0] == "crw-patch-cpu" and runs.loc["abl-obj8", "config"] == "configs/ablation/obj8.yaml"
     assert tables.grid_summary(tmp_path / "none.yaml") is None
+
+
+def test_the_gcn_line_says_what_would_resolve_the_minimal_effect():
+    """Claim 2's line gives the power analysis of its own runs: the floor when no number of seeds resolves m,
+    else the interval predicted at six seeds and the seeds that would resolve m."""
+    import dataclasses
+
+    from ever.analysis import claims, wording
+
+    s = claims.study(ROOT / "results" / "green-long", "train")
+    p = s.gcn.pairs[0].power
+    (line,) = [ln for ln in wording.answers(s) if ln.startswith("**The GCN")]
+    if p.floor > s.min_effect:
+        assert f"cannot resolve {s.min_effect:g}" in line and f"±{p.floor:.3f}" in line
+    else:
+        k = p.seeds_needed(s.min_effect, max_seeds=1000)
+        assert f"at 6 seeds a cell ±{p.half_width(6):.3f}" in line and f"would take {k or 'over 1000'} seeds" in line
+    wide = dataclasses.replace(p, sd_interaction=1.0)  # sequences far apart: no number of seeds is enough
+    pair = dataclasses.replace(s.gcn.pairs[0], power=wide)
+    s2 = dataclasses.replace(s, gcn=dataclasses.replace(s.gcn, pairs=(pair,)))
+    (line,) = [ln for ln in wording.answers(s2) if ln.startswith("**The GCN")]
+    assert f"{wide.sequences} sequences cannot resolve {s.min_effect:g}" in line

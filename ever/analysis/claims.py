@@ -196,19 +196,21 @@ class CropRow:
 @dataclass(frozen=True)
 class PooledWalk:
     """A pooled patch walk (nodes pooled from one encoding of the frame, no GCN) against the patch-crop walk's
-    accuracy, the target of claim 1 (:func:`crop_claim`): per seed, training GFLOPs and wall seconds to reach it
-    (means over the ``reached`` seeds that do), how many times less than the patch-crop walk needs (its seeds'
-    means over the seeds that reach it), whether every seed reached it at its first evaluation (the cost is
-    then an upper bound), the difference of seed means of J&F at every step both were scored (from the curves,
+    accuracy, the target of claim 1 (:func:`crop_claim`): per seed, training GFLOPs and CPU seconds to reach it
+    (means over the ``reached`` seeds that do; CPU seconds, all threads, because they stay steady where wall
+    seconds follow the machine's load: green-long's runs were trained idle at two threads and side by side at
+    one), how many times less than the patch-crop walk needs (its seeds' means over the seeds that reach it),
+    whether every seed that reached it did so at its first evaluation (the cost is then an upper bound), the
+    difference of seed means of J&F at every step both were scored (from the curves,
     no interval: per-sequence scores are kept at the end of training only), and ``effect`` at the end."""
 
     cell: str
     seeds: int
     reached: int
     reach: float | None
-    reach_seconds: float | None
+    reach_cpu_seconds: float | None
     flops_ratio: float | None
-    seconds_ratio: float | None
+    cpu_ratio: float | None
     at_first: bool
     first_step: int | None
     steps: tuple[tuple[int, float], ...]
@@ -404,11 +406,11 @@ def crop_claim(
 def pooled_walks(C, T, Q, kinds: dict[str, Any], reference: str, target: float) -> tuple[PooledWalk, ...]:
     """:class:`PooledWalk` of every cell of the curves ``C`` whose ``nodes.kind`` (``kinds``) is ``patch_pool`` and
     whose runs have no GCN, against ``reference`` (the patch-crop cell) and its ``target`` J&F (``T``:
-    :func:`runs_table`, for the GCN and the seconds per step; ``Q``: :func:`sequence_scores`). Wall seconds at
-    a step are the run's training seconds per step (its ledger) times the step: a steady rate assumed."""
-    if "train_s_per_step" in T:
-        per_step = T.set_index("run")["train_s_per_step"]
-        C = C.assign(train_s=C["step"] * C["run"].map(per_step))
+    :func:`runs_table`, for the GCN and the CPU seconds per step; ``Q``: :func:`sequence_scores`). CPU seconds
+    at a step are the run's training CPU seconds per step (its ledger) times the step: a steady rate assumed."""
+    if "train_cpu_s_per_step" in T:
+        per_step = T.set_index("run")["train_cpu_s_per_step"]
+        C = C.assign(train_cpu_s=C["step"] * C["run"].map(per_step))
     gcn = T.set_index("run")["gcn.enabled"] if "gcn.enabled" in T else None
 
     def reach(cell: str, cost: str) -> list[float | None]:
@@ -420,14 +422,14 @@ def pooled_walks(C, T, Q, kinds: dict[str, Any], reference: str, target: float) 
         hit = [x for x in xs if x is not None]
         return sum(hit) / len(hit) if hit else None
 
-    ref_flops, ref_s = mean(reach(reference, "train_gflops")), mean(reach(reference, "train_s"))
+    ref_flops, ref_s = mean(reach(reference, "train_gflops")), mean(reach(reference, "train_cpu_s"))
     ref_steps = C[C["cell"] == reference].groupby("step")["J&F-Mean"].mean()
     out = []
     for cell, k in kinds.items():
         runs = C.loc[C["cell"] == cell, "run"].unique()
         if k != "patch_pool" or (gcn is not None and any(bool(gcn.get(r)) for r in runs)):
             continue
-        flops, secs = reach(cell, "train_gflops"), reach(cell, "train_s")
+        flops, secs = reach(cell, "train_gflops"), reach(cell, "train_cpu_s")
         hit = [x for x in flops if x is not None]
         first = list(C[C["cell"] == cell].groupby("run", sort=False)["train_gflops"].min())
         steps = C[C["cell"] == cell].groupby("step")["J&F-Mean"].mean()
@@ -439,10 +441,10 @@ def pooled_walks(C, T, Q, kinds: dict[str, Any], reference: str, target: float) 
                 seeds=len(runs),
                 reached=len(hit),
                 reach=f,
-                reach_seconds=s,
+                reach_cpu_seconds=s,
                 flops_ratio=ref_flops / f if ref_flops and f else None,
-                seconds_ratio=ref_s / s if ref_s and s else None,
-                at_first=bool(hit) and all(x is not None and x == f0 for x, f0 in zip(flops, first)),
+                cpu_ratio=ref_s / s if ref_s and s else None,
+                at_first=bool(hit) and all(x == f0 for x, f0 in zip(flops, first) if x is not None),
                 first_step=int(C.loc[C["cell"] == cell, "step"].min()) if len(runs) else None,
                 steps=tuple((int(x), float(steps[x] - ref_steps[x])) for x in both),
                 effect=cell_effect(Q, cell, reference) if not Q.empty else None,

@@ -273,6 +273,9 @@ def sentences(s: Study | None) -> list[str]:
     return out
 
 
+SEEDS_WANTED = 6  # seeds a cell issue 34 asks of claim 2
+
+
 def answers(s: Study | None) -> list[str]:
     """The three answers of a green study (the README's Results summary), one Markdown line each with its
     effects and 95 % intervals: object nodes (claim 1), the GCN (claim 2) and the pooled patch walk against the
@@ -286,12 +289,21 @@ def answers(s: Study | None) -> list[str]:
         out.append(f"**Objects at patch accuracy for ≥{s.crop.factor:g}x less compute (claim 1)**{rest}.")
     if s.gcn is not None:
         p = s.gcn.pairs[0] if s.gcn.pairs else None
-        short = (
-            f"; {p.power.sequences} sequences cannot resolve {s.min_effect:g}: no number of seeds narrows the "
-            f"interval below ±{p.power.floor:.3f} (`stats.power`)"
-            if p is not None and p.power is not None and s.min_effect is not None and p.power.floor > s.min_effect
-            else ""
-        )
+        short = ""
+        if p is not None and p.power is not None and s.min_effect is not None:
+            w, m = p.power, s.min_effect
+            if w.floor > m:
+                short = (
+                    f"; {w.sequences} sequences cannot resolve {m:g}: no number of seeds narrows the "
+                    f"interval below ±{w.floor:.3f} (`stats.power`)"
+                )
+            elif max(w.seeds_a, w.seeds_b) < SEEDS_WANTED or w.half_width(max(w.seeds_a, w.seeds_b)) > m:
+                k = w.seeds_needed(m, max_seeds=1000)
+                short = (
+                    f"; predicted interval at {SEEDS_WANTED} seeds a cell ±{w.half_width(SEEDS_WANTED):.3f}; resolving "
+                    f"{m:g} on these {w.sequences} sequences would take {k if k else 'over 1000'} seeds a cell "
+                    "(`stats.power`)"
+                )
         out.append(f"**The GCN (claim 2)**: {_gcn_head(s.gcn, s.min_effect, s.holm).removeprefix(GCN_HEAD)}{short}.")
     for w in s.crop.pooled if s.crop is not None else ():
         out.append(f"**Pooled patches**: {_walk_head(w, s.crop, s.holm).removeprefix('The pooled walk ')}.")
@@ -591,11 +603,13 @@ def crop_claim_line(claim: CropClaim, holm: dict[str, Any] | None = None) -> str
 
 
 def _walk_head(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
+    every = w.reached == w.seeds
     reach = (
-        "reaches the patch-crop walk's accuracy"
-        + (f" by its first evaluation (step {w.first_step})" if w.at_first else "")
+        ("reaches" if every else f"reaches, in {w.reached} of its {w.seeds} seeds,")
+        + " the patch-crop walk's accuracy"
+        + (f" by {'its' if every else 'their'} first evaluation (step {w.first_step})" if w.at_first else "")
         + f" with {w.flops_ratio:.1f}x fewer training FLOPs"
-        + (f" and {w.seconds_ratio:.1f}x less wall time" if w.seconds_ratio is not None else "")
+        + (f" and {w.cpu_ratio:.1f}x less CPU time" if w.cpu_ratio is not None else "")
         if w.reached and w.flops_ratio is not None
         else "does not reach the patch-crop walk's accuracy"
     )
@@ -607,7 +621,7 @@ def _walk_head(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = No
 
 def _walk_line(w: PooledWalk, claim: CropClaim, holm: dict[str, Any] | None = None) -> str:
     """A :class:`~ever.analysis.claims.PooledWalk` as Markdown: its verdict sentence and one of qualifiers."""
-    first = f", all at their first evaluation (step {w.first_step}: an upper bound of the cost)" if w.at_first else ""
+    first = f", each at its first evaluation (step {w.first_step}: an upper bound of the cost)" if w.at_first else ""
     steps = ", ".join(f"{d:+.3f} at step {k}" for k, d in w.steps)
     return (
         f"**{_walk_head(w, claim, holm)}**. {w.reached} of its {w.seeds} seeds reach J&F ≥ {claim.target:.3f}{first}"
