@@ -121,3 +121,28 @@ def test_summary_scores_reads_each_evaluation_of_a_snapshot(tmp_path):
         (tmp_path / label).mkdir()
         (tmp_path / label / "summary.json").write_text(json.dumps({"PCK@0.1": v}))
     assert summary_scores(tmp_path) == {"lab": 0.163, "copy": None}
+
+
+def test_recipe_summary_is_the_seeds_of_a_committed_snapshot():
+    """What a shipped card records of its recipe: the seeds' own summaries (mean, sample sd) and the bar on the
+    held-out sequences, as the README's bar line computes it; nothing for a cell the snapshot lacks."""
+    from pathlib import Path
+
+    from ever.analysis.bar import recipe_summary
+    from ever.analysis.tables import held_out, ship_bar
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    r = recipe_summary(root / "ship", "ship-lr3e-4", root)
+    runs = sorted((root / "ship").glob("ship-lr3e-4-s*/eval/train/summary.json"))
+    jf = np.array([json.loads(p.read_text())["J&F-Mean"] for p in runs])
+    assert r["runs"] == [p.parents[2].name for p in runs] and r["J&F-Mean"]["seeds"] == len(runs) == 3
+    assert r["J&F-Mean"]["mean"] == pytest.approx(jf.mean()) and r["J&F-Mean"]["sd"] == pytest.approx(jf.std(ddof=1))
+    bar = ship_bar(root)
+    assert r["deciding"]["sequences"] == held_out(root) and len(held_out(root)) == 10
+    assert r["deciding"]["bar"]["lead"] == pytest.approx(bar.lead) and r["deciding"]["bar"]["clears"] is bar.clears
+    assert r["deciding"]["J&F-Mean"]["mean"] == pytest.approx(bar.model_jf)
+    assert r["deciding"]["bar"]["text"] == bar_text(bar)
+    assert recipe_summary(root / "ship", "no-such-cell", root) is None
+    assert recipe_summary(root / "no-such-snapshot", "ship-lr3e-4", root) is None
+    no_baselines = recipe_summary(root / "ship", "ship-lr3e-4", root / "no-such-root")
+    assert "deciding" not in no_baselines and no_baselines["J&F-Mean"] == r["J&F-Mean"]

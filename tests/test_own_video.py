@@ -2,6 +2,7 @@
 
 import json
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -351,6 +352,50 @@ def test_export_fp16_card_from_run_files(tmp_path, tiny, monkeypatch):
     )
     assert (
         card3["evaluation"]["tiny"]["eval_stage"] == "layer3" and card3["evaluation"]["tiny@layer4"]["J&F-Mean"] == 0.5
+    )
+
+
+def test_cards_record_their_recipe_over_seeds(tmp_path, tiny, monkeypatch, capsys):
+    """--recipe SNAPSHOT:CELL puts the recipe's seeds (mean ± sd, held-out sequences, the bar) in a card, at export
+    or later (set_recipe, weights untouched); `ever models` prints them; a bad spec is refused before writing. The
+    shipped default's card carries its recipe as the committed snapshot gives it today."""
+    from ever.analysis.bar import recipe_summary
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the recipe's snapshot and the baselines are read from results/
+    spec = "results/ship:ship-lr3e-4"
+    (tmp_path / "s.json").write_text(json.dumps({"method": "t", "J&F-Mean": 0.5, "data": "d", "cfg": {}}))
+    (tiny.parent / "ledger.json").write_text(json.dumps({"version": 1, "phases": {"train": {"segments": []}}}))
+    monkeypatch.setattr(pretrained, "HERE", tmp_path)
+    with pytest.raises(CheckpointError, match="results/ship:nothing"):
+        pretrained.export(tiny, "t", [tmp_path / "s.json"], out_dir=tmp_path, recipe="results/ship:nothing")
+    assert not (tmp_path / "t.pt").exists()
+    pretrained.export(tiny, "t", [tmp_path / "s.json"], out_dir=tmp_path, recipe=spec)
+    rec = pretrained.card("t")["recipe"]
+    assert rec == json.loads(json.dumps(recipe_summary("results/ship", "ship-lr3e-4")))
+    assert rec["J&F-Mean"]["seeds"] == 3 and rec["J&F-Mean"]["sd"] > 0 and len(rec["deciding"]["sequences"]) == 10
+    pretrained.export(tiny, "u", [tmp_path / "s.json"], out_dir=tmp_path)
+    weights = (tmp_path / "u.pt").read_bytes()
+    assert pretrained.card("u")["recipe"] is None and pretrained.table()[1]["recipe J&F"] is None
+    pretrained.set_recipe("u", spec, tmp_path, command="c")
+    assert pretrained.card("u")["recipe"] == rec and pretrained.card("u")["recipe_recorded"]["command"] == "c"
+    assert (tmp_path / "u.pt").read_bytes() == weights
+    with pytest.raises(CheckpointError, match="no card"):
+        pretrained.set_recipe("v", spec, tmp_path)
+    default = pretrained.DEFAULT
+    monkeypatch.setattr(pretrained, "DEFAULT", "t")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    m, sd = rec["J&F-Mean"]["mean"], rec["J&F-Mean"]["sd"]
+    assert f"{m:.3f} ± {sd:.3f} (3)" in out and "held-out: on the 10 sequences" in out
+    assert f"The default's recipe ({spec}), issue 33's bar: {rec['deciding']['bar']['text']}" in out
+    monkeypatch.setattr(pretrained, "HERE", root / "ever" / "models" / "pretrained")
+    shipped = pretrained.card(default)["recipe"]
+    assert shipped is not None, "the default's card records its recipe (python -m ever.models.pretrained --card)"
+    now = recipe_summary(shipped["snapshot"], shipped["cell"])
+    assert (
+        shipped["J&F-Mean"] == pytest.approx(now["J&F-Mean"])
+        and shipped["deciding"]["bar"]["text"] == (now["deciding"]["bar"]["text"])
     )
 
 

@@ -169,3 +169,57 @@ def bar_text(bar: Bar) -> str:
     if bar.pck is not None and bar.pck_needed is not None:
         text += f"; PCK@0.1 {bar.pck:.3f} against the untrained encoders' mean + sd {bar.pck_needed:.3f}"
     return text
+
+
+def _spread(values) -> dict[str, float | int | None]:
+    """``{"mean", "sd", "seeds"}`` of the finite ``values`` (sample sd; None for fewer than two)."""
+    import numpy as np
+
+    v = np.asarray([float(x) for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    return {
+        "mean": float(v.mean()) if len(v) else None,
+        "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+        "seeds": int(len(v)),
+    }
+
+
+def recipe_summary(path: str | Path, cell: str, root: str | Path = "results") -> dict | None:
+    """What a shipped model's card records of its recipe (``ever models``): the seeds of ``cell`` in the runs
+    snapshot ``path`` at the end of training, as plain numbers: ``J&F-Mean`` and ``PCK@0.1`` (``mean``, sample
+    ``sd`` over seeds, ``seeds``) on every scored sequence; ``deciding``: the same J&F on the shipped recipe's
+    held-out sequences (:func:`ever.analysis.tables.held_out`) and ``bar``, the :func:`clear_bar` verdict
+    against ``root``'s baselines (its fields, ``clears`` and :func:`bar_text`). None without the snapshot or
+    the cell; no ``deciding`` without ``root``'s baselines."""
+    from dataclasses import asdict
+
+    from ever.analysis.scaling import cell_bar, model_scores
+    from ever.analysis.sources import snapshot_info, summaries
+    from ever.analysis.tables import held_out
+
+    info = snapshot_info(path)
+    if info is None:
+        return None
+    M = model_scores(path, cell, info["split"])
+    if M.empty:
+        return None
+    S = summaries(path, info["split"], list(M.columns), baselines=False)
+    out = {
+        "snapshot": Path(path).as_posix(),
+        "cell": cell,
+        "runs": list(M.columns),
+        "split": info["split"],
+        "commit": info.get("commit"),
+        "sequences": int(len(M.dropna())),
+        "J&F-Mean": _spread(S["J&F-Mean"]),
+        "PCK@0.1": _spread(S["PCK@0.1"]) if "PCK@0.1" in S else None,
+    }
+    bar = cell_bar(path, cell, info["split"], root)
+    if bar is not None:
+        seqs = held_out(root)
+        out["deciding"] = {
+            "sequences": seqs,
+            "J&F-Mean": _spread(M.loc[seqs].mean()),
+            "bar": {**asdict(bar), "clears": bar.clears, "text": bar_text(bar)},
+        }
+    return out

@@ -663,7 +663,8 @@ COLOUR_BASELINES = ("lab-dist", "lab", "copy")
 
 
 def table1_data(root: str | Path = "results"):
-    """Table 1 as numbers, from the committed snapshots under ``root``: the shipped recipe (``ship``), the claim
+    """Table 1 as numbers, from the committed snapshots under ``root``: the shipped default's recipe first
+    (:func:`default_recipe`), the recipe shipped before it (``ship``, when another), the claim
     cells of ``green-long`` (:data:`CLAIM_CELLS`), the colour and copy baselines and the untrained encoders (five
     initialisations a stage, as a distribution) of ``baselines``. One row per method (index ``method``), columns
     ``J&F`` and ``PCK@0.1`` (mean over seeds, or over initialisations) with their sample sd (``… sd``; NaN for
@@ -677,14 +678,15 @@ def table1_data(root: str | Path = "results"):
 
     root = Path(root)
     rows = []
-    for snap, cells in ((SHIP, None), (CLAIMS, CLAIM_CELLS)):
+    shipped = default_recipe()
+    for snap, cells in ((shipped or (SHIP, None)), (SHIP, None), (CLAIMS, CLAIM_CELLS)):
         info = snapshot_info(root / snap)
         if info is None:
             return pd.DataFrame()
         S = summaries(root / snap, info["split"], snapshot_runs(info), baselines=False)
         O = over_seeds(S, ("J&F-Mean", "PCK@0.1"))
         C = training_cost(root / snap, snapshot_runs(info))
-        for cell in cells or O.index[:1]:
+        for cell in [c for c in (cells or O.index[:1]) if c not in {r["method"] for r in rows}]:
             rows.append(
                 {
                     "method": cell,
@@ -791,27 +793,29 @@ def held_out(root: str | Path = "results") -> list[str]:
     return [q for q in scored if q not in used] if used else []
 
 
+def default_recipe() -> tuple[str, tuple[str]] | None:
+    """``(snapshot, (cell,))`` of the shipped default's recipe, as its card records it (``recipe``: the committed
+    runs snapshot, by folder name, and the cell whose seed ships); None when the card records none."""
+    from ever.models import pretrained
+
+    rec = pretrained.card(pretrained.DEFAULT).get("recipe")
+    return (Path(rec["snapshot"]).name, (rec["cell"],)) if rec else None
+
+
 def ship_bar(root: str | Path = "results"):
-    """Issue 33's bar (:func:`ever.analysis.bar.clear_bar`) for the shipped recipe's seeds (``ship``) against
+    """Issue 33's bar (:func:`ever.analysis.bar.clear_bar`, through :func:`ever.analysis.scaling.cell_bar`) for the
+    seeds of the shipped default's recipe (:func:`default_recipe`; without one, ``ship``'s first cell) against
     every baseline of ``baselines``, on the :func:`held_out` sequences; None without those snapshots."""
-    from ever.analysis.bar import clear_bar, summary_scores
-    from ever.analysis.sources import evaluation_sequences, snapshot_info, snapshot_runs
+    from ever.analysis.scaling import cell_bar
+    from ever.analysis.sources import snapshot_info, snapshot_runs
 
     root = Path(root)
-    info = snapshot_info(root / SHIP)
-    seqs = held_out(root)
-    if info is None or snapshot_info(root / BASELINES) is None or not seqs:
+    snap, cells = default_recipe() or (SHIP, None)
+    info = snapshot_info(root / snap)
+    if info is None or not held_out(root):
         return None
-    names = snapshot_runs(info)
-    M = sequence_scores(root / SHIP, info["split"], names)[names]
-    S = summaries(root / SHIP, info["split"], names, baselines=False)
-    return clear_bar(
-        M,
-        evaluation_sequences(root / BASELINES),
-        sequences=seqs,
-        model_pck=[float(v) for v in S["PCK@0.1"]],
-        baseline_pck=summary_scores(root / BASELINES),
-    )
+    cell = cells[0] if cells else cell_of(snapshot_runs(info)[0])
+    return cell_bar(root / snap, cell, info["split"], root)
 
 
 def table1_caption(T, root: str | Path = "results") -> str:
@@ -1161,7 +1165,8 @@ def published_table(root: str | Path = "results"):
     info = snapshot_info(root / BASELINES) or {}
     cfg = (read_json(root / BASELINES / info["evaluations"][0] / "summary.json") or {}).get("cfg", {})
     n = len(evaluation_sequences(root / BASELINES))
-    cores = ((snapshot_info(root / SHIP) or {}).get("machine") or {}).get("cpu_count")
+    first = root / Path(T.iloc[0]["snapshot"]).name  # the shipped default's recipe
+    cores = ((snapshot_info(first) or {}).get("machine") or {}).get("cpu_count")
     trained = T[T["kind"] == "trained"]
     rows = [{k: p[k] for k in ("method", "J&F", "evaluated on", "trained", "from")} for p in PUBLISHED]
     for method in dict.fromkeys([trained.index[0], trained["J&F"].idxmax()]):

@@ -699,7 +699,9 @@ def abstract(root: str | Path = "results") -> str:
     best = T.loc[T["kind"] == "baseline", "J&F"].idxmax()  # the strongest method without training
     obj = max((r for r in s.crop.rows if r.seeds > 1), key=lambda r: r.final, default=s.crop.rows[0])  # the closest
     gcn, pool = s.gcn.pairs[0].effect, s.crop.pooled[0]
-    cores = ((snapshot_info(Path(root) / "ship") or {}).get("machine") or {}).get("cpu_count")
+    cores = ((snapshot_info(Path(root) / Path(T.loc[ship, "snapshot"]).name) or {}).get("machine") or {}).get(
+        "cpu_count"
+    )
     v = verdict(obj.effect, s.min_effect)
     objects = (
         f"lowers J&F by {-obj.effect.effect:.3f} (95\u00a0% interval {-obj.effect.high:.3f} to {-obj.effect.low:.3f})"
@@ -736,11 +738,11 @@ def claims_evidence(root: str | Path = "results"):
     f = front(root)
     if f is None:
         return pd.DataFrame()
-    from ever.analysis.tables import CLAIMS, SHIP, snapshot_commands
+    from ever.analysis.tables import CLAIMS, snapshot_commands
 
-    b, s = f["bar"], f["study"]
+    T, b, s = f["table"], f["bar"], f["study"]
     cmds = snapshot_commands(Path(root).resolve().parent)
-    claims, ship = cmds.get(CLAIMS, "–"), cmds.get(SHIP, "–")
+    claims, ship = cmds.get(CLAIMS, "–"), cmds.get(Path(T.iloc[0]["snapshot"]).name, "–")
     effect = "effect (95 % interval" + (f"; m = {s.min_effect:g})" if s.min_effect is not None else ")")
     rows = [
         (

@@ -12,7 +12,8 @@ Files in this folder, per model ``NAME``:
   (the run's), ``trained_on`` (its ``data.roots``), ``steps``, ``ledger`` (the training phase of the run's
   ``ledger.json``: kWh, kg CO2eq, FLOPs, hours, whether estimated), ``evaluation`` (one entry per
   ``ever eval`` ``summary.json`` given: the model itself, its fp32 checkpoint, baselines; each with the
-  encoder stage it read, ``eval_stage``), ``sha256``.
+  encoder stage it read, ``eval_stage``), ``recipe`` (the model's recipe over its seeds, from a committed
+  results snapshot: :func:`ever.analysis.bar.recipe_summary`; ``--recipe SNAPSHOT:CELL``), ``sha256``.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def export(
     out_dir: str | Path = HERE,
     command: str | None = None,
     stage: str | None = None,
+    recipe: str | None = None,
 ) -> Path:
     """Write ``out_dir/NAME.pt`` (fp16 weights of a training checkpoint) and ``NAME.json`` (its card).
 
@@ -156,7 +158,8 @@ def export(
     (as written by ``ever eval``; ``LABEL=PATH`` names the entry, else the summary's ``method``).
     ``stage`` sets the encoder stage the shipped model's features are read from (its config's
     ``model.eval_stage``; default: the run's). ``command`` (the command line that asked for the export) is
-    recorded in the card. Returns the path of the ``.pt``.
+    recorded in the card. ``recipe`` (``SNAPSHOT:CELL``, e.g. ``results/data-scaling:realvideo``) records the
+    scores of the run's recipe over its seeds (:func:`recipe_of`). Returns the path of the ``.pt``.
     """
     from ever.ledger import load_ledger, phase_totals
     from ever.models import load_checkpoint
@@ -172,6 +175,7 @@ def export(
             f"{checkpoint}:config (--stage {stage})",
         )
     evaluation = _evaluations(evals)  # read before anything is written
+    spread = None if recipe is None else recipe_of(recipe)
     step = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("step", -1))
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
@@ -198,6 +202,7 @@ def export(
             "share_of_run": share,
         },  # < 1: a snapshot; the run's totals x step / steps (steady rate)
         "evaluation": evaluation,
+        "recipe": spread,
         "trained_with": _read_json(
             run_dir / "env.json"
         ),  # the training run's environment (env.json: commit, torch, host)
@@ -211,6 +216,33 @@ def export(
     return pt
 
 
+def recipe_of(spec: str, root: str | Path = "results") -> dict[str, Any]:
+    """``SNAPSHOT:CELL`` -> the recipe's scores over its seeds (:func:`ever.analysis.bar.recipe_summary`, with
+    ``root``'s baselines and held-out sequences); a clear error when the snapshot has no such cell."""
+    from ever.analysis.bar import recipe_summary
+
+    path, sep, cell = str(spec).rpartition(":")
+    summary = recipe_summary(path, cell, root) if sep and path and cell else None
+    if summary is None:
+        raise CheckpointError(f"{spec}: not SNAPSHOT:CELL of a committed runs snapshot with that cell's seeds")
+    return summary
+
+
+def set_recipe(name: str, spec: str, out_dir: str | Path = HERE, command: str | None = None) -> Path:
+    """Record (or renew) the ``recipe`` of a shipped model's card (:func:`recipe_of` of ``spec``), with the date,
+    commit and command that did it under ``recipe_recorded``; the weights are not touched. Returns the card."""
+    from ever.utils import atomic_write_json, git_commit
+
+    path = Path(out_dir) / f"{name}.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no card of that name")
+    info = json.loads(path.read_text())
+    info["recipe"] = recipe_of(spec)
+    info["recipe_recorded"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(), "command": command}
+    atomic_write_json(path, info)
+    return path
+
+
 def _short(root: str) -> str:
     """A data root as a dataset name: ``.../davis2016-dev/JPEGImages/480p`` -> ``davis2016-dev``."""
     parts = Path(root).parts
@@ -219,11 +251,16 @@ def _short(root: str) -> str:
 
 def table() -> list[dict[str, Any]]:
     """One row per shipped model: name, trained_on, steps, J&F (dev), PCK@0.1, MB, kWh (what `ever models` prints),
-    and ``J&F checkpoint``, the score of the checkpoint it was exported from (None when its card has none)."""
+    ``J&F checkpoint``, the score of the checkpoint it was exported from (None when its card has none), and from
+    the card's ``recipe`` (None without one): ``recipe`` (its ``SNAPSHOT:CELL``), ``recipe J&F`` / ``recipe
+    PCK@0.1`` (``{"mean", "sd", "seeds"}`` over the recipe's seeds on the same sequences), ``held-out J&F``
+    (the same on the held-out sequences, ``held-out`` of them) and ``bar`` (its verdict, one line)."""
     rows = []
     for name in names():
         info = card(name)
         own = info["evaluation"].get(name) or next(iter(info["evaluation"].values()), {})
+        rec = info.get("recipe") or {}
+        deciding = rec.get("deciding") or {}
         rows.append(
             {
                 "name": name,
@@ -236,31 +273,52 @@ def table() -> list[dict[str, Any]]:
                 "eval_data": Path(own.get("data") or "?").name,
                 "MB": info["bytes"] / 1e6,
                 "kWh": info["ledger"]["kwh"],
+                "recipe": f"{rec['snapshot']}:{rec['cell']}" if rec else None,
+                "recipe J&F": rec.get("J&F-Mean"),
+                "recipe PCK@0.1": rec.get("PCK@0.1"),
+                "held-out J&F": deciding.get("J&F-Mean"),
+                "held-out": len(deciding.get("sequences") or []),
+                "bar": (deciding.get("bar") or {}).get("text"),
             }
         )
     return rows
 
 
+def _spread(s: dict[str, Any] | None) -> str:
+    """``{"mean", "sd", "seeds"}`` -> ``0.482 ± 0.029 (3)``; ``–`` for None."""
+    if not s or s.get("mean") is None:
+        return "–"
+    sd = "" if s.get("sd") is None else f" ± {s['sd']:.3f}"
+    return f"{s['mean']:.3f}{sd} ({s['seeds']})"
+
+
 def cli(args) -> int:
-    """``ever models``: print :func:`table`."""
+    """``ever models``: print :func:`table`, then the default's training data and its recipe's verdict."""
     rows = table()
     if not rows:
         print("no shipped models")
         return 0
+    fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
     print(
-        f"{'name':<18} {'trained on':<46} {'steps':>6} {'J&F':>6} {'PCK@0.1':>8}  {'eval data':<16} {'MB':>5} "
-        f"{'train Wh':>8}"
+        f"{'name':<18} {'steps':>5} {'J&F':>6} {'PCK@0.1':>7}  {'recipe J&F (seeds)':<19} {'held-out J&F':<19} "
+        f"{'recipe PCK@0.1':<19} {'MB':>4} {'train Wh':>8}  trained on"
     )
     for r in rows:
-        fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
         print(
-            f"{r['name'] + (' *' if r['default'] else ''):<18} {r['trained_on'][:46]:<46} {r['steps']:>6} "
-            f"{fmt(r['J&F'], '.3f'):>6} {fmt(r['PCK@0.1'], '.3f'):>8}  {r['eval_data'][:16]:<16} "
-            f"{r['MB']:>5.1f} {fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}"
+            f"{r['name'] + (' *' if r['default'] else ''):<18} {r['steps']:>5} {fmt(r['J&F'], '.3f'):>6} "
+            f"{fmt(r['PCK@0.1'], '.3f'):>7}  {_spread(r['recipe J&F']):<19} {_spread(r['held-out J&F']):<19} "
+            f"{_spread(r['recipe PCK@0.1']):<19} {r['MB']:>4.1f} "
+            f"{fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}  {r['trained_on']}"
         )
+    default = next((r for r in rows if r["default"]), None)
+    held = max((r["held-out"] for r in rows), default=0)
     print(
-        "* default of `ever propagate`; J&F/PCK on its evaluation data: the shipped fp16 model's own entry when "
-        "the card has one, else the checkpoint it was exported from (card: "
-        f"{HERE}/NAME.json)"
+        "* default of `ever propagate`. J&F, PCK@0.1: the shipped fp16 model on its evaluation data "
+        f"({rows[0]['eval_data']}; the checkpoint's when the card has no entry of its own); recipe: mean ± sd "
+        f"(seeds) of the recipe it was trained with, on the same sequences"
+        + (f"; held-out: on the {held} sequences that chose nothing" if held else "")
+        + f". Cards: {HERE}/NAME.json"
     )
+    if default is not None and default["bar"]:
+        print(f"The default's recipe ({default['recipe']}), issue 33's bar: {default['bar']}")
     return 0

@@ -1,14 +1,17 @@
-"""``python -m ever.models.pretrained CHECKPOINT --name NAME --eval SUMMARY.json ...``: ship a trained model
-(see :func:`ever.models.pretrained.export`)."""
+"""``python -m ever.models.pretrained CHECKPOINT --name NAME --eval SUMMARY.json ... [--recipe SNAPSHOT:CELL]``:
+ship a trained model (see :func:`ever.models.pretrained.export`); ``--card NAME --recipe SNAPSHOT:CELL`` records
+the recipe's scores in a shipped card without touching its weights (:func:`ever.models.pretrained.set_recipe`)."""
 
 import argparse
 import sys
 
-from ever.models.pretrained import HERE, export
+from ever.errors import EverError
+from ever.models.pretrained import HERE, export, set_recipe
 
 p = argparse.ArgumentParser(prog="python -m ever.models.pretrained", description=export.__doc__.splitlines()[0])
-p.add_argument("checkpoint", help="a training checkpoint (its run folder holds ledger.json)")
-p.add_argument("--name", required=True)
+p.add_argument("checkpoint", nargs="?", help="a training checkpoint (its run folder holds ledger.json)")
+p.add_argument("--name", help="the shipped model's name (with CHECKPOINT)")
+p.add_argument("--card", help="a shipped model whose card gets --recipe (instead of CHECKPOINT --name)")
 p.add_argument(
     "--eval",
     nargs="+",
@@ -23,16 +26,23 @@ p.add_argument(
     default=None,
     help="encoder stage the shipped model's features are read from (default: the run's eval_stage)",
 )
+p.add_argument(
+    "--recipe",
+    metavar="SNAPSHOT:CELL",
+    help="the committed runs snapshot and cell of the model's recipe (its seeds' scores go in the card)",
+)
 p.add_argument("--out-dir", default=str(HERE))
 a = p.parse_args()
-print(
-    export(
-        a.checkpoint,
-        a.name,
-        a.eval,
-        a.out_dir,
-        stage=a.stage,
-        command=" ".join(["python -m ever.models.pretrained", *sys.argv[1:]]),
-    )
-)
+if (a.card is None) == (a.checkpoint is None) or (a.checkpoint is not None) != (a.name is not None):
+    p.error("give CHECKPOINT --name NAME (export) or --card NAME --recipe SNAPSHOT:CELL (record a recipe)")
+if a.card is not None and a.recipe is None:
+    p.error("--card needs --recipe SNAPSHOT:CELL")
+command = " ".join(["python -m ever.models.pretrained", *sys.argv[1:]])
+try:
+    if a.card is not None:
+        print(set_recipe(a.card, a.recipe, a.out_dir, command=command))
+    else:
+        print(export(a.checkpoint, a.name, a.eval, a.out_dir, stage=a.stage, command=command, recipe=a.recipe))
+except EverError as e:
+    sys.exit(f"error: {e}")
 sys.exit(0)
