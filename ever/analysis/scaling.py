@@ -11,6 +11,8 @@ the amounts without the videos.
 * :func:`effects`: each amount against the one before it at the end of training (:func:`ever.analysis.stats.effect`
   with its verdict, :func:`ever.analysis.claims.verdict`, Holm-corrected over the grid's comparisons);
 * :func:`cell_bar`: a cell against issue 33's bar (:func:`ever.analysis.bar.clear_bar`);
+* :func:`growth`: what the curve says more video would give: J&F per doubling of distinct video, with its
+  interval, and how many doublings the bar would take at that rate (:func:`growth_text` says it in words);
 * :func:`figure`: J&F against distinct videos, one line per scored step, every seed drawn, baselines as lines.
 
 The grid scores no baselines of its own: it shares the protocol of ``results/baselines`` (bare evaluations, the
@@ -20,6 +22,7 @@ ones (:func:`ever.analysis.tables.held_out`: those that did not choose its learn
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +151,111 @@ def cell_bar(path: str | Path, cell: str, split: str = "train", root: str | Path
         model_pck=pck or None,
         baseline_pck=summary_scores(base),
     )
+
+
+@dataclass(frozen=True)
+class Growth:
+    """J&F at the end of training against log2 of the distinct videos trained on (:func:`growth`)."""
+
+    slope: float  # J&F per doubling of distinct video (least squares over runs)
+    low: float  # its 95 % interval (t with runs - 2 degrees of freedom)
+    high: float
+    runs: int
+    cells: int
+    sequences: int
+    most: float  # the most distinct videos any cell trained on
+    fitted: float  # the line's J&F there
+    target: float | None  # the J&F the bar asks for, when given
+    doublings: float | None  # more doublings of ``most`` to reach ``target`` at ``slope`` (None if it never does)
+    fewest: float | None  # the same at the interval's steepest slope ``high``
+
+    def videos(self, doublings: float | None) -> float | None:
+        """Distinct videos after ``doublings`` more doublings of the most trained on."""
+        return None if doublings is None else self.most * 2.0**doublings
+
+
+def growth(path: str | Path, cells: list[str], split: str = "train", sequences=None, target=None, amounts=None):
+    """What more video would give, read off the grid: each run's J&F at the end of training (its mean over
+    ``sequences``, default all it scored) against log2 of its cell's distinct videos (``amounts``, default
+    ``data.csv``), one straight line by least squares over all runs of ``cells`` (seeds are the replicates; the
+    sequences are the same for every run, so their spread cancels in the slope). ``target`` (e.g. the bar's
+    strongest baseline + its margin) gives the doublings of the most video the line needs to reach it. None
+    with fewer than two amounts of video or without the counts."""
+    import numpy as np
+    from scipy import stats
+
+    amounts = read_data(path) if amounts is None else amounts
+    if amounts is None:
+        return None
+    xs, ys = [], []
+    for cell in cells:
+        M = model_scores(path, cell, split)
+        if cell not in amounts.index or M.empty:
+            continue
+        M = M.loc[list(sequences)] if sequences is not None else M
+        xs += [float(np.log2(amounts.loc[cell, "distinct"]))] * M.shape[1]
+        ys += [float(v) for v in M.mean()]
+    x, y = np.asarray(xs), np.asarray(ys)
+    if len(set(xs)) < 2 or len(x) < 3:
+        return None
+    fit = stats.linregress(x, y)
+    half = float(stats.t.ppf(0.975, len(x) - 2) * fit.stderr)
+    fitted = float(fit.intercept + fit.slope * x.max())
+
+    def more(slope: float) -> float | None:
+        if target is None:
+            return None
+        if fitted >= target:
+            return 0.0
+        return (target - fitted) / slope if slope > 0 else None
+
+    return Growth(
+        slope=float(fit.slope),
+        low=float(fit.slope) - half,
+        high=float(fit.slope) + half,
+        runs=len(x),
+        cells=len(set(xs)),
+        sequences=int(M.shape[0]),
+        most=float(2.0 ** x.max()),
+        fitted=fitted,
+        target=target,
+        doublings=more(float(fit.slope)),
+        fewest=more(float(fit.slope) + half),
+    )
+
+
+def _about(n: float) -> str:
+    """A count to two significant figures: 44,694 -> 45,000."""
+    from math import floor, log10
+
+    return f"{round(n, 1 - int(floor(log10(n)))):,.0f}" if n >= 100 else f"{n:.0f}"
+
+
+def growth_text(g: Growth, which: str = "deciding sequences") -> str:
+    """One sentence: the slope with its interval and what it says of the bar (``which``: what the sequences are)."""
+    text = (
+        f"J&F on the {g.sequences} {which} grows by {g.slope:+.3f} [{g.low:+.3f}, {g.high:+.3f}] per "
+        f"doubling of distinct training video (least squares over the {g.runs} runs' final J&F, {g.cells} amounts "
+        f"of video up to {g.most:.0f})"
+    )
+    if g.target is None:
+        return text + "."
+    if g.doublings == 0:
+        return text + f"; the line already reaches the bar ({g.target:.3f})."
+    if g.doublings is None:
+        return text + f"; at that rate no amount of video reaches the bar ({g.target:.3f})."
+    text += (
+        f"; at that rate the bar ({g.target:.3f}) would take {g.doublings:.1f} more doublings, about "
+        f"{_about(g.videos(g.doublings))} distinct videos"
+    )
+    if g.fewest is not None and g.low <= 0:
+        return text + (
+            f" ({g.fewest:.1f} at the interval's steepest slope); the interval includes no growth, so these "
+            "amounts cannot rule out that more of the same video gives nothing."
+        )
+    if g.fewest is not None:
+        return text + f" ({g.fewest:.1f} at the interval's steepest slope)."
+    return text + "."
 
 
 def figure(P, baselines=None, score: str = "J&F-Mean"):
