@@ -125,11 +125,13 @@ def test_summary_scores_reads_each_evaluation_of_a_snapshot(tmp_path):
 
 def test_recipe_summary_is_the_seeds_of_a_committed_snapshot():
     """What a shipped card records of its recipe: the seeds' own summaries (mean, sample sd) and the bar on the
-    held-out sequences, as the README's bar line computes it; nothing for a cell the snapshot lacks."""
+    held-out sequences, as the README's bar line computes it for the default's recipe; nothing for a cell the
+    snapshot lacks."""
     from pathlib import Path
 
     from ever.analysis.bar import recipe_summary
-    from ever.analysis.tables import held_out, ship_bar
+    from ever.analysis.scaling import cell_bar
+    from ever.analysis.tables import default_recipe, held_out, ship_bar
 
     root = Path(__file__).resolve().parents[1] / "results"
     r = recipe_summary(root / "ship", "ship-lr3e-4", root)
@@ -137,7 +139,9 @@ def test_recipe_summary_is_the_seeds_of_a_committed_snapshot():
     jf = np.array([json.loads(p.read_text())["J&F-Mean"] for p in runs])
     assert r["runs"] == [p.parents[2].name for p in runs] and r["J&F-Mean"]["seeds"] == len(runs) == 3
     assert r["J&F-Mean"]["mean"] == pytest.approx(jf.mean()) and r["J&F-Mean"]["sd"] == pytest.approx(jf.std(ddof=1))
-    bar = ship_bar(root)
+    bar = cell_bar(root / "ship", "ship-lr3e-4", "train", root)
+    snap, (cell,) = default_recipe()  # the README's bar line is the default's recipe's
+    assert recipe_summary(root / snap, cell, root)["deciding"]["bar"]["text"] == bar_text(ship_bar(root))
     assert r["deciding"]["sequences"] == held_out(root) and len(held_out(root)) == 10
     assert r["deciding"]["bar"]["lead"] == pytest.approx(bar.lead) and r["deciding"]["bar"]["clears"] is bar.clears
     assert r["deciding"]["J&F-Mean"]["mean"] == pytest.approx(bar.model_jf)

@@ -96,7 +96,10 @@ def test_table1_rows_come_from_the_snapshots():
     import pandas as pd
 
     T = tables.table1_data(ROOT / "results")
+    snap, (shipped,) = tables.default_recipe()  # the default's card names its recipe: the first row
+    assert snap == "data-scaling" and shipped == "realvideo"
     assert list(T.index) == [
+        shipped,
         "ship-lr3e-4",
         *tables.CLAIM_CELLS,
         "lab-dist",
@@ -112,6 +115,9 @@ def test_table1_rows_come_from_the_snapshots():
     assert T.loc["ship-lr3e-4", "J&F"] == pytest.approx(jf.mean()) and T.loc["ship-lr3e-4", "J&F sd"] == pytest.approx(
         jf.std()
     )
+    rv = sorted((ROOT / "results/data-scaling").glob(f"{shipped}-s*/eval/train/summary.json"))
+    rv = pd.Series([json.loads(p.read_text())["J&F-Mean"] for p in rv])
+    assert len(rv) == T.loc[shipped, "seeds"] == 3 and T.loc[shipped, "J&F"] == pytest.approx(rv.mean())
     lab = json.loads((ROOT / "results/baselines/lab-dist/summary.json").read_text())
     assert T.loc["lab-dist", "J&F"] == pytest.approx(lab["J&F-Mean"], abs=1e-6)
     inits = [json.loads((ROOT / f"results/baselines/random-s{i}-layer3/summary.json").read_text()) for i in range(5)]
@@ -135,7 +141,8 @@ def test_the_abstract_numbers_are_the_snapshots_numbers():
     T, bar, s = f["table"], f["bar"], f["study"]
     sentences = [x for x in re.split(r"(?<=\.) (?=[A-Z])", text) if x]
     assert 3 <= len(sentences) <= 5, sentences
-    assert f"J&F {T.loc['ship-lr3e-4', 'J&F']:.3f} ± {T.loc['ship-lr3e-4', 'J&F sd']:.3f}" in text
+    first = T.index[0]  # the shipped default's recipe
+    assert f"J&F {T.loc[first, 'J&F']:.3f} ± {T.loc[first, 'J&F sd']:.3f}" in text
     best = T.loc[T["kind"] == "baseline", "J&F"].idxmax()  # whichever baseline the snapshots make strongest
     assert f"{T.loc[best, 'J&F']:.3f} for the strongest baseline without training (`{best}`)" in text
     assert f"for untrained encoders (over {T[T['kind'] == 'untrained']['seeds'].iloc[0]} initialisations)" in text
@@ -156,7 +163,7 @@ def test_the_abstract_numbers_are_the_snapshots_numbers():
         "where",
         "remade by",
     ]
-    ship_cmd = "ever report --grid configs/report-ship.yaml --snapshot results/ship"
+    ship_cmd = "make data-scaling"  # the default's recipe: results/data-scaling (the card's recipe)
     assert set(E["remade by"].iloc[:-1]) == {"make green-long"} and E["remade by"].iloc[-1] == ship_cmd
     assert "`" not in "".join(E.stack())  # an HTML table shows no Markdown: no literal backticks
     assert E["verdict"].iloc[-1] == "does not clear" and "lowers" in E["verdict"].iloc[0]

@@ -37,7 +37,8 @@ def results_summary(root: str | Path = "results") -> str:
 
 def readme_summary(root: str | Path = "results") -> str:
     """The README's generated results block: Table 1 (:func:`ever.analysis.tables.table1`) with its caption, the
-    shipped model against the bar (:func:`ever.analysis.bar.bar_text`) and one line per claim
+    shipped model against the bar (:func:`ever.analysis.bar.bar_text`), what more video would give
+    (:func:`more_video`) and one line per claim
     (:func:`ever.analysis.wording.answers` of the :data:`SUMMARY` study); empty without the snapshots.
     ``tests/test_readme.py`` checks that the README holds exactly this text."""
     from ever.analysis.bar import bar_text
@@ -48,11 +49,38 @@ def readme_summary(root: str | Path = "results") -> str:
     if f is None:
         return ""
     T, b, s = f["table"], f["bar"], f["study"]
-    lines = [f"**The shipped model** (`{T.index[0]}`, on the {b.sequences} held-out sequences) {bar_text(b)}."]
-    lines += answers(s)
+    lines = [
+        f"**The shipped model** (`{shipped_default()}`, its recipe `{T.index[0]}` on the {b.sequences} held-out "
+        f"sequences) {bar_text(b)}."
+    ]
+    more = more_video(root, b.baseline_jf + b.margin)
+    lines += ([f"**More video** (chapter 9): {more}"] if more else []) + answers(s)
     return "\n\n".join(
         [table1_caption(T, root), table1(T).to_markdown(disable_numparse=True), "\n".join(f"- {ln}" for ln in lines)]
     )
+
+
+def shipped_default() -> str:
+    """The name of the shipped default model (:data:`ever.models.pretrained.DEFAULT`)."""
+    from ever.models.pretrained import DEFAULT
+
+    return DEFAULT
+
+
+def more_video(root: str | Path = "results", target: float | None = None) -> str:
+    """What the data-scaling study (``<root>/data-scaling``) says more training video would give on the shipped
+    recipe's held-out sequences (:func:`ever.analysis.scaling.growth_text`, ``target``: the bar's J&F); empty
+    without that snapshot."""
+    from ever.analysis import scaling
+    from ever.analysis.tables import held_out
+
+    d = Path(root) / "data-scaling"
+    info = snapshot_info(d)
+    amounts = scaling.read_data(d)
+    if info is None or amounts is None:
+        return ""
+    g = scaling.growth(d, list(amounts.index), info["split"], held_out(root) or None, target, amounts)
+    return "" if g is None else scaling.growth_text(g, "held-out sequences" if held_out(root) else "sequences")
 
 
 def readme_results(root: str | Path = "results") -> str:

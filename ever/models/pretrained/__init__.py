@@ -30,7 +30,7 @@ import torch
 from ever.errors import CheckpointError
 
 HERE = Path(__file__).parent
-DEFAULT = "crw-w16-real-1k"  # what `ever propagate` and `ever.propagate` use without --model
+DEFAULT = "crw-w16-real3-1k"  # what `ever propagate` and `ever.propagate` use without --model
 FORMAT = 1
 _FIGURES = (
     "J&F-Mean",
