@@ -387,8 +387,13 @@ def test_cards_record_their_recipe_over_seeds(tmp_path, tiny, monkeypatch, capsy
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     m, sd = rec["J&F-Mean"]["mean"], rec["J&F-Mean"]["sd"]
-    assert f"{m:.3f} ± {sd:.3f} (3)" in out and "held-out: on the 10 sequences" in out
-    assert f"The default's recipe ({spec}), issue 33's bar: {rec['deciding']['bar']['text']}" in out
+    assert f"{m:.3f} ± {sd:.3f} (3)" in out and "held-out: on the 10 of them" in out
+    assert f"The default's recipe ({spec}) {rec['deciding']['bar']['text']}." in out
+    import shutil
+
+    shutil.copytree(root / "results" / "ship", tmp_path / "alone" / "ship")  # a snapshot with no baselines beside it
+    with pytest.raises(CheckpointError, match="no baselines snapshot beside it"):
+        pretrained.recipe_of(f"{tmp_path}/alone/ship:ship-lr3e-4")
     monkeypatch.setattr(pretrained, "HERE", root / "ever" / "models" / "pretrained")
     shipped = pretrained.card(default)["recipe"]
     assert shipped is not None, "the default's card records its recipe (python -m ever.models.pretrained --card)"

@@ -97,7 +97,9 @@ def test_table1_rows_come_from_the_snapshots():
 
     T = tables.table1_data(ROOT / "results")
     snap, (shipped,) = tables.default_recipe()  # the default's card names its recipe: the first row
-    assert snap == "data-scaling" and shipped == "realvideo"
+    from ever.models import pretrained
+
+    assert pretrained.card(pretrained.DEFAULT)["recipe"]["snapshot"] == f"results/{snap}"
     assert list(T.index) == [
         shipped,
         "ship-lr3e-4",
@@ -115,7 +117,7 @@ def test_table1_rows_come_from_the_snapshots():
     assert T.loc["ship-lr3e-4", "J&F"] == pytest.approx(jf.mean()) and T.loc["ship-lr3e-4", "J&F sd"] == pytest.approx(
         jf.std()
     )
-    rv = sorted((ROOT / "results/data-scaling").glob(f"{shipped}-s*/eval/train/summary.json"))
+    rv = sorted((ROOT / "results" / snap).glob(f"{shipped}-s*/eval/train/summary.json"))
     rv = pd.Series([json.loads(p.read_text())["J&F-Mean"] for p in rv])
     assert len(rv) == T.loc[shipped, "seeds"] == 3 and T.loc[shipped, "J&F"] == pytest.approx(rv.mean())
     lab = json.loads((ROOT / "results/baselines/lab-dist/summary.json").read_text())
@@ -163,7 +165,8 @@ def test_the_abstract_numbers_are_the_snapshots_numbers():
         "where",
         "remade by",
     ]
-    ship_cmd = "make data-scaling"  # the default's recipe: results/data-scaling (the card's recipe)
+    ship_cmd = tables.snapshot_commands(ROOT)[tables.default_recipe()[0]]  # the snapshot of the default's recipe
+    assert ship_cmd == "make data-scaling"
     assert set(E["remade by"].iloc[:-1]) == {"make green-long"} and E["remade by"].iloc[-1] == ship_cmd
     assert "`" not in "".join(E.stack())  # an HTML table shows no Markdown: no literal backticks
     assert E["verdict"].iloc[-1] == "does not clear" and "lowers" in E["verdict"].iloc[0]

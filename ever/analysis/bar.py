@@ -94,6 +94,11 @@ class Bar:
     p_max: float
 
     @property
+    def target(self) -> float:
+        """The J&F the goal asks for: the strongest baseline's plus the margin."""
+        return self.baseline_jf + self.margin
+
+    @property
     def jf_clears(self) -> bool:
         return (
             self.lead >= self.margin and self.seeds_above == self.seeds and self.p is not None and self.p < self.p_max

@@ -53,7 +53,7 @@ def readme_summary(root: str | Path = "results") -> str:
         f"**The shipped model** (`{shipped_default()}`, its recipe `{T.index[0]}` on the {b.sequences} held-out "
         f"sequences) {bar_text(b)}."
     ]
-    more = more_video(root, b.baseline_jf + b.margin)
+    more = more_video(root, b.target)
     lines += ([f"**More video** (chapter 9): {more}"] if more else []) + answers(s)
     return "\n\n".join(
         [table1_caption(T, root), table1(T).to_markdown(disable_numparse=True), "\n".join(f"- {ln}" for ln in lines)]

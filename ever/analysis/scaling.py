@@ -157,70 +157,102 @@ def cell_bar(path: str | Path, cell: str, split: str = "train", root: str | Path
 class Growth:
     """J&F at the end of training against log2 of the distinct videos trained on (:func:`growth`)."""
 
-    slope: float  # J&F per doubling of distinct video (least squares over runs)
-    low: float  # its 95 % interval (t with runs - 2 degrees of freedom)
+    slope: float  # J&F per doubling of distinct video (least squares over the runs' seed means)
+    low: float  # its 95 % interval: two-level bootstrap over sequences and seeds
     high: float
     runs: int
     cells: int
     sequences: int
+    span: float  # doublings between the least and the most video trained on (what the line rests on)
     most: float  # the most distinct videos any cell trained on
     fitted: float  # the line's J&F there
     target: float | None  # the J&F the bar asks for, when given
     doublings: float | None  # more doublings of ``most`` to reach ``target`` at ``slope`` (None if it never does)
-    fewest: float | None  # the same at the interval's steepest slope ``high``
+    fewest: float | None  # the same at the interval's steepest slope ``high`` (None if that never does)
 
     def videos(self, doublings: float | None) -> float | None:
         """Distinct videos after ``doublings`` more doublings of the most trained on."""
         return None if doublings is None else self.most * 2.0**doublings
 
 
-def growth(path: str | Path, cells: list[str], split: str = "train", sequences=None, target=None, amounts=None):
-    """What more video would give, read off the grid: each run's J&F at the end of training (its mean over
-    ``sequences``, default all it scored) against log2 of its cell's distinct videos (``amounts``, default
-    ``data.csv``), one straight line by least squares over all runs of ``cells`` (seeds are the replicates; the
-    sequences are the same for every run, so their spread cancels in the slope). ``target`` (e.g. the bar's
-    strongest baseline + its margin) gives the doublings of the most video the line needs to reach it. None
-    with fewer than two amounts of video or without the counts."""
+def growth(
+    path: str | Path,
+    cells: list[str],
+    split: str = "train",
+    sequences=None,
+    target=None,
+    amounts=None,
+    draws: int = 2000,
+    seed: int = 0,
+):
+    """What more video would give, read off the grid: J&F at the end of training (the mean over ``sequences``,
+    default all that every run scored) against log2 of each cell's distinct videos (``amounts``, default
+    ``data.csv``), one straight line by least squares through the cells' seed means, weighted by their seeds.
+    Its 95 % interval is the 2.5th and 97.5th percentile of ``draws`` two-level bootstrap replicates (as
+    :func:`ever.analysis.stats.effect`): each replicate draws the sequences with replacement, and each cell's
+    seeds with replacement, so it carries the spread of sequences in how they respond to video as well as the
+    seeds'. ``target`` (e.g. :attr:`ever.analysis.bar.Bar.target`) gives the doublings of the most video the line
+    needs to reach it. None with fewer than two amounts of video or without the counts."""
     import numpy as np
-    from scipy import stats
+    import pandas as pd
 
     amounts = read_data(path) if amounts is None else amounts
     if amounts is None:
         return None
-    xs, ys = [], []
-    for cell in cells:
-        M = model_scores(path, cell, split)
-        if cell not in amounts.index or M.empty:
-            continue
-        M = M.loc[list(sequences)] if sequences is not None else M
-        xs += [float(np.log2(amounts.loc[cell, "distinct"]))] * M.shape[1]
-        ys += [float(v) for v in M.mean()]
-    x, y = np.asarray(xs), np.asarray(ys)
-    if len(set(xs)) < 2 or len(x) < 3:
+    used = [c for c in cells if c in amounts.index]
+    tables = {c: model_scores(path, c, split) for c in used}
+    tables = {c: M for c, M in tables.items() if not M.empty}
+    if len(tables) < 2:
         return None
-    fit = stats.linregress(x, y)
-    half = float(stats.t.ppf(0.975, len(x) - 2) * fit.stderr)
-    fitted = float(fit.intercept + fit.slope * x.max())
+    Q = pd.concat(tables.values(), axis=1)
+    rows = [q for q in (list(sequences) if sequences is not None else Q.index) if q in Q.index]
+    Q = Q.loc[rows].dropna()
+    if len(Q) == 0:
+        return None
+    x = {c: float(np.log2(amounts.loc[c, "distinct"])) for c in tables}
+    X = {c: Q[list(M.columns)].to_numpy() for c, M in tables.items()}  # sequences x seeds
 
-    def more(slope: float) -> float | None:
+    def fit(means: dict[str, np.ndarray]) -> np.ndarray:
+        """Slope(s) of the seed-weighted least-squares line; ``means[c]``: (..., seeds) per-seed J&F."""
+        xs = np.concatenate([np.full(m.shape[-1], x[c]) for c, m in means.items()])
+        ys = np.concatenate(list(means.values()), axis=-1)
+        xc = xs - xs.mean()
+        return (ys * xc).sum(axis=-1) / (xc @ xc)
+
+    slope = float(fit({c: v.mean(axis=0) for c, v in X.items()}))
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(Q), size=(draws, len(Q)))  # (draws, S): the drawn sequences
+    boot = {}
+    for c, v in X.items():
+        seeds = rng.integers(0, v.shape[1], size=(draws, v.shape[1]))  # one draw of seeds for all sequences
+        drawn = np.take_along_axis(v[pick], seeds[:, None, :], axis=2)  # (draws, S, seeds)
+        boot[c] = drawn.mean(axis=1)  # (draws, seeds): each drawn seed's mean over the drawn sequences
+    low, high = np.percentile(fit(boot), [2.5, 97.5])
+    means = {c: v.mean(axis=0) for c, v in X.items()}
+    xs = np.concatenate([np.full(m.shape[-1], x[c]) for c, m in means.items()])
+    ys = np.concatenate(list(means.values()))
+    fitted = float(ys.mean() + slope * (max(x.values()) - xs.mean()))
+
+    def more(k: float) -> float | None:
         if target is None:
             return None
         if fitted >= target:
             return 0.0
-        return (target - fitted) / slope if slope > 0 else None
+        return (target - fitted) / k if k > 0 else None
 
     return Growth(
-        slope=float(fit.slope),
-        low=float(fit.slope) - half,
-        high=float(fit.slope) + half,
-        runs=len(x),
-        cells=len(set(xs)),
-        sequences=int(M.shape[0]),
-        most=float(2.0 ** x.max()),
+        slope=slope,
+        low=float(low),
+        high=float(high),
+        runs=int(sum(v.shape[1] for v in X.values())),
+        cells=len(X),
+        sequences=len(Q),
+        span=max(x.values()) - min(x.values()),
+        most=float(2.0 ** max(x.values())),
         fitted=fitted,
         target=target,
-        doublings=more(float(fit.slope)),
-        fewest=more(float(fit.slope) + half),
+        doublings=more(slope),
+        fewest=more(float(high)),
     )
 
 
@@ -232,30 +264,31 @@ def _about(n: float) -> str:
 
 
 def growth_text(g: Growth, which: str = "deciding sequences") -> str:
-    """One sentence: the slope with its interval and what it says of the bar (``which``: what the sequences are)."""
+    """One sentence: the slope with its interval and what it says of the bar (``which``: what the sequences are).
+    The doublings the bar would take are an extrapolation: given as a number of videos only when the interval
+    excludes zero, and always beside the doublings the data spans."""
     text = (
-        f"J&F on the {g.sequences} {which} grows by {g.slope:+.3f} [{g.low:+.3f}, {g.high:+.3f}] per "
-        f"doubling of distinct training video (least squares over the {g.runs} runs' final J&F, {g.cells} amounts "
-        f"of video up to {g.most:.0f})"
+        f"J&F on the {g.sequences} {which} grows by {g.slope:+.3f} [{g.low:+.3f}, {g.high:+.3f}] per doubling of "
+        f"distinct training video (a line through {g.runs} runs, {g.cells} amounts of video up to {g.most:.0f} "
+        f"distinct videos, {g.span:.1f} doublings; interval: bootstrap over sequences and seeds)"
     )
     if g.target is None:
         return text + "."
     if g.doublings == 0:
         return text + f"; the line already reaches the bar ({g.target:.3f})."
-    if g.doublings is None:
-        return text + f"; at that rate no amount of video reaches the bar ({g.target:.3f})."
-    text += (
-        f"; at that rate the bar ({g.target:.3f}) would take {g.doublings:.1f} more doublings, about "
-        f"{_about(g.videos(g.doublings))} distinct videos"
+    steep = (
+        f"{g.fewest:.1f} more doublings at the interval's steepest slope"
+        if g.fewest is not None
+        else "not even at the interval's steepest slope"
     )
-    if g.fewest is not None and g.low <= 0:
-        return text + (
-            f" ({g.fewest:.1f} at the interval's steepest slope); the interval includes no growth, so these "
-            "amounts cannot rule out that more of the same video gives nothing."
-        )
-    if g.fewest is not None:
-        return text + f" ({g.fewest:.1f} at the interval's steepest slope)."
-    return text + "."
+    if g.doublings is None:
+        return text + f"; at that slope no amount of video reaches the bar ({g.target:.3f}); {steep}."
+    text += f"; extrapolated, the bar ({g.target:.3f}) would take {g.doublings:.1f} more doublings ({steep})"
+    if g.low > 0:
+        return text + f", about {_about(g.videos(g.doublings))} distinct videos."
+    return text + (
+        ", and the interval includes zero: these amounts cannot rule out that more of the same video gives nothing."
+    )
 
 
 def figure(P, baselines=None, score: str = "J&F-Mean"):

@@ -710,8 +710,9 @@ def abstract(root: str | Path = "results") -> str:
     )
     return " ".join(
         [
-            f"EVER's shipped recipe (its seed 0 is the shipped model), trained for {T.loc[ship, 'train min']:.1f} "
-            f"minutes{f' on {cores} CPU cores' if cores else ''} ({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
+            "EVER's shipped recipe (a retrain of its seed 0 is the shipped model), trained for "
+            f"{T.loc[ship, 'train min']:.1f} minutes{f' on {cores} CPU cores' if cores else ''} "
+            f"({T.loc[ship, 'GFLOPs']:,.0f} GFLOPs), scores "
             f"J&F {T.loc[ship, 'J&F']:.3f} ± {T.loc[ship, 'J&F sd']:.3f} ({T.loc[ship, 'seeds']} seeds) on "
             f"{s.n_sequences} DAVIS-2016 development sequences, against {T.loc[best, 'J&F']:.3f} for the strongest "
             f"baseline without training (`{best}`) and {untrained['J&F']:.3f} ± {untrained['J&F sd']:.3f} for "
@@ -779,7 +780,7 @@ def claims_evidence(root: str | Path = "results"):
             f"shipped model: ≥{b.margin:.2f} J&F above every baseline",
             "clears" if b.clears else "does not clear",
             f"{b.lead:+.3f} against {b.baseline}, p = {b.p:.2f}, {b.sequences} held-out sequences",
-            "chapter\u00a04",
+            "chapter\u00a0" + ("9" if Path(T.iloc[0]["snapshot"]).name == "data-scaling" else "4"),
             ship,
         )
     )

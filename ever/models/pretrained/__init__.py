@@ -216,15 +216,18 @@ def export(
     return pt
 
 
-def recipe_of(spec: str, root: str | Path = "results") -> dict[str, Any]:
-    """``SNAPSHOT:CELL`` -> the recipe's scores over its seeds (:func:`ever.analysis.bar.recipe_summary`, with
-    ``root``'s baselines and held-out sequences); a clear error when the snapshot has no such cell."""
+def recipe_of(spec: str) -> dict[str, Any]:
+    """``SNAPSHOT:CELL`` -> the recipe's scores over its seeds (:func:`ever.analysis.bar.recipe_summary`), judged
+    against the baselines and held-out sequences of the results folder holding ``SNAPSHOT``; a one-line error
+    when the snapshot has no such cell or that folder no baselines."""
     from ever.analysis.bar import recipe_summary
 
     path, sep, cell = str(spec).rpartition(":")
-    summary = recipe_summary(path, cell, root) if sep and path and cell else None
+    summary = recipe_summary(path, cell, Path(path).parent) if sep and path and cell else None
     if summary is None:
         raise CheckpointError(f"{spec}: not SNAPSHOT:CELL of a committed runs snapshot with that cell's seeds")
+    if "deciding" not in summary:
+        raise CheckpointError(f"{spec}: no baselines snapshot beside it ({Path(path).parent}/baselines) to judge it by")
     return summary
 
 
@@ -293,14 +296,14 @@ def _spread(s: dict[str, Any] | None) -> str:
 
 
 def cli(args) -> int:
-    """``ever models``: print :func:`table`, then the default's training data and its recipe's verdict."""
+    """``ever models``: print :func:`table`, the baselines beside the default and its recipe's verdict."""
     rows = table()
     if not rows:
         print("no shipped models")
         return 0
     fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731
     print(
-        f"{'name':<18} {'steps':>5} {'J&F':>6} {'PCK@0.1':>7}  {'recipe J&F (seeds)':<19} {'held-out J&F':<19} "
+        f"{'name':<18} {'steps':>5} {'J&F':>6} {'PCK@0.1':>7}  {'recipe J&F':<19} {'recipe held-out':<19} "
         f"{'recipe PCK@0.1':<19} {'MB':>4} {'train Wh':>8}  trained on"
     )
     for r in rows:
@@ -310,15 +313,19 @@ def cli(args) -> int:
             f"{_spread(r['recipe PCK@0.1']):<19} {r['MB']:>4.1f} "
             f"{fmt(None if r['kWh'] is None else 1000 * r['kWh'], '.2f'):>8}  {r['trained_on']}"
         )
-    default = next((r for r in rows if r["default"]), None)
+    default = next((r for r in rows if r["default"]), rows[0])
     held = max((r["held-out"] for r in rows), default=0)
     print(
-        "* default of `ever propagate`. J&F, PCK@0.1: the shipped fp16 model on its evaluation data "
-        f"({rows[0]['eval_data']}; the checkpoint's when the card has no entry of its own); recipe: mean ± sd "
-        f"(seeds) of the recipe it was trained with, on the same sequences"
-        + (f"; held-out: on the {held} sequences that chose nothing" if held else "")
-        + f". Cards: {HERE}/NAME.json"
+        f"* the default of `ever propagate`. J&F, PCK@0.1: the model itself (fp16) on {default['eval_data']}. "
+        "recipe: mean ± sd (seeds) of the recipe it was trained with, on the same sequences"
+        + (f"; held-out: on the {held} of them that did not choose its learning rate" if held else "")
+        + "."
     )
-    if default is not None and default["bar"]:
-        print(f"The default's recipe ({default['recipe']}), issue 33's bar: {default['bar']}")
+    plain = {k: v for k, v in card(default["name"])["evaluation"].items() if k in ("lab-dist", "lab", "copy")}
+    if plain:
+        scores = ", ".join(f"{k} {v['J&F-Mean']:.3f}" for k, v in plain.items() if v.get("J&F-Mean") is not None)
+        print(f"Without training, on the same sequences (J&F): {scores}.")
+    if default["bar"]:
+        print(f"The default's recipe ({default['recipe']}) {default['bar']}.")
+    print(f"Cards (config, evaluations, ledger, recipe): {HERE}/NAME.json")
     return 0

@@ -35,8 +35,8 @@ p.add_argument("--out-dir", default=str(HERE))
 a = p.parse_args()
 if (a.card is None) == (a.checkpoint is None) or (a.checkpoint is not None) != (a.name is not None):
     p.error("give CHECKPOINT --name NAME (export) or --card NAME --recipe SNAPSHOT:CELL (record a recipe)")
-if a.card is not None and a.recipe is None:
-    p.error("--card needs --recipe SNAPSHOT:CELL")
+if a.card is not None and (a.recipe is None or a.eval or a.stage):
+    p.error("--card takes only --recipe SNAPSHOT:CELL (and --out-dir): its weights and evaluations stay as exported")
 command = " ".join(["python -m ever.models.pretrained", *sys.argv[1:]])
 try:
     if a.card is not None:
