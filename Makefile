@@ -49,8 +49,8 @@ green: $(STAMP)
 	$(BIN)/ever report --grid configs/report-green.yaml --snapshot results/green $(REPORT_ARGS)
 
 # Both green claims trained ten times longer (issue 14): the crop walks (three seeds; object crops at 8 and 16
-# segments), two cells that ask why object crops score low (two seeds each) and the pooled walk with and without
-# the GCN (four seeds each), 3000 steps at lr 3e-4, scored along training at 427 px on 15 sequences; rewrites
+# segments; objcentre8 too), a cell that asks why object crops score low (patchcrop9, two seeds) and the pooled walk
+# with and without the GCN (five seeds each), 3000 steps at lr 3e-4, scored along training at 427 px on 15 sequences; rewrites
 # results/green-long. Hours in configs/report-green-long.yaml; needs the DAVIS folders. To add a cell or seeds
 # without retraining the rest:
 # ever report --grid configs/report-green-long.yaml --only CELL --snapshot results/green-long
