@@ -50,7 +50,7 @@ green: $(STAMP)
 
 # Both green claims trained ten times longer (issue 14): the crop walks (three seeds; object crops at 8 and 16
 # segments; objcentre8 too), a cell that asks why object crops score low (patchcrop9, two seeds) and the pooled walk
-# with and without the GCN (five seeds each), 3000 steps at lr 3e-4, scored along training at 427 px on 15 sequences; rewrites
+# with and without the GCN (six seeds each), 3000 steps at lr 3e-4, scored along training at 427 px on 15 sequences; rewrites
 # results/green-long. Hours in configs/report-green-long.yaml; needs the DAVIS folders. To add a cell or seeds
 # without retraining the rest:
 # ever report --grid configs/report-green-long.yaml --only CELL --snapshot results/green-long
