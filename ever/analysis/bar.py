@@ -221,10 +221,9 @@ def recipe_summary(path: str | Path, cell: str, root: str | Path = "results") ->
     }
     bar = cell_bar(path, cell, info["split"], root)
     if bar is not None:
-        seqs = held_out(root)
         out["deciding"] = {
-            "sequences": seqs,
-            "J&F-Mean": _spread(M.loc[seqs].mean()),
+            "sequences": held_out(root),
+            "J&F-Mean": {"mean": bar.model_jf, "sd": bar.model_sd, "seeds": bar.seeds},
             "bar": {**asdict(bar), "clears": bar.clears, "text": bar_text(bar)},
         }
     return out

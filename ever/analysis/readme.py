@@ -44,13 +44,14 @@ def readme_summary(root: str | Path = "results") -> str:
     from ever.analysis.bar import bar_text
     from ever.analysis.tables import table1, table1_caption
     from ever.analysis.wording import front
+    from ever.models.pretrained import DEFAULT
 
     f = front(root)
     if f is None:
         return ""
     T, b, s = f["table"], f["bar"], f["study"]
     lines = [
-        f"**The shipped model** (`{shipped_default()}`, its recipe `{T.index[0]}` on the {b.sequences} held-out "
+        f"**The shipped model** (`{DEFAULT}`, its recipe `{T.index[0]}` on the {b.sequences} held-out "
         f"sequences) {bar_text(b)}."
     ]
     more = more_video(root, b.target)
@@ -58,13 +59,6 @@ def readme_summary(root: str | Path = "results") -> str:
     return "\n\n".join(
         [table1_caption(T, root), table1(T).to_markdown(disable_numparse=True), "\n".join(f"- {ln}" for ln in lines)]
     )
-
-
-def shipped_default() -> str:
-    """The name of the shipped default model (:data:`ever.models.pretrained.DEFAULT`)."""
-    from ever.models.pretrained import DEFAULT
-
-    return DEFAULT
 
 
 def more_video(root: str | Path = "results", target: float | None = None) -> str:
@@ -75,12 +69,11 @@ def more_video(root: str | Path = "results", target: float | None = None) -> str
     from ever.analysis.tables import held_out
 
     d = Path(root) / "data-scaling"
-    info = snapshot_info(d)
-    amounts = scaling.read_data(d)
+    info, amounts, held = snapshot_info(d), scaling.read_data(d), held_out(root)
     if info is None or amounts is None:
         return ""
-    g = scaling.growth(d, list(amounts.index), info["split"], held_out(root) or None, target, amounts)
-    return "" if g is None else scaling.growth_text(g, "held-out sequences" if held_out(root) else "sequences")
+    g = scaling.growth(d, list(amounts.index), info["split"], held or None, target, amounts)
+    return "" if g is None else scaling.growth_text(g, "held-out sequences" if held else "sequences")
 
 
 def readme_results(root: str | Path = "results") -> str:

@@ -211,15 +211,15 @@ def growth(
         return None
     x = {c: float(np.log2(amounts.loc[c, "distinct"])) for c in tables}
     X = {c: Q[list(M.columns)].to_numpy() for c, M in tables.items()}  # sequences x seeds
+    xs = np.concatenate([np.full(v.shape[1], x[c]) for c, v in X.items()])  # log2 videos of every seed
+    xc = xs - xs.mean()
 
     def fit(means: dict[str, np.ndarray]) -> np.ndarray:
-        """Slope(s) of the seed-weighted least-squares line; ``means[c]``: (..., seeds) per-seed J&F."""
-        xs = np.concatenate([np.full(m.shape[-1], x[c]) for c, m in means.items()])
-        ys = np.concatenate(list(means.values()), axis=-1)
-        xc = xs - xs.mean()
-        return (ys * xc).sum(axis=-1) / (xc @ xc)
+        """Slope(s) of the least-squares line through every seed; ``means[c]``: (..., seeds) per-seed J&F."""
+        return (np.concatenate(list(means.values()), axis=-1) * xc).sum(axis=-1) / (xc @ xc)
 
-    slope = float(fit({c: v.mean(axis=0) for c, v in X.items()}))
+    means = {c: v.mean(axis=0) for c, v in X.items()}  # (seeds,): each seed's mean over the sequences
+    slope = float(fit(means))
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(Q), size=(draws, len(Q)))  # (draws, S): the drawn sequences
     boot = {}
@@ -228,10 +228,7 @@ def growth(
         drawn = np.take_along_axis(v[pick], seeds[:, None, :], axis=2)  # (draws, S, seeds)
         boot[c] = drawn.mean(axis=1)  # (draws, seeds): each drawn seed's mean over the drawn sequences
     low, high = np.percentile(fit(boot), [2.5, 97.5])
-    means = {c: v.mean(axis=0) for c, v in X.items()}
-    xs = np.concatenate([np.full(m.shape[-1], x[c]) for c, m in means.items()])
-    ys = np.concatenate(list(means.values()))
-    fitted = float(ys.mean() + slope * (max(x.values()) - xs.mean()))
+    fitted = float(np.concatenate(list(means.values())).mean() + slope * (max(x.values()) - xs.mean()))
 
     def more(k: float) -> float | None:
         if target is None:
@@ -244,7 +241,7 @@ def growth(
         slope=slope,
         low=float(low),
         high=float(high),
-        runs=int(sum(v.shape[1] for v in X.values())),
+        runs=len(xs),
         cells=len(X),
         sequences=len(Q),
         span=max(x.values()) - min(x.values()),

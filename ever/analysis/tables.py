@@ -679,7 +679,7 @@ def table1_data(root: str | Path = "results"):
     root = Path(root)
     rows = []
     shipped = default_recipe()
-    for snap, cells in ((shipped or (SHIP, None)), (SHIP, None), (CLAIMS, CLAIM_CELLS)):
+    for snap, cells in ([shipped] if shipped else []) + [(SHIP, None), (CLAIMS, CLAIM_CELLS)]:
         info = snapshot_info(root / snap)
         if info is None:
             return pd.DataFrame()

@@ -742,8 +742,9 @@ def claims_evidence(root: str | Path = "results"):
     from ever.analysis.tables import CLAIMS, snapshot_commands
 
     T, b, s = f["table"], f["bar"], f["study"]
+    shipped = Path(T.iloc[0]["snapshot"]).name  # the snapshot of the default's recipe
     cmds = snapshot_commands(Path(root).resolve().parent)
-    claims, ship = cmds.get(CLAIMS, "–"), cmds.get(Path(T.iloc[0]["snapshot"]).name, "–")
+    claims, ship = cmds.get(CLAIMS, "–"), cmds.get(shipped, "–")
     effect = "effect (95 % interval" + (f"; m = {s.min_effect:g})" if s.min_effect is not None else ")")
     rows = [
         (
@@ -780,7 +781,7 @@ def claims_evidence(root: str | Path = "results"):
             f"shipped model: ≥{b.margin:.2f} J&F above every baseline",
             "clears" if b.clears else "does not clear",
             f"{b.lead:+.3f} against {b.baseline}, p = {b.p:.2f}, {b.sequences} held-out sequences",
-            "chapter\u00a0" + ("9" if Path(T.iloc[0]["snapshot"]).name == "data-scaling" else "4"),
+            "chapter\u00a0" + ("9" if shipped == "data-scaling" else "4"),
             ship,
         )
     )

@@ -257,7 +257,8 @@ def table() -> list[dict[str, Any]]:
     ``J&F checkpoint``, the score of the checkpoint it was exported from (None when its card has none), and from
     the card's ``recipe`` (None without one): ``recipe`` (its ``SNAPSHOT:CELL``), ``recipe J&F`` / ``recipe
     PCK@0.1`` (``{"mean", "sd", "seeds"}`` over the recipe's seeds on the same sequences), ``held-out J&F``
-    (the same on the held-out sequences, ``held-out`` of them) and ``bar`` (its verdict, one line)."""
+    (the same on the held-out sequences, ``held-out`` of them), ``bar`` (its verdict, one line) and ``baselines``
+    (J&F of the colour and copy baselines the card holds, on the same data)."""
     rows = []
     for name in names():
         info = card(name)
@@ -282,17 +283,23 @@ def table() -> list[dict[str, Any]]:
                 "held-out J&F": deciding.get("J&F-Mean"),
                 "held-out": len(deciding.get("sequences") or []),
                 "bar": (deciding.get("bar") or {}).get("text"),
+                "baselines": {
+                    k: v.get("J&F-Mean")
+                    for k, v in info["evaluation"].items()
+                    if k in ("lab-dist", "lab", "copy") and v.get("J&F-Mean") is not None
+                },
             }
         )
     return rows
 
 
 def _spread(s: dict[str, Any] | None) -> str:
-    """``{"mean", "sd", "seeds"}`` -> ``0.482 ± 0.029 (3)``; ``–`` for None."""
+    """``{"mean", "sd", "seeds"}`` -> ``0.482 ± 0.029 (3)`` (:func:`ever.analysis.display.mean_sd`); ``–`` for None."""
+    from ever.analysis.display import mean_sd
+
     if not s or s.get("mean") is None:
         return "–"
-    sd = "" if s.get("sd") is None else f" ± {s['sd']:.3f}"
-    return f"{s['mean']:.3f}{sd} ({s['seeds']})"
+    return f"{mean_sd(s['mean'], float('nan') if s.get('sd') is None else s['sd'])} ({s['seeds']})"
 
 
 def cli(args) -> int:
@@ -321,9 +328,8 @@ def cli(args) -> int:
         + (f"; held-out: on the {held} of them that did not choose its learning rate" if held else "")
         + "."
     )
-    plain = {k: v for k, v in card(default["name"])["evaluation"].items() if k in ("lab-dist", "lab", "copy")}
-    if plain:
-        scores = ", ".join(f"{k} {v['J&F-Mean']:.3f}" for k, v in plain.items() if v.get("J&F-Mean") is not None)
+    if default["baselines"]:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in default["baselines"].items())
         print(f"Without training, on the same sequences (J&F): {scores}.")
     if default["bar"]:
         print(f"The default's recipe ({default['recipe']}) {default['bar']}.")
