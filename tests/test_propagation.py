@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -551,3 +552,96 @@ def test_zero_features_resolve_as_the_loop():
     pf = pf.masked_fill(zero[2:, None], 0.0)
     ref = loop_predict(q, f0, l0, pf, pl, topk=10, radius=12.0, temperature=0.05)
     assert torch.equal(P.predict(q, f0, l0, pf, pl, topk=10, radius=12.0, temperature=0.05), ref)
+
+
+# ------------------------------------------------------------------- the compiled CPU selections (select_cpu)
+
+
+def _copies_of_first(args, slots):
+    """The context of ``args`` with the preceding frames ``slots`` replaced by frame 0 and its labels."""
+    q, f0, l0, pf, pl = args
+    pf, pl = pf.clone(), pl.clone()
+    pf[slots], pl[slots] = f0, l0
+    return q, f0, l0, pf, pl
+
+
+@pytest.mark.parametrize(
+    "n,h,w,radius,C,levels,copies,zeros",
+    [
+        (20, 30, 37, 12.0, 3, 5, [], False),  # the protocol's window, few-valued features: ties everywhere
+        (20, 27, 31, 12.0, 3, 0, [], False),  # grid that tiles do not divide, no ties
+        (20, 26, 30, 12.0, 3, 4, list(range(6, 20)), False),  # the reference padding: slots 6.. are frame 0
+        (20, 26, 30, 12.0, 3, 4, list(range(20)), False),  # frame 1: every slot is frame 0
+        (20, 26, 30, 12.0, 3, 3, [3, 4], True),  # zero features: whole rows of ties at 0
+        (20, 24, 32, 3.0, 3, 4, [10], False),  # small radius: most of a tile window beyond it
+        (20, 24, 30, 1.0, 3, 3, [], False),  # radius 1: a query's own cell only, the heap starts with -inf
+        (2, 40, 40, 12.0, 3, 5, [], False),  # two preceding frames (first_once's early frames)
+        (20, 30, 37, 12.0, 64, 6, [], False),  # an encoder's width
+        (20, 26, 30, 12.0, 16, 4, list(range(6, 20)), True),
+        (20, 24, 30, 1.0, 64, 3, [2], False),
+        (2, 40, 40, 12.0, 64, 0, [], False),
+    ],
+)
+def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros):
+    """Features on CPU take select_cpu.topk; its keys, values and soft labels are bit for bit those of the
+    torch selection and of the pre-issue-32 loop, ties, copies of frame 0 and zeros included."""
+    args = random_context(n + h + w + levels, n, h, w, C=C, levels=levels)
+    if zeros:
+        zero = torch.rand(n + 2, h, w, generator=torch.Generator().manual_seed(1)) < 0.3
+        q, f0, l0, pf, pl = args
+        args = (q.masked_fill(zero[0], 0.0), f0.masked_fill(zero[1], 0.0), l0, pf.masked_fill(zero[2:, None], 0.0), pl)
+    args = _copies_of_first(args, copies)
+    q, f0, l0, pf, pl = args
+    assert P._compiled(q, n, 10, radius)
+    from ever.evaluate import select_cpu
+
+    tiles = P._tiles(h, w, radius, P.TILE, 10, "cpu")
+    v, keys = select_cpu.topk(q, f0, pf, 10, radius, tiles, 2**25 // (h * w))
+    ref_v, ref_labs = P.select(*args, topk=10, radius=radius)
+    table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
+    assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)
+    ours = P.predict(*args, topk=10, radius=radius, temperature=0.05)
+    assert torch.equal(ours, loop_predict(*args, topk=10, radius=radius, temperature=0.05))
+
+
+def test_compiled_selection_needs_heap_rows_on_cpu():
+    """Rows too short for torch.topk's heap path, an empty context and other dtypes stay with torch."""
+    q, _, _, _, _ = random_context(0, 0, 30, 40, C=3)
+    assert P._compiled(q, 20, 10, 12.0) and P._compiled(torch.zeros(64, 30, 40), 20, 10, 12.0)
+    assert not P._compiled(q.double(), 20, 10, 12.0)
+    assert not P._compiled(q[:, :20, :30], 20, 10, 12.0)  # 600 cells < 64k: frame 0's row is not a heap
+    assert not P._compiled(q, 1, 10, 12.0)  # one window of at most 19 x 19 cells: 361 < 64k
+    assert not P._compiled(q, 0, 10, 12.0)
+
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-dev"
+
+
+@pytest.mark.skipif(not (DEV / "ImageSets").is_dir(), reason="davis2016-dev not available")
+@pytest.mark.parametrize("features", ["lab", "shipped"])
+def test_compiled_selection_propagates_real_video_as_torch(monkeypatch, features):
+    """Raw Lab colour and the shipped model's 64 channels through 12 frames of a real sequence at 427 px,
+    where flat regions tie: the soft labels carried frame by frame are bit for bit those of torch's."""
+    from ever.models.pretrained import DEFAULT, resolve_model
+
+    seq = DavisDataset(DEV, "train").sequence("bear")
+    grid = P.CellGrid(seq.size, 427)
+    _, labels = P.mask_labels(P.first_mask(seq), seq.object_ids, grid, "bilinear")
+    frames = [seq.frame(i) for i in range(12)]
+    fn = P.lab_features if features == "lab" else P.model_features(resolve_model(DEFAULT)[0].eval(), "layer3")
+    ours = list(P.propagate(frames, labels, grid, fn))
+    monkeypatch.setattr(P, "_compiled", lambda *a: False)
+    ref = list(P.propagate(frames, labels, grid, fn))
+    assert all(torch.equal(a, b) for a, b in zip(ours, ref, strict=True))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 22])
+def test_label_map_is_argmax_over_channels(K):
+    """label_map = argmax(0), the first of tied maxima: few-valued maps (most pixels tie), signed zeros."""
+    gen = torch.Generator().manual_seed(K)
+    soft = torch.randint(0, 3, (K, 37, 53), generator=gen).float() / 2
+    soft[:, :5] = torch.tensor(-0.0)
+    soft[-1, :2, :3] = 0.0
+    assert torch.equal(P.label_map(soft), soft.argmax(0))
+    soft = torch.rand(K, 37, 53, generator=gen)
+    assert torch.equal(P.label_map(soft), soft.argmax(0))

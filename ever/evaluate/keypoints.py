@@ -52,7 +52,16 @@ from ever.evaluate.metrics import (
     pck_badja,
     pck_jhmdb,
 )
-from ever.evaluate.propagation import STRIDE, CellGrid, FeatureFn, first_mask, mask_labels, propagate, propagate_masks
+from ever.evaluate.propagation import (
+    STRIDE,
+    CellGrid,
+    FeatureFn,
+    first_mask,
+    label_map,
+    mask_labels,
+    propagate,
+    propagate_masks,
+)
 
 
 @dataclass
@@ -219,7 +228,7 @@ def propagate_masks_keypoints(
         frames, labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk, context
     ):
         up = grid.up(soft.cpu())  # (K + J', H, W)
-        yield ids[up[:K].argmax(0)].numpy(), _joints(up[K:], sel, given, W) if len(sel) else given
+        yield ids[label_map(up[:K])].numpy(), _joints(up[K:], sel, given, W) if len(sel) else given
 
 
 def score_keypoints(

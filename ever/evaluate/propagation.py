@@ -33,6 +33,10 @@ frame's native resolution and arg-maxed. Frames are optionally resized so that t
 ``long_side`` and are always padded (edge replication, bottom/right) to a multiple of 8, so a feature
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
+On CPU the selections are compiled (:mod:`ever.evaluate.select_cpu`, numba): torch's same matrix products,
+then the keys ``topk`` would keep, bit for bit, without its copies of every row. Other devices (CUDA) use
+torch throughout (:func:`select`).
+
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
 (a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
@@ -58,6 +62,7 @@ from ever.data.davis import VOID
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (t, 3, H, W) in [0, 1] -> (t, C, H/8, W/8)
 STRIDE = 8
+TILE = 8  # queries are taken in tiles of TILE x TILE cells against the window the radius allows (_tiles)
 CONTEXTS = ("reference", "first_once")  # see the module docstring
 LABEL_RESIZES = ("bilinear", "area")
 
@@ -248,7 +253,7 @@ def _tiles(h: int, w: int, radius: float, tile: int, k: int, device: str) -> lis
 
 
 def _topk_local(
-    query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float, tile: int = 8
+    query: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor, k: int, radius: float, tile: int = TILE
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k affinities of each query cell to the cells of ``feats`` within ``radius`` (distance < radius).
 
@@ -316,18 +321,56 @@ def predict(
     query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
     and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
     is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
+    On CPU the keys are selected by :mod:`ever.evaluate.select_cpu` (the same keys, bit for bit), elsewhere
+    by torch (:func:`select`).
     """
+    C, h, w = query.shape
+    K = first_labels.shape[0]
+    if _compiled(query, prev_feats.shape[0], topk, radius):
+        from ever.evaluate import select_cpu  # numba: imported and compiled at the first call
+
+        tiles = _tiles(h, w, float(radius), TILE, topk, "cpu")
+        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, radius, tiles, max(1, max_elements // (h * w)))
+        table = torch.cat([first_labels.reshape(K, -1).T, prev_labels.permute(0, 2, 3, 1).reshape(-1, K)])
+        labs = table[keys]  # (N, k, K)
+    else:
+        v, labs = select(query, first_feat, first_labels, prev_feats, prev_labels, topk, radius, max_elements)
+    weights = torch.softmax(v / temperature, dim=1)  # (N, k); -inf keys get weight 0
+    return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
+
+
+def _compiled(query: torch.Tensor, n: int, k: int, radius: float) -> bool:
+    """Whether :func:`predict` selects by the compiled CPU kernels: features on CPU, and every row long enough
+    for ``torch.topk``'s heap path (frame 0 has at least 64k cells, each tile window k and n windows 64k),
+    the path the kernels write out."""
+    C, h, w = query.shape
+    if query.device.type != "cpu" or query.dtype != torch.float32 or n == 0 or h * w < 64 * k:
+        return False
+    smallest = min(t.far.shape[1] for t in _tiles(h, w, float(radius), TILE, k, "cpu"))
+    return smallest >= k and n * smallest >= 64 * k
+
+
+def select(
+    query: torch.Tensor,
+    first_feat: torch.Tensor,
+    first_labels: torch.Tensor,
+    prev_feats: torch.Tensor,
+    prev_labels: torch.Tensor,
+    topk: int = 10,
+    radius: float = 12.0,
+    max_elements: int = 2**25,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each query's top-k keys by torch: values (N, k) descending and their labels (N, k, K); arguments as
+    :func:`predict`'s."""
     C, h, w = query.shape
     K = first_labels.shape[0]
     q = query.reshape(C, h * w).T  # (N, C)
     vals, labs = topk_first(q, first_feat.reshape(C, -1), first_labels.reshape(K, -1).T, topk, max_elements)
     if prev_feats.shape[0] > 0:
-        v, lab = _topk_local(query, prev_feats, prev_labels, topk, radius)
+        v, lab = _topk_local(query, prev_feats, prev_labels, topk, radius, TILE)
         vals, labs = torch.cat([vals, v], 1), torch.cat([labs, lab], 1)  # (N, 2k), (N, 2k, K)
     v, idx = vals.topk(min(topk, vals.shape[1]), dim=1)
-    weights = torch.softmax(v / temperature, dim=1)  # (N, k); -inf keys get weight 0
-    labs = labs.gather(1, idx[..., None].expand(-1, -1, K))  # (N, k, K)
-    return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
+    return v, labs.gather(1, idx[..., None].expand(-1, -1, K))  # (N, k), (N, k, K)
 
 
 def propagate(
@@ -371,6 +414,18 @@ def propagate(
             ring_f[count % n_context] = feat
             ring_l[count % n_context] = soft
         count += 1
+
+
+def label_map(soft: torch.Tensor) -> torch.Tensor:
+    """(K, H, W) NaN-free soft labels -> (H, W) int64, the channel of each pixel's largest value, the first of
+    tied ones: ``soft.argmax(0)``, which on CPU reduces over the strided channel axis about ten times slower
+    than these K - 1 comparisons of whole maps."""
+    idx = torch.zeros(soft.shape[1:], dtype=torch.int64, device=soft.device)
+    best = soft[0].clone()
+    for c in range(1, soft.shape[0]):
+        idx.masked_fill_(soft[c] > best, c)
+        torch.maximum(best, soft[c], out=best)
+    return idx
 
 
 def first_mask(seq) -> np.ndarray:
@@ -421,4 +476,4 @@ def propagate_masks(
     for soft in propagate(
         frames, first_labels, grid, feature_fn, n_context, topk, radius, temperature, device, chunk, context
     ):
-        yield ids[grid.up(soft.cpu()).argmax(0)].numpy()
+        yield ids[label_map(grid.up(soft.cpu()))].numpy()

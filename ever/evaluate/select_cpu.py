@@ -1,0 +1,291 @@
+"""Label propagation's top-k selections on CPU, compiled (numba): the keys of
+:func:`ever.evaluate.propagation.select` (its matrix products, then ``torch.topk``), bit for bit, faster.
+
+:func:`topk` takes torch's very products (frame 0's queries a chunk at a time; each query tile against its
+windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
+of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting).
+
+Why the keys are the same. ``torch.topk`` on CPU sorts (value, index) pairs with libstdc++'s
+``std::partial_sort`` when k * 64 <= the row's length (a heap of the row's first k entries; a later entry
+enters only when it beats the heap's top, then ``std::sort_heap``), else ``std::nth_element`` and
+``std::sort`` of the first k - 1. These are written out below step for step, and each row is scanned in
+``select``'s order: frame 0's cells in raster order; the preceding frames slot by slot, each query's tile
+window in raster order, its first k positions filling the heap (-inf where beyond the radius) and the
+in-radius keys after them; then the 2k survivors merged by ``nth_element``. An entry that does not beat the
+heap's top changes nothing, so a run of entries whose largest does not is passed over.
+
+Imported at the first CPU propagation, not with ``ever``: numba compiles at the first call (``cache=True``:
+once per machine, then read from ``__pycache__``). numba's threads: its ``workqueue`` layer unless one was
+chosen (its OpenMP layer beside torch's slowed torch), as many as torch uses.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import prange
+
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
+
+def use_threads(n: int) -> None:
+    """Run the kernels on ``n`` threads (at most numba's pool)."""
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+# libstdc++'s algorithms on (value, key) pairs held in two arrays, with torch's comparison for the
+# largest values: comp(a, b) = a > b, so the heap's top is its smallest value.
+
+
+@numba.njit(inline="always")
+def _push_heap(hv, hk, hole, top, v, key):
+    parent = (hole - 1) // 2
+    while hole > top and hv[parent] > v:
+        hv[hole], hk[hole] = hv[parent], hk[parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    hv[hole], hk[hole] = v, key
+
+
+@numba.njit(inline="always")
+def _adjust_heap(hv, hk, hole, length, v, key):
+    top = hole
+    second = hole
+    while second < (length - 1) // 2:
+        second = 2 * (second + 1)
+        if hv[second] > hv[second - 1]:
+            second -= 1
+        hv[hole], hk[hole] = hv[second], hk[second]
+        hole = second
+    if (length & 1) == 0 and second == (length - 2) // 2:
+        second = 2 * (second + 1)
+        hv[hole], hk[hole] = hv[second - 1], hk[second - 1]
+        hole = second - 1
+    _push_heap(hv, hk, hole, top, v, key)
+
+
+@numba.njit(cache=True)
+def _make_heap(hv, hk, length):
+    if length < 2:
+        return
+    parent = (length - 2) // 2
+    while True:
+        _adjust_heap(hv, hk, parent, length, hv[parent], hk[parent])
+        if parent == 0:
+            return
+        parent -= 1
+
+
+@numba.njit(cache=True)
+def _sort_heap(hv, hk, length):
+    while length > 1:
+        length -= 1
+        v, key = hv[length], hk[length]
+        hv[length], hk[length] = hv[0], hk[0]
+        _adjust_heap(hv, hk, 0, length, v, key)
+
+
+@numba.njit(cache=True)
+def _swap(hv, hk, i, j):
+    hv[i], hv[j] = hv[j], hv[i]
+    hk[i], hk[j] = hk[j], hk[i]
+
+
+@numba.njit(cache=True)
+def _insertion_sort(hv, hk, first, last):
+    if first == last:
+        return
+    for i in range(first + 1, last):
+        v, key = hv[i], hk[i]
+        if v > hv[first]:
+            for j in range(i, first, -1):
+                hv[j], hk[j] = hv[j - 1], hk[j - 1]
+            hv[first], hk[first] = v, key
+        else:
+            j = i
+            while v > hv[j - 1]:
+                hv[j], hk[j] = hv[j - 1], hk[j - 1]
+                j -= 1
+            hv[j], hk[j] = v, key
+
+
+@numba.njit(cache=True)
+def _heap_select(hv, hk, first, middle, last):
+    """std::__heap_select on [first, last) with first = 0."""
+    _make_heap(hv, hk, middle - first)
+    for i in range(middle, last):
+        if hv[i] > hv[first]:
+            v, key = hv[i], hk[i]
+            hv[i], hk[i] = hv[first], hk[first]
+            _adjust_heap(hv, hk, first, middle - first, v, key)
+
+
+@numba.njit(cache=True)
+def _nth_element_sort(hv, hk, length, k):
+    """torch.topk's nth_element branch: std::nth_element(0, k - 1, length) then std::sort(0, k - 1)."""
+    first, last, nth = 0, length, k - 1
+    depth = 0
+    n = length
+    while n > 1:
+        n >>= 1
+        depth += 1
+    depth *= 2  # std::__lg(length) * 2
+    done = False
+    while last - first > 3:
+        if depth == 0:
+            _heap_select(hv[first:], hk[first:], 0, nth + 1 - first, last - first)
+            _swap(hv, hk, first, nth)
+            done = True
+            break
+        depth -= 1
+        mid = first + (last - first) // 2
+        a, b, c = first + 1, mid, last - 1  # __move_median_to_first(first, a, b, c)
+        if hv[a] > hv[b]:
+            if hv[b] > hv[c]:
+                _swap(hv, hk, first, b)
+            elif hv[a] > hv[c]:
+                _swap(hv, hk, first, c)
+            else:
+                _swap(hv, hk, first, a)
+        elif hv[a] > hv[c]:
+            _swap(hv, hk, first, a)
+        elif hv[b] > hv[c]:
+            _swap(hv, hk, first, c)
+        else:
+            _swap(hv, hk, first, b)
+        lo, hi = first + 1, last  # __unguarded_partition(first + 1, last, pivot = first)
+        while True:
+            while hv[lo] > hv[first]:
+                lo += 1
+            hi -= 1
+            while hv[first] > hv[hi]:
+                hi -= 1
+            if not lo < hi:
+                break
+            _swap(hv, hk, lo, hi)
+            lo += 1
+        if lo <= nth:
+            first = lo
+        else:
+            last = lo
+    if not done:
+        _insertion_sort(hv, hk, first, last)
+    _insertion_sort(hv, hk, 0, k - 1)  # std::sort of k - 1 <= 16 entries is an insertion sort (see topk_cpu)
+
+
+@numba.njit(inline="always", fastmath={"nnan", "nsz", "reassoc"})
+def _max(a, lo, hi):
+    m = a[lo]
+    for j in range(lo + 1, hi):
+        m = max(m, a[j])
+    return m
+
+
+@numba.njit(inline="always")
+def _scan(hv, hk, k, a, lo, hi, key0):
+    """Scan a[lo:hi] (keys key0 + j) into the heap hv, hk of k as libstdc++'s __heap_select does: an entry
+    enters when it beats the top. A run whose largest entry does not beat it changes nothing."""
+    if hi <= lo or _max(a, lo, hi) <= hv[0]:
+        return
+    for j in range(lo, hi):
+        if a[j] > hv[0]:
+            _adjust_heap(hv, hk, 0, k, a[j], key0 + j)
+
+
+@numba.njit(parallel=True, cache=True)
+def scan_rows(aff, row0, vals, keys):
+    """Frame 0: ``aff[b].topk(k)`` (heap path, k * 64 <= M) for the queries row0 .. row0 + B - 1 of aff (B, M),
+    into rows of vals (N, k) and keys (N, k) (the column of each value)."""
+    B, M = aff.shape
+    k = vals.shape[1]
+    for b in prange(B):
+        hv, hk, a = vals[row0 + b], keys[row0 + b], aff[b]
+        for j in range(k):
+            hv[j] = a[j]
+            hk[j] = j
+        _make_heap(hv, hk, k)
+        for jb in range(k, M, 32):
+            _scan(hv, hk, k, a, jb, min(M, jb + 32), 0)
+        _sort_heap(hv, hk, k)
+
+
+@numba.njit(parallel=True, cache=True)
+def scan_window(aff, y0, x0, ty, tx, ky0, kx0, S, h, w, radius, vals, keys):
+    """One query tile of ty x tx cells at (y0, x0): its affinities aff (T, n, R*S) to the window of R x S cells
+    at (ky0, kx0) in each of the n preceding frames -> each query's top-k over the in-radius keys, scanned as
+    ``select`` scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
+    T, n, RS = aff.shape
+    k = vals.shape[1]
+    N = h * w
+    reach = max(0, int(np.ceil(radius)) - 1)
+    r2 = radius * radius
+    R = RS // S
+    dxm = np.full(2 * reach + 1, -1, np.int64)  # largest |dx| within the radius at each dy, -1: none
+    for dy in range(-reach, reach + 1):
+        for dx in range(reach + 1):
+            if dx * dx + dy * dy < r2:
+                dxm[dy + reach] = dx
+    for t in prange(T):
+        y, x = y0 + t // tx, x0 + t % tx
+        i = y * w + x
+        hv, hk = vals[i], keys[i]
+        for p in range(k):
+            yy, xx = ky0 + p // S, kx0 + p % S
+            hk[p] = N + yy * w + xx
+            hv[p] = aff[t, 0, p] if (yy - y) * (yy - y) + (xx - x) * (xx - x) < r2 else -np.inf
+        _make_heap(hv, hk, k)
+        for f in range(n):
+            a = aff[t, f]
+            for r in range(R):
+                dy = ky0 + r - y
+                if dy < -reach or dy > reach or dxm[dy + reach] < 0:
+                    continue
+                m = dxm[dy + reach]
+                pa = r * S + max(kx0, x - m) - kx0
+                pb = r * S + min(kx0 + S - 1, x + m) - kx0 + 1
+                if f == 0:
+                    pa = max(pa, min(pb, k))  # the first k positions are in the heap from the start
+                _scan(hv, hk, k, a, pa, pb, N * (1 + f) + (ky0 + r) * w + kx0 - r * S)
+        _sort_heap(hv, hk, k)
+
+
+@numba.njit(parallel=True, cache=True)
+def merge(v0, k0, v1, k1, vals, keys):
+    """``torch.cat([v0, v1], 1).topk(k)`` row by row (nth_element path), with the keys of the values."""
+    N, k = vals.shape
+    for i in prange(N):
+        tv, tk = np.empty(2 * k, np.float32), np.empty(2 * k, np.int64)
+        tv[:k], tk[:k], tv[k:], tk[k:] = v0[i], k0[i], v1[i], k1[i]
+        _nth_element_sort(tv, tk, 2 * k, k)
+        vals[i], keys[i] = tv[:k], tk[:k]
+
+
+def topk(
+    query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, radius: float, tiles, step: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU -> each query's top-k over the
+    context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's cell j,
+    h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles and windows
+    (``propagation._tiles``); ``step``: frame 0's queries a product. Needs every row long enough for
+    ``torch.topk``'s heap path (``propagation._compiled``)."""
+    C, h, w = query.shape
+    n, N = prev_feats.shape[0], h * w
+    use_threads(torch.get_num_threads())
+    q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
+    v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+    for i in range(0, N, step):
+        scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
+    keys = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
+    v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+    for t in tiles:
+        T, RS = t.far.shape
+        qt = query[:, t.qy, t.qx].reshape(C, T).T
+        aff = (qt @ keys[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
+        ty, tx = t.qy.stop - t.qy.start, t.qx.stop - t.qx.start
+        S = t.kx.stop - t.kx.start
+        scan_window(aff, t.qy.start, t.qx.start, ty, tx, t.ky.start, t.kx.start, S, h, w, float(radius), v1, k1)
+    vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+    merge(v0, k0, v1, k1, vals, out)
+    return torch.from_numpy(vals), torch.from_numpy(out)
