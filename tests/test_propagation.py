@@ -580,6 +580,8 @@ def _copies_of_first(args, slots):
         (20, 26, 30, 12.0, 16, 4, list(range(6, 20)), True),
         (20, 24, 30, 1.0, 64, 3, [2], False),
         (2, 40, 40, 12.0, 64, 0, [], False),
+        (8, 32, 32, 12.0000001, 3, 4, [], False),  # radius**2 rounds in float32 as _tiles compares it
+        (8, 32, 32, 11.9999999, 8, 4, [], False),
     ],
 )
 def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros):
@@ -604,9 +606,21 @@ def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros)
     assert torch.equal(ours, loop_predict(*args, topk=10, radius=radius, temperature=0.05))
 
 
+@pytest.mark.parametrize("k", [1, 17])
+def test_compiled_selection_is_torchs_at_other_k(k):
+    """k = 17, the largest whose merged k - 1 first entries libstdc++ sorts by insertion alone, and k = 1."""
+    args = random_context(k, 20, 36, 36, C=3, levels=4)
+    q, f0, l0, pf, pl = args
+    assert P._compiled(q, 20, k, 12.0)
+    ours = P.predict(*args, topk=k, radius=12.0, temperature=0.05)
+    assert torch.equal(ours, loop_predict(*args, topk=k, radius=12.0, temperature=0.05))
+
+
 def test_compiled_selection_needs_heap_rows_on_cpu():
-    """Rows too short for torch.topk's heap path, an empty context and other dtypes stay with torch."""
+    """Rows too short for torch.topk's heap path, an empty context, k beyond 17 (libstdc++'s std::sort then
+    orders ties otherwise) and other dtypes stay with torch."""
     q, _, _, _, _ = random_context(0, 0, 30, 40, C=3)
+    assert not P._compiled(torch.zeros(3, 40, 40), 20, 18, 12.0) and P._compiled(torch.zeros(3, 40, 40), 20, 17, 12.0)
     assert P._compiled(q, 20, 10, 12.0) and P._compiled(torch.zeros(64, 30, 40), 20, 10, 12.0)
     assert not P._compiled(q.double(), 20, 10, 12.0)
     assert not P._compiled(q[:, :20, :30], 20, 10, 12.0)  # 600 cells < 64k: frame 0's row is not a heap

@@ -33,9 +33,10 @@ frame's native resolution and arg-maxed. Frames are optionally resized so that t
 ``long_side`` and are always padded (edge replication, bottom/right) to a multiple of 8, so a feature
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
-On CPU the selections are compiled (:mod:`ever.evaluate.select_cpu`, numba): torch's same matrix products,
-then the keys ``topk`` would keep, bit for bit, without its copies of every row. Other devices (CUDA) use
-torch throughout (:func:`select`).
+On CPU the selections are compiled where the rows allow it (``_compiled``: with the default settings, every
+frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products, then
+keeps the keys ``topk`` would, bit for bit, without its copies of every row. Other devices (CUDA) use torch
+throughout (:func:`select`).
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
@@ -321,8 +322,8 @@ def predict(
     query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
     and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
     is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
-    On CPU the keys are selected by :mod:`ever.evaluate.select_cpu` (the same keys, bit for bit), elsewhere
-    by torch (:func:`select`).
+    On CPU (where :func:`_compiled` holds) the keys are selected by :mod:`ever.evaluate.select_cpu` (the same
+    keys, bit for bit), elsewhere by torch (:func:`select`).
     """
     C, h, w = query.shape
     K = first_labels.shape[0]
@@ -340,11 +341,13 @@ def predict(
 
 
 def _compiled(query: torch.Tensor, n: int, k: int, radius: float) -> bool:
-    """Whether :func:`predict` selects by the compiled CPU kernels: features on CPU, and every row long enough
-    for ``torch.topk``'s heap path (frame 0 has at least 64k cells, each tile window k and n windows 64k),
-    the path the kernels write out."""
+    """Whether :func:`predict` selects by the compiled CPU kernels: float32 features on CPU, every row long
+    enough for ``torch.topk``'s heap path (frame 0 has at least 64k cells, each tile window k and n windows
+    64k), the path the kernels write out, and k <= 17 (``topk`` sorts its merged k - 1 first entries by
+    insertion, as libstdc++'s ``std::sort`` does up to 16 entries; beyond, an introsort orders ties otherwise).
+    Early frames of the ``first_once`` context (n small) and small grids take torch's path."""
     C, h, w = query.shape
-    if query.device.type != "cpu" or query.dtype != torch.float32 or n == 0 or h * w < 64 * k:
+    if query.device.type != "cpu" or query.dtype != torch.float32 or n == 0 or not 0 < k <= 17 or h * w < 64 * k:
         return False
     smallest = min(t.far.shape[1] for t in _tiles(h, w, float(radius), TILE, k, "cpu"))
     return smallest >= k and n * smallest >= 64 * k

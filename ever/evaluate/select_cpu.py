@@ -21,6 +21,8 @@ chosen (its OpenMP layer beside torch's slowed torch), as many as torch uses.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import torch
@@ -172,10 +174,10 @@ def _nth_element_sort(hv, hk, length, k):
             last = lo
     if not done:
         _insertion_sort(hv, hk, first, last)
-    _insertion_sort(hv, hk, 0, k - 1)  # std::sort of k - 1 <= 16 entries is an insertion sort (see topk_cpu)
+    _insertion_sort(hv, hk, 0, k - 1)  # std::sort of k - 1 <= 16 entries is an insertion sort (k <= 17: _compiled)
 
 
-@numba.njit(inline="always", fastmath={"nnan", "nsz", "reassoc"})
+@numba.njit(inline="always")
 def _max(a, lo, hi):
     m = a[lo]
     for j in range(lo + 1, hi):
@@ -212,15 +214,13 @@ def scan_rows(aff, row0, vals, keys):
 
 
 @numba.njit(parallel=True, cache=True)
-def scan_window(aff, y0, x0, ty, tx, ky0, kx0, S, h, w, radius, vals, keys):
+def scan_window(aff, y0, x0, ty, tx, ky0, kx0, S, h, w, reach, r2, vals, keys):
     """One query tile of ty x tx cells at (y0, x0): its affinities aff (T, n, R*S) to the window of R x S cells
     at (ky0, kx0) in each of the n preceding frames -> each query's top-k over the in-radius keys, scanned as
     ``select`` scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
     T, n, RS = aff.shape
     k = vals.shape[1]
     N = h * w
-    reach = max(0, int(np.ceil(radius)) - 1)
-    r2 = radius * radius
     R = RS // S
     dxm = np.full(2 * reach + 1, -1, np.int64)  # largest |dx| within the radius at each dy, -1: none
     for dy in range(-reach, reach + 1):
@@ -265,27 +265,30 @@ def merge(v0, k0, v1, k1, vals, keys):
 def topk(
     query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, radius: float, tiles, step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU -> each query's top-k over the
-    context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's cell j,
-    h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles and windows
+    """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU, NaN-free -> each query's top-k
+    over the context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's
+    cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles and windows
     (``propagation._tiles``); ``step``: frame 0's queries a product. Needs every row long enough for
-    ``torch.topk``'s heap path (``propagation._compiled``)."""
+    ``torch.topk``'s heap path and k <= 17 (``propagation._compiled``). One call at a time in a process: numba's
+    workqueue layer is not thread-safe."""
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
+    reach = max(0, math.ceil(radius) - 1)  # as _tiles: the window's rows and columns beyond the tile
+    r2 = float(np.float32(radius**2))  # _tiles' test d2 >= radius**2 runs in float32 (torch's promotion)
     use_threads(torch.get_num_threads())
-    q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
-    v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
-    for i in range(0, N, step):
-        scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
-    keys = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
-    v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
-    for t in tiles:
-        T, RS = t.far.shape
-        qt = query[:, t.qy, t.qx].reshape(C, T).T
-        aff = (qt @ keys[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
-        ty, tx = t.qy.stop - t.qy.start, t.qx.stop - t.qx.start
-        S = t.kx.stop - t.kx.start
-        scan_window(aff, t.qy.start, t.qx.start, ty, tx, t.ky.start, t.kx.start, S, h, w, float(radius), v1, k1)
+    with torch.no_grad():
+        q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
+        v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+        for i in range(0, N, step):
+            scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
+        keys = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
+        v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+        for t in tiles:
+            T, RS = t.far.shape
+            qt = query[:, t.qy, t.qx].reshape(C, T).T
+            aff = (qt @ keys[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
+            ty, tx, S = t.qy.stop - t.qy.start, t.qx.stop - t.qx.start, t.kx.stop - t.kx.start
+            scan_window(aff, t.qy.start, t.qx.start, ty, tx, t.ky.start, t.kx.start, S, h, w, reach, r2, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     merge(v0, k0, v1, k1, vals, out)
     return torch.from_numpy(vals), torch.from_numpy(out)
