@@ -5,7 +5,7 @@ another tree and against ajabri/videowalk's affinity + top-k, on identical featu
         [--frames 30] [--sequence NAME] [--size 427 --size 0] [--width 16 --width 64] [--device cpu|cuda]
         [--json out.json]
 
-Methods: raw Lab colour (``lab``); ``w16``: the shipped ``crw-w16-real-1k`` (its ``layer3``, 64 channels);
+Methods: raw Lab colour (``lab``); ``w16``: the shipped default model (width 16; its ``layer3``, 64 channels);
 ``w64``: a randomly initialised EverModel of width 64 read at ``layer3`` (256 channels, CRW's res3, as
 ``configs/crw-reference.yaml``); other widths are random models read at layer3. Protocol: the default
 EvalConfig (20 context frames as the reference pads them, top-10, radius 12, temperature 0.05).
@@ -105,9 +105,9 @@ def _feature_fn(method: str, device: str):
     if method == "lab":
         return lab_features
     if method == "w16":
-        from ever.models.pretrained import resolve_model
+        from ever.models.pretrained import DEFAULT, resolve_model
 
-        model, _ = resolve_model("crw-w16-real-1k")
+        model, _ = resolve_model(DEFAULT)
         return model_features(model.to(device).eval(), "layer3")
     from ever.config import ModelConfig
     from ever.models import EverModel
