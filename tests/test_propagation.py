@@ -598,7 +598,7 @@ def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros)
     from ever.evaluate import select_cpu
 
     tiles = P._tiles(h, w, radius, P.TILE, 10, "cpu")
-    v, keys = select_cpu.topk(q, f0, pf, 10, radius, tiles, 2**25 // (h * w))
+    v, keys = select_cpu.topk(q, f0, pf, 10, tiles, 2**25 // (h * w))
     ref_v, ref_labs = P.select(*args, topk=10, radius=radius)
     table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
     assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)

@@ -219,6 +219,7 @@ class Tile(NamedTuple):
     far: torch.Tensor  # (T, R*S) bool: the key is at distance >= radius of the query
     near: torch.Tensor  # (T, P) int64: window positions r * S + s scanned, ascending: the first k, then in-radius
     skip: torch.Tensor  # (T, P) float: -inf where the entry is far or padding (scanned as -inf), else 0
+    runs: torch.Tensor  # (T, R, 2) int64: each window row's in-radius positions [start, stop) (a disc's chord)
 
 
 @functools.lru_cache(maxsize=8)
@@ -241,13 +242,16 @@ def _tiles(h: int, w: int, radius: float, tile: int, k: int, device: str) -> lis
             skip = (near == far.shape[1]) | far.gather(1, near.clamp_max(far.shape[1] - 1))
             skip = torch.zeros(skip.shape).masked_fill_(skip, float("-inf"))  # added: x + 0 = x, x - inf = -inf
             near = near.clamp_max(far.shape[1] - 1)
+            inside = ~far.view(len(far), ky1 - ky0, kx1 - kx0)  # (T, R, S); a row's in-radius keys are contiguous
+            start = (torch.arange(ky1 - ky0) * (kx1 - kx0))[None] + inside.int().argmax(2)  # argmax: the first
+            runs = torch.stack([start, start + inside.sum(2)], 2)  # none in the row: an empty run
             plan.append(
                 Tile(
                     slice(y0, y1),
                     slice(x0, x1),
                     slice(ky0, ky1),
                     slice(kx0, kx1),
-                    *(t.to(device) for t in (far, near, skip)),
+                    *(t.to(device) for t in (far, near, skip, runs)),
                 )
             )
     return plan
@@ -331,7 +335,7 @@ def predict(
         from ever.evaluate import select_cpu  # numba: imported and compiled at the first call
 
         tiles = _tiles(h, w, float(radius), TILE, topk, "cpu")
-        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, radius, tiles, max(1, max_elements // (h * w)))
+        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, tiles, max(1, max_elements // (h * w)))
         table = torch.cat([first_labels.reshape(K, -1).T, prev_labels.permute(0, 2, 3, 1).reshape(-1, K)])
         labs = table[keys]  # (N, k, K)
     else:

@@ -21,8 +21,6 @@ chosen (its OpenMP layer beside torch's slowed torch), as many as torch uses.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
@@ -214,37 +212,24 @@ def scan_rows(aff, row0, vals, keys):
 
 
 @numba.njit(parallel=True, cache=True)
-def scan_window(aff, y0, x0, ty, tx, ky0, kx0, S, h, w, reach, r2, vals, keys):
-    """One query tile of ty x tx cells at (y0, x0): its affinities aff (T, n, R*S) to the window of R x S cells
-    at (ky0, kx0) in each of the n preceding frames -> each query's top-k over the in-radius keys, scanned as
-    ``select`` scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
+def scan_window(aff, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
+    """One query tile of T cells, tx a row, at (y0, x0): its affinities aff (T, n, R*S) to the window of R x S
+    cells at (ky0, kx0) in each of the n preceding frames, far (T, R*S) and runs (T, R, 2) of its
+    :class:`ever.evaluate.propagation.Tile` -> each query's top-k over the in-radius keys, scanned as ``select``
+    scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
     T, n, RS = aff.shape
-    k = vals.shape[1]
-    N = h * w
-    R = RS // S
-    dxm = np.full(2 * reach + 1, -1, np.int64)  # largest |dx| within the radius at each dy, -1: none
-    for dy in range(-reach, reach + 1):
-        for dx in range(reach + 1):
-            if dx * dx + dy * dy < r2:
-                dxm[dy + reach] = dx
+    N, k = vals.shape
     for t in prange(T):
-        y, x = y0 + t // tx, x0 + t % tx
-        i = y * w + x
+        i = (y0 + t // tx) * w + x0 + t % tx
         hv, hk = vals[i], keys[i]
         for p in range(k):
-            yy, xx = ky0 + p // S, kx0 + p % S
-            hk[p] = N + yy * w + xx
-            hv[p] = aff[t, 0, p] if (yy - y) * (yy - y) + (xx - x) * (xx - x) < r2 else -np.inf
+            hk[p] = N + (ky0 + p // S) * w + kx0 + p % S
+            hv[p] = -np.inf if far[t, p] else aff[t, 0, p]
         _make_heap(hv, hk, k)
         for f in range(n):
             a = aff[t, f]
-            for r in range(R):
-                dy = ky0 + r - y
-                if dy < -reach or dy > reach or dxm[dy + reach] < 0:
-                    continue
-                m = dxm[dy + reach]
-                pa = r * S + max(kx0, x - m) - kx0
-                pb = r * S + min(kx0 + S - 1, x + m) - kx0 + 1
+            for r in range(runs.shape[1]):
+                pa, pb = runs[t, r, 0], runs[t, r, 1]
                 if f == 0:
                     pa = max(pa, min(pb, k))  # the first k positions are in the heap from the start
                 _scan(hv, hk, k, a, pa, pb, N * (1 + f) + (ky0 + r) * w + kx0 - r * S)
@@ -263,32 +248,31 @@ def merge(v0, k0, v1, k1, vals, keys):
 
 
 def topk(
-    query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, radius: float, tiles, step: int
+    query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, tiles, step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU, NaN-free -> each query's top-k
     over the context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's
-    cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles and windows
-    (``propagation._tiles``); ``step``: frame 0's queries a product. Needs every row long enough for
-    ``torch.topk``'s heap path and k <= 17 (``propagation._compiled``). One call at a time in a process: numba's
-    workqueue layer is not thread-safe."""
+    cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles, their windows and
+    which keys are within the radius (``propagation._tiles``, the one home of the radius test); ``step``: frame
+    0's queries a product. Needs every row long enough for ``torch.topk``'s heap path and k <= 17
+    (``propagation._compiled``). One call at a time in a process: numba's workqueue layer is not thread-safe."""
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
-    reach = max(0, math.ceil(radius) - 1)  # as _tiles: the window's rows and columns beyond the tile
-    r2 = float(np.float32(radius**2))  # _tiles' test d2 >= radius**2 runs in float32 (torch's promotion)
     use_threads(torch.get_num_threads())
     with torch.no_grad():
         q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
         v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
         for i in range(0, N, step):
             scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
-        keys = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
+        ring = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
         v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
         for t in tiles:
             T, RS = t.far.shape
             qt = query[:, t.qy, t.qx].reshape(C, T).T
-            aff = (qt @ keys[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
-            ty, tx, S = t.qy.stop - t.qy.start, t.qx.stop - t.qx.start, t.kx.stop - t.kx.start
-            scan_window(aff, t.qy.start, t.qx.start, ty, tx, t.ky.start, t.kx.start, S, h, w, reach, r2, v1, k1)
+            aff = (qt @ ring[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
+            tx, S = t.qx.stop - t.qx.start, t.kx.stop - t.kx.start
+            corner = (t.qy.start, t.qx.start, tx, t.ky.start, t.kx.start, S, w)  # where the tile and window lie
+            scan_window(aff, t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     merge(v0, k0, v1, k1, vals, out)
     return torch.from_numpy(vals), torch.from_numpy(out)
