@@ -594,11 +594,11 @@ def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros)
         args = (q.masked_fill(zero[0], 0.0), f0.masked_fill(zero[1], 0.0), l0, pf.masked_fill(zero[2:, None], 0.0), pl)
     args = _copies_of_first(args, copies)
     q, f0, l0, pf, pl = args
-    assert P._compiled(q, n, 10, radius)
+    assert P._compiled_plan(q, n, 10, radius)
     from ever.evaluate import select_cpu
 
     tiles = P._tiles(h, w, radius, P.TILE, 10, "cpu")
-    v, keys = select_cpu.topk(q, f0, pf, 10, tiles, 2**25 // (h * w))
+    v, keys = select_cpu.topk(q, f0, pf, 10, tiles, P._step(2**25, h * w))
     ref_v, ref_labs = P.select(*args, topk=10, radius=radius)
     table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
     assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)
@@ -611,7 +611,7 @@ def test_compiled_selection_is_torchs_at_other_k(k):
     """k = 17, the largest whose merged k - 1 first entries libstdc++ sorts by insertion alone, and k = 1."""
     args = random_context(k, 20, 36, 36, C=3, levels=4)
     q, f0, l0, pf, pl = args
-    assert P._compiled(q, 20, k, 12.0)
+    assert P._compiled_plan(q, 20, k, 12.0)
     ours = P.predict(*args, topk=k, radius=12.0, temperature=0.05)
     assert torch.equal(ours, loop_predict(*args, topk=k, radius=12.0, temperature=0.05))
 
@@ -620,12 +620,13 @@ def test_compiled_selection_needs_heap_rows_on_cpu():
     """Rows too short for torch.topk's heap path, an empty context, k beyond 17 (libstdc++'s std::sort then
     orders ties otherwise) and other dtypes stay with torch."""
     q, _, _, _, _ = random_context(0, 0, 30, 40, C=3)
-    assert not P._compiled(torch.zeros(3, 40, 40), 20, 18, 12.0) and P._compiled(torch.zeros(3, 40, 40), 20, 17, 12.0)
-    assert P._compiled(q, 20, 10, 12.0) and P._compiled(torch.zeros(64, 30, 40), 20, 10, 12.0)
-    assert not P._compiled(q.double(), 20, 10, 12.0)
-    assert not P._compiled(q[:, :20, :30], 20, 10, 12.0)  # 600 cells < 64k: frame 0's row is not a heap
-    assert not P._compiled(q, 1, 10, 12.0)  # one window of at most 19 x 19 cells: 361 < 64k
-    assert not P._compiled(q, 0, 10, 12.0)
+    big = torch.zeros(3, 40, 40)
+    assert not P._compiled_plan(big, 20, 18, 12.0) and P._compiled_plan(big, 20, 17, 12.0)
+    assert P._compiled_plan(q, 20, 10, 12.0) and P._compiled_plan(torch.zeros(64, 30, 40), 20, 10, 12.0)
+    assert not P._compiled_plan(q.double(), 20, 10, 12.0)
+    assert not P._compiled_plan(q[:, :20, :30], 20, 10, 12.0)  # 600 cells < 64k: frame 0's row is not a heap
+    assert not P._compiled_plan(q, 1, 10, 12.0)  # one window of at most 19 x 19 cells: 361 < 64k
+    assert not P._compiled_plan(q, 0, 10, 12.0)
 
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-dev"
@@ -644,7 +645,7 @@ def test_compiled_selection_propagates_real_video_as_torch(monkeypatch, features
     frames = [seq.frame(i) for i in range(12)]
     fn = P.lab_features if features == "lab" else P.model_features(resolve_model(DEFAULT)[0].eval(), "layer3")
     ours = list(P.propagate(frames, labels, grid, fn))
-    monkeypatch.setattr(P, "_compiled", lambda *a: False)
+    monkeypatch.setattr(P, "_compiled_plan", lambda *a: None)
     ref = list(P.propagate(frames, labels, grid, fn))
     assert all(torch.equal(a, b) for a, b in zip(ours, ref, strict=True))
 

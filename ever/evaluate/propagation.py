@@ -33,7 +33,7 @@ frame's native resolution and arg-maxed. Frames are optionally resized so that t
 ``long_side`` and are always padded (edge replication, bottom/right) to a multiple of 8, so a feature
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
-On CPU the selections are compiled where the rows allow it (``_compiled``: with the default settings, every
+On CPU the selections are compiled where the rows allow it (``_compiled_plan``: with the default settings, every
 frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products, then
 keeps the keys ``topk`` would, bit for bit, without its copies of every row. Other devices (CUDA) use torch
 throughout (:func:`select`).
@@ -199,7 +199,7 @@ def topk_first(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k affinities of queries q (N, C) to all keys (C, M) -> values (N, k), their labels (N, k, K)."""
     k = min(k, keys.shape[1])
-    step = max(1, max_elements // keys.shape[1])
+    step = _step(max_elements, keys.shape[1])
     vals, labs = [], []
     for i in range(0, q.shape[0], step):
         v, idx = (q[i : i + step] @ keys).topk(k, dim=1)
@@ -326,16 +326,16 @@ def predict(
     query, first_feat: (C, h, w) normalised features; first_labels: (K, h, w); prev_feats: (n, C, h, w)
     and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
     is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
-    On CPU (where :func:`_compiled` holds) the keys are selected by :mod:`ever.evaluate.select_cpu` (the same
-    keys, bit for bit), elsewhere by torch (:func:`select`).
+    On CPU (where :func:`_compiled_plan` gives a plan) the keys are selected by :mod:`ever.evaluate.select_cpu`
+    (the same keys, bit for bit), elsewhere by torch (:func:`select`).
     """
     C, h, w = query.shape
     K = first_labels.shape[0]
-    if _compiled(query, prev_feats.shape[0], topk, radius):
+    tiles = _compiled_plan(query, prev_feats.shape[0], topk, radius)
+    if tiles:
         from ever.evaluate import select_cpu  # numba: imported and compiled at the first call
 
-        tiles = _tiles(h, w, float(radius), TILE, topk, "cpu")
-        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, tiles, max(1, max_elements // (h * w)))
+        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, tiles, _step(max_elements, h * w))
         table = torch.cat([first_labels.reshape(K, -1).T, prev_labels.permute(0, 2, 3, 1).reshape(-1, K)])
         labs = table[keys]  # (N, k, K)
     else:
@@ -344,17 +344,25 @@ def predict(
     return torch.einsum("nk,nkc->nc", weights, labs).T.reshape(K, h, w)
 
 
-def _compiled(query: torch.Tensor, n: int, k: int, radius: float) -> bool:
-    """Whether :func:`predict` selects by the compiled CPU kernels: float32 features on CPU, every row long
-    enough for ``torch.topk``'s heap path (frame 0 has at least 64k cells, each tile window k and n windows
-    64k), the path the kernels write out, and k <= 17 (``topk`` sorts its merged k - 1 first entries by
-    insertion, as libstdc++'s ``std::sort`` does up to 16 entries; beyond, an introsort orders ties otherwise).
-    Early frames of the ``first_once`` context (n small) and small grids take torch's path."""
+def _compiled_plan(query: torch.Tensor, n: int, k: int, radius: float) -> list[Tile] | None:
+    """The tile plan (:func:`_tiles`) that the compiled CPU kernels scan when :func:`predict` takes them, else
+    None. They are taken for float32 features on CPU, every row long enough for ``torch.topk``'s heap path
+    (frame 0 has at least 64k cells, each tile window k and n windows 64k), the path the kernels write out, and
+    k <= 17 (``topk`` sorts its merged k - 1 first entries by insertion, as libstdc++'s ``std::sort`` does up to
+    16 entries; beyond, an introsort orders ties otherwise). Early frames of the ``first_once`` context (n
+    small) and small grids take torch's path."""
     C, h, w = query.shape
     if query.device.type != "cpu" or query.dtype != torch.float32 or n == 0 or not 0 < k <= 17 or h * w < 64 * k:
-        return False
-    smallest = min(t.far.shape[1] for t in _tiles(h, w, float(radius), TILE, k, "cpu"))
-    return smallest >= k and n * smallest >= 64 * k
+        return None
+    plan = _tiles(h, w, float(radius), TILE, k, "cpu")
+    smallest = min(t.far.shape[1] for t in plan)
+    return plan if smallest >= k and n * smallest >= 64 * k else None
+
+
+def _step(max_elements: int, cells: int) -> int:
+    """Frame 0's queries a matrix product: at most ``max_elements`` affinities to its ``cells`` cells. Both
+    selections chunk so, making the very same products (a product's bits may depend on its shape)."""
+    return max(1, max_elements // cells)
 
 
 def select(

@@ -172,7 +172,7 @@ def _nth_element_sort(hv, hk, length, k):
             last = lo
     if not done:
         _insertion_sort(hv, hk, first, last)
-    _insertion_sort(hv, hk, 0, k - 1)  # std::sort of k - 1 <= 16 entries is an insertion sort (k <= 17: _compiled)
+    _insertion_sort(hv, hk, 0, k - 1)  # std::sort of k - 1 <= 16 entries is an insertion sort (k <= 17: _compiled_plan)
 
 
 @numba.njit(inline="always")
@@ -255,7 +255,7 @@ def topk(
     cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles, their windows and
     which keys are within the radius (``propagation._tiles``, the one home of the radius test); ``step``: frame
     0's queries a product. Needs every row long enough for ``torch.topk``'s heap path and k <= 17
-    (``propagation._compiled``). One call at a time in a process: numba's workqueue layer is not thread-safe."""
+    (``propagation._compiled_plan``). One call at a time in a process: numba's workqueue layer is not thread-safe."""
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
     use_threads(torch.get_num_threads())
