@@ -155,6 +155,25 @@ def peak_tflops(device: torch.device, dtype: str) -> float | None:
     return next((v[dtype] for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
+def provenance(script: str, argv: list[str]) -> dict[str, Any]:
+    """What makes a bench result a snapshot: the command that made it, when (UTC), the code (``environment``:
+    commit and uncommitted changes, torch), the machine (``hardware_info``) and the load average as it started
+    (the caller adds ``load_after`` when it ends)."""
+    import os
+    from datetime import datetime, timezone
+
+    from ever.energy import hardware_info
+    from ever.utils import environment
+
+    return {
+        "command": " ".join(["python", f"bench/{script}", *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "machine": hardware_info(),
+        "load_before": list(os.getloadavg()),
+    }
+
+
 def write_json(path: str | Path, obj: dict[str, Any]) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (folders created)."""
     from ever.utils import atomic_write_json

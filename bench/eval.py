@@ -334,6 +334,9 @@ def main(argv: list[str]) -> int:
     if vw is not None and not (vw / "code" / "utils" / "test_utils.py").is_file():
         print(f"{vw}: no code/utils/test_utils.py, videowalk column skipped", file=sys.stderr)
         vw = None
+    from _common import provenance
+
+    prov = provenance("eval.py", argv)
     methods = ["lab"] + [f"w{w}" for w in opts["width"]]
     results = []
     head = (
@@ -384,9 +387,12 @@ def main(argv: list[str]) -> int:
     )
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     if opts["json"]:
-        from ever.utils import atomic_write_json, environment
+        from ever.utils import atomic_write_json, git_commit
 
-        atomic_write_json(opts["json"], {"results": results, "environment": environment()})
+        trees = {"base": {"path": str(base), "commit": git_commit(base)}} if base is not None else {}
+        atomic_write_json(
+            opts["json"], {"bench": "eval", **prov, **trees, "load_after": list(os.getloadavg()), "results": results}
+        )
     return 0
 
 

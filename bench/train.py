@@ -39,6 +39,7 @@ barriers spin and tiny ops (the walk) get 100x slower. Prints figures only; noth
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -52,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     device_info,
     peak_memory,
+    provenance,
     reset_peak,
     sync,
     time_stats,
@@ -389,6 +391,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    prov = provenance("train.py", sys.argv[1:] if argv is None else list(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
@@ -431,7 +434,16 @@ def main(argv=None) -> dict:
     print()
     print_table(rows, ref)
     print_videowalk(vw, rows)
-    result = {"bench": "train", "info": info, "frames": source, "args": vars(args), "rows": rows, "videowalk": vw}
+    result = {
+        "bench": "train",
+        **prov,
+        "load_after": list(os.getloadavg()),
+        "info": info,
+        "frames": source,
+        "args": vars(args),
+        "rows": rows,
+        "videowalk": vw,
+    }
     if args.json:
         write_json(args.json, result)
     return result
