@@ -7,14 +7,17 @@ cropped (object_crop: each segment's box encoded on its own, as patch_crop encod
     # the reference walk (issue 32): fp32 against bf16, through layer3 against through layer4, and
     # ajabri/videowalk's own training step on the same clips (its code fetched outside the repository)
     python bench/train.py --size 256 --width 64 --proj-dim 128 --batch 2 --clip-len 4 --home-shift 0 \
-        --variants patch_crop,patch_pool --precisions fp32,bf16 --stages layer4,layer3 --threads 2 \
+        --variants patch_crop,patch_pool --precisions fp32,bf16 --stages layer4,layer3 \
+        --modes default,channels_last,compile --threads 2 \
         [--videowalk /work/ref/videowalk-train --videowalk-python /work/ref/vw-venv/bin/python]
 
-For each variant, stage (``model.train_stage``: the encoder ends there) and precision (``train.precision``;
-``ever.train.autocast``, the rule training uses; channels_last on CUDA as ``ever.train``), on the device it
-finds: the training step (forward + backward + grad clip + Adam step) — median of ``--steps`` after
-``--warmup`` untimed steps, in wall time and in the process's CPU time (all threads; on a loaded machine
-the CPU time is the steadier figure) — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
+For each variant, stage (``model.train_stage``: the encoder ends there), precision (``train.precision``;
+``ever.train.autocast``, the rule training uses) and mode (``default``: as ``ever.train`` runs it, channels_last
+on CUDA only; ``channels_last`` on any device; ``compile``: the encoder ``torch.compile``'d as
+``train.compile`` does; its first step, which compiles, is reported apart), on the device it finds: the
+training step (forward + backward + grad clip + Adam step) — median of ``--steps`` after ``--warmup`` untimed
+steps, in wall time and in the process's CPU time (all threads; on a loaded machine the CPU time is the
+steadier figure) — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
 peak memory, nodes per frame (mean valid), the walk loss's share of the step (its own forward +
 backward on the step's embeddings), the GCN's share when on (its FLOPs as its module ran in the counted
 step, and its time x the times it ran: twice with a home view), and for felzenszwalb/slic the
@@ -151,16 +154,27 @@ def make_cfg(args, nodes: dict, gcn: bool, stage: str = "layer4", precision: str
     )
 
 
+MODES = ("default", "channels_last", "compile")
+
+
 def bench_variant(
-    name: str, args, clips_u8: torch.Tensor, device: torch.device, stage: str = "layer4", precision: str = "fp32"
+    name: str,
+    args,
+    clips_u8: torch.Tensor,
+    device: torch.device,
+    stage: str = "layer4",
+    precision: str = "fp32",
+    mode: str = "default",
 ) -> dict:
     nodes, gcn = VARIANTS[name]
     cfg = make_cfg(args, nodes, gcn, stage, precision)
     torch.manual_seed(0)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
-    if cuda:
+    if mode == "channels_last" or (cuda and mode == "default"):  # ever.train: channels_last on CUDA
         crw = crw.to(memory_format=torch.channels_last)
+    if mode == "compile":
+        crw.encode = torch.compile(crw.model.dense)  # as ever.train does with train.compile
     opt = torch.optim.Adam(crw.parameters(), lr=1e-4)
     amp = autocast(device, precision)
     B = clips_u8.shape[0]
@@ -169,6 +183,7 @@ def bench_variant(
         "variant": name,
         "stage": stage,
         "precision": precision,
+        "mode": mode,
         "nodes": cfg.nodes.kind,
         "segmenter": cfg.nodes.segmenter if obj else None,
         "k": cfg.nodes.k if obj else None,
@@ -201,7 +216,9 @@ def bench_variant(
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    step()  # first step (optimizer state, allocator) before the peak-memory window: steady state is measured
+    t0 = time.perf_counter()
+    step()  # first step (optimizer state, allocator; compiling) before the peak-memory window: steady state is measured
+    row["first_step_s"] = time.perf_counter() - t0
     if cuda:
         reset_peak(device)
     elif not _cpu_peak_reset():
@@ -221,7 +238,9 @@ def bench_variant(
     row["clips_per_s"] = B / st["median_s"]
     gcn_runs = []
     hook = crw.gcn.register_forward_hook(lambda *_: gcn_runs.append(1)) if crw.gcn is not None else None
+    encode, crw.encode = crw.encode, crw.model.dense  # FLOPs counted on the eager encoder (the same FLOPs)
     by_module = flops_by_module(fwd_bwd)
+    crw.encode = encode
     row["gflops_per_clip"] = by_module["Global"] / 1e9 / B
     if hook is not None:
         hook.remove()
@@ -267,12 +286,14 @@ def _fmt(v, spec):
 
 
 def _label(r: dict) -> str:
-    return f"{r['variant']} {r['stage']} {r['precision']}"
+    mode = r.get("mode", "default")
+    return f"{r['variant']} {r['stage']} {r['precision']}" + ("" if mode == "default" else f" {mode}")
 
 
 def print_table(rows: list[dict], ref: dict | None) -> None:
     hdr = (
-        f"{'variant stage precision':30} {'N':>5} {'step ms':>9} {'CPU ms':>9} {'clips/s':>8} {'GFLOP/clip':>10} "
+        f"{'variant stage precision mode':38} {'N':>5} {'step ms':>9} {'CPU ms':>9} {'first s':>7} {'clips/s':>8} "
+        f"{'GFLOP/clip':>10} "
         f"{'peak MB':>8} {'walk %':>7} {'gcn %':>6} {'gcn %F':>6} {'seg ms/clip':>11} {'seg %(1w)':>9} {'x speed':>8} "
         f"{'x FLOPs':>8}"
     )
@@ -282,7 +303,8 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
         sp = ref["step_ms"] / r["step_ms"] if ref else None
         fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
         print(
-            f"{_label(r):30} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['cpu_ms']:9.1f} "
+            f"{_label(r):38} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['cpu_ms']:9.1f} "
+            f"{r['first_step_s']:7.1f} "
             f"{r['clips_per_s']:8.2f} {r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
             f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
             f"{_fmt(100 * r['gcn_flop_share'] if 'gcn_flop_share' in r else None, '5.2f'):>5}% "
@@ -292,6 +314,7 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
         )
     print(
         f"N = mean valid nodes per frame; CPU ms = process CPU time of a step (all threads, median); "
+        f"first s = the first step (compiling, for compile); "
         f"walk/gcn % = share of the step time (the GCN's time x the times it ran); "
         f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
         f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}."
@@ -349,7 +372,12 @@ def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
     )
     for v in vw:
         ours = next(
-            (r for r in rows if r["variant"] == "patch_crop" and r["stage"] == v["stage"] and r["precision"] == "fp32"),
+            (
+                r
+                for r in rows
+                if (r["variant"], r["stage"], r["precision"], r["mode"])
+                == ("patch_crop", v["stage"], "fp32", "default")
+            ),
             None,
         )
         print(
@@ -384,6 +412,11 @@ def main(argv=None) -> dict:
         default="fp32",
         help="comma list of train.precision (fp32, bf16, auto); bf16 on a CPU needs native bf16",
     )
+    ap.add_argument(
+        "--modes",
+        default="default",
+        help=f"comma list of {', '.join(MODES)} (default: as ever.train runs; compile: torch.compile the encoder)",
+    )
     ap.add_argument("--videowalk", default=None, help="a checkout of ajabri/videowalk: time its training step too")
     ap.add_argument("--videowalk-python", default=sys.executable, help="an interpreter with torchvision for it")
     ap.add_argument("--random", action="store_true", help="uniform random frames instead of ever-synth")
@@ -401,6 +434,9 @@ def main(argv=None) -> dict:
         ap.error(f"unknown variant(s) {bad}; known: {list(VARIANTS)}")
     stages = [v.strip() for v in args.stages.split(",") if v.strip()]
     precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
+    modes = [v.strip() for v in args.modes.split(",") if v.strip()]
+    if not modes or not set(modes) <= set(MODES):
+        ap.error(f"--modes takes {','.join(MODES)}")
     if (
         not set(stages) <= {"layer3", "layer4"}
         or not set(precisions) <= {"fp32", "bf16", "auto"}
@@ -421,10 +457,11 @@ def main(argv=None) -> dict:
     for n in names:
         for stage in stages:
             for precision in precisions:
-                rows.append(bench_variant(n, args, clips, device, stage, precision))
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                print(f"  {_label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+                for mode in modes:
+                    rows.append(bench_variant(n, args, clips, device, stage, precision, mode))
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    print(f"  {_label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
     vw = bench_videowalk(args, clips) if args.videowalk else []
     ref = rows[0] if rows else None
     for r in rows:
