@@ -10,7 +10,9 @@ One concept a module, each importing only those above it in this list:
 - :mod:`~ever.analysis.wording`: those verdicts as sentences (the README and the book both call it);
 - :mod:`~ever.analysis.captions`: what a chapter's figure or table shows, in words;
 - :mod:`~ever.analysis.plots`: every figure of the chapters, one call each;
-- :mod:`~ever.analysis.readme`: the README's generated Results section (``python -m ever.analysis.readme``).
+- :mod:`~ever.analysis.readme`: the README's generated sections (``python -m ever.analysis.readme``);
+- :mod:`~ever.analysis.speed`: the bench snapshots of ``results/speed`` (a training step and propagation beside
+  ajabri/videowalk's) as tables and sentences, read by the README and chapter 6.
 
 Nothing here imports torch at module load.
 """

@@ -119,8 +119,8 @@ REPRODUCE_END = "<!-- /reproduce -->"
 def readme_reproduce(root: str | Path = ".") -> str:
     """The README's short reproduce table: :func:`ever.analysis.tables.reproduce_table` of the repository at
     ``root``, one row per grid file with its results snapshot (or the grid file where it made none), the
-    command, the data and the measured hours (with the date it ran); then one row per snapshot of evaluations
-    (``results/baselines``, ...: made by the commands its ``SNAPSHOT.json`` records, not by a grid)."""
+    command, the data and the measured hours (with the date it ran); then one row for the snapshots of evaluations
+    (``results/baselines``, ...: made by the commands each one's ``SNAPSHOT.json`` records, not by a grid)."""
     from ever.analysis.tables import reproduce_table
     from ever.grid import load_grid
 
@@ -135,21 +135,37 @@ def readme_reproduce(root: str | Path = ".") -> str:
         )
         for g, s, c, d, h in zip(R.index, R["snapshot"], R["command"], R["data"], R["hours"])
     ]
-    for f in sorted((Path(root) / "results").glob("*/SNAPSHOT.json")):
-        if (snapshot_info(f.parent) or {}).get("kind") == "evaluations":
-            name = f"results/{f.parent.name}"
-            rows.append((f"`{name}`", f"the commands in `{name}/SNAPSHOT.json`", "as its commands say", "not measured"))
+    evaluations = [
+        f"`results/{f.parent.name}`"
+        for f in sorted((Path(root) / "results").glob("*/SNAPSHOT.json"))
+        if (snapshot_info(f.parent) or {}).get("kind") == "evaluations"
+    ]
+    if evaluations:
+        rows.append(
+            (", ".join(evaluations), "the commands in each one's `SNAPSHOT.json`", "as they say", "not measured")
+        )
     head = ("study", "command", "data (`data_manifest/`)", "hours, measured")
     return "\n".join("| " + " | ".join(r) + " |" for r in [head, ("---",) * len(head), *rows])
 
 
+SPEED_BEGIN = (
+    "<!-- speed: generated from results/speed/ by `python -m ever.analysis.readme README.md`; do not edit by hand -->"
+)
+SPEED_END = "<!-- /speed -->"
+MARKERS = {
+    "results": (README_BEGIN, README_END),
+    "reproduce": (REPRODUCE_BEGIN, REPRODUCE_END),
+    "speed": (SPEED_BEGIN, SPEED_END),
+}
+
+
 def _markers(which: str) -> tuple[str, str]:
-    return (README_BEGIN, README_END) if which == "results" else (REPRODUCE_BEGIN, REPRODUCE_END)
+    return MARKERS[which]
 
 
 def readme_section(readme_text: str, which: str = "results") -> str:
-    """A generated part of the README (``which``: ``results``, between :data:`README_BEGIN` and
-    :data:`README_END`, or ``reproduce``, between :data:`REPRODUCE_BEGIN` and :data:`REPRODUCE_END`), stripped."""
+    """A generated part of the README (``which``: ``results``, ``reproduce`` or ``speed``, between its
+    :data:`MARKERS`), stripped."""
     begin, end = _markers(which)
     if begin not in readme_text or end not in readme_text:
         raise ValueError(f"README has no generated {which} section (markers missing)")
@@ -165,15 +181,17 @@ def with_readme_results(readme_text: str, generated: str, which: str = "results"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ever.analysis.readme [README.md]``: regenerate the README's results and reproduce sections in
-    place."""
+    """``python -m ever.analysis.readme [README.md]``: regenerate the README's results, speed and reproduce
+    sections in place."""
     import sys
 
+    from ever.analysis.speed import readme_speed
     from ever.utils import atomic_write_text
 
     args = sys.argv[1:] if argv is None else argv
     readme = Path(args[0] if args else "README.md")
     text = with_readme_results(readme.read_text(), readme_summary(readme.parent / "results"))
+    text = with_readme_results(text, readme_speed(readme.parent / "results" / "speed"), "speed")
     atomic_write_text(readme, with_readme_results(text, readme_reproduce(readme.parent), "reproduce"))
 
 

@@ -1,0 +1,320 @@
+"""What a training step and a propagated frame cost against the code EVER re-implements (issue 32). Reads the
+snapshots ``bench/train.py`` and ``bench/eval.py`` write (``results/speed/train.json``, ``results/speed/eval.json``)
+and returns tables and sentences made from their numbers. No figure is typed here.
+
+    train, evals = load("results/speed/train.json", "train"), load("results/speed/eval.json", "eval")
+    step_table(train)        # each variant x stage x precision: wall and CPU ms a step, GFLOP a clip, ratios
+    videowalk_table(train)   # ajabri/videowalk's step beside EVER's reference walk, stage by stage
+    eval_table(evals)        # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
+    machine_line(train)      # what the figures were measured on, and when
+    readme_speed()           # the README's generated Speed section
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ever.errors import EverError
+
+SNAPSHOT = Path(__file__).resolve().parents[2] / "results" / "speed"
+KEYS = {
+    "train": ("command", "date", "environment", "machine", "args", "rows", "videowalk"),
+    "eval": ("command", "date", "environment", "machine", "results"),
+}
+MAKES = {"train": "bench/train.py", "eval": "bench/eval.py"}
+
+
+def load(path: str | Path, bench: str) -> dict[str, Any]:
+    """The snapshot of ``bench`` ("train" or "eval") at ``path`` as a dict, checked: its keys, that ``bench`` wrote
+    it, at least one row (a one-line :class:`EverError` naming the file otherwise)."""
+    path = Path(path)
+    try:
+        snap = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EverError(f"{path}: no speed snapshot here (python {MAKES[bench]} ... --json {path})") from None
+    except (OSError, ValueError) as e:
+        raise EverError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})") from None
+    if not isinstance(snap, dict) or snap.get("bench") != bench:
+        found = snap.get("bench") if isinstance(snap, dict) else None
+        raise EverError(f"{path}: not a {MAKES[bench]} result (bench = {found!r})")
+    missing = [k for k in KEYS[bench] if k not in snap]
+    if missing:
+        raise EverError(f"{path}: not a {MAKES[bench]} snapshot (missing {', '.join(missing)})")
+    if not snap["rows" if bench == "train" else "results"]:
+        raise EverError(f"{path}: no measured rows")
+    return snap
+
+
+def _mode(r: dict[str, Any]) -> str:
+    return r.get("mode", "default")  # results before bench/train.py's --modes ran as ever.train does
+
+
+def _label(r: dict[str, Any]) -> str:
+    return f"{r['variant']} {r['stage']} {r['precision']}" + ("" if _mode(r) == "default" else f" {_mode(r)}")
+
+
+def step_table(snap: dict[str, Any]):
+    """One row per timed training step (variant, stage, precision and mode, in the order run): median wall ms and
+    process CPU ms of a step, GFLOP a clip, clips/s, and the first row's wall ms and GFLOP over this row's (x faster,
+    x fewer FLOPs)."""
+    import pandas as pd
+
+    rows = snap["rows"]
+    ref = rows[0]
+    T = pd.DataFrame(
+        {
+            "step": [_label(r) for r in rows],
+            "wall ms": [r["step_ms"] for r in rows],
+            "CPU ms": [r["cpu_ms"] for r in rows],
+            "GFLOP/clip": [r["gflops_per_clip"] for r in rows],
+            "clips/s": [r["clips_per_s"] for r in rows],
+            "x faster": [ref["step_ms"] / r["step_ms"] for r in rows],
+            "x fewer FLOPs": [ref["gflops_per_clip"] / r["gflops_per_clip"] for r in rows],
+        }
+    ).set_index("step")
+    return T.round({"wall ms": 0, "CPU ms": 0, "GFLOP/clip": 2, "clips/s": 3, "x faster": 2, "x fewer FLOPs": 2})
+
+
+def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32) at that stage
+    on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both GFLOP
+    a clip); stages EVER did not time are left out."""
+    out = []
+    for v in snap["videowalk"]:
+        ours = next(
+            (
+                r
+                for r in snap["rows"]
+                if (r["variant"], r["stage"], r["precision"], _mode(r)) == ("patch_crop", v["stage"], "fp32", "default")
+            ),
+            None,
+        )
+        if ours is None:
+            continue
+        out.append(
+            {
+                "stage": v["stage"],
+                "videowalk_ms": v["step_ms"],
+                "ever_ms": ours["step_ms"],
+                "speedup": v["step_ms"] / ours["step_ms"],
+                "videowalk_gflop": v["gflops_per_clip"],
+                "ever_gflop": ours["gflops_per_clip"],
+            }
+        )
+    return out
+
+
+def videowalk_table(snap: dict[str, Any]):
+    """:func:`videowalk_pairs` as a table indexed by stage."""
+    import pandas as pd
+
+    P = pd.DataFrame(videowalk_pairs(snap))
+    if P.empty:
+        return P
+    P = P.set_index("stage").rename(
+        columns={
+            "videowalk_ms": "videowalk ms",
+            "ever_ms": "EVER ms",
+            "speedup": "x faster (videowalk ms / EVER ms)",
+            "videowalk_gflop": "videowalk GFLOP/clip",
+            "ever_gflop": "EVER GFLOP/clip",
+        }
+    )
+    return P.round(2)
+
+
+def _fps(r: dict[str, Any], impl: str) -> float | None:
+    return 1.0 / (r["encode_s_per_frame"] + r[impl]["s_per_frame"]) if impl in r else None
+
+
+def eval_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per size and method: frames/s (1 / (encoder + propagation) seconds a frame) of this tree (``today``), of the
+    older tree (``base``) and of videowalk where timed, today's over theirs, and ``max|d|`` between base's and
+    today's soft labels."""
+    out = []
+    for r in snap["results"]:
+        today, base, vw = _fps(r, "today"), _fps(r, "base"), _fps(r, "videowalk")
+        out.append(
+            {
+                "size": f"{r['long_side']} px" if r["long_side"] else f"native {r['size'][0]}p",
+                "method": r["method"],
+                "channels": r["channels"],
+                "cells": f"{r['cells'][0]}x{r['cells'][1]}",
+                "today": today,
+                "base": base,
+                "videowalk": vw,
+                "x base": today / base if base else None,
+                "x videowalk": today / vw if vw else None,
+                "max|d|": r.get("max_abs_diff"),
+            }
+        )
+    return out
+
+
+def eval_table(snap: dict[str, Any]):
+    """:func:`eval_rows` as a table (size, method) x frames/s of each implementation and the ratios; the older
+    tree's column is named after its commit when the snapshot records it."""
+    import pandas as pd
+
+    base = _short(snap.get("base", {}).get("commit")) or "base"
+    today = _short(snap["environment"].get("git_commit")) or "today"
+    T = pd.DataFrame(eval_rows(snap)).set_index(["size", "method"])
+    T = T.rename(
+        columns={
+            "today": f"f/s {today}",
+            "base": f"f/s {base}",
+            "videowalk": "f/s videowalk",
+            "x base": f"x {base}",
+        }
+    )
+    return T.dropna(axis=1, how="all").round(2)
+
+
+def _short(commit: str | None) -> str | None:
+    return commit[:7] if commit else None
+
+
+def machine_line(snap: dict[str, Any]) -> str:
+    """Where and when: CPU model and count (and GPU), torch, EVER's commit, the date, threads, the load average."""
+    m, env = snap["machine"], snap["environment"]
+    cpu = f"{m.get('cpu_model', 'unknown CPU')}, {m.get('cpu_count', '?')} CPUs"
+    code = f"EVER {_short(env.get('git_commit')) or 'unknown commit'}"
+    parts = [
+        cpu + (f", {m['gpus'][0]['name']}" if m.get("gpus") else ""),
+        f"torch {env.get('torch')}",
+        code + (" with uncommitted changes" if env.get("git_changes") else ""),
+        snap["date"][:10],
+    ]
+    threads = snap.get("args", {}).get("threads")
+    if threads:
+        parts.append(f"{threads} threads")
+    if snap.get("load_before") and snap.get("load_after"):
+        parts.append(f"load average {snap['load_before'][0]:.1f} -> {snap['load_after'][0]:.1f}")
+    return "; ".join(parts)
+
+
+def _row(snap: dict[str, Any], variant: str, stage: str, precision: str, mode: str = "default") -> dict | None:
+    want = (variant, stage, precision, mode)
+    return next((r for r in snap["rows"] if (r["variant"], r["stage"], r["precision"], _mode(r)) == want), None)
+
+
+def train_text(snap: dict[str, Any]) -> str:
+    """The reference walk's training step in two sentences: its seconds through layer3 and layer4, videowalk's at
+    the same stages as a ratio, and what bf16 autocast did to it, from the snapshot's rows."""
+    a = snap["args"]
+    steps = [r for r in (_row(snap, "patch_crop", s, "fp32") for s in ("layer3", "layer4")) if r]
+    if not steps:
+        return ""
+    text = (
+        f"**Training step** of the reference walk ({steps[0]['nodes_per_frame']:.0f} crops of {a['size'] // 4} px "
+        f"from {a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} clips x {a['clip_len']} frames, "
+        "fp32): " + ", ".join(f"{r['step_ms'] / 1e3:.2f} s through {r['stage']}" for r in steps)
+    )
+    pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
+    if pairs:
+        same = all(abs(p["videowalk_gflop"] / p["ever_gflop"] - 1) < 0.01 for p in pairs)
+        text += (
+            f"; ajabri/videowalk's own step, same clips{' and FLOPs' if same else ''}: "
+            + " and ".join(f"{p['speedup']:.2f}x" for p in pairs)
+            + " as long"
+        )
+    others = []  # the first stage timed both ways: bf16, channels_last, compile against the default fp32 step
+    for what, precision, mode in (("bf16 autocast", "bf16", "default"), ("channels_last", "fp32", "channels_last")):
+        other = next(((r, o) for r in steps if (o := _row(snap, "patch_crop", r["stage"], precision, mode))), None)
+        if other:
+            others.append(f"{what} {other[0]['step_ms'] / other[1]['step_ms']:.2f}x")
+    compiled = next(((r, o) for r in steps if (o := _row(snap, "patch_crop", r["stage"], "fp32", "compile"))), None)
+    if compiled:
+        r, o = compiled
+        others.append(f"torch.compile {r['step_ms'] / o['step_ms']:.2f}x (after {o['first_step_s']:.0f} s compiling)")
+    if others:
+        text += f". Speed against eager fp32 on this CPU: {', '.join(others)}"
+    return text + "."
+
+
+def _method(r: dict[str, Any]) -> str:
+    if r["method"] in ("lab", "w16"):
+        return {"lab": "raw Lab", "w16": "the shipped model"}[r["method"]]
+    return f"a random width-{r['method'][1:]} encoder"
+
+
+def eval_text(snap: dict[str, Any]) -> str:
+    """Propagation in one sentence: at native size (else the first size), each method's frames/s, today's over the
+    older tree's and over videowalk's, and whether the soft labels were the older tree's bit for bit."""
+    rows = eval_rows(snap)
+    native = [r for r in rows if r["size"].startswith("native")] or rows[: len({r["method"] for r in rows})]
+    first = snap["results"][0]
+    base = _short(snap.get("base", {}).get("commit")) or "the older tree"
+    threads = first["today"]["torch_threads"]
+    text = (
+        f"**Propagation** at {native[0]['size']} ({first['frames']} frames of `{first['source'].split('/')[-1]}`, "
+        f"{threads} thread{'s' if threads != 1 else ''}, encoder included), frames/s: "
+        + ", ".join(f"{_method(r)} {r['today']:.2f}" for r in native)
+    )
+    for key, name in (("x base", f"{base}'s"), ("x videowalk", "videowalk's")):
+        if all(r[key] for r in native):
+            text += f"; {', '.join(f'{r[key]:.1f}x' for r in native)} {name}"
+            diffs = [r["max|d|"] for r in native if r["max|d|"] is not None] if key == "x base" else []
+            if diffs:
+                text += " with " + (
+                    "the same soft labels bit for bit" if max(diffs) == 0 else f"soft labels within {max(diffs):.1e}"
+                )
+    return text + "."
+
+
+def short_machine(snap: dict[str, Any]) -> str:
+    """CPU (x count), torch, EVER's commit, the date: :func:`machine_line` for a README line."""
+    m, env = snap["machine"], snap["environment"]
+    return (
+        f"{m.get('cpu_model', 'unknown CPU')} x{m.get('cpu_count', '?')}, torch {env.get('torch')}, "
+        f"EVER {_short(env.get('git_commit')) or 'unknown commit'}, {snap['date'][:10]}"
+    )
+
+
+def readme_speed(root: str | Path = SNAPSHOT) -> str:
+    """The README's Speed section: :func:`train_text` and :func:`eval_text` of the snapshots in ``root``, each with
+    its :func:`short_machine`; empty without them."""
+    root = Path(root)
+    parts = []
+    for bench, text in (("train", train_text), ("eval", eval_text)):
+        f = root / f"{bench}.json"
+        if f.is_file():
+            snap = load(f, bench)
+            parts.append(f"- {text(snap)} ({short_machine(snap)}.)")
+    if not parts:
+        return ""
+    return "**Speed** against the code EVER re-implements (`results/speed`; chapter 6: the tables):\n\n" + "\n".join(
+        parts
+    )
+
+
+def tables(train: dict[str, Any], evals: dict[str, Any]) -> list[tuple[Any, str]]:
+    """The chapter's tables with their captions: :func:`step_table`, :func:`videowalk_table` and
+    :func:`eval_table`, each caption saying what was run, on what and by which command."""
+    base = _short(evals.get("base", {}).get("commit")) or "the older tree"
+    first = evals["results"][0]
+    return [
+        (
+            step_table(train),
+            "A training step, by node type (patch_crop: the reference walk's patch crops, encoded one by one; "
+            "patch_pool: the same patches pooled from one encoding), the stage the encoder ends at and the "
+            "precision (bf16: autocast, the loss in fp32): median wall and process CPU ms of a step (forward, "
+            "backward, Adam), GFLOPs a clip counted by PyTorch, and the first row's time and FLOPs over each "
+            f"row's. {machine_line(train)}. Command: `{train['command']}`.",
+        ),
+        (
+            videowalk_table(train),
+            "ajabri/videowalk's own training step (its CRW and ResNet-18, fetched and run outside this repository) "
+            "on the same clips, beside EVER's reference walk in fp32 at the same stage: x faster is videowalk's "
+            f"time over EVER's. {machine_line(train)}.",
+        ),
+        (
+            eval_table(evals),
+            f"Label propagation, frames/s (1 / (encoder + propagation) CPU seconds a frame) on {first['frames']} "
+            f"frames of `{first['source']}`: this tree, {base} and ajabri/videowalk's affinity and top-k on the "
+            f"same features; max|d|: the largest difference between {base}'s and this tree's soft labels (0: the "
+            f"same bit for bit). {machine_line(evals)}. Command: `{evals['command']}`.",
+        ),
+    ]

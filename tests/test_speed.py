@@ -1,0 +1,205 @@
+"""Speed against the reference code (issue 32): ever.analysis.speed on small synthetic bench results, bench/train.py
+in a reduced form read back through it, and the committed snapshot (results/speed) behind the README's lines."""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from ever.analysis import readme, speed
+from ever.errors import EverError
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO / "results" / "speed"
+PROVENANCE = {
+    "command": "python bench/x.py",
+    "date": "2026-12-07T11:00:00+00:00",
+    "environment": {"torch": "2.13.0+cpu", "git_commit": "0123456789abcdef", "git_changes": []},
+    "machine": {"cpu_model": "Test CPU", "cpu_count": 2, "gpus": []},
+    "load_before": [1.0, 1.0, 1.0],
+    "load_after": [2.0, 1.0, 1.0],
+}
+
+
+def _step(variant, stage, precision, ms, gflop, mode="default"):
+    return {
+        "variant": variant,
+        "stage": stage,
+        "precision": precision,
+        "mode": mode,
+        "first_step_s": 40.0 if mode == "compile" else ms / 1e3,
+        "step_ms": ms,
+        "cpu_ms": 2 * ms,
+        "gflops_per_clip": gflop,
+        "clips_per_s": 2e3 / ms,
+        "nodes_per_frame": 49.0,
+    }
+
+
+def _train() -> dict:
+    rows = [
+        _step("patch_crop", "layer4", "fp32", 8000.0, 880.0),
+        _step("patch_crop", "layer4", "bf16", 12000.0, 880.0),
+        _step("patch_crop", "layer3", "fp32", 2000.0, 250.0),
+        _step("patch_crop", "layer3", "bf16", 4000.0, 250.0),
+        _step("patch_crop", "layer3", "fp32", 1600.0, 250.0, "channels_last"),
+        _step("patch_crop", "layer3", "fp32", 2500.0, 250.0, "compile"),
+        _step("patch_pool", "layer3", "fp32", 500.0, 80.0),
+    ]
+    vw = [
+        {"variant": "videowalk", "stage": "layer4", "step_ms": 12000.0, "gflops_per_clip": 880.0},
+        {"variant": "videowalk", "stage": "layer3", "step_ms": 3000.0, "gflops_per_clip": 250.0},
+    ]
+    args = {"size": 256, "width": 64, "batch": 2, "clip_len": 4, "threads": 2}
+    return {"bench": "train", **PROVENANCE, "args": args, "rows": rows, "videowalk": vw}
+
+
+def _result(method, long_side, channels, enc, base, today, vw, d=0.0):
+    cells = [30, 54] if long_side else [60, 107]
+    r = {
+        "source": "davis2016-dev/bear",
+        "size": [480, 854],
+        "cells": cells,
+        "channels": channels,
+        "frames": 30,
+        "encode_s_per_frame": enc,
+        "method": method,
+        "long_side": long_side,
+        "today": {"impl": "today", "s_per_frame": today, "torch_threads": 1},
+        "base": {"impl": "base", "s_per_frame": base, "torch_threads": 1},
+        "max_abs_diff": d,
+    }
+    if vw is not None:
+        r["videowalk"] = {"impl": "videowalk", "s_per_frame": vw, "torch_threads": 1}
+    return r
+
+
+def _eval(d=0.0) -> dict:
+    results = [
+        _result("lab", 427, 3, 0.02, 0.08, 0.03, 0.38),
+        _result("lab", 0, 3, 0.1, 0.9, 0.15, 3.9),
+        _result("w16", 0, 64, 0.25, 0.75, 0.25, 9.75, d),
+    ]
+    return {"bench": "eval", **PROVENANCE, "base": {"path": "/x", "commit": "4965e1d0000"}, "results": results}
+
+
+def test_step_table_gives_each_steps_times_flops_and_ratios_to_the_first():
+    T = speed.step_table(_train())
+    assert list(T.index) == [
+        "patch_crop layer4 fp32",
+        "patch_crop layer4 bf16",
+        "patch_crop layer3 fp32",
+        "patch_crop layer3 bf16",
+        "patch_crop layer3 fp32 channels_last",
+        "patch_crop layer3 fp32 compile",
+        "patch_pool layer3 fp32",
+    ]
+    row = T.loc["patch_crop layer3 fp32"]
+    assert row["wall ms"] == 2000 and row["CPU ms"] == 4000 and row["x faster"] == 4.0 and row["x fewer FLOPs"] == 3.52
+    assert T.loc["patch_crop layer4 bf16", "x faster"] == 0.67
+
+
+def test_videowalk_is_paired_with_evers_fp32_reference_walk_at_the_same_stage():
+    snap = _train()
+    pairs = {p["stage"]: p for p in speed.videowalk_pairs(snap)}
+    assert pairs["layer4"]["speedup"] == 1.5 and pairs["layer3"]["speedup"] == 1.5
+    assert pairs["layer3"]["ever_ms"] == 2000.0 and pairs["layer3"]["videowalk_gflop"] == 250.0
+    del snap["rows"][0]["mode"]  # a result from before --modes: its rows ran as ever.train runs them
+    assert speed.videowalk_pairs(snap)[0] == pairs["layer4"]
+    snap["rows"] = [r for r in snap["rows"] if r["stage"] == "layer4"]  # EVER not timed at layer3: no pair
+    assert [p["stage"] for p in speed.videowalk_pairs(snap)] == ["layer4"]
+    assert list(speed.videowalk_table(snap).index) == ["layer4"]
+
+
+def test_eval_rows_add_the_encoder_to_each_propagation_and_compare_frames_per_second():
+    rows = speed.eval_rows(_eval())
+    native = rows[1]
+    assert native["size"] == "native 480p" and rows[0]["size"] == "427 px"
+    assert native["today"] == pytest.approx(1 / 0.25) and native["base"] == pytest.approx(1.0)
+    assert native["x base"] == pytest.approx(4.0) and native["x videowalk"] == pytest.approx(16.0)
+    T = speed.eval_table(_eval())
+    assert {"f/s 0123456", "f/s 4965e1d", "f/s videowalk", "x 4965e1d", "x videowalk"} <= set(T.columns)
+
+
+def test_the_sentences_carry_the_snapshots_numbers():
+    t = speed.train_text(_train())
+    assert "49 crops of 64 px from 256-px frames, width-64 ResNet-18, 2 clips x 4 frames" in t
+    assert "2.00 s through layer3, 8.00 s through layer4" in t
+    assert "same clips and FLOPs: 1.50x and 1.50x as long" in t
+    assert (
+        "against eager fp32 on this CPU: bf16 autocast 0.50x, channels_last 1.25x, torch.compile 0.80x (after 40 s" in t
+    )
+    e = speed.eval_text(_eval())
+    assert "at native 480p (30 frames of `bear`, 1 thread," in e
+    assert "raw Lab 4.00, the shipped model 2.00" in e
+    assert "4.0x, 2.0x 4965e1d's with the same soft labels bit for bit; 16.0x, 20.0x videowalk's" in e
+    assert "soft labels within 1.0e-05" in speed.eval_text(_eval(d=1e-5))
+    assert speed.machine_line(_train()) == (
+        "Test CPU, 2 CPUs; torch 2.13.0+cpu; EVER 0123456; 2026-12-07; 2 threads; load average 1.0 -> 2.0"
+    )
+
+
+def test_load_refuses_what_is_not_a_speed_snapshot_in_one_line(tmp_path):
+    with pytest.raises(EverError, match=r"train\.json: no speed snapshot here \(python bench/train\.py"):
+        speed.load(tmp_path / "train.json", "train")
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(_eval()))
+    with pytest.raises(EverError, match=r"s\.json: not a bench/train\.py result \(bench = 'eval'\)"):
+        speed.load(f, "train")
+    snap = _train()
+    del snap["environment"]
+    f.write_text(json.dumps(snap))
+    with pytest.raises(EverError, match=r"s\.json: not a bench/train\.py snapshot \(missing environment\)"):
+        speed.load(f, "train")
+    f.write_text(json.dumps({**_train(), "rows": []}))
+    with pytest.raises(EverError, match=r"s\.json: no measured rows"):
+        speed.load(f, "train")
+    f.write_text("{")
+    with pytest.raises(EverError, match=r"s\.json: not a readable JSON file"):
+        speed.load(f, "train")
+    assert speed.readme_speed(tmp_path) == ""  # no snapshot: no lines
+
+
+def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
+    """bench/train.py in a reduced form: its JSON is a snapshot speed.load accepts, with its provenance."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_train", REPO / "bench" / "train.py")
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_train", bench)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "train.json"
+    argv = "--size 64 --width 4 --proj-dim 8 --batch 1 --clip-len 2 --steps 1 --warmup 0"
+    bench.main([*argv.split(), "--variants", "patch_crop,patch_pool", "--stages", "layer3", "--json", str(out)])
+    snap = speed.load(out, "train")
+    assert snap["command"] == f"python bench/train.py {argv} --variants patch_crop,patch_pool --stages layer3 " + (
+        f"--json {out}"
+    )
+    assert snap["environment"]["torch"] and snap["machine"]["cpu_count"] >= 1 and len(snap["load_after"]) == 3
+    assert list(speed.step_table(snap).index) == ["patch_crop layer3 fp32", "patch_pool layer3 fp32"]
+    assert "through layer3" in speed.train_text(snap) and "videowalk" not in speed.train_text(snap)
+
+
+@pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")
+def test_the_committed_speed_snapshot_is_complete_and_in_the_readme():
+    train, evals = speed.load(SNAPSHOT / "train.json", "train"), speed.load(SNAPSHOT / "eval.json", "eval")
+    for snap in (train, evals):
+        assert len(snap["environment"]["git_commit"]) == 40 and snap["command"].startswith("python bench/")
+        assert snap["machine"]["cpu_model"] and re.match(r"\d{4}-\d\d-\d\d", snap["date"])
+    # both stages of the reference walk, fp32 and bf16, and videowalk beside them
+    assert {(r["variant"], r["stage"], r["precision"]) for r in train["rows"]} >= {
+        ("patch_crop", s, p) for s in ("layer3", "layer4") for p in ("fp32", "bf16")
+    }
+    assert {p["stage"] for p in speed.videowalk_pairs(train)} == {"layer3", "layer4"}
+    # 427 px and native 480p for raw Lab, the width-16 and width-64 encoders, against the older tree and videowalk
+    rows = speed.eval_rows(evals)
+    assert {(r["size"], r["method"]) for r in rows} == {
+        (s, m) for s in ("427 px", "native 480p") for m in ("lab", "w16", "w64")
+    }
+    assert all(r["x base"] and r["x videowalk"] and r["max|d|"] == 0 for r in rows)
+    text = (REPO / "README.md").read_text()
+    assert readme.readme_section(text, "speed") == speed.readme_speed(SNAPSHOT), (
+        "README.md's speed lines differ from results/speed: run `python -m ever.analysis.readme README.md`"
+    )
