@@ -155,10 +155,10 @@ def peak_tflops(device: torch.device, dtype: str) -> float | None:
     return next((v[dtype] for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
-def provenance(script: str, argv: list[str]) -> dict[str, Any]:
+def provenance(script: str, argv: list[str], device: torch.device | str) -> dict[str, Any]:
     """What makes a bench result a snapshot: the command that made it, when (UTC), the code (``environment``:
-    commit and uncommitted changes, torch), the machine (``hardware_info``) and the load average as it started
-    (the caller adds ``load_after`` when it ends)."""
+    commit and uncommitted changes, torch), the machine it ran on (``hardware_info`` of ``device``; ``gpus`` only
+    when that is CUDA) and the load average as it started (the caller adds ``load_after`` when it ends)."""
     import os
     from datetime import datetime, timezone
 
@@ -169,7 +169,7 @@ def provenance(script: str, argv: list[str]) -> dict[str, Any]:
         "command": " ".join(["python", f"bench/{script}", *argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
-        "machine": hardware_info(),
+        "machine": {**hardware_info(device), **({} if torch.device(device).type == "cuda" else {"gpus": []})},
         "load_before": list(os.getloadavg()),
     }
 

@@ -336,7 +336,7 @@ def main(argv: list[str]) -> int:
         vw = None
     from _common import provenance
 
-    prov = provenance("eval.py", argv)
+    prov = provenance("eval.py", argv, device)
     methods = ["lab"] + [f"w{w}" for w in opts["width"]]
     results = []
     head = (
@@ -389,7 +389,8 @@ def main(argv: list[str]) -> int:
     if opts["json"]:
         from ever.utils import atomic_write_json, git_commit
 
-        trees = {"base": {"path": str(base), "commit": git_commit(base)}} if base is not None else {}
+        commit = git_commit(base) if (base / ".git").exists() else None  # an export has none (git would look above)
+        trees = {"base": {"path": str(base), "commit": commit}} if base is not None else {}
         atomic_write_json(
             opts["json"], {"bench": "eval", **prov, **trees, "load_after": list(os.getloadavg()), "results": results}
         )

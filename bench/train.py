@@ -14,7 +14,8 @@ cropped (object_crop: each segment's box encoded on its own, as patch_crop encod
 For each variant, stage (``model.train_stage``: the encoder ends there), precision (``train.precision``;
 ``ever.train.autocast``, the rule training uses) and mode (``default``: as ``ever.train`` runs it, channels_last
 on CUDA only; ``channels_last`` on any device; ``compile``: the encoder ``torch.compile``'d as
-``train.compile`` does; its first step, which compiles, is reported apart), on the device it finds: the
+``train.compile`` does, after ``torch.compiler.reset()``; its first step, which compiles (inductor's on-disk
+cache may make that shorter), is reported apart), on the device it finds: the
 training step (forward + backward + grad clip + Adam step) — median of ``--steps`` after ``--warmup`` untimed
 steps, in wall time and in the process's CPU time (all threads; on a loaded machine the CPU time is the
 steadier figure) — clips/s, FLOPs per clip (``FlopCounterMode`` over forward + backward),
@@ -63,6 +64,7 @@ from _common import (  # noqa: E402
     write_json,
 )
 
+from ever.analysis.speed import label, videowalk_pairs  # noqa: E402
 from ever.config import config_from_dict  # noqa: E402
 from ever.models.crw import CRW  # noqa: E402
 from ever.nodes.objects import segment_frames  # noqa: E402
@@ -171,9 +173,10 @@ def bench_variant(
     torch.manual_seed(0)
     crw = CRW(cfg).to(device)
     cuda = device.type == "cuda"
-    if mode == "channels_last" or (cuda and mode == "default"):  # ever.train: channels_last on CUDA
+    if mode == "channels_last" or cuda:  # ever.train: channels_last on CUDA (train.channels_last), compiled or not
         crw = crw.to(memory_format=torch.channels_last)
     if mode == "compile":
+        torch.compiler.reset()  # a fresh compile for each row: no recompile limit reached, no cache of other rows
         crw.encode = torch.compile(crw.model.dense)  # as ever.train does with train.compile
     opt = torch.optim.Adam(crw.parameters(), lr=1e-4)
     amp = autocast(device, precision)
@@ -218,6 +221,7 @@ def bench_variant(
 
     t0 = time.perf_counter()
     step()  # first step (optimizer state, allocator; compiling) before the peak-memory window: steady state is measured
+    sync(device)
     row["first_step_s"] = time.perf_counter() - t0
     if cuda:
         reset_peak(device)
@@ -250,7 +254,7 @@ def bench_variant(
 
     # the walk's own cost on this step's embeddings (and the GCN's)
     with torch.no_grad(), amp:
-        feats, valid = crw.nodes(crw.encode, frames, segments, None)
+        feats, valid = crw.nodes(crw.model.dense, frames, segments, None)  # eager: no_grad would recompile
         head = crw.model.head(feats)
         emb = F.normalize((crw.gcn(head, valid) if crw.gcn is not None else head).float(), dim=-1)
     row["nodes_per_frame"] = float(valid.float().sum(-1).mean())
@@ -285,11 +289,6 @@ def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def _label(r: dict) -> str:
-    mode = r.get("mode", "default")
-    return f"{r['variant']} {r['stage']} {r['precision']}" + ("" if mode == "default" else f" {mode}")
-
-
 def print_table(rows: list[dict], ref: dict | None) -> None:
     hdr = (
         f"{'variant stage precision mode':38} {'N':>5} {'step ms':>9} {'CPU ms':>9} {'first s':>7} {'clips/s':>8} "
@@ -303,7 +302,7 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
         sp = ref["step_ms"] / r["step_ms"] if ref else None
         fl = r["gflops_per_clip"] / ref["gflops_per_clip"] if ref else None
         print(
-            f"{_label(r):38} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['cpu_ms']:9.1f} "
+            f"{label(r):38} {r['nodes_per_frame']:5.1f} {r['step_ms']:9.1f} {r['cpu_ms']:9.1f} "
             f"{r['first_step_s']:7.1f} "
             f"{r['clips_per_s']:8.2f} {r['gflops_per_clip']:10.3f} {r['peak_mb']:8.0f} {100 * r['walk_share']:6.1f}% "
             f"{_fmt(100 * r['gcn_share'] if 'gcn_share' in r else None, '5.1f'):>5}% "
@@ -317,7 +316,7 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
         f"first s = the first step (compiling, for compile); "
         f"walk/gcn % = share of the step time (the GCN's time x the times it ran); "
         f"gcn %F = the GCN's share of the step's FLOPs; seg %(1w) = segmentation of a batch by one worker / step time; "
-        f"x speed = {_label(ref) if ref else '-'} step time / this; x FLOPs = this / {_label(ref) if ref else '-'}."
+        f"x speed = {label(ref) if ref else '-'} step time / this; x FLOPs = this / {label(ref) if ref else '-'}."
     )
 
 
@@ -362,7 +361,8 @@ def bench_videowalk(args, clips_u8: torch.Tensor) -> list[dict]:
 
 
 def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
-    """videowalk's step beside EVER's reference walk (patch_crop, fp32) at the same stage."""
+    """videowalk's step beside EVER's reference walk (patch_crop, fp32, default mode) at the same stage
+    (``ever.analysis.speed.videowalk_pairs``, the pairing the README and the book read)."""
     if not vw:
         return
     print(f"\najabri/videowalk ({vw[0]['commit']}, torch {vw[0]['torch']}, {vw[0]['threads']} threads), same clips:")
@@ -370,22 +370,11 @@ def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
         f"{'stage':8} {'videowalk ms':>12} {'GFLOP/clip':>10} {'EVER patch_crop ms':>18} {'GFLOP/clip':>10} "
         f"{'x speed (vw / EVER)':>19}"
     )
-    for v in vw:
-        ours = next(
-            (
-                r
-                for r in rows
-                if (r["variant"], r["stage"], r["precision"], r["mode"])
-                == ("patch_crop", v["stage"], "fp32", "default")
-            ),
-            None,
-        )
+    for p in videowalk_pairs({"rows": rows, "videowalk": vw}):
         print(
-            f"{v['stage']:8} {v['step_ms']:12.1f} {v['gflops_per_clip']:10.3f} "
-            f"{_fmt(ours and ours['step_ms'], '18.1f'):>18} {_fmt(ours and ours['gflops_per_clip'], '10.3f'):>10} "
-            f"{_fmt(ours and v['step_ms'] / ours['step_ms'], '19.2f'):>19}"
+            f"{p['stage']:8} {p['videowalk_ms']:12.1f} {p['videowalk_gflop']:10.3f} {p['ever_ms']:18.1f} "
+            f"{p['ever_gflop']:10.3f} {p['speedup']:19.2f}"
         )
-        v["speedup_of_ever_patch_crop"] = ours and v["step_ms"] / ours["step_ms"]
 
 
 def main(argv=None) -> dict:
@@ -424,10 +413,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    prov = provenance("train.py", sys.argv[1:] if argv is None else list(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
+    prov = provenance("train.py", sys.argv[1:] if argv is None else list(argv), device)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in names if v not in VARIANTS]
     if bad:
@@ -461,7 +450,7 @@ def main(argv=None) -> dict:
                     rows.append(bench_variant(n, args, clips, device, stage, precision, mode))
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
-                    print(f"  {_label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+                    print(f"  {label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
     vw = bench_videowalk(args, clips) if args.videowalk else []
     ref = rows[0] if rows else None
     for r in rows:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ever.analysis import readme, sources, tables
+from ever.analysis import readme, sources, speed, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,6 +17,9 @@ def test_readme_results_are_generated_from_the_committed_snapshots():
     import re
 
     assert not re.search(r"\bnan\b|\bNone\b", readme.readme_section(text)), "a missing value printed as nan/None"
+    assert readme.readme_section(text, "speed") == speed.readme_speed(ROOT / "results" / "speed"), (
+        "README.md's speed section differs from results/speed: run `python -m ever.analysis.readme README.md`"
+    )
     assert readme.readme_section(text, "reproduce") == readme.readme_reproduce(ROOT), (
         "README.md's reproduce table differs from configs/ and results/: run `python -m ever.analysis.readme README.md`"
     )

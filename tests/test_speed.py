@@ -18,7 +18,7 @@ PROVENANCE = {
     "command": "python bench/x.py",
     "date": "2026-12-07T11:00:00+00:00",
     "environment": {"torch": "2.13.0+cpu", "git_commit": "0123456789abcdef", "git_changes": []},
-    "machine": {"cpu_model": "Test CPU", "cpu_count": 2, "gpus": []},
+    "machine": {"cpu_model": "Test CPU", "cpu_count": 2, "device": "cpu", "gpus": []},
     "load_before": [1.0, 1.0, 1.0],
     "load_after": [2.0, 1.0, 1.0],
 }
@@ -100,6 +100,7 @@ def test_step_table_gives_each_steps_times_flops_and_ratios_to_the_first():
     row = T.loc["patch_crop layer3 fp32"]
     assert row["wall ms"] == 2000 and row["CPU ms"] == 4000 and row["x faster"] == 4.0 and row["x fewer FLOPs"] == 3.52
     assert T.loc["patch_crop layer4 bf16", "x faster"] == 0.67
+    assert T.loc["patch_crop layer3 fp32 compile", "first step s"] == 40.0
 
 
 def test_videowalk_is_paired_with_evers_fp32_reference_walk_at_the_same_stage():
@@ -128,18 +129,48 @@ def test_the_sentences_carry_the_snapshots_numbers():
     t = speed.train_text(_train())
     assert "49 crops of 64 px from 256-px frames, width-64 ResNet-18, 2 clips x 4 frames" in t
     assert "2.00 s through layer3, 8.00 s through layer4" in t
-    assert "same clips and FLOPs: 1.50x and 1.50x as long" in t
+    assert "on the same clips at the same FLOPs takes 1.50x as long through layer3, 1.50x as long through layer4" in t
     assert (
-        "against eager fp32 on this CPU: bf16 autocast 0.50x, channels_last 1.25x, torch.compile 0.80x (after 40 s" in t
-    )
+        "Through layer3 on this CPU, speed against eager fp32: bf16 autocast 0.50x, channels_last 1.25x, "
+        "torch.compile 0.80x after 40 s compiling."
+    ) in t
     e = speed.eval_text(_eval())
     assert "at native 480p (30 frames of `bear`, 1 thread," in e
     assert "raw Lab 4.00, the shipped model 2.00" in e
-    assert "4.0x, 2.0x 4965e1d's with the same soft labels bit for bit; 16.0x, 20.0x videowalk's" in e
-    assert "soft labels within 1.0e-05" in speed.eval_text(_eval(d=1e-5))
+    assert "; 4.0x, 2.0x those of 4965e1d (the same soft labels bit for bit) and 16.0x, 20.0x videowalk's." in e
+    assert "(soft labels within 1.0e-05)" in speed.eval_text(_eval(d=1e-5))
     assert speed.machine_line(_train()) == (
         "Test CPU, 2 CPUs; torch 2.13.0+cpu; EVER 0123456; 2026-12-07; 2 threads; load average 1.0 -> 2.0"
     )
+
+
+def test_the_sentences_say_only_what_the_results_hold():
+    snap = _train()
+    snap["videowalk"][1]["gflops_per_clip"] = 300.0  # not the same FLOPs: the sentence must not say so
+    assert "on the same clips takes 1.50x as long through layer3" in speed.train_text(snap)
+    gpu = _train()
+    gpu["machine"] = {**gpu["machine"], "device": "cuda:0", "gpus": [{"name": "Test GPU"}]}
+    t = speed.train_text(gpu)  # on CUDA the default already is channels_last: no such comparison
+    assert "on this GPU" in t and "channels_last" not in t and speed.short_machine(gpu).startswith("Test GPU, ")
+    bare = _eval()
+    del bare["base"]
+    for r in bare["results"]:
+        del r["base"], r["videowalk"], r["max_abs_diff"]
+    e = speed.eval_text(bare)  # no older tree, no videowalk: frames/s only
+    assert e.endswith("raw Lab 4.00, the shipped model 2.00.") and "x" not in e.split("frames/s:")[1]
+    assert "f/s videowalk" not in speed.eval_table(bare).columns
+    pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
+    assert speed.train_text(pool_only) == "" and len(speed.tables(pool_only, None)) == 1  # no pair: no table
+
+
+def test_the_readme_section_skips_what_is_absent_or_says_nothing(tmp_path):
+    assert speed.readme_speed(tmp_path) == "" and speed.snapshots(tmp_path) == (None, None)
+    (tmp_path / "eval.json").write_text(json.dumps(_eval()))
+    text = speed.readme_speed(tmp_path)
+    assert text.startswith("**Speed**") and text.count("\n- ") == 1 and "**Propagation**" in text
+    pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
+    (tmp_path / "train.json").write_text(json.dumps(pool_only))
+    assert speed.readme_speed(tmp_path) == text  # a train result without the reference walk: no empty bullet
 
 
 def test_load_refuses_what_is_not_a_speed_snapshot_in_one_line(tmp_path):
@@ -160,7 +191,6 @@ def test_load_refuses_what_is_not_a_speed_snapshot_in_one_line(tmp_path):
     f.write_text("{")
     with pytest.raises(EverError, match=r"s\.json: not a readable JSON file"):
         speed.load(f, "train")
-    assert speed.readme_speed(tmp_path) == ""  # no snapshot: no lines
 
 
 def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
@@ -171,15 +201,26 @@ def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "bench_train", bench)
     spec.loader.exec_module(bench)
     out = tmp_path / "train.json"
-    argv = "--size 64 --width 4 --proj-dim 8 --batch 1 --clip-len 2 --steps 1 --warmup 0"
-    bench.main([*argv.split(), "--variants", "patch_crop,patch_pool", "--stages", "layer3", "--json", str(out)])
+    compiled = []  # torch.compile stood in for (inductor takes a minute): the mode's plumbing is what is tested
+
+    def fake_compile(fn):
+        compiled.append(fn)
+        return lambda x: fn(x)
+
+    monkeypatch.setattr(bench.torch, "compile", fake_compile)
+    argv = "--size 64 --width 4 --proj-dim 8 --batch 1 --clip-len 2 --steps 1 --warmup 0 --stages layer3"
+    modes = "--variants patch_crop --modes default,channels_last,compile"
+    bench.main([*argv.split(), *modes.split(), "--json", str(out)])
     snap = speed.load(out, "train")
-    assert snap["command"] == f"python bench/train.py {argv} --variants patch_crop,patch_pool --stages layer3 " + (
-        f"--json {out}"
-    )
-    assert snap["environment"]["torch"] and snap["machine"]["cpu_count"] >= 1 and len(snap["load_after"]) == 3
-    assert list(speed.step_table(snap).index) == ["patch_crop layer3 fp32", "patch_pool layer3 fp32"]
-    assert "through layer3" in speed.train_text(snap) and "videowalk" not in speed.train_text(snap)
+    assert snap["command"] == f"python bench/train.py {argv} {modes} --json {out}"
+    assert snap["environment"]["torch"] and snap["machine"]["device"] == "cpu" and len(snap["load_after"]) == 3
+    T = speed.step_table(snap)
+    names = ["patch_crop layer3 fp32", "patch_crop layer3 fp32 channels_last", "patch_crop layer3 fp32 compile"]
+    assert list(T.index) == names
+    assert len(compiled) == 1 and compiled[0].__name__ == "dense"  # the encoder, once, for the compile row only
+    assert T["GFLOP/clip"].nunique() == 1  # every mode counts the same step's FLOPs
+    t = speed.train_text(snap)
+    assert "through layer3" in t and "channels_last" in t and "torch.compile" in t and "videowalk" not in t
 
 
 @pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")

@@ -3,7 +3,7 @@ snapshots ``bench/train.py`` and ``bench/eval.py`` write (``results/speed/train.
 and returns tables and sentences made from their numbers. No figure is typed here.
 
     train, evals = load("results/speed/train.json", "train"), load("results/speed/eval.json", "eval")
-    step_table(train)        # each variant x stage x precision: wall and CPU ms a step, GFLOP a clip, ratios
+    step_table(train)        # each variant x stage x precision x mode: wall and CPU ms a step, GFLOP a clip, ratios
     videowalk_table(train)   # ajabri/videowalk's step beside EVER's reference walk, stage by stage
     eval_table(evals)        # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
     machine_line(train)      # what the figures were measured on, and when
@@ -51,8 +51,18 @@ def _mode(r: dict[str, Any]) -> str:
     return r.get("mode", "default")  # results before bench/train.py's --modes ran as ever.train does
 
 
-def _label(r: dict[str, Any]) -> str:
+def label(r: dict[str, Any]) -> str:
+    """A training-step row's name: variant, stage, precision and its mode unless the default."""
     return f"{r['variant']} {r['stage']} {r['precision']}" + ("" if _mode(r) == "default" else f" {_mode(r)}")
+
+
+def _row(snap: dict[str, Any], variant: str, stage: str, precision: str, mode: str = "default") -> dict | None:
+    want = (variant, stage, precision, mode)
+    return next((r for r in snap["rows"] if (r["variant"], r["stage"], r["precision"], _mode(r)) == want), None)
+
+
+def _on_cpu(snap: dict[str, Any]) -> bool:
+    return str(snap["machine"].get("device") or "cpu").startswith("cpu")
 
 
 def step_table(snap: dict[str, Any]):
@@ -65,32 +75,29 @@ def step_table(snap: dict[str, Any]):
     ref = rows[0]
     T = pd.DataFrame(
         {
-            "step": [_label(r) for r in rows],
+            "step": [label(r) for r in rows],
             "wall ms": [r["step_ms"] for r in rows],
             "CPU ms": [r["cpu_ms"] for r in rows],
             "GFLOP/clip": [r["gflops_per_clip"] for r in rows],
             "clips/s": [r["clips_per_s"] for r in rows],
+            "first step s": [r.get("first_step_s") for r in rows],
             "x faster": [ref["step_ms"] / r["step_ms"] for r in rows],
             "x fewer FLOPs": [ref["gflops_per_clip"] / r["gflops_per_clip"] for r in rows],
         }
     ).set_index("step")
-    return T.round({"wall ms": 0, "CPU ms": 0, "GFLOP/clip": 2, "clips/s": 3, "x faster": 2, "x fewer FLOPs": 2})
+    T = T.dropna(axis=1, how="all")  # results before first_step_s was recorded
+    return T.round(
+        {"wall ms": 0, "CPU ms": 0, "GFLOP/clip": 2, "clips/s": 3, "first step s": 1, "x faster": 2, "x fewer FLOPs": 2}
+    )
 
 
 def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32) at that stage
-    on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both GFLOP
-    a clip); stages EVER did not time are left out."""
+    """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32, default mode) at
+    that stage on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both
+    GFLOP a clip); stages EVER did not time are left out."""
     out = []
     for v in snap["videowalk"]:
-        ours = next(
-            (
-                r
-                for r in snap["rows"]
-                if (r["variant"], r["stage"], r["precision"], _mode(r)) == ("patch_crop", v["stage"], "fp32", "default")
-            ),
-            None,
-        )
+        ours = _row(snap, "patch_crop", v["stage"], "fp32")
         if ours is None:
             continue
         out.append(
@@ -195,14 +202,10 @@ def machine_line(snap: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _row(snap: dict[str, Any], variant: str, stage: str, precision: str, mode: str = "default") -> dict | None:
-    want = (variant, stage, precision, mode)
-    return next((r for r in snap["rows"] if (r["variant"], r["stage"], r["precision"], _mode(r)) == want), None)
-
-
 def train_text(snap: dict[str, Any]) -> str:
-    """The reference walk's training step in two sentences: its seconds through layer3 and layer4, videowalk's at
-    the same stages as a ratio, and what bf16 autocast did to it, from the snapshot's rows."""
+    """The reference walk's training step in two sentences: its seconds through layer3 and layer4 (fp32, default
+    mode), videowalk's stage by stage as a ratio, and, at the first of those stages, bf16 autocast,
+    channels_last and torch.compile as ratios of its speed; empty without a patch_crop fp32 row."""
     a = snap["args"]
     steps = [r for r in (_row(snap, "patch_crop", s, "fp32") for s in ("layer3", "layer4")) if r]
     if not steps:
@@ -215,22 +218,23 @@ def train_text(snap: dict[str, Any]) -> str:
     pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
     if pairs:
         same = all(abs(p["videowalk_gflop"] / p["ever_gflop"] - 1) < 0.01 for p in pairs)
-        text += (
-            f"; ajabri/videowalk's own step, same clips{' and FLOPs' if same else ''}: "
-            + " and ".join(f"{p['speedup']:.2f}x" for p in pairs)
-            + " as long"
+        text += f"; ajabri/videowalk's own step on the same clips{' at the same FLOPs' if same else ''} takes " + (
+            ", ".join(f"{p['speedup']:.2f}x as long through {p['stage']}" for p in pairs)
         )
-    others = []  # the first stage timed both ways: bf16, channels_last, compile against the default fp32 step
-    for what, precision, mode in (("bf16 autocast", "bf16", "default"), ("channels_last", "fp32", "channels_last")):
-        other = next(((r, o) for r in steps if (o := _row(snap, "patch_crop", r["stage"], precision, mode))), None)
-        if other:
-            others.append(f"{what} {other[0]['step_ms'] / other[1]['step_ms']:.2f}x")
-    compiled = next(((r, o) for r in steps if (o := _row(snap, "patch_crop", r["stage"], "fp32", "compile"))), None)
-    if compiled:
-        r, o = compiled
-        others.append(f"torch.compile {r['step_ms'] / o['step_ms']:.2f}x (after {o['first_step_s']:.0f} s compiling)")
+    ref, others = steps[0], []
+    ways = [("bf16 autocast", "bf16", "default"), ("torch.compile", "fp32", "compile")]
+    if _on_cpu(snap):  # on CUDA the default is channels_last already
+        ways.insert(1, ("channels_last", "fp32", "channels_last"))
+    for what, precision, mode in ways:
+        o = _row(snap, "patch_crop", ref["stage"], precision, mode)
+        if o:
+            compiling = (
+                f" after {o['first_step_s']:.0f} s compiling" if mode == "compile" and "first_step_s" in o else ""
+            )
+            others.append(f"{what} {ref['step_ms'] / o['step_ms']:.2f}x{compiling}")
     if others:
-        text += f". Speed against eager fp32 on this CPU: {', '.join(others)}"
+        where = "this CPU" if _on_cpu(snap) else "this GPU"
+        text += f". Through {ref['stage']} on {where}, speed against eager fp32: {', '.join(others)}"
     return text + "."
 
 
@@ -240,81 +244,108 @@ def _method(r: dict[str, Any]) -> str:
     return f"a random width-{r['method'][1:]} encoder"
 
 
+def _times(rows: list[dict[str, Any]], key: str) -> str:
+    return ", ".join(f"{r[key]:.1f}x" for r in rows)
+
+
 def eval_text(snap: dict[str, Any]) -> str:
     """Propagation in one sentence: at native size (else the first size), each method's frames/s, today's over the
-    older tree's and over videowalk's, and whether the soft labels were the older tree's bit for bit."""
+    older tree's (with whether the soft labels were the same bit for bit) and over videowalk's."""
     rows = eval_rows(snap)
     native = [r for r in rows if r["size"].startswith("native")] or rows[: len({r["method"] for r in rows})]
     first = snap["results"][0]
     base = _short(snap.get("base", {}).get("commit")) or "the older tree"
     threads = first["today"]["torch_threads"]
+    seconds = "CPU seconds" if _on_cpu(snap) else "seconds"
     text = (
         f"**Propagation** at {native[0]['size']} ({first['frames']} frames of `{first['source'].split('/')[-1]}`, "
-        f"{threads} thread{'s' if threads != 1 else ''}, encoder included), frames/s: "
+        f"{threads} thread{'s' if threads != 1 else ''}, {seconds} of encoder and propagation), frames/s: "
         + ", ".join(f"{_method(r)} {r['today']:.2f}" for r in native)
     )
-    for key, name in (("x base", f"{base}'s"), ("x videowalk", "videowalk's")):
-        if all(r[key] for r in native):
-            text += f"; {', '.join(f'{r[key]:.1f}x' for r in native)} {name}"
-            diffs = [r["max|d|"] for r in native if r["max|d|"] is not None] if key == "x base" else []
-            if diffs:
-                text += " with " + (
-                    "the same soft labels bit for bit" if max(diffs) == 0 else f"soft labels within {max(diffs):.1e}"
-                )
+    ratios = []
+    if all(r["x base"] for r in native):
+        diffs = [r["max|d|"] for r in native if r["max|d|"] is not None]
+        same = ""
+        if diffs:
+            same = (
+                " (the same soft labels bit for bit)" if max(diffs) == 0 else f" (soft labels within {max(diffs):.1e})"
+            )
+        ratios.append(_times(native, "x base") + f" those of {base}{same}")
+    if all(r["x videowalk"] for r in native):
+        ratios.append(_times(native, "x videowalk") + " videowalk's")
+    if ratios:
+        text += "; " + " and ".join(ratios)
     return text + "."
 
 
 def short_machine(snap: dict[str, Any]) -> str:
-    """CPU (x count), torch, EVER's commit, the date: :func:`machine_line` for a README line."""
+    """The device (the GPU, else the CPU x its count), torch, EVER's commit and the date, for a README line."""
     m, env = snap["machine"], snap["environment"]
-    return (
-        f"{m.get('cpu_model', 'unknown CPU')} x{m.get('cpu_count', '?')}, torch {env.get('torch')}, "
-        f"EVER {_short(env.get('git_commit')) or 'unknown commit'}, {snap['date'][:10]}"
+    device = (
+        m["gpus"][0]["name"] if m.get("gpus") else f"{m.get('cpu_model', 'unknown CPU')} x{m.get('cpu_count', '?')}"
     )
+    code = _short(env.get("git_commit")) or "unknown commit"
+    return f"{device}, torch {env.get('torch')}, EVER {code}, {snap['date'][:10]}"
+
+
+def snapshots(root: str | Path = SNAPSHOT) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The train and eval snapshots in ``root`` (:func:`load`), None for each one absent."""
+    root = Path(root)
+    return tuple(load(root / f"{b}.json", b) if (root / f"{b}.json").is_file() else None for b in ("train", "eval"))
 
 
 def readme_speed(root: str | Path = SNAPSHOT) -> str:
-    """The README's Speed section: :func:`train_text` and :func:`eval_text` of the snapshots in ``root``, each with
-    its :func:`short_machine`; empty without them."""
-    root = Path(root)
+    """The README's Speed section: :func:`train_text` and :func:`eval_text` of the :func:`snapshots` in ``root``,
+    each with its :func:`short_machine`; empty without them."""
     parts = []
-    for bench, text in (("train", train_text), ("eval", eval_text)):
-        f = root / f"{bench}.json"
-        if f.is_file():
-            snap = load(f, bench)
-            parts.append(f"- {text(snap)} ({short_machine(snap)}.)")
+    for snap, text in zip(snapshots(root), (train_text, eval_text)):
+        line = text(snap) if snap is not None else ""
+        if line:
+            parts.append(f"- {line} ({short_machine(snap)}.)")
     if not parts:
         return ""
-    return "**Speed** against the code EVER re-implements (`results/speed`; chapter 6: the tables):\n\n" + "\n".join(
-        parts
-    )
+    head = "**Speed** against the code EVER re-implements (`results/speed`; chapter 6: the tables):"
+    return head + "\n\n" + "\n".join(parts)
 
 
-def tables(train: dict[str, Any], evals: dict[str, Any]) -> list[tuple[Any, str]]:
-    """The chapter's tables with their captions: :func:`step_table`, :func:`videowalk_table` and
-    :func:`eval_table`, each caption saying what was run, on what and by which command."""
-    base = _short(evals.get("base", {}).get("commit")) or "the older tree"
-    first = evals["results"][0]
-    return [
-        (
-            step_table(train),
-            "A training step, by node type (patch_crop: the reference walk's patch crops, encoded one by one; "
-            "patch_pool: the same patches pooled from one encoding), the stage the encoder ends at and the "
-            "precision (bf16: autocast, the loss in fp32): median wall and process CPU ms of a step (forward, "
-            "backward, Adam), GFLOPs a clip counted by PyTorch, and the first row's time and FLOPs over each "
-            f"row's. {machine_line(train)}. Command: `{train['command']}`.",
-        ),
-        (
-            videowalk_table(train),
-            "ajabri/videowalk's own training step (its CRW and ResNet-18, fetched and run outside this repository) "
-            "on the same clips, beside EVER's reference walk in fp32 at the same stage: x faster is videowalk's "
-            f"time over EVER's. {machine_line(train)}.",
-        ),
-        (
-            eval_table(evals),
-            f"Label propagation, frames/s (1 / (encoder + propagation) CPU seconds a frame) on {first['frames']} "
-            f"frames of `{first['source']}`: this tree, {base} and ajabri/videowalk's affinity and top-k on the "
-            f"same features; max|d|: the largest difference between {base}'s and this tree's soft labels (0: the "
-            f"same bit for bit). {machine_line(evals)}. Command: `{evals['command']}`.",
-        ),
-    ]
+def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[tuple[Any, str]]:
+    """The chapter's tables with their captions: :func:`step_table` and :func:`videowalk_table` of ``train``,
+    :func:`eval_table` of ``evals`` (either may be None: its tables are left out), each caption saying what was
+    run, on what and by which command."""
+    out = []
+    if train is not None:
+        out.append(
+            (
+                step_table(train),
+                "A training step, by node type (patch_crop: the reference walk's patch crops, encoded one by one; "
+                "patch_pool: the same patches pooled from one encoding), the stage the encoder ends at, the "
+                "precision (bf16: autocast, the loss in fp32) and the mode (none: as `ever train` runs; "
+                "channels_last; compile: the encoder torch.compile'd, its first step compiling): median wall and "
+                "process CPU ms of a step (forward, backward, Adam), GFLOPs a clip counted by PyTorch, the first "
+                f"step's seconds, and the first row's time and FLOPs over each row's. {machine_line(train)}. "
+                f"Command: `{train['command']}`.",
+            )
+        )
+        if videowalk_pairs(train):
+            out.append(
+                (
+                    videowalk_table(train),
+                    "ajabri/videowalk's own training step (its CRW and ResNet-18, fetched and run outside this "
+                    "repository) on the same clips, beside EVER's reference walk in fp32 at the same stage: x faster "
+                    f"is videowalk's time over EVER's. {machine_line(train)}.",
+                )
+            )
+    if evals is not None:
+        base = _short(evals.get("base", {}).get("commit")) or "the older tree"
+        first = evals["results"][0]
+        seconds = "CPU seconds" if _on_cpu(evals) else "seconds"
+        out.append(
+            (
+                eval_table(evals),
+                f"Label propagation, frames/s (1 / (encoder + propagation) {seconds} a frame) on {first['frames']} "
+                f"frames of `{first['source']}`: this tree, {base} and ajabri/videowalk's affinity and top-k on the "
+                f"same features; max|d|: the largest difference between {base}'s and this tree's soft labels (0: "
+                f"the same bit for bit). {machine_line(evals)}. Command: `{evals['command']}`.",
+            )
+        )
+    return out
