@@ -66,9 +66,9 @@ def _on_cpu(snap: dict[str, Any]) -> bool:
 
 
 def step_table(snap: dict[str, Any]):
-    """One row per timed training step (variant, stage, precision and mode, in the order run): median wall ms and
-    process CPU ms of a step, GFLOP a clip, clips/s, and the first row's wall ms and GFLOP over this row's (x faster,
-    x fewer FLOPs)."""
+    """One row per timed training step (variant, stage, precision and mode, in the order run): median wall ms (and
+    its sd over the timed steps) and process CPU ms of a step, GFLOP a clip, clips/s, the first step's seconds, and
+    the first row's wall ms and GFLOP over this row's (x faster, x fewer FLOPs)."""
     import pandas as pd
 
     rows = snap["rows"]
@@ -77,6 +77,7 @@ def step_table(snap: dict[str, Any]):
         {
             "step": [label(r) for r in rows],
             "wall ms": [r["step_ms"] for r in rows],
+            "sd ms": [r.get("step_ms_std") for r in rows],
             "CPU ms": [r["cpu_ms"] for r in rows],
             "GFLOP/clip": [r["gflops_per_clip"] for r in rows],
             "clips/s": [r["clips_per_s"] for r in rows],
@@ -87,7 +88,16 @@ def step_table(snap: dict[str, Any]):
     ).set_index("step")
     T = T.dropna(axis=1, how="all")  # results before first_step_s was recorded
     return T.round(
-        {"wall ms": 0, "CPU ms": 0, "GFLOP/clip": 2, "clips/s": 3, "first step s": 1, "x faster": 2, "x fewer FLOPs": 2}
+        {
+            "sd ms": 0,
+            "wall ms": 0,
+            "CPU ms": 0,
+            "GFLOP/clip": 2,
+            "clips/s": 3,
+            "first step s": 1,
+            "x faster": 2,
+            "x fewer FLOPs": 2,
+        }
     )
 
 
@@ -104,7 +114,9 @@ def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "stage": v["stage"],
                 "videowalk_ms": v["step_ms"],
+                "videowalk_sd_ms": v.get("step_ms_std"),
                 "ever_ms": ours["step_ms"],
+                "ever_sd_ms": ours.get("step_ms_std"),
                 "speedup": v["step_ms"] / ours["step_ms"],
                 "videowalk_gflop": v["gflops_per_clip"],
                 "ever_gflop": ours["gflops_per_clip"],
@@ -123,13 +135,15 @@ def videowalk_table(snap: dict[str, Any]):
     P = P.set_index("stage").rename(
         columns={
             "videowalk_ms": "videowalk ms",
+            "videowalk_sd_ms": "videowalk sd ms",
             "ever_ms": "EVER ms",
+            "ever_sd_ms": "EVER sd ms",
             "speedup": "x faster (videowalk ms / EVER ms)",
             "videowalk_gflop": "videowalk GFLOP/clip",
             "ever_gflop": "EVER GFLOP/clip",
         }
     )
-    return P.round(2)
+    return P.dropna(axis=1, how="all").round(2)
 
 
 def _fps(r: dict[str, Any], impl: str) -> float | None:
@@ -320,10 +334,10 @@ def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[t
                 "A training step, by node type (patch_crop: the reference walk's patch crops, encoded one by one; "
                 "patch_pool: the same patches pooled from one encoding), the stage the encoder ends at, the "
                 "precision (bf16: autocast, the loss in fp32) and the mode (none: as `ever train` runs; "
-                "channels_last; compile: the encoder torch.compile'd, its first step compiling): median wall and "
-                "process CPU ms of a step (forward, backward, Adam), GFLOPs a clip counted by PyTorch, the first "
-                f"step's seconds, and the first row's time and FLOPs over each row's. {machine_line(train)}. "
-                f"Command: `{train['command']}`.",
+                "channels_last; compile: the encoder torch.compile'd, its first step compiling): median wall "
+                "ms of a step (forward, backward, Adam; sd over the timed steps) and process CPU ms, GFLOPs a clip "
+                "counted by PyTorch, the first step's seconds, and the first row's time and FLOPs over each row's. "
+                f"{machine_line(train)}. Command: `{train['command']}`.",
             )
         )
         if videowalk_pairs(train):
