@@ -50,8 +50,14 @@ def _train() -> dict:
         _step("patch_pool", "layer3", "fp32", 500.0, 80.0),
     ]
     vw = [
-        {"variant": "videowalk", "stage": "layer4", "step_ms": 12000.0, "gflops_per_clip": 880.0},
-        {"variant": "videowalk", "stage": "layer3", "step_ms": 3000.0, "gflops_per_clip": 250.0},
+        {
+            "variant": "videowalk",
+            "stage": "layer4",
+            "step_ms": 12000.0,
+            "gflops_per_clip": 880.0,
+            "clips_per_s": 2 / 12,
+        },
+        {"variant": "videowalk", "stage": "layer3", "step_ms": 3000.0, "gflops_per_clip": 250.0, "clips_per_s": 2 / 3},
     ]
     args = {"size": 256, "width": 64, "batch": 2, "clip_len": 4, "threads": 2}
     return {"bench": "train", **PROVENANCE, "args": args, "rows": rows, "videowalk": vw}
@@ -101,6 +107,7 @@ def test_step_table_gives_each_steps_times_flops_and_ratios_to_the_first():
     assert row["wall ms"] == 2000 and row["CPU ms"] == 4000 and row["x faster"] == 4.0 and row["x fewer FLOPs"] == 3.52
     assert T.loc["patch_crop layer4 bf16", "x faster"] == 0.67
     assert T.loc["patch_crop layer3 fp32 compile", "first step s"] == 40.0
+    assert T.loc["patch_crop layer3 fp32", "GFLOP/s"] == 250  # 250 GFLOP a clip, 2 clips in 2 s
 
 
 def test_videowalk_is_paired_with_evers_fp32_reference_walk_at_the_same_stage():
@@ -108,6 +115,7 @@ def test_videowalk_is_paired_with_evers_fp32_reference_walk_at_the_same_stage():
     pairs = {p["stage"]: p for p in speed.videowalk_pairs(snap)}
     assert pairs["layer4"]["speedup"] == 1.5 and pairs["layer3"]["speedup"] == 1.5
     assert pairs["layer3"]["ever_ms"] == 2000.0 and pairs["layer3"]["videowalk_gflop"] == 250.0
+    assert pairs["layer3"]["ever_gflops"] == 250.0 and pairs["layer3"]["videowalk_gflops"] == pytest.approx(500 / 3)
     del snap["rows"][0]["mode"]  # a result from before --modes: its rows ran as ever.train runs them
     assert speed.videowalk_pairs(snap)[0] == pairs["layer4"]
     snap["rows"] = [r for r in snap["rows"] if r["stage"] == "layer4"]  # EVER not timed at layer3: no pair

@@ -65,10 +65,16 @@ def _on_cpu(snap: dict[str, Any]) -> bool:
     return str(snap["machine"].get("device") or "cpu").startswith("cpu")
 
 
+def _rate(r: dict[str, Any]) -> float:
+    """GFLOP a second of a step: its counted FLOPs (GFLOP a clip x clips a second) over its median wall time."""
+    return r["gflops_per_clip"] * r["clips_per_s"]
+
+
 def step_table(snap: dict[str, Any]):
     """One row per timed training step (variant, stage, precision and mode, in the order run): median wall ms (and
-    its sd over the timed steps) and process CPU ms of a step, GFLOP a clip, clips/s, the first step's seconds, and
-    the first row's wall ms and GFLOP over this row's (x faster, x fewer FLOPs)."""
+    its sd over the timed steps) and process CPU ms of a step, GFLOP a clip, clips/s, GFLOP/s (the counted FLOPs
+    over the wall time: how busy the arithmetic kept the machine), the first step's seconds, and the first row's
+    wall ms and GFLOP over this row's (x faster, x fewer FLOPs)."""
     import pandas as pd
 
     rows = snap["rows"]
@@ -81,6 +87,7 @@ def step_table(snap: dict[str, Any]):
             "CPU ms": [r["cpu_ms"] for r in rows],
             "GFLOP/clip": [r["gflops_per_clip"] for r in rows],
             "clips/s": [r["clips_per_s"] for r in rows],
+            "GFLOP/s": [_rate(r) for r in rows],
             "first step s": [r.get("first_step_s") for r in rows],
             "x faster": [ref["step_ms"] / r["step_ms"] for r in rows],
             "x fewer FLOPs": [ref["gflops_per_clip"] / r["gflops_per_clip"] for r in rows],
@@ -94,6 +101,7 @@ def step_table(snap: dict[str, Any]):
             "CPU ms": 0,
             "GFLOP/clip": 2,
             "clips/s": 3,
+            "GFLOP/s": 0,
             "first step s": 1,
             "x faster": 2,
             "x fewer FLOPs": 2,
@@ -104,7 +112,7 @@ def step_table(snap: dict[str, Any]):
 def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
     """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32, default mode) at
     that stage on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both
-    GFLOP a clip); stages EVER did not time are left out."""
+    GFLOP a clip and GFLOP/s); stages EVER did not time are left out."""
     out = []
     for v in snap["videowalk"]:
         ours = _row(snap, "patch_crop", v["stage"], "fp32")
@@ -120,6 +128,8 @@ def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
                 "speedup": v["step_ms"] / ours["step_ms"],
                 "videowalk_gflop": v["gflops_per_clip"],
                 "ever_gflop": ours["gflops_per_clip"],
+                "videowalk_gflops": _rate(v),
+                "ever_gflops": _rate(ours),
             }
         )
     return out
@@ -141,6 +151,8 @@ def videowalk_table(snap: dict[str, Any]):
             "speedup": "x faster (videowalk ms / EVER ms)",
             "videowalk_gflop": "videowalk GFLOP/clip",
             "ever_gflop": "EVER GFLOP/clip",
+            "videowalk_gflops": "videowalk GFLOP/s",
+            "ever_gflops": "EVER GFLOP/s",
         }
     )
     return P.dropna(axis=1, how="all").round(2)
@@ -336,7 +348,8 @@ def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[t
                 "precision (bf16: autocast, the loss in fp32) and the mode (none: as `ever train` runs; "
                 "channels_last; compile: the encoder torch.compile'd, its first step compiling): median wall "
                 "ms of a step (forward, backward, Adam; sd over the timed steps) and process CPU ms, GFLOPs a clip "
-                "counted by PyTorch, the first step's seconds, and the first row's time and FLOPs over each row's. "
+                "counted by PyTorch, GFLOP/s (those FLOPs over the wall time), the first step's seconds, and the "
+                "first row's time and FLOPs over each row's. "
                 f"{machine_line(train)}. Command: `{train['command']}`.",
             )
         )
