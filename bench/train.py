@@ -28,7 +28,8 @@ it serially (divide by ``data.num_workers`` for the training loader). Ratios are
 
 ``--videowalk DIR`` also times ajabri/videowalk's training step (``DIR/code``: its CRW, ResNet-18 with the
 strides of layer3/4 at 1 and reflect padding, on 64-px patches of the same clips, dropout 0.1, tau 0.05,
-Adam 1e-4, fp32) through layer4 (its train.py default) and through layer3 (``--remove-layers layer4``), in a
+Adam 1e-4, fp32) at each of ``--stages`` (layer4: its train.py default; layer3: ``--remove-layers layer4``),
+right after EVER's patch_crop fp32 row at that stage so that both meet the same load, in a
 subprocess run by ``--videowalk-python`` (an interpreter with torchvision; bench/videowalk_step.py), with the
 same threads and FLOP counter. Its code is never copied here.
 
@@ -46,6 +47,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -320,44 +322,39 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
     )
 
 
-def bench_videowalk(args, clips_u8: torch.Tensor) -> list[dict]:
-    """ajabri/videowalk's training step on the same clips, through layer4 and layer3 (see the module docstring)."""
+def bench_videowalk(args, clips: Path, stage: str) -> dict | None:
+    """ajabri/videowalk's training step on the clips saved at ``clips``, through ``stage`` (see the module
+    docstring), in a subprocess; None (and a line saying why) when it fails."""
     import json
     import subprocess
-    import tempfile
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        clips = Path(tmp) / "clips.pt"
-        torch.save(clips_u8, clips)
-        for stage in ("layer4", "layer3"):
-            out = Path(tmp) / f"{stage}.json"
-            cmd = [
-                args.videowalk_python,
-                str(Path(__file__).resolve().parent / "videowalk_step.py"),
-                args.videowalk,
-                str(clips),
-                str(out),
-                "--stage",
-                stage,
-                "--patch",
-                str(args.size // 4),
-                "--stride",
-                str(args.size // 8),
-                "--steps",
-                str(args.steps),
-                "--warmup",
-                str(args.warmup),
-                "--threads",
-                str(torch.get_num_threads()),
-            ]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"  videowalk {stage}: failed ({done.stderr.strip().splitlines()[-1:]})")
-                continue
-            rows.append(json.loads(out.read_text()))
-            print(f"  videowalk {stage}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
-    return rows
+    out = clips.with_name(f"videowalk-{stage}.json")
+    cmd = [
+        args.videowalk_python,
+        str(Path(__file__).resolve().parent / "videowalk_step.py"),
+        args.videowalk,
+        str(clips),
+        str(out),
+        "--stage",
+        stage,
+        "--patch",
+        str(args.size // 4),
+        "--stride",
+        str(args.size // 8),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--threads",
+        str(torch.get_num_threads()),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  videowalk {stage}: failed ({done.stderr.strip().splitlines()[-1:]})")
+        return None
+    row = json.loads(out.read_text())
+    print(f"  videowalk {stage}: {row['step_ms']:.1f} ms/step", flush=True)
+    return row
 
 
 def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
@@ -442,16 +439,24 @@ def main(argv=None) -> dict:
         f"frames: {source}; B={args.batch} T={args.clip_len} {args.size}px width={args.width} "
         f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}"
     )
-    rows = []
-    for n in names:
-        for stage in stages:
-            for precision in precisions:
-                for mode in modes:
-                    rows.append(bench_variant(n, args, clips, device, stage, precision, mode))
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    print(f"  {label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
-    vw = bench_videowalk(args, clips) if args.videowalk else []
+    rows, vw, tried = [], [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "clips.pt"  # videowalk's subprocess reads the very clips
+        torch.save(clips, saved)
+        for n in names:
+            for stage in stages:
+                for precision in precisions:
+                    for mode in modes:
+                        rows.append(bench_variant(n, args, clips, device, stage, precision, mode))
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        print(f"  {label(rows[-1])}: {rows[-1]['step_ms']:.1f} ms/step", flush=True)
+                        if args.videowalk and (n, precision, mode) == ("patch_crop", "fp32", "default"):
+                            vw.append(bench_videowalk(args, saved, stage))  # right after its pair: same load
+                            tried.add(stage)
+        for stage in [s for s in stages if s not in tried] if args.videowalk else []:  # no pair: timed at the end
+            vw.append(bench_videowalk(args, saved, stage))
+    vw = [v for v in vw if v]
     ref = rows[0] if rows else None
     for r in rows:
         if ref:
