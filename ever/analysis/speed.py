@@ -230,37 +230,36 @@ def machine_line(snap: dict[str, Any]) -> str:
 
 def train_text(snap: dict[str, Any]) -> str:
     """The reference walk's training step in two sentences: its seconds through layer3 and layer4 (fp32, default
-    mode), videowalk's stage by stage as a ratio, and, at the first of those stages, bf16 autocast,
-    channels_last and torch.compile as ratios of its speed; empty without a patch_crop fp32 row."""
+    mode), videowalk's stage by stage as a ratio, and bf16 autocast, channels_last (on CPU) and torch.compile as
+    ratios of its speed at each of those stages (a way timed at some stages only is left out); empty without a
+    patch_crop fp32 row."""
     a = snap["args"]
     steps = [r for r in (_row(snap, "patch_crop", s, "fp32") for s in ("layer3", "layer4")) if r]
     if not steps:
         return ""
     text = (
-        f"**Training step** of the reference walk ({steps[0]['nodes_per_frame']:.0f} crops of {a['size'] // 4} px "
-        f"from {a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} clips x {a['clip_len']} frames, "
-        "fp32): " + ", ".join(f"{r['step_ms'] / 1e3:.2f} s through {r['stage']}" for r in steps)
+        f"**Training step** of the reference walk ({steps[0]['nodes_per_frame']:.0f} crops of {a['size'] // 4} px, "
+        f"{a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} x {a['clip_len']} frames, fp32): "
+        + ", ".join(f"{r['step_ms'] / 1e3:.2f} s through {r['stage']}" for r in steps)
     )
     pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
     if pairs:
         same = all(abs(p["videowalk_gflop"] / p["ever_gflop"] - 1) < 0.01 for p in pairs)
-        text += f"; ajabri/videowalk's own step on the same clips{' at the same FLOPs' if same else ''} takes " + (
+        text += f"; ajabri/videowalk's own step on the same clips{' and FLOPs' if same else ''} takes " + (
             ", ".join(f"{p['speedup']:.2f}x as long through {p['stage']}" for p in pairs)
         )
-    ref, others = steps[0], []
     ways = [("bf16 autocast", "bf16", "default"), ("torch.compile", "fp32", "compile")]
     if _on_cpu(snap):  # on CUDA the default is channels_last already
         ways.insert(1, ("channels_last", "fp32", "channels_last"))
+    others = []
     for what, precision, mode in ways:
-        o = _row(snap, "patch_crop", ref["stage"], precision, mode)
-        if o:
-            compiling = (
-                f" after {o['first_step_s']:.0f} s compiling" if mode == "compile" and "first_step_s" in o else ""
-            )
-            others.append(f"{what} {ref['step_ms'] / o['step_ms']:.2f}x{compiling}")
+        pairs = [(r, o) for r in steps if (o := _row(snap, "patch_crop", r["stage"], precision, mode))]
+        if len(pairs) == len(steps):
+            others.append(f"{what} " + " / ".join(f"{r['step_ms'] / o['step_ms']:.2f}x" for r, o in pairs))
     if others:
         where = "this CPU" if _on_cpu(snap) else "this GPU"
-        text += f". Through {ref['stage']} on {where}, speed against eager fp32: {', '.join(others)}"
+        stages = " / ".join(r["stage"] for r in steps)
+        text += f". Speed against eager fp32 on {where} ({stages}): {', '.join(others)}"
     return text + "."
 
 
@@ -282,10 +281,10 @@ def eval_text(snap: dict[str, Any]) -> str:
     first = snap["results"][0]
     base = _short(snap.get("base", {}).get("commit")) or "the older tree"
     threads = first["today"]["torch_threads"]
-    seconds = "CPU seconds" if _on_cpu(snap) else "seconds"
+    seconds = "CPU time" if _on_cpu(snap) else "wall time"
     text = (
         f"**Propagation** at {native[0]['size']} ({first['frames']} frames of `{first['source'].split('/')[-1]}`, "
-        f"{threads} thread{'s' if threads != 1 else ''}, {seconds} of encoder and propagation), frames/s: "
+        f"{threads} thread{'s' if threads != 1 else ''}, {seconds}, encoder included), frames/s: "
         + ", ".join(f"{_method(r)} {r['today']:.2f}" for r in native)
     )
     ratios = []
@@ -330,7 +329,7 @@ def readme_speed(root: str | Path = SNAPSHOT) -> str:
             parts.append(f"- {line} ({short_machine(snap)}.)")
     if not parts:
         return ""
-    head = "**Speed** against the code EVER re-implements (`results/speed`; chapter 6: the tables):"
+    head = "**Speed** beside the code EVER re-implements (`results/speed`; tables in chapter 6):"
     return head + "\n\n" + "\n".join(parts)
 
 
