@@ -179,9 +179,11 @@ def test_the_sentences_say_only_what_the_results_hold():
 
 def test_the_readme_section_skips_what_is_absent_or_says_nothing(tmp_path):
     assert speed.readme_speed(tmp_path) == "" and speed.snapshots(tmp_path) == (None, None)
+    assert speed.summary(None, None).startswith("No `results/speed` snapshot")  # chapter 6 says so
     (tmp_path / "eval.json").write_text(json.dumps(_eval()))
     text = speed.readme_speed(tmp_path)
     assert text.startswith("**Speed**") and text.count("\n- ") == 1 and "**Propagation**" in text
+    assert speed.summary(*speed.snapshots(tmp_path)) == speed.eval_text(_eval())
     pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
     (tmp_path / "train.json").write_text(json.dumps(pool_only))
     assert speed.readme_speed(tmp_path) == text  # a train result without the reference walk: no empty bullet

@@ -319,6 +319,13 @@ def snapshots(root: str | Path = SNAPSHOT) -> tuple[dict[str, Any] | None, dict[
     return tuple(load(root / f"{b}.json", b) if (root / f"{b}.json").is_file() else None for b in ("train", "eval"))
 
 
+def summary(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> str:
+    """:func:`train_text` and :func:`eval_text` of the snapshots given, as paragraphs (chapter 6), or a sentence
+    saying that there is none."""
+    texts = [t for t in (train and train_text(train), evals and eval_text(evals)) if t]
+    return "\n\n".join(texts) or "No `results/speed` snapshot in this checkout: `bench/README.md` says how to make one."
+
+
 def readme_speed(root: str | Path = SNAPSHOT) -> str:
     """The README's Speed section: :func:`train_text` and :func:`eval_text` of the :func:`snapshots` in ``root``,
     each with its :func:`short_machine`; empty without them."""
