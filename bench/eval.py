@@ -336,6 +336,8 @@ def main(argv: list[str]) -> int:
         vw = None
     from _common import provenance
 
+    from ever.analysis.speed import eval_rows
+
     prov = provenance("eval.py", argv, device)
     methods = ["lab"] + [f"w{w}" for w in opts["width"]]
     results = []
@@ -367,9 +369,9 @@ def main(argv: list[str]) -> int:
                     r["videowalk"] = _run_child("videowalk", path, device, ROOT, str(vw))
                 results.append(r)
                 enc = r["encode_s_per_frame"]
-                fps = {k: 1 / (enc + r[k]["s_per_frame"]) for k in ("base", "today", "videowalk") if k in r}
-                cell = lambda k: f"{fps[k]:.2f}" if k in fps else "-"  # noqa: E731
-                ratio = lambda k: f"{fps['today'] / fps[k]:.1f}x" if k in fps else "-"  # noqa: E731
+                e = eval_rows({"results": [r]})[0]  # frames/s and ratios as the README and the book read them
+                cell = lambda k: f"{e[k]:.2f}" if e[k] else "-"  # noqa: E731
+                ratio = lambda k: f"{e['x ' + k]:.1f}x" if e[k] else "-"  # noqa: E731
                 prop = " / ".join(
                     f"{r[k]['s_per_frame']:.3f}" if k in r else "-" for k in ("base", "today", "videowalk")
                 )
@@ -389,8 +391,9 @@ def main(argv: list[str]) -> int:
     if opts["json"]:
         from ever.utils import atomic_write_json, git_commit
 
-        commit = git_commit(base) if (base / ".git").exists() else None  # an export has none (git would look above)
-        trees = {"base": {"path": str(base), "commit": commit}} if base is not None else {}
+        trees = {}
+        if base is not None:  # an export has no .git: git would answer for the folder above it
+            trees["base"] = {"path": str(base), "commit": git_commit(base) if (base / ".git").exists() else None}
         atomic_write_json(
             opts["json"], {"bench": "eval", **prov, **trees, "load_after": list(os.getloadavg()), "results": results}
         )

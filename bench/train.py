@@ -442,7 +442,8 @@ def main(argv=None) -> dict:
     rows, vw, tried = [], [], set()
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "clips.pt"  # videowalk's subprocess reads the very clips
-        torch.save(clips, saved)
+        if args.videowalk:
+            torch.save(clips, saved)
         for n in names:
             for stage in stages:
                 for precision in precisions:
