@@ -616,6 +616,28 @@ def test_compiled_selection_is_torchs_at_other_k(k):
     assert torch.equal(ours, loop_predict(*args, topk=k, radius=12.0, temperature=0.05))
 
 
+@pytest.mark.parametrize("C", [1, 3, 8])
+def test_raw_colour_affinities_computed_in_the_scan_are_torchs(monkeypatch, C):
+    """Up to FUSED_CHANNELS channels, frame 0's affinities are computed inside the scan (scan_rows_fused), in
+    the order of operations of torch's product: here the chain matches torch bit for bit, so the fused scan is
+    taken and selects what the scan of torch's products does (few-valued features: ties, zero features too).
+    Where the chain does not match torch (another BLAS), the products stay with torch."""
+    from ever.evaluate import select_cpu
+
+    q, f0, l0, pf, pl = random_context(C, 20, 36, 40, C=C, levels=4)
+    f0 = f0.masked_fill(torch.rand(36, 40, generator=torch.Generator().manual_seed(C)) < 0.2, 0.0)
+    assert select_cpu._chain_is_torchs(C)
+    tiles, step = P._tiles(36, 40, 12.0, P.TILE, 10, "cpu"), P._step(2**25, 36 * 40)
+    calls = []
+    fused = select_cpu.scan_rows_fused
+    monkeypatch.setattr(select_cpu, "scan_rows_fused", lambda *a: calls.append(1) or fused(*a))
+    v, keys = select_cpu.topk(q, f0, pf, 10, tiles, step)
+    assert calls == [1]
+    monkeypatch.setattr(select_cpu, "_chain_is_torchs", lambda C: False)
+    ref_v, ref_keys = select_cpu.topk(q, f0, pf, 10, tiles, step)
+    assert calls == [1] and torch.equal(v, ref_v) and torch.equal(keys, ref_keys)
+
+
 def test_compiled_selection_needs_heap_rows_on_cpu():
     """Rows too short for torch.topk's heap path, an empty context, k beyond 17 (libstdc++'s std::sort then
     orders ties otherwise) and other dtypes stay with torch."""

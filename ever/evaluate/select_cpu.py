@@ -3,7 +3,9 @@
 
 :func:`topk` takes torch's very products (frame 0's queries a chunk at a time; each query tile against its
 windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
-of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting).
+of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting). For raw
+colour (at most ``FUSED_CHANNELS`` channels) frame 0's affinities are computed inside the scan instead
+(:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per channel count.
 
 Why the keys are the same. ``torch.topk`` on CPU sorts (value, index) pairs with libstdc++'s
 ``std::partial_sort`` when k * 64 <= the row's length (a heap of the row's first k entries; a later entry
@@ -21,10 +23,14 @@ chosen (its OpenMP layer beside torch's slowed torch), as many as torch uses.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numba import prange
+from numba.extending import intrinsic
 
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "workqueue"
@@ -176,18 +182,16 @@ def _nth_element_sort(hv, hk, length, k):
 
 
 @numba.njit(inline="always")
-def _max(a, lo, hi):
-    m = a[lo]
-    for j in range(lo + 1, hi):
-        m = max(m, a[j])
-    return m
-
-
-@numba.njit(inline="always")
 def _scan(hv, hk, k, a, lo, hi, key0):
     """Scan a[lo:hi] (keys key0 + j) into the heap hv, hk of k as libstdc++'s __heap_select does: an entry
-    enters when it beats the top. A run whose largest entry does not beat it changes nothing."""
-    if hi <= lo or _max(a, lo, hi) <= hv[0]:
+    enters when it beats the top. A run none of whose entries beats it changes nothing: it is passed over
+    after one count of the entries above the top (a sum of comparisons vectorises; a float max does not
+    without fast-math flags)."""
+    top = hv[0]
+    above = 0
+    for j in range(lo, hi):
+        above += a[j] > top
+    if above == 0:
         return
     for j in range(lo, hi):
         if a[j] > hv[0]:
@@ -247,6 +251,80 @@ def merge(v0, k0, v1, k1, vals, keys):
         vals[i], keys[i] = tv[:k], tk[:k]
 
 
+# Few channels (raw colour): the affinities are computed inside the scans, a block at a time, instead of by
+# torch's products into rows that the scans then read back. Each is the chain torch's product computes on this
+# machine (q0 k0, then a fused multiply-add per channel), so the values are the same bit for bit; _chain_is_torchs
+# checks that once per channel count and the products stay with torch where it is not.
+
+FUSED_CHANNELS = 8  # at most this many channels; beyond, torch's blocked products are faster
+BLOCK = 256  # frame 0's affinities computed at a time
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma), as torch's product accumulates."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(inline="always")
+def _dots(q, keys, j0, n, out):
+    """out[j] = q . keys[:, j0 + j] for j < n, q (C,), keys (C, M), in torch's order of operations."""
+    k0 = keys[0, j0 : j0 + n]
+    for j in range(n):
+        out[j] = q[0] * k0[j]
+    for c in range(1, q.shape[0]):
+        qc, kc = q[c], keys[c, j0 : j0 + n]
+        for j in range(n):
+            out[j] = _fma(qc, kc[j], out[j])
+
+
+@numba.njit(cache=True)
+def dots(q, keys):
+    """(B, C) x (C, M) -> (B, M) by :func:`_dots` (compared with torch's product by :func:`_chain_is_torchs`)."""
+    out = np.empty((q.shape[0], keys.shape[1]), np.float32)
+    for b in range(q.shape[0]):
+        _dots(q[b], keys, 0, keys.shape[1], out[b])
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def scan_rows_fused(q, first, vals, keys):
+    """Frame 0 for every query, as :func:`scan_rows` scans torch's product: q (N, C), first (C, N) -> vals, keys."""
+    N, k = vals.shape
+    M = first.shape[1]
+    for i in prange(N):
+        a = np.empty(BLOCK, np.float32)
+        hv, hk = vals[i], keys[i]
+        _dots(q[i], first, 0, k, hv)
+        for j in range(k):
+            hk[j] = j
+        _make_heap(hv, hk, k)
+        for jb in range(k, M, BLOCK):
+            n = min(M - jb, BLOCK)
+            _dots(q[i], first, jb, n, a)
+            for s in range(0, n, 32):
+                _scan(hv, hk, k, a, s, min(n, s + 32), jb)
+        _sort_heap(hv, hk, k)
+
+
+@functools.cache
+def _chain_is_torchs(C: int) -> bool:
+    """Whether :func:`dots` gives torch's products bit for bit for C channels here (at the shapes of a tile
+    window and of a chunk of frame 0), with the values of normalised features, zeros and ties among them."""
+    gen = torch.Generator().manual_seed(C)
+    for rows, cols in ((64, 1800), (700, 5000)):
+        q, keys = torch.randn(rows, C, generator=gen), torch.randn(C, cols, generator=gen)
+        q, keys = F.normalize(q, dim=1), F.normalize(keys, dim=0)
+        q[::7], keys[:, ::5] = 0.0, keys[:, 1:2]
+        if not np.array_equal(dots(q.numpy(), keys.numpy()), (q @ keys).numpy()):
+            return False
+    return True
+
+
 def topk(
     query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, tiles, step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,19 +337,23 @@ def topk(
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
     use_threads(torch.get_num_threads())
+    fused = C <= FUSED_CHANNELS and _chain_is_torchs(C)
+    v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
+    v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     with torch.no_grad():
         q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
-        v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
-        for i in range(0, N, step):
-            scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
+        if fused:
+            scan_rows_fused(q.contiguous().numpy(), first.contiguous().numpy(), v0, k0)
+        else:
+            for i in range(0, N, step):
+                scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
         ring = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
-        v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
         for t in tiles:
             T, RS = t.far.shape
             qt = query[:, t.qy, t.qx].reshape(C, T).T
-            aff = (qt @ ring[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
             tx, S = t.qx.stop - t.qx.start, t.kx.stop - t.kx.start
             corner = (t.qy.start, t.qx.start, tx, t.ky.start, t.kx.start, S, w)  # where the tile and window lie
+            aff = (qt @ ring[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
             scan_window(aff, t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     merge(v0, k0, v1, k1, vals, out)
