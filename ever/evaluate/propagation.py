@@ -34,8 +34,9 @@ frame's native resolution and arg-maxed. Frames are optionally resized so that t
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
 On CPU the selections are compiled where the rows allow it (``_compiled_plan``: with the default settings, every
-frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products (for raw colour it computes
-frame 0's in its scan, the same bits), then keeps the keys ``topk`` would, bit for bit, without its copies of every row. Other devices (CUDA) use torch
+frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products (for raw colour it
+computes frame 0's in its scan, the same bits), then keeps the keys ``topk`` would, bit for bit, without its
+copies of every row. Other devices (CUDA) use torch
 throughout (:func:`select`).
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
@@ -416,7 +417,9 @@ def propagate(
     # Ring buffer of n_context preceding frames: frame t goes to slot (t - 1) % n_context. The order of
     # keys does not matter. "reference" starts it full of copies of frame 0 (the reference's padding).
     reference = context == "reference"
-    ring_f = first_feat.new_zeros(n_context, *first_feat.shape)  # (n, C, h, w)
+    C, h, w = first_feat.shape
+    # (n, C, h, w), laid out (n, h, w, C) as the windows' products read it: no copy of the ring a frame
+    ring_f = first_feat.new_zeros(n_context, h, w, C).permute(0, 3, 1, 2)
     ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
     if reference:
         ring_f[:], ring_l[:] = first_feat, first_labels

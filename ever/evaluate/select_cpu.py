@@ -24,6 +24,7 @@ chosen (its OpenMP layer beside torch's slowed torch), as many as torch uses.
 from __future__ import annotations
 
 import functools
+import math
 
 import numba
 import numpy as np
@@ -325,6 +326,19 @@ def _chain_is_torchs(C: int) -> bool:
     return True
 
 
+_WORK: dict[str, torch.Tensor] = {}
+
+
+def _work(name: str, *shape: int) -> torch.Tensor:
+    """A float32 tensor of ``shape`` for the products' outputs, reused from call to call: a fresh one of this
+    size is mapped anew each time, and filling its pages cost a third of frame 0's product time. Kept: at most
+    ``max_elements`` floats for frame 0's products, one tile's window (keys and affinities) for the others."""
+    size = math.prod(shape)
+    if name not in _WORK or _WORK[name].numel() < size:
+        _WORK[name] = torch.empty(size)
+    return _WORK[name][:size].view(shape)
+
+
 def topk(
     query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, tiles, step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -346,15 +360,20 @@ def topk(
             scan_rows_fused(q.contiguous().numpy(), first.contiguous().numpy(), v0, k0)
         else:
             for i in range(0, N, step):
-                scan_rows((q[i : i + step] @ first).numpy(), i, v0, k0)
+                aff = _work("rows", min(step, N - i), N)
+                torch.matmul(q[i : i + step], first, out=aff)
+                scan_rows(aff.numpy(), i, v0, k0)
         ring = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
         for t in tiles:
             T, RS = t.far.shape
             qt = query[:, t.qy, t.qx].reshape(C, T).T
-            tx, S = t.qx.stop - t.qx.start, t.kx.stop - t.kx.start
-            corner = (t.qy.start, t.qx.start, tx, t.ky.start, t.kx.start, S, w)  # where the tile and window lie
-            aff = (qt @ ring[:, t.ky, t.kx].reshape(n * RS, C).T).view(T, n, RS).numpy()
-            scan_window(aff, t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
+            R, S = t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
+            corner = (t.qy.start, t.qx.start, t.qx.stop - t.qx.start, t.ky.start, t.kx.start, S, w)  # tile, window
+            keys = _work("keys", n, R, S, C)
+            keys.copy_(ring[:, t.ky, t.kx])  # the window's keys (n, R, S, C)
+            aff = _work("window", T, n * RS)
+            torch.matmul(qt, keys.view(n * RS, C).T, out=aff)
+            scan_window(aff.view(T, n, RS).numpy(), t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     merge(v0, k0, v1, k1, vals, out)
     return torch.from_numpy(vals), torch.from_numpy(out)
