@@ -180,19 +180,21 @@ def time_propagation(path: Path, device: str, out: Path) -> float:
 
     inner, times = P.predict, []
 
-    def timed(*args):
+    def timed(*args, **kwargs):
         _sync(device)
         t0 = _clock(device)
-        soft = inner(*args)
+        soft = inner(*args, **kwargs)
         _sync(device)
         times.append(_clock(device) - t0)
         return soft
 
-    P.predict = timed  # propagate calls the module's predict: its own loop and ring buffer are what is run
     blank = np.zeros((h * P.STRIDE, w * P.STRIDE, 3), np.uint8)
     args = (N_CONTEXT, TOPK, RADIUS, TEMPERATURE, device)
-    soft = torch.stack([s.cpu() for s in P.propagate([blank] * T, labels, grid, saved, *args)])
-    P.predict = inner
+    P.predict = timed  # propagate calls the module's predict: its own loop and ring buffer are what is run
+    try:
+        soft = torch.stack([s.cpu() for s in P.propagate([blank] * T, labels, grid, saved, *args)])
+    finally:
+        P.predict = inner
     torch.save(soft, out)
     timed_ = times[1:] or times
     return sum(timed_) / len(timed_)

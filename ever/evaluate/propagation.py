@@ -43,7 +43,7 @@ Memory is bounded whatever the length of the video: frames are read and encoded 
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
 (a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
 cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
-against the window the radius allows.
+against the window the radius allows; on CPU their outputs are kept from frame to frame of one video.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -321,6 +321,7 @@ def predict(
     radius: float = 12.0,
     temperature: float = 0.05,
     max_elements: int = 2**25,
+    work: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Soft labels (K, h, w) of one frame.
 
@@ -328,7 +329,8 @@ def predict(
     and prev_labels: (n, K, h, w) of the preceding frames (n may be 0). The top-k over the whole context
     is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
     On CPU (where :func:`_compiled_plan` gives a plan) the keys are selected by :mod:`ever.evaluate.select_cpu`
-    (the same keys, bit for bit), elsewhere by torch (:func:`select`).
+    (the same keys, bit for bit), elsewhere by torch (:func:`select`). ``work``: a dict in which the CPU
+    selection keeps its products' outputs for the next frame (:func:`propagate` passes one per video).
     """
     C, h, w = query.shape
     K = first_labels.shape[0]
@@ -336,7 +338,7 @@ def predict(
     if tiles:
         from ever.evaluate import select_cpu  # numba: imported and compiled at the first call
 
-        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, tiles, _step(max_elements, h * w))
+        v, keys = select_cpu.topk(query, first_feat, prev_feats, topk, tiles, _step(max_elements, h * w), work)
         table = torch.cat([first_labels.reshape(K, -1).T, prev_labels.permute(0, 2, 3, 1).reshape(-1, K)])
         labs = table[keys]  # (N, k, K)
     else:
@@ -423,10 +425,10 @@ def propagate(
     ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
     if reference:
         ring_f[:], ring_l[:] = first_feat, first_labels
-    count = 0
+    count, work = 0, {}  # work: the CPU selection's products' outputs, kept for the next frame
     for feat in feats:
         n = n_context if reference else min(count, n_context)
-        soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature)
+        soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature, work=work)
         yield soft
         if n_context > 0:
             ring_f[count % n_context] = feat

@@ -5,7 +5,7 @@
 windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
 of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting). For raw
 colour (at most ``FUSED_CHANNELS`` channels) frame 0's affinities are computed inside the scan instead
-(:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per channel count.
+(:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per shape.
 
 Why the keys are the same. ``torch.topk`` on CPU sorts (value, index) pairs with libstdc++'s
 ``std::partial_sort`` when k * 64 <= the row's length (a heap of the row's first k entries; a later entry
@@ -252,10 +252,10 @@ def merge(v0, k0, v1, k1, vals, keys):
         vals[i], keys[i] = tv[:k], tk[:k]
 
 
-# Few channels (raw colour): the affinities are computed inside the scans, a block at a time, instead of by
-# torch's products into rows that the scans then read back. Each is the chain torch's product computes on this
-# machine (q0 k0, then a fused multiply-add per channel), so the values are the same bit for bit; _chain_is_torchs
-# checks that once per channel count and the products stay with torch where it is not.
+# Few channels (raw colour): frame 0's affinities are computed inside the scan, a block at a time, instead of
+# by torch's product into rows that the scan then reads back. Each is the chain torch's product computes on this
+# machine (fused multiply-adds over the channels in order, from +0), so the values are the same bit for bit;
+# _chain_is_torchs checks that once per shape, and the products stay with torch where it is not.
 
 FUSED_CHANNELS = 8  # at most this many channels; beyond, torch's blocked products are faster
 BLOCK = 256  # frame 0's affinities computed at a time
@@ -276,7 +276,7 @@ def _dots(q, keys, j0, n, out):
     """out[j] = q . keys[:, j0 + j] for j < n, q (C,), keys (C, M), in torch's order of operations."""
     k0 = keys[0, j0 : j0 + n]
     for j in range(n):
-        out[j] = q[0] * k0[j]
+        out[j] = _fma(q[0], k0[j], np.float32(0.0))  # from +0, as torch: a product -0 becomes +0
     for c in range(1, q.shape[0]):
         qc, kc = q[c], keys[c, j0 : j0 + n]
         for j in range(n):
@@ -284,8 +284,8 @@ def _dots(q, keys, j0, n, out):
 
 
 @numba.njit(cache=True)
-def dots(q, keys):
-    """(B, C) x (C, M) -> (B, M) by :func:`_dots` (compared with torch's product by :func:`_chain_is_torchs`)."""
+def _dots_rows(q, keys):
+    """(B, C) x (C, M) -> (B, M) by :func:`_dots`: what :func:`_chain_is_torchs` compares with torch's product."""
     out = np.empty((q.shape[0], keys.shape[1]), np.float32)
     for b in range(q.shape[0]):
         _dots(q[b], keys, 0, keys.shape[1], out[b])
@@ -294,7 +294,8 @@ def dots(q, keys):
 
 @numba.njit(parallel=True, cache=True)
 def scan_rows_fused(q, first, vals, keys):
-    """Frame 0 for every query, as :func:`scan_rows` scans torch's product: q (N, C), first (C, N) -> vals, keys."""
+    """Frame 0 for every query, as :func:`scan_rows` scans torch's product: q (N, C), first (C, M) -> vals, keys
+    (N, k); M >= k (``propagation._compiled_plan`` asks M >= 64 k)."""
     N, k = vals.shape
     M = first.shape[1]
     for i in prange(N):
@@ -313,54 +314,77 @@ def scan_rows_fused(q, first, vals, keys):
 
 
 @functools.cache
-def _chain_is_torchs(C: int) -> bool:
-    """Whether :func:`dots` gives torch's products bit for bit for C channels here (at the shapes of a tile
-    window and of a chunk of frame 0), with the values of normalised features, zeros and ties among them."""
+def _chain_is_exact(C: int, rows: tuple[int, ...], M: int, transposed: bool, threads: int, precision: str) -> bool:
     gen = torch.Generator().manual_seed(C)
-    for rows, cols in ((64, 1800), (700, 5000)):
-        q, keys = torch.randn(rows, C, generator=gen), torch.randn(C, cols, generator=gen)
-        q, keys = F.normalize(q, dim=1), F.normalize(keys, dim=0)
-        q[::7], keys[:, ::5] = 0.0, keys[:, 1:2]
-        if not np.array_equal(dots(q.numpy(), keys.numpy()), (q @ keys).numpy()):
-            return False
+    queries, keys = torch.randn(C, M, generator=gen), torch.randn(C, M, generator=gen)
+    queries, keys = F.normalize(queries, dim=0), F.normalize(keys, dim=0)
+    queries[:, 3::7], keys[:, ::5] = 0.0, keys[:, 1:2]  # zero queries, tied keys
+    keys[:, 3::11] = -keys[:, 3::11].abs()  # products of -0 and of both signs
+    queries = queries.T if transposed else queries.T.contiguous()  # (M, C) laid out as the real queries
+    for B in rows:  # two products of B rows as frame 0's chunks (64 of one row)
+        for i in range(0, min(M - B + 1, max(2 * B, 64)), B):
+            q = queries[i : i + B]
+            ours, torchs = _dots_rows(np.ascontiguousarray(q.numpy()), keys.numpy()), (q @ keys).numpy()
+            if not np.array_equal(ours.view(np.int32), torchs.view(np.int32)):
+                return False
     return True
 
 
-_WORK: dict[str, torch.Tensor] = {}
+def _chain_is_torchs(q: torch.Tensor, step: int) -> bool:
+    """Whether :func:`_dots` gives torch's product bit for bit (signed zeros included) for frame 0's queries q
+    (N, C) as ``select`` multiplies them: chunks of ``step`` rows against the N cells. A product's bits may
+    depend on its shape and layout (one-row products take another BLAS path, whose sums are not the chain from
+    4 channels up), its threads and the matmul precision, so each is checked once, on random features."""
+    N, C = q.shape
+    if not (q.is_contiguous() or q.T.is_contiguous()):
+        return False
+    rows = tuple(sorted({min(step, N), N % step} - {0}))
+    precision = torch.get_float32_matmul_precision()
+    return _chain_is_exact(C, rows, N, not q.is_contiguous(), torch.get_num_threads(), precision)
 
 
-def _work(name: str, *shape: int) -> torch.Tensor:
-    """A float32 tensor of ``shape`` for the products' outputs, reused from call to call: a fresh one of this
-    size is mapped anew each time, and filling its pages cost a third of frame 0's product time. Kept: at most
-    ``max_elements`` floats for frame 0's products, one tile's window (keys and affinities) for the others."""
+def _work(work: dict[str, torch.Tensor], name: str, *shape: int) -> torch.Tensor:
+    """A float32 CPU tensor of ``shape`` from ``work`` (grown when too small), for a product's output: reused from
+    frame to frame, as a fresh tensor of this size is mapped anew each time, and filling its pages cost a third
+    of frame 0's product time. ``work`` holds at most frame 0's chunk of products (``step`` x N floats) and one
+    tile's window (its keys and affinities)."""
     size = math.prod(shape)
-    if name not in _WORK or _WORK[name].numel() < size:
-        _WORK[name] = torch.empty(size)
-    return _WORK[name][:size].view(shape)
+    if name not in work or work[name].numel() < size:
+        work[name] = torch.empty(size, dtype=torch.float32, device="cpu")
+    return work[name][:size].view(shape)
 
 
 def topk(
-    query: torch.Tensor, first_feat: torch.Tensor, prev_feats: torch.Tensor, k: int, tiles, step: int
+    query: torch.Tensor,
+    first_feat: torch.Tensor,
+    prev_feats: torch.Tensor,
+    k: int,
+    tiles,
+    step: int,
+    work: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU, NaN-free -> each query's top-k
     over the context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's
     cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles, their windows and
     which keys are within the radius (``propagation._tiles``, the one home of the radius test); ``step``: frame
-    0's queries a product. Needs every row long enough for ``torch.topk``'s heap path and k <= 17
-    (``propagation._compiled_plan``). One call at a time in a process: numba's workqueue layer is not thread-safe."""
+    0's queries a product; ``work``: a dict in which the products' outputs are kept for the next call (one
+    propagation's, one call at a time: :func:`_work`), else fresh ones. Needs every row long enough for
+    ``torch.topk``'s heap path and k <= 17 (``propagation._compiled_plan``). One call at a time in a process:
+    numba's workqueue layer is not thread-safe."""
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
     use_threads(torch.get_num_threads())
-    fused = C <= FUSED_CHANNELS and _chain_is_torchs(C)
+    work = {} if work is None else work
     v0, k0 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     v1, k1 = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     with torch.no_grad():
         q, first = query.reshape(C, N).T, first_feat.reshape(C, N)
+        fused = C <= FUSED_CHANNELS and _chain_is_torchs(q, step)
         if fused:
             scan_rows_fused(q.contiguous().numpy(), first.contiguous().numpy(), v0, k0)
         else:
             for i in range(0, N, step):
-                aff = _work("rows", min(step, N - i), N)
+                aff = _work(work, "rows", min(step, N - i), N)
                 torch.matmul(q[i : i + step], first, out=aff)
                 scan_rows(aff.numpy(), i, v0, k0)
         ring = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
@@ -369,9 +393,9 @@ def topk(
             qt = query[:, t.qy, t.qx].reshape(C, T).T
             R, S = t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
             corner = (t.qy.start, t.qx.start, t.qx.stop - t.qx.start, t.ky.start, t.kx.start, S, w)  # tile, window
-            keys = _work("keys", n, R, S, C)
+            keys = _work(work, "keys", n, R, S, C)
             keys.copy_(ring[:, t.ky, t.kx])  # the window's keys (n, R, S, C)
-            aff = _work("window", T, n * RS)
+            aff = _work(work, "window", T, n * RS)
             torch.matmul(qt, keys.view(n * RS, C).T, out=aff)
             scan_window(aff.view(T, n, RS).numpy(), t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
