@@ -36,8 +36,7 @@ function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are ha
 On CPU the selections are compiled where the rows allow it (``_compiled_plan``: with the default settings, every
 frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products (for raw colour it
 computes frame 0's in its scan, the same bits), then keeps the keys ``topk`` would, bit for bit, without its
-copies of every row. Other devices (CUDA) use torch
-throughout (:func:`select`).
+copies of every row. Other devices (CUDA) use torch throughout (:func:`select`).
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
