@@ -42,7 +42,9 @@ Memory is bounded whatever the length of the video: frames are read and encoded 
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
 (a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
 cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
-against the window the radius allows; on CPU their outputs are kept from frame to frame of one video.
+against the window the radius allows; on CPU their outputs are kept from frame to frame of one video, and the
+preceding frames are laid out once more in strips that the windows' products read (about 4 times their
+features, at most 1 GB; beyond, each tile copies its window).
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...

@@ -5,7 +5,9 @@
 windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
 of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting). For raw
 colour (at most ``FUSED_CHANNELS`` channels) frame 0's affinities are computed inside the scan instead
-(:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per shape.
+(:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per shape. The windows'
+keys are read where they lie in strips of the preceding frames (:func:`_strips`) instead of copied a tile at a
+time, and the windows are scanned on the calling thread up to 2 threads (:func:`scan_window_serial`).
 
 Why the keys are the same. ``torch.topk`` on CPU sorts (value, index) pairs with libstdc++'s
 ``std::partial_sort`` when k * 64 <= the row's length (a heap of the row's first k entries; a later entry
@@ -216,29 +218,45 @@ def scan_rows(aff, row0, vals, keys):
         _sort_heap(hv, hk, k)
 
 
-@numba.njit(parallel=True, cache=True)
-def scan_window(aff, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
-    """One query tile of T cells, tx a row, at (y0, x0): its affinities aff (T, n, R*S) to the window of R x S
-    cells at (ky0, kx0) in each of the n preceding frames, far (T, R*S) and runs (T, R, 2) of its
-    :class:`ever.evaluate.propagation.Tile` -> each query's top-k over the in-radius keys, scanned as ``select``
-    scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
-    T, n, RS = aff.shape
+@numba.njit(inline="always")
+def _scan_window_query(t, aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
+    RS = far.shape[1]
+    n = aff.shape[1] // RS
     N, k = vals.shape
-    for t in prange(T):
-        i = (y0 + t // tx) * w + x0 + t % tx
-        hv, hk = vals[i], keys[i]
-        for p in range(k):
-            hk[p] = N + (ky0 + p // S) * w + kx0 + p % S
-            hv[p] = -np.inf if far[t, p] else aff[t, 0, p]
-        _make_heap(hv, hk, k)
-        for f in range(n):
-            a = aff[t, f]
-            for r in range(runs.shape[1]):
-                pa, pb = runs[t, r, 0], runs[t, r, 1]
-                if f == 0:
-                    pa = max(pa, min(pb, k))  # the first k positions are in the heap from the start
-                _scan(hv, hk, k, a, pa, pb, N * (1 + f) + (ky0 + r) * w + kx0 - r * S)
-        _sort_heap(hv, hk, k)
+    i = (y0 + t // tx) * w + x0 + t % tx
+    hv, hk, a = vals[i], keys[i], aff[t]
+    for p in range(k):
+        hk[p] = N + (ky0 + p // S) * w + kx0 + p % S
+        hv[p] = -np.inf if far[t, p] else a[p // S * rs + p % S]
+    _make_heap(hv, hk, k)
+    for f in range(n):
+        for r in range(runs.shape[1]):
+            pa, pb = runs[t, r, 0], runs[t, r, 1]
+            if f == 0:
+                pa = max(pa, min(pb, k))  # the first k positions are in the heap from the start
+            o = f * fs + r * rs - r * S  # window position p of frame f at o + p
+            _scan(hv, hk, k, a, o + pa, o + pb, N * (1 + f) + (ky0 + r) * w + kx0 - r * S - o)
+    _sort_heap(hv, hk, k)
+
+
+@numba.njit(parallel=True, cache=True)
+def scan_window(aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
+    """One query tile of T cells, tx a row, at (y0, x0): its affinities aff (T, n * R*S) to the window of R x S
+    cells at (ky0, kx0) in each of the n preceding frames (frame f's row r at f * fs + r * rs), far (T, R*S) and
+    runs (T, R, 2) of its :class:`ever.evaluate.propagation.Tile` -> each query's top-k over the in-radius keys,
+    scanned as ``select`` scans them (into its rows of vals (N, k), keys (N, k); key N * (1 + f) + cell)."""
+    for t in prange(far.shape[0]):
+        _scan_window_query(t, aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys)
+
+
+@numba.njit(cache=True)
+def scan_window_serial(aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
+    """:func:`scan_window` on the calling thread, taken up to 2 threads: it is called for every tile (112 a frame at
+    480p), and a parallel kernel's every start costs (at least 0.07 ms of CPU even on one thread, numba's
+    workqueue). Measured on 2 cores (bench/README): raw colour's top-k takes 18 % less CPU on one thread, and on
+    two less wall-clock than with the parallel kernel."""
+    for t in range(far.shape[0]):
+        _scan_window_query(t, aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -343,11 +361,51 @@ def _chain_is_torchs(q: torch.Tensor, step: int) -> bool:
     return _chain_is_exact(C, rows, N, not q.is_contiguous(), torch.get_num_threads(), precision)
 
 
+STRIP_FLOATS = 2**28  # at most this many floats (1 GB) in the preceding frames' strips (_strips)
+
+
+@functools.cache
+def _strip_exact(T: int, C: int, R: int, S: int, n: int, threads: int, precision: str) -> bool:
+    gen = torch.Generator().manual_seed(T * R * S + C)
+    qt = F.normalize(torch.randn(C, T, generator=gen), dim=0).T  # (T, C) laid out (C, T), as a tile's queries
+    keys = F.normalize(torch.randn(n, R, S, C, generator=gen), dim=3)
+    selects = qt @ keys.view(n * R * S, C).T  # (T, n*R*S): select's windows, copied (n, R, S, C)
+    ours = qt @ keys.permute(1, 0, 2, 3).contiguous().view(R * n * S, C).T  # a strip's block (R, n, S, C)
+    ours = ours.view(T, R, n, S).permute(0, 2, 1, 3).reshape(T, n * R * S)
+    return torch.equal(selects.view(torch.int32), ours.view(torch.int32))
+
+
+def _strips(prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
+    """The preceding frames' features (n, C, h, w) in strips, one per window column range [a, b) of the tiles,
+    each laid out (h, n, b - a, C): a tile's window (rows ky) is then one contiguous (R, n, S, C) block that its
+    product reads where it lies. Else each tile copies its window (n, R, S, C), and a key is copied into the
+    windows of about 14 tiles (30 x 30 windows, 8 x 8 tiles), a quarter of a window's time at 256 channels; the
+    strips copy each key about 4 times a frame. Taken where torch's products of the strips' blocks are its
+    products of select's copies bit for bit (columns in another order: checked once per tile shape, thread count
+    and matmul precision) and the strips take at most ``STRIP_FLOATS``; else None."""
+    n, C, h, w = prev_feats.shape
+    cols = sorted({(t.kx.start, t.kx.stop) for t in tiles})
+    size = sum(h * n * (b - a) * C for a, b in cols)
+    if size > STRIP_FLOATS:
+        return None
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    shapes = {(t.far.shape[0], t.ky.stop - t.ky.start, t.kx.stop - t.kx.start) for t in tiles}
+    if not all(_strip_exact(T, C, R, S, n, threads, precision) for T, R, S in sorted(shapes)):
+        return None
+    buf, strips, off = _work(work, "strips", size), {}, 0
+    for a, b in cols:
+        strips[a, b] = buf[off : off + h * n * (b - a) * C].view(h, n, b - a, C)
+        strips[a, b].copy_(prev_feats[:, :, :, a:b].permute(2, 0, 3, 1))
+        off += h * n * (b - a) * C
+    return strips
+
+
 def _work(work: dict[str, torch.Tensor], name: str, *shape: int) -> torch.Tensor:
     """A float32 CPU tensor of ``shape`` from ``work`` (grown when too small), for a product's output: reused from
     frame to frame, as a fresh tensor of this size is mapped anew each time, and filling its pages cost a third
-    of frame 0's product time. ``work`` holds at most frame 0's chunk of products (``step`` x N floats) and one
-    tile's window (its keys and affinities)."""
+    of frame 0's product time. ``work`` holds at most frame 0's chunk of products (``step`` x N floats), one
+    tile's window (its keys and affinities) and the strips (at most ``STRIP_FLOATS``: about 4 times the preceding
+    frames' features, 0.5 GB for 256 channels at 480p)."""
     size = math.prod(shape)
     if name not in work or work[name].numel() < size:
         work[name] = torch.empty(size, dtype=torch.float32, device="cpu")
@@ -387,17 +445,22 @@ def topk(
                 aff = _work(work, "rows", min(step, N - i), N)
                 torch.matmul(q[i : i + step], first, out=aff)
                 scan_rows(aff.numpy(), i, v0, k0)
-        ring = prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select lays them out
-        for t in tiles:
+        strips = _strips(prev_feats, tiles, work)
+        ring = None if strips else prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select's
+        scan = scan_window if numba.get_num_threads() > 2 else scan_window_serial
+        for t in sorted(tiles, key=lambda t: (t.kx.start, t.ky.start)) if strips else tiles:
             T, RS = t.far.shape
             qt = query[:, t.qy, t.qx].reshape(C, T).T
             R, S = t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
             corner = (t.qy.start, t.qx.start, t.qx.stop - t.qx.start, t.ky.start, t.kx.start, S, w)  # tile, window
-            keys = _work(work, "keys", n, R, S, C)
-            keys.copy_(ring[:, t.ky, t.kx])  # the window's keys (n, R, S, C)
+            if strips:  # the window's keys (R, n, S, C) as they lie in its strip
+                keys, fs, rs = strips[t.kx.start, t.kx.stop][t.ky], S, n * S
+            else:  # copied (n, R, S, C), as select lays them out
+                keys, fs, rs = _work(work, "keys", n, R, S, C), RS, S
+                keys.copy_(ring[:, t.ky, t.kx])
             aff = _work(work, "window", T, n * RS)
             torch.matmul(qt, keys.view(n * RS, C).T, out=aff)
-            scan_window(aff.view(T, n, RS).numpy(), t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
+            scan(aff.numpy(), fs, rs, t.far.numpy(), t.runs.numpy(), *corner, v1, k1)
     vals, out = np.empty((N, k), np.float32), np.empty((N, k), np.int64)
     merge(v0, k0, v1, k1, vals, out)
     return torch.from_numpy(vals), torch.from_numpy(out)
