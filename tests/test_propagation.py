@@ -653,29 +653,30 @@ def _torchs_selection(args, radius=12.0, max_elements=2**25):
 @pytest.mark.parametrize("C,kernel", [(3, "scan_window_serial"), (64, "scan_window_serial"), (3, "scan_window")])
 def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypatch, C, kernel):
     """The preceding frames are laid out in strips, one per window column range (h, n, S, C), so that a tile's
-    product reads its window where it lies: a strip holds the frames' features in its columns; each tile's
-    product from its strip is select's product of the copied window bit for bit (the columns in another order),
-    as the check on random features found; beyond STRIP_FLOATS the windows are copied; either way the keys are
-    torch's selection's (few-valued features: ties everywhere), by the serial kernel (up to 2 threads) and by the
-    parallel one."""
+    product reads its window where it lies: a strip holds the frames' features in its columns; where the check
+    (random features, the same layouts and alignments) takes them, each tile's product from its strip is
+    select's product of the copied window bit for bit (the columns in another order); beyond STRIP_FLOATS, or
+    where the check fails for one tile, the windows are copied and ``work`` keeps no strips. Either way the keys
+    are torch's selection's (few-valued features: ties everywhere), by the serial kernel and by the parallel one."""
     from ever.evaluate import select_cpu
 
+    monkeypatch.setattr(select_cpu, "scan_window", getattr(select_cpu, kernel))
     monkeypatch.setattr(select_cpu, "scan_window_serial", getattr(select_cpu, kernel))
-
     args = random_context(C, 20, 30, 37, C=C, levels=5)
     q, f0, l0, pf, pl = args
     tiles = P._tiles(30, 37, 12.0, P.TILE, 10, "cpu")
-    strips = select_cpu._strips(pf, tiles, {})
-    assert strips is not None  # on this machine the products of either layout are the same
-    assert sorted(strips) == sorted({(t.kx.start, t.kx.stop) for t in tiles})
-    for (a, b), strip in strips.items():
-        assert torch.equal(strip, pf[:, :, :, a:b].permute(2, 0, 3, 1))  # (h, n, S, C)
-    for t in tiles:
-        T, (R, S) = t.far.shape[0], (t.ky.stop - t.ky.start, t.kx.stop - t.kx.start)
-        qt = q[:, t.qy, t.qx].reshape(C, T).T
-        selects = qt @ pf.permute(0, 2, 3, 1)[:, t.ky, t.kx].reshape(-1, C).T  # (T, n*R*S)
-        ours = (qt @ strips[t.kx.start, t.kx.stop][t.ky].view(-1, C).T).view(T, R, 20, S).transpose(1, 2)
-        assert torch.equal(ours.reshape(T, -1).view(torch.int32), selects.view(torch.int32))
+    work = {}
+    strips = select_cpu._strips(q, pf, tiles, work)
+    if strips is not None:  # (on this machine the products of either layout are the same: taken)
+        assert sorted(strips) == sorted({(t.kx.start, t.kx.stop) for t in tiles})
+        for (a, b), strip in strips.items():
+            assert torch.equal(strip, pf[:, :, :, a:b].permute(2, 0, 3, 1))  # (h, n, S, C)
+        for t in tiles:
+            T, (R, S) = t.far.shape[0], (t.ky.stop - t.ky.start, t.kx.stop - t.kx.start)
+            qt = q[:, t.qy, t.qx].reshape(C, T).T
+            selects = qt @ pf.permute(0, 2, 3, 1)[:, t.ky, t.kx].reshape(-1, C).T  # (T, n*R*S)
+            ours = (qt @ strips[t.kx.start, t.kx.stop][t.ky].view(-1, C).T).view(T, R, 20, S).transpose(1, 2)
+            assert torch.equal(ours.reshape(T, -1).view(torch.int32), selects.view(torch.int32))
     ref_v, ref_labs, table = _torchs_selection(args)
     taken, make = [], select_cpu._strips
 
@@ -685,11 +686,18 @@ def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypat
         return strips
 
     monkeypatch.setattr(select_cpu, "_strips", spy)
-    for floats in (2**28, sum(s.numel() for s in strips.values()) - 1):
+    size = 30 * 20 * C * sum(b - a for a, b in {(t.kx.start, t.kx.stop) for t in tiles})  # the strips' floats
+    for floats, exact in (
+        (2**28, select_cpu._strip_exact),
+        (size - 1, select_cpu._strip_exact),
+        (2**28, lambda *a: a[0] < 64),
+    ):
         monkeypatch.setattr(select_cpu, "STRIP_FLOATS", floats)
-        v, keys = select_cpu.topk(q, f0, pf, 10, tiles, P._step(2**25, 30 * 37))
+        monkeypatch.setattr(select_cpu, "_strip_exact", exact)  # the last: a full tile's products differ
+        v, keys = select_cpu.topk(q, f0, pf, 10, tiles, P._step(2**25, 30 * 37), work)
         assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)
-    assert taken == [True, False]
+        assert ("strips" in work) == taken[-1]
+    assert taken == [strips is not None, False, False]
 
 
 def test_compiled_selection_needs_heap_rows_on_cpu():

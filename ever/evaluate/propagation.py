@@ -34,9 +34,10 @@ frame's native resolution and arg-maxed. Frames are optionally resized so that t
 function must map (t, 3, Hp, Wp) to (t, C, Hp/8, Wp/8) exactly; odd sizes are handled by the padding.
 
 On CPU the selections are compiled where the rows allow it (``_compiled_plan``: with the default settings, every
-frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's same matrix products (for raw colour it
-computes frame 0's in its scan, the same bits), then keeps the keys ``topk`` would, bit for bit, without its
-copies of every row. Other devices (CUDA) use torch throughout (:func:`select`).
+frame): :mod:`ever.evaluate.select_cpu` (numba) takes torch's matrix products with select's very bits (for raw
+colour it computes frame 0's in its scan; the windows' keys are read in place from strips), then keeps the keys
+``topk`` would, bit for bit, without its copies of every row. Other devices (CUDA) use torch throughout
+(:func:`select`).
 
 Memory is bounded whatever the length of the video: frames are read and encoded ``chunk`` frames at a
 time, and only the features and soft labels of frame 0 and of ``n_context`` preceding frames are kept
@@ -44,7 +45,7 @@ time, and only the features and soft labels of frame 0 and of ``n_context`` prec
 cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
 against the window the radius allows; on CPU their outputs are kept from frame to frame of one video, and the
 preceding frames are laid out once more in strips that the windows' products read (about 4 times their
-features, at most 1 GB; beyond, each tile copies its window).
+features, at most 1 GiB; beyond, each tile copies its window).
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -421,7 +422,7 @@ def propagate(
     # keys does not matter. "reference" starts it full of copies of frame 0 (the reference's padding).
     reference = context == "reference"
     C, h, w = first_feat.shape
-    # (n, C, h, w), laid out (n, h, w, C) as the windows' products read it: no copy of the ring a frame
+    # (n, C, h, w), laid out (n, h, w, C): a window's keys are runs of S * C floats in it (select's copies)
     ring_f = first_feat.new_zeros(n_context, h, w, C).permute(0, 3, 1, 2)
     ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
     if reference:

@@ -1,8 +1,8 @@
 """Label propagation's top-k selections on CPU, compiled (numba): the keys of
 :func:`ever.evaluate.propagation.select` (its matrix products, then ``torch.topk``), bit for bit, faster.
 
-:func:`topk` takes torch's very products (frame 0's queries a chunk at a time; each query tile against its
-windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
+:func:`topk` takes torch's products, bit for bit select's (frame 0's queries a chunk at a time; each query tile
+against its windows, the tile plan of :class:`ever.evaluate.propagation.Tile`) and selects in compiled loops: no copies
 of rows, no gathers, no ``topk`` (which copies each row into (value, index) pairs before selecting). For raw
 colour (at most ``FUSED_CHANNELS`` channels) frame 0's affinities are computed inside the scan instead
 (:func:`scan_rows_fused`), in the order of operations of torch's product, checked once per shape. The windows'
@@ -361,42 +361,56 @@ def _chain_is_torchs(q: torch.Tensor, step: int) -> bool:
     return _chain_is_exact(C, rows, N, not q.is_contiguous(), torch.get_num_threads(), precision)
 
 
-STRIP_FLOATS = 2**28  # at most this many floats (1 GB) in the preceding frames' strips (_strips)
+STRIP_FLOATS = 2**28  # at most this many floats (1 GiB) in the preceding frames' strips (_strips)
+SERIAL_THREADS = 2  # up to this many threads the windows are scanned on the calling thread (scan_window_serial)
 
 
 @functools.cache
-def _strip_exact(T: int, C: int, R: int, S: int, n: int, threads: int, precision: str) -> bool:
+def _strip_exact(
+    T: int, C: int, R: int, S: int, n: int, q_layout: tuple, block_align: int, threads: int, precision: str
+) -> bool:
     gen = torch.Generator().manual_seed(T * R * S + C)
-    qt = F.normalize(torch.randn(C, T, generator=gen), dim=0).T  # (T, C) laid out (C, T), as a tile's queries
+    (st0, st1), q_align = q_layout
+    q = torch.randn(q_align + 1 + (T - 1) * st0 + (C - 1) * st1, generator=gen)
+    qt = q.as_strided((T, C), (st0, st1), q_align)  # (T, C) laid out and aligned as the tile's queries
     keys = F.normalize(torch.randn(n, R, S, C, generator=gen), dim=3)
+    block = torch.empty(block_align + keys.numel())[block_align:].view(R, n, S, C)  # aligned as its strip's block
+    block.copy_(keys.permute(1, 0, 2, 3))
     selects = qt @ keys.view(n * R * S, C).T  # (T, n*R*S): select's windows, copied (n, R, S, C)
-    ours = qt @ keys.permute(1, 0, 2, 3).contiguous().view(R * n * S, C).T  # a strip's block (R, n, S, C)
-    ours = ours.view(T, R, n, S).permute(0, 2, 1, 3).reshape(T, n * R * S)
+    ours = (qt @ block.view(R * n * S, C).T).view(T, R, n, S).permute(0, 2, 1, 3).reshape(T, n * R * S)
     return torch.equal(selects.view(torch.int32), ours.view(torch.int32))
 
 
-def _strips(prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
+def _strips(query: torch.Tensor, prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
     """The preceding frames' features (n, C, h, w) in strips, one per window column range [a, b) of the tiles,
     each laid out (h, n, b - a, C): a tile's window (rows ky) is then one contiguous (R, n, S, C) block that its
     product reads where it lies. Else each tile copies its window (n, R, S, C), and a key is copied into the
     windows of about 14 tiles (30 x 30 windows, 8 x 8 tiles), a quarter of a window's time at 256 channels; the
     strips copy each key about 4 times a frame. Taken where torch's products of the strips' blocks are its
-    products of select's copies bit for bit (columns in another order: checked once per tile shape, thread count
-    and matmul precision) and the strips take at most ``STRIP_FLOATS``; else None."""
+    products of select's copies bit for bit (the columns in another order; BLAS results may depend on the
+    operands' layout and alignment: checked once per tile shape, query layout and alignment, block alignment,
+    thread count and matmul precision, on random features) and the strips take at most ``STRIP_FLOATS``; else
+    None, and ``work`` keeps no strips."""
     n, C, h, w = prev_feats.shape
-    cols = sorted({(t.kx.start, t.kx.stop) for t in tiles})
-    size = sum(h * n * (b - a) * C for a, b in cols)
+    cols, size = {}, 0
+    for a, b in sorted({(t.kx.start, t.kx.stop) for t in tiles}):
+        cols[a, b], size = size, size + h * n * (b - a) * C
     if size > STRIP_FLOATS:
+        work.pop("strips", None)
         return None
-    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
-    shapes = {(t.far.shape[0], t.ky.stop - t.ky.start, t.kx.stop - t.kx.start) for t in tiles}
-    if not all(_strip_exact(T, C, R, S, n, threads, precision) for T, R, S in sorted(shapes)):
-        return None
-    buf, strips, off = _work(work, "strips", size), {}, 0
-    for a, b in cols:
+    buf, threads, precision = _work(work, "strips", size), torch.get_num_threads(), torch.get_float32_matmul_precision()
+    for t in tiles:
+        T, R, S = t.far.shape[0], t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
+        qt = query[:, t.qy, t.qx].reshape(C, T).T
+        block = buf.data_ptr() // 4 + cols[t.kx.start, t.kx.stop] + t.ky.start * n * S * C  # its address / 4
+        layout = (qt.stride(), qt.data_ptr() // 4 % 16)  # alignment in floats within 64 bytes
+        if not _strip_exact(T, C, R, S, n, layout, block % 16, threads, precision):
+            work.pop("strips", None)
+            return None
+    strips = {}
+    for (a, b), off in cols.items():
         strips[a, b] = buf[off : off + h * n * (b - a) * C].view(h, n, b - a, C)
         strips[a, b].copy_(prev_feats[:, :, :, a:b].permute(2, 0, 3, 1))
-        off += h * n * (b - a) * C
     return strips
 
 
@@ -445,9 +459,9 @@ def topk(
                 aff = _work(work, "rows", min(step, N - i), N)
                 torch.matmul(q[i : i + step], first, out=aff)
                 scan_rows(aff.numpy(), i, v0, k0)
-        strips = _strips(prev_feats, tiles, work)
+        strips = _strips(query, prev_feats, tiles, work)
         ring = None if strips else prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select's
-        scan = scan_window if numba.get_num_threads() > 2 else scan_window_serial
+        scan = scan_window if numba.get_num_threads() > SERIAL_THREADS else scan_window_serial
         for t in sorted(tiles, key=lambda t: (t.kx.start, t.ky.start)) if strips else tiles:
             T, RS = t.far.shape
             qt = query[:, t.qy, t.qx].reshape(C, T).T
