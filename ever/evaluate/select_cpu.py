@@ -251,10 +251,10 @@ def scan_window(aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
 
 @numba.njit(cache=True)
 def scan_window_serial(aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys):
-    """:func:`scan_window` on the calling thread, taken up to 2 threads: it is called for every tile (112 a frame at
-    480p), and a parallel kernel's every start costs (at least 0.07 ms of CPU even on one thread, numba's
-    workqueue). Measured on 2 cores (bench/README): raw colour's top-k takes 18 % less CPU on one thread, and on
-    two less wall-clock than with the parallel kernel."""
+    """:func:`scan_window` on the calling thread, taken up to ``SERIAL_THREADS``: it is called for every tile (112 a
+    frame at 480p), and a parallel kernel costs at least 0.07 ms of CPU a start, even on one thread (numba's
+    workqueue). Measured on 2 cores (bench/README, session 25): with it and the strips raw colour's top-k took
+    18 % less CPU on one thread, and no more wall-clock on two."""
     for t in range(far.shape[0]):
         _scan_window_query(t, aff, fs, rs, far, runs, y0, x0, tx, ky0, kx0, S, w, vals, keys)
 
