@@ -565,6 +565,14 @@ def _copies_of_first(args, slots):
     return q, f0, l0, pf, pl
 
 
+def _torchs_selection(args, radius=12.0, max_elements=2**25):
+    """torch's selection: values (N, k), labels (N, k, K), and the key table that select_cpu's keys index."""
+    q, f0, l0, pf, pl = args
+    v, labs = P.select(*args, topk=10, radius=radius, max_elements=max_elements)
+    table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
+    return v, labs, table
+
+
 @pytest.mark.parametrize(
     "n,h,w,radius,C,levels,copies,zeros",
     [
@@ -599,8 +607,7 @@ def test_compiled_selection_is_torchs(n, h, w, radius, C, levels, copies, zeros)
 
     tiles = P._tiles(h, w, radius, P.TILE, 10, "cpu")
     v, keys = select_cpu.topk(q, f0, pf, 10, tiles, P._step(2**25, h * w))
-    ref_v, ref_labs = P.select(*args, topk=10, radius=radius)
-    table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
+    ref_v, ref_labs, table = _torchs_selection(args, radius)
     assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)
     ours = P.predict(*args, topk=10, radius=radius, temperature=0.05)
     assert torch.equal(ours, loop_predict(*args, topk=10, radius=radius, temperature=0.05))
@@ -637,17 +644,8 @@ def test_raw_colour_affinities_computed_in_the_scan_are_torchs(monkeypatch, C, m
     monkeypatch.setattr(select_cpu, "scan_rows_fused", lambda *a: calls.append(1) or fused(*a))
     v, keys = select_cpu.topk(args[0], args[1], pf, 10, P._tiles(36, 40, 12.0, P.TILE, 10, "cpu"), step)
     assert calls == ([1] if exact else [])
-    ref_v, ref_labs = P.select(*args, topk=10, radius=12.0, max_elements=max_elements)
-    table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
+    ref_v, ref_labs, table = _torchs_selection(args, 12.0, max_elements)
     assert torch.equal(v.view(torch.int32), ref_v.view(torch.int32)) and torch.equal(table[keys], ref_labs)
-
-
-def _torchs_selection(args, radius=12.0, max_elements=2**25):
-    """torch's selection: values (N, k), labels (N, k, K), and the key table that select_cpu's keys index."""
-    q, f0, l0, pf, pl = args
-    v, labs = P.select(*args, topk=10, radius=radius, max_elements=max_elements)
-    table = torch.cat([l0.reshape(l0.shape[0], -1).T, pl.permute(0, 2, 3, 1).reshape(-1, l0.shape[0])])
-    return v, labs, table
 
 
 @pytest.mark.parametrize("C,kernel", [(3, "scan_window_serial"), (64, "scan_window_serial"), (3, "scan_window")])
@@ -665,15 +663,14 @@ def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypat
     args = random_context(C, 20, 30, 37, C=C, levels=5)
     q, f0, l0, pf, pl = args
     tiles = P._tiles(30, 37, 12.0, P.TILE, 10, "cpu")
-    work = {}
-    strips = select_cpu._strips(q, pf, tiles, work)
+    work, queries = {}, [q[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]  # as topk takes them
+    strips = select_cpu._strips(queries, pf, tiles, work)
     if strips is not None:  # (on this machine the products of either layout are the same: taken)
         assert sorted(strips) == sorted({(t.kx.start, t.kx.stop) for t in tiles})
         for (a, b), strip in strips.items():
             assert torch.equal(strip, pf[:, :, :, a:b].permute(2, 0, 3, 1))  # (h, n, S, C)
-        for t in tiles:
+        for t, qt in zip(tiles, queries):
             T, (R, S) = t.far.shape[0], (t.ky.stop - t.ky.start, t.kx.stop - t.kx.start)
-            qt = q[:, t.qy, t.qx].reshape(C, T).T
             selects = qt @ pf.permute(0, 2, 3, 1)[:, t.ky, t.kx].reshape(-1, C).T  # (T, n*R*S)
             ours = (qt @ strips[t.kx.start, t.kx.stop][t.ky].view(-1, C).T).view(T, R, 20, S).transpose(1, 2)
             assert torch.equal(ours.reshape(T, -1).view(torch.int32), selects.view(torch.int32))

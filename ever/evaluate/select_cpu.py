@@ -381,7 +381,7 @@ def _strip_exact(
     return torch.equal(selects.view(torch.int32), ours.view(torch.int32))
 
 
-def _strips(query: torch.Tensor, prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
+def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
     """The preceding frames' features (n, C, h, w) in strips, one per window column range [a, b) of the tiles,
     each laid out (h, n, b - a, C): a tile's window (rows ky) is then one contiguous (R, n, S, C) block that its
     product reads where it lies. Else each tile copies its window (n, R, S, C), and a key is copied into the
@@ -390,7 +390,7 @@ def _strips(query: torch.Tensor, prev_feats: torch.Tensor, tiles, work: dict[str
     products of select's copies bit for bit (the columns in another order; BLAS results may depend on the
     operands' layout and alignment: checked once per tile shape, query layout and alignment, block alignment,
     thread count and matmul precision, on random features) and the strips take at most ``STRIP_FLOATS``; else
-    None, and ``work`` keeps no strips."""
+    None, and ``work`` keeps no strips. ``queries``: each tile's queries (T, C) as its product takes them."""
     n, C, h, w = prev_feats.shape
     cols, size = {}, 0
     for a, b in sorted({(t.kx.start, t.kx.stop) for t in tiles}):
@@ -399,9 +399,8 @@ def _strips(query: torch.Tensor, prev_feats: torch.Tensor, tiles, work: dict[str
         work.pop("strips", None)
         return None
     buf, threads, precision = _work(work, "strips", size), torch.get_num_threads(), torch.get_float32_matmul_precision()
-    for t in tiles:
+    for t, qt in zip(tiles, queries):
         T, R, S = t.far.shape[0], t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
-        qt = query[:, t.qy, t.qx].reshape(C, T).T
         block = buf.data_ptr() // 4 + cols[t.kx.start, t.kx.stop] + t.ky.start * n * S * C  # its address / 4
         layout = (qt.stride(), qt.data_ptr() // 4 % 16)  # alignment in floats within 64 bytes
         if not _strip_exact(T, C, R, S, n, layout, block % 16, threads, precision):
@@ -459,12 +458,13 @@ def topk(
                 aff = _work(work, "rows", min(step, N - i), N)
                 torch.matmul(q[i : i + step], first, out=aff)
                 scan_rows(aff.numpy(), i, v0, k0)
-        strips = _strips(query, prev_feats, tiles, work)
+        queries = [query[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]  # each tile's (T, C)
+        strips = _strips(queries, prev_feats, tiles, work)
         ring = None if strips else prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select's
         scan = scan_window if numba.get_num_threads() > SERIAL_THREADS else scan_window_serial
-        for t in sorted(tiles, key=lambda t: (t.kx.start, t.ky.start)) if strips else tiles:
+        pairs = zip(tiles, queries)
+        for t, qt in sorted(pairs, key=lambda p: (p[0].kx.start, p[0].ky.start)) if strips else pairs:
             T, RS = t.far.shape
-            qt = query[:, t.qy, t.qx].reshape(C, T).T
             R, S = t.ky.stop - t.ky.start, t.kx.stop - t.kx.start
             corner = (t.qy.start, t.qx.start, t.qx.stop - t.qx.start, t.ky.start, t.kx.start, S, w)  # tile, window
             if strips:  # the window's keys (R, n, S, C) as they lie in its strip
