@@ -697,6 +697,55 @@ def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypat
     assert taken == [strips is not None, False, False]
 
 
+def test_strips_lay_out_again_only_the_frame_propagate_wrote(monkeypatch):
+    """Frame to frame ``propagate`` overwrites one slot of its ring and says which (``work["slot"]``): only that
+    frame's strips are laid out again, and only when the ring is the same tensor written once since (torch's
+    version counter). Written twice, not said, said of a slot beyond the ring, another tensor: all n frames are
+    laid out again. The strips' other frames are spoiled (NaN) between calls to see which were laid out; the
+    keys of a propagation-like sequence of writes stay torch's selection's."""
+    from ever.evaluate import select_cpu
+
+    monkeypatch.setattr(select_cpu, "_strip_exact", lambda *a: True)  # the layouts, whatever this BLAS does
+    n, h, w, C = 6, 30, 37, 16
+    q, f0, l0, pf, pl = random_context(3, n + 4, h, w, C=C, levels=5)
+    ring = torch.zeros(n, h, w, C).permute(0, 3, 1, 2)  # (n, C, h, w) laid out (n, h, w, C), as propagate's
+    ring[:] = pf[:n]
+    tiles = P._tiles(h, w, 12.0, P.TILE, 10, "cpu")
+    queries = [q[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]
+    fresh = {(t.kx.start, t.kx.stop) for t in tiles}
+
+    def laid_out(write, slot):  # -> the frames whose strips match the ring after the call
+        work["strips"].fill_(float("nan"))
+        write()
+        if slot is not None:
+            work["slot"] = slot
+        strips = select_cpu._strips(queries, ring, tiles, work)
+        layout = {f: ring[f].permute(1, 2, 0) for f in range(n)}  # (h, w, C)
+        return [f for f in range(n) if all(torch.equal(strips[a, b][:, f], layout[f][:, a:b]) for a, b in fresh)]
+
+    work = {}
+    assert select_cpu._strips(queries, ring, tiles, work) is not None and "strips_of" in work
+    assert laid_out(lambda: ring.__setitem__(2, pf[n]), 2) == [2]
+    assert laid_out(lambda: ring.__setitem__(4, pf[n + 1]), 4) == [4]
+    assert laid_out(lambda: None, None) == list(range(n))  # nothing said
+    assert laid_out(lambda: (ring.__setitem__(0, pf[n + 2]), ring.__setitem__(1, pf[n + 3])), 1) == list(range(n))
+    assert laid_out(lambda: ring.__setitem__(3, pf[0]), n) == list(range(n))  # a slot beyond the ring
+    assert laid_out(lambda: None, 0) == list(range(n))  # said, but not written (the version is the same)
+    twin = ring.clone()  # the same values in another tensor
+    work["strips"].fill_(float("nan"))
+    work["slot"] = 0
+    strips = select_cpu._strips(queries, twin, tiles, work)
+    assert not any(strips[k].isnan().any() for k in fresh)
+
+    work = {}  # a propagation's writes: each frame's keys are torch's selection's
+    for t in range(4):
+        v, keys = select_cpu.topk(q, f0, ring, 10, tiles, P._step(2**25, h * w), work)
+        ref_v, ref_labs, table = _torchs_selection((q, f0, l0, ring, pl[:n]))
+        assert torch.equal(v, ref_v) and torch.equal(table[keys], ref_labs)
+        ring[t % n] = pf[n + t]
+        work["slot"] = t % n
+
+
 def test_compiled_selection_needs_heap_rows_on_cpu():
     """Rows too short for torch.topk's heap path, an empty context, k beyond 17 (libstdc++'s std::sort then
     orders ties otherwise) and other dtypes stay with torch."""

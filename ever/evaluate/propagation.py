@@ -323,7 +323,7 @@ def predict(
     radius: float = 12.0,
     temperature: float = 0.05,
     max_elements: int = 2**25,
-    work: dict[str, torch.Tensor] | None = None,
+    work: dict | None = None,
 ) -> torch.Tensor:
     """Soft labels (K, h, w) of one frame.
 
@@ -427,7 +427,7 @@ def propagate(
     ring_l = first_feat.new_zeros(n_context, *first_labels.shape)  # (n, K, h, w)
     if reference:
         ring_f[:], ring_l[:] = first_feat, first_labels
-    count, work = 0, {}  # work: the CPU selection's products' outputs, kept for the next frame
+    count, work = 0, {}  # work: the CPU selection's products' outputs and strips, kept for the next frame
     for feat in feats:
         n = n_context if reference else min(count, n_context)
         soft = predict(feat, first_feat, first_labels, ring_f[:n], ring_l[:n], topk, radius, temperature, work=work)
@@ -435,6 +435,7 @@ def propagate(
         if n_context > 0:
             ring_f[count % n_context] = feat
             ring_l[count % n_context] = soft
+            work["slot"] = count % n_context  # the one frame of the ring written: its strips are laid out anew
         count += 1
 
 

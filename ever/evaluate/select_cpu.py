@@ -381,7 +381,7 @@ def _strip_exact(
     return torch.equal(selects.view(torch.int32), ours.view(torch.int32))
 
 
-def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict[str, torch.Tensor]) -> dict | None:
+def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict) -> dict | None:
     """The preceding frames' features (n, C, h, w) in strips, one per window column range [a, b) of the tiles,
     each laid out (h, n, b - a, C): a tile's window (rows ky) is then one contiguous (R, n, S, C) block that its
     product reads where it lies. Else each tile copies its window (n, R, S, C), and a key is copied into the
@@ -390,11 +390,16 @@ def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict[str, torc
     products of select's copies bit for bit (the columns in another order; BLAS results may depend on the
     operands' layout and alignment: checked once per tile shape, query layout and alignment, block alignment,
     thread count and matmul precision, on random features) and the strips take at most ``STRIP_FLOATS``; else
-    None, and ``work`` keeps no strips. ``queries``: each tile's queries (T, C) as its product takes them."""
+    None, and ``work`` keeps no strips. ``queries``: each tile's queries (T, C) as its product takes them.
+
+    Only one frame is laid out again when ``work["slot"]`` says which frame ``propagate`` overwrote since the
+    strips were laid out and the features are the same tensor written once since (torch's version counter,
+    which counts every in-place write to it or its views); anything else lays out all n frames."""
     n, C, h, w = prev_feats.shape
     cols, size = {}, 0
     for a, b in sorted({(t.kx.start, t.kx.stop) for t in tiles}):
         cols[a, b], size = size, size + h * n * (b - a) * C
+    slot, held = work.pop("slot", None), work.pop("strips_of", None)
     if size > STRIP_FLOATS:
         work.pop("strips", None)
         return None
@@ -406,10 +411,19 @@ def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict[str, torc
         if not _strip_exact(T, C, R, S, n, layout, block % 16, threads, precision):
             work.pop("strips", None)
             return None
+    version = None if prev_feats.is_inference() else prev_feats._version
+    frames = slice(None)  # the frames laid out: all, or the one written since
+    if version is not None and held is not None and slot is not None and 0 <= slot < n:
+        feats, laid_out, where = held
+        same = feats.data_ptr() == prev_feats.data_ptr() and feats.stride() == prev_feats.stride()
+        if same and feats.shape == prev_feats.shape and where == (buf.data_ptr(), cols) and version == laid_out + 1:
+            frames = slice(slot, slot + 1)
     strips = {}
     for (a, b), off in cols.items():
         strips[a, b] = buf[off : off + h * n * (b - a) * C].view(h, n, b - a, C)
-        strips[a, b].copy_(prev_feats[:, :, :, a:b].permute(2, 0, 3, 1))
+        strips[a, b][:, frames].copy_(prev_feats[frames, :, :, a:b].permute(2, 0, 3, 1))
+    if version is not None:  # what the strips hold: these features (kept, so that their memory is no other
+        work["strips_of"] = (prev_feats, version, (buf.data_ptr(), cols))  # tensor's) at this version, so laid out
     return strips
 
 
@@ -432,16 +446,16 @@ def topk(
     k: int,
     tiles,
     step: int,
-    work: dict[str, torch.Tensor] | None = None,
+    work: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """query, first_feat (C, h, w) and prev_feats (n, C, h, w), float32 on CPU, NaN-free -> each query's top-k
     over the context as ``select`` takes it: values (h*w, k) descending and keys (h*w, k), j < h*w frame 0's
     cell j, h*w * (1 + f) + j cell j of preceding frame f. ``tiles``: the plan of query tiles, their windows and
     which keys are within the radius (``propagation._tiles``, the one home of the radius test); ``step``: frame
-    0's queries a product; ``work``: a dict in which the products' outputs are kept for the next call (one
-    propagation's, one call at a time: :func:`_work`), else fresh ones. Needs every row long enough for
-    ``torch.topk``'s heap path and k <= 17 (``propagation._compiled_plan``). One call at a time in a process:
-    numba's workqueue layer is not thread-safe."""
+    0's queries a product; ``work``: a dict in which the products' outputs and the strips are kept for the next
+    call (one propagation's, one call at a time: :func:`_work`; ``work["slot"]``: :func:`_strips`), else fresh
+    ones. Needs every row long enough for ``torch.topk``'s heap path and k <= 17 (``propagation._compiled_plan``).
+    One call at a time in a process: numba's workqueue layer is not thread-safe."""
     C, h, w = query.shape
     n, N = prev_feats.shape[0], h * w
     use_threads(torch.get_num_threads())
