@@ -155,6 +155,16 @@ def peak_tflops(device: torch.device, dtype: str) -> float | None:
     return next((v[dtype] for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
+def gemm_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of one n x n by n x n matrix product (``torch.matmul``, 2 n^3 FLOPs) in ``dtype`` on ``device`` with
+    the threads set: what dense arithmetic reaches on this machine in practice, the roof a step's counted FLOPs a
+    second are read against (a vendor's peak, :func:`peak_tflops`, is known for some GPUs only). Median of
+    ``reps`` after the warm-up."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
+    return 2 * n**3 / time_fn(lambda: a @ b, device, reps=reps) / 1e9
+
+
 def provenance(script: str, argv: list[str], device: torch.device | str) -> dict[str, Any]:
     """What makes a bench result a snapshot: the command that made it, when (UTC), the code (``environment``:
     commit and uncommitted changes, torch), the machine it ran on (``hardware_info`` of ``device``; ``gpus`` only

@@ -26,6 +26,10 @@ segmentation time per clip (CPU, as in a DataLoader worker) and its share of a s
 it serially (divide by ``data.num_workers`` for the training loader). Ratios are against the first row
 (patch_crop at the first stage and precision, when it runs).
 
+Before the steps, one 2048^3 matrix product in fp32 (and bf16 when asked for) gives what dense arithmetic
+reaches on these threads (``gemm_gflops``); the videowalk table reads both steps' GFLOP/s against it, and the
+share a step twice as fast as videowalk's would need.
+
 ``--videowalk DIR`` also times ajabri/videowalk's training step (``DIR/code``: its CRW, ResNet-18 with the
 strides of layer3/4 at 1 and reflect padding, on 64-px patches of the same clips, dropout 0.1, tau 0.05,
 Adam 1e-4, fp32) at each of ``--stages`` (layer4: its train.py default; layer3: ``--remove-layers layer4``),
@@ -58,6 +62,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     device_info,
+    gemm_gflops,
     peak_memory,
     provenance,
     reset_peak,
@@ -357,21 +362,24 @@ def bench_videowalk(args, clips: Path, stage: str) -> dict | None:
     return row
 
 
-def print_videowalk(vw: list[dict], rows: list[dict]) -> None:
+def print_videowalk(vw: list[dict], rows: list[dict], gemm: dict) -> None:
     """videowalk's step beside EVER's reference walk (patch_crop, fp32, default mode) at the same stage
-    (``ever.analysis.speed.videowalk_pairs``, the pairing the README and the book read)."""
+    (``ever.analysis.speed.videowalk_pairs``, the pairing the README and the book read), with both steps' GFLOP/s
+    as a share of the fp32 matrix product's (``gemm``) and the share a step twice as fast as videowalk's needs."""
     if not vw:
         return
     print(f"\najabri/videowalk ({vw[0]['commit']}, torch {vw[0]['torch']}, {vw[0]['threads']} threads), same clips:")
     print(
         f"{'stage':8} {'videowalk ms':>12} {'GFLOP/clip':>10} {'EVER patch_crop ms':>18} {'GFLOP/clip':>10} "
-        f"{'x speed (vw / EVER)':>19}"
+        f"{'x speed (vw / EVER)':>19} {'vw % gemm':>9} {'EVER % gemm':>11} {'2x vw needs':>11}"
     )
-    for p in videowalk_pairs({"rows": rows, "videowalk": vw}):
+    for p in videowalk_pairs({"rows": rows, "videowalk": vw, "gemm_gflops": gemm}):
         print(
             f"{p['stage']:8} {p['videowalk_ms']:12.1f} {p['videowalk_gflop']:10.3f} {p['ever_ms']:18.1f} "
-            f"{p['ever_gflop']:10.3f} {p['speedup']:19.2f}"
+            f"{p['ever_gflop']:10.3f} {p['speedup']:19.2f} {p['videowalk_gflops'] / gemm['fp32']:9.0%} "
+            f"{p['ever_of_gemm']:11.0%} {p['twice_of_gemm']:11.0%}"
         )
+    print(f"% gemm: GFLOP/s of the step (counted FLOPs / wall time) over the fp32 {gemm['n']}^3 matrix product's")
 
 
 def main(argv=None) -> dict:
@@ -439,6 +447,10 @@ def main(argv=None) -> dict:
         f"frames: {source}; B={args.batch} T={args.clip_len} {args.size}px width={args.width} "
         f"D={args.proj_dim} K={args.k}; patches {args.size // 4}/{args.size // 8}"
     )
+    gemm = {"n": 2048, "fp32": gemm_gflops(device, torch.float32)}  # the roof the steps' GFLOP/s are read against
+    if "bf16" in precisions:
+        gemm["bf16"] = gemm_gflops(device, torch.bfloat16)
+    print("matrix product 2048^3: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in gemm.items() if k != "n"))
     rows, vw, tried = [], [], set()
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "clips.pt"  # videowalk's subprocess reads the very clips
@@ -465,7 +477,7 @@ def main(argv=None) -> dict:
             r["flops_ratio_vs_first"] = r["gflops_per_clip"] / ref["gflops_per_clip"]
     print()
     print_table(rows, ref)
-    print_videowalk(vw, rows)
+    print_videowalk(vw, rows, gemm)
     result = {
         "bench": "train",
         **prov,
@@ -473,6 +485,7 @@ def main(argv=None) -> dict:
         "info": info,
         "frames": source,
         "args": vars(args),
+        "gemm_gflops": gemm,
         "rows": rows,
         "videowalk": vw,
     }

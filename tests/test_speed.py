@@ -158,6 +158,29 @@ def test_the_sentences_carry_the_snapshots_numbers():
     )
 
 
+def test_the_step_is_read_against_the_machines_matrix_product():
+    """With the GFLOP/s of a large fp32 matrix product on the same threads (bench/train.py's ``gemm_gflops``), each
+    stage's step is a share of it, and so is a step twice as fast as videowalk's: (2 x 250 x 2/3) / 500 = 67 %
+    through layer3, (2 x 880 / 6) / 500 = 59 % through layer4. Without it, neither is said."""
+    snap = {**_train(), "gemm_gflops": {"n": 2048, "fp32": 500.0}}
+    pairs = {p["stage"]: p for p in speed.videowalk_pairs(snap)}
+    assert pairs["layer3"]["ever_of_gemm"] == pytest.approx(0.5) and pairs["layer4"]["ever_of_gemm"] == pytest.approx(
+        0.44
+    )
+    assert pairs["layer3"]["twice_of_gemm"] == pytest.approx(2 / 3) and pairs["layer4"][
+        "twice_of_gemm"
+    ] == pytest.approx(2 * 880 / 6 / 500)
+    t = speed.roof_text(snap)
+    assert t == (
+        "The reference walk's counted FLOPs run at 50% / 44% (layer3 / layer4) of what a 2048^3 fp32 matrix product "
+        "reaches on the same threads (500 GFLOP/s); a step twice as fast as videowalk's would need 67% / 59%."
+    )
+    assert t in speed.summary(snap, None) and "matrix product" not in speed.train_text(snap)  # the README's line
+    assert speed.roof_text(_train()) == "" and "twice_of_gemm" not in speed.videowalk_pairs(_train())[0]
+    T = speed.videowalk_table(snap)
+    assert T.loc["layer3", "2x videowalk / fp32 matrix product"] == pytest.approx(0.67)
+
+
 def test_the_sentences_say_only_what_the_results_hold():
     snap = _train()
     snap["videowalk"][1]["gflops_per_clip"] = 300.0  # not the same FLOPs: the sentence must not say so
@@ -230,6 +253,7 @@ def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
     snap = speed.load(out, "train")
     assert snap["command"] == f"python bench/train.py {argv} {modes} --json {out}"
     assert snap["environment"]["torch"] and snap["machine"]["device"] == "cpu" and len(snap["load_after"]) == 3
+    assert snap["gemm_gflops"]["n"] == 2048 and snap["gemm_gflops"]["fp32"] > 0 and "bf16" not in snap["gemm_gflops"]
     T = speed.step_table(snap)
     names = ["patch_crop layer3 fp32", "patch_crop layer3 fp32 channels_last", "patch_crop layer3 fp32 compile"]
     assert list(T.index) == names

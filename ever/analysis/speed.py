@@ -5,6 +5,7 @@ and returns tables and sentences made from their numbers. No figure is typed her
     train, evals = load("results/speed/train.json", "train"), load("results/speed/eval.json", "eval")
     step_table(train)        # each variant x stage x precision x mode: wall and CPU ms a step, GFLOP a clip, ratios
     videowalk_table(train)   # ajabri/videowalk's step beside EVER's reference walk, stage by stage
+    roof_text(train)         # that step against this machine's fp32 matrix product (what 2x videowalk would need)
     eval_table(evals)        # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
     machine_line(train)      # what the figures were measured on, and when
     readme_speed()           # the README's generated Speed section
@@ -112,7 +113,11 @@ def step_table(snap: dict[str, Any]):
 def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
     """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32, default mode) at
     that stage on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both
-    GFLOP a clip and GFLOP/s); stages EVER did not time are left out."""
+    GFLOP a clip and GFLOP/s); stages EVER did not time are left out. Where the snapshot holds the GFLOP/s of a
+    large fp32 matrix product on the same threads (``gemm_gflops``, bench/train.py), also ``ever_of_gemm``: EVER's
+    GFLOP/s as a fraction of it, and ``twice_of_gemm``: the fraction a step twice as fast as videowalk's would
+    need (above 1: beyond what this machine's dense arithmetic reaches)."""
+    gemm = snap.get("gemm_gflops", {}).get("fp32")
     out = []
     for v in snap["videowalk"]:
         ours = _row(snap, "patch_crop", v["stage"], "fp32")
@@ -132,6 +137,8 @@ def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
                 "ever_gflops": _rate(ours),
             }
         )
+        if gemm:
+            out[-1].update(ever_of_gemm=_rate(ours) / gemm, twice_of_gemm=2 * _rate(v) / gemm)
     return out
 
 
@@ -153,6 +160,8 @@ def videowalk_table(snap: dict[str, Any]):
             "ever_gflop": "EVER GFLOP/clip",
             "videowalk_gflops": "videowalk GFLOP/s",
             "ever_gflops": "EVER GFLOP/s",
+            "ever_of_gemm": "EVER / fp32 matrix product",
+            "twice_of_gemm": "2x videowalk / fp32 matrix product",
         }
     )
     return P.dropna(axis=1, how="all").round(2)
@@ -319,10 +328,27 @@ def snapshots(root: str | Path = SNAPSHOT) -> tuple[dict[str, Any] | None, dict[
     return tuple(load(root / f"{b}.json", b) if (root / f"{b}.json").is_file() else None for b in ("train", "eval"))
 
 
+def roof_text(snap: dict[str, Any]) -> str:
+    """How near the reference walk's step is to this machine's dense arithmetic, in one sentence (chapter 6): its
+    counted FLOPs a second as a share of a large fp32 matrix product's on the same threads, and the share a step
+    twice as fast as videowalk's would need, stage by stage; empty where the snapshot has no matrix product or no
+    videowalk pair."""
+    pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
+    if not pairs or "twice_of_gemm" not in pairs[0]:
+        return ""
+    stages, gemm = " / ".join(p["stage"] for p in pairs), snap["gemm_gflops"]
+    ours, twice = (" / ".join(f"{p[key]:.0%}" for p in pairs) for key in ("ever_of_gemm", "twice_of_gemm"))
+    return (
+        f"The reference walk's counted FLOPs run at {ours} ({stages}) of what a {gemm['n']}^3 fp32 matrix product "
+        f"reaches on the same threads ({gemm['fp32']:.0f} GFLOP/s); a step twice as fast as videowalk's would need "
+        f"{twice}."
+    )
+
+
 def summary(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> str:
-    """:func:`train_text` and :func:`eval_text` of the snapshots given, as paragraphs (chapter 6), or a sentence
-    saying that there is none."""
-    texts = [t for t in (train and train_text(train), evals and eval_text(evals)) if t]
+    """:func:`train_text`, :func:`roof_text` and :func:`eval_text` of the snapshots given, as paragraphs (chapter 6),
+    or a sentence saying that there is none."""
+    texts = [t for t in (train and train_text(train), train and roof_text(train), evals and eval_text(evals)) if t]
     return "\n\n".join(texts) or "No `results/speed` snapshot in this checkout: `bench/README.md` says how to make one."
 
 
