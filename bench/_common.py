@@ -155,14 +155,15 @@ def peak_tflops(device: torch.device, dtype: str) -> float | None:
     return next((v[dtype] for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
-def gemm_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 5) -> float:
+def gemm_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 10) -> float:
     """GFLOP/s of one n x n by n x n matrix product (``torch.matmul``, 2 n^3 FLOPs) in ``dtype`` on ``device`` with
     the threads set: what dense arithmetic reaches on this machine in practice, the roof a step's counted FLOPs a
-    second are read against (a vendor's peak, :func:`peak_tflops`, is known for some GPUs only). Median of
-    ``reps`` after the warm-up."""
+    second are read against (a vendor's peak, :func:`peak_tflops`, is known for some GPUs only). The fastest of
+    ``reps`` calls after the warm-up: a roof is what the machine can reach, and a shared machine's slow calls are
+    other processes' time."""
     gen = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
-    return 2 * n**3 / time_fn(lambda: a @ b, device, reps=reps) / 1e9
+    return 2 * n**3 / time_stats(lambda: a @ b, device, reps=reps)["min_s"] / 1e9
 
 
 def provenance(script: str, argv: list[str], device: torch.device | str) -> dict[str, Any]:
