@@ -699,10 +699,12 @@ def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypat
 
 def test_strips_lay_out_again_only_the_frame_propagate_wrote(monkeypatch):
     """Frame to frame ``propagate`` overwrites one slot of its ring and says which (``work["slot"]``): only that
-    frame's strips are laid out again, and only when the ring is the same tensor written once since (torch's
-    version counter). Written twice, not said, said of a slot beyond the ring, another tensor: all n frames are
-    laid out again. The strips' other frames are spoiled (NaN) between calls to see which were laid out; the
-    keys of a propagation-like sequence of writes stay torch's selection's."""
+    frame's strips are laid out again, and only when the features are the very tensor of the last layout (the
+    same storage and view, the same strips buffer) written once since (torch's version counter). Written twice,
+    not written, not said, said of a slot outside the ring, another tensor at the version expected, another
+    buffer, a shorter view, an inference tensor: all frames are laid out again. The strips are spoiled (NaN)
+    before each call to see which frames were laid out; the keys of a propagation's sequence of writes stay torch's
+    selection's (with this machine's own check of the strips)."""
     from ever.evaluate import select_cpu
 
     monkeypatch.setattr(select_cpu, "_strip_exact", lambda *a: True)  # the layouts, whatever this BLAS does
@@ -712,31 +714,41 @@ def test_strips_lay_out_again_only_the_frame_propagate_wrote(monkeypatch):
     ring[:] = pf[:n]
     tiles = P._tiles(h, w, 12.0, P.TILE, 10, "cpu")
     queries = [q[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]
-    fresh = {(t.kx.start, t.kx.stop) for t in tiles}
+    ranges = {(t.kx.start, t.kx.stop) for t in tiles}
 
-    def laid_out(write, slot):  # -> the frames whose strips match the ring after the call
+    def laid_out(write, slot, feats=ring):  # -> the frames whose strips hold feats after the call
         work["strips"].fill_(float("nan"))
         write()
         if slot is not None:
             work["slot"] = slot
-        strips = select_cpu._strips(queries, ring, tiles, work)
-        layout = {f: ring[f].permute(1, 2, 0) for f in range(n)}  # (h, w, C)
-        return [f for f in range(n) if all(torch.equal(strips[a, b][:, f], layout[f][:, a:b]) for a, b in fresh)]
+        strips = select_cpu._strips(queries, feats, tiles, work)
+        layout = [f.permute(1, 2, 0) for f in feats]  # (h, w, C)
+        return [i for i, f in enumerate(layout) if all(torch.equal(strips[a, b][:, i], f[:, a:b]) for a, b in ranges)]
 
+    everything = list(range(n))
     work = {}
     assert select_cpu._strips(queries, ring, tiles, work) is not None and "strips_of" in work
     assert laid_out(lambda: ring.__setitem__(2, pf[n]), 2) == [2]
     assert laid_out(lambda: ring.__setitem__(4, pf[n + 1]), 4) == [4]
-    assert laid_out(lambda: None, None) == list(range(n))  # nothing said
-    assert laid_out(lambda: (ring.__setitem__(0, pf[n + 2]), ring.__setitem__(1, pf[n + 3])), 1) == list(range(n))
-    assert laid_out(lambda: ring.__setitem__(3, pf[0]), n) == list(range(n))  # a slot beyond the ring
-    assert laid_out(lambda: None, 0) == list(range(n))  # said, but not written (the version is the same)
-    twin = ring.clone()  # the same values in another tensor
-    work["strips"].fill_(float("nan"))
-    work["slot"] = 0
-    strips = select_cpu._strips(queries, twin, tiles, work)
-    assert not any(strips[k].isnan().any() for k in fresh)
+    assert laid_out(lambda: None, None) == everything  # nothing said
+    assert laid_out(lambda: (ring.__setitem__(0, pf[n + 2]), ring.__setitem__(1, pf[n + 3])), 1) == everything
+    assert laid_out(lambda: ring.__setitem__(3, pf[0]), n) == everything  # a slot beyond the ring
+    assert laid_out(lambda: ring.__setitem__(3, pf[1]), -1) == everything  # and before it
+    assert laid_out(lambda: None, 0) == everything  # said, but not written: the version is the same
+    twin = ring.clone()  # the same values in another tensor, at the version the next write would give the ring
+    for _ in range(work["strips_of"][1] + 1 - twin._version):
+        twin.mul_(1.0)
+    assert laid_out(lambda: None, 0, twin) == everything
+    assert laid_out(lambda: ring.__setitem__(5, pf[2]), 5) == everything  # back to the ring: another tensor
+    work["strips"] = work["strips"].clone()  # another buffer
+    assert laid_out(lambda: ring.__setitem__(5, pf[3]), 5) == everything
+    assert laid_out(lambda: ring.__setitem__(2, pf[4]), 2, ring[: n - 1]) == everything[:-1]  # a shorter view
+    with torch.inference_mode():
+        frozen = ring.clone()
+    assert laid_out(lambda: None, 0, frozen) == everything and "strips_of" not in work  # no version to read
+    assert laid_out(lambda: ring.__setitem__(1, pf[5]), 1) == everything
 
+    monkeypatch.undo()  # this machine's check: strips where its products of them are select's, else copies
     work = {}  # a propagation's writes: each frame's keys are torch's selection's
     for t in range(4):
         v, keys = select_cpu.topk(q, f0, ring, 10, tiles, P._step(2**25, h * w), work)

@@ -44,8 +44,9 @@ time, and only the features and soft labels of frame 0 and of ``n_context`` prec
 (a ring buffer). Temporaries are bounded too: affinities to frame 0 are computed for chunks of query
 cells (at most ``max_elements`` floats), those to the preceding frames for tiles of 8x8 query cells
 against the window the radius allows; on CPU their outputs are kept from frame to frame of one video, and the
-preceding frames are laid out once more in strips that the windows' products read (about 4 times their
-features, at most 1 GiB; beyond, each tile copies its window).
+preceding frames are kept laid out in strips that the windows' products read (about 4 times their features, at
+most 1 GiB; beyond, each tile copies its window), where each frame only the frame written to the ring is laid
+out again.
 
     for t, pred in enumerate(propagate_masks(seq, lab_features)):   # pred (H, W) int64 object ids
         ...
@@ -332,7 +333,9 @@ def predict(
     is the top-k of the union of the top-k of frame 0 (all cells) and of the preceding frames (local).
     On CPU (where :func:`_compiled_plan` gives a plan) the keys are selected by :mod:`ever.evaluate.select_cpu`
     (the same keys, bit for bit), elsewhere by torch (:func:`select`). ``work``: a dict in which the CPU
-    selection keeps its products' outputs for the next frame (:func:`propagate` passes one per video).
+    selection keeps its products' outputs and the preceding frames' strips for the next frame (:func:`propagate`
+    passes one per video, and sets its ``"slot"``: see :func:`ever.evaluate.select_cpu._strips`; no other caller
+    may).
     """
     C, h, w = query.shape
     K = first_labels.shape[0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numba
 import numpy as np
@@ -385,16 +386,21 @@ def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict) -> dict 
     """The preceding frames' features (n, C, h, w) in strips, one per window column range [a, b) of the tiles,
     each laid out (h, n, b - a, C): a tile's window (rows ky) is then one contiguous (R, n, S, C) block that its
     product reads where it lies. Else each tile copies its window (n, R, S, C), and a key is copied into the
-    windows of about 14 tiles (30 x 30 windows, 8 x 8 tiles), a quarter of a window's time at 256 channels; the
-    strips copy each key about 4 times a frame. Taken where torch's products of the strips' blocks are its
-    products of select's copies bit for bit (the columns in another order; BLAS results may depend on the
-    operands' layout and alignment: checked once per tile shape, query layout and alignment, block alignment,
-    thread count and matmul precision, on random features) and the strips take at most ``STRIP_FLOATS``; else
-    None, and ``work`` keeps no strips. ``queries``: each tile's queries (T, C) as its product takes them.
+    windows of about 14 tiles (30 x 30 windows, 8 x 8 tiles), a quarter of a window's time at 256 channels. Taken
+    where torch's products of the strips' blocks are its products of select's copies bit for bit (the columns in
+    another order; BLAS results may depend on the operands' layout and alignment: checked once per tile shape,
+    query layout and alignment, block alignment, thread count and matmul precision, on random features) and the
+    strips take at most ``STRIP_FLOATS``; else None, and ``work`` keeps no strips. ``queries``: each tile's
+    queries (T, C) as its product takes them.
 
-    Only one frame is laid out again when ``work["slot"]`` says which frame ``propagate`` overwrote since the
-    strips were laid out and the features are the same tensor written once since (torch's version counter,
-    which counts every in-place write to it or its views); anything else lays out all n frames."""
+    Laying out all n frames copies each key about 4 times (the column ranges overlap). Only one frame is laid
+    out again when ``work["slot"]`` (set by :func:`ever.evaluate.propagation.propagate` alone, right after it
+    overwrites that slot of its ring) names it and the features are the very tensor of the last layout: the same
+    storage, still alive (a weak reference to it), the same view of it (address, shape, strides), the same
+    strips buffer and column ranges, and written exactly once since by torch (its version counter, shared by
+    the views of one storage, counts every in-place op through torch; writes through numpy or ``.data`` are
+    not counted, and nothing writes the ring so). Anything else, inference tensors included (they keep no
+    version), lays out all n frames."""
     n, C, h, w = prev_feats.shape
     cols, size = {}, 0
     for a, b in sorted({(t.kx.start, t.kx.stop) for t in tiles}):
@@ -411,28 +417,30 @@ def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict) -> dict 
         if not _strip_exact(T, C, R, S, n, layout, block % 16, threads, precision):
             work.pop("strips", None)
             return None
+    storage = prev_feats if prev_feats._base is None else prev_feats._base
+    view = (prev_feats.data_ptr(), tuple(prev_feats.shape), prev_feats.stride(), buf.data_ptr(), cols)
     version = None if prev_feats.is_inference() else prev_feats._version
     frames = slice(None)  # the frames laid out: all, or the one written since
     if version is not None and held is not None and slot is not None and 0 <= slot < n:
-        feats, laid_out, where = held
-        same = feats.data_ptr() == prev_feats.data_ptr() and feats.stride() == prev_feats.stride()
-        if same and feats.shape == prev_feats.shape and where == (buf.data_ptr(), cols) and version == laid_out + 1:
+        same, laid_out, where = held
+        if same() is storage and where == view and version == laid_out + 1:
             frames = slice(slot, slot + 1)
     strips = {}
     for (a, b), off in cols.items():
         strips[a, b] = buf[off : off + h * n * (b - a) * C].view(h, n, b - a, C)
         strips[a, b][:, frames].copy_(prev_feats[frames, :, :, a:b].permute(2, 0, 3, 1))
-    if version is not None:  # what the strips hold: these features (kept, so that their memory is no other
-        work["strips_of"] = (prev_feats, version, (buf.data_ptr(), cols))  # tensor's) at this version, so laid out
+    if version is not None:  # what the strips hold now
+        work["strips_of"] = (weakref.ref(storage), version, view)
     return strips
 
 
-def _work(work: dict[str, torch.Tensor], name: str, *shape: int) -> torch.Tensor:
+def _work(work: dict, name: str, *shape: int) -> torch.Tensor:
     """A float32 CPU tensor of ``shape`` from ``work`` (grown when too small), for a product's output: reused from
     frame to frame, as a fresh tensor of this size is mapped anew each time, and filling its pages cost a third
     of frame 0's product time. ``work`` holds at most frame 0's chunk of products (``step`` x N floats), one
     tile's window (its keys and affinities) and the strips (at most ``STRIP_FLOATS``: about 4 times the preceding
-    frames' features, 0.5 GB for 256 channels at 480p)."""
+    frames' features, 0.5 GB for 256 channels at 480p); besides, :func:`_strips` keeps in it what the strips hold
+    (``strips_of``: a weak reference, which keeps no memory) and reads ``slot``."""
     size = math.prod(shape)
     if name not in work or work[name].numel() < size:
         work[name] = torch.empty(size, dtype=torch.float32, device="cpu")
