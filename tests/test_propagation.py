@@ -663,7 +663,7 @@ def test_windows_are_read_from_strips_where_their_products_are_selects(monkeypat
     args = random_context(C, 20, 30, 37, C=C, levels=5)
     q, f0, l0, pf, pl = args
     tiles = P._tiles(30, 37, 12.0, P.TILE, 10, "cpu")
-    work, queries = {}, [q[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]  # as topk takes them
+    work, queries = {}, select_cpu.tile_queries(q, tiles)  # as topk takes them
     strips = select_cpu._strips(queries, pf, tiles, work)
     if strips is not None:  # (on this machine the products of either layout are the same: taken)
         assert sorted(strips) == sorted({(t.kx.start, t.kx.stop) for t in tiles})
@@ -713,7 +713,7 @@ def test_strips_lay_out_again_only_the_frame_propagate_wrote(monkeypatch):
     ring = torch.zeros(n, h, w, C).permute(0, 3, 1, 2)  # (n, C, h, w) laid out (n, h, w, C), as propagate's
     ring[:] = pf[:n]
     tiles = P._tiles(h, w, 12.0, P.TILE, 10, "cpu")
-    queries = [q[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]
+    queries = select_cpu.tile_queries(q, tiles)
     ranges = {(t.kx.start, t.kx.stop) for t in tiles}
 
     def laid_out(write, slot, feats=ring):  # -> the frames whose strips hold feats after the call

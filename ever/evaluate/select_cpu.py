@@ -434,6 +434,13 @@ def _strips(queries: list, prev_feats: torch.Tensor, tiles, work: dict) -> dict 
     return strips
 
 
+def tile_queries(query: torch.Tensor, tiles) -> list[torch.Tensor]:
+    """Each tile's queries (T, C), from query (C, h, w), as its window's product takes them (a view where the
+    tile's cells are contiguous, else a copy): what :func:`_strips` checks and :func:`topk` multiplies."""
+    C = query.shape[0]
+    return [query[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]
+
+
 def _work(work: dict, name: str, *shape: int) -> torch.Tensor:
     """A float32 CPU tensor of ``shape`` from ``work`` (grown when too small), for a product's output: reused from
     frame to frame, as a fresh tensor of this size is mapped anew each time, and filling its pages cost a third
@@ -480,7 +487,7 @@ def topk(
                 aff = _work(work, "rows", min(step, N - i), N)
                 torch.matmul(q[i : i + step], first, out=aff)
                 scan_rows(aff.numpy(), i, v0, k0)
-        queries = [query[:, t.qy, t.qx].reshape(C, t.far.shape[0]).T for t in tiles]  # each tile's (T, C)
+        queries = tile_queries(query, tiles)
         strips = _strips(queries, prev_feats, tiles, work)
         ring = None if strips else prev_feats.permute(0, 2, 3, 1).contiguous()  # (n, h, w, C), as select's
         scan = scan_window if numba.get_num_threads() > SERIAL_THREADS else scan_window_serial
