@@ -1,7 +1,7 @@
 """What a user gets without training: the feature functions of ``ever eval lab-dist`` and ``ever eval random``.
 
-Two colour baselines read the Lab colour of each 8x8 cell (:func:`ever.evaluate.propagation.rgb_to_lab`,
-averaged over the cell); label propagation L2-normalises features and compares them by dot product:
+Two colour baselines read the mean Lab colour of each 8x8 cell (:func:`ever.evaluate.propagation.lab_cells`);
+label propagation L2-normalises features and compares them by dot product:
 
 * ``lab`` (:func:`ever.evaluate.propagation.lab_features`): the scaled 3-d Lab vector. After the
   normalisation only its *direction* is left: a dark and a bright cell of the same hue look alike.
@@ -21,10 +21,9 @@ averaged over the cell); label propagation L2-normalises features and compares t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ever.config import ModelConfig
-from ever.evaluate.propagation import STRIDE, rgb_to_lab
+from ever.evaluate.propagation import lab_cells
 
 LAB_SPHERE_RADIUS = 200.0  # R > the largest |(L - 50, a, b)| of sRGB colours (about 188)
 
@@ -33,7 +32,7 @@ def lab_dist_features(frames: torch.Tensor, radius: float = LAB_SPHERE_RADIUS) -
     """Distance-preserving colour baseline: (t, 3, H, W) sRGB in [0, 1] -> (t, 4, ceil(H/8), ceil(W/8)),
     unit vectors ``[x, sqrt(R^2 - |x|^2)] / R`` of each cell's mean centred Lab ``x = (L - 50, a, b)``;
     ``f1 . f2 = 1 - (|x1 - x2|^2 + (h1 - h2)^2) / (2 R^2)`` (see the module docstring)."""
-    lab = F.avg_pool2d(rgb_to_lab(frames.float()), STRIDE, ceil_mode=True)
+    lab = lab_cells(frames)
     x = lab - lab.new_tensor([50.0, 0.0, 0.0])[None, :, None, None]
     height = (radius**2 - x.square().sum(1, keepdim=True)).clamp_min(0).sqrt()
     return torch.cat([x, height], 1) / radius
