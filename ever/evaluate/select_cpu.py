@@ -189,13 +189,13 @@ def _nth_element_sort(hv, hk, length, k):
 def _scan(hv, hk, k, a, lo, hi, key0):
     """Scan a[lo:hi] (keys key0 + j) into the heap hv, hk of k as libstdc++'s __heap_select does: an entry
     enters when it beats the top. A run none of whose entries beats it changes nothing: it is passed over
-    after one count of the entries above the top (a sum of comparisons vectorises; a float max does not
-    without fast-math flags)."""
+    after one pass that ors the comparisons with the top (it vectorises, as a float max does not without
+    fast-math flags; an or of booleans is cheaper than a sum, which numba keeps in 64-bit integers)."""
     top = hv[0]
-    above = 0
+    above = False
     for j in range(lo, hi):
-        above += a[j] > top
-    if above == 0:
+        above |= a[j] > top
+    if not above:
         return
     for j in range(lo, hi):
         if a[j] > hv[0]:
