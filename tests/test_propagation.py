@@ -144,6 +144,21 @@ def test_grid_shapes(size, long_side, cells):
     assert g.up(down).shape == (2, *size)
 
 
+@pytest.mark.parametrize("long_side", [0, 45])
+def test_grid_frames_pad_by_repeating_the_edge(long_side):
+    """Frames are padded to whole cells by repeating the last row and column (at native size the bytes, else the
+    resized floats): the values of torch's replicate padding of the frames in [0, 1], laid out channels last."""
+    rgb = [np.random.default_rng(i).integers(0, 256, (37, 50, 3), dtype=np.uint8) for i in range(2)]
+    g = P.CellGrid((37, 50), long_side)
+    x = g.frames(rgb)
+    frames = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).float() / 255
+    if long_side:
+        frames = F.interpolate(frames, size=g.resized, mode="bilinear", antialias=True).clamp(0, 1)
+    ph, pw = g.padded[0] - g.resized[0], g.padded[1] - g.resized[1]
+    assert ph > 0 and pw > 0 and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, F.pad(frames, (0, pw, 0, ph), mode="replicate"))
+
+
 @pytest.mark.parametrize("n,radius", [(0, 3.5), (1, 3.5), (4, 3.5), (3, 2.0), (2, 0.5), (3, 40.0)])
 def test_predict_matches_brute_force(n, radius):
     """Random features (no ties); radii between cells, on a cell distance (excluded), below one cell
