@@ -189,12 +189,15 @@ def _nth_element_sort(hv, hk, length, k):
 def _scan(hv, hk, k, a, lo, hi, key0):
     """Scan a[lo:hi] (keys key0 + j) into the heap hv, hk of k as libstdc++'s __heap_select does: an entry
     enters when it beats the top. A run none of whose entries beats it changes nothing: it is passed over
-    after one pass that ors the comparisons with the top (it vectorises, as a float max does not without
-    fast-math flags; an or of booleans is cheaper than a sum, which numba keeps in 64-bit integers)."""
+    after one pass that ors the comparisons with the top. Written over the run's own view (``a[lo:hi]``), that
+    pass is compiled to whole vectors for runs as short as these (measured: a loop from lo to hi stayed one
+    comparison a cycle; a float max does not vectorise without fast-math flags; a sum of the comparisons is
+    kept in 64-bit integers)."""
     top = hv[0]
+    run = a[lo:hi]
     above = False
-    for j in range(lo, hi):
-        above |= a[j] > top
+    for j in range(run.shape[0]):
+        above |= run[j] > top
     if not above:
         return
     for j in range(lo, hi):
