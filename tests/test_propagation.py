@@ -101,11 +101,12 @@ def _lab_out_of_place(x):
 def test_lab_in_place_and_frame_by_frame_keeps_the_bits(threads):
     """The Lab encoder (in place, a frame at a time) gives the out-of-place clip-at-once formula's bits: for 2^18
     random 8-bit colours, blacks, whites and greys, and for frames whose sides are multiples of 8 (as
-    CellGrid.frames pads them), in its layout (channels last) and contiguous, scaled (lab) and not (lab-dist's
-    cells). At other sizes a frame's last pixels may differ in the last bit (torch computes the last values of
-    a tensor that fill no whole vector by another routine), as the clip-at-once formula's own did with the clip's
-    length. (All 2^24 colours and 9 frames of each of the 30 development sequences at 480p and 427 px gave the
-    same bits on 1 and 2 threads: session 27.)"""
+    CellGrid.frames pads them; large enough for torch to split each op between 2 threads), in its layout
+    (channels last) and contiguous, scaled (lab) and not (lab-dist's cells). At other sizes a frame's last
+    pixels may differ in the last bit (torch computes the last values of a tensor that fill no whole vector by
+    another routine), as the clip-at-once formula's own did with the clip's length. (All 2^24 colours and 9
+    frames of each of the 30 development sequences at 480p and 427 px gave the same bits on 1 and 2 threads:
+    session 27.)"""
 
     def bits(t):
         return t.contiguous().view(torch.int32)
@@ -113,7 +114,7 @@ def test_lab_in_place_and_frame_by_frame_keeps_the_bits(threads):
     gen = torch.Generator().manual_seed(0)
     colours = torch.randint(0, 256, (3, 2**18), generator=gen, dtype=torch.uint8)
     colours[:, :256] = torch.arange(256, dtype=torch.uint8)  # greys, black and white
-    clip = torch.randint(0, 256, (3, 40, 56, 3), generator=gen, dtype=torch.uint8)
+    clip = torch.randint(0, 256, (2, 240, 432, 3), generator=gen, dtype=torch.uint8)  # a frame: 311,040 values
     was = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -122,7 +123,9 @@ def test_lab_in_place_and_frame_by_frame_keeps_the_bits(threads):
         for frames in (clip.permute(0, 3, 1, 2).float().div_(255), clip.permute(0, 3, 1, 2).contiguous() / 255):
             lab = _lab_out_of_place(frames)
             scaled = lab / lab.new_tensor([100.0, 128.0, 128.0])[None, :, None, None]
-            assert torch.equal(bits(P.lab_features(frames)), bits(F.avg_pool2d(scaled, 8, ceil_mode=True)))
+            feats = P.lab_features(frames)
+            assert feats.shape == (2, 3, 30, 54) and feats.dtype == torch.float32 and feats.is_contiguous()
+            assert torch.equal(bits(feats), bits(F.avg_pool2d(scaled, 8, ceil_mode=True)))
             assert torch.equal(bits(P.lab_cells(frames)), bits(F.avg_pool2d(lab, 8, ceil_mode=True)))
             odd = frames[:, :, :37, :50]  # a partial cell: the same within rounding
             ref = F.avg_pool2d(_lab_out_of_place(odd) / 128.0, 8, ceil_mode=True)

@@ -80,7 +80,7 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
 
     Each step is one elementwise op written in place where its input is not needed again: a fresh tensor of
     a frame's size costs as much as the op that fills it (its pages are mapped anew), and the bits are the
-    same as out of place."""
+    same as out of place. For features, not for autograd (``out=`` and in-place ops do not differentiate)."""
     lin = x.add(0.055).div_(1.055).pow_(2.4)
     torch.where(x > 0.04045, lin, x / 12.92, out=lin)
     m = x.new_tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
@@ -95,13 +95,22 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([L, a, b], 1)
 
 
-def lab_cells(frames: torch.Tensor, scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
-    """(t, 3, H, W) sRGB in [0, 1] -> each 8x8 cell's mean Lab / ``scale``, (t, 3, ceil(H/8), ceil(W/8)).
+def lab_cells(frames: torch.Tensor, scale: tuple[float, float, float] | None = None) -> torch.Tensor:
+    """(t, 3, H, W) sRGB in [0, 1] -> each 8x8 cell's mean Lab (divided by ``scale`` before the mean), float32
+    (t, 3, ceil(H/8), ceil(W/8)).
 
     A frame at a time: a clip's Lab at once is several arrays of tens of MB, each mapped anew and larger than
-    the cache (about 2.5x the time at 480p)."""
-    s = frames.new_tensor(scale, dtype=torch.float32)[None, :, None, None]
-    return torch.cat([F.avg_pool2d(rgb_to_lab(f[None].float()).div_(s), STRIDE, ceil_mode=True) for f in frames])
+    the cache (about 2.5x the time at 480p). The bits are the clip-at-once formula's where torch's elementwise
+    loops fill whole vectors, as for frames padded to whole cells on 1 and 2 threads (tested); at other sizes
+    or thread counts the last bit of a few pixels may differ, as the clip-at-once formula's own did with the
+    clip's length."""
+    t, _, H, W = frames.shape
+    out = frames.new_empty(t, 3, math.ceil(H / STRIDE), math.ceil(W / STRIDE), dtype=torch.float32)
+    s = None if scale is None else frames.new_tensor(scale, dtype=torch.float32)[None, :, None, None]
+    for i in range(t):
+        lab = rgb_to_lab(frames[i : i + 1].float())
+        out[i : i + 1] = F.avg_pool2d(lab if s is None else lab.div_(s), STRIDE, ceil_mode=True)
+    return out
 
 
 def lab_features(frames: torch.Tensor) -> torch.Tensor:
@@ -139,10 +148,11 @@ class CellGrid:
         self.padded = tuple(c * STRIDE for c in self.cells)
 
     def frames(self, rgb: list[np.ndarray], device: str | torch.device = "cpu") -> torch.Tensor:
-        """List of (H, W, 3) uint8 -> (t, 3, Hp, Wp) float in [0, 1], laid out channels last.
+        """List of (H, W, 3) uint8 -> (t, 3, Hp, Wp) float in [0, 1].
 
-        At native size the bytes are padded (edge pixels repeated, as ``_pad`` repeats them), a quarter of the
-        floats' size: the same values and layout, at 480p about a tenth of the time."""
+        At native size the bytes are padded (edge pixels repeated, as ``_pad`` repeats the floats'), a quarter
+        of the data: the values of ``_pad``, and on CPU its channels-last layout, at 480p in about a tenth of
+        the time (on CUDA, where torch's padding returns NCHW, native frames stay channels last)."""
         clip = np.stack(rgb)  # (t, H, W, 3)
         if self.resized == self.size:
             ph, pw = self.padded[0] - self.size[0], self.padded[1] - self.size[1]
