@@ -114,6 +114,7 @@ def test_videowalk_is_paired_with_evers_fp32_reference_walk_at_the_same_stage():
     snap = _train()
     pairs = {p["stage"]: p for p in speed.videowalk_pairs(snap)}
     assert pairs["layer4"]["speedup"] == 1.5 and pairs["layer3"]["speedup"] == 1.5
+    assert pairs["layer4"]["speedup_bf16"] == 1.0 and pairs["layer3"]["speedup_bf16"] == 0.75  # EVER under bf16
     assert pairs["layer3"]["ever_ms"] == 2000.0 and pairs["layer3"]["videowalk_gflop"] == 250.0
     assert pairs["layer3"]["ever_gflops"] == 250.0 and pairs["layer3"]["videowalk_gflops"] == pytest.approx(500 / 3)
     del snap["rows"][0]["mode"]  # a result from before --modes: its rows ran as ever.train runs them
@@ -138,6 +139,9 @@ def test_the_sentences_carry_the_snapshots_numbers():
     assert "49 crops of 64 px, 256-px frames, width-64 ResNet-18, 2 x 4 frames, fp32)" in t
     assert "2.00 s through layer3, 8.00 s through layer4" in t
     assert "on the same clips and FLOPs takes 1.50x as long through layer3, 1.50x as long through layer4" in t
+    assert "through layer4 (0.75x, 1.00x as long as EVER's under bf16 autocast)." in t
+    fp32_only = {**_train(), "rows": [r for r in _train()["rows"] if r["precision"] == "fp32"]}
+    assert "bf16" not in speed.train_text(fp32_only)  # not timed: not said
     # bf16 at both stages; channels_last and compile were timed through layer3 only: left out, not half-said
     assert t.endswith("Speed against eager fp32 on this CPU (layer3 / layer4): bf16 autocast 0.50x / 0.67x.")
     both = _train()
@@ -173,7 +177,10 @@ def test_the_step_is_read_against_the_machines_matrix_product():
     t = speed.roof_text(snap)
     assert t == (
         "The reference walk's counted FLOPs run at 50% / 44% (layer3 / layer4) of what a 2048^3 fp32 matrix product "
-        "reaches on the same threads (500 GFLOP/s); a step twice as fast as videowalk's would need 67% / 59%."
+        "reaches on the same threads (500 GFLOP/s); a step twice as fast as videowalk's in fp32 would need 67% / 59%."
+    )
+    assert "(500 GFLOP/s; in bf16 1000); a step" in speed.roof_text(
+        {**snap, "gemm_gflops": {"n": 2048, "fp32": 500.0, "bf16": 1000.0}}
     )
     assert t in speed.summary(snap, None) and "matrix product" not in speed.train_text(snap)  # the README's line
     assert speed.roof_text(_train()) == "" and "twice_of_gemm" not in speed.videowalk_pairs(_train())[0]
@@ -188,7 +195,7 @@ def test_the_sentences_say_only_what_the_results_hold():
     gpu = _train()
     gpu["machine"] = {**gpu["machine"], "device": "cuda:0", "gpus": [{"name": "Test GPU"}]}
     t = speed.train_text(gpu)  # on CUDA the default already is channels_last: no such comparison
-    assert "on this GPU" in t and "channels_last" not in t and speed.short_machine(gpu).startswith("Test GPU, ")
+    assert "on this GPU" in t and "channels_last" not in t and speed.device(gpu) == "Test GPU"
     bare = _eval()
     del bare["base"]
     for r in bare["results"]:
@@ -200,16 +207,40 @@ def test_the_sentences_say_only_what_the_results_hold():
     assert speed.train_text(pool_only) == "" and len(speed.tables(pool_only, None)) == 1  # no pair: no table
 
 
-def test_the_readme_section_skips_what_is_absent_or_says_nothing(tmp_path):
-    assert speed.readme_speed(tmp_path) == "" and speed.snapshots(tmp_path) == (None, None)
+def test_the_readme_section_has_a_row_a_machine_and_skips_what_is_absent(tmp_path):
+    assert speed.readme_speed(tmp_path) == "" and speed.machines(tmp_path) == []
+    assert speed.machines(tmp_path / "none") == [] and speed.snapshots(tmp_path) == (None, None)
     assert speed.summary(None, None).startswith("No `results/speed` snapshot")  # chapter 6 says so
-    (tmp_path / "eval.json").write_text(json.dumps(_eval()))
+    (tmp_path / "b-cpu").mkdir()
+    (tmp_path / "b-cpu" / "eval.json").write_text(json.dumps(_eval()))
+    (tmp_path / "notes").mkdir()  # a folder without a snapshot is no machine
     text = speed.readme_speed(tmp_path)
-    assert text.startswith("**Speed**") and text.count("\n- ") == 1 and "**Propagation**" in text
-    assert speed.summary(*speed.snapshots(tmp_path)) == speed.eval_text(_eval())
+    head, table = text.split("\n\n")
+    assert head.startswith("**Speed**") and "at native 480p (30 frames of `bear`, 1 thread, CPU time" in head
+    assert "ratios to 4965e1d's (the same soft labels bit for bit) and videowalk's" in head
+    assert "training step" not in head  # no train result: nothing said of it
+    rows = table.splitlines()
+    assert len(rows) == 3 and rows[0].startswith("| machine |") and "(raw Lab / shipped model)" in rows[0]
+    cpu = "| Test CPU x2 (EVER 0123456; torch 2.13.0+cpu; 2026-12-07) |"
+    assert rows[2] == cpu + " - | - | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |"
+    assert speed.summary(*speed.snapshots(tmp_path / "b-cpu")) == speed.eval_text(_eval())
     pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
-    (tmp_path / "train.json").write_text(json.dumps(pool_only))
-    assert speed.readme_speed(tmp_path) == text  # a train result without the reference walk: no empty bullet
+    (tmp_path / "b-cpu" / "train.json").write_text(json.dumps(pool_only))
+    assert speed.readme_speed(tmp_path) == text  # a train result without the reference walk: nothing to add
+    (tmp_path / "a-gpu").mkdir()  # a second machine, listed first by its folder's name
+    gpu = {**_train(), "machine": {**_train()["machine"], "device": "cuda:0", "gpus": [{"name": "Test GPU"}]}}
+    (tmp_path / "a-gpu" / "train.json").write_text(json.dumps(gpu))
+    later = {**_eval(d=1e-5), "date": "2026-12-08T09:00:00+00:00"}
+    later["environment"] = {**later["environment"], "git_commit": "fedcba9876543210"}
+    (tmp_path / "a-gpu" / "eval.json").write_text(json.dumps(later))
+    assert [name for name, *_ in speed.machines(tmp_path)] == ["a-gpu", "b-cpu"]
+    head, table = speed.readme_speed(tmp_path).split("\n\n")
+    assert "(49 crops of 64 px, 256-px frames, width-64 ResNet-18, 2 x 4 frames, the same clips)" in head
+    assert "bit for bit" not in head  # one machine's soft labels differ: not said
+    rows = table.splitlines()
+    assert "| x videowalk: EVER fp32 (layer3 / layer4) | EVER bf16 autocast |" in rows[0] and len(rows) == 4
+    gpu_row = "| Test GPU (EVER 0123456 / fedcba9; torch 2.13.0+cpu; 2026-12-07 / 2026-12-08) |"  # each said once
+    assert rows[2] == gpu_row + " 1.50 / 1.50 | 0.75 / 1.00 | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |"
 
 
 def test_load_refuses_what_is_not_a_speed_snapshot_in_one_line(tmp_path):
@@ -265,11 +296,18 @@ def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")
-def test_the_committed_speed_snapshot_is_complete_and_in_the_readme():
-    train, evals = speed.load(SNAPSHOT / "train.json", "train"), speed.load(SNAPSHOT / "eval.json", "eval")
+@pytest.mark.parametrize(
+    "machine", sorted(d.name for d in SNAPSHOT.iterdir() if d.is_dir()) if SNAPSHOT.is_dir() else []
+)
+def test_each_committed_machines_speed_snapshot_is_complete(machine):
+    train, evals = (
+        speed.load(SNAPSHOT / machine / "train.json", "train"),
+        speed.load(SNAPSHOT / machine / "eval.json", "eval"),
+    )
     for snap in (train, evals):
         assert len(snap["environment"]["git_commit"]) == 40 and snap["command"].startswith("python bench/")
         assert snap["machine"]["cpu_model"] and re.match(r"\d{4}-\d\d-\d\d", snap["date"])
+    assert speed.device(train) == speed.device(evals)  # one machine a folder
     # both stages of the reference walk, fp32 and bf16, and videowalk beside them
     assert {(r["variant"], r["stage"], r["precision"]) for r in train["rows"]} >= {
         ("patch_crop", s, p) for s in ("layer3", "layer4") for p in ("fp32", "bf16")
@@ -281,6 +319,11 @@ def test_the_committed_speed_snapshot_is_complete_and_in_the_readme():
         (s, m) for s in ("427 px", "native 480p") for m in ("lab", "w16", "w64")
     }
     assert all(r["x base"] and r["x videowalk"] and r["max|d|"] == 0 for r in rows)
+
+
+@pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")
+def test_the_readme_speed_section_is_the_committed_snapshots():
+    assert len(speed.machines()) >= 1
     text = (REPO / "README.md").read_text()
     assert readme.readme_section(text, "speed") == speed.readme_speed(SNAPSHOT), (
         "README.md's speed lines differ from results/speed: run `python -m ever.analysis.readme README.md`"

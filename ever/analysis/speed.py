@@ -1,19 +1,21 @@
 """What a training step and a propagated frame cost against the code EVER re-implements (issue 32). Reads the
-snapshots ``bench/train.py`` and ``bench/eval.py`` write (``results/speed/train.json``, ``results/speed/eval.json``)
-and returns tables and sentences made from their numbers. No figure is typed here.
+snapshots ``bench/train.py`` and ``bench/eval.py`` write, one folder a machine (``results/speed/MACHINE/train.json``,
+``.../eval.json``: the ratios depend on the CPU), and returns tables and sentences made from their numbers. No
+figure is typed here.
 
-    train, evals = load("results/speed/train.json", "train"), load("results/speed/eval.json", "eval")
+    for name, train, evals in machines():  # each machine's folder of results/speed
     step_table(train)        # each variant x stage x precision x mode: wall and CPU ms a step, GFLOP a clip, ratios
     videowalk_table(train)   # ajabri/videowalk's step beside EVER's reference walk, stage by stage
     roof_text(train)         # that step against this machine's fp32 matrix product (what 2x videowalk would need)
     eval_table(evals)        # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
     machine_line(train)      # what the figures were measured on, and when
-    readme_speed()           # the README's generated Speed section
+    readme_speed()           # the README's generated Speed section: a row a machine
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,9 @@ def step_table(snap: dict[str, Any]):
 def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
     """Per stage videowalk was timed at: its step and EVER's reference walk (``patch_crop``, fp32, default mode) at
     that stage on the same clips, as dicts (stage, videowalk_ms, ever_ms, speedup = videowalk_ms / ever_ms, and both
-    GFLOP a clip and GFLOP/s); stages EVER did not time are left out. Where the snapshot holds the GFLOP/s of a
+    GFLOP a clip and GFLOP/s); stages EVER did not time are left out. Where EVER's walk was also timed under bf16
+    autocast at that stage (default mode), ``speedup_bf16``: videowalk's time over that step's (videowalk runs in
+    fp32: its code has no CPU autocast). Where the snapshot holds the GFLOP/s of a
     large fp32 matrix product on the same threads (``gemm_gflops``, bench/train.py), also ``ever_of_gemm`` and
     ``videowalk_of_gemm``: each step's GFLOP/s as a fraction of it, and ``twice_of_gemm``: the fraction a step twice
     as fast as videowalk's would need (above 1: beyond what this machine's dense arithmetic reaches)."""
@@ -137,6 +141,9 @@ def videowalk_pairs(snap: dict[str, Any]) -> list[dict[str, Any]]:
                 "ever_gflops": _rate(ours),
             }
         )
+        bf16 = _row(snap, "patch_crop", v["stage"], "bf16")
+        if bf16 is not None:
+            out[-1]["speedup_bf16"] = v["step_ms"] / bf16["step_ms"]
         if gemm:
             out[-1].update(ever_of_gemm=_rate(ours) / gemm, videowalk_of_gemm=_rate(v) / gemm)
             out[-1]["twice_of_gemm"] = 2 * out[-1]["videowalk_of_gemm"]
@@ -157,6 +164,7 @@ def videowalk_table(snap: dict[str, Any]):
             "ever_ms": "EVER ms",
             "ever_sd_ms": "EVER sd ms",
             "speedup": "x faster (videowalk ms / EVER ms)",
+            "speedup_bf16": "x faster, EVER in bf16",
             "videowalk_gflop": "videowalk GFLOP/clip",
             "ever_gflop": "EVER GFLOP/clip",
             "videowalk_gflops": "videowalk GFLOP/s",
@@ -195,6 +203,12 @@ def eval_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _native(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`eval_rows` at native size, else at the first size."""
+    rows = eval_rows(snap)
+    return [r for r in rows if r["size"].startswith("native")] or rows[: len({r["method"] for r in rows})]
 
 
 def eval_table(snap: dict[str, Any]):
@@ -241,9 +255,9 @@ def machine_line(snap: dict[str, Any]) -> str:
 
 def train_text(snap: dict[str, Any]) -> str:
     """The reference walk's training step in two sentences: its seconds through layer3 and layer4 (fp32, default
-    mode), videowalk's stage by stage as a ratio, and bf16 autocast, channels_last (on CPU) and torch.compile as
-    ratios of its speed at each of those stages (a way timed at some stages only is left out); empty without a
-    patch_crop fp32 row."""
+    mode), videowalk's stage by stage as a ratio (also to EVER's bf16 step, where timed at every stage), and bf16
+    autocast, channels_last (on CPU) and torch.compile as ratios of its speed at each of those stages (a way timed
+    at some stages only is left out); empty without a patch_crop fp32 row."""
     a = snap["args"]
     steps = [r for r in (_row(snap, "patch_crop", s, "fp32") for s in ("layer3", "layer4")) if r]
     if not steps:
@@ -259,6 +273,9 @@ def train_text(snap: dict[str, Any]) -> str:
         text += f"; ajabri/videowalk's own step on the same clips{' and FLOPs' if same else ''} takes " + (
             ", ".join(f"{p['speedup']:.2f}x as long through {p['stage']}" for p in pairs)
         )
+        if all("speedup_bf16" in p for p in pairs):
+            bf16 = ", ".join(f"{p['speedup_bf16']:.2f}x" for p in pairs)
+            text += f" ({bf16} as long as EVER's under bf16 autocast)"
     ways = [("bf16 autocast", "bf16", "default"), ("torch.compile", "fp32", "compile")]
     if _on_cpu(snap):  # on CUDA the default is channels_last already
         ways.insert(1, ("channels_last", "fp32", "channels_last"))
@@ -274,10 +291,10 @@ def train_text(snap: dict[str, Any]) -> str:
     return text + "."
 
 
-def _method(r: dict[str, Any]) -> str:
+def _method(r: dict[str, Any], short: bool = False) -> str:
     if r["method"] in ("lab", "w16"):
-        return {"lab": "raw Lab", "w16": "the shipped model"}[r["method"]]
-    return f"a random width-{r['method'][1:]} encoder"
+        return {"lab": "raw Lab", "w16": "shipped model" if short else "the shipped model"}[r["method"]]
+    return f"random width-{r['method'][1:]}" if short else f"a random width-{r['method'][1:]} encoder"
 
 
 def _times(rows: list[dict[str, Any]], key: str) -> str:
@@ -287,8 +304,7 @@ def _times(rows: list[dict[str, Any]], key: str) -> str:
 def eval_text(snap: dict[str, Any]) -> str:
     """Propagation in one sentence: at native size (else the first size), each method's frames/s, today's over the
     older tree's (with whether the soft labels were the same bit for bit) and over videowalk's."""
-    rows = eval_rows(snap)
-    native = [r for r in rows if r["size"].startswith("native")] or rows[: len({r["method"] for r in rows})]
+    native = _native(snap)
     first = snap["results"][0]
     base = _short(snap.get("base", {}).get("commit")) or "the older tree"
     threads = first["today"]["torch_threads"]
@@ -314,27 +330,41 @@ def eval_text(snap: dict[str, Any]) -> str:
     return text + "."
 
 
-def short_machine(snap: dict[str, Any]) -> str:
-    """The device (the GPU, else the CPU x its count), torch, EVER's commit and the date, for a README line."""
-    m, env = snap["machine"], snap["environment"]
-    device = (
-        m["gpus"][0]["name"] if m.get("gpus") else f"{m.get('cpu_model', 'unknown CPU')} x{m.get('cpu_count', '?')}"
-    )
-    code = _short(env.get("git_commit")) or "unknown commit"
-    return f"{device}, torch {env.get('torch')}, EVER {code}, {snap['date'][:10]}"
+def device(snap: dict[str, Any]) -> str:
+    """What a snapshot ran on: the GPU, else the CPU model x its count."""
+    m = snap["machine"]
+    cpu = re.sub(r"\((R|TM)\)", "", m.get("cpu_model") or "unknown CPU")  # Intel(R) Xeon(R) -> Intel Xeon
+    return m["gpus"][0]["name"] if m.get("gpus") else f"{cpu} x{m.get('cpu_count', '?')}"
 
 
-def snapshots(root: str | Path = SNAPSHOT) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The train and eval snapshots in ``root`` (:func:`load`), None for each one absent."""
+def _code(snaps: list[dict[str, Any]]) -> str:
+    """EVER's commits, torch's versions and the dates of ``snaps``, each said once."""
+
+    def each(get) -> str:
+        return " / ".join(dict.fromkeys(get(s) for s in snaps))
+
+    commits = each(lambda s: _short(s["environment"].get("git_commit")) or "unknown commit")
+    return f"EVER {commits}; torch {each(lambda s: s['environment'].get('torch'))}; {each(lambda s: s['date'][:10])}"
+
+
+def snapshots(folder: str | Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The train and eval snapshots of one machine's ``folder`` (:func:`load`), None for each one absent."""
+    folder = Path(folder)
+    return tuple(load(folder / f"{b}.json", b) if (folder / f"{b}.json").is_file() else None for b in ("train", "eval"))
+
+
+def machines(root: str | Path = SNAPSHOT) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """(folder name, train, eval) for each folder of ``root`` that holds a snapshot, by name: one a machine."""
     root = Path(root)
-    return tuple(load(root / f"{b}.json", b) if (root / f"{b}.json").is_file() else None for b in ("train", "eval"))
+    found = [(d.name, *snapshots(d)) for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
+    return [m for m in found if m[1] is not None or m[2] is not None]
 
 
 def roof_text(snap: dict[str, Any]) -> str:
     """How near the reference walk's step is to this machine's dense arithmetic, in one sentence (chapter 6): its
-    counted FLOPs a second as a share of a large fp32 matrix product's on the same threads, and the share a step
-    twice as fast as videowalk's would need, stage by stage; empty where the snapshot has no matrix product or no
-    videowalk pair."""
+    counted FLOPs a second as a share of a large fp32 matrix product's on the same threads (and that product's
+    GFLOP/s in bf16, where timed), and the share a step twice as fast as videowalk's would need in fp32, stage by
+    stage; empty where the snapshot has no matrix product or no videowalk pair."""
     pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
     if not pairs or "twice_of_gemm" not in pairs[0]:
         return ""
@@ -342,8 +372,9 @@ def roof_text(snap: dict[str, Any]) -> str:
     ours, twice = (" / ".join(f"{p[key]:.0%}" for p in pairs) for key in ("ever_of_gemm", "twice_of_gemm"))
     return (
         f"The reference walk's counted FLOPs run at {ours} ({stages}) of what a {gemm['n']}^3 fp32 matrix product "
-        f"reaches on the same threads ({gemm['fp32']:.0f} GFLOP/s); a step twice as fast as videowalk's would need "
-        f"{twice}."
+        f"reaches on the same threads ({gemm['fp32']:.0f} GFLOP/s"
+        + (f"; in bf16 {gemm['bf16']:.0f}" if gemm.get("bf16") else "")
+        + f"); a step twice as fast as videowalk's in fp32 would need {twice}."
     )
 
 
@@ -354,18 +385,74 @@ def summary(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> str:
     return "\n\n".join(texts) or "No `results/speed` snapshot in this checkout: `bench/README.md` says how to make one."
 
 
+def _slashed(values: list, fmt: str) -> str:
+    return " / ".join("-" if v is None else format(v, fmt) for v in values)
+
+
 def readme_speed(root: str | Path = SNAPSHOT) -> str:
-    """The README's Speed section: :func:`train_text` and :func:`eval_text` of the :func:`snapshots` in ``root``,
-    each with its :func:`short_machine`; empty without them."""
-    parts = []
-    for snap, text in zip(snapshots(root), (train_text, eval_text)):
-        line = text(snap) if snap is not None else ""
-        if line:
-            parts.append(f"- {line} ({short_machine(snap)}.)")
-    if not parts:
+    """The README's Speed section: what was timed (from the snapshots' own arguments), then a table with a row a
+    machine of :func:`machines`: videowalk's training step over the reference walk's in fp32 and under bf16
+    autocast, stage by stage (:func:`videowalk_pairs`), and propagation's frames/s at native size with the ratios
+    to the older tree's and videowalk's (:func:`eval_rows`); empty without snapshots."""
+    found = machines(root)
+    if not found:
         return ""
-    head = "**Speed** beside the code EVER re-implements (`results/speed`; tables in chapter 6):"
-    return head + "\n\n" + "\n".join(parts)
+    trains, props, stages, methods, bases, same = set(), set(), set(), set(), set(), True
+    for _, train, evals in found:
+        pairs = sorted(videowalk_pairs(train), key=lambda p: p["stage"]) if train else []
+        if pairs:
+            a, r = train["args"], _row(train, "patch_crop", pairs[0]["stage"], "fp32")
+            trains.add(
+                f"videowalk's training step over the reference walk's ({r['nodes_per_frame']:.0f} crops of "
+                f"{a['size'] // 4} px, {a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} x "
+                f"{a['clip_len']} frames, the same clips)"
+            )
+            stages.add(" / ".join(p["stage"] for p in pairs))
+        if evals:
+            first, native = evals["results"][0], _native(evals)
+            threads = first["today"]["torch_threads"]
+            base = _short(evals.get("base", {}).get("commit")) or "the older tree"
+            bases.add(base)
+            same = same and all(r["max|d|"] == 0 for r in native)
+            props.add(
+                f"propagation's frames/s at {native[0]['size']} ({first['frames']} frames of "
+                f"`{first['source'].split('/')[-1]}`, {threads} thread{'s' if threads != 1 else ''}, "
+                f"{'CPU' if _on_cpu(evals) else 'wall'} time, encoder included) and ratios to {base}'s"
+            )
+            methods.add(" / ".join(_method(r, short=True) for r in native))
+    lead = sorted(trains)
+    if props:  # the soft labels' sameness is said once, for every machine
+        lead.append(
+            " / ".join(sorted(props)) + (" (the same soft labels bit for bit)" if same else "") + " and videowalk's"
+        )
+    head = "**Speed** beside the code EVER re-implements, ajabri/videowalk, by machine (`results/speed`; chapter 6): "
+    head += "; ".join(lead) + "."
+    cols = (
+        "machine",
+        f"x videowalk: EVER fp32 ({' ; '.join(sorted(stages))})",
+        "EVER bf16 autocast",
+        f"frames/s ({' ; '.join(sorted(methods))})",
+        f"x {' / '.join(sorted(bases))}",
+        "x videowalk",
+    )
+    rows = []
+    for _, train, evals in found:
+        pairs = sorted(videowalk_pairs(train), key=lambda p: p["stage"]) if train else []
+        native = _native(evals) if evals else []
+        used = [s for s, said in ((train, pairs), (evals, native)) if said] or [train or evals]
+        where = f"{device(used[0])} ({_code(used)})"
+        rows.append(
+            (
+                where,
+                _slashed([p["speedup"] for p in pairs], ".2f") if pairs else "-",
+                _slashed([p.get("speedup_bf16") for p in pairs], ".2f") if pairs else "-",
+                _slashed([r["today"] for r in native], ".2f") if native else "-",
+                _slashed([r["x base"] for r in native], ".1f") if native else "-",
+                _slashed([r["x videowalk"] for r in native], ".1f") if native else "-",
+            )
+        )
+    table = "\n".join("| " + " | ".join(r) + " |" for r in [cols, ("---",) * len(cols), *rows])
+    return head + "\n\n" + table
 
 
 def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[tuple[Any, str]]:
