@@ -35,13 +35,14 @@ def test_every_papermill_parameter_is_used_and_no_cell_is_long(nb):
     assert max(len("".join(c["source"]).splitlines()) for c in cells) <= 25
 
 
-def test_the_notebooks_hold_under_765_lines_of_code():
+def test_the_notebooks_hold_under_767_lines_of_code():
     assert (
         sum(len("".join(c["source"]).splitlines()) for nb in BOOK.glob("[0-9][0-9]_*.ipynb") for c in _code_cells(nb))
-        < 765  # 605 until the chapters led with the real-video snapshots, kept the live run in a section of its
+        < 767  # 605 until the chapters led with the real-video snapshots, kept the live run in a section of its
         # own, numbered and captioned every figure and table and remarked on the numbers left bare (issue 35);
         # 700 until chapter 9, the data-scaling study (issue 33), whose analysis is ever.analysis.scaling; 760
-        # until its two-line growth cell (ever.analysis.scaling.growth)
+        # until its two-line growth cell (ever.analysis.scaling.growth); 765 until chapter 6 showed the speed
+        # snapshots a machine at a time (ever.analysis.speed.sections: one more line)
     )
 
 

@@ -1,5 +1,6 @@
 """Speed against the reference code (issue 32): ever.analysis.speed on small synthetic bench results, bench/train.py
-in a reduced form read back through it, and the committed snapshot (results/speed) behind the README's lines."""
+in a reduced form read back through it, and the committed snapshots (results/speed, one folder a machine) behind the
+README's speed table (tests/test_readme.py checks that the README holds it)."""
 
 import importlib.util
 import json
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ever.analysis import readme, speed
+from ever.analysis import speed
 from ever.errors import EverError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -212,35 +213,48 @@ def test_the_readme_section_has_a_row_a_machine_and_skips_what_is_absent(tmp_pat
     assert speed.machines(tmp_path / "none") == [] and speed.snapshots(tmp_path) == (None, None)
     assert speed.summary(None, None).startswith("No `results/speed` snapshot")  # chapter 6 says so
     (tmp_path / "b-cpu").mkdir()
+    pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
+    (tmp_path / "b-cpu" / "train.json").write_text(json.dumps(pool_only))
+    assert [n for n, *_ in speed.machines(tmp_path)] == ["b-cpu"] and speed.readme_speed(tmp_path) == ""  # no pair
     (tmp_path / "b-cpu" / "eval.json").write_text(json.dumps(_eval()))
     (tmp_path / "notes").mkdir()  # a folder without a snapshot is no machine
     text = speed.readme_speed(tmp_path)
     head, table = text.split("\n\n")
-    assert head.startswith("**Speed**") and "at native 480p (30 frames of `bear`, 1 thread, CPU time" in head
-    assert "ratios to 4965e1d's (the same soft labels bit for bit) and videowalk's" in head
-    assert "training step" not in head  # no train result: nothing said of it
+    assert (
+        head.startswith("**Speed**") and "propagation at native 480p (30 frames of `bear`, 1 thread, CPU time" in head
+    )
+    assert "ratios to 4965e1d's (the same soft labels bit for bit) and videowalk's." in head
+    assert "training" not in text  # no machine timed a training step beside videowalk's: no word, no column
     rows = table.splitlines()
-    assert len(rows) == 3 and rows[0].startswith("| machine |") and "(raw Lab / shipped model)" in rows[0]
-    cpu = "| Test CPU x2 (EVER 0123456; torch 2.13.0+cpu; 2026-12-07) |"
-    assert rows[2] == cpu + " - | - | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |"
+    assert rows[0] == (
+        "| machine | propagation frames/s (raw Lab / shipped model) | x 4965e1d | propagation x videowalk |"
+    )
+    assert rows[2] == "| Test CPU x2 (2026-12-07) | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |" and len(rows) == 3
     assert speed.summary(*speed.snapshots(tmp_path / "b-cpu")) == speed.eval_text(_eval())
-    pool_only = {**_train(), "rows": [r for r in _train()["rows"] if r["variant"] == "patch_pool"]}
-    (tmp_path / "b-cpu" / "train.json").write_text(json.dumps(pool_only))
-    assert speed.readme_speed(tmp_path) == text  # a train result without the reference walk: nothing to add
-    (tmp_path / "a-gpu").mkdir()  # a second machine, listed first by its folder's name
+    [(text, tables)] = speed.sections(tmp_path)  # chapter 6: a section a machine
+    assert text.startswith("**Test CPU x2** (`results/speed/b-cpu`)\n\n") and text.endswith(speed.eval_text(_eval()))
+    assert [c.split(",")[0] for _, c in tables] == ["A training step", "Label propagation"]  # no videowalk pair
+    assert speed.sections(tmp_path / "none") == [(speed.summary(None, None), [])]
+    (tmp_path / "a-gpu").mkdir()  # a second machine, listed first by its folder's name, training only
     gpu = {**_train(), "machine": {**_train()["machine"], "device": "cuda:0", "gpus": [{"name": "Test GPU"}]}}
     (tmp_path / "a-gpu" / "train.json").write_text(json.dumps(gpu))
-    later = {**_eval(d=1e-5), "date": "2026-12-08T09:00:00+00:00"}
-    later["environment"] = {**later["environment"], "git_commit": "fedcba9876543210"}
-    (tmp_path / "a-gpu" / "eval.json").write_text(json.dumps(later))
     assert [name for name, *_ in speed.machines(tmp_path)] == ["a-gpu", "b-cpu"]
     head, table = speed.readme_speed(tmp_path).split("\n\n")
     assert "(49 crops of 64 px, 256-px frames, width-64 ResNet-18, 2 x 4 frames, the same clips)" in head
-    assert "bit for bit" not in head  # one machine's soft labels differ: not said
     rows = table.splitlines()
-    assert "| x videowalk: EVER fp32 (layer3 / layer4) | EVER bf16 autocast |" in rows[0] and len(rows) == 4
-    gpu_row = "| Test GPU (EVER 0123456 / fedcba9; torch 2.13.0+cpu; 2026-12-07 / 2026-12-08) |"  # each said once
-    assert rows[2] == gpu_row + " 1.50 / 1.50 | 0.75 / 1.00 | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |"
+    assert rows[0].startswith("| machine | training x videowalk, EVER fp32 (layer3 / layer4) | EVER bf16 | propagation")
+    assert rows[2] == "| Test GPU (2026-12-07) | 1.50 / 1.50 | 0.75 / 1.00 | - | - | - |"
+    assert rows[3] == "| Test CPU x2 (2026-12-07) | - | - | 4.00 / 2.00 | 4.0 / 2.0 | 16.0 / 20.0 |"
+    later = {**_eval(d=1e-5), "date": "2026-12-08T09:00:00+00:00", "machine": gpu["machine"]}
+    (tmp_path / "a-gpu" / "eval.json").write_text(json.dumps(later))
+    head, table = speed.readme_speed(tmp_path).split("\n\n")
+    assert "(soft labels within 1.0e-05)" in head and "bit for bit" not in head  # said of every machine at once
+    assert "(30 frames of `bear`, 1 thread, wall time on a-gpu; 1 thread, CPU time on b-cpu, encoder included)" in head
+    assert table.splitlines()[2].startswith("| Test GPU (2026-12-07 / 2026-12-08) | 1.50 / 1.50 | 0.75 / 1.00 | 4.00")
+    other = {**_train(), "args": {**_train()["args"], "size": 128}}  # another setup: not one table
+    (tmp_path / "b-cpu" / "train.json").write_text(json.dumps(other))
+    with pytest.raises(EverError, match=r"the machines' training steps differ \(a-gpu: .*256-px.*; b-cpu: .*128-px"):
+        speed.readme_speed(tmp_path)
 
 
 def test_load_refuses_what_is_not_a_speed_snapshot_in_one_line(tmp_path):
@@ -296,9 +310,7 @@ def test_bench_train_writes_what_the_analysis_reads(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")
-@pytest.mark.parametrize(
-    "machine", sorted(d.name for d in SNAPSHOT.iterdir() if d.is_dir()) if SNAPSHOT.is_dir() else []
-)
+@pytest.mark.parametrize("machine", [name for name, *_ in speed.machines(SNAPSHOT)])
 def test_each_committed_machines_speed_snapshot_is_complete(machine):
     train, evals = (
         speed.load(SNAPSHOT / machine / "train.json", "train"),
@@ -319,12 +331,3 @@ def test_each_committed_machines_speed_snapshot_is_complete(machine):
         (s, m) for s in ("427 px", "native 480p") for m in ("lab", "w16", "w64")
     }
     assert all(r["x base"] and r["x videowalk"] and r["max|d|"] == 0 for r in rows)
-
-
-@pytest.mark.skipif(not SNAPSHOT.is_dir(), reason="no results/speed snapshot committed")
-def test_the_readme_speed_section_is_the_committed_snapshots():
-    assert len(speed.machines()) >= 1
-    text = (REPO / "README.md").read_text()
-    assert readme.readme_section(text, "speed") == speed.readme_speed(SNAPSHOT), (
-        "README.md's speed lines differ from results/speed: run `python -m ever.analysis.readme README.md`"
-    )

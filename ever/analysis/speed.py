@@ -3,13 +3,14 @@ snapshots ``bench/train.py`` and ``bench/eval.py`` write, one folder a machine (
 ``.../eval.json``: the ratios depend on the CPU), and returns tables and sentences made from their numbers. No
 figure is typed here.
 
-    for name, train, evals in machines():  # each machine's folder of results/speed
-    step_table(train)        # each variant x stage x precision x mode: wall and CPU ms a step, GFLOP a clip, ratios
-    videowalk_table(train)   # ajabri/videowalk's step beside EVER's reference walk, stage by stage
-    roof_text(train)         # that step against this machine's fp32 matrix product (what 2x videowalk would need)
-    eval_table(evals)        # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
-    machine_line(train)      # what the figures were measured on, and when
-    readme_speed()           # the README's generated Speed section: a row a machine
+    for name, train, evals in machines():  # one folder of results/speed a machine
+        step_table(train)       # each variant x stage x precision x mode: wall and CPU ms a step, GFLOP a clip, ratios
+        videowalk_table(train)  # ajabri/videowalk's step beside EVER's reference walk, stage by stage
+        roof_text(train)        # that step against this machine's fp32 matrix product (what 2x videowalk would need)
+        eval_table(evals)       # frames/s at 427 px and 480p: this tree, an older tree, videowalk; max|d|
+        machine_line(train)     # what the figures were measured on, and when
+    sections()                  # chapter 6: each machine's sentences (summary) and tables
+    readme_speed()              # the README's generated Speed section: a row a machine
 """
 
 from __future__ import annotations
@@ -253,19 +254,25 @@ def machine_line(snap: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _walk_setup(snap: dict[str, Any], r: dict[str, Any]) -> str:
+    """What the reference walk's step ``r`` of ``snap`` ran on: nodes, crop and frame size, encoder, clips."""
+    a = snap["args"]
+    return (
+        f"{r['nodes_per_frame']:.0f} crops of {a['size'] // 4} px, {a['size']}-px frames, width-{a['width']} "
+        f"ResNet-18, {a['batch']} x {a['clip_len']} frames"
+    )
+
+
 def train_text(snap: dict[str, Any]) -> str:
     """The reference walk's training step in two sentences: its seconds through layer3 and layer4 (fp32, default
     mode), videowalk's stage by stage as a ratio (also to EVER's bf16 step, where timed at every stage), and bf16
     autocast, channels_last (on CPU) and torch.compile as ratios of its speed at each of those stages (a way timed
     at some stages only is left out); empty without a patch_crop fp32 row."""
-    a = snap["args"]
     steps = [r for r in (_row(snap, "patch_crop", s, "fp32") for s in ("layer3", "layer4")) if r]
     if not steps:
         return ""
-    text = (
-        f"**Training step** of the reference walk ({steps[0]['nodes_per_frame']:.0f} crops of {a['size'] // 4} px, "
-        f"{a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} x {a['clip_len']} frames, fp32): "
-        + ", ".join(f"{r['step_ms'] / 1e3:.2f} s through {r['stage']}" for r in steps)
+    text = f"**Training step** of the reference walk ({_walk_setup(snap, steps[0])}, fp32): " + ", ".join(
+        f"{r['step_ms'] / 1e3:.2f} s through {r['stage']}" for r in steps
     )
     pairs = sorted(videowalk_pairs(snap), key=lambda p: p["stage"])
     if pairs:
@@ -301,28 +308,43 @@ def _times(rows: list[dict[str, Any]], key: str) -> str:
     return ", ".join(f"{r[key]:.1f}x" for r in rows)
 
 
+def _base(snap: dict[str, Any]) -> str:
+    return _short(snap.get("base", {}).get("commit")) or "the older tree"
+
+
+def _propagation_setup(snap: dict[str, Any], clock: bool = True) -> str:
+    """Where propagation was timed, e.g. "at native 480p (30 frames of `bear`", then with ``clock`` how
+    (:func:`_clock`) and ", encoder included)"."""
+    first, native = snap["results"][0], _native(snap)
+    where = f"at {native[0]['size']} ({first['frames']} frames of `{first['source'].split('/')[-1]}`"
+    return f"{where}, {_clock(snap)}, encoder included)" if clock else where
+
+
+def _clock(snap: dict[str, Any]) -> str:
+    """How propagation was timed: torch's threads and CPU time on a CPU, wall time on a GPU."""
+    threads = snap["results"][0]["today"]["torch_threads"]
+    return f"{threads} thread{'s' if threads != 1 else ''}, {'CPU' if _on_cpu(snap) else 'wall'} time"
+
+
+def _bits(rows: list[dict[str, Any]]) -> str:
+    """Whether the older tree's soft labels were today's bit for bit in ``rows`` (of :func:`eval_rows`), as a clause;
+    empty where no row compared them."""
+    diffs = [r["max|d|"] for r in rows if r["max|d|"] is not None]
+    if not diffs:
+        return ""
+    return " (the same soft labels bit for bit)" if max(diffs) == 0 else f" (soft labels within {max(diffs):.1e})"
+
+
 def eval_text(snap: dict[str, Any]) -> str:
     """Propagation in one sentence: at native size (else the first size), each method's frames/s, today's over the
     older tree's (with whether the soft labels were the same bit for bit) and over videowalk's."""
     native = _native(snap)
-    first = snap["results"][0]
-    base = _short(snap.get("base", {}).get("commit")) or "the older tree"
-    threads = first["today"]["torch_threads"]
-    seconds = "CPU time" if _on_cpu(snap) else "wall time"
-    text = (
-        f"**Propagation** at {native[0]['size']} ({first['frames']} frames of `{first['source'].split('/')[-1]}`, "
-        f"{threads} thread{'s' if threads != 1 else ''}, {seconds}, encoder included), frames/s: "
-        + ", ".join(f"{_method(r)} {r['today']:.2f}" for r in native)
+    text = f"**Propagation** {_propagation_setup(snap)}, frames/s: " + ", ".join(
+        f"{_method(r)} {r['today']:.2f}" for r in native
     )
     ratios = []
     if all(r["x base"] for r in native):
-        diffs = [r["max|d|"] for r in native if r["max|d|"] is not None]
-        same = ""
-        if diffs:
-            same = (
-                " (the same soft labels bit for bit)" if max(diffs) == 0 else f" (soft labels within {max(diffs):.1e})"
-            )
-        ratios.append(_times(native, "x base") + f" those of {base}{same}")
+        ratios.append(_times(native, "x base") + f" those of {_base(snap)}{_bits(native)}")
     if all(r["x videowalk"] for r in native):
         ratios.append(_times(native, "x videowalk") + " videowalk's")
     if ratios:
@@ -335,16 +357,6 @@ def device(snap: dict[str, Any]) -> str:
     m = snap["machine"]
     cpu = re.sub(r"\((R|TM)\)", "", m.get("cpu_model") or "unknown CPU")  # Intel(R) Xeon(R) -> Intel Xeon
     return m["gpus"][0]["name"] if m.get("gpus") else f"{cpu} x{m.get('cpu_count', '?')}"
-
-
-def _code(snaps: list[dict[str, Any]]) -> str:
-    """EVER's commits, torch's versions and the dates of ``snaps``, each said once."""
-
-    def each(get) -> str:
-        return " / ".join(dict.fromkeys(get(s) for s in snaps))
-
-    commits = each(lambda s: _short(s["environment"].get("git_commit")) or "unknown commit")
-    return f"EVER {commits}; torch {each(lambda s: s['environment'].get('torch'))}; {each(lambda s: s['date'][:10])}"
 
 
 def snapshots(folder: str | Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -389,70 +401,84 @@ def _slashed(values: list, fmt: str) -> str:
     return " / ".join("-" if v is None else format(v, fmt) for v in values)
 
 
+def _one(root: Path, what: str, by_machine: dict[str, str]) -> str:
+    """The one ``what`` of every machine, or a one-line EverError: a table a row a machine compares one setup."""
+    if len(set(by_machine.values())) > 1:
+        each = "; ".join(f"{name}: {text}" for name, text in by_machine.items())
+        raise EverError(f"{root}: the machines' {what} differ ({each}); rerun the bench with one command on each")
+    return next(iter(by_machine.values()))
+
+
 def readme_speed(root: str | Path = SNAPSHOT) -> str:
-    """The README's Speed section: what was timed (from the snapshots' own arguments), then a table with a row a
-    machine of :func:`machines`: videowalk's training step over the reference walk's in fp32 and under bf16
-    autocast, stage by stage (:func:`videowalk_pairs`), and propagation's frames/s at native size with the ratios
-    to the older tree's and videowalk's (:func:`eval_rows`); empty without snapshots."""
-    found = machines(root)
+    """The README's Speed section: what was timed, then a table with a row a machine of :func:`machines` (its
+    device and dates; the commits are in chapter 6): videowalk's training step over the reference walk's in fp32
+    and under bf16 autocast, stage by stage (:func:`videowalk_pairs`), and propagation's frames/s with the ratios
+    to the older tree's and videowalk's (:func:`eval_rows`). Columns no machine has are left out; the setups
+    (:func:`_walk_setup`, :func:`_propagation_setup`) must be every machine's same (else a one-line
+    :class:`EverError`). Empty without a snapshot that says any of it."""
+    root = Path(root)
+    found = [(n, t if t and videowalk_pairs(t) else None, e) for n, t, e in machines(root)]
+    found = [m for m in found if m[1] or m[2]]
     if not found:
         return ""
-    trains, props, stages, methods, bases, same = set(), set(), set(), set(), set(), True
-    for _, train, evals in found:
-        pairs = sorted(videowalk_pairs(train), key=lambda p: p["stage"]) if train else []
-        if pairs:
-            a, r = train["args"], _row(train, "patch_crop", pairs[0]["stage"], "fp32")
-            trains.add(
-                f"videowalk's training step over the reference walk's ({r['nodes_per_frame']:.0f} crops of "
-                f"{a['size'] // 4} px, {a['size']}-px frames, width-{a['width']} ResNet-18, {a['batch']} x "
-                f"{a['clip_len']} frames, the same clips)"
-            )
-            stages.add(" / ".join(p["stage"] for p in pairs))
-        if evals:
-            first, native = evals["results"][0], _native(evals)
-            threads = first["today"]["torch_threads"]
-            base = _short(evals.get("base", {}).get("commit")) or "the older tree"
-            bases.add(base)
-            same = same and all(r["max|d|"] == 0 for r in native)
-            props.add(
-                f"propagation's frames/s at {native[0]['size']} ({first['frames']} frames of "
-                f"`{first['source'].split('/')[-1]}`, {threads} thread{'s' if threads != 1 else ''}, "
-                f"{'CPU' if _on_cpu(evals) else 'wall'} time, encoder included) and ratios to {base}'s"
-            )
-            methods.add(" / ".join(_method(r, short=True) for r in native))
-    lead = sorted(trains)
-    if props:  # the soft labels' sameness is said once, for every machine
-        lead.append(
-            " / ".join(sorted(props)) + (" (the same soft labels bit for bit)" if same else "") + " and videowalk's"
+    pairs = {n: sorted(videowalk_pairs(t), key=lambda p: p["stage"]) for n, t, _ in found if t}
+    native = {n: _native(e) for n, _, e in found if e}
+    lead, cols = [], ["machine"]
+    if pairs:
+        train = {n: t for n, t, _ in found if t}
+        setup = _one(
+            root,
+            "training steps",
+            {n: _walk_setup(t, _row(t, "patch_crop", pairs[n][0]["stage"], "fp32")) for n, t in train.items()},
         )
+        stages = _one(root, "stages", {n: " / ".join(p["stage"] for p in ps) for n, ps in pairs.items()})
+        lead.append(f"training: videowalk's step time over the reference walk's ({setup}, the same clips)")
+        cols.append(f"training x videowalk, EVER fp32 ({stages})")
+        bf16 = any("speedup_bf16" in p for ps in pairs.values() for p in ps)
+        cols += ["EVER bf16"] if bf16 else []
+    if native:
+        evals = {n: e for n, _, e in found if e}
+        setup = _one(root, "propagation setups", {n: _propagation_setup(e, clock=False) for n, e in evals.items()})
+        clocks: dict[str, list[str]] = {}
+        for n, e in evals.items():
+            clocks.setdefault(_clock(e), []).append(n)
+        clock = (
+            next(iter(clocks)) if len(clocks) == 1 else "; ".join(f"{c} on {', '.join(n)}" for c, n in clocks.items())
+        )
+        methods = _one(root, "methods", {n: " / ".join(_method(r, short=True) for r in rs) for n, rs in native.items()})
+        base = _one(root, "older trees", {n: _base(e) for n, e in evals.items()})
+        every = [r for rs in native.values() for r in rs]
+        lead.append(
+            f"propagation {setup}, {clock}, encoder included): frames/s, ratios to {base}'s{_bits(every)} "
+            "and videowalk's"
+        )
+        cols += [f"propagation frames/s ({methods})", f"x {base}", "propagation x videowalk"]
+    rows = []
+    for name, train, evals in found:
+        used = [s for s in (train, evals) if s]
+        row = [f"{device(used[0])} ({' / '.join(dict.fromkeys(s['date'][:10] for s in used))})"]
+        if pairs:
+            ps = pairs.get(name, [])
+            row.append(_slashed([p["speedup"] for p in ps], ".2f") if ps else "-")
+            row += [_slashed([p.get("speedup_bf16") for p in ps], ".2f") if ps else "-"] if bf16 else []
+        if native:
+            rs = native.get(name, [])
+            for key, fmt in (("today", ".2f"), ("x base", ".1f"), ("x videowalk", ".1f")):
+                row.append(_slashed([r[key] for r in rs], fmt) if rs else "-")
+        rows.append(row)
     head = "**Speed** beside the code EVER re-implements, ajabri/videowalk, by machine (`results/speed`; chapter 6): "
     head += "; ".join(lead) + "."
-    cols = (
-        "machine",
-        f"x videowalk: EVER fp32 ({' ; '.join(sorted(stages))})",
-        "EVER bf16 autocast",
-        f"frames/s ({' ; '.join(sorted(methods))})",
-        f"x {' / '.join(sorted(bases))}",
-        "x videowalk",
-    )
-    rows = []
-    for _, train, evals in found:
-        pairs = sorted(videowalk_pairs(train), key=lambda p: p["stage"]) if train else []
-        native = _native(evals) if evals else []
-        used = [s for s, said in ((train, pairs), (evals, native)) if said] or [train or evals]
-        where = f"{device(used[0])} ({_code(used)})"
-        rows.append(
-            (
-                where,
-                _slashed([p["speedup"] for p in pairs], ".2f") if pairs else "-",
-                _slashed([p.get("speedup_bf16") for p in pairs], ".2f") if pairs else "-",
-                _slashed([r["today"] for r in native], ".2f") if native else "-",
-                _slashed([r["x base"] for r in native], ".1f") if native else "-",
-                _slashed([r["x videowalk"] for r in native], ".1f") if native else "-",
-            )
-        )
-    table = "\n".join("| " + " | ".join(r) + " |" for r in [cols, ("---",) * len(cols), *rows])
+    table = "\n".join("| " + " | ".join(r) + " |" for r in [cols, ["---"] * len(cols), *rows])
     return head + "\n\n" + table
+
+
+def sections(root: str | Path = SNAPSHOT) -> list[tuple[str, list[tuple[Any, str]]]]:
+    """Chapter 6's speed part, a section a machine of :func:`machines`: its name and :func:`summary` (markdown) and
+    its :func:`tables`; without a snapshot, the summary that says so and no table."""
+    found = machines(root)
+    if not found:
+        return [(summary(None, None), [])]
+    return [(f"**{device(t or e)}** (`results/speed/{name}`)\n\n{summary(t, e)}", tables(t, e)) for name, t, e in found]
 
 
 def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[tuple[Any, str]]:
@@ -480,7 +506,8 @@ def tables(train: dict[str, Any] | None, evals: dict[str, Any] | None) -> list[t
                     videowalk_table(train),
                     "ajabri/videowalk's own training step (its CRW and ResNet-18, fetched and run outside this "
                     "repository) on the same clips, beside EVER's reference walk in fp32 at the same stage: x faster "
-                    f"is videowalk's time over EVER's. {machine_line(train)}.",
+                    "is videowalk's time over EVER's (in bf16: over EVER's step under bf16 autocast, where timed; "
+                    f"videowalk's runs in fp32). {machine_line(train)}.",
                 )
             )
     if evals is not None:
