@@ -417,15 +417,19 @@ def readme_speed(root: str | Path = SNAPSHOT) -> str:
     (:func:`_walk_setup`, :func:`_propagation_setup`) must be every machine's same (else a one-line
     :class:`EverError`). Empty without a snapshot that says any of it."""
     root = Path(root)
-    found = [(n, t if t and videowalk_pairs(t) else None, e) for n, t, e in machines(root)]
-    found = [m for m in found if m[1] or m[2]]
-    if not found:
+    names, train, pairs, evals, native = [], {}, {}, {}, {}  # the machines with something to say, and what
+    for name, t, e in machines(root):
+        ps = sorted(videowalk_pairs(t), key=lambda p: p["stage"]) if t else []
+        if ps:
+            train[name], pairs[name] = t, ps
+        if e:
+            evals[name], native[name] = e, _native(e)
+        if ps or e:
+            names.append(name)
+    if not names:
         return ""
-    pairs = {n: sorted(videowalk_pairs(t), key=lambda p: p["stage"]) for n, t, _ in found if t}
-    native = {n: _native(e) for n, _, e in found if e}
     lead, cols = [], ["machine"]
     if pairs:
-        train = {n: t for n, t, _ in found if t}
         setup = _one(
             root,
             "training steps",
@@ -437,7 +441,6 @@ def readme_speed(root: str | Path = SNAPSHOT) -> str:
         bf16 = any("speedup_bf16" in p for ps in pairs.values() for p in ps)
         cols += ["EVER bf16"] if bf16 else []
     if native:
-        evals = {n: e for n, _, e in found if e}
         setup = _one(root, "propagation setups", {n: _propagation_setup(e, clock=False) for n, e in evals.items()})
         clocks: dict[str, list[str]] = {}
         for n, e in evals.items():
@@ -454,8 +457,8 @@ def readme_speed(root: str | Path = SNAPSHOT) -> str:
         )
         cols += [f"propagation frames/s ({methods})", f"x {base}", "propagation x videowalk"]
     rows = []
-    for name, train, evals in found:
-        used = [s for s in (train, evals) if s]
+    for name in names:
+        used = [s for s in (train.get(name), evals.get(name)) if s]
         row = [f"{device(used[0])} ({' / '.join(dict.fromkeys(s['date'][:10] for s in used))})"]
         if pairs:
             ps = pairs.get(name, [])
